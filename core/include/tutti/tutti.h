@@ -1,0 +1,316 @@
+/*
+ * tutti — one live performance, many places.
+ *
+ * The public API of the tutti core: the session clock, the tempo timeline, and the
+ * two protocol engines (a member and the hub/coordinator) that together deliver
+ * the union of every member's events in one identical order everywhere.
+ *
+ * Design notes
+ * ------------
+ * - The engines are "sans-IO": they never read a clock, draw a random number,
+ *   open a socket or allocate on a hot path behind the caller's back. Time,
+ *   randomness, sending and delivery all go through a tutti_io the caller gives
+ *   them. The same engine code therefore runs over NNG sockets driven by libuv
+ *   (the posix platform), over the simulated network with virtual time used by
+ *   the tests, and later on a Bela board.
+ * - Session time is signed 64-bit nanoseconds since the NTP epoch (1900-01-01),
+ *   so an OSC timetag converts without loss of meaning (tutti_time_from_ntp).
+ *   It is the coordinator's clock; members estimate their offset to it.
+ * - Thread rules: every engine object is used from one thread at a time (the
+ *   loop thread that owns it). Nothing here is real-time safe unless it says so;
+ *   the audio side reads published values through the plugin's own lock-free
+ *   structures.
+ * - Errors: functions return 0 or a negative TUTTI_E* code; tutti_strerror()
+ *   names it.
+ */
+#ifndef TUTTI_TUTTI_H
+#define TUTTI_TUTTI_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#if defined(TUTTI_STATIC)
+#define TUTTI_API
+#elif defined(__GNUC__)
+#define TUTTI_API __attribute__((visibility("default")))
+#else
+#define TUTTI_API
+#endif
+
+#define TUTTI_VERSION_MAJOR 0
+#define TUTTI_VERSION_MINOR 1
+#define TUTTI_VERSION_PATCH 0
+
+/* ---------------------------------------------------------------- errors */
+
+enum {
+    TUTTI_OK = 0,
+    TUTTI_EINVAL = -1,   /* an argument is out of range */
+    TUTTI_ENOMEM = -2,   /* an allocation failed */
+    TUTTI_EPROTO = -3,   /* malformed bytes from a peer or a client */
+    TUTTI_EVERSION = -4, /* a peer speaks an incompatible protocol version */
+    TUTTI_EFULL = -5,    /* a fixed-size queue or table is full */
+    TUTTI_ESTATE = -6,   /* the call is not valid in the object's state */
+    TUTTI_ECLOSED = -7,  /* the peer or the object has gone */
+    TUTTI_ETRANSPORT = -8, /* the network transport failed (see the log) */
+    TUTTI_EREJECTED = -9,  /* the coordinator refused the request */
+    TUTTI_ETIMEDOUT = -10,
+};
+
+/* A short English sentence for an error code. Thread-safe, real-time safe. */
+TUTTI_API const char *tutti_strerror(int err);
+
+/* ------------------------------------------------------------------ time */
+
+/* Nanoseconds. Session time: since the NTP epoch; local time: monotonic. */
+typedef int64_t tutti_time;
+
+#define TUTTI_MS ((tutti_time)1000000)
+#define TUTTI_S ((tutti_time)1000000000)
+#define TUTTI_TIME_MAX INT64_MAX
+
+/* OSC/NTP 32.32 fixed point timetags. Real-time safe. */
+TUTTI_API tutti_time tutti_time_from_ntp(uint64_t ntp);
+TUTTI_API uint64_t tutti_time_to_ntp(tutti_time t);
+
+/* ------------------------------------------------------------ event keys */
+
+/*
+ * The total order. Every event carries (t, origin, seq): its session time, the
+ * member id of its origin and the origin's sequence number. Events are delivered
+ * in increasing (t, origin, seq), compared in that order, as unsigned where
+ * unsigned. Equal timetags are common (a chord), so the tie-break matters: the
+ * lower member id first, then the earlier event of that member. Member id 0 is
+ * the coordinator: its commands sort before members' events of the same time.
+ */
+typedef struct tutti_key {
+    tutti_time t;
+    uint32_t origin;
+    uint64_t seq;
+} tutti_key;
+
+/* <0, 0, >0. Total; real-time safe. */
+TUTTI_API int tutti_key_cmp(const tutti_key *a, const tutti_key *b);
+
+enum tutti_event_kind {
+    TUTTI_EV_USER = 0,    /* an application payload (OSC for the plugin) */
+    TUTTI_EV_COMMAND = 1, /* a coordinator command (membership, timeline, L) */
+};
+
+typedef struct tutti_event {
+    tutti_key key;
+    uint32_t kind;       /* enum tutti_event_kind */
+    uint32_t len;        /* payload bytes */
+    const uint8_t *data; /* valid only during the callback that hands it out */
+} tutti_event;
+
+/* ---------------------------------------------------------------- clock */
+
+/*
+ * A member's estimate of session time. session = local + offset + drift * (local
+ * - ref_local), with the true session time within +/- bound_ns of the estimate
+ * (bound_ns <= rtt_min/2 by construction; see docs/design.md, "clock filter").
+ */
+typedef struct tutti_clock_estimate {
+    bool locked;         /* enough samples for a consistent estimate */
+    tutti_time ref_local; /* local time the offset refers to */
+    tutti_time offset_ns; /* session - local at ref_local */
+    double drift;         /* d(session - local)/d(local), e.g. 20e-6 = 20 ppm */
+    tutti_time bound_ns;  /* half-width of the interval the true offset is in */
+    tutti_time rtt_min_ns; /* smallest round trip in the window */
+    tutti_time rtt_last_ns;
+    uint32_t samples; /* samples in the window */
+} tutti_clock_estimate;
+
+/* Local time -> session time with an estimate. Real-time safe. */
+TUTTI_API tutti_time tutti_clock_to_session(const tutti_clock_estimate *e, tutti_time local);
+TUTTI_API tutti_time tutti_clock_to_local(const tutti_clock_estimate *e, tutti_time session);
+
+/* ------------------------------------------------------------- timeline */
+
+/*
+ * Tempo, beat origin and quantum, as Ableton Link models them: at session time
+ * t the beat is beat0 + (t - t0) * bpm / 60 s, and the phase is the beat modulo
+ * the quantum. A timeline changes only through commands that take effect at an
+ * agreed session time, so every member switches on the same beat.
+ */
+typedef struct tutti_timeline {
+    double bpm;      /* beats per minute, > 0 */
+    double beat0;    /* beat at time t0 */
+    tutti_time t0;   /* session time of beat0 */
+    double quantum;  /* beats per bar (phase wraps at this), > 0 */
+    bool playing;    /* transport state */
+} tutti_timeline;
+
+/* All real-time safe (pure arithmetic). */
+TUTTI_API void tutti_timeline_init(tutti_timeline *tl, double bpm, double quantum, tutti_time t0);
+TUTTI_API double tutti_timeline_beat_at(const tutti_timeline *tl, tutti_time t);
+TUTTI_API double tutti_timeline_phase_at(const tutti_timeline *tl, tutti_time t);
+TUTTI_API tutti_time tutti_timeline_time_at_beat(const tutti_timeline *tl, double beat);
+/* The first beat >= beat_at(t) that is a multiple of `quantum` phase boundary. */
+TUTTI_API double tutti_timeline_next_boundary(const tutti_timeline *tl, tutti_time t,
+                                              double quantum);
+/* Change the tempo at session time `at` keeping the beat continuous there. */
+TUTTI_API void tutti_timeline_set_bpm(tutti_timeline *tl, double bpm, tutti_time at);
+
+/* -------------------------------------------------------------- the I/O */
+
+enum tutti_log_level { TUTTI_LOG_DEBUG, TUTTI_LOG_INFO, TUTTI_LOG_WARN, TUTTI_LOG_ERROR };
+
+/*
+ * What an engine needs from its platform. The engine calls these from the
+ * thread that drives it. `send` copies the bytes or finishes with them before
+ * returning. Peer numbers: for a member, peer 0 is the hub; for the hub, the
+ * peer number is the connection id the transport gave with the received bytes.
+ */
+typedef struct tutti_io {
+    void *ctx;
+    tutti_time (*now)(void *ctx);   /* local monotonic clock, ns */
+    uint64_t (*random)(void *ctx);  /* uniform 64-bit */
+    void (*send)(void *ctx, uint32_t peer, const uint8_t *buf, size_t len);
+    void (*log)(void *ctx, int level, const char *msg); /* may be NULL */
+} tutti_io;
+
+/* ------------------------------------------------------------ membership */
+
+enum tutti_role {
+    TUTTI_ROLE_PERFORMER = 0,
+    TUTTI_ROLE_LISTENER = 1,
+    TUTTI_ROLE_CONDUCTOR = 2,
+    TUTTI_ROLE_ADMIN = 3,
+};
+TUTTI_API const char *tutti_role_name(int role);
+
+#define TUTTI_NAME_MAX 32
+
+typedef struct tutti_member_info {
+    uint32_t id;
+    int role;
+    char name[TUTTI_NAME_MAX];
+    tutti_key joined; /* the command that admitted it */
+} tutti_member_info;
+
+/* -------------------------------------------------------------- member */
+
+typedef struct tutti_member tutti_member;
+
+typedef struct tutti_member_callbacks {
+    void *ctx;
+    /*
+     * An event, in the session's total order. `now_session` is this member's
+     * estimate of session time at delivery; `late` says it came after its
+     * deadline (t - deliver_lead). Events of kind TUTTI_EV_COMMAND are delivered
+     * too (after the member has applied them) so a journal sees everything.
+     */
+    void (*deliver)(void *ctx, const tutti_event *ev, tutti_time now_session, bool late);
+    /* Something a user should know: joined, removed, divergence, hub lost. */
+    void (*notice)(void *ctx, int level, const char *msg);
+} tutti_member_callbacks;
+
+typedef struct tutti_member_config {
+    const char *session;  /* session name, <= TUTTI_NAME_MAX-1 bytes */
+    const char *name;     /* member name, <= TUTTI_NAME_MAX-1 bytes */
+    int role;             /* enum tutti_role */
+    tutti_time deliver_lead; /* an event is late if delivered after t - lead */
+    bool auto_rejoin;     /* rejoin as a new member after being removed */
+    uint32_t max_pending; /* events held for ordering (fixed capacity) */
+} tutti_member_config;
+
+TUTTI_API void tutti_member_config_init(tutti_member_config *cfg);
+
+/* Create/destroy. Not real-time safe. The member starts disconnected. */
+TUTTI_API int tutti_member_create(tutti_member **out, const tutti_member_config *cfg,
+                                  const tutti_io *io, const tutti_member_callbacks *cb);
+TUTTI_API void tutti_member_destroy(tutti_member *m);
+
+/* The transport connected (or reconnected) to the hub: say hello / resume. */
+TUTTI_API void tutti_member_connected(tutti_member *m);
+/* Bytes from the hub. Malformed input is dropped with a logged reason. */
+TUTTI_API int tutti_member_receive(tutti_member *m, const uint8_t *buf, size_t len);
+/* Run timers (heartbeat, ping, retransmission). Call at least every
+ * tutti_member_next_tick() - now. Returns that next deadline (local time). */
+TUTTI_API tutti_time tutti_member_tick(tutti_member *m);
+/* Leave the session politely. */
+TUTTI_API void tutti_member_leave(tutti_member *m);
+
+/*
+ * Submit an event for session time t (session clock). The horizon rule applies:
+ * t is raised to at least now + L and never below what this member has already
+ * promised, so it may be restamped; the stamped key is returned in *key.
+ * Returns TUTTI_ESTATE before the member has joined, TUTTI_EFULL if the unacked
+ * window is full.
+ */
+TUTTI_API int tutti_member_submit(tutti_member *m, tutti_time t, const uint8_t *data,
+                                  uint32_t len, tutti_key *key);
+/* Ask the coordinator for a tempo change at the next bar boundary. */
+TUTTI_API int tutti_member_propose_bpm(tutti_member *m, double bpm);
+
+typedef struct tutti_member_status {
+    bool joined;
+    uint32_t id;
+    uint32_t incarnation; /* how many times this process has joined */
+    tutti_clock_estimate clock;
+    tutti_time horizon;    /* L */
+    tutti_time heartbeat;  /* heartbeat interval */
+    uint64_t submitted, restamped, delivered, late;
+    uint64_t pending;      /* received, not yet deliverable */
+    tutti_time max_lateness;
+    uint64_t hash;         /* running hash of the delivered sequence since joining */
+    uint64_t divergences;  /* reported by the coordinator */
+    uint32_t members;      /* active members (the coordinator excluded) */
+    tutti_timeline timeline;
+} tutti_member_status;
+
+TUTTI_API void tutti_member_status_get(const tutti_member *m, tutti_member_status *st);
+/* Active members; returns how many (may exceed cap; fills at most cap). */
+TUTTI_API uint32_t tutti_member_list(const tutti_member *m, tutti_member_info *out,
+                                     uint32_t cap);
+/* Session time now, as estimated by this member. */
+TUTTI_API tutti_time tutti_member_session_now(const tutti_member *m);
+
+/* ----------------------------------------------------------------- hub */
+
+typedef struct tutti_hub tutti_hub;
+
+typedef struct tutti_hub_config {
+    const char *session;
+    tutti_time horizon;        /* initial L */
+    tutti_time heartbeat;      /* 0: derived from L (L/10, within [2 ms, 20 ms]) */
+    tutti_time suspect_after;  /* remove a member silent this long */
+    double bpm, quantum;       /* initial timeline */
+    uint32_t max_members;
+    uint32_t max_pending;
+    tutti_time session_epoch;  /* session time = local + this (0: local) */
+} tutti_hub_config;
+
+TUTTI_API void tutti_hub_config_init(tutti_hub_config *cfg);
+TUTTI_API int tutti_hub_create(tutti_hub **out, const tutti_hub_config *cfg,
+                               const tutti_io *io);
+TUTTI_API void tutti_hub_destroy(tutti_hub *h);
+/* A connection opened / closed (peer = transport's connection id, never 0). */
+TUTTI_API void tutti_hub_connected(tutti_hub *h, uint32_t peer);
+TUTTI_API void tutti_hub_disconnected(tutti_hub *h, uint32_t peer);
+TUTTI_API int tutti_hub_receive(tutti_hub *h, uint32_t peer, const uint8_t *buf, size_t len);
+TUTTI_API tutti_time tutti_hub_tick(tutti_hub *h);
+/* Coordinator commands issued locally (the admin's console). */
+TUTTI_API int tutti_hub_set_horizon(tutti_hub *h, tutti_time horizon);
+TUTTI_API int tutti_hub_set_bpm(tutti_hub *h, double bpm);
+
+typedef struct tutti_hub_status {
+    uint32_t members;
+    tutti_time horizon;
+    uint64_t relayed, delivered, divergences, removed, dropped_frames;
+    tutti_timeline timeline;
+} tutti_hub_status;
+TUTTI_API void tutti_hub_status_get(const tutti_hub *h, tutti_hub_status *st);
+TUTTI_API uint32_t tutti_hub_list(const tutti_hub *h, tutti_member_info *out, uint32_t cap);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,51 @@
+/*
+ * The clock filter: a member's estimate of the offset and drift of its local
+ * monotonic clock against session time, from ping/pong exchanges with the
+ * coordinator. Sans-IO: the caller feeds samples and reads the estimate.
+ *
+ * A sample is the four timestamps of one exchange: t1 (local, ping sent),
+ * t2 (session, ping received), t3 (session, pong sent), t4 (local, pong
+ * received). With theta = session - local, causality alone gives
+ *     t3 - t4 <= theta <= t2 - t1
+ * (the upper bound from the forward path, the lower from the return path). The
+ * filter intersects those intervals over a sliding window, after removing the
+ * estimated drift, and reports the midpoint with the half-width as the error
+ * bound. The minimum of each direction is taken separately, which converges
+ * much faster than NTP's minimum-round-trip sample (that needs one exchange
+ * where *both* directions were fast). See docs/design.md, "clock filter".
+ *
+ * Thread rules: one thread at a time; no allocation after init; real-time safe
+ * except tutti__clock_init.
+ */
+#ifndef TUTTI_CLOCK_H
+#define TUTTI_CLOCK_H
+
+#include "tutti/tutti.h"
+
+#define TUTTI__CLOCK_WINDOW 256 /* samples kept (power of two) */
+
+typedef struct tutti__clock_sample {
+    tutti_time mid_local; /* (t1 + t4) / 2 */
+    tutti_time upper;     /* t2 - t1 */
+    tutti_time lower;     /* t3 - t4 */
+} tutti__clock_sample;
+
+typedef struct tutti__clock {
+    tutti__clock_sample ring[TUTTI__CLOCK_WINDOW];
+    uint32_t head, count;
+    tutti_time window_ns;  /* samples older than this are ignored */
+    tutti_clock_estimate est;
+    /* private fields of the implementation follow */
+    uint64_t total;
+    tutti_time first_local;
+} tutti__clock;
+
+void tutti__clock_init(tutti__clock *c);
+/* Add one exchange. Samples with t4 < t1 or t3 < t2 are rejected (TUTTI_EINVAL).
+ * Updates c->est. */
+int tutti__clock_add(tutti__clock *c, tutti_time t1, tutti_time t2, tutti_time t3,
+                     tutti_time t4);
+/* How long to wait before the next ping: fast until locked, then steady. */
+tutti_time tutti__clock_ping_interval(const tutti__clock *c);
+
+#endif

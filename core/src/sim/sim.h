@@ -1,0 +1,135 @@
+/*
+ * The simulation platform: a hub and many members in one process, on virtual
+ * time, over a seeded simulated network.
+ *
+ * Design notes
+ * ------------
+ * - Virtual time is an int64 of nanoseconds of "true" time. Every node has its
+ *   own local clock, true * (1 + drift) + offset, so the clock filter has real
+ *   work to do. The hub's clock defines session time.
+ * - Everything random (delays, loss, drifts, workloads) comes from one seeded
+ *   xoshiro256** generator per simulation, drawn in a fixed order, so a seed
+ *   replays exactly: same deliveries at the same virtual nanoseconds.
+ * - Links behave like TCP: each direction is FIFO; a lost segment is
+ *   retransmitted after an RTO, holding back everything behind it. A partition
+ *   drops frames (the connection is considered broken), and the endpoints
+ *   recover through the protocol's own NACK/resume path or are removed.
+ * - Events are kept in an intrusive binary heap ordered by (time, insertion
+ *   number): simulation order is total and deterministic.
+ */
+#ifndef TUTTI_SIM_H
+#define TUTTI_SIM_H
+
+#include "tutti/tutti.h"
+
+/* ------------------------------------------------------------------ rng */
+typedef struct tutti_rng {
+    uint64_t s[4];
+} tutti_rng;
+
+void tutti_rng_seed(tutti_rng *r, uint64_t seed);
+uint64_t tutti_rng_next(tutti_rng *r);
+double tutti_rng_unit(tutti_rng *r);              /* [0, 1) */
+double tutti_rng_normal(tutti_rng *r);            /* mean 0, sd 1 */
+int64_t tutti_rng_range(tutti_rng *r, int64_t lo, int64_t hi); /* [lo, hi] */
+
+/* ---------------------------------------------------------- delay model */
+enum tutti_jitter_dist {
+    TUTTI_JITTER_UNIFORM = 0, /* base + U[-jitter, +jitter] */
+    TUTTI_JITTER_NORMAL = 1,  /* base + N(0, jitter/2), clipped to +/- 2 jitter */
+    TUTTI_JITTER_PARETO = 2,  /* base - jitter + heavy tail with mean 2*jitter */
+};
+
+typedef struct tutti_path {
+    tutti_time base;   /* one-way delay */
+    tutti_time jitter; /* spread, see the distribution */
+    int dist;          /* enum tutti_jitter_dist */
+    double loss;       /* probability a frame's segment is lost (then one RTO) */
+} tutti_path;
+
+/* One draw of a one-way delay (never below 0; never below base - jitter). */
+tutti_time tutti_path_delay(const tutti_path *p, tutti_rng *r);
+/* The largest delay the distribution can produce without loss (for L rules). */
+tutti_time tutti_path_max_delay(const tutti_path *p);
+
+/* ------------------------------------------------------------ the world */
+typedef struct tutti_sim tutti_sim;
+
+typedef struct tutti_sim_config {
+    uint64_t seed;
+    uint32_t members;
+    tutti_path up, down;       /* member->hub and hub->member, unless overridden */
+    tutti_time horizon;        /* L */
+    tutti_time heartbeat;      /* 0: default */
+    tutti_time suspect_after;
+    tutti_time rto;            /* retransmission timeout after a loss */
+    double max_drift_ppm;      /* member clocks drift uniformly in +/- this */
+    tutti_time max_offset;     /* member clocks offset uniformly in +/- this */
+    bool auto_rejoin;
+    uint32_t max_pending;
+} tutti_sim_config;
+
+void tutti_sim_config_init(tutti_sim_config *c);
+
+/* What happened to one delivered event at one member. */
+typedef struct tutti_sim_delivery {
+    tutti_key key;
+    uint32_t kind;
+    uint64_t payload_hash; /* FNV-1a of the payload */
+    tutti_time true_time;  /* virtual time of delivery */
+    tutti_time est_session;/* the member's estimate of session time then */
+    bool late;             /* as the member counted it */
+} tutti_sim_delivery;
+
+/* A member incarnation's record: everything it delivered, in order. */
+typedef struct tutti_sim_log {
+    uint32_t node;        /* simulation node index (1..members) */
+    uint32_t member_id;   /* id in the session (0 until joined) */
+    uint32_t incarnation;
+    tutti_key joined;     /* ADD command key */
+    bool removed;         /* the incarnation ended */
+    tutti_sim_delivery *d;
+    size_t n, cap;
+} tutti_sim_log;
+
+int tutti_sim_create(tutti_sim **out, const tutti_sim_config *cfg);
+void tutti_sim_destroy(tutti_sim *s);
+
+/* Virtual time now. */
+tutti_time tutti_sim_now(const tutti_sim *s);
+/* Run until virtual time `until` (or until nothing is scheduled). */
+void tutti_sim_run_until(tutti_sim *s, tutti_time until);
+
+/* Node control. Nodes are 1..members; node 0 is the hub. */
+void tutti_sim_start(tutti_sim *s, uint32_t node, tutti_time at); /* connect + join */
+void tutti_sim_crash(tutti_sim *s, uint32_t node, tutti_time at);
+void tutti_sim_leave(tutti_sim *s, uint32_t node, tutti_time at);
+/* Drop every frame between node and the hub during [from, to). */
+void tutti_sim_partition(tutti_sim *s, uint32_t node, tutti_time from, tutti_time to);
+/* Override one member's paths. */
+void tutti_sim_set_paths(tutti_sim *s, uint32_t node, const tutti_path *up,
+                         const tutti_path *down);
+
+/* Workload: node submits an event at virtual time `at`, for session time
+ * at_session_est + lead (lead may be < L: then it is restamped). */
+void tutti_sim_submit(tutti_sim *s, uint32_t node, tutti_time at, tutti_time lead,
+                      uint32_t len, uint64_t tag);
+/* Random workload: every node submits `per_node` events at uniform times in
+ * [from, to), each with a lead drawn from [lead_lo, lead_hi]. */
+void tutti_sim_random_workload(tutti_sim *s, uint32_t per_node, tutti_time from,
+                               tutti_time to, tutti_time lead_lo, tutti_time lead_hi);
+
+/* Introspection. */
+tutti_member *tutti_sim_member(tutti_sim *s, uint32_t node);
+tutti_hub *tutti_sim_hub(tutti_sim *s);
+size_t tutti_sim_logs(const tutti_sim *s, const tutti_sim_log **logs); /* all incarnations */
+tutti_time tutti_sim_max_delay_seen(const tutti_sim *s); /* largest hop-to-hop sum seen */
+tutti_time tutti_sim_true_session(const tutti_sim *s);   /* hub clock now */
+/* Local clock of a node at true time t. */
+tutti_time tutti_sim_node_clock(const tutti_sim *s, uint32_t node, tutti_time t);
+uint64_t tutti_sim_frames_sent(const tutti_sim *s);
+
+uint64_t tutti_fnv1a(const void *p, size_t n, uint64_t h);
+#define TUTTI_FNV_INIT 0xcbf29ce484222325ull
+
+#endif
