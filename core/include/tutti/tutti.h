@@ -262,6 +262,8 @@ typedef struct tutti_member_status {
     tutti_time max_lateness;
     uint64_t hash;         /* running hash of the delivered sequence since joining */
     uint64_t divergences;  /* reported by the coordinator */
+    uint64_t dropped;      /* malformed or out-of-place frames dropped */
+    tutti_key joined_at;   /* the command that admitted this incarnation */
     uint32_t members;      /* active members (the coordinator excluded) */
     tutti_timeline timeline;
 } tutti_member_status;

@@ -128,8 +128,59 @@ tutti_time tutti_sim_true_session(const tutti_sim *s);   /* hub clock now */
 /* Local clock of a node at true time t. */
 tutti_time tutti_sim_node_clock(const tutti_sim *s, uint32_t node, tutti_time t);
 uint64_t tutti_sim_frames_sent(const tutti_sim *s);
+bool tutti_sim_crashed(const tutti_sim *s, uint32_t node);
 
 uint64_t tutti_fnv1a(const void *p, size_t n, uint64_t h);
 #define TUTTI_FNV_INIT 0xcbf29ce484222325ull
 
 #endif
+
+/* ------------------------------------------------------------- checking */
+
+/* What the checker found over all member incarnations of a finished run. */
+typedef struct tutti_sim_report {
+    uint64_t events;        /* distinct events delivered anywhere */
+    uint64_t user_events;
+    uint64_t deliveries;    /* summed over incarnations */
+    uint64_t late;          /* as counted by the members */
+    uint64_t late_true;     /* delivered after t by the true clock */
+    uint64_t misordered;    /* delivered after something that sorts later */
+    uint64_t conflicting;   /* same key, different content */
+    uint64_t missing;       /* absent from an incarnation's range */
+    uint64_t incomplete;    /* surviving incarnations missing final events */
+    uint64_t incarnations, removed;
+    tutti_time max_delay;   /* largest member-hub-member delay seen */
+    tutti_time max_bound;   /* largest clock bound of a locked member */
+    tutti_time max_clock_err; /* largest |estimate - truth| at a delivery */
+    uint64_t late_miscounted; /* a member's count or verdict not matching its clock */
+    char first_problem[200];
+} tutti_sim_report;
+
+/* Check coherence (identical sequences over shared ranges), order, and late
+ * accounting. `alive` flags, per node, whether it should have everything at
+ * the end. Returns true when coherent. */
+bool tutti_sim_check(tutti_sim *s, tutti_sim_report *r);
+
+/* ------------------------------------------------------------ scenarios */
+
+/* The named network profiles of the acceptance sweep:
+ *   lan        0.05 +/- 0.05 ms each hop, L = 10 ms
+ *   wan40      member-to-member 40 +/- 10 ms (20 +/- 5 ms each hop), L = 80 ms
+ *   wan150     150 +/- 40 ms (75 +/- 20 ms each hop, normal), 2 % loss, L = 300 ms
+ *   partition  wan40, and one member cut off from the hub for 3 s
+ *   crash      wan40, and one member crashing mid-session */
+extern const char *const tutti_sim_profiles[];
+
+typedef struct tutti_scenario_result {
+    tutti_sim_report report;
+    bool coherent;
+    bool late_ok;        /* zero late when the delay bound held; else accounted */
+    bool timeline_ok;    /* every survivor ended on the same timeline */
+    tutti_time horizon;
+    uint64_t submitted;
+    char verdict[240];
+} tutti_scenario_result;
+
+/* Run one seeded scenario; returns 0 or TUTTI_EINVAL for an unknown profile. */
+int tutti_sim_scenario(const char *profile, uint32_t members, uint64_t seed,
+                       tutti_scenario_result *out);

@@ -1,0 +1,755 @@
+/*
+ * The hub: relay for every member and sequencer of the session's commands.
+ *
+ * Design notes
+ * ------------
+ * - Star topology. Every member sends its events and watermarks to the hub;
+ *   the hub relays each record, in the order it received them, to every
+ *   active member, the origin included. Per-origin FIFO therefore holds at
+ *   every member, and the hub holds a superset of what anyone has delivered.
+ * - The hub is origin 0. Its commands (ADD, REMOVE, TEMPO, HORIZON, ROLE) are
+ *   events like any other, stamped by the same horizon rule, so they take their
+ *   place in the one total order and every member applies them at the same
+ *   point. The command sequence is a deterministic state machine fed only by
+ *   the hub's inputs, so a replicated coordinator can later replace it.
+ * - The hub runs the ordered merge itself. It needs it for three things: a
+ *   joiner's snapshot (everything still pending), the removal cut, and the
+ *   reference hash chain each member's reports are checked against.
+ * - Removal cut: a member silent for suspect_after (or that said BYE, or whose
+ *   link cannot be repaired) is removed by REMOVE(id, last_seq), where last_seq
+ *   is the highest sequence number the hub has from it. Members received every
+ *   one of those before the command (FIFO from the hub), and no one can have
+ *   more (they get the member's events only through the hub), so all deliver
+ *   exactly the same set.
+ * - Validation: a member may only send its own events (origin = its id), in
+ *   sequence, of kind USER, never below the watermark it promised. Anything
+ *   else is dropped with a logged reason; it never reaches other members.
+ */
+#include "engine.h"
+#include "order.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+enum { S_FREE, S_ACTIVE, S_REMOVED };
+
+#define CP_RING 64
+
+typedef struct slot {
+    int state;
+    uint32_t id, peer;
+    int role;
+    char name[TUTTI_NAME_MAX];
+    tutti_key added;
+    tutti__link link;
+    tutti__wbuf body;
+    bool dirty;
+    tutti_time last_heard, last_reject;
+    tutti_time w;      /* its promise */
+    uint64_t next_seq; /* its next event */
+    /* reference chain over what this member should have delivered */
+    uint64_t chain, count;
+    uint64_t cp[CP_RING];
+    uint64_t cp_hi; /* checkpoints computed: cp index count/CHECKPOINT */
+    uint64_t stash_count, stash_hash;
+    bool diverged;
+} slot;
+
+struct tutti_hub {
+    tutti_hub_config cfg;
+    char session[TUTTI_NAME_MAX];
+    tutti_io io;
+    tutti_time now, now_s;
+    slot *slots;
+    uint32_t nslots;
+    uint32_t next_id;
+    tutti__order order;
+    tutti_time horizon, heartbeat, w0;
+    uint64_t seq0;
+    tutti_time last_beat;
+    tutti_timeline timeline, next_timeline;
+    bool has_next_timeline;
+    tutti__wbuf rec, scratch, cmdbuf;
+    uint64_t relayed, delivered, divergences, removed, dropped;
+};
+
+void tutti_hub_config_init(tutti_hub_config *cfg)
+{
+    memset(cfg, 0, sizeof *cfg);
+    cfg->session = "default";
+    cfg->horizon = 100 * TUTTI_MS;
+    cfg->suspect_after = TUTTI_S;
+    cfg->bpm = 120.0;
+    cfg->quantum = 4.0;
+    cfg->max_members = 64;
+    cfg->max_pending = 1u << 20;
+}
+
+static tutti_time derive_heartbeat(tutti_time horizon)
+{
+    tutti_time hb = horizon / 10;
+    if (hb < 2 * TUTTI_MS) hb = 2 * TUTTI_MS;
+    if (hb > 20 * TUTTI_MS) hb = 20 * TUTTI_MS;
+    return hb;
+}
+
+static void clock_now(tutti_hub *h)
+{
+    h->now = h->io.now(h->io.ctx);
+    h->now_s = h->now + h->cfg.session_epoch;
+}
+
+int tutti_hub_create(tutti_hub **out, const tutti_hub_config *cfg, const tutti_io *io)
+{
+    if (!out || !cfg || !io || !io->now || !io->send) return TUTTI_EINVAL;
+    if (!cfg->session || strlen(cfg->session) >= TUTTI_NAME_MAX || cfg->horizon <= 0 ||
+        cfg->max_members == 0 || !(cfg->bpm > 0) || !(cfg->quantum > 0))
+        return TUTTI_EINVAL;
+    tutti_hub *h = calloc(1, sizeof *h);
+    if (!h) return TUTTI_ENOMEM;
+    h->slots = calloc(cfg->max_members, sizeof *h->slots);
+    if (!h->slots) {
+        free(h);
+        return TUTTI_ENOMEM;
+    }
+    h->cfg = *cfg;
+    strcpy(h->session, cfg->session);
+    h->cfg.session = h->session;
+    h->io = *io;
+    h->horizon = cfg->horizon;
+    h->heartbeat = cfg->heartbeat > 0 ? cfg->heartbeat : derive_heartbeat(cfg->horizon);
+    h->next_id = 1;
+    tutti__order_init(&h->order, cfg->max_pending);
+    tutti__wbuf_init(&h->rec);
+    tutti__wbuf_init(&h->scratch);
+    tutti__wbuf_init(&h->cmdbuf);
+    clock_now(h);
+    h->w0 = h->now_s;
+    tutti__order_add_origin(&h->order, 0, h->w0, 1);
+    h->seq0 = 1;
+    tutti_timeline_init(&h->timeline, cfg->bpm, cfg->quantum, h->now_s);
+    h->last_beat = h->now;
+    *out = h;
+    return 0;
+}
+
+void tutti_hub_destroy(tutti_hub *h)
+{
+    if (!h) return;
+    for (uint32_t i = 0; i < h->nslots; i++) {
+        tutti__link_free(&h->slots[i].link);
+        tutti__wbuf_free(&h->slots[i].body);
+    }
+    free(h->slots);
+    tutti__order_free(&h->order);
+    tutti__wbuf_free(&h->rec);
+    tutti__wbuf_free(&h->scratch);
+    tutti__wbuf_free(&h->cmdbuf);
+    free(h);
+}
+
+/* --------------------------------------------------------------- slots */
+
+static slot *slot_by_peer(tutti_hub *h, uint32_t peer)
+{
+    if (peer == 0) return NULL;
+    /* Prefer the active slot: a removed slot may keep a peer for REJECTs. */
+    slot *removed = NULL;
+    for (uint32_t i = 0; i < h->nslots; i++) {
+        if (h->slots[i].peer != peer) continue;
+        if (h->slots[i].state == S_ACTIVE) return &h->slots[i];
+        if (h->slots[i].state == S_REMOVED) removed = &h->slots[i];
+    }
+    return removed;
+}
+
+static slot *slot_by_id(tutti_hub *h, uint32_t id)
+{
+    for (uint32_t i = 0; i < h->nslots; i++)
+        if (h->slots[i].state != S_FREE && h->slots[i].id == id) return &h->slots[i];
+    return NULL;
+}
+
+static slot *slot_alloc(tutti_hub *h)
+{
+    for (uint32_t i = 0; i < h->nslots; i++) {
+        slot *s = &h->slots[i];
+        /* A removed slot can be reused once its origin can no longer matter. */
+        if (s->state == S_FREE) return s;
+    }
+    if (h->nslots < h->cfg.max_members) return &h->slots[h->nslots++];
+    for (uint32_t i = 0; i < h->nslots; i++) {
+        slot *s = &h->slots[i];
+        if (s->state == S_REMOVED) {
+            tutti__origin *o = tutti__order_origin(&h->order, s->id);
+            if (o && !(o->closed && o->next_seq > o->last_seq)) continue;
+            if (o && h->order.any_delivered &&
+                tutti_key_cmp(&o->rm_key, &h->order.last) > 0)
+                continue;
+            tutti__order_forget(&h->order, s->id);
+            tutti__link_free(&s->link);
+            tutti__wbuf_free(&s->body);
+            s->state = S_FREE;
+            return s;
+        }
+    }
+    return NULL;
+}
+
+/* ------------------------------------------------------------- sending */
+
+static void reject(tutti_hub *h, uint32_t peer, uint32_t code, const char *reason)
+{
+    tutti__rec r;
+    memset(&r, 0, sizeof r);
+    r.type = TUTTI__REC_REJECT;
+    r.u.reject.code = code;
+    r.u.reject.reason = tutti__str_c(reason);
+    tutti__send_rec(&h->io, peer, NULL, &r, &h->scratch);
+}
+
+/* Append the encoded record in h->rec to every active member's body. */
+static void broadcast_rec(tutti_hub *h, const slot *except)
+{
+    for (uint32_t i = 0; i < h->nslots; i++) {
+        slot *s = &h->slots[i];
+        if (s->state != S_ACTIVE || s == except) continue;
+        tutti__wbuf_append(&s->body, h->rec.p, h->rec.len);
+        s->dirty = true;
+    }
+}
+
+static void flush_all(tutti_hub *h)
+{
+    for (uint32_t i = 0; i < h->nslots; i++) {
+        slot *s = &h->slots[i];
+        if (s->state != S_ACTIVE || !s->dirty) continue;
+        tutti__send_frame(&h->io, s->peer ? s->peer : TUTTI__NO_PEER, &s->link, true,
+                          &s->body, &h->scratch);
+        tutti__wbuf_reset(&s->body);
+        s->dirty = false;
+    }
+}
+
+/* The horizon rule for the hub's own commands. */
+static tutti_key stamp(tutti_hub *h, tutti_time at_least)
+{
+    tutti_time t = h->now_s + h->horizon;
+    if (t < h->w0) t = h->w0;
+    if (t < at_least) t = at_least;
+    h->w0 = t;
+    tutti_key k = {t, 0, h->seq0++};
+    return k;
+}
+
+/* Issue a command: relay it to every member and take it into the merge. */
+static void issue(tutti_hub *h, const tutti_key *k, const tutti__rec *cmd)
+{
+    tutti__wbuf_reset(&h->rec);
+    tutti__put_command(&h->rec, k, cmd, &h->cmdbuf);
+    broadcast_rec(h, NULL);
+    tutti__wbuf_reset(&h->cmdbuf);
+    tutti__command_encode(&h->cmdbuf, cmd);
+    tutti__order_push(&h->order, k, TUTTI_EV_COMMAND, h->cmdbuf.p, (uint32_t)h->cmdbuf.len);
+    tutti__order_watermark(&h->order, 0, h->w0, h->seq0);
+}
+
+static void remove_member(tutti_hub *h, slot *s, const char *why)
+{
+    if (s->state != S_ACTIVE) return;
+    s->state = S_REMOVED;
+    tutti__rec c;
+    memset(&c, 0, sizeof c);
+    c.type = TUTTI__REC_COMMAND;
+    c.u.command.op = TUTTI__CMD_REMOVE;
+    c.u.command.member_id = s->id;
+    c.u.command.last_seq = s->next_seq - 1;
+    tutti_key k = stamp(h, 0);
+    tutti__order_close(&h->order, s->id, s->next_seq - 1, k);
+    issue(h, &k, &c);
+    h->removed++;
+    tutti__logf(&h->io, TUTTI_LOG_INFO, "tutti hub: member %u (%s) removed: %s",
+                (unsigned)s->id, s->name, why);
+    if (s->peer) reject(h, s->peer, TUTTI__REJ_REMOVED, why);
+    s->last_reject = h->now;
+    tutti__link_free(&s->link);
+    tutti__wbuf_reset(&s->body);
+    s->dirty = false;
+}
+
+/* ------------------------------------------------------------- joining */
+
+static void put_watermark(tutti__wbuf *b, uint32_t origin, tutti_time w, uint64_t next)
+{
+    tutti__rec r;
+    memset(&r, 0, sizeof r);
+    r.type = TUTTI__REC_WATERMARK;
+    r.u.watermark.origin = origin;
+    r.u.watermark.w = w;
+    r.u.watermark.next_seq = next;
+    tutti__rec_put(b, &r);
+}
+
+/* Everything a joiner needs to deliver from its ADD command on. */
+static void send_snapshot(tutti_hub *h, slot *j)
+{
+    tutti__wbuf *b = &j->body;
+    tutti__rec c;
+    for (uint32_t i = 0; i < h->nslots; i++) {
+        slot *s = &h->slots[i];
+        tutti__origin *o = s->state == S_FREE ? NULL : tutti__order_origin(&h->order, s->id);
+        if (!o || s == j) continue;
+        memset(&c, 0, sizeof c);
+        c.type = TUTTI__REC_COMMAND;
+        c.u.command.op = TUTTI__CMD_ADD;
+        c.u.command.member_id = s->id;
+        c.u.command.role = (uint32_t)s->role;
+        c.u.command.name = tutti__str_c(s->name);
+        tutti__put_command(b, &s->added, &c, &h->cmdbuf);
+        if (o->closed) {
+            memset(&c, 0, sizeof c);
+            c.type = TUTTI__REC_COMMAND;
+            c.u.command.op = TUTTI__CMD_REMOVE;
+            c.u.command.member_id = s->id;
+            c.u.command.last_seq = o->last_seq;
+            tutti__put_command(b, &o->rm_key, &c, &h->cmdbuf);
+        }
+    }
+    /* The timeline in force, as history. */
+    memset(&c, 0, sizeof c);
+    c.type = TUTTI__REC_COMMAND;
+    c.u.command.op = TUTTI__CMD_TEMPO;
+    c.u.command.timeline = h->timeline;
+    tutti_key hist = {INT64_MIN, 0, 0};
+    tutti__put_command(b, &hist, &c, &h->cmdbuf);
+    if (h->has_next_timeline) {
+        c.u.command.timeline = h->next_timeline;
+        tutti__put_command(b, &hist, &c, &h->cmdbuf);
+    }
+    for (uint32_t i = 0; i < h->order.n; i++) {
+        const tutti__pending *p = h->order.heap[i];
+        tutti__rec r;
+        memset(&r, 0, sizeof r);
+        r.type = TUTTI__REC_EVENT;
+        r.u.event.key = p->key;
+        r.u.event.kind = p->kind;
+        r.u.event.payload.p = p->data;
+        r.u.event.payload.len = p->len;
+        tutti__rec_put(b, &r);
+    }
+    for (uint32_t i = 0; i < h->order.norigins; i++) {
+        const tutti__origin *o = &h->order.origins[i];
+        put_watermark(b, o->id, o->w, o->next_seq);
+    }
+    j->dirty = true;
+}
+
+static void on_hello(tutti_hub *h, uint32_t peer, const tutti__rec *r)
+{
+    char session[TUTTI_NAME_MAX], name[TUTTI_NAME_MAX];
+    if (!tutti__str_copy(session, sizeof session, r->u.hello.session) ||
+        strcmp(session, h->session) != 0) {
+        reject(h, peer, TUTTI__REJ_SESSION, "no such session on this hub");
+        return;
+    }
+    if (r->u.hello.resume_id) {
+        slot *s = slot_by_id(h, r->u.hello.resume_id);
+        if (!s || s->state != S_ACTIVE) {
+            reject(h, peer, TUTTI__REJ_REMOVED, "this member was removed; join again");
+            return;
+        }
+        s->peer = peer;
+        s->last_heard = h->now;
+        if (!tutti__resend(&h->io, peer, &s->link, r->u.hello.recv_next)) {
+            remove_member(h, s, "gone too long to catch up");
+            return;
+        }
+        tutti__rec n;
+        memset(&n, 0, sizeof n);
+        n.type = TUTTI__REC_NACK;
+        n.u.nack.from = s->link.recv_next;
+        tutti__send_rec(&h->io, peer, &s->link, &n, &h->scratch);
+        return;
+    }
+    if (!tutti__str_copy(name, sizeof name, r->u.hello.name) || r->u.hello.role > 3) {
+        reject(h, peer, TUTTI__REJ_SESSION, "bad member name or role");
+        return;
+    }
+    /* A peer that says hello again starts over: its old self is removed. */
+    slot *old = slot_by_peer(h, peer);
+    if (old && old->state == S_ACTIVE) remove_member(h, old, "rejoined");
+    if (old) old->peer = 0;
+    slot *s = slot_alloc(h);
+    if (!s) {
+        reject(h, peer, TUTTI__REJ_FULL, "the session is full");
+        return;
+    }
+    memset(s, 0, sizeof *s);
+    s->state = S_ACTIVE;
+    s->id = h->next_id++;
+    s->peer = peer;
+    s->role = (int)r->u.hello.role;
+    strcpy(s->name, name);
+    s->last_heard = h->now;
+    s->next_seq = 1;
+    tutti__link_init(&s->link, 1, 1);
+    tutti__wbuf_init(&s->body);
+
+    tutti__rec c;
+    memset(&c, 0, sizeof c);
+    c.type = TUTTI__REC_COMMAND;
+    c.u.command.op = TUTTI__CMD_ADD;
+    c.u.command.member_id = s->id;
+    c.u.command.role = (uint32_t)s->role;
+    c.u.command.name = tutti__str_c(s->name);
+    s->added = stamp(h, 0);
+    s->w = s->added.t;
+    /* Everyone else hears of the newcomer first; it gets its snapshot. */
+    s->state = S_FREE;
+    issue(h, &s->added, &c);
+    s->state = S_ACTIVE;
+    tutti__order_add_origin(&h->order, s->id, s->added.t, 1);
+
+    tutti__rec wr;
+    memset(&wr, 0, sizeof wr);
+    wr.type = TUTTI__REC_WELCOME;
+    wr.u.welcome.member_id = s->id;
+    wr.u.welcome.horizon = h->horizon;
+    wr.u.welcome.heartbeat = h->heartbeat;
+    wr.u.welcome.joined = s->added;
+    wr.u.welcome.hub_next = 1;
+    tutti__send_rec(&h->io, peer, NULL, &wr, &h->scratch);
+    send_snapshot(h, s);
+    tutti__logf(&h->io, TUTTI_LOG_INFO, "tutti hub: %s joined as member %u", s->name,
+                (unsigned)s->id);
+}
+
+/* ------------------------------------------------------------ receiving */
+
+static void on_report(tutti_hub *h, slot *s, uint64_t count, uint64_t hash);
+
+static void relay_event(tutti_hub *h, slot *s, const tutti__rec *r)
+{
+    const tutti_key *k = &r->u.event.key;
+    if (k->origin != s->id || r->u.event.kind != TUTTI_EV_USER) {
+        h->dropped++;
+        tutti__logf(&h->io, TUTTI_LOG_WARN,
+                    "tutti hub: member %u sent an event it may not send; dropped",
+                    (unsigned)s->id);
+        return;
+    }
+    if (k->seq != s->next_seq || k->t < s->w || r->u.event.payload.len > TUTTI__MAX_PAYLOAD) {
+        h->dropped++;
+        tutti__logf(&h->io, TUTTI_LOG_WARN,
+                    "tutti hub: member %u event %llu out of sequence or below its "
+                    "watermark; dropped",
+                    (unsigned)s->id, (unsigned long long)k->seq);
+        return;
+    }
+    s->next_seq++;
+    tutti__wbuf_reset(&h->rec);
+    tutti__rec_put(&h->rec, r);
+    broadcast_rec(h, NULL);
+    tutti__order_push(&h->order, k, TUTTI_EV_USER, r->u.event.payload.p,
+                      r->u.event.payload.len);
+    h->relayed++;
+}
+
+static void relay_watermark(tutti_hub *h, slot *s, const tutti__rec *r)
+{
+    if (r->u.watermark.origin != s->id) {
+        h->dropped++;
+        return;
+    }
+    if (r->u.watermark.w < s->w) return; /* stale; promises only grow */
+    s->w = r->u.watermark.w;
+    tutti__wbuf_reset(&h->rec);
+    tutti__rec wr = *r;
+    wr.u.watermark.next_seq = s->next_seq; /* what the hub has relayed */
+    tutti__rec_put(&h->rec, &wr);
+    broadcast_rec(h, NULL);
+    tutti__order_watermark(&h->order, s->id, s->w, s->next_seq);
+}
+
+static void on_request(tutti_hub *h, slot *s, const tutti__rec *r)
+{
+    if (s->role == TUTTI_ROLE_LISTENER) return;
+    if (r->u.request.kind == TUTTI__REQ_BPM) tutti_hub_set_bpm(h, r->u.request.f);
+    else if (r->u.request.kind == TUTTI__REQ_HORIZON) tutti_hub_set_horizon(h, r->u.request.i);
+}
+
+typedef struct rx {
+    tutti_hub *h;
+    uint32_t peer;
+    slot *s;
+    const tutti__frame_hdr *hdr;
+    int verdict;
+    tutti_time t2;
+} rx;
+
+static int on_rec(void *ctx, const tutti__rec *r)
+{
+    rx *x = ctx;
+    tutti_hub *h = x->h;
+    if (r->type == TUTTI__REC_PING) {
+        tutti__rec p;
+        memset(&p, 0, sizeof p);
+        p.type = TUTTI__REC_PONG;
+        p.u.pong.t1 = r->u.ping.t1;
+        p.u.pong.t2 = x->t2;
+        p.u.pong.t3 = h->io.now(h->io.ctx) + h->cfg.session_epoch;
+        tutti__send_rec(&h->io, x->peer, x->s && x->s->state == S_ACTIVE ? &x->s->link : NULL,
+                        &p, &h->scratch);
+        return 0;
+    }
+    if (r->type == TUTTI__REC_HELLO) {
+        on_hello(h, x->peer, r);
+        x->s = slot_by_peer(h, x->peer);
+        return 1;
+    }
+    slot *s = x->s;
+    if (!s || s->state != S_ACTIVE) {
+        if (h->now - (s ? s->last_reject : 0) >= 100 * TUTTI_MS || !s) {
+            reject(h, x->peer, s ? TUTTI__REJ_REMOVED : TUTTI__REJ_UNKNOWN,
+                   s ? "this member was removed; join again" : "say hello first");
+            if (s) s->last_reject = h->now;
+        }
+        return 1;
+    }
+    s->last_heard = h->now;
+    if (r->type == TUTTI__REC_NACK) {
+        if (!tutti__resend(&h->io, x->peer, &s->link, r->u.nack.from)) {
+            remove_member(h, s, "gone too long to catch up");
+            return 1;
+        }
+        return 0;
+    }
+    if (x->hdr->link_seq == 0) return 0; /* nothing else is valid unsequenced */
+    if (x->verdict < 0) x->verdict = tutti__link_receive(&s->link, x->hdr->link_seq, x->hdr->ack);
+    if (x->verdict != TUTTI__LINK_ACCEPT) return 1;
+    switch (r->type) {
+    case TUTTI__REC_EVENT: relay_event(h, s, r); break;
+    case TUTTI__REC_WATERMARK: relay_watermark(h, s, r); break;
+    case TUTTI__REC_REPORT: on_report(h, s, r->u.report.count, r->u.report.hash); break;
+    case TUTTI__REC_REQUEST: on_request(h, s, r); break;
+    case TUTTI__REC_BYE: remove_member(h, s, "left"); return 1;
+    default: break;
+    }
+    return 0;
+}
+
+/* ---------------------------------------------------- delivery, hashes */
+
+static void report_divergence(tutti_hub *h, slot *s, uint64_t count)
+{
+    if (s->diverged) return;
+    s->diverged = true;
+    h->divergences++;
+    tutti__logf(&h->io, TUTTI_LOG_ERROR,
+                "tutti hub: DIVERGENCE: member %u (%s) delivered a different sequence "
+                "(first seen at its event %llu)",
+                (unsigned)s->id, s->name, (unsigned long long)count);
+    tutti__rec n;
+    memset(&n, 0, sizeof n);
+    n.type = TUTTI__REC_NOTICE;
+    n.u.notice.code = TUTTI__NOTE_DIVERGED;
+    n.u.notice.level = TUTTI_LOG_ERROR;
+    n.u.notice.text = tutti__str_c("divergence: this member's delivered sequence differs "
+                                   "from the coordinator's");
+    tutti__send_rec(&h->io, s->peer, &s->link, &n, &h->scratch);
+}
+
+static void on_report(tutti_hub *h, slot *s, uint64_t count, uint64_t hash)
+{
+    if (count == 0 || count % TUTTI__CHECKPOINT) return;
+    uint64_t idx = count / TUTTI__CHECKPOINT;
+    if (idx > s->cp_hi) {
+        s->stash_count = count; /* the hub has not got there yet */
+        s->stash_hash = hash;
+        return;
+    }
+    if (idx + CP_RING <= s->cp_hi) return; /* too old to check */
+    if (s->cp[idx % CP_RING] != hash) report_divergence(h, s, count);
+}
+
+static void hub_deliver(tutti_hub *h)
+{
+    const tutti__pending *p;
+    while ((p = tutti__order_ready(&h->order)) != NULL) {
+        uint64_t d = tutti__event_digest(&p->key, p->kind, p->data, p->len);
+        for (uint32_t i = 0; i < h->nslots; i++) {
+            slot *s = &h->slots[i];
+            if (s->state == S_FREE || tutti_key_cmp(&p->key, &s->added) <= 0) continue;
+            if (s->state == S_REMOVED) continue;
+            s->chain = tutti__chain(s->chain, d);
+            if (++s->count % TUTTI__CHECKPOINT == 0) {
+                s->cp_hi = s->count / TUTTI__CHECKPOINT;
+                s->cp[s->cp_hi % CP_RING] = s->chain;
+                if (s->stash_count == s->count) {
+                    s->stash_count = 0;
+                    if (s->stash_hash != s->chain) report_divergence(h, s, s->count);
+                }
+            }
+        }
+        if (p->kind == TUTTI_EV_COMMAND) {
+            tutti__rec c;
+            if (tutti__command_decode(p->data, p->len, &c) == 0 &&
+                c.u.command.op == TUTTI__CMD_TEMPO) {
+                h->next_timeline = c.u.command.timeline;
+                h->has_next_timeline = true;
+            }
+        }
+        h->delivered++;
+        tutti__order_pop(&h->order);
+    }
+    if (h->has_next_timeline && h->now_s >= h->next_timeline.t0) {
+        h->timeline = h->next_timeline;
+        h->has_next_timeline = false;
+    }
+}
+
+int tutti_hub_receive(tutti_hub *h, uint32_t peer, const uint8_t *buf, size_t len)
+{
+    clock_now(h);
+    tutti__frame_hdr hdr;
+    memset(&hdr, 0, sizeof hdr);
+    rx x = {h, peer, slot_by_peer(h, peer), &hdr, -1, h->now_s};
+    const char *why = NULL;
+    int rc = tutti__frame_decode(buf, len, &hdr, on_rec, &x, &why);
+    if (rc < 0) {
+        h->dropped++;
+        tutti__logf(&h->io, TUTTI_LOG_WARN, "tutti hub: dropped a malformed frame from peer %u: %s",
+                    (unsigned)peer, why ? why : tutti_strerror(rc));
+        return rc;
+    }
+    slot *s = x.s;
+    if (s && s->state == S_ACTIVE && hdr.link_seq != 0) {
+        if (x.verdict < 0) x.verdict = tutti__link_receive(&s->link, hdr.link_seq, hdr.ack);
+        if (x.verdict == TUTTI__LINK_GAP &&
+            tutti__link_should_nack(&s->link, h->now, 20 * TUTTI_MS)) {
+            tutti__rec n;
+            memset(&n, 0, sizeof n);
+            n.type = TUTTI__REC_NACK;
+            n.u.nack.from = s->link.recv_next;
+            tutti__send_rec(&h->io, peer, &s->link, &n, &h->scratch);
+        }
+    }
+    hub_deliver(h);
+    flush_all(h);
+    return 0;
+}
+
+/* ------------------------------------------------------------- timers */
+
+void tutti_hub_connected(tutti_hub *h, uint32_t peer)
+{
+    (void)h;
+    (void)peer; /* nothing until the peer says hello */
+}
+
+void tutti_hub_disconnected(tutti_hub *h, uint32_t peer)
+{
+    for (uint32_t i = 0; i < h->nslots; i++)
+        if (h->slots[i].peer == peer) h->slots[i].peer = 0;
+}
+
+tutti_time tutti_hub_tick(tutti_hub *h)
+{
+    clock_now(h);
+    for (uint32_t i = 0; i < h->nslots; i++) {
+        slot *s = &h->slots[i];
+        if (s->state == S_ACTIVE && h->now - s->last_heard > h->cfg.suspect_after)
+            remove_member(h, s, "silent for too long");
+    }
+    if (h->now - h->last_beat >= h->heartbeat) {
+        if (h->now_s + h->horizon > h->w0) h->w0 = h->now_s + h->horizon;
+        tutti__wbuf_reset(&h->rec);
+        put_watermark(&h->rec, 0, h->w0, h->seq0);
+        broadcast_rec(h, NULL);
+        tutti__order_watermark(&h->order, 0, h->w0, h->seq0);
+        h->last_beat = h->now;
+    }
+    hub_deliver(h);
+    flush_all(h);
+    return h->last_beat + h->heartbeat;
+}
+
+int tutti_hub_set_horizon(tutti_hub *h, tutti_time horizon)
+{
+    if (horizon <= 0 || horizon > 10 * TUTTI_S) return TUTTI_EINVAL;
+    clock_now(h);
+    h->horizon = horizon;
+    h->heartbeat = h->cfg.heartbeat > 0 ? h->cfg.heartbeat : derive_heartbeat(horizon);
+    tutti__rec c;
+    memset(&c, 0, sizeof c);
+    c.type = TUTTI__REC_COMMAND;
+    c.u.command.op = TUTTI__CMD_HORIZON;
+    c.u.command.horizon = h->horizon;
+    c.u.command.heartbeat = h->heartbeat;
+    tutti_key k = stamp(h, 0);
+    issue(h, &k, &c);
+    flush_all(h);
+    return 0;
+}
+
+int tutti_hub_set_bpm(tutti_hub *h, double bpm)
+{
+    if (!(bpm >= 1.0 && bpm <= 999.0)) return TUTTI_EINVAL;
+    clock_now(h);
+    /* Switch on the first bar line at least one horizon ahead, so every member
+     * has the command before the bar it changes. */
+    tutti_timeline tl = h->has_next_timeline ? h->next_timeline : h->timeline;
+    tutti_time earliest = h->now_s + h->horizon;
+    if (earliest < h->w0) earliest = h->w0;
+    if (earliest < tl.t0) earliest = tl.t0;
+    double beat = tutti_timeline_next_boundary(&tl, earliest, tl.quantum);
+    tutti_time at = tutti_timeline_time_at_beat(&tl, beat);
+    while (at < earliest) {
+        beat += tl.quantum;
+        at = tutti_timeline_time_at_beat(&tl, beat);
+    }
+    tutti_timeline next = tl;
+    next.bpm = bpm;
+    next.beat0 = beat;
+    next.t0 = at;
+    tutti__rec c;
+    memset(&c, 0, sizeof c);
+    c.type = TUTTI__REC_COMMAND;
+    c.u.command.op = TUTTI__CMD_TEMPO;
+    c.u.command.timeline = next;
+    tutti_key k = stamp(h, at); /* k.t == at: at is past every earlier promise */
+    issue(h, &k, &c);
+    flush_all(h);
+    return 0;
+}
+
+void tutti_hub_status_get(const tutti_hub *h, tutti_hub_status *st)
+{
+    memset(st, 0, sizeof *st);
+    for (uint32_t i = 0; i < h->nslots; i++)
+        if (h->slots[i].state == S_ACTIVE) st->members++;
+    st->horizon = h->horizon;
+    st->relayed = h->relayed;
+    st->delivered = h->delivered;
+    st->divergences = h->divergences;
+    st->removed = h->removed;
+    st->dropped_frames = h->dropped;
+    st->timeline = h->timeline;
+}
+
+uint32_t tutti_hub_list(const tutti_hub *h, tutti_member_info *out, uint32_t cap)
+{
+    uint32_t n = 0;
+    for (uint32_t i = 0; i < h->nslots; i++) {
+        const slot *s = &h->slots[i];
+        if (s->state != S_ACTIVE) continue;
+        if (n < cap) {
+            out[n].id = s->id;
+            out[n].role = s->role;
+            memcpy(out[n].name, s->name, sizeof out[n].name);
+            out[n].joined = s->added;
+        }
+        n++;
+    }
+    return n;
+}

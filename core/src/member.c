@@ -1,0 +1,606 @@
+/*
+ * The member engine.
+ *
+ * Design notes
+ * ------------
+ * - A member delivers only what came back from the hub, its own events
+ *   included. The hub therefore holds a superset of everything any member has
+ *   delivered, which is what makes a removal cut safe: the hub's last sequence
+ *   number of the removed member is exactly the set everyone delivers.
+ * - The horizon rule (at the origin, deterministic): an event submitted for
+ *   session time t is stamped t' = max(t, W) where W = max(W_prev, now + L) is
+ *   the watermark this member has promised. Watermarks only grow, so every
+ *   event it will ever send has t' >= every watermark it has announced.
+ * - Every sequenced frame to the hub carries the current watermark; when there
+ *   is nothing to send, a heartbeat does. A quiet member therefore holds back
+ *   the others' deliveries by at most one heartbeat interval.
+ * - The hash chain covers every event delivered since this incarnation joined;
+ *   every TUTTI__CHECKPOINT events the member reports (count, hash) and the
+ *   coordinator, which delivers the same sequence, compares.
+ * - Commands have two moments. On receipt they change what the merge must
+ *   wait for (ADD registers an origin, REMOVE fixes where its stream ends) and
+ *   what this member stamps with (HORIZON). On delivery, in the total order,
+ *   they change what users see (the member list, the timeline).
+ */
+#include "clock.h"
+#include "engine.h"
+#include "order.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+enum { M_IDLE, M_HELLO, M_JOINED, M_FAILED };
+
+struct tutti_member {
+    tutti_member_config cfg;
+    char session[TUTTI_NAME_MAX], name[TUTTI_NAME_MAX];
+    tutti_io io;
+    tutti_member_callbacks cb;
+    int state;
+    bool connected;
+    uint32_t id, incarnation;
+    tutti_key joined_at;
+    tutti__link link;
+    tutti__clock clock;
+    tutti__order order;
+    tutti_time horizon, heartbeat;
+    tutti_time w; /* watermark promised */
+    uint64_t next_seq;
+    tutti_timeline timeline, next_timeline;
+    bool has_next_timeline;
+    tutti__wbuf body, scratch, cmdbuf;
+    bool body_dirty;
+    tutti_time last_flush, next_ping, last_hello, now;
+    uint64_t hash, count, reported, cp_count, cp_hash;
+    /* stats */
+    uint64_t submitted, restamped, delivered, late, divergences, dropped;
+    tutti_time max_lateness;
+    tutti_member_info *members;
+    uint32_t nmembers, members_cap;
+};
+
+void tutti_member_config_init(tutti_member_config *cfg)
+{
+    memset(cfg, 0, sizeof *cfg);
+    cfg->session = "default";
+    cfg->name = "member";
+    cfg->role = TUTTI_ROLE_PERFORMER;
+    cfg->auto_rejoin = true;
+    cfg->max_pending = 1u << 20;
+}
+
+static tutti_time now_local(tutti_member *m)
+{
+    return m->io.now(m->io.ctx);
+}
+
+tutti_time tutti_member_session_now(const tutti_member *m)
+{
+    return tutti_clock_to_session(&m->clock.est, m->io.now(m->io.ctx));
+}
+
+static void notice(tutti_member *m, int level, const char *msg)
+{
+    if (m->cb.notice) m->cb.notice(m->cb.ctx, level, msg);
+    if (m->io.log) m->io.log(m->io.ctx, level, msg);
+}
+
+int tutti_member_create(tutti_member **out, const tutti_member_config *cfg,
+                        const tutti_io *io, const tutti_member_callbacks *cb)
+{
+    if (!out || !cfg || !io || !io->now || !io->send) return TUTTI_EINVAL;
+    if (!cfg->session || strlen(cfg->session) >= TUTTI_NAME_MAX || !cfg->name ||
+        strlen(cfg->name) >= TUTTI_NAME_MAX || cfg->role < 0 || cfg->role > 3)
+        return TUTTI_EINVAL;
+    tutti_member *m = calloc(1, sizeof *m);
+    if (!m) return TUTTI_ENOMEM;
+    m->cfg = *cfg;
+    strcpy(m->session, cfg->session);
+    strcpy(m->name, cfg->name);
+    m->cfg.session = m->session;
+    m->cfg.name = m->name;
+    m->io = *io;
+    if (cb) m->cb = *cb;
+    tutti__clock_init(&m->clock);
+    tutti__order_init(&m->order, cfg->max_pending);
+    tutti__link_init(&m->link, 1, 1);
+    tutti__wbuf_init(&m->body);
+    tutti__wbuf_init(&m->scratch);
+    tutti__wbuf_init(&m->cmdbuf);
+    tutti_timeline_init(&m->timeline, 120.0, 4.0, 0);
+    m->state = M_IDLE;
+    *out = m;
+    return 0;
+}
+
+void tutti_member_destroy(tutti_member *m)
+{
+    if (!m) return;
+    tutti__order_free(&m->order);
+    tutti__link_free(&m->link);
+    tutti__wbuf_free(&m->body);
+    tutti__wbuf_free(&m->scratch);
+    tutti__wbuf_free(&m->cmdbuf);
+    free(m->members);
+    free(m);
+}
+
+/* ------------------------------------------------------------ sending */
+
+static void send_unseq(tutti_member *m, const tutti__rec *r)
+{
+    tutti__send_rec(&m->io, 0, &m->link, r, &m->scratch);
+}
+
+static void send_hello(tutti_member *m, uint32_t resume_id)
+{
+    tutti__rec r;
+    memset(&r, 0, sizeof r);
+    r.type = TUTTI__REC_HELLO;
+    r.u.hello.session = tutti__str_c(m->session);
+    r.u.hello.name = tutti__str_c(m->name);
+    r.u.hello.role = (uint32_t)m->cfg.role;
+    r.u.hello.resume_id = resume_id;
+    r.u.hello.recv_next = m->link.recv_next;
+    send_unseq(m, &r);
+    m->last_hello = m->now;
+}
+
+static void send_ping(tutti_member *m)
+{
+    tutti__rec r;
+    memset(&r, 0, sizeof r);
+    r.type = TUTTI__REC_PING;
+    r.u.ping.t1 = m->now;
+    send_unseq(m, &r);
+    m->next_ping = m->now + tutti__clock_ping_interval(&m->clock);
+}
+
+static void put_rec(tutti_member *m, const tutti__rec *r)
+{
+    tutti__rec_put(&m->body, r);
+    m->body_dirty = true;
+}
+
+/* Raise the promise to now + L and send everything queued with it. */
+static void flush(tutti_member *m, bool force)
+{
+    if (m->state != M_JOINED || !m->connected) return;
+    if (!m->body_dirty && !force) return;
+    tutti_time now_s = tutti_clock_to_session(&m->clock.est, m->now);
+    if (now_s + m->horizon > m->w) m->w = now_s + m->horizon;
+    tutti__rec r;
+    memset(&r, 0, sizeof r);
+    r.type = TUTTI__REC_WATERMARK;
+    r.u.watermark.origin = m->id;
+    r.u.watermark.w = m->w;
+    r.u.watermark.next_seq = m->next_seq;
+    tutti__rec_put(&m->body, &r);
+    if (m->cp_count > m->reported) {
+        memset(&r, 0, sizeof r);
+        r.type = TUTTI__REC_REPORT;
+        r.u.report.count = m->cp_count;
+        r.u.report.hash = m->cp_hash;
+        tutti__rec_put(&m->body, &r);
+        m->reported = m->cp_count;
+    }
+    tutti__send_frame(&m->io, 0, &m->link, true, &m->body, &m->scratch);
+    tutti__wbuf_reset(&m->body);
+    m->body_dirty = false;
+    m->last_flush = m->now;
+}
+
+/* --------------------------------------------------------- membership */
+
+static void list_add(tutti_member *m, uint32_t id, int role, tutti__str name,
+                     const tutti_key *k)
+{
+    for (uint32_t i = 0; i < m->nmembers; i++)
+        if (m->members[i].id == id) return;
+    if (m->nmembers == m->members_cap) {
+        uint32_t cap = m->members_cap ? 2 * m->members_cap : 8;
+        tutti_member_info *p = realloc(m->members, cap * sizeof *p);
+        if (!p) return;
+        m->members = p;
+        m->members_cap = cap;
+    }
+    tutti_member_info *mi = &m->members[m->nmembers++];
+    memset(mi, 0, sizeof *mi);
+    mi->id = id;
+    mi->role = role;
+    mi->joined = *k;
+    if (!tutti__str_copy(mi->name, sizeof mi->name, name)) strcpy(mi->name, "?");
+}
+
+static void list_remove(tutti_member *m, uint32_t id)
+{
+    for (uint32_t i = 0; i < m->nmembers; i++) {
+        if (m->members[i].id == id) {
+            memmove(&m->members[i], &m->members[i + 1],
+                    (m->nmembers - i - 1) * sizeof m->members[0]);
+            m->nmembers--;
+            return;
+        }
+    }
+}
+
+/* This incarnation is over (removed, or a gap that cannot be repaired). */
+static void end_incarnation(tutti_member *m, const char *why)
+{
+    notice(m, TUTTI_LOG_WARN, why);
+    tutti_key none = {INT64_MAX, UINT32_MAX, UINT64_MAX};
+    tutti__order_reset(&m->order, none);
+    tutti__link_free(&m->link);
+    tutti__link_init(&m->link, 1, 1);
+    tutti__wbuf_reset(&m->body);
+    m->body_dirty = false;
+    m->nmembers = 0;
+    m->id = 0;
+    if (m->cfg.auto_rejoin && m->connected) {
+        m->state = M_HELLO;
+        send_hello(m, 0);
+    } else {
+        m->state = M_IDLE;
+    }
+}
+
+/* ----------------------------------------------------------- delivery */
+
+/* A timeline that takes effect at its t0; the one it follows stays in force
+ * until then. */
+static void timeline_push(tutti_member *m, const tutti_timeline *tl)
+{
+    if (m->has_next_timeline && tl->t0 >= m->next_timeline.t0)
+        m->timeline = m->next_timeline;
+    m->next_timeline = *tl;
+    m->has_next_timeline = true;
+}
+
+static void apply_on_delivery(tutti_member *m, const tutti_key *k, const tutti__rec *c)
+{
+    switch (c->u.command.op) {
+    case TUTTI__CMD_ADD:
+        list_add(m, c->u.command.member_id, (int)c->u.command.role, c->u.command.name, k);
+        break;
+    case TUTTI__CMD_REMOVE:
+        list_remove(m, c->u.command.member_id);
+        break;
+    case TUTTI__CMD_TEMPO:
+        timeline_push(m, &c->u.command.timeline);
+        break;
+    case TUTTI__CMD_ROLE:
+        for (uint32_t i = 0; i < m->nmembers; i++)
+            if (m->members[i].id == c->u.command.member_id)
+                m->members[i].role = (int)c->u.command.role;
+        break;
+    default:
+        break;
+    }
+}
+
+static void deliver_ready(tutti_member *m)
+{
+    const tutti__pending *p;
+    while (m->state == M_JOINED && (p = tutti__order_ready(&m->order)) != NULL) {
+        tutti_time now_s = tutti_clock_to_session(&m->clock.est, m->now);
+        tutti_time lateness = now_s - (p->key.t - m->cfg.deliver_lead);
+        bool late = lateness > 0;
+        if (late) {
+            m->late++;
+            if (lateness > m->max_lateness) m->max_lateness = lateness;
+        }
+        uint64_t d = tutti__event_digest(&p->key, p->kind, p->data, p->len);
+        m->hash = tutti__chain(m->hash, d);
+        m->count++;
+        m->delivered++;
+        if (p->kind == TUTTI_EV_COMMAND) {
+            tutti__rec c;
+            if (tutti__command_decode(p->data, p->len, &c) == 0)
+                apply_on_delivery(m, &p->key, &c);
+        }
+        tutti_event ev = {p->key, p->kind, p->len, p->data};
+        if (m->cb.deliver) m->cb.deliver(m->cb.ctx, &ev, now_s, late);
+        tutti__order_pop(&m->order);
+        if (m->count % TUTTI__CHECKPOINT == 0) {
+            m->cp_count = m->count;
+            m->cp_hash = m->hash;
+        }
+    }
+}
+
+/* ------------------------------------------------------------ receiving */
+
+static void on_command_receipt(tutti_member *m, const tutti_key *k, const tutti__rec *c)
+{
+    uint32_t id = c->u.command.member_id;
+    bool history = tutti_key_cmp(k, &m->order.start) <= 0;
+    switch (c->u.command.op) {
+    case TUTTI__CMD_ADD:
+        tutti__order_add_origin(&m->order, id, k->t, 1);
+        if (history) list_add(m, id, (int)c->u.command.role, c->u.command.name, k);
+        break;
+    case TUTTI__CMD_REMOVE:
+        if (id == m->id) {
+            end_incarnation(m, "tutti: the coordinator removed this member from the session");
+            return;
+        }
+        tutti__order_close(&m->order, id, c->u.command.last_seq, *k);
+        if (history) list_remove(m, id);
+        break;
+    case TUTTI__CMD_HORIZON:
+        m->horizon = c->u.command.horizon;
+        if (c->u.command.heartbeat > 0) m->heartbeat = c->u.command.heartbeat;
+        break;
+    case TUTTI__CMD_TEMPO:
+        if (history) timeline_push(m, &c->u.command.timeline);
+        break;
+    default:
+        break;
+    }
+}
+
+static void on_welcome(tutti_member *m, const tutti__rec *r)
+{
+    if (m->state != M_HELLO) return;
+    m->id = r->u.welcome.member_id;
+    m->horizon = r->u.welcome.horizon;
+    m->heartbeat = r->u.welcome.heartbeat > 0 ? r->u.welcome.heartbeat : 10 * TUTTI_MS;
+    m->joined_at = r->u.welcome.joined;
+    m->incarnation++;
+    tutti__order_reset(&m->order, m->joined_at);
+    tutti__order_add_origin(&m->order, m->id, m->joined_at.t, 1);
+    tutti__link_free(&m->link);
+    tutti__link_init(&m->link, 1, r->u.welcome.hub_next);
+    m->w = m->joined_at.t;
+    m->next_seq = 1;
+    m->hash = 0;
+    m->count = 0;
+    m->reported = 0;
+    m->cp_count = 0;
+    m->state = M_JOINED;
+    m->last_flush = m->now;
+    char msg[96];
+    snprintf(msg, sizeof msg, "tutti: joined session \"%s\" as member %u", m->session,
+             (unsigned)m->id);
+    notice(m, TUTTI_LOG_INFO, msg);
+}
+
+typedef struct rx {
+    tutti_member *m;
+    const tutti__frame_hdr *hdr;
+    int verdict; /* -1 unchecked, else a TUTTI__LINK_* value */
+} rx;
+
+static int on_rec(void *ctx, const tutti__rec *r)
+{
+    rx *x = ctx;
+    tutti_member *m = x->m;
+    if (x->hdr->link_seq == 0) {
+        switch (r->type) {
+        case TUTTI__REC_PONG:
+            tutti__clock_add(&m->clock, r->u.pong.t1, r->u.pong.t2, r->u.pong.t3, m->now);
+            break;
+        case TUTTI__REC_WELCOME:
+            on_welcome(m, r);
+            break;
+        case TUTTI__REC_REJECT: {
+            char msg[160], why[96];
+            if (!tutti__str_copy(why, sizeof why, r->u.reject.reason)) strcpy(why, "?");
+            if (r->u.reject.code == TUTTI__REJ_REMOVED ||
+                r->u.reject.code == TUTTI__REJ_UNKNOWN) {
+                if (m->state == M_JOINED) {
+                    snprintf(msg, sizeof msg, "tutti: removed from the session: %s", why);
+                    end_incarnation(m, msg);
+                }
+            } else {
+                snprintf(msg, sizeof msg, "tutti: the coordinator refused to admit us: %s",
+                         why);
+                notice(m, TUTTI_LOG_ERROR, msg);
+                m->state = M_FAILED;
+            }
+            return 1;
+        }
+        case TUTTI__REC_NACK:
+            if (m->state == M_JOINED &&
+                !tutti__resend(&m->io, 0, &m->link, r->u.nack.from)) {
+                end_incarnation(m, "tutti: lost contact for too long; rejoining");
+                return 1;
+            }
+            break;
+        case TUTTI__REC_NOTICE: {
+            char msg[200], text[160];
+            if (!tutti__str_copy(text, sizeof text, r->u.notice.text)) strcpy(text, "?");
+            if (r->u.notice.code == TUTTI__NOTE_DIVERGED) m->divergences++;
+            snprintf(msg, sizeof msg, "tutti: %s", text);
+            notice(m, r->u.notice.level, msg);
+            break;
+        }
+        default:
+            break;
+        }
+        return 0;
+    }
+    if (m->state != M_JOINED) return 1;
+    if (x->verdict < 0) x->verdict = tutti__link_receive(&m->link, x->hdr->link_seq, x->hdr->ack);
+    if (x->verdict != TUTTI__LINK_ACCEPT) return 1;
+    switch (r->type) {
+    case TUTTI__REC_EVENT: {
+        const tutti_key *k = &r->u.event.key;
+        if (r->u.event.kind == TUTTI_EV_COMMAND) {
+            tutti__rec c;
+            if (tutti__command_decode(r->u.event.payload.p, r->u.event.payload.len, &c) != 0) {
+                m->dropped++;
+                tutti__logf(&m->io, TUTTI_LOG_WARN, "tutti: malformed command dropped");
+                break;
+            }
+            on_command_receipt(m, k, &c);
+            if (m->state != M_JOINED) return 1;
+        }
+        int rc = tutti__order_push(&m->order, k, r->u.event.kind, r->u.event.payload.p,
+                                   r->u.event.payload.len);
+        if (rc < 0) {
+            end_incarnation(m, "tutti: too many events waiting for their turn; rejoining");
+            return 1;
+        }
+        break;
+    }
+    case TUTTI__REC_WATERMARK:
+        tutti__order_watermark(&m->order, r->u.watermark.origin, r->u.watermark.w,
+                               r->u.watermark.next_seq);
+        break;
+    default:
+        break;
+    }
+    return 0;
+}
+
+int tutti_member_receive(tutti_member *m, const uint8_t *buf, size_t len)
+{
+    m->now = now_local(m);
+    tutti__frame_hdr hdr;
+    memset(&hdr, 0, sizeof hdr);
+    rx x = {m, &hdr, -1};
+    const char *why = NULL;
+    int rc = tutti__frame_decode(buf, len, &hdr, on_rec, &x, &why);
+    if (rc < 0) {
+        m->dropped++;
+        tutti__logf(&m->io, TUTTI_LOG_WARN, "tutti: dropped a malformed frame from the hub: %s",
+                    why ? why : tutti_strerror(rc));
+        return rc;
+    }
+    if (m->state == M_JOINED && hdr.link_seq != 0 && x.verdict < 0)
+        x.verdict = tutti__link_receive(&m->link, hdr.link_seq, hdr.ack);
+    if (m->state == M_JOINED && x.verdict == TUTTI__LINK_GAP) {
+        tutti_time iv = m->clock.est.rtt_last_ns + 10 * TUTTI_MS;
+        if (tutti__link_should_nack(&m->link, m->now, iv)) {
+            tutti__rec r;
+            memset(&r, 0, sizeof r);
+            r.type = TUTTI__REC_NACK;
+            r.u.nack.from = m->link.recv_next;
+            send_unseq(m, &r);
+        }
+    }
+    deliver_ready(m);
+    flush(m, false);
+    return 0;
+}
+
+/* -------------------------------------------------------------- timers */
+
+void tutti_member_connected(tutti_member *m)
+{
+    m->now = now_local(m);
+    m->connected = true;
+    if (m->state == M_JOINED) {
+        send_hello(m, m->id); /* resume */
+    } else if (m->state == M_IDLE || m->state == M_HELLO) {
+        m->state = M_HELLO;
+        send_hello(m, 0);
+    }
+    send_ping(m);
+}
+
+tutti_time tutti_member_tick(tutti_member *m)
+{
+    m->now = now_local(m);
+    if (!m->connected) return m->now + 100 * TUTTI_MS;
+    if (m->now >= m->next_ping) send_ping(m);
+    tutti_time next = m->next_ping;
+    if (m->state == M_HELLO) {
+        if (m->now - m->last_hello >= TUTTI_S) send_hello(m, 0);
+        if (m->last_hello + TUTTI_S < next) next = m->last_hello + TUTTI_S;
+    }
+    if (m->state == M_JOINED) {
+        if (m->now - m->last_flush >= m->heartbeat) flush(m, true);
+        else flush(m, false);
+        if (m->last_flush + m->heartbeat < next) next = m->last_flush + m->heartbeat;
+    }
+    return next;
+}
+
+void tutti_member_leave(tutti_member *m)
+{
+    m->now = now_local(m);
+    if (m->state != M_JOINED) {
+        m->state = M_IDLE;
+        return;
+    }
+    tutti__rec r;
+    memset(&r, 0, sizeof r);
+    r.type = TUTTI__REC_BYE;
+    put_rec(m, &r);
+    flush(m, true);
+    notice(m, TUTTI_LOG_INFO, "tutti: left the session");
+    m->cfg.auto_rejoin = false;
+    m->state = M_IDLE;
+}
+
+int tutti_member_submit(tutti_member *m, tutti_time t, const uint8_t *data, uint32_t len,
+                        tutti_key *key)
+{
+    if (m->state != M_JOINED) return TUTTI_ESTATE;
+    if (len > TUTTI__MAX_PAYLOAD || (len && !data)) return TUTTI_EINVAL;
+    if (tutti__link_in_flight(&m->link) >= TUTTI__LINK_RING - 16) return TUTTI_EFULL;
+    m->now = now_local(m);
+    tutti_time now_s = tutti_clock_to_session(&m->clock.est, m->now);
+    if (now_s + m->horizon > m->w) m->w = now_s + m->horizon;
+    tutti_key k = {t < m->w ? m->w : t, m->id, m->next_seq++};
+    if (k.t != t) m->restamped++;
+    m->submitted++;
+    tutti__rec r;
+    memset(&r, 0, sizeof r);
+    r.type = TUTTI__REC_EVENT;
+    r.u.event.key = k;
+    r.u.event.kind = TUTTI_EV_USER;
+    r.u.event.payload.p = data;
+    r.u.event.payload.len = len;
+    put_rec(m, &r);
+    if (m->body.len > 16 * 1024) flush(m, true);
+    if (key) *key = k;
+    return 0;
+}
+
+int tutti_member_propose_bpm(tutti_member *m, double bpm)
+{
+    if (m->state != M_JOINED) return TUTTI_ESTATE;
+    if (!(bpm >= 1.0 && bpm <= 999.0)) return TUTTI_EINVAL;
+    tutti__rec r;
+    memset(&r, 0, sizeof r);
+    r.type = TUTTI__REC_REQUEST;
+    r.u.request.kind = TUTTI__REQ_BPM;
+    r.u.request.f = bpm;
+    put_rec(m, &r);
+    return 0;
+}
+
+void tutti_member_status_get(const tutti_member *m, tutti_member_status *st)
+{
+    memset(st, 0, sizeof *st);
+    st->joined = m->state == M_JOINED;
+    st->id = m->id;
+    st->incarnation = m->incarnation;
+    st->clock = m->clock.est;
+    st->horizon = m->horizon;
+    st->heartbeat = m->heartbeat;
+    st->submitted = m->submitted;
+    st->restamped = m->restamped;
+    st->delivered = m->delivered;
+    st->late = m->late;
+    st->pending = m->order.n;
+    st->max_lateness = m->max_lateness;
+    st->hash = m->hash;
+    st->divergences = m->divergences;
+    st->dropped = m->dropped;
+    st->joined_at = m->joined_at;
+    st->members = m->nmembers;
+    tutti_time now_s = tutti_member_session_now(m);
+    st->timeline = (m->has_next_timeline && now_s >= m->next_timeline.t0) ? m->next_timeline
+                                                                          : m->timeline;
+}
+
+uint32_t tutti_member_list(const tutti_member *m, tutti_member_info *out, uint32_t cap)
+{
+    for (uint32_t i = 0; i < m->nmembers && i < cap; i++) out[i] = m->members[i];
+    return m->nmembers;
+}

@@ -1,0 +1,110 @@
+/*
+ * The deterministic ordered merge.
+ *
+ * Design notes
+ * ------------
+ * Every event has a key (t, origin, seq); every member delivers the union of all
+ * origins' events in increasing key order. An event is delivered only when
+ * nothing that sorts before it can still arrive. That is decided per origin by a
+ * *frontier*: origin o has promised (through its watermark w and its stream's
+ * next sequence number n) that every event it will still send has
+ *     key >= (w, o, n)
+ * because the origin never stamps an event below a watermark it has announced,
+ * numbers its events consecutively, and its stream reaches us in FIFO order. So
+ * the smallest pending key k is safe to deliver iff k < frontier(o) for every
+ * origin o of the session. An origin that was removed with a known last
+ * sequence number has an infinite frontier once all its events up to that
+ * number are here.
+ *
+ * Origins become known when the coordinator's ADD command for them is received,
+ * or when the coordinator forwards their first watermark (a joiner's snapshot).
+ * Both happen before any event of theirs that could sort below a key this
+ * member may deliver, because the coordinator's own frontier holds delivery back
+ * until its ADD command has been received (FIFO from the coordinator).
+ *
+ * A member that joined at key `start` delivers only keys > start. Keys at or
+ * below the last delivered key can only come from a dishonest frontier; they are
+ * counted as violations and dropped, never delivered out of order.
+ *
+ * Pending events live in a binary min-heap of pointers keyed by tutti_key_cmp,
+ * which is total, so the delivered sequence depends only on the set of events,
+ * never on arrival order. The heap grows up to a fixed cap (max_pending).
+ *
+ * Thread rules: one thread at a time. Allocates on push (payload copies), so it
+ * is not real-time safe; it runs on the loop thread.
+ */
+#ifndef TUTTI_ORDER_H
+#define TUTTI_ORDER_H
+
+#include "tutti/tutti.h"
+
+typedef struct tutti__pending {
+    tutti_key key;
+    uint32_t kind, len;
+    uint8_t data[]; /* payload copy */
+} tutti__pending;
+
+typedef struct tutti__origin {
+    uint32_t id;
+    bool closed;       /* removed: its stream ends at last_seq */
+    tutti_time w;      /* watermark */
+    uint64_t next_seq; /* one past the highest seq received */
+    uint64_t last_seq; /* closed: the last seq that counts (0: none) */
+    tutti_key rm_key;  /* closed: the REMOVE command's key */
+} tutti__origin;
+
+typedef struct tutti__order {
+    tutti__pending **heap;
+    uint32_t n, cap, max;
+    tutti__origin *origins;
+    uint32_t norigins, origins_cap;
+    tutti_key start; /* deliver only keys > start */
+    tutti_key last;  /* last delivered */
+    bool any_delivered;
+    uint64_t violations; /* events that arrived below what was delivered */
+    uint64_t stale;      /* events at or below `start`, ignored */
+} tutti__order;
+
+int tutti__order_init(tutti__order *o, uint32_t max_pending);
+void tutti__order_free(tutti__order *o);
+/* Forget everything and start over at `start`. */
+void tutti__order_reset(tutti__order *o, tutti_key start);
+
+/* Register an origin (no-op if known). Its frontier starts at (w, id, next_seq). */
+int tutti__order_add_origin(tutti__order *o, uint32_t id, tutti_time w, uint64_t next_seq);
+tutti__origin *tutti__order_origin(tutti__order *o, uint32_t id);
+/* Raise an origin's frontier (registers it if unknown). Never lowers it. */
+int tutti__order_watermark(tutti__order *o, uint32_t id, tutti_time w, uint64_t next_seq);
+/* The origin's stream ends at last_seq (0: it sent nothing that counts). */
+void tutti__order_close(tutti__order *o, uint32_t id, uint64_t last_seq, tutti_key rm_key);
+/* Drop a closed origin once nothing of it can matter any more. */
+void tutti__order_forget(tutti__order *o, uint32_t id);
+
+/*
+ * Take an event. Returns 0 if kept, 1 if ignored (at or below start or already
+ * delivered, or beyond a closed origin's end), TUTTI_EFULL or TUTTI_ENOMEM.
+ */
+int tutti__order_push(tutti__order *o, const tutti_key *key, uint32_t kind,
+                      const uint8_t *data, uint32_t len);
+
+/* The smallest pending event if it may be delivered now, else NULL. */
+const tutti__pending *tutti__order_ready(const tutti__order *o);
+/* Remove (and free) the event tutti__order_ready returned. */
+void tutti__order_pop(tutti__order *o);
+/* The smallest frontier over all origins (TUTTI_TIME_MAX t if none). */
+tutti_key tutti__order_frontier(const tutti__order *o);
+
+/* Chain hashing of the delivered sequence (64-bit FNV-1a; detection of
+ * accidental divergence, not an authenticator). */
+uint64_t tutti__fnv1a(const void *p, size_t n, uint64_t h);
+#define TUTTI__FNV_INIT 0xcbf29ce484222325ull
+/* Digest of one event in canonical form (t, origin, seq, kind, payload). */
+uint64_t tutti__event_digest(const tutti_key *k, uint32_t kind, const uint8_t *data,
+                             uint32_t len);
+/* Chain step: hash after delivering an event with digest d. */
+static inline uint64_t tutti__chain(uint64_t h, uint64_t d)
+{
+    return tutti__fnv1a(&d, sizeof d, h);
+}
+
+#endif

@@ -1,0 +1,975 @@
+/*
+ * The posix transport: an engine on a libuv loop thread, frames over NNG pair1
+ * sockets (see tutti/net.h for the contract).
+ *
+ * Design notes
+ * ------------
+ * - Three threads meet here: NNG's (receive completions, pipe events), the
+ *   loop thread (owns the engine), and the caller's (submit, status, call,
+ *   stop). They share one mutex, `mu`, which guards the inbound queue, the
+ *   submission queue, pending calls, the published snapshot and `closed`.
+ *   Nobody calls into NNG or the engine while holding it, so no lock order
+ *   exists to get wrong.
+ * - Every uv_async_send happens under `mu` after checking `closed`. The loop
+ *   sets `closed` only after nng_close() and nng_aio_stop() have returned, so
+ *   no NNG callback is left to run, and before it closes the async handle, so
+ *   no caller can touch a closed handle.
+ * - Inbound items (messages and pipe events) keep the order NNG produced them.
+ *   NNG starts reading a pipe before it reports ADD_POST, and a message can
+ *   still sit in NNG's queue after REM_POST, so the hub keeps a small table of
+ *   pipes: a message from a pipe it has not seen opens it (the engine hears
+ *   "connected" first), and a message from a pipe that has gone is dropped.
+ *   Dead entries are forgotten after PEER_TOMBSTONE; pipe ids are allocated
+ *   sequentially by NNG, so one is not reused within that time.
+ * - One receive is outstanding at a time. When the inbound queue holds
+ *   receive_capacity messages the callback does not re-arm it; the loop re-arms
+ *   once it has drained half. NNG then stops reading the socket and TCP pushes
+ *   back on the sender: memory stays bounded under a flood.
+ * - Sends never block the loop (NNG_FLAG_NONBLOCK). A frame NNG cannot take is
+ *   dropped and counted: the engines number their frames and repair gaps with
+ *   NACKs, exactly as after a lost connection. The polyamorous pair1 socket
+ *   drops the same way on its own when a member's per-connection queue is full
+ *   (nng_tx_drop in the stats).
+ * - A member sends nothing while it has no connection: NNG would keep the
+ *   frames and deliver them, stale, ahead of the next hello.
+ */
+#include "engine.h"
+#include "posix/posix.h"
+#include "wire.h"
+
+#include <nng/nng.h>
+#include <nng/protocol/pair1/pair.h>
+#include <uv.h>
+
+#include <arpa/inet.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+enum { ROLE_HUB = 1, ROLE_MEMBER = 2 };
+enum { IN_MSG, IN_ADD, IN_REM };
+
+#define PEER_TOMBSTONE (30 * TUTTI_S)
+#define MAX_TIMER_WAIT TUTTI_S /* re-run at least this often (publish, purge) */
+#define SEND_BUFFER 8192        /* NNG_OPT_SENDBUF: NNG's maximum */
+#define URL_MAX 256
+
+typedef struct inbound {
+    uint8_t kind; /* IN_* */
+    uint32_t pipe;
+    nng_msg *msg;
+} inbound;
+
+typedef struct submission {
+    tutti_time t;
+    uint32_t len;
+    uint8_t data[];
+} submission;
+
+typedef struct call {
+    void (*fn)(void *arg, void *engine);
+    void *arg;
+    int rc;
+    bool done;
+    struct call *next;
+} call;
+
+typedef struct peer {
+    uint32_t pipe;
+    bool live;
+    tutti_time dead_since;
+} peer;
+
+struct tutti_net {
+    int role;
+    tutti_net_config cfg;
+    char name[TUTTI_NAME_MAX];
+    char url[URL_MAX];
+    char *url_file;
+    tutti_io io;
+    tutti__posix_random rnd;
+    tutti_hub *hub;
+    tutti_member *member;
+    tutti_time session_epoch; /* hub */
+
+    nng_socket sock;
+    bool sock_open;
+    nng_aio *rx;
+
+    uv_loop_t loop;
+    uv_async_t wake;
+    uv_timer_t timer;
+    uv_thread_t thread;
+    bool loop_ready, thread_started;
+
+    uv_mutex_t mu;
+    uv_cond_t cv;
+    /* ---- guarded by mu ---- */
+    bool stopping, closed;
+    inbound *in;       /* ring, grows for pipe events only */
+    uint32_t in_cap, in_head, in_len, in_msgs;
+    bool rx_paused;
+    uint64_t receive_pauses;
+    submission **sub; /* ring of submit_capacity */
+    uint32_t sub_head, sub_len;
+    call *calls, *calls_tail;
+    tutti_member_status mst;
+    tutti_hub_status hst;
+    tutti_net_stats pub;
+    /* ---- loop thread only ---- */
+    tutti_net_stats st;
+    peer *peers;
+    uint32_t npeers, peers_cap;
+    uint32_t cur_pipe; /* member: the connection to the hub, 0 if none */
+    bool submit_blocked;
+    tutti_time last_purge;
+};
+
+static _Thread_local tutti_net *current_loop;
+
+/* ------------------------------------------------------------- logging */
+
+static void net_log(void *ctx, int level, const char *msg)
+{
+    tutti_net *n = ctx;
+    if (level < n->cfg.log_level) return;
+    if (n->cfg.log)
+        n->cfg.log(n->cfg.log_ctx, level, msg);
+    else
+        tutti__posix_log_stderr(n->name, level, msg);
+}
+
+static void logf_(tutti_net *n, int level, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static void logf_(tutti_net *n, int level, const char *fmt, ...)
+{
+    if (level < n->cfg.log_level) return;
+    char buf[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(buf, sizeof buf, fmt, ap);
+    va_end(ap);
+    net_log(n, level, buf);
+}
+
+/* ----------------------------------------------------------------- io */
+
+static tutti_time io_now(void *ctx)
+{
+    (void)ctx;
+    return tutti__posix_now();
+}
+
+static uint64_t io_random(void *ctx)
+{
+    tutti_net *n = ctx;
+    return tutti__posix_random_next(&n->rnd);
+}
+
+static void io_send(void *ctx, uint32_t peer_id, const uint8_t *buf, size_t len)
+{
+    tutti_net *n = ctx;
+    /* Pipe id 0 would mean "any connection" to a polyamorous socket: a frame
+     * for a member that has gone must not reach someone else. */
+    if ((n->role == ROLE_HUB && peer_id == 0) || (n->role == ROLE_MEMBER && !n->cur_pipe)) {
+        n->st.send_failed++;
+        return;
+    }
+    nng_msg *msg;
+    if (nng_msg_alloc(&msg, len) != 0) {
+        n->st.send_failed++;
+        return;
+    }
+    memcpy(nng_msg_body(msg), buf, len);
+    if (n->role == ROLE_HUB) {
+        nng_pipe p = NNG_PIPE_INITIALIZER;
+        p.id = peer_id;
+        nng_msg_set_pipe(msg, p);
+    }
+    if (nng_sendmsg(n->sock, msg, NNG_FLAG_NONBLOCK) != 0) {
+        nng_msg_free(msg);
+        n->st.send_failed++;
+        return;
+    }
+    n->st.frames_out++;
+    n->st.bytes_out += len;
+}
+
+/* ---------------------------------------------- the inbound queue (mu) */
+
+static bool in_push_locked(tutti_net *n, uint8_t kind, uint32_t pipe, nng_msg *msg)
+{
+    if (n->in_len == n->in_cap) {
+        uint32_t cap = n->in_cap * 2;
+        inbound *q = malloc(cap * sizeof *q);
+        if (!q) return false;
+        for (uint32_t i = 0; i < n->in_len; i++) q[i] = n->in[(n->in_head + i) % n->in_cap];
+        free(n->in);
+        n->in = q;
+        n->in_cap = cap;
+        n->in_head = 0;
+    }
+    n->in[(n->in_head + n->in_len) % n->in_cap] = (inbound){kind, pipe, msg};
+    n->in_len++;
+    if (msg) n->in_msgs++;
+    return true;
+}
+
+/* NNG thread: a receive completed. */
+static void on_rx(void *arg)
+{
+    tutti_net *n = arg;
+    int rv = nng_aio_result(n->rx);
+    if (rv == NNG_ECLOSED || rv == NNG_ECANCELED) return;
+    if (rv != 0) {
+        nng_recv_aio(n->sock, n->rx); /* transient (e.g. out of memory): retry */
+        return;
+    }
+    nng_msg *msg = nng_aio_get_msg(n->rx);
+    nng_aio_set_msg(n->rx, NULL);
+    uint32_t pipe = (uint32_t)nng_pipe_id(nng_msg_get_pipe(msg));
+    bool rearm = false;
+    uv_mutex_lock(&n->mu);
+    bool closed = n->closed;
+    if (closed || !in_push_locked(n, IN_MSG, pipe, msg)) {
+        uv_mutex_unlock(&n->mu);
+        nng_msg_free(msg);
+        if (!closed) nng_recv_aio(n->sock, n->rx); /* out of memory: skip it */
+        return;
+    }
+    if (n->in_msgs < n->cfg.receive_capacity) {
+        rearm = true;
+    } else {
+        n->rx_paused = true;
+        n->receive_pauses++;
+    }
+    uv_async_send(&n->wake);
+    uv_mutex_unlock(&n->mu);
+    if (rearm) nng_recv_aio(n->sock, n->rx);
+}
+
+/* NNG thread: a connection came up or went down. */
+static void on_pipe(nng_pipe p, nng_pipe_ev ev, void *arg)
+{
+    tutti_net *n = arg;
+    uint8_t kind = ev == NNG_PIPE_EV_ADD_POST ? IN_ADD : IN_REM;
+    uv_mutex_lock(&n->mu);
+    if (!n->closed && in_push_locked(n, kind, (uint32_t)nng_pipe_id(p), NULL))
+        uv_async_send(&n->wake);
+    uv_mutex_unlock(&n->mu);
+}
+
+/* -------------------------------------------------- hub pipe table */
+
+static peer *peer_find(tutti_net *n, uint32_t pipe)
+{
+    for (uint32_t i = 0; i < n->npeers; i++)
+        if (n->peers[i].pipe == pipe) return &n->peers[i];
+    return NULL;
+}
+
+static peer *peer_add(tutti_net *n, uint32_t pipe, bool live)
+{
+    if (n->npeers == n->peers_cap) {
+        uint32_t cap = n->peers_cap ? 2 * n->peers_cap : 16;
+        peer *p = realloc(n->peers, cap * sizeof *p);
+        if (!p) return NULL;
+        n->peers = p;
+        n->peers_cap = cap;
+    }
+    peer *p = &n->peers[n->npeers++];
+    *p = (peer){pipe, live, live ? 0 : tutti__posix_now()};
+    return p;
+}
+
+static void peer_purge(tutti_net *n, tutti_time now)
+{
+    uint32_t k = 0;
+    for (uint32_t i = 0; i < n->npeers; i++)
+        if (n->peers[i].live || now - n->peers[i].dead_since < PEER_TOMBSTONE)
+            n->peers[k++] = n->peers[i];
+    n->npeers = k;
+}
+
+/* True if the pipe is (now) open; opens it on first sight. */
+static bool hub_pipe_open(tutti_net *n, uint32_t pipe)
+{
+    peer *p = peer_find(n, pipe);
+    if (p) return p->live;
+    if (!peer_add(n, pipe, true)) return false;
+    n->st.connects++;
+    n->st.peers++;
+    logf_(n, TUTTI_LOG_DEBUG, "connection %u opened", (unsigned)pipe);
+    tutti_hub_connected(n->hub, pipe);
+    return true;
+}
+
+static void hub_pipe_close(tutti_net *n, uint32_t pipe)
+{
+    peer *p = peer_find(n, pipe);
+    if (!p) {
+        peer_add(n, pipe, false); /* refused before it opened: remember it */
+        return;
+    }
+    if (!p->live) return;
+    p->live = false;
+    p->dead_since = tutti__posix_now();
+    n->st.disconnects++;
+    n->st.peers--;
+    logf_(n, TUTTI_LOG_DEBUG, "connection %u closed", (unsigned)pipe);
+    tutti_hub_disconnected(n->hub, pipe);
+}
+
+/* ------------------------------------------------------ loop thread */
+
+static void handle_inbound(tutti_net *n, const inbound *it)
+{
+    if (n->role == ROLE_HUB) {
+        switch (it->kind) {
+        case IN_ADD: hub_pipe_open(n, it->pipe); break;
+        case IN_REM: hub_pipe_close(n, it->pipe); break;
+        default:
+            if (hub_pipe_open(n, it->pipe)) {
+                size_t len = nng_msg_len(it->msg);
+                n->st.frames_in++;
+                n->st.bytes_in += len;
+                tutti_hub_receive(n->hub, it->pipe, nng_msg_body(it->msg), len);
+            }
+            break;
+        }
+        return;
+    }
+    switch (it->kind) {
+    case IN_ADD:
+        n->cur_pipe = it->pipe;
+        n->st.connected = true;
+        n->st.connects++;
+        logf_(n, TUTTI_LOG_INFO, "connected to the hub at %s", n->url);
+        tutti_member_connected(n->member);
+        break;
+    case IN_REM:
+        if (it->pipe != n->cur_pipe) break; /* refused before it opened */
+        n->cur_pipe = 0;
+        n->st.connected = false;
+        n->st.disconnects++;
+        logf_(n, TUTTI_LOG_WARN, "lost the connection to the hub; redialling %s", n->url);
+        break;
+    default: {
+        /* A message can arrive from a pipe whose ADD_POST is still queued
+         * behind it, or from the previous connection: both are the hub's
+         * frames, and the engine's link numbering sorts out duplicates. */
+        size_t len = nng_msg_len(it->msg);
+        n->st.frames_in++;
+        n->st.bytes_in += len;
+        tutti_member_receive(n->member, nng_msg_body(it->msg), len);
+        break;
+    }
+    }
+}
+
+static void drain_inbound(tutti_net *n)
+{
+    /* At most one queue's worth per turn, so timers and submissions are not
+     * starved by a flood; the async wake-up below brings the loop back. */
+    uint32_t budget = n->cfg.receive_capacity;
+    for (;;) {
+        inbound it;
+        bool rearm = false;
+        uv_mutex_lock(&n->mu);
+        if (n->in_len == 0) {
+            uv_mutex_unlock(&n->mu);
+            return;
+        }
+        if (budget-- == 0) {
+            uv_async_send(&n->wake);
+            uv_mutex_unlock(&n->mu);
+            return;
+        }
+        it = n->in[n->in_head];
+        n->in_head = (n->in_head + 1) % n->in_cap;
+        n->in_len--;
+        if (it.msg) n->in_msgs--;
+        if (n->rx_paused && n->in_msgs <= n->cfg.receive_capacity / 2) {
+            n->rx_paused = false;
+            rearm = true;
+        }
+        uv_mutex_unlock(&n->mu);
+        if (rearm) nng_recv_aio(n->sock, n->rx);
+        handle_inbound(n, &it);
+        if (it.msg) nng_msg_free(it.msg);
+    }
+}
+
+static void drain_submissions(tutti_net *n)
+{
+    if (n->role != ROLE_MEMBER) return;
+    n->submit_blocked = false;
+    for (;;) {
+        uv_mutex_lock(&n->mu);
+        submission *s = n->sub_len ? n->sub[n->sub_head] : NULL;
+        uv_mutex_unlock(&n->mu);
+        if (!s) return;
+        int rc = tutti_member_submit(n->member, s->t, s->data, s->len, NULL);
+        if (rc == TUTTI_EFULL) {
+            /* The unacknowledged window is full: keep the event at the head
+             * and try again when acknowledgements have come in. */
+            n->submit_blocked = true;
+            return;
+        }
+        if (rc != 0) {
+            n->st.submit_dropped++;
+            logf_(n, TUTTI_LOG_WARN, "an event was dropped: %s", tutti_strerror(rc));
+        }
+        uv_mutex_lock(&n->mu);
+        n->sub_head = (n->sub_head + 1) % n->cfg.submit_capacity;
+        n->sub_len--;
+        uv_mutex_unlock(&n->mu);
+        free(s);
+    }
+}
+
+static void *engine_of(tutti_net *n)
+{
+    return n->role == ROLE_HUB ? (void *)n->hub : (void *)n->member;
+}
+
+static void run_calls(tutti_net *n)
+{
+    uv_mutex_lock(&n->mu);
+    call *c = n->calls;
+    n->calls = n->calls_tail = NULL;
+    uv_mutex_unlock(&n->mu);
+    if (!c) return;
+    for (call *i = c; i; i = i->next) i->fn(i->arg, engine_of(n));
+    uv_mutex_lock(&n->mu);
+    while (c) {
+        call *next = c->next; /* c lives on the caller's stack: read first */
+        c->rc = 0;
+        c->done = true;
+        c = next;
+    }
+    uv_cond_broadcast(&n->cv);
+    uv_mutex_unlock(&n->mu);
+}
+
+static void publish(tutti_net *n)
+{
+    tutti_member_status mst;
+    tutti_hub_status hst;
+    if (n->role == ROLE_HUB)
+        tutti_hub_status_get(n->hub, &hst);
+    else
+        tutti_member_status_get(n->member, &mst);
+    uv_mutex_lock(&n->mu);
+    if (n->role == ROLE_HUB)
+        n->hst = hst;
+    else
+        n->mst = mst;
+    n->pub = n->st;
+    n->pub.submit_queued = n->sub_len;
+    n->pub.receive_pauses = n->receive_pauses;
+    uv_mutex_unlock(&n->mu);
+}
+
+static void on_timer(uv_timer_t *t);
+
+/* Tick the engine, publish, and sleep until its next deadline. */
+static void service(tutti_net *n)
+{
+    tutti_time deadline =
+        n->role == ROLE_HUB ? tutti_hub_tick(n->hub) : tutti_member_tick(n->member);
+    tutti_time now = tutti__posix_now();
+    if (n->role == ROLE_HUB && now - n->last_purge > TUTTI_S) {
+        peer_purge(n, now);
+        n->last_purge = now;
+    }
+    publish(n);
+    tutti_time wait = deadline - now;
+    if (wait < 0) wait = 0;
+    if (wait > MAX_TIMER_WAIT) wait = MAX_TIMER_WAIT;
+    if (n->submit_blocked && wait > TUTTI_MS) wait = TUTTI_MS;
+    /* libuv timers count whole milliseconds: round up, so the engine is never
+     * woken before its deadline and left to spin. */
+    uint64_t ms = (uint64_t)((wait + TUTTI_MS - 1) / TUTTI_MS);
+    uv_update_time(&n->loop);
+    uv_timer_start(&n->timer, on_timer, ms, 0);
+}
+
+static void shutdown_loop(tutti_net *n)
+{
+    uv_timer_stop(&n->timer);
+    /* nng_close returns once NNG's callbacks on this socket are done; none of
+     * them waits for this thread, so blocking here cannot deadlock. */
+    nng_close(n->sock);
+    n->sock_open = false;
+    nng_aio_stop(n->rx);
+    uv_mutex_lock(&n->mu);
+    n->closed = true;
+    while (n->in_len) {
+        inbound *it = &n->in[n->in_head];
+        if (it->msg) nng_msg_free(it->msg);
+        n->in_head = (n->in_head + 1) % n->in_cap;
+        n->in_len--;
+    }
+    n->in_msgs = 0;
+    while (n->sub_len) {
+        free(n->sub[n->sub_head]);
+        n->sub_head = (n->sub_head + 1) % n->cfg.submit_capacity;
+        n->sub_len--;
+    }
+    for (call *c = n->calls; c;) {
+        call *next = c->next;
+        c->rc = TUTTI_ECLOSED;
+        c->done = true;
+        c = next;
+    }
+    n->calls = n->calls_tail = NULL;
+    uv_cond_broadcast(&n->cv);
+    uv_mutex_unlock(&n->mu);
+    uv_close((uv_handle_t *)&n->wake, NULL);
+    uv_close((uv_handle_t *)&n->timer, NULL);
+}
+
+static void run(tutti_net *n)
+{
+    drain_inbound(n);
+    drain_submissions(n);
+    run_calls(n);
+    uv_mutex_lock(&n->mu);
+    bool stopping = n->stopping;
+    uv_mutex_unlock(&n->mu);
+    if (stopping) {
+        shutdown_loop(n);
+        return;
+    }
+    service(n);
+}
+
+static void on_wake(uv_async_t *a)
+{
+    run(a->data);
+}
+
+static void on_timer(uv_timer_t *t)
+{
+    run(t->data);
+}
+
+static void loop_main(void *arg)
+{
+    tutti_net *n = arg;
+    current_loop = n;
+    run(n);
+    uv_run(&n->loop, UV_RUN_DEFAULT);
+    current_loop = NULL;
+}
+
+/* ------------------------------------------------------------ start */
+
+void tutti_net_config_init(tutti_net_config *cfg)
+{
+    memset(cfg, 0, sizeof *cfg);
+    cfg->log_level = TUTTI_LOG_INFO;
+    cfg->submit_capacity = 4096;
+    cfg->receive_capacity = 1024;
+}
+
+static void net_free(tutti_net *n)
+{
+    if (n->sock_open) nng_close(n->sock);
+    if (n->rx) {
+        nng_aio_stop(n->rx);
+        nng_aio_free(n->rx);
+    }
+    if (n->loop_ready) {
+        if (!uv_is_closing((uv_handle_t *)&n->wake)) uv_close((uv_handle_t *)&n->wake, NULL);
+        if (!uv_is_closing((uv_handle_t *)&n->timer)) uv_close((uv_handle_t *)&n->timer, NULL);
+        uv_run(&n->loop, UV_RUN_DEFAULT); /* runs the close callbacks */
+        uv_loop_close(&n->loop);
+    }
+    if (n->in) {
+        for (uint32_t i = 0; i < n->in_len; i++) {
+            inbound *it = &n->in[(n->in_head + i) % n->in_cap];
+            if (it->msg) nng_msg_free(it->msg);
+        }
+    }
+    if (n->sub) {
+        for (uint32_t i = 0; i < n->sub_len; i++)
+            free(n->sub[(n->sub_head + i) % n->cfg.submit_capacity]);
+    }
+    tutti_hub_destroy(n->hub);
+    tutti_member_destroy(n->member);
+    uv_cond_destroy(&n->cv);
+    uv_mutex_destroy(&n->mu);
+    free(n->in);
+    free(n->sub);
+    free(n->peers);
+    free(n->url_file);
+    free(n);
+}
+
+static int net_alloc(tutti_net **out, int role, const char *url, const tutti_net_config *ncfg)
+{
+    if (!out || !url || strlen(url) >= URL_MAX) return TUTTI_EINVAL;
+    tutti_net *n = calloc(1, sizeof *n);
+    if (!n) return TUTTI_ENOMEM;
+    n->role = role;
+    if (ncfg)
+        n->cfg = *ncfg;
+    else
+        tutti_net_config_init(&n->cfg);
+    if (!n->cfg.submit_capacity) n->cfg.submit_capacity = 4096;
+    if (!n->cfg.receive_capacity) n->cfg.receive_capacity = 1024;
+    snprintf(n->name, sizeof n->name, "%s",
+             n->cfg.name ? n->cfg.name : role == ROLE_HUB ? "hub" : "member");
+    n->cfg.name = n->name;
+    strcpy(n->url, url);
+    if (uv_mutex_init(&n->mu) != 0) {
+        free(n);
+        return TUTTI_ENOMEM;
+    }
+    if (uv_cond_init(&n->cv) != 0) {
+        uv_mutex_destroy(&n->mu);
+        free(n);
+        return TUTTI_ENOMEM;
+    }
+    n->in_cap = n->cfg.receive_capacity + 64; /* room for pipe events */
+    n->in = malloc(n->in_cap * sizeof *n->in);
+    n->sub = malloc(n->cfg.submit_capacity * sizeof *n->sub);
+    if (n->cfg.url_file) n->url_file = strdup(n->cfg.url_file);
+    n->cfg.url_file = n->url_file;
+    if (!n->in || !n->sub || (ncfg && ncfg->url_file && !n->url_file)) {
+        net_free(n);
+        return TUTTI_ENOMEM;
+    }
+    tutti__posix_random_init(&n->rnd);
+    n->io = (tutti_io){n, io_now, io_random, io_send, net_log};
+    if (uv_loop_init(&n->loop) != 0) {
+        net_free(n);
+        return TUTTI_ENOMEM;
+    }
+    uv_async_init(&n->loop, &n->wake, on_wake);
+    uv_timer_init(&n->loop, &n->timer);
+    n->wake.data = n;
+    n->timer.data = n;
+    n->loop_ready = true;
+    *out = n;
+    return 0;
+}
+
+/* Open the socket with the options both roles share. */
+static int open_socket(tutti_net *n)
+{
+    int rv = n->role == ROLE_HUB ? nng_pair1_open_poly(&n->sock) : nng_pair1_open(&n->sock);
+    if (rv != 0) {
+        logf_(n, TUTTI_LOG_ERROR, "cannot open a socket: %s", nng_strerror(rv));
+        return TUTTI_ETRANSPORT;
+    }
+    n->sock_open = true;
+    /* Room for the largest frame the wire allows plus pair1's hop count;
+     * NNG drops the connection of a peer that sends more. */
+    if ((rv = nng_socket_set_size(n->sock, NNG_OPT_RECVMAXSZ, TUTTI__WIRE_MAX_FRAME + 64)) ||
+        (rv = nng_socket_set_int(n->sock, NNG_OPT_SENDBUF, SEND_BUFFER)) ||
+        (rv = nng_socket_set_int(n->sock, NNG_OPT_RECVBUF, 1024)) ||
+        (rv = nng_pipe_notify(n->sock, NNG_PIPE_EV_ADD_POST, on_pipe, n)) ||
+        (rv = nng_pipe_notify(n->sock, NNG_PIPE_EV_REM_POST, on_pipe, n)) ||
+        (rv = nng_aio_alloc(&n->rx, on_rx, n))) {
+        logf_(n, TUTTI_LOG_ERROR, "cannot set up the socket: %s", nng_strerror(rv));
+        return TUTTI_ETRANSPORT;
+    }
+    nng_recv_aio(n->sock, n->rx);
+    return 0;
+}
+
+static int url_error(tutti_net *n, const char *what, int rv)
+{
+    logf_(n, TUTTI_LOG_ERROR, "cannot %s %s: %s", what, n->url, nng_strerror(rv));
+    return rv == NNG_EADDRINVAL || rv == NNG_ENOTSUP || rv == NNG_EINVAL ? TUTTI_EINVAL
+                                                                         : TUTTI_ETRANSPORT;
+}
+
+/* After listening on port 0, name the port NNG picked. */
+static void resolve_url(tutti_net *n, nng_listener l)
+{
+    nng_sockaddr sa;
+    if (nng_listener_get_addr(l, NNG_OPT_LOCADDR, &sa) != 0) return;
+    char host[64];
+    unsigned port;
+    if (sa.s_family == NNG_AF_INET) {
+        const uint8_t *a = (const uint8_t *)&sa.s_in.sa_addr;
+        snprintf(host, sizeof host, "%u.%u.%u.%u", a[0], a[1], a[2], a[3]);
+        port = ntohs(sa.s_in.sa_port);
+    } else {
+        return;
+    }
+    snprintf(n->url, sizeof n->url, "tcp://%s:%u", host, port);
+}
+
+static int write_url_file(tutti_net *n)
+{
+    char tmp[4096];
+    if (snprintf(tmp, sizeof tmp, "%s.tmp", n->url_file) >= (int)sizeof tmp)
+        return TUTTI_EINVAL;
+    FILE *f = fopen(tmp, "w");
+    if (!f) return TUTTI_ETRANSPORT;
+    fprintf(f, "%s\n", n->url);
+    if (fclose(f) != 0 || rename(tmp, n->url_file) != 0) return TUTTI_ETRANSPORT;
+    return 0;
+}
+
+static int start_thread(tutti_net *n)
+{
+    if (uv_thread_create(&n->thread, loop_main, n) != 0) return TUTTI_ENOMEM;
+    n->thread_started = true;
+    return 0;
+}
+
+int tutti_net_hub_start(tutti_net **out, const tutti_hub_config *cfg, const char *url,
+                        const tutti_net_config *ncfg)
+{
+    if (!cfg) return TUTTI_EINVAL;
+    tutti_net *n;
+    int rc = net_alloc(&n, ROLE_HUB, url, ncfg);
+    if (rc) return rc;
+    n->session_epoch = cfg->session_epoch;
+    if ((rc = tutti_hub_create(&n->hub, cfg, &n->io)) != 0) {
+        logf_(n, TUTTI_LOG_ERROR, "cannot create the hub: %s", tutti_strerror(rc));
+        net_free(n);
+        return rc;
+    }
+    if ((rc = open_socket(n)) != 0) {
+        net_free(n);
+        return rc;
+    }
+    nng_listener l;
+    int rv = nng_listener_create(&l, n->sock, n->url);
+    if (rv == 0) rv = nng_listener_start(l, 0);
+    if (rv != 0) {
+        rc = url_error(n, "listen on", rv);
+        net_free(n);
+        return rc;
+    }
+    resolve_url(n, l);
+    if (n->url_file && (rc = write_url_file(n)) != 0) {
+        logf_(n, TUTTI_LOG_ERROR, "cannot write the URL to %s", n->url_file);
+        net_free(n);
+        return rc;
+    }
+    logf_(n, TUTTI_LOG_INFO, "listening on %s", n->url);
+    publish(n);
+    if ((rc = start_thread(n)) != 0) {
+        net_free(n);
+        return rc;
+    }
+    *out = n;
+    return 0;
+}
+
+int tutti_net_member_start(tutti_net **out, const tutti_member_config *cfg,
+                           const tutti_member_callbacks *cb, const char *hub_url,
+                           const tutti_net_config *ncfg)
+{
+    if (!cfg) return TUTTI_EINVAL;
+    tutti_net_config c;
+    if (ncfg)
+        c = *ncfg;
+    else
+        tutti_net_config_init(&c);
+    if (!c.name) c.name = cfg->name;
+    tutti_net *n;
+    int rc = net_alloc(&n, ROLE_MEMBER, hub_url, &c);
+    if (rc) return rc;
+    if ((rc = tutti_member_create(&n->member, cfg, &n->io, cb)) != 0) {
+        logf_(n, TUTTI_LOG_ERROR, "cannot create the member: %s", tutti_strerror(rc));
+        net_free(n);
+        return rc;
+    }
+    if ((rc = open_socket(n)) != 0) {
+        net_free(n);
+        return rc;
+    }
+    nng_dialer d;
+    int rv = nng_dialer_create(&d, n->sock, n->url);
+    if (rv == 0) {
+        /* Redial quickly at first, backing off to a few seconds, so a
+         * restarted hub is found again within moments. */
+        nng_dialer_set_ms(d, NNG_OPT_RECONNMINT, 100);
+        nng_dialer_set_ms(d, NNG_OPT_RECONNMAXT, 2000);
+        rv = nng_dialer_start(d, NNG_FLAG_NONBLOCK);
+    }
+    if (rv != 0) {
+        rc = url_error(n, "dial", rv);
+        net_free(n);
+        return rc;
+    }
+    publish(n);
+    if ((rc = start_thread(n)) != 0) {
+        net_free(n);
+        return rc;
+    }
+    *out = n;
+    return 0;
+}
+
+void tutti_net_stop(tutti_net *n)
+{
+    if (!n) return;
+    if (current_loop == n) {
+        logf_(n, TUTTI_LOG_ERROR, "tutti_net_stop called from the loop thread; ignored");
+        return;
+    }
+    uv_mutex_lock(&n->mu);
+    n->stopping = true;
+    if (!n->closed) uv_async_send(&n->wake);
+    uv_mutex_unlock(&n->mu);
+    if (n->thread_started) uv_thread_join(&n->thread);
+    n->sock_open = false; /* closed by the loop */
+    net_free(n);
+}
+
+/* --------------------------------------------------------- requests */
+
+int tutti_net_call(tutti_net *n, void (*fn)(void *arg, void *engine), void *arg)
+{
+    if (!n || !fn) return TUTTI_EINVAL;
+    if (current_loop == n) {
+        fn(arg, engine_of(n));
+        return 0;
+    }
+    call c = {fn, arg, 0, false, NULL};
+    uv_mutex_lock(&n->mu);
+    if (n->stopping || n->closed) {
+        uv_mutex_unlock(&n->mu);
+        return TUTTI_ECLOSED;
+    }
+    if (n->calls_tail)
+        n->calls_tail->next = &c;
+    else
+        n->calls = &c;
+    n->calls_tail = &c;
+    uv_async_send(&n->wake);
+    while (!c.done) uv_cond_wait(&n->cv, &n->mu);
+    uv_mutex_unlock(&n->mu);
+    return c.rc;
+}
+
+int tutti_net_submit(tutti_net *n, tutti_time t_session, const void *data, uint32_t len)
+{
+    if (!n || n->role != ROLE_MEMBER || len > TUTTI__MAX_PAYLOAD || (len && !data))
+        return TUTTI_EINVAL;
+    submission *s = malloc(sizeof *s + len);
+    if (!s) return TUTTI_ENOMEM;
+    s->t = t_session;
+    s->len = len;
+    if (len) memcpy(s->data, data, len);
+    int rc = 0;
+    uv_mutex_lock(&n->mu);
+    if (n->stopping || n->closed)
+        rc = TUTTI_ECLOSED;
+    else if (!n->mst.joined)
+        rc = TUTTI_ESTATE;
+    else if (n->sub_len == n->cfg.submit_capacity)
+        rc = TUTTI_EFULL;
+    if (rc == 0) {
+        n->sub[(n->sub_head + n->sub_len) % n->cfg.submit_capacity] = s;
+        n->sub_len++;
+        uv_async_send(&n->wake);
+    }
+    uv_mutex_unlock(&n->mu);
+    if (rc) free(s);
+    return rc;
+}
+
+static void do_leave(void *arg, void *engine)
+{
+    (void)arg;
+    tutti_member_leave(engine);
+}
+
+int tutti_net_leave(tutti_net *n, tutti_time linger)
+{
+    if (!n || n->role != ROLE_MEMBER) return TUTTI_EINVAL;
+    if (current_loop == n) return TUTTI_ESTATE;
+    int rc = tutti_net_call(n, do_leave, NULL);
+    if (rc) return rc;
+    /* The goodbye is in NNG's queue now; give it a moment to reach the wire
+     * while the loop keeps running. */
+    tutti_net_stats st;
+    tutti_net_stats_get(n, &st);
+    if (st.connected && linger > 0) {
+        tutti_time end = tutti__posix_now() + linger;
+        tutti_time now;
+        while ((now = tutti__posix_now()) < end) {
+            tutti_time left = end - now;
+            uv_sleep((unsigned)((left < 10 * TUTTI_MS ? left : 10 * TUTTI_MS) / TUTTI_MS + 1));
+        }
+    }
+    return 0;
+}
+
+/* ------------------------------------------------------------- status */
+
+int tutti_net_member_status(tutti_net *n, tutti_member_status *st)
+{
+    if (!n || !st || n->role != ROLE_MEMBER) return TUTTI_EINVAL;
+    uv_mutex_lock(&n->mu);
+    *st = n->mst;
+    uv_mutex_unlock(&n->mu);
+    return 0;
+}
+
+int tutti_net_hub_status(tutti_net *n, tutti_hub_status *st)
+{
+    if (!n || !st || n->role != ROLE_HUB) return TUTTI_EINVAL;
+    uv_mutex_lock(&n->mu);
+    *st = n->hst;
+    uv_mutex_unlock(&n->mu);
+    return 0;
+}
+
+int tutti_net_session_now(tutti_net *n, tutti_time *out)
+{
+    if (!n || !out) return TUTTI_EINVAL;
+    tutti_time now = tutti__posix_now();
+    if (n->role == ROLE_HUB) {
+        *out = now + n->session_epoch;
+        return 0;
+    }
+    uv_mutex_lock(&n->mu);
+    tutti_clock_estimate e = n->mst.clock;
+    uv_mutex_unlock(&n->mu);
+    *out = tutti_clock_to_session(&e, now);
+    return e.locked ? 0 : TUTTI_ESTATE;
+}
+
+/* The hub socket's count of frames its polyamorous pair1 dropped. */
+static uint64_t nng_tx_drops(tutti_net *n)
+{
+    nng_stat *all, *s, *d;
+    uint64_t v = 0;
+    if (nng_stats_get(&all) != 0) return 0;
+    if ((s = nng_stat_find_socket(all, n->sock)) != NULL &&
+        (d = nng_stat_find(s, "tx_drop")) != NULL)
+        v = nng_stat_value(d);
+    nng_stats_free(all);
+    return v;
+}
+
+int tutti_net_stats_get(tutti_net *n, tutti_net_stats *st)
+{
+    if (!n || !st) return TUTTI_EINVAL;
+    uv_mutex_lock(&n->mu);
+    *st = n->pub;
+    bool closed = n->closed;
+    uv_mutex_unlock(&n->mu);
+    if (n->role == ROLE_HUB && !closed) st->nng_tx_drop = nng_tx_drops(n);
+    return 0;
+}
+
+int tutti_net_url(tutti_net *n, char *buf, size_t cap)
+{
+    if (!n || !buf || strlen(n->url) >= cap) return TUTTI_EINVAL;
+    strcpy(buf, n->url);
+    return 0;
+}

@@ -1,0 +1,551 @@
+/*
+ * The clock filter against a simulated member clock with an offset and a
+ * drift, over seeded delay models. Truth is computed exactly from the model,
+ * so every check compares against what the session clock really read.
+ */
+#include "test.h"
+
+#include "clock.h"
+#include "sim/sim.h"
+
+#include <math.h>
+
+#define SEEDS 20
+#define SESSION0 ((tutti_time)3900000000 * TUTTI_S) /* session clock at true 0 */
+#define LOCAL0 ((tutti_time)5000 * TUTTI_S + 37 * TUTTI_MS)
+#define CLOCK_SLACK 1000 /* TUTTI__CLOCK_SLACK in clock.c */
+#define MAX_DRIFT 500e-6 /* TUTTI__CLOCK_MAX_DRIFT in clock.c */
+
+/* ------------------------------------------------------------ the model */
+
+typedef struct flight {
+    tutti_time t1, t2, t3, arrive; /* arrive: true time the pong lands */
+} flight;
+
+typedef struct world {
+    tutti_rng rng;
+    tutti_path up, down;
+    double drift;       /* member clock rate - 1 */
+    tutti_time hold_max; /* hub processing time, uniform in [0, hold_max] */
+    tutti_time step_at;  /* true time the hub clock steps (0: never) */
+    tutti_time step;     /* by how much */
+    flight q[64];
+    uint32_t qhead, qn;
+    tutti_time last_up, last_down; /* FIFO per direction, like TCP */
+    tutti_time next_send;          /* true time */
+    tutti__clock c;
+    /* the newest sample, for checks */
+    tutti_time s_t1, s_t4;
+    uint64_t added;
+} world;
+
+static tutti_time local_at(const world *w, tutti_time t)
+{
+    return LOCAL0 + t + (tutti_time)llround((double)t * w->drift);
+}
+
+static tutti_time true_at(const world *w, tutti_time local)
+{
+    return (tutti_time)llround((double)(local - LOCAL0) / (1.0 + w->drift));
+}
+
+static tutti_time session_at(const world *w, tutti_time t)
+{
+    return SESSION0 + t + (w->step_at && t >= w->step_at ? w->step : 0);
+}
+
+/* True theta = session - local at local time l, minus SESSION0 - LOCAL0. */
+static double truth_rel(const world *w, tutti_time l)
+{
+    double u = (double)(l - LOCAL0);
+    double tt = u / (1.0 + w->drift);
+    double st = (w->step_at && tt >= (double)w->step_at) ? (double)w->step : 0.0;
+    return -u * w->drift / (1.0 + w->drift) + st;
+}
+
+/* Estimated theta at local l, on the same scale. */
+static double est_rel(const tutti_clock_estimate *e, tutti_time l)
+{
+    return (double)(tutti_clock_to_session(e, l) - l - (SESSION0 - LOCAL0));
+}
+
+static void world_init(world *w, uint64_t seed, tutti_path up, tutti_path down)
+{
+    memset(w, 0, sizeof *w);
+    tutti_rng_seed(&w->rng, seed);
+    w->up = up;
+    w->down = down;
+    /* Drift in [-100, +100] ppm, never tiny, so the filter must track it. */
+    double ppm = 20.0 + 80.0 * tutti_rng_unit(&w->rng);
+    w->drift = (tutti_rng_next(&w->rng) & 1 ? ppm : -ppm) * 1e-6;
+    w->hold_max = 20000;
+    tutti__clock_init(&w->c);
+}
+
+/* Process the next send or receive, whichever is first. Returns the true time
+ * of the event and sets *sample if it fed the filter a sample. */
+static tutti_time world_step(world *w, bool *sample)
+{
+    *sample = false;
+    tutti_time recv = w->qn ? w->q[w->qhead].arrive : TUTTI_TIME_MAX;
+    if (recv <= w->next_send) {
+        flight f = w->q[w->qhead];
+        w->qhead = (w->qhead + 1u) % 64u;
+        w->qn--;
+        tutti_time t4 = local_at(w, f.arrive);
+        int rc = tutti__clock_add(&w->c, f.t1, f.t2, f.t3, t4);
+        CHECK(rc == 0);
+        w->s_t1 = f.t1;
+        w->s_t4 = t4;
+        w->added++;
+        *sample = true;
+        return recv;
+    }
+    tutti_time t = w->next_send;
+    tutti_time a2 = t + tutti_path_delay(&w->up, &w->rng);
+    if (a2 < w->last_up) a2 = w->last_up;
+    w->last_up = a2;
+    tutti_time a3 = a2 + tutti_rng_range(&w->rng, 0, w->hold_max);
+    tutti_time a4 = a3 + tutti_path_delay(&w->down, &w->rng);
+    if (a4 < w->last_down) a4 = w->last_down;
+    w->last_down = a4;
+    flight f = {local_at(w, t), session_at(w, a2), session_at(w, a3), a4};
+    if (w->qn == 64u) {
+        CHECK(!"too many pings in flight");
+        return t;
+    }
+    w->q[(w->qhead + w->qn) % 64u] = f;
+    w->qn++;
+    tutti_time next_local = f.t1 + tutti__clock_ping_interval(&w->c);
+    w->next_send = true_at(w, next_local);
+    return t;
+}
+
+/* Is the truth at ref_local inside the published interval? (2 ns for the
+ * rounding of the truth's own computation.) */
+static bool contains_truth(const world *w)
+{
+    const tutti_clock_estimate *e = &w->c.est;
+    double err = est_rel(e, e->ref_local) - truth_rel(w, e->ref_local);
+    return fabs(err) <= (double)e->bound_ns + 2.0;
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
+
+static double percentile(double *v, size_t n, double p)
+{
+    if (n == 0) return NAN;
+    qsort(v, n, sizeof *v, cmp_double);
+    size_t i = (size_t)ceil(p * (double)n) - 1;
+    if (i >= n) i = n - 1;
+    return v[i];
+}
+
+typedef struct run_stats {
+    uint64_t violations;     /* samples, while locked, whose bound missed the truth */
+    uint64_t locked_samples;
+    tutti_time lock_at;      /* true time of the first locked estimate */
+    double err_p50, err_p99; /* |error| at 10 ms query points after warm-up */
+    double signed_p50;       /* median signed error */
+    double bound_max_rtt;    /* max over steady samples of bound - rtt_min/2 */
+    double drift_err_max;    /* max |drift - true| after warm-up */
+} run_stats;
+
+static double qerr[8000], qserr[8000];
+
+/*
+ * Run one seed for `dur` of true time. Errors are sampled every 10 ms (queries
+ * between samples extrapolate with the published drift, as users do), from
+ * `warm` on.
+ */
+static run_stats run(uint64_t seed, tutti_path up, tutti_path down, tutti_time dur,
+                     tutti_time warm)
+{
+    static world w;
+    world_init(&w, seed, up, down);
+    run_stats st = {0};
+    st.lock_at = -1;
+    st.bound_max_rtt = -1e300;
+    size_t nq = 0;
+    double true_slope = -w.drift / (1.0 + w.drift);
+    for (tutti_time q = 10 * TUTTI_MS; q <= dur; q += 10 * TUTTI_MS) {
+        for (;;) {
+            tutti_time next = w.qn ? w.q[w.qhead].arrive : TUTTI_TIME_MAX;
+            if (w.next_send < next) next = w.next_send;
+            if (next > q) break;
+            bool sample;
+            tutti_time t = world_step(&w, &sample);
+            if (!sample) continue;
+            const tutti_clock_estimate *e = &w.c.est;
+            if (e->locked) {
+                if (st.lock_at < 0) st.lock_at = t;
+                st.locked_samples++;
+                if (!contains_truth(&w)) {
+                    if (st.violations++ < 3)
+                        fprintf(stderr,
+                                "seed %llu t=%.3fs: truth outside bound: err %.0f ns, "
+                                "bound %lld ns\n",
+                                (unsigned long long)seed, (double)t / 1e9,
+                                est_rel(e, e->ref_local) - truth_rel(&w, e->ref_local),
+                                (long long)e->bound_ns);
+                }
+            }
+            if (t >= warm) {
+                double excess = (double)e->bound_ns - (double)e->rtt_min_ns / 2.0;
+                if (excess > st.bound_max_rtt) st.bound_max_rtt = excess;
+                double de = fabs(e->drift - true_slope);
+                if (de > st.drift_err_max) st.drift_err_max = de;
+            }
+        }
+        if (q >= warm && w.c.est.locked && nq < 8000) {
+            tutti_time l = local_at(&w, q);
+            double err = est_rel(&w.c.est, l) - truth_rel(&w, l);
+            qserr[nq] = err;
+            qerr[nq++] = fabs(err);
+        }
+    }
+    st.err_p50 = percentile(qerr, nq, 0.5);
+    st.err_p99 = percentile(qerr, nq, 0.99);
+    st.signed_p50 = percentile(qserr, nq, 0.5);
+    return st;
+}
+
+static tutti_path path(double base_ms, double jitter_ms, int dist)
+{
+    tutti_path p = {(tutti_time)(base_ms * 1e6), (tutti_time)(jitter_ms * 1e6), dist, 0};
+    return p;
+}
+
+/* ---------------------------------------------------------------- tests */
+
+static void test_reject_invalid(void)
+{
+    tutti__clock c;
+    tutti__clock_init(&c);
+    CHECK(!c.est.locked);
+    CHECK(c.est.bound_ns == TUTTI_TIME_MAX);
+    CHECK(c.est.samples == 0);
+    tutti_time b = 1000 * TUTTI_S;
+    CHECK_EQ_I64(tutti__clock_add(&c, b, b + 5, b + 6, b - 1), TUTTI_EINVAL); /* t4 < t1 */
+    CHECK_EQ_I64(tutti__clock_add(&c, b, b + 6, b + 5, b + 20), TUTTI_EINVAL); /* t3 < t2 */
+    CHECK_EQ_I64(tutti__clock_add(&c, -5, b, b, 10), TUTTI_EINVAL);
+    /* The hub claims to have held the ping 1 s during a 10 ms round trip. */
+    CHECK_EQ_I64(tutti__clock_add(&c, b, b, b + TUTTI_S, b + 10 * TUTTI_MS), TUTTI_EINVAL);
+    CHECK(c.est.samples == 0);
+    CHECK(c.total == 0);
+    CHECK(c.est.bound_ns == TUTTI_TIME_MAX);
+    /* A valid one is taken, and gives the interval it implies. */
+    CHECK_EQ_I64(tutti__clock_add(&c, b, b + 7 * TUTTI_MS, b + 7 * TUTTI_MS,
+                                  b + 10 * TUTTI_MS),
+                 0);
+    CHECK(c.est.samples == 1);
+    CHECK(!c.est.locked);
+    /* theta in [-3 ms, +7 ms]: estimate near 2 ms, bound near 5 ms. */
+    CHECK(llabs(c.est.offset_ns - 2 * TUTTI_MS) < 10 * TUTTI_MS / 1000);
+    CHECK(c.est.bound_ns >= 5 * TUTTI_MS && c.est.bound_ns < 5 * TUTTI_MS + 10000);
+    CHECK(c.est.rtt_min_ns == 10 * TUTTI_MS);
+    CHECK(c.est.rtt_last_ns == 10 * TUTTI_MS);
+    /* A rejection leaves the estimate alone. */
+    tutti_clock_estimate before = c.est;
+    CHECK_EQ_I64(tutti__clock_add(&c, b, b + 5, b + 6, b - 1), TUTTI_EINVAL);
+    CHECK(memcmp(&before, &c.est, sizeof before) == 0);
+}
+
+static void test_conversions(void)
+{
+    tutti_clock_estimate e = {0};
+    e.ref_local = 1000 * TUTTI_S;
+    e.offset_ns = SESSION0;
+    e.drift = 100e-6;
+    /* One second after ref: 100 us of drift on top of the offset. */
+    CHECK_EQ_I64(tutti_clock_to_session(&e, e.ref_local + TUTTI_S),
+                 e.ref_local + TUTTI_S + SESSION0 + 100000);
+    CHECK_EQ_I64(tutti_clock_to_session(&e, e.ref_local - TUTTI_S),
+                 e.ref_local - TUTTI_S + SESSION0 - 100000);
+    CHECK_EQ_I64(tutti_clock_to_local(&e, e.ref_local + TUTTI_S + SESSION0 + 100000),
+                 e.ref_local + TUTTI_S);
+    tutti_rng r;
+    tutti_rng_seed(&r, 7);
+    int worst = 0;
+    for (int i = 0; i < 1000; i++) {
+        e.drift = (tutti_rng_unit(&r) - 0.5) * 1e-3;
+        tutti_time l = e.ref_local + tutti_rng_range(&r, -3600 * TUTTI_S, 3600 * TUTTI_S);
+        tutti_time back = tutti_clock_to_local(&e, tutti_clock_to_session(&e, l));
+        int d = (int)llabs(back - l);
+        if (d > worst) worst = d;
+    }
+    CHECK(worst <= 1);
+}
+
+/*
+ * The filter's interval against a brute-force solution of the same linear
+ * program: every vertex of the constraint polygon in (a, d), from every pair of
+ * constraint lines. Exchanges with zero hold and even round trips, so the
+ * filter's reconstruction of t1 and t4 is exact.
+ */
+static void test_against_brute_force(void)
+{
+    tutti_rng r;
+    tutti_rng_seed(&r, 99);
+    int mismatches = 0, infeasible_seen = 0;
+    for (int trial = 0; trial < 300; trial++) {
+        tutti__clock c;
+        tutti__clock_init(&c);
+        enum { N = 12 };
+        double cx[2 * N + 2], cy[2 * N + 2];  /* constraint: a + d*x <= or >= y */
+        int cs[2 * N + 2];                     /* +1: <=, -1: >= */
+        int n = 0;
+        double drift = (tutti_rng_unit(&r) - 0.5) * 4e-4;
+        tutti_time ref = 0;
+        tutti_time t = 10 * TUTTI_S;
+        for (int i = 0; i < N; i++) {
+            t += tutti_rng_range(&r, 1, 2000) * TUTTI_MS;
+            tutti_time t1 = t;
+            tutti_time dup = tutti_rng_range(&r, 0, 20 * TUTTI_MS);
+            tutti_time rtt = dup + tutti_rng_range(&r, 0, 20 * TUTTI_MS);
+            rtt += rtt & 1;
+            tutti_time t4 = t1 + rtt;
+            /* theta at the arrival: session = local + theta(local) */
+            tutti_time t2 = t1 + dup + 5 * TUTTI_S +
+                            (tutti_time)llround(drift * (double)(t1 + dup));
+            tutti_time t3 = t2;
+            CHECK(tutti__clock_add(&c, t1, t2, t3, t4) == 0);
+            ref = t4;
+            cx[n] = (double)t1, cy[n] = (double)(t2 - t1) + CLOCK_SLACK, cs[n++] = 1;
+            cx[n] = (double)t4, cy[n] = (double)(t3 - t4) - CLOCK_SLACK, cs[n++] = -1;
+        }
+        if (!c.est.locked) infeasible_seen++;
+        CHECK(c.est.samples == N);
+        /* Shift x to ref so the numbers are small. */
+        for (int i = 0; i < n; i++) cx[i] -= (double)ref;
+        double amin = INFINITY, amax = -INFINITY;
+        /* lines: a + d*x = y for each constraint, and d = +/-D */
+        for (int i = 0; i < n + 2; i++) {
+            for (int j = i + 1; j < n + 2; j++) {
+                double a, d;
+                if (i >= n) continue; /* both d = +/- D: parallel */
+                if (j >= n) {
+                    d = j == n ? -MAX_DRIFT : MAX_DRIFT;
+                    a = cy[i] - d * cx[i];
+                } else {
+                    if (cx[i] == cx[j]) continue;
+                    d = (cy[j] - cy[i]) / (cx[j] - cx[i]);
+                    a = cy[i] - d * cx[i];
+                }
+                if (fabs(d) > MAX_DRIFT * (1 + 1e-12)) continue;
+                bool ok = true;
+                for (int k = 0; k < n && ok; k++) {
+                    double v = a + d * cx[k];
+                    if (cs[k] > 0 ? v > cy[k] + 1e-3 : v < cy[k] - 1e-3) ok = false;
+                }
+                if (!ok) continue;
+                if (a < amin) amin = a;
+                if (a > amax) amax = a;
+            }
+        }
+        CHECK(amin <= amax);
+        double lo = (double)(c.est.offset_ns - c.est.bound_ns);
+        double hi = (double)(c.est.offset_ns + c.est.bound_ns);
+        /* The interval covers every consistent line, reaches no farther than
+         * the farther end (plus 1 ns of rounding), and the estimate is itself
+         * consistent. */
+        double off = (double)c.est.offset_ns;
+        bool tight = lo >= amin - 1.5 || hi <= amax + 1.5;
+        if (!(lo <= amin + 1e-6 && hi >= amax - 1e-6 && tight && off >= amin - 1 &&
+              off <= amax + 1)) {
+            if (mismatches++ < 3)
+                fprintf(stderr, "trial %d: filter [%.1f, %.1f], exact [%.1f, %.1f]\n",
+                        trial, lo, hi, amin, amax);
+        }
+    }
+    CHECK(mismatches == 0);
+    CHECK(infeasible_seen == 0);
+}
+
+static void test_lan(void)
+{
+    /* (a) 0.1 ms +/- 0.1 ms each way. */
+    tutti_path p = path(0.1, 0.1, TUTTI_JITTER_UNIFORM);
+    double worst_p99 = 0;
+    uint64_t viol = 0;
+    for (uint64_t s = 1; s <= SEEDS; s++) {
+        run_stats st = run(s, p, p, 30 * TUTTI_S, 10 * TUTTI_S);
+        viol += st.violations;
+        if (st.err_p99 > worst_p99) worst_p99 = st.err_p99;
+        CHECK(st.lock_at >= 0 && st.lock_at < 500 * TUTTI_MS);
+        CHECK(st.bound_max_rtt <= 2000.0); /* bound <= rtt_min/2 + 2 us */
+        CHECK(st.drift_err_max < 2e-6);
+    }
+    fprintf(stderr, "  lan: worst p99 %.1f us\n", worst_p99 / 1e3);
+    CHECK(viol == 0);
+    CHECK(worst_p99 <= 50e3);
+}
+
+static void test_wan50(void)
+{
+    /* (b) 50 +/- 10 ms uniform, symmetric. */
+    tutti_path p = path(50, 10, TUTTI_JITTER_UNIFORM);
+    double worst_p99 = 0, worst_p50 = 0;
+    uint64_t viol = 0, locked = 0;
+    for (uint64_t s = 1; s <= SEEDS; s++) {
+        run_stats st = run(100 + s, p, p, 60 * TUTTI_S, 10 * TUTTI_S);
+        viol += st.violations;
+        locked += st.locked_samples;
+        if (st.err_p99 > worst_p99) worst_p99 = st.err_p99;
+        if (st.err_p50 > worst_p50) worst_p50 = st.err_p50;
+        CHECK(st.lock_at >= 0 && st.lock_at < 1 * TUTTI_S);
+        CHECK(st.bound_max_rtt <= 1000.0);
+        CHECK(st.drift_err_max < 20e-6);
+    }
+    fprintf(stderr, "  wan50: worst p50 %.1f us, worst p99 %.1f us\n", worst_p50 / 1e3,
+            worst_p99 / 1e3);
+    CHECK(locked > 1000);
+    CHECK(viol == 0);
+    CHECK(worst_p99 <= 1e6);
+}
+
+static void test_rtt400(void)
+{
+    /* (c) 200 ms each way +/- 20 ms: the first answer takes 400 ms. */
+    tutti_path p = path(200, 20, TUTTI_JITTER_UNIFORM);
+    tutti_time worst_lock = 0;
+    uint64_t viol = 0;
+    for (uint64_t s = 1; s <= SEEDS; s++) {
+        run_stats st = run(200 + s, p, p, 20 * TUTTI_S, 10 * TUTTI_S);
+        viol += st.violations;
+        CHECK(st.lock_at >= 0);
+        if (st.lock_at > worst_lock) worst_lock = st.lock_at;
+        CHECK(st.err_p99 <= 2e6);
+    }
+    fprintf(stderr, "  rtt400: slowest lock %.0f ms\n", (double)worst_lock / 1e6);
+    CHECK(worst_lock > 0 && worst_lock <= 2 * TUTTI_S);
+    CHECK(viol == 0);
+}
+
+static void test_asymmetric(void)
+{
+    /* (d) 60 ms up, 40 ms down: no exchange can tell this from a 10 ms offset,
+     * so the estimate is 10 ms high, and the bound still has to cover it. */
+    tutti_path up = path(60, 5, TUTTI_JITTER_UNIFORM);
+    tutti_path down = path(40, 5, TUTTI_JITTER_UNIFORM);
+    uint64_t viol = 0;
+    for (uint64_t s = 1; s <= SEEDS; s++) {
+        run_stats st = run(300 + s, up, down, 40 * TUTTI_S, 10 * TUTTI_S);
+        viol += st.violations;
+        CHECK(fabs(st.signed_p50 - 10e6) < 0.5e6);
+        CHECK(st.err_p99 < 11e6);
+        CHECK(st.lock_at >= 0);
+    }
+    CHECK(viol == 0);
+}
+
+static void test_pareto(void)
+{
+    /* (e) heavy tail: minimum 20 ms, mean 40 ms, tail to 230 ms, both ways. */
+    tutti_path p = path(30, 10, TUTTI_JITTER_PARETO);
+    double worst_p99 = 0;
+    uint64_t viol = 0;
+    for (uint64_t s = 1; s <= SEEDS; s++) {
+        run_stats st = run(400 + s, p, p, 40 * TUTTI_S, 10 * TUTTI_S);
+        viol += st.violations;
+        if (st.err_p99 > worst_p99) worst_p99 = st.err_p99;
+        CHECK(st.lock_at >= 0 && st.lock_at < 2 * TUTTI_S);
+    }
+    fprintf(stderr, "  pareto: worst p99 %.1f us\n", worst_p99 / 1e3);
+    CHECK(viol == 0);
+    CHECK(worst_p99 <= 1e6);
+}
+
+/*
+ * The hub's clock steps (a new coordinator, an adjusted clock). The first
+ * exchange that sees it contradicts the history; the filter must drop the
+ * history rather than publish a bound that misses the truth, and relock.
+ */
+static void test_clock_step(void)
+{
+    tutti_path p = path(50, 10, TUTTI_JITTER_UNIFORM);
+    for (int sign = -1; sign <= 1; sign += 2) {
+        for (uint64_t s = 1; s <= SEEDS; s++) {
+            static world w;
+            world_init(&w, 500 + s, p, p);
+            w.step_at = 20 * TUTTI_S;
+            w.step = sign * 30 * TUTTI_MS;
+            tutti_time relock = -1, step_seen = -1;
+            uint64_t viol = 0;
+            bool was_locked = false;
+            while (w.next_send < 40 * TUTTI_S) {
+                bool sample;
+                tutti_time t = world_step(&w, &sample);
+                if (!sample) continue;
+                tutti_time t1_true = true_at(&w, w.s_t1);
+                /* Samples in flight across the step cannot know about it. */
+                bool straddles = t1_true < w.step_at && t >= w.step_at;
+                if (!straddles && !contains_truth(&w)) viol++;
+                if (t >= w.step_at && step_seen < 0 && !w.c.est.locked) step_seen = t;
+                if (step_seen >= 0 && relock < 0 && w.c.est.locked) relock = t;
+                if (t > 19 * TUTTI_S && t < w.step_at) was_locked = w.c.est.locked;
+            }
+            CHECK(was_locked);
+            CHECK(viol == 0);
+            CHECK(step_seen >= 0 && step_seen < w.step_at + 500 * TUTTI_MS);
+            CHECK(relock >= 0 && relock < step_seen + 1 * TUTTI_S);
+            CHECK(w.c.est.locked);
+            double err = est_rel(&w.c.est, w.c.est.ref_local) -
+                         truth_rel(&w, w.c.est.ref_local);
+            CHECK(fabs(err) < 1e6);
+        }
+    }
+}
+
+static void test_window_and_ping_interval(void)
+{
+    tutti__clock c;
+    tutti__clock_init(&c);
+    CHECK(c.window_ns > 0);
+    tutti_time fast = tutti__clock_ping_interval(&c);
+    CHECK(fast > 0 && fast <= 100 * TUTTI_MS);
+    /* Instant exchanges every 200 ms for 60 s: theta = 2 s exactly. */
+    tutti_time b = 100 * TUTTI_S;
+    for (int i = 0; i <= 300; i++) {
+        tutti_time t1 = b + i * 200 * TUTTI_MS;
+        CHECK(tutti__clock_add(&c, t1, t1 + 2 * TUTTI_S, t1 + 2 * TUTTI_S, t1) == 0);
+        if (i == 2) CHECK(!c.est.locked && tutti__clock_ping_interval(&c) == fast);
+        if (i == 10) CHECK(c.est.locked && tutti__clock_ping_interval(&c) == fast);
+    }
+    CHECK(c.est.locked);
+    tutti_time steady = tutti__clock_ping_interval(&c);
+    CHECK(steady > fast && steady <= 250 * TUTTI_MS);
+    /* Only the samples within the window count. */
+    uint32_t expect = (uint32_t)(c.window_ns / (200 * TUTTI_MS)) + 1u;
+    if (expect > TUTTI__CLOCK_WINDOW) expect = TUTTI__CLOCK_WINDOW;
+    CHECK_EQ_I64(c.est.samples, expect);
+    CHECK_EQ_I64(c.est.offset_ns, 2 * TUTTI_S);
+    CHECK(c.est.bound_ns <= CLOCK_SLACK + 2);
+    CHECK(fabs(c.est.drift) < 1e-9);
+    CHECK_EQ_I64(c.est.rtt_min_ns, 0);
+    CHECK_EQ_I64(c.est.ref_local, b + 300 * 200 * TUTTI_MS);
+    /* A shorter window forgets more on the next sample. */
+    c.window_ns = 10 * TUTTI_S;
+    tutti_time t1 = b + 301 * 200 * TUTTI_MS;
+    CHECK(tutti__clock_add(&c, t1, t1 + 2 * TUTTI_S, t1 + 2 * TUTTI_S, t1) == 0);
+    CHECK_EQ_I64(c.est.samples, 51);
+}
+
+int main(void)
+{
+    RUN(test_reject_invalid);
+    RUN(test_conversions);
+    RUN(test_against_brute_force);
+    RUN(test_window_and_ping_interval);
+    RUN(test_lan);
+    RUN(test_wan50);
+    RUN(test_rtt400);
+    RUN(test_asymmetric);
+    RUN(test_pareto);
+    RUN(test_clock_step);
+    TEST_END();
+}
