@@ -1,0 +1,78 @@
+/*
+ * The tutti program: what its commands share.
+ *
+ * Every command is a function taking the arguments after its name (argv[0] is
+ * the command name) and returning the process exit status:
+ *   0  done, and what was checked holds
+ *   1  ran, but something failed (an incoherent session, a member that could
+ *      not finish, a journal that could not be read)
+ *   2  the command line was wrong (the message says what to change)
+ * Messages for people go to stderr and name the command ("tutti member: ...");
+ * stdout carries what a script reads (status lines, one final JSON line).
+ */
+#ifndef TUTTI_CLI_H
+#define TUTTI_CLI_H
+
+#include "tutti/net.h"
+
+#include <signal.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+
+enum { CLI_OK = 0, CLI_FAIL = 1, CLI_USAGE = 2 };
+
+int cmd_hub(int argc, char **argv);
+int cmd_member(int argc, char **argv);
+int cmd_session(int argc, char **argv);
+int cmd_verify(int argc, char **argv);
+
+/* The default session name and hub address. */
+#define CLI_DEFAULT_SESSION "tutti"
+#define CLI_DEFAULT_LISTEN "tcp://127.0.0.1:7770"
+
+/* ------------------------------------------------------------ options */
+
+/*
+ * A small long-option parser: "--name value", "--name=value" and flags. A
+ * table of cli_opt ends with a NULL name. Unknown options, missing values and
+ * values out of range are reported as "tutti <cmd>: ..." and make
+ * cli_parse() return CLI_USAGE; "--help"/"-h" prints `usage` and returns -1.
+ * Arguments that are not options are collected into `rest` (room for argc
+ * entries) in order; with rest NULL they are an error.
+ */
+enum cli_opt_kind {
+    CLI_FLAG,   /* bool: present or not */
+    CLI_STRING, /* const char *: points into argv */
+    CLI_NUMBER, /* double within [lo, hi] */
+    CLI_COUNT,  /* uint64_t within [lo, hi] */
+};
+
+typedef struct cli_opt {
+    const char *name; /* without the dashes */
+    int kind;
+    void *dst;
+    double lo, hi;
+    const char *what; /* for messages: "milliseconds", "events per second" */
+} cli_opt;
+
+int cli_parse(const char *cmd, const char *usage, int argc, char **argv,
+              const cli_opt *opts, char **rest, int *nrest);
+
+/* ------------------------------------------------------------ signals */
+
+/* Set by SIGINT/SIGTERM once cli_catch_signals() has run. */
+extern volatile sig_atomic_t cli_stop_requested;
+void cli_catch_signals(void);
+
+/* ------------------------------------------------------------- helpers */
+
+/* Sleep (interruptible by a caught signal). */
+void cli_sleep(tutti_time ns);
+/* A log callback for tutti_net (ctx: the node's name): "[name] message" on
+ * stderr, warnings and errors marked as such. */
+void cli_log(void *ctx, int level, const char *msg);
+/* ms / s printing helpers: "12.345" */
+double cli_ms(tutti_time ns);
+
+#endif
