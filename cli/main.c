@@ -1,1 +1,69 @@
-int main(void) { return 0; }
+/*
+ * tutti — the command-line program: a hub, a member, a whole local session,
+ * journal verification and benchmarks.
+ */
+#include "bench.h"
+#include "cli.h"
+
+#include <nng/nng.h>
+#include <string.h>
+#include <uv.h>
+
+static const char usage[] =
+    "usage: tutti COMMAND [OPTIONS]\n"
+    "\n"
+    "One live performance, many places: every member hears every member's\n"
+    "events in one identical order, on one shared clock.\n"
+    "\n"
+    "commands:\n"
+    "  session   run a hub and several members on this machine, let them play,\n"
+    "            and report whether they all heard the same performance\n"
+    "  hub       relay and coordinate a session (members connect to it)\n"
+    "  member    join a session, play test events, journal what is heard\n"
+    "  verify    compare members' journals\n"
+    "  bench     measure: tutti bench clock | tutti bench merge\n"
+    "  version   print the version\n"
+    "  help      this text\n"
+    "\n"
+    "\"tutti COMMAND --help\" describes a command's options.\n";
+
+static int cmd_bench(int argc, char **argv)
+{
+    if (argc >= 2 && !strcmp(argv[1], "clock")) return tutti_bench_clock(argc - 1, argv + 1);
+    if (argc >= 2 && !strcmp(argv[1], "merge")) return tutti_bench_merge(argc - 1, argv + 1);
+    if (argc >= 2 && (!strcmp(argv[1], "--help") || !strcmp(argv[1], "help"))) {
+        puts("usage: tutti bench clock [OPTIONS] | tutti bench merge [OPTIONS]\n"
+             "Each prints its figures, with one JSON object on the last line.");
+        return CLI_OK;
+    }
+    fprintf(stderr, "tutti bench: say which benchmark: tutti bench clock, or tutti bench merge\n");
+    return CLI_USAGE;
+}
+
+static int cmd_version(void)
+{
+    printf("tutti %d.%d.%d (nng %s, libuv %s)\n", TUTTI_VERSION_MAJOR, TUTTI_VERSION_MINOR,
+           TUTTI_VERSION_PATCH, nng_version(), uv_version_string());
+    return CLI_OK;
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2) {
+        fputs(usage, stderr);
+        return CLI_USAGE;
+    }
+    const char *c = argv[1];
+    if (!strcmp(c, "hub")) return cmd_hub(argc - 1, argv + 1);
+    if (!strcmp(c, "member")) return cmd_member(argc - 1, argv + 1);
+    if (!strcmp(c, "session")) return cmd_session(argc - 1, argv + 1);
+    if (!strcmp(c, "verify")) return cmd_verify(argc - 1, argv + 1);
+    if (!strcmp(c, "bench")) return cmd_bench(argc - 1, argv + 1);
+    if (!strcmp(c, "version") || !strcmp(c, "--version")) return cmd_version();
+    if (!strcmp(c, "help") || !strcmp(c, "--help") || !strcmp(c, "-h")) {
+        fputs(usage, stdout);
+        return CLI_OK;
+    }
+    fprintf(stderr, "tutti: there is no command \"%s\"\n\n%s", c, usage);
+    return CLI_USAGE;
+}

@@ -70,8 +70,7 @@ uint64_t tutti_time_to_ntp(tutti_time t)
     int64_t in_era = t % NTP_ERA_NS;
     uint64_t sec, ns, frac;
 
-    if (in_era < 0)
-        in_era += NTP_ERA_NS;
+    if (in_era < 0) in_era += NTP_ERA_NS;
     sec = (uint64_t)in_era / NS_PER_S;
     ns = (uint64_t)in_era % NS_PER_S;
     /* Round to nearest; ns << 32 < 2^62. frac stays below 2^32 because a
@@ -86,12 +85,9 @@ uint64_t tutti_time_to_ntp(tutti_time t)
 
 int tutti_key_cmp(const tutti_key *a, const tutti_key *b)
 {
-    if (a->t != b->t)
-        return a->t < b->t ? -1 : 1;
-    if (a->origin != b->origin)
-        return a->origin < b->origin ? -1 : 1;
-    if (a->seq != b->seq)
-        return a->seq < b->seq ? -1 : 1;
+    if (a->t != b->t) return a->t < b->t ? -1 : 1;
+    if (a->origin != b->origin) return a->origin < b->origin ? -1 : 1;
+    if (a->seq != b->seq) return a->seq < b->seq ? -1 : 1;
     return 0;
 }
 

@@ -68,14 +68,12 @@ double tutti_timeline_phase_at(const tutti_timeline *tl, tutti_time t)
     double q = tl->quantum;
     double p;
 
-    if (!positive_finite(q))
-        return 0.0;
+    if (!positive_finite(q)) return 0.0;
     p = fmod(tutti_timeline_beat_at(tl, t), q);
     if (p < 0) {
         p += q;
         /* -tiny + q rounds to q: that is the start of the next bar. */
-        if (p >= q)
-            p = 0.0;
+        if (p >= q) p = 0.0;
     }
     return p;
 }
@@ -85,41 +83,34 @@ tutti_time tutti_timeline_time_at_beat(const tutti_timeline *tl, double beat)
     double ns = (beat - tl->beat0) * NS_PER_MINUTE / tl->bpm;
     int64_t d;
 
-    if (isnan(ns))
-        return tl->t0;
+    if (isnan(ns)) return tl->t0;
     /* 2^63 is exact in a double; anything at or beyond it saturates. */
-    if (ns >= 9223372036854775808.0)
-        return TUTTI_TIME_MAX;
-    if (ns <= -9223372036854775808.0)
-        return INT64_MIN;
+    if (ns >= 9223372036854775808.0) return TUTTI_TIME_MAX;
+    if (ns <= -9223372036854775808.0) return INT64_MIN;
     d = (int64_t)llround(ns);
-    if (d > 0 && tl->t0 > INT64_MAX - d)
-        return TUTTI_TIME_MAX;
-    if (d < 0 && tl->t0 < INT64_MIN - d)
-        return INT64_MIN;
+    if (d > 0 && tl->t0 > INT64_MAX - d) return TUTTI_TIME_MAX;
+    if (d < 0 && tl->t0 < INT64_MIN - d) return INT64_MIN;
     return tl->t0 + d;
 }
 
-double tutti_timeline_next_boundary(const tutti_timeline *tl, tutti_time t, double quantum)
+double tutti_timeline_next_boundary(const tutti_timeline *tl, tutti_time t,
+                                    double quantum)
 {
     double beat = tutti_timeline_beat_at(tl, t);
     double q = positive_finite(quantum) ? quantum : tl->quantum;
     double n, b;
 
-    if (!positive_finite(q) || !isfinite(beat))
-        return beat;
+    if (!positive_finite(q) || !isfinite(beat)) return beat;
     n = ceil(beat / q);
     b = n * q;
     /* beat / q may round down onto an integer while beat is a hair above n * q. */
-    if (b < beat)
-        b = (n + 1) * q;
+    if (b < beat) b = (n + 1) * q;
     return b;
 }
 
 void tutti_timeline_set_bpm(tutti_timeline *tl, double bpm, tutti_time at)
 {
-    if (!positive_finite(bpm))
-        return;
+    if (!positive_finite(bpm)) return;
     tl->beat0 = tutti_timeline_beat_at(tl, at);
     tl->t0 = at;
     tl->bpm = bpm;

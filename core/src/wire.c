@@ -81,6 +81,8 @@
  *   and the second hands records out, so a malformed frame delivers nothing.
  *   Decoded strings never have a NULL pointer (a missing string points at a
  *   static empty byte), so callers may memcpy them without a special case.
+ * - On TUTTI_EVERSION the header's version and flags are still reported (the
+ *   rest of the frame is not read), so the caller can log what it was sent.
  * - A frame may end at any record boundary; a frame cut inside its header or
  *   inside a record is rejected. The transport keeps message boundaries, so a
  *   frame ending between records is one the sender meant.
@@ -124,6 +126,10 @@ typedef struct rec_desc {
     size_t count;
 } rec_desc;
 
+/* Member offsets are stored in 16 bits. */
+_Static_assert(sizeof(tutti__rec) <= UINT16_MAX, "tutti__rec too large for field_desc");
+
+/* clang-format off */
 #define F(num, fmt, member) {(num), (fmt), (uint16_t)offsetof(tutti__rec, u.member)}
 
 static const field_desc hello_fields[] = {
@@ -213,11 +219,11 @@ static const rec_desc rec_descs[] = {
 };
 
 #undef DESC
+/* clang-format on */
 
 static const rec_desc *rec_desc_for(unsigned type)
 {
-    if (type == 0 || type >= sizeof(rec_descs) / sizeof(rec_descs[0]))
-        return NULL;
+    if (type == 0 || type >= sizeof(rec_descs) / sizeof(rec_descs[0])) return NULL;
     return &rec_descs[type];
 }
 
@@ -306,22 +312,17 @@ static int wbuf_reserve(tutti__wbuf *b, size_t extra)
     size_t need, cap;
     uint8_t *p;
 
-    if (b->err)
-        return -1;
-    if (extra > SIZE_MAX - b->len)
-        goto nomem;
+    if (b->err) return -1;
+    if (extra > SIZE_MAX - b->len) goto nomem;
     need = b->len + extra;
-    if (need <= b->cap)
-        return 0;
+    if (need <= b->cap) return 0;
     cap = b->cap ? b->cap : 256;
     while (cap < need) {
-        if (cap > SIZE_MAX / 2)
-            goto nomem;
+        if (cap > SIZE_MAX / 2) goto nomem;
         cap *= 2;
     }
     p = realloc(b->p, cap);
-    if (!p)
-        goto nomem;
+    if (!p) goto nomem;
     b->p = p;
     b->cap = cap;
     return 0;
@@ -332,14 +333,12 @@ nomem:
 
 static void put_u8(tutti__wbuf *b, uint8_t v)
 {
-    if (wbuf_reserve(b, 1) == 0)
-        b->p[b->len++] = v;
+    if (wbuf_reserve(b, 1) == 0) b->p[b->len++] = v;
 }
 
 static void put_bytes(tutti__wbuf *b, const void *p, size_t n)
 {
-    if (n == 0 || wbuf_reserve(b, n) != 0)
-        return;
+    if (n == 0 || wbuf_reserve(b, n) != 0) return;
     memcpy(b->p + b->len, p, n);
     b->len += n;
 }
@@ -357,8 +356,7 @@ static void varint_write(uint8_t *dst, uint64_t v)
 static void put_varint(tutti__wbuf *b, uint64_t v)
 {
     size_t n = varint_size(v);
-    if (wbuf_reserve(b, n) != 0)
-        return;
+    if (wbuf_reserve(b, n) != 0) return;
     varint_write(b->p + b->len, v);
     b->len += n;
 }
@@ -425,15 +423,13 @@ static void put_fields(tutti__wbuf *b, const rec_desc *d, const tutti__rec *r)
         if (kind == KIND_LEN) {
             tutti__str s;
             memcpy(&s, m, sizeof s);
-            if (s.len == 0)
-                continue;
+            if (s.len == 0) continue;
             put_varint(b, key);
             put_varint(b, s.len);
             put_bytes(b, s.p, s.len);
         } else {
             uint64_t u = scalar_bits(f->fmt, m);
-            if (u == 0)
-                continue;
+            if (u == 0) continue;
             put_varint(b, key);
             if (kind == KIND_FIXED64)
                 put_fixed64(b, u);
@@ -459,8 +455,7 @@ void tutti__rec_put(tutti__wbuf *b, const tutti__rec *r)
     const rec_desc *d = rec_desc_for(r->type);
     size_t len_at, body_at, body_len, n;
 
-    if (b->err)
-        return;
+    if (b->err) return;
     if (!d) {
         b->err = TUTTI_EINVAL;
         return;
@@ -475,13 +470,11 @@ void tutti__rec_put(tutti__wbuf *b, const tutti__rec *r)
     put_u8(b, 0);
     body_at = b->len;
     put_fields(b, d, r);
-    if (b->err)
-        return;
+    if (b->err) return;
     body_len = b->len - body_at;
     n = varint_size(body_len);
     if (n > 1) {
-        if (wbuf_reserve(b, n - 1) != 0)
-            return;
+        if (wbuf_reserve(b, n - 1) != 0) return;
         memmove(b->p + body_at + n - 1, b->p + body_at, body_len);
         b->len += n - 1;
     }
@@ -510,29 +503,27 @@ static int get_varint(reader *rd, uint64_t *out)
 {
     uint64_t v = 0;
 
-    for (int i = 0; i < 10; i++) {
+    for (unsigned shift = 0;; shift += 7) {
         uint8_t c;
-        if (rd->p == rd->end)
-            return fail(rd, "truncated varint");
+        if (rd->p == rd->end) return fail(rd, "truncated varint");
         c = *rd->p++;
-        /* The tenth byte holds bit 63 only; anything more overflows 64 bits. */
-        if (i == 9 && c > 1)
-            return fail(rd, "varint overflows 64 bits");
-        v |= (uint64_t)(c & 0x7f) << (7 * i);
+        /* The tenth byte may hold bit 63 only, and must end the varint. */
+        if (shift == 63 && c > 1)
+            return fail(rd, c & 0x80 ? "varint longer than 10 bytes"
+                                     : "varint overflows 64 bits");
+        v |= (uint64_t)(c & 0x7f) << shift;
         if (!(c & 0x80)) {
             *out = v;
             return 0;
         }
     }
-    return fail(rd, "varint longer than 10 bytes");
 }
 
 static int get_fixed64(reader *rd, uint64_t *out)
 {
     uint64_t v = 0;
 
-    if (rd->end - rd->p < 8)
-        return fail(rd, "truncated fixed64");
+    if (rd->end - rd->p < 8) return fail(rd, "truncated fixed64");
     for (int i = 0; i < 8; i++)
         v |= (uint64_t)rd->p[i] << (8 * i);
     rd->p += 8;
@@ -545,10 +536,8 @@ static int get_len(reader *rd, const uint8_t **p, size_t *n)
     uint64_t len;
     int rc = get_varint(rd, &len);
 
-    if (rc)
-        return rc;
-    if (len > (uint64_t)(rd->end - rd->p))
-        return fail(rd, "field runs past its record");
+    if (rc) return rc;
+    if (len > (uint64_t)(rd->end - rd->p)) return fail(rd, "field runs past its record");
     *p = rd->p;
     *n = (size_t)len;
     rd->p += len;
@@ -558,8 +547,7 @@ static int get_len(reader *rd, const uint8_t **p, size_t *n)
 static const field_desc *find_field(const rec_desc *d, uint64_t num)
 {
     for (size_t i = 0; i < d->count; i++)
-        if (d->fields[i].num == num)
-            return &d->fields[i];
+        if (d->fields[i].num == num) return &d->fields[i];
     return NULL;
 }
 
@@ -570,8 +558,7 @@ static int store_field(reader *rd, const field_desc *f, char *m, uint64_t u,
     switch (f->fmt) {
     case FMT_U32: {
         uint32_t v;
-        if (u > UINT32_MAX)
-            return fail(rd, "u32 field out of range");
+        if (u > UINT32_MAX) return fail(rd, "u32 field out of range");
         v = (uint32_t)u;
         memcpy(m, &v, sizeof v);
         return 0;
@@ -583,8 +570,7 @@ static int store_field(reader *rd, const field_desc *f, char *m, uint64_t u,
     case FMT_I32: {
         int64_t s = zigzag_dec(u);
         int32_t v;
-        if (s < INT32_MIN || s > INT32_MAX)
-            return fail(rd, "i32 field out of range");
+        if (s < INT32_MIN || s > INT32_MAX) return fail(rd, "i32 field out of range");
         v = (int32_t)s;
         memcpy(m, &v, sizeof v);
         return 0;
@@ -596,16 +582,14 @@ static int store_field(reader *rd, const field_desc *f, char *m, uint64_t u,
     }
     case FMT_BOOL: {
         bool v;
-        if (u > 1)
-            return fail(rd, "bool field not 0 or 1");
+        if (u > 1) return fail(rd, "bool field not 0 or 1");
         v = u != 0;
         memcpy(m, &v, sizeof v);
         return 0;
     }
     case FMT_DOUBLE: {
         double d = bits_double(u);
-        if (!isfinite(d))
-            return fail(rd, "double field not finite");
+        if (!isfinite(d)) return fail(rd, "double field not finite");
         memcpy(m, &d, sizeof d);
         return 0;
     }
@@ -632,8 +616,7 @@ static int decode_body(const uint8_t *buf, size_t len, uint8_t type, tutti__rec 
     reader rd;
     int rc = 0;
 
-    if (len == 0)
-        buf = empty_bytes; /* never offset a NULL pointer */
+    if (len == 0) buf = empty_bytes; /* never offset a NULL pointer */
     rd.p = buf;
     rd.end = buf + len;
     rd.why = NULL;
@@ -655,8 +638,7 @@ static int decode_body(const uint8_t *buf, size_t len, uint8_t type, tutti__rec 
         size_t n = 0;
         const field_desc *f;
 
-        if ((rc = get_varint(&rd, &key)) != 0)
-            break;
+        if ((rc = get_varint(&rd, &key)) != 0) break;
         num = key >> 3;
         kind = (unsigned)(key & 7);
         if (num == 0) {
@@ -677,20 +659,16 @@ static int decode_body(const uint8_t *buf, size_t len, uint8_t type, tutti__rec 
             rc = fail(&rd, "unknown field kind");
             break;
         }
-        if (rc)
-            break;
+        if (rc) break;
         f = find_field(d, num);
-        if (!f)
-            continue; /* a field from a later version */
+        if (!f) continue; /* a field from a later version */
         if (fmt_kind(f->fmt) != kind) {
             rc = fail(&rd, "wrong kind for field");
             break;
         }
-        if ((rc = store_field(&rd, f, (char *)r + f->off, u, p, n)) != 0)
-            break;
+        if ((rc = store_field(&rd, f, (char *)r + f->off, u, p, n)) != 0) break;
     }
-    if (rc && why)
-        *why = rd.why;
+    if (rc && why) *why = rd.why;
     return rc;
 }
 
@@ -719,19 +697,14 @@ static int walk_records(reader *rd, int (*on_rec)(void *ctx, const tutti__rec *r
 
         uint64_t blen;
 
-        if ((rc = get_varint(rd, &blen)) != 0)
-            return rc;
-        if (blen > (uint64_t)(rd->end - rd->p))
-            return fail(rd, "truncated record");
+        if ((rc = get_varint(rd, &blen)) != 0) return rc;
+        if (blen > (uint64_t)(rd->end - rd->p)) return fail(rd, "truncated record");
         body = rd->p;
         n = (size_t)blen;
         rd->p += n;
-        if (!rec_desc_for(type))
-            continue; /* a record type from a later version */
-        if ((rc = decode_body(body, n, type, &rec, &rd->why)) != 0)
-            return rc;
-        if (on_rec && (rc = on_rec(ctx, &rec)) != 0)
-            return rc;
+        if (!rec_desc_for(type)) continue; /* a record type from a later version */
+        if ((rc = decode_body(body, n, type, &rec, &rd->why)) != 0) return rc;
+        if (on_rec && (rc = on_rec(ctx, &rec)) != 0) return rc;
     }
     return 0;
 }
@@ -763,6 +736,13 @@ int tutti__frame_decode(const uint8_t *buf, size_t len, tutti__frame_hdr *hdr,
     h.version = buf[2];
     h.flags = buf[3];
     if (h.version != TUTTI__WIRE_VERSION) {
+        if (hdr) {
+            /* Enough for a log line or a REJECT; the rest is not ours to read. */
+            hdr->version = h.version;
+            hdr->flags = h.flags;
+            hdr->link_seq = 0;
+            hdr->ack = 0;
+        }
         rd.why = "unsupported wire version";
         rc = TUTTI_EVERSION;
         goto out;
@@ -772,16 +752,13 @@ int tutti__frame_decode(const uint8_t *buf, size_t len, tutti__frame_hdr *hdr,
         goto out;
     records = rd.p;
 
-    if ((rc = walk_records(&rd, NULL, NULL)) != 0)
-        goto out;
-    if (hdr)
-        *hdr = h;
+    if ((rc = walk_records(&rd, NULL, NULL)) != 0) goto out;
+    if (hdr) *hdr = h;
     if (on_rec) {
         rd.p = records;
         rc = walk_records(&rd, on_rec, ctx);
     }
 out:
-    if (rc && why && rd.why)
-        *why = rd.why;
+    if (rc && why && rd.why) *why = rd.why;
     return rc;
 }

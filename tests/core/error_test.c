@@ -31,8 +31,7 @@ static void test_ntp_known_values(void)
     CHECK_EQ_I64(tutti_time_from_ntp(NTP_ONE_S), TUTTI_S);
     CHECK_EQ_I64(tutti_time_from_ntp(NTP_ONE_S / 2), TUTTI_S / 2);
     CHECK_EQ_I64(tutti_time_from_ntp(NTP_ONE_S / 4), TUTTI_S / 4);
-    CHECK_EQ_I64(tutti_time_from_ntp(3 * NTP_ONE_S +
-                                     (NTP_ONE_S >> 3)),
+    CHECK_EQ_I64(tutti_time_from_ntp(3 * NTP_ONE_S + (NTP_ONE_S >> 3)),
                  3 * TUTTI_S + 125 * TUTTI_MS);
     /* The OSC "immediately" timetag is 0.23 ns: 0. */
     CHECK_EQ_I64(tutti_time_from_ntp(1), 0);
@@ -42,7 +41,8 @@ static void test_ntp_known_values(void)
     /* The largest fraction rounds up to a whole second. */
     CHECK_EQ_I64(tutti_time_from_ntp(UINT32_MAX), TUTTI_S);
     /* The end of era 0. */
-    CHECK_EQ_I64(tutti_time_from_ntp(UINT64_MAX), (int64_t)UINT32_MAX * TUTTI_S + TUTTI_S);
+    CHECK_EQ_I64(tutti_time_from_ntp(UINT64_MAX),
+                 (int64_t)UINT32_MAX * TUTTI_S + TUTTI_S);
     /* 2025-01-01T00:00:00Z is 3944678400 s after 1900. */
     CHECK_EQ_I64(tutti_time_from_ntp(UINT64_C(3944678400) << 32),
                  INT64_C(3944678400) * TUTTI_S);
@@ -81,10 +81,8 @@ static void test_ntp_round_trips(void)
         x ^= x >> 7;
         x ^= x << 17;
         t = (int64_t)(x % (uint64_t)era);
-        if (i < 2000)
-            t = i < 1000 ? i : era - 1 - (i - 1000); /* both ends of the era */
-        if (tutti_time_from_ntp(tutti_time_to_ntp(t)) != t)
-            bad++;
+        if (i < 2000) t = i < 1000 ? i : era - 1 - (i - 1000); /* both ends of the era */
+        if (tutti_time_from_ntp(tutti_time_to_ntp(t)) != t) bad++;
     }
     CHECK_EQ_I64(bad, 0);
 
@@ -97,20 +95,18 @@ static void test_ntp_round_trips(void)
         x ^= x >> 7;
         x ^= x << 17;
         ntp = x;
-        if ((ntp >> 32) == UINT32_MAX)
-            continue; /* rounding up may leave era 0 */
+        if ((ntp >> 32) == UINT32_MAX) continue; /* rounding up may leave era 0 */
         back = tutti_time_to_ntp(tutti_time_from_ntp(ntp));
         diff = (int64_t)(back - ntp);
-        if (diff < -3 || diff > 3)
-            bad++;
+        if (diff < -3 || diff > 3) bad++;
     }
     CHECK_EQ_I64(bad, 0);
 
     /* Monotonic: a later timetag is never an earlier time. */
     bad = 0;
-    for (uint64_t ntp = (UINT64_C(5) << 32) - 5000; ntp < (UINT64_C(5) << 32) + 5000; ntp++)
-        if (tutti_time_from_ntp(ntp + 1) < tutti_time_from_ntp(ntp))
-            bad++;
+    for (uint64_t ntp = (UINT64_C(5) << 32) - 5000; ntp < (UINT64_C(5) << 32) + 5000;
+         ntp++)
+        if (tutti_time_from_ntp(ntp + 1) < tutti_time_from_ntp(ntp)) bad++;
     CHECK_EQ_I64(bad, 0);
 }
 

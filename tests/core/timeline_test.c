@@ -113,8 +113,7 @@ static void test_time_at_beat(void)
             tutti_time t = T2025 + dt;
             tutti_time back =
                 tutti_timeline_time_at_beat(&tl, tutti_timeline_beat_at(&tl, t));
-            if (back - t > 1 || t - back > 1)
-                bad++;
+            if (back - t > 1 || t - back > 1) bad++;
         }
         CHECK_EQ_I64(bad, 0);
     }
@@ -144,10 +143,8 @@ static void test_set_bpm_continuity(void)
             t += 987654321 + i;
             b0 = tutti_timeline_beat_at(&tl, t);
             tutti_timeline_set_bpm(&tl, 60.0 + (i % 180) * 1.37, t);
-            if (tutti_timeline_beat_at(&tl, t) != b0)
-                bad++;
-            if (!(tutti_timeline_beat_at(&tl, t + 1) > b0))
-                bad++;
+            if (tutti_timeline_beat_at(&tl, t) != b0) bad++;
+            if (!(tutti_timeline_beat_at(&tl, t + 1) > b0)) bad++;
         }
         CHECK_EQ_I64(bad, 0);
     }
@@ -191,8 +188,7 @@ static void test_next_boundary(void)
                 double beat = tutti_timeline_beat_at(&tl, T2025 + dt);
                 double b = tutti_timeline_next_boundary(&tl, T2025 + dt, q);
                 double m = b / q;
-                if (b < beat || b - beat >= q || m != floor(m))
-                    bad++;
+                if (b < beat || b - beat >= q || m != floor(m)) bad++;
             }
         }
         CHECK_EQ_I64(bad, 0);
@@ -245,9 +241,9 @@ static void test_precision_over_hours(void)
         }
         t += 1234567;
         {
-            tutti_time back = tutti_timeline_time_at_beat(&tl, tutti_timeline_beat_at(&tl, t));
-            if (back - t > 1000 || t - back > 1000)
-                bad++;
+            tutti_time back =
+                tutti_timeline_time_at_beat(&tl, tutti_timeline_beat_at(&tl, t));
+            if (back - t > 1000 || t - back > 1000) bad++;
         }
         CHECK_EQ_I64(bad, 0);
     }

@@ -23,8 +23,7 @@ typedef struct collected {
 static int collect(void *ctx, const tutti__rec *r)
 {
     collected *c = ctx;
-    if (c->n < MAX_RECS)
-        c->recs[c->n] = *r;
+    if (c->n < MAX_RECS) c->recs[c->n] = *r;
     c->n++;
     return c->stop_after && c->n >= c->stop_after ? 1 : 0;
 }
@@ -38,8 +37,7 @@ static int decode(const uint8_t *buf, size_t len, tutti__frame_hdr *hdr, collect
 
 static bool str_eq(tutti__str a, tutti__str b)
 {
-    if (a.len != b.len)
-        return false;
+    if (a.len != b.len) return false;
     return a.len == 0 || memcmp(a.p, b.p, a.len) == 0;
 }
 
@@ -55,8 +53,7 @@ static bool dbl_same(double a, double b)
 
 static bool rec_eq(const tutti__rec *a, const tutti__rec *b)
 {
-    if (a->type != b->type)
-        return false;
+    if (a->type != b->type) return false;
     switch (a->type) {
     case TUTTI__REC_HELLO:
         return str_eq(a->u.hello.session, b->u.hello.session) &&
@@ -166,8 +163,8 @@ static int sample_records(tutti__rec *out, bool high)
     r.u.event.key.origin = high ? UINT32_MAX : 0;
     r.u.event.key.seq = high ? UINT64_MAX : 0;
     r.u.event.kind = high ? UINT32_MAX : TUTTI_EV_USER;
-    r.u.event.payload = high ? bytes(payload_with_nul, sizeof payload_with_nul)
-                             : bytes(NULL, 0);
+    r.u.event.payload =
+        high ? bytes(payload_with_nul, sizeof payload_with_nul) : bytes(NULL, 0);
     out[n++] = r;
 
     memset(&r, 0, sizeof r);
@@ -346,8 +343,7 @@ static void test_every_truncation(void)
         int rc = decode(b.p, len, NULL, &c, &why);
 
         for (int i = 0; i <= n; i++)
-            if (ends[i] == len)
-                at = i;
+            if (ends[i] == len) at = i;
         if (at < 0) {
             CHECK_EQ_I64(rc, TUTTI_EPROTO);
             CHECK_EQ_I64(c.n, 0);
@@ -383,8 +379,10 @@ static int decode_recs(const uint8_t *recs, size_t n, collected *c, const char *
 static void test_unknown_record_skipped(void)
 {
     /* Type 200 with a body that is not even valid fields, type 0, then a PING. */
+    /* clang-format off */
     const uint8_t recs[] = {200, 4, 0xff, 0xff, 0xff, 0xff, 0, 0,
                             TUTTI__REC_PING, 2, 0x08, 0x54};
+    /* clang-format on */
     collected c;
 
     CHECK_EQ_I64(decode_recs(recs, sizeof recs, &c, NULL), 0);
@@ -396,12 +394,14 @@ static void test_unknown_record_skipped(void)
 static void test_unknown_fields_skipped(void)
 {
     /* PING: field 9 varint, 10 fixed64, 11 bytes, 2^40 varint, then t1 = -3. */
+    /* clang-format off */
     const uint8_t recs[] = {TUTTI__REC_PING, 27,
                             0x48, 0xff, 0x01,
                             0x51, 1, 2, 3, 4, 5, 6, 7, 8,
                             0x5a, 3, 0, 0, 0,
                             0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x08, 0x00,
                             0x08, 0x05};
+    /* clang-format on */
     collected c;
     const char *why = NULL;
 
@@ -413,11 +413,13 @@ static void test_unknown_fields_skipped(void)
 static void test_lenient_forms(void)
 {
     /* A padded varint, fields out of order and a repeated field (last wins). */
+    /* clang-format off */
     const uint8_t recs[] = {TUTTI__REC_PONG, 10,
                             0x18, 0x06,             /* t3 = 3 */
                             0x08, 0x82, 0x80, 0x00, /* t1 = 1, padded */
                             0x08, 0x04,             /* t1 = 2 */
                             0x10, 0x01};            /* t2 = -1 */
+    /* clang-format on */
     collected c;
 
     CHECK_EQ_I64(decode_recs(recs, sizeof recs, &c, NULL), 0);
@@ -436,13 +438,13 @@ static void expect_proto(const uint8_t *recs, size_t n, const char *what)
     CHECK_EQ_I64(rc, TUTTI_EPROTO);
     CHECK_EQ_I64(c.n, 0);
     CHECK(why != NULL);
-    if (rc != TUTTI_EPROTO)
-        fprintf(stderr, "  (case: %s)\n", what);
+    if (rc != TUTTI_EPROTO) fprintf(stderr, "  (case: %s)\n", what);
 }
 
 static void test_malformed_fields(void)
 {
     /* Each case follows a valid PING, which must not be delivered. */
+    /* clang-format off */
     static const struct {
         const char *what;
         uint8_t bytes[24];
@@ -483,6 +485,7 @@ static void test_malformed_fields(void)
           0xff, 0x02},
          13},
     };
+    /* clang-format on */
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         uint8_t recs[32] = {TUTTI__REC_PING, 2, 0x08, 0x02};
         memcpy(recs + 4, cases[i].bytes, cases[i].n);
@@ -493,8 +496,10 @@ static void test_malformed_fields(void)
 static void test_varint_limits(void)
 {
     /* The largest 10-byte varint is UINT64_MAX and is accepted. */
+    /* clang-format off */
     const uint8_t recs[] = {TUTTI__REC_NACK, 11, 0x08, 0xff, 0xff, 0xff, 0xff, 0xff,
                             0xff, 0xff, 0xff, 0xff, 0x01};
+    /* clang-format on */
     collected c;
 
     CHECK_EQ_I64(decode_recs(recs, sizeof recs, &c, NULL), 0);
@@ -518,9 +523,16 @@ static void test_bad_header(void)
 
     memcpy(f, good, sizeof good);
     f[2] = TUTTI__WIRE_VERSION + 1;
+    f[3] = 0x42;
     why = NULL;
-    CHECK_EQ_I64(decode(f, sizeof good, NULL, &c, &why), TUTTI_EVERSION);
-    CHECK(why != NULL);
+    {
+        tutti__frame_hdr h;
+        CHECK_EQ_I64(decode(f, sizeof good, &h, &c, &why), TUTTI_EVERSION);
+        CHECK(why != NULL);
+        CHECK_EQ_I64(h.version, TUTTI__WIRE_VERSION + 1);
+        CHECK_EQ_I64(h.flags, 0x42);
+        CHECK_EQ_I64(c.n, 0);
+    }
     f[2] = 0;
     CHECK_EQ_I64(decode(f, sizeof good, NULL, &c, NULL), TUTTI_EVERSION);
     /* A newer version may lay out the rest differently: only its first 4 bytes
@@ -542,7 +554,19 @@ static void test_bad_header(void)
         g[15] = 0x00;
         why = NULL;
         CHECK_EQ_I64(decode(g, 16, NULL, &c, &why), TUTTI_EPROTO);
-        CHECK(why != NULL);
+        CHECK(why && strstr(why, "longer than 10"));
+        /* Ten bytes whose last carries more than bit 63. */
+        g[13] = 0x02;
+        why = NULL;
+        CHECK_EQ_I64(decode(g, 16, NULL, &c, &why), TUTTI_EPROTO);
+        CHECK(why && strstr(why, "overflows"));
+        /* Ten bytes, value 2^63: accepted. */
+        g[13] = 0x01;
+        {
+            tutti__frame_hdr h;
+            CHECK_EQ_I64(decode(g, 15, &h, &c, NULL), 0);
+            CHECK(h.link_seq == UINT64_C(1) << 63);
+        }
     }
 }
 
@@ -641,7 +665,8 @@ static void test_canonical_encoding(void)
     tutti__rec_put(&b, &r);
     CHECK_EQ_I64(decode(b.p, b.len, NULL, &c, NULL), 0);
     CHECK(c.n == 1 && c.recs[0].u.hello.session.p != NULL);
-    CHECK(c.n == 1 && c.recs[0].u.hello.name.p != NULL && c.recs[0].u.hello.name.len == 0);
+    CHECK(c.n == 1 && c.recs[0].u.hello.name.p != NULL &&
+          c.recs[0].u.hello.name.len == 0);
 
     /* Known bytes: PING t1 = -1 is key 0x08, zigzag 1. */
     tutti__wbuf_reset(&b);
@@ -650,8 +675,8 @@ static void test_canonical_encoding(void)
     tutti__frame_begin(&b, &h);
     tutti__rec_put(&b, &r);
     {
-        const uint8_t want[] = {'T', 'U', TUTTI__WIRE_VERSION, 0, 0, 0,
-                                TUTTI__REC_PING, 2, 0x08, 0x01};
+        const uint8_t want[] = {
+            'T', 'U', TUTTI__WIRE_VERSION, 0, 0, 0, TUTTI__REC_PING, 2, 0x08, 0x01};
         CHECK(b.len == sizeof want && memcmp(b.p, want, sizeof want) == 0);
     }
 
@@ -672,7 +697,8 @@ static void test_canonical_encoding(void)
 static void test_long_bodies(void)
 {
     /* Body lengths that need 1, 2 and 3 length bytes (the body is moved up). */
-    const uint32_t sizes[] = {0, 100, 124, 125, 126, 127, 128, 16000, 16380, 16384, 70000};
+    const uint32_t sizes[] = {0,   100,   124,   125,   126,  127,
+                              128, 16000, 16380, 16384, 70000};
     for (size_t i = 0; i < sizeof big_payload; i++)
         big_payload[i] = (uint8_t)(i * 7 + 1);
     for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++) {

@@ -22,12 +22,12 @@
 
 static volatile uint64_t sink;
 
-#define REQUIRE(cond)                                                                \
-    do {                                                                             \
-        if (!(cond)) {                                                               \
-            fprintf(stderr, "%s:%d: %s\n", __FILE__, __LINE__, #cond);              \
-            abort();                                                                 \
-        }                                                                            \
+#define REQUIRE(cond)                                                                    \
+    do {                                                                                 \
+        if (!(cond)) {                                                                   \
+            fprintf(stderr, "%s:%d: %s\n", __FILE__, __LINE__, #cond);                   \
+            abort();                                                                     \
+        }                                                                                \
     } while (0)
 
 static void touch_str(tutti__str s, bool text)
@@ -58,8 +58,7 @@ static void check_command(const uint8_t *buf, size_t len)
     tutti__rec cmd, again;
     tutti__wbuf b1, b2;
 
-    if (tutti__command_decode(buf, len, &cmd) != 0)
-        return;
+    if (tutti__command_decode(buf, len, &cmd) != 0) return;
     REQUIRE(cmd.type == TUTTI__REC_COMMAND);
     sink += cmd.u.command.op + cmd.u.command.member_id + cmd.u.command.role +
             cmd.u.command.last_seq + (uint64_t)cmd.u.command.horizon +
@@ -108,8 +107,8 @@ static void touch(const tutti__rec *r)
             check_command(r->u.event.payload.p, r->u.event.payload.len);
         break;
     case TUTTI__REC_WATERMARK:
-        sink += r->u.watermark.origin + (uint64_t)r->u.watermark.w +
-                r->u.watermark.next_seq;
+        sink +=
+            r->u.watermark.origin + (uint64_t)r->u.watermark.w + r->u.watermark.next_seq;
         break;
     case TUTTI__REC_PING:
         sink += (uint64_t)r->u.ping.t1;
@@ -157,8 +156,7 @@ typedef struct reenc {
 static int on_rec(void *ctx, const tutti__rec *r)
 {
     reenc *e = ctx;
-    if (e->check)
-        touch(r);
+    if (e->check) touch(r);
     tutti__rec_put(&e->out, r);
     e->count++;
     return 0;

@@ -23,8 +23,8 @@ static int write_file(const char *dir, const char *name, const uint8_t *p, size_
     return 0;
 }
 
-static int write_frame(const char *dir, const char *name, uint64_t link_seq,
-                       uint64_t ack, const tutti__rec *recs, size_t n)
+static int write_frame(const char *dir, const char *name, uint64_t link_seq, uint64_t ack,
+                       const tutti__rec *recs, size_t n)
 {
     tutti__wbuf b;
     tutti__frame_hdr h = {TUTTI__WIRE_VERSION, 0, link_seq, ack};
@@ -107,7 +107,8 @@ int main(int argc, char **argv)
     /* A member's events with an OSC-like payload, and its promise. */
     memset(r, 0, sizeof r);
     {
-        static const uint8_t osc[] = "/note\0\0\0,iff\0\0\0\0\0\0\x3c\x3f\x80\0\0\x3e\x80\0\0";
+        static const uint8_t osc[] =
+            "/note\0\0\0,iff\0\0\0\0\0\0\x3c\x3f\x80\0\0\x3e\x80\0\0";
         r[0].type = TUTTI__REC_EVENT;
         r[0].u.event.key = (tutti_key){t + 100 * TUTTI_MS, 3, 1};
         r[0].u.event.payload.p = osc;
@@ -119,6 +120,19 @@ int main(int argc, char **argv)
         r[2].u.watermark.w = t + 100 * TUTTI_MS;
         r[2].u.watermark.next_seq = 3;
         err |= write_frame(dir, "events.bin", 7, 5, r, 3);
+    }
+
+    /* An event whose body needs a two-byte length. */
+    memset(r, 0, sizeof r);
+    {
+        static uint8_t blob[300];
+        for (size_t i = 0; i < sizeof blob; i++)
+            blob[i] = (uint8_t)(i * 37);
+        r[0].type = TUTTI__REC_EVENT;
+        r[0].u.event.key = (tutti_key){t + 200 * TUTTI_MS, 5, 40};
+        r[0].u.event.payload.p = blob;
+        r[0].u.event.payload.len = sizeof blob;
+        err |= write_frame(dir, "big_event.bin", 8, 6, r, 1);
     }
 
     /* Clock exchange. */
@@ -168,6 +182,7 @@ int main(int argc, char **argv)
     /* Hand-made: an unknown record type, then a PING with unknown fields of
      * each kind and a padded varint. */
     {
+        /* clang-format off */
         static const uint8_t f[] = {'T', 'U', TUTTI__WIRE_VERSION, 0, 1, 0,
                                     77, 3, 0xde, 0xad, 0x00,
                                     TUTTI__REC_PING, 20,
@@ -175,6 +190,7 @@ int main(int argc, char **argv)
                                     0x51, 1, 2, 3, 4, 5, 6, 7, 8,
                                     0x5a, 2, 'h', 'i',
                                     0x08, 0x82, 0x80, 0x00};
+        /* clang-format on */
         err |= write_file(dir, "unknown.bin", f, sizeof f);
     }
 

@@ -1,0 +1,118 @@
+/*
+ * tutti hub: relay and coordinate a session until interrupted.
+ */
+#include "cli.h"
+
+#include <inttypes.h>
+#include <string.h>
+
+static const char usage[] =
+    "usage: tutti hub [--listen URL] [--session NAME] [--horizon MS] [--suspect MS]\n"
+    "                 [--bpm X] [--duration S] [--url-file FILE] [--quiet]\n"
+    "\n"
+    "Runs the hub of a session: members connect to it, it relays every event to\n"
+    "every member and sequences who is in the session and the tempo. Session time\n"
+    "is this machine's wall clock (NTP time). Stops on Ctrl-C (or after --duration)\n"
+    "and prints a status line every second meanwhile.\n"
+    "\n"
+    "  --listen URL     where members connect (default " CLI_DEFAULT_LISTEN ");\n"
+    "                   tcp://0.0.0.0:7770 accepts other machines, port 0 picks a\n"
+    "                   free port\n"
+    "  --session NAME   the session's name; members must give the same (default\n"
+    "                   " CLI_DEFAULT_SESSION ")\n"
+    "  --horizon MS     L: how far ahead of its play time an event must be sent; it\n"
+    "                   must exceed the slowest member's one-way delay (default 100)\n"
+    "  --suspect MS     remove a member silent this long (default 1000)\n"
+    "  --bpm X          starting tempo (default 120)\n"
+    "  --duration S     stop after this many seconds (default: run until stopped)\n"
+    "  --url-file FILE  write the address members should dial to FILE once ready\n"
+    "  --quiet          no status line every second\n"
+    "\n"
+    "On exit the last line on stdout is a JSON object with the final counters.\n";
+
+int cmd_hub(int argc, char **argv)
+{
+    const char *listen = CLI_DEFAULT_LISTEN, *session = CLI_DEFAULT_SESSION, *url_file = NULL;
+    double horizon_ms = 100, suspect_ms = 1000, bpm = 120, duration = 0;
+    bool quiet = false;
+    const cli_opt opts[] = {
+        {"listen", CLI_STRING, &listen, 0, 0, NULL},
+        {"session", CLI_STRING, &session, 0, 0, NULL},
+        {"horizon", CLI_NUMBER, &horizon_ms, 1, 10000, "milliseconds"},
+        {"suspect", CLI_NUMBER, &suspect_ms, 10, 600000, "milliseconds"},
+        {"bpm", CLI_NUMBER, &bpm, 1, 999, "beats per minute"},
+        {"duration", CLI_NUMBER, &duration, 0, 1e7, "seconds"},
+        {"url-file", CLI_STRING, &url_file, 0, 0, NULL},
+        {"quiet", CLI_FLAG, &quiet, 0, 0, NULL},
+        {NULL, 0, NULL, 0, 0, NULL},
+    };
+    int rc = cli_parse("hub", usage, argc, argv, opts, NULL, NULL);
+    if (rc) return rc < 0 ? CLI_OK : rc;
+    if (strlen(session) >= TUTTI_NAME_MAX) {
+        fprintf(stderr, "tutti hub: the session name can have at most %d characters\n",
+                TUTTI_NAME_MAX - 1);
+        return CLI_USAGE;
+    }
+
+    tutti_hub_config cfg;
+    tutti_hub_config_init(&cfg);
+    cfg.session = session;
+    cfg.horizon = (tutti_time)(horizon_ms * 1e6);
+    cfg.suspect_after = (tutti_time)(suspect_ms * 1e6);
+    cfg.bpm = bpm;
+    cfg.session_epoch = tutti_net_session_epoch();
+    tutti_net_config ncfg;
+    tutti_net_config_init(&ncfg);
+    ncfg.name = "hub";
+    ncfg.log = cli_log;
+    ncfg.log_ctx = "hub";
+    ncfg.url_file = url_file;
+
+    cli_catch_signals();
+    tutti_net *n;
+    if ((rc = tutti_net_hub_start(&n, &cfg, listen, &ncfg)) != 0) {
+        fprintf(stderr, "tutti hub: could not start the hub on %s: %s\n", listen,
+                tutti_strerror(rc));
+        return CLI_FAIL;
+    }
+    char url[256];
+    tutti_net_url(n, url, sizeof url);
+    printf("tutti hub: session \"%s\" is open at %s (L %.0f ms, %.0f bpm)\n", session, url,
+           horizon_ms, bpm);
+    fflush(stdout);
+
+    tutti_time start = tutti_net_now(), next_line = start + TUTTI_S;
+    tutti_hub_status st;
+    tutti_net_stats ns;
+    while (!cli_stop_requested) {
+        tutti_time now = tutti_net_now();
+        if (duration > 0 && now - start >= (tutti_time)(duration * 1e9)) break;
+        if (now >= next_line) {
+            next_line += TUTTI_S;
+            if (!quiet) {
+                tutti_net_hub_status(n, &st);
+                tutti_net_stats_get(n, &ns);
+                printf("hub: %" PRIu32 " members, L %.0f ms, relayed %" PRIu64
+                       ", delivered %" PRIu64 ", divergences %" PRIu64 ", dropped %" PRIu64
+                       ", removed %" PRIu64 "\n",
+                       st.members, cli_ms(st.horizon), st.relayed, st.delivered,
+                       st.divergences, st.dropped_frames, st.removed);
+                fflush(stdout);
+            }
+        }
+        cli_sleep(50 * TUTTI_MS);
+    }
+    tutti_net_hub_status(n, &st);
+    tutti_net_stats_get(n, &ns);
+    tutti_net_stop(n);
+    printf("{\"role\":\"hub\",\"url\":\"%s\",\"session_epoch_ns\":%" PRId64
+           ",\"members\":%" PRIu32 ",\"horizon_ns\":%" PRId64 ",\"relayed\":%" PRIu64
+           ",\"delivered\":%" PRIu64 ",\"divergences\":%" PRIu64 ",\"removed\":%" PRIu64
+           ",\"dropped_frames\":%" PRIu64 ",\"connections\":%" PRIu64 ",\"frames_in\":%" PRIu64
+           ",\"frames_out\":%" PRIu64 ",\"send_failed\":%" PRIu64 ",\"nng_tx_drop\":%" PRIu64
+           "}\n",
+           url, cfg.session_epoch, st.members, st.horizon, st.relayed, st.delivered,
+           st.divergences, st.removed, st.dropped_frames, ns.connects, ns.frames_in,
+           ns.frames_out, ns.send_failed, ns.nng_tx_drop);
+    return CLI_OK;
+}

@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# Installs what tutti needs to build and test, from Debian 12 packages only.
+# Idempotent: packages already present are not fetched again.
+#   scripts/deps.sh            build + run + test dependencies
+#   scripts/deps.sh --armhf    also the Bela (armhf) cross toolchain and qemu
+set -euo pipefail
+
+want=(build-essential cmake pkg-config libuv1-dev libnng-dev liblo-dev liblo-tools
+      clang libclang-rt-14-dev python3 file)
+armhf=(gcc-arm-linux-gnueabihf libc6-dev-armhf-cross qemu-user
+       libuv1-dev:armhf libnng-dev:armhf)
+
+sudo=""
+if [ "$(id -u)" != 0 ]; then sudo="sudo"; fi
+
+missing() {
+    local out=()
+    for p in "$@"; do
+        dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || out+=("$p")
+    done
+    echo "${out[@]:-}"
+}
+
+need=$(missing "${want[@]}")
+if [ "${1:-}" = "--armhf" ]; then
+    if ! dpkg --print-foreign-architectures | grep -qx armhf; then
+        $sudo dpkg --add-architecture armhf
+        need="$need ${armhf[*]}"
+        updated=0
+    else
+        need="$need $(missing "${armhf[@]}")"
+    fi
+fi
+need=$(echo $need)
+if [ -n "$need" ]; then
+    echo "tutti: installing Debian packages: $need"
+    $sudo apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq $need >/dev/null
+fi

@@ -1,0 +1,51 @@
+#!/usr/bin/env bash
+# Builds and runs every test: unit and simulation tests, end-to-end tests over
+# real sockets, sanitizer builds (address+undefined, thread), the Bela (armhf)
+# cross build with its unit tests under qemu, and a short fuzzing run.
+# TUTTI_QUICK=1 skips the sanitizer, armhf and fuzz stages.
+set -euo pipefail
+top=$(cd "$(dirname "$0")/.." && pwd)
+cd "$top"
+jobs=$(nproc)
+stage() { printf '\n=== %s ===\n' "$*"; }
+
+stage "dependencies"
+if [ "${TUTTI_QUICK:-0}" = 1 ]; then bash scripts/deps.sh; else bash scripts/deps.sh --armhf; fi
+
+stage "build and test (RelWithDebInfo)"
+cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+cmake --build build -j"$jobs"
+ctest --test-dir build --output-on-failure -j"$jobs"
+
+[ "${TUTTI_QUICK:-0}" = 1 ] && exit 0
+
+stage "address + undefined sanitizers"
+cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DCMAKE_C_COMPILER=clang \
+      -DTUTTI_SANITIZER=address >/dev/null
+cmake --build build-asan -j"$jobs"
+TUTTI_SIM_SEEDS=3 ASAN_OPTIONS=detect_leaks=1 ctest --test-dir build-asan --output-on-failure -j"$jobs"
+cmake -S . -B build-ubsan -DCMAKE_BUILD_TYPE=Debug -DCMAKE_C_COMPILER=clang \
+      -DTUTTI_SANITIZER=undefined >/dev/null
+cmake --build build-ubsan -j"$jobs"
+TUTTI_SIM_SEEDS=3 ctest --test-dir build-ubsan --output-on-failure -j"$jobs"
+
+stage "thread sanitizer"
+cmake -S . -B build-tsan -DCMAKE_BUILD_TYPE=Debug -DCMAKE_C_COMPILER=clang \
+      -DTUTTI_SANITIZER=thread >/dev/null
+cmake --build build-tsan -j"$jobs"
+TUTTI_SIM_SEEDS=2 TSAN_OPTIONS=halt_on_error=1 ctest --test-dir build-tsan --output-on-failure -j"$jobs"
+
+stage "Bela: armhf cross build, unit tests under qemu-arm"
+cmake -S . -B build-armhf -DCMAKE_TOOLCHAIN_FILE=cmake/armhf-toolchain.cmake \
+      -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+cmake --build build-armhf -j"$jobs"
+file build-armhf/tutti | grep -q "ARM, EABI5" || { echo "not an armhf binary"; exit 1; }
+TUTTI_SIM_SEEDS=2 ctest --test-dir build-armhf --output-on-failure -j"$jobs" -L unit
+
+stage "fuzzing the wire decoder (short run)"
+cmake -S . -B build-fuzz -DCMAKE_C_COMPILER=clang -DTUTTI_FUZZ=ON -DTUTTI_BUILD_NET=OFF \
+      -DTUTTI_BUILD_TESTS=OFF >/dev/null
+cmake --build build-fuzz -j"$jobs"
+bash tests/fuzz/run.sh build-fuzz 60
+
+stage "all stages passed"
