@@ -77,7 +77,7 @@ static int set_value(const char *cmd, const cli_opt *o, const char *v)
         (o->kind == CLI_COUNT && d != floor(d))) {
         fprintf(stderr, "tutti %s: --%s wants %s%s between %g and %g, not \"%s\"\n", cmd,
                 o->name, o->kind == CLI_COUNT ? "a whole number of " : "",
-                o->what ? o->what : "a number", "", o->lo, o->hi, v);
+                o->what ? o->what : "a number", o->lo, o->hi, v);
         return CLI_USAGE;
     }
     if (o->kind == CLI_COUNT)

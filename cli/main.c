@@ -4,6 +4,7 @@
  */
 #include "bench.h"
 #include "cli.h"
+#include "simulate.h"
 
 #include <nng/nng.h>
 #include <string.h>
@@ -21,6 +22,7 @@ static const char usage[] =
     "  hub       relay and coordinate a session (members connect to it)\n"
     "  member    join a session, play test events, journal what is heard\n"
     "  verify    compare members' journals\n"
+    "  simulate  run the seeded simulation sweep (virtual time, many seeds)\n"
     "  bench     measure: tutti bench clock | tutti bench merge\n"
     "  version   print the version\n"
     "  help      this text\n"
@@ -58,6 +60,7 @@ int main(int argc, char **argv)
     if (!strcmp(c, "member")) return cmd_member(argc - 1, argv + 1);
     if (!strcmp(c, "session")) return cmd_session(argc - 1, argv + 1);
     if (!strcmp(c, "verify")) return cmd_verify(argc - 1, argv + 1);
+    if (!strcmp(c, "simulate")) return tutti_cmd_simulate(argc - 1, argv + 1);
     if (!strcmp(c, "bench")) return cmd_bench(argc - 1, argv + 1);
     if (!strcmp(c, "version") || !strcmp(c, "--version")) return cmd_version();
     if (!strcmp(c, "help") || !strcmp(c, "--help") || !strcmp(c, "-h")) {

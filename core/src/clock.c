@@ -88,24 +88,29 @@
 #define TUTTI__CLOCK_SLACK ((tutti_time)1000)
 #define TUTTI__CLOCK_LOCK_SAMPLES 5u
 #define TUTTI__CLOCK_FAST_PING (50 * TUTTI_MS)
-#define TUTTI__CLOCK_STEADY_PING (200 * TUTTI_MS)
-#define TUTTI__CLOCK_FAST_SPAN (4 * TUTTI_S)
+#define TUTTI__CLOCK_STEADY_PING (100 * TUTTI_MS)
+#define TUTTI__CLOCK_FAST_SPAN (10 * TUTTI_S)
 #define TUTTI__CLOCK_DRIFT_SPAN (4 * TUTTI_S)
+#define TUTTI__CLOCK_DRIFT_TAU (60 * TUTTI_S)
+#define TUTTI__CLOCK_SPACINGS 4u
+#define TUTTI__CLOCK_STRIP_DOUBT 2.0
 
 typedef struct tutti__clock_pt {
     double x, y;
 } tutti__clock_pt;
 
-/* What one pass over the window finds, relative to (ref, y0). */
+/* The lines consistent with a run of samples, relative to (ref, y0). */
 typedef struct tutti__clock_fit {
-    tutti_time ref;    /* R: newest t4 */
-    tutti_time y0;     /* newest lower bound; every `a` is relative to it */
-    tutti_time span;   /* ref - oldest t1 */
+    uint32_t k;          /* newest samples used */
+    tutti_time ref;      /* R: newest t4 */
+    tutti_time y0;       /* newest lower bound; every `a` is relative to it */
     tutti_time rtt_min;
-    double a_min, a_max; /* the range of a over every consistent line */
-    double d_best, a_best; /* the middle of the widest consistent strip */
-    bool zero_ok;        /* drift 0 is consistent ... */
-    double a_zero;       /* ... and this is the middle of its strip */
+    tutti__clock_pt up[TUTTI__CLOCK_WINDOW]; /* lower hull of the upper points */
+    tutti__clock_pt lo[TUTTI__CLOCK_WINDOW]; /* upper hull of the lower points */
+    uint32_t nu, nl;
+    double a_min, a_max; /* range of a over every consistent line */
+    double d_lo, d_hi;   /* range of d over every consistent line */
+    double d_strip;      /* slope of the widest consistent strip */
 } tutti__clock_fit;
 
 #define RING_MASK (TUTTI__CLOCK_WINDOW - 1u)
@@ -128,6 +133,18 @@ static tutti_time sample_rtt(const tutti__clock_sample *s)
 {
     tutti_time w = sat_sub(s->upper, s->lower);
     return w < 0 ? 0 : w;
+}
+
+/* A sample as two constraint points, relative to (ref, y0), slack applied. */
+static void sample_points(const tutti__clock_sample *s, tutti_time ref, tutti_time y0,
+                          tutti__clock_pt *up, tutti__clock_pt *lo)
+{
+    tutti_time w = sample_rtt(s);
+    tutti_time t1 = s->mid_local - w / 2, t4 = s->mid_local + (w - w / 2);
+    up->x = (double)sat_sub(t1, ref);
+    up->y = (double)sat_sub(s->upper, y0) + (double)TUTTI__CLOCK_SLACK;
+    lo->x = (double)sat_sub(t4, ref);
+    lo->y = (double)sat_sub(s->lower, y0) - (double)TUTTI__CLOCK_SLACK;
 }
 
 static void sort_by_x(tutti__clock_pt *p, uint32_t n)
@@ -173,56 +190,62 @@ static double edge_slope(const tutti__clock_pt *p, uint32_t j)
     return (p[j + 1].y - p[j].y) / (p[j + 1].x - p[j].x);
 }
 
+/* U(d): the highest a any line of slope d can have below every upper point. */
+static double env_upper(const tutti__clock_fit *f, double d)
+{
+    double u = INFINITY;
+    for (uint32_t i = 0; i < f->nu; i++) u = fmin(u, f->up[i].y - d * f->up[i].x);
+    return u;
+}
+
+/* L(d): the lowest a any line of slope d can have above every lower point. */
+static double env_lower(const tutti__clock_fit *f, double d)
+{
+    double l = -INFINITY;
+    for (uint32_t i = 0; i < f->nl; i++) l = fmax(l, f->lo[i].y - d * f->lo[i].x);
+    return l;
+}
+
 /*
  * The lines consistent with the newest k samples. Returns false if there are
  * none. See the design notes for the method.
  */
-static bool fit(const tutti__clock *c, uint32_t k, tutti__clock_fit *out)
+static bool fit(const tutti__clock *c, uint32_t k, tutti__clock_fit *f)
 {
-    tutti__clock_pt up[TUTTI__CLOCK_WINDOW], lo[TUTTI__CLOCK_WINDOW];
-    tutti_time ref = INT64_MIN, first = INT64_MAX, rtt_min = INT64_MAX;
-
+    tutti_time ref = INT64_MIN, rtt_min = INT64_MAX;
     for (uint32_t i = 0; i < k; i++) {
         const tutti__clock_sample *s = nth_newest(c, i);
         tutti_time w = sample_rtt(s);
-        tutti_time t1 = s->mid_local - w / 2, t4 = s->mid_local + (w - w / 2);
+        tutti_time t4 = s->mid_local + (w - w / 2);
         if (t4 > ref) ref = t4;
-        if (t1 < first) first = t1;
         if (w < rtt_min) rtt_min = w;
     }
-    tutti_time y0 = nth_newest(c, 0)->lower;
-    double slack = (double)TUTTI__CLOCK_SLACK;
-    for (uint32_t i = 0; i < k; i++) {
-        /* Oldest first, so the sort below has nothing to do. */
-        const tutti__clock_sample *s = nth_newest(c, k - 1u - i);
-        tutti_time w = sample_rtt(s);
-        tutti_time t1 = s->mid_local - w / 2, t4 = s->mid_local + (w - w / 2);
-        up[i].x = (double)sat_sub(t1, ref);
-        up[i].y = (double)sat_sub(s->upper, y0) + slack;
-        lo[i].x = (double)sat_sub(t4, ref);
-        lo[i].y = (double)sat_sub(s->lower, y0) - slack;
-    }
-    sort_by_x(up, k);
-    sort_by_x(lo, k);
-    uint32_t nu = hull(up, k, 1.0);  /* lower hull: slopes increase */
-    uint32_t nl = hull(lo, k, -1.0); /* upper hull: slopes decrease */
+    f->k = k;
+    f->ref = ref;
+    f->y0 = nth_newest(c, 0)->lower;
+    f->rtt_min = rtt_min;
+    /* Oldest first, so the sort has nothing to do. */
+    for (uint32_t i = 0; i < k; i++)
+        sample_points(nth_newest(c, k - 1u - i), ref, f->y0, &f->up[i], &f->lo[i]);
+    sort_by_x(f->up, k);
+    sort_by_x(f->lo, k);
+    f->nu = hull(f->up, k, 1.0);  /* lower hull: edge slopes increase */
+    f->nl = hull(f->lo, k, -1.0); /* upper hull: edge slopes decrease */
 
     /*
-     * Sweep d upward from -D to D over every breakpoint of U and L, and d = 0.
-     * iu is the vertex of the lower hull that attains U(d) (it moves right as d
-     * grows), il the vertex of the upper hull that attains L(d) (it moves
-     * left). Between breakpoints U, L and W are linear.
+     * Sweep d upward from -D to D over every breakpoint of U and L. iu is the
+     * vertex of the lower hull that attains U(d) (it moves right as d grows),
+     * il the vertex of the upper hull that attains L(d) (it moves left).
+     * Between breakpoints U, L and W = U - L are linear, so the roots of W are
+     * found exactly, and W's maximum is at a breakpoint.
      */
     const double dmax = TUTTI__CLOCK_MAX_DRIFT;
-    uint32_t iu = 0, il = nl - 1u;
-    double d = -dmax;
-    double pu = 0, pl = 0, pw = 0;
-    bool first_pt = true, any = false;
-    double a_min = 0, a_max = 0;
-    double w_best = -INFINITY, d_best = 0, a_best = 0;
+    const tutti__clock_pt *up = f->up, *lo = f->lo;
+    uint32_t nu = f->nu, nl = f->nl, iu = 0, il = nl - 1u;
+    double d = -dmax, pd = 0, pu = 0, pl = 0, pw = 0;
+    bool first = true, any = false;
+    double w_best = -INFINITY;
 
-    out->zero_ok = false;
-    out->a_zero = 0;
     for (;;) {
         while (iu + 1u < nu && edge_slope(up, iu) <= d) iu++;
         while (il > 0 && edge_slope(lo, il - 1u) <= d) il--;
@@ -230,55 +253,138 @@ static bool fit(const tutti__clock *c, uint32_t k, tutti__clock_fit *out)
         double l = lo[il].y - d * lo[il].x;
         double w = u - l;
 
-        if (!first_pt && ((pw < 0) != (w < 0))) {
-            /* A root of W between the previous breakpoint and this one; there
-             * U and L meet, so a is pinned to one value. */
-            double f = pw / (pw - w);
-            double ar = 0.5 * ((pu + f * (u - pu)) + (pl + f * (l - pl)));
-            if (!any || ar < a_min) a_min = ar;
-            if (!any || ar > a_max) a_max = ar;
+        if (!first && ((pw < 0) != (w < 0))) {
+            /* A root of W: there U and L meet, so a is pinned to one value. */
+            double fr = pw / (pw - w);
+            double dr = pd + fr * (d - pd);
+            double ar = 0.5 * ((pu + fr * (u - pu)) + (pl + fr * (l - pl)));
+            if (!any) f->a_min = f->a_max = ar, f->d_lo = f->d_hi = dr;
+            f->a_min = fmin(f->a_min, ar), f->a_max = fmax(f->a_max, ar);
+            f->d_lo = fmin(f->d_lo, dr), f->d_hi = fmax(f->d_hi, dr);
             any = true;
         }
         if (w >= 0) {
-            if (!any || l < a_min) a_min = l;
-            if (!any || u > a_max) a_max = u;
+            if (!any) f->a_min = l, f->a_max = u, f->d_lo = f->d_hi = d;
+            f->a_min = fmin(f->a_min, l), f->a_max = fmax(f->a_max, u);
+            f->d_lo = fmin(f->d_lo, d), f->d_hi = fmax(f->d_hi, d);
             any = true;
         }
-        if (w > w_best) w_best = w, d_best = d, a_best = 0.5 * (u + l);
-        if (d == 0.0 && w >= 0) out->zero_ok = true, out->a_zero = 0.5 * (u + l);
-        first_pt = false;
-        pu = u, pl = l, pw = w;
+        if (w > w_best) w_best = w, f->d_strip = d;
+        first = false;
+        pd = d, pu = u, pl = l, pw = w;
         if (d >= dmax) break;
 
         double next = dmax;
-        if (iu + 1u < nu) {
-            double s = edge_slope(up, iu);
-            if (s < next) next = s;
-        }
-        if (il > 0) {
-            double s = edge_slope(lo, il - 1u);
-            if (s < next) next = s;
-        }
-        if (d < 0.0 && next > 0.0) next = 0.0;
+        if (iu + 1u < nu) next = fmin(next, edge_slope(up, iu));
+        if (il > 0) next = fmin(next, edge_slope(lo, il - 1u));
         d = next > d ? next : dmax;
     }
-    if (!any) return false;
-    out->ref = ref;
-    out->y0 = y0;
-    out->span = sat_sub(ref, first);
-    out->rtt_min = rtt_min;
-    out->a_min = a_min;
-    out->a_max = a_max;
-    out->d_best = d_best;
-    out->a_best = a_best;
-    return true;
+    return any;
+}
+
+/* Insert v into the m smallest values seen so far (ascending, n of them). */
+static void keep_smallest(double *best, uint32_t *n, uint32_t m, double v)
+{
+    uint32_t i = *n < m ? (*n)++ : m;
+    if (i == m && v >= best[m - 1u]) return;
+    if (i == m) i = m - 1u;
+    while (i > 0 && best[i - 1u] > v) {
+        best[i] = best[i - 1u];
+        i--;
+    }
+    best[i] = v;
+}
+
+/* Midpoints of the samples (relative to ref, y0): means and centred sums. */
+typedef struct tutti__clock_mids {
+    double mx, my, sxx, sxy, syy;
+} tutti__clock_mids;
+
+static void midpoints(const tutti__clock *c, const tutti__clock_fit *f,
+                      tutti__clock_mids *m)
+{
+    double sx = 0, sy = 0;
+    for (uint32_t i = 0; i < f->k; i++) {
+        tutti__clock_pt p, q;
+        sample_points(nth_newest(c, i), f->ref, f->y0, &p, &q);
+        sx += 0.5 * (p.x + q.x), sy += 0.5 * (p.y + q.y);
+    }
+    m->mx = sx / f->k, m->my = sy / f->k;
+    m->sxx = m->sxy = m->syy = 0;
+    for (uint32_t i = 0; i < f->k; i++) {
+        tutti__clock_pt p, q;
+        sample_points(nth_newest(c, i), f->ref, f->y0, &p, &q);
+        double x = 0.5 * (p.x + q.x) - m->mx, y = 0.5 * (p.y + q.y) - m->my;
+        m->sxx += x * x, m->sxy += x * y, m->syy += y * y;
+    }
+}
+
+/*
+ * How far to trust the strip's middle over the mean of the midpoints, for a
+ * line of slope d: v_mean / (v_strip + v_mean), each the estimated variance of
+ * that estimate (see the design notes).
+ */
+static double trust_strip(const tutti__clock *c, const tutti__clock_fit *f,
+                          const tutti__clock_mids *m, double d)
+{
+    enum { N = TUTTI__CLOCK_SPACINGS + 1 };
+    double u0 = env_upper(f, d), l0 = env_lower(f, d);
+    double eu[N], el[N];
+    uint32_t nu = 0, nl = 0, k = f->k;
+    if (k < 3u) return 1.0;
+    for (uint32_t i = 0; i < k; i++) {
+        tutti__clock_pt p, q;
+        sample_points(nth_newest(c, i), f->ref, f->y0, &p, &q);
+        keep_smallest(eu, &nu, N, (p.y - d * p.x) - u0);
+        keep_smallest(el, &nl, N, l0 - (q.y - d * q.x));
+    }
+    double gu = (eu[nu - 1u] - eu[0]) / (double)(nu - 1u);
+    double gl = (el[nl - 1u] - el[0]) / (double)(nl - 1u);
+    double v_strip = TUTTI__CLOCK_STRIP_DOUBT * (gu * gu + gl * gl) / 4.0;
+    double res = m->syy - 2.0 * d * m->sxy + d * d * m->sxx;
+    double v_mean = fmax(res, 0.0) / (double)(k - 1u) / (double)k;
+    if (!(v_strip + v_mean > 0)) return 1.0;
+    return v_mean / (v_strip + v_mean);
+}
+
+static double clamp(double v, double lo, double hi)
+{
+    return v < lo ? lo : v > hi ? hi : v;
 }
 
 static void publish(tutti__clock *c, const tutti__clock_fit *f, bool locked)
 {
     tutti_clock_estimate *e = &c->est;
-    double a = f->a_best, d = f->d_best;
-    if (f->span < TUTTI__CLOCK_DRIFT_SPAN && f->zero_ok) a = f->a_zero, d = 0.0;
+    tutti__clock_mids m;
+    midpoints(c, f, &m);
+
+    /* The window's own drift: the widest strip's slope, or the midpoints'
+     * regression slope, weighted by how sharp the delay floor looks. */
+    double lambda = trust_strip(c, f, &m, f->d_strip);
+    double d_ls = m.sxx > 0 ? m.sxy / m.sxx : 0.0;
+    double d_win = clamp(lambda * f->d_strip + (1.0 - lambda) * d_ls, f->d_lo, f->d_hi);
+
+    /* Then the running drift: held for the first seconds of a run, then an
+     * average whose memory grows with the run up to TUTTI__CLOCK_DRIFT_TAU. */
+    double d = e->drift;
+    tutti_time age = sat_sub(f->ref, c->first_local);
+    if (age >= TUTTI__CLOCK_DRIFT_SPAN && e->bound_ns != TUTTI_TIME_MAX) {
+        double dt = (double)sat_sub(f->ref, e->ref_local);
+        double tau = fmin((double)TUTTI__CLOCK_DRIFT_TAU,
+                          (double)(age - TUTTI__CLOCK_DRIFT_SPAN) / 3.0);
+        double g = dt <= 0 ? 0.0 : tau <= dt ? 1.0 : dt / tau;
+        d += g * (d_win - d);
+    }
+    d = clamp(d, f->d_lo, f->d_hi);
+
+    /* The offset at that drift: the middle of the strip, or the mean of the
+     * detrended midpoints, weighted the same way, kept inside the strip. */
+    double lo = env_lower(f, d), hi = env_upper(f, d);
+    if (lo > hi) lo = hi = 0.5 * (lo + hi); /* d on a root of W, by rounding */
+    lambda = trust_strip(c, f, &m, d);
+    double mean = m.my - d * m.mx;
+    double a = clamp(lambda * 0.5 * (lo + hi) + (1.0 - lambda) * mean, lo, hi);
+
     tutti_time off = (tutti_time)llround(a);
     /* Every consistent line's value at ref is in [a_min, a_max]; the bound
      * reaches the farther end from the rounded estimate, rounded up. */

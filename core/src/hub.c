@@ -43,7 +43,7 @@ typedef struct slot {
     tutti_key added;
     tutti__link link;
     tutti__wbuf body;
-    bool dirty;
+    bool dirty, urgent; /* something queued; something that should not wait */
     tutti_time last_heard, last_reject;
     tutti_time w;      /* its promise */
     uint64_t next_seq; /* its next event */
@@ -66,7 +66,7 @@ struct tutti_hub {
     tutti__order order;
     tutti_time horizon, heartbeat, w0;
     uint64_t seq0;
-    tutti_time last_beat;
+    tutti_time last_beat, last_coalesce;
     tutti_timeline timeline, next_timeline;
     bool has_next_timeline;
     tutti__wbuf rec, scratch, cmdbuf;
@@ -208,26 +208,34 @@ static void reject(tutti_hub *h, uint32_t peer, uint32_t code, const char *reaso
     tutti__send_rec(&h->io, peer, NULL, &r, &h->scratch);
 }
 
-/* Append the encoded record in h->rec to every active member's body. */
-static void broadcast_rec(tutti_hub *h, const slot *except)
+/*
+ * Append the encoded record in h->rec to every active member's body. Events
+ * and commands are urgent: they go out at the end of the call that produced
+ * them. Watermarks alone may wait up to a quarter heartbeat, so that with many
+ * members each one gets a few frames per heartbeat instead of one per member
+ * heartbeat (N^2 frames); the timeliness bound grows by that quarter.
+ */
+static void broadcast_rec(tutti_hub *h, bool urgent)
 {
     for (uint32_t i = 0; i < h->nslots; i++) {
         slot *s = &h->slots[i];
-        if (s->state != S_ACTIVE || s == except) continue;
+        if (s->state != S_ACTIVE) continue;
         tutti__wbuf_append(&s->body, h->rec.p, h->rec.len);
         s->dirty = true;
+        s->urgent |= urgent;
     }
 }
 
-static void flush_all(tutti_hub *h)
+static void flush_all(tutti_hub *h, bool all)
 {
+    if (all) h->last_coalesce = h->now;
     for (uint32_t i = 0; i < h->nslots; i++) {
         slot *s = &h->slots[i];
-        if (s->state != S_ACTIVE || !s->dirty) continue;
+        if (s->state != S_ACTIVE || !s->dirty || !(all || s->urgent)) continue;
         tutti__send_frame(&h->io, s->peer ? s->peer : TUTTI__NO_PEER, &s->link, true,
                           &s->body, &h->scratch);
         tutti__wbuf_reset(&s->body);
-        s->dirty = false;
+        s->dirty = s->urgent = false;
     }
 }
 
@@ -247,7 +255,7 @@ static void issue(tutti_hub *h, const tutti_key *k, const tutti__rec *cmd)
 {
     tutti__wbuf_reset(&h->rec);
     tutti__put_command(&h->rec, k, cmd, &h->cmdbuf);
-    broadcast_rec(h, NULL);
+    broadcast_rec(h, true);
     tutti__wbuf_reset(&h->cmdbuf);
     tutti__command_encode(&h->cmdbuf, cmd);
     tutti__order_push(&h->order, k, TUTTI_EV_COMMAND, h->cmdbuf.p, (uint32_t)h->cmdbuf.len);
@@ -274,7 +282,7 @@ static void remove_member(tutti_hub *h, slot *s, const char *why)
     s->last_reject = h->now;
     tutti__link_free(&s->link);
     tutti__wbuf_reset(&s->body);
-    s->dirty = false;
+    s->dirty = s->urgent = false;
 }
 
 /* ------------------------------------------------------------- joining */
@@ -341,7 +349,7 @@ static void send_snapshot(tutti_hub *h, slot *j)
         const tutti__origin *o = &h->order.origins[i];
         put_watermark(b, o->id, o->w, o->next_seq);
     }
-    j->dirty = true;
+    j->dirty = j->urgent = true;
 }
 
 static void on_hello(tutti_hub *h, uint32_t peer, const tutti__rec *r)
@@ -402,13 +410,17 @@ static void on_hello(tutti_hub *h, uint32_t peer, const tutti__rec *r)
     c.u.command.member_id = s->id;
     c.u.command.role = (uint32_t)s->role;
     c.u.command.name = tutti__str_c(s->name);
+    /* The newcomer's first promise is one horizon past its ADD: it cannot stamp
+     * anything before WELCOME reaches it, and this gives its first watermark a
+     * whole horizon to come round, so a join does not make others late. */
+    c.u.command.horizon = h->horizon;
     s->added = stamp(h, 0);
-    s->w = s->added.t;
+    s->w = s->added.t + h->horizon;
     /* Everyone else hears of the newcomer first; it gets its snapshot. */
     s->state = S_FREE;
     issue(h, &s->added, &c);
     s->state = S_ACTIVE;
-    tutti__order_add_origin(&h->order, s->id, s->added.t, 1);
+    tutti__order_add_origin(&h->order, s->id, s->w, 1);
 
     tutti__rec wr;
     memset(&wr, 0, sizeof wr);
@@ -449,7 +461,7 @@ static void relay_event(tutti_hub *h, slot *s, const tutti__rec *r)
     s->next_seq++;
     tutti__wbuf_reset(&h->rec);
     tutti__rec_put(&h->rec, r);
-    broadcast_rec(h, NULL);
+    broadcast_rec(h, true);
     tutti__order_push(&h->order, k, TUTTI_EV_USER, r->u.event.payload.p,
                       r->u.event.payload.len);
     h->relayed++;
@@ -467,7 +479,7 @@ static void relay_watermark(tutti_hub *h, slot *s, const tutti__rec *r)
     tutti__rec wr = *r;
     wr.u.watermark.next_seq = s->next_seq; /* what the hub has relayed */
     tutti__rec_put(&h->rec, &wr);
-    broadcast_rec(h, NULL);
+    broadcast_rec(h, false);
     tutti__order_watermark(&h->order, s->id, s->w, s->next_seq);
 }
 
@@ -635,7 +647,7 @@ int tutti_hub_receive(tutti_hub *h, uint32_t peer, const uint8_t *buf, size_t le
         }
     }
     hub_deliver(h);
-    flush_all(h);
+    flush_all(h, false);
     return 0;
 }
 
@@ -665,13 +677,15 @@ tutti_time tutti_hub_tick(tutti_hub *h)
         if (h->now_s + h->horizon > h->w0) h->w0 = h->now_s + h->horizon;
         tutti__wbuf_reset(&h->rec);
         put_watermark(&h->rec, 0, h->w0, h->seq0);
-        broadcast_rec(h, NULL);
+        broadcast_rec(h, false);
         tutti__order_watermark(&h->order, 0, h->w0, h->seq0);
         h->last_beat = h->now;
     }
     hub_deliver(h);
-    flush_all(h);
-    return h->last_beat + h->heartbeat;
+    tutti_time coalesce = h->heartbeat / 4;
+    flush_all(h, h->now - h->last_coalesce >= coalesce);
+    tutti_time next = h->last_beat + h->heartbeat;
+    return h->last_coalesce + coalesce < next ? h->last_coalesce + coalesce : next;
 }
 
 int tutti_hub_set_horizon(tutti_hub *h, tutti_time horizon)
@@ -688,7 +702,7 @@ int tutti_hub_set_horizon(tutti_hub *h, tutti_time horizon)
     c.u.command.heartbeat = h->heartbeat;
     tutti_key k = stamp(h, 0);
     issue(h, &k, &c);
-    flush_all(h);
+    flush_all(h, false);
     return 0;
 }
 
@@ -719,7 +733,7 @@ int tutti_hub_set_bpm(tutti_hub *h, double bpm)
     c.u.command.timeline = next;
     tutti_key k = stamp(h, at); /* k.t == at: at is past every earlier promise */
     issue(h, &k, &c);
-    flush_all(h);
+    flush_all(h, false);
     return 0;
 }
 

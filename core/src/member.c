@@ -285,7 +285,8 @@ static void deliver_ready(tutti_member *m)
     while (m->state == M_JOINED && (p = tutti__order_ready(&m->order)) != NULL) {
         tutti_time now_s = tutti_clock_to_session(&m->clock.est, m->now);
         tutti_time lateness = now_s - (p->key.t - m->cfg.deliver_lead);
-        bool late = lateness > 0;
+        /* Without a locked clock there is no judging lateness. */
+        bool late = lateness > 0 && m->clock.est.locked;
         if (late) {
             m->late++;
             if (lateness > m->max_lateness) m->max_lateness = lateness;
@@ -317,7 +318,8 @@ static void on_command_receipt(tutti_member *m, const tutti_key *k, const tutti_
     bool history = tutti_key_cmp(k, &m->order.start) <= 0;
     switch (c->u.command.op) {
     case TUTTI__CMD_ADD:
-        tutti__order_add_origin(&m->order, id, k->t, 1);
+        /* ADD carries the newcomer's first promise as a lead past the ADD. */
+        tutti__order_add_origin(&m->order, id, k->t + c->u.command.horizon, 1);
         if (history) list_add(m, id, (int)c->u.command.role, c->u.command.name, k);
         break;
     case TUTTI__CMD_REMOVE:
@@ -349,10 +351,10 @@ static void on_welcome(tutti_member *m, const tutti__rec *r)
     m->joined_at = r->u.welcome.joined;
     m->incarnation++;
     tutti__order_reset(&m->order, m->joined_at);
-    tutti__order_add_origin(&m->order, m->id, m->joined_at.t, 1);
+    m->w = m->joined_at.t + m->horizon; /* the first promise, as ADD says */
+    tutti__order_add_origin(&m->order, m->id, m->w, 1);
     tutti__link_free(&m->link);
     tutti__link_init(&m->link, 1, r->u.welcome.hub_next);
-    m->w = m->joined_at.t;
     m->next_seq = 1;
     m->hash = 0;
     m->count = 0;
@@ -492,13 +494,13 @@ void tutti_member_connected(tutti_member *m)
 {
     m->now = now_local(m);
     m->connected = true;
+    send_ping(m); /* first, so a clock sample arrives before the welcome */
     if (m->state == M_JOINED) {
         send_hello(m, m->id); /* resume */
     } else if (m->state == M_IDLE || m->state == M_HELLO) {
         m->state = M_HELLO;
         send_hello(m, 0);
     }
-    send_ping(m);
 }
 
 tutti_time tutti_member_tick(tutti_member *m)

@@ -71,7 +71,8 @@ enum tutti__request_kind {
 };
 
 enum tutti__command_op {
-    TUTTI__CMD_ADD = 1,     /* member id, name, role join */
+    TUTTI__CMD_ADD = 1,     /* member id, name, role join; horizon: first promise
+                             * is the ADD's t plus this */
     TUTTI__CMD_REMOVE = 2,  /* member id leaves; its events up to last_seq count */
     TUTTI__CMD_TEMPO = 3,   /* timeline (bpm, beat0, t0, quantum, playing) */
     TUTTI__CMD_HORIZON = 4, /* L and heartbeat interval */

@@ -204,7 +204,8 @@ typedef struct tutti_member_callbacks {
     /*
      * An event, in the session's total order. `now_session` is this member's
      * estimate of session time at delivery; `late` says it came after its
-     * deadline (t - deliver_lead). Events of kind TUTTI_EV_COMMAND are delivered
+     * deadline (t - deliver_lead) by this member's clock (judged only once the
+     * clock is locked). Events of kind TUTTI_EV_COMMAND are delivered
      * too (after the member has applied them) so a journal sees everything.
      */
     void (*deliver)(void *ctx, const tutti_event *ev, tutti_time now_session, bool late);

@@ -234,6 +234,9 @@ static void on_deliver(void *ctx, const tutti_event *ev, tutti_time now_session,
     d->true_time = s->now;
     d->est_session = now_session;
     d->late = late;
+    tutti_member_status st;
+    tutti_member_status_get(n->m, &st);
+    d->locked = st.clock.locked;
 }
 
 static const tutti_io *node_io(simnode *n, tutti_io *io)

@@ -79,6 +79,7 @@ typedef struct tutti_sim_delivery {
     tutti_time true_time;  /* virtual time of delivery */
     tutti_time est_session;/* the member's estimate of session time then */
     bool late;             /* as the member counted it */
+    bool locked;           /* its clock was locked (lateness is judged only then) */
 } tutti_sim_delivery;
 
 /* A member incarnation's record: everything it delivered, in order. */

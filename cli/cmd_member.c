@@ -1,0 +1,242 @@
+/*
+ * tutti member: join a session, play test events, journal everything heard.
+ *
+ * The main thread paces the submissions and watches the published status;
+ * the loop thread delivers events into the journal (the deliver callback).
+ * They share only the atomic counters below.
+ */
+#include "cli.h"
+#include "journal.h"
+#include "sim/sim.h"
+
+#include <inttypes.h>
+#include <stdatomic.h>
+#include <string.h>
+#include <unistd.h>
+
+static const char usage[] =
+    "usage: tutti member --hub URL --name NAME [--session NAME] [--events N]\n"
+    "                    [--rate HZ] [--lead-max MS] [--journal FILE] [--duration S]\n"
+    "                    [--wait-members K] [--expect N] [--timeout S] [--quiet]\n"
+    "\n"
+    "Joins a session and plays N test events at about HZ per second, each stamped\n"
+    "for a random moment between now and now + lead-max (an event stamped closer\n"
+    "than the session's horizon L is moved to now + L: that is what L promises the\n"
+    "others). Every event heard, its own included, goes to the journal. Once all\n"
+    "of its own events have come back, --duration has passed and --expect events\n"
+    "were heard, it leaves and prints a JSON line with its figures.\n"
+    "\n"
+    "  --hub URL          the hub's address, e.g. tcp://127.0.0.1:7770\n"
+    "  --name NAME        this member's name in the session\n"
+    "  --session NAME     the session to join (default " CLI_DEFAULT_SESSION ")\n"
+    "  --events N         test events to play (default 100)\n"
+    "  --rate HZ          events per second (default 100)\n"
+    "  --lead-max MS      stamp events up to this far ahead (default 200)\n"
+    "  --journal FILE     write every event heard to FILE, one line each\n"
+    "  --duration S       stay at least this many seconds (default 0)\n"
+    "  --wait-members K   start playing when K members (this one included) are in\n"
+    "                     the session (default 1)\n"
+    "  --expect N         stay until N test events (from anyone) were heard\n"
+    "  --timeout S        give up after S seconds (default: generous for the job)\n"
+    "  --quiet            no progress line every second\n"
+    "\n"
+    "Exit status: 0 done, 1 something failed (see the message), 2 bad options.\n";
+
+typedef struct member_run {
+    cli_journal journal;
+    atomic_uint_fast32_t my_id;
+    atomic_uint_fast64_t heard;     /* user events delivered */
+    atomic_uint_fast64_t own_heard; /* ... of which this member's */
+} member_run;
+
+static void on_deliver(void *ctx, const tutti_event *ev, tutti_time now_s, bool late)
+{
+    (void)now_s;
+    (void)late;
+    member_run *r = ctx;
+    cli_journal_write(&r->journal, ev);
+    if (ev->kind != TUTTI_EV_USER) return;
+    atomic_fetch_add(&r->heard, 1);
+    if (ev->key.origin == atomic_load(&r->my_id)) atomic_fetch_add(&r->own_heard, 1);
+}
+
+static uint64_t seed_from(const char *name)
+{
+    uint64_t h = 0xcbf29ce484222325ull ^ (uint64_t)tutti_net_now() ^ ((uint64_t)getpid() << 32);
+    for (const char *p = name; *p; p++) h = (h ^ (uint8_t)*p) * 0x100000001b3ull;
+    return h;
+}
+
+static void print_progress(const char *name, const tutti_member_status *st, uint64_t sent,
+                           uint64_t events, uint64_t heard)
+{
+    printf("%s: member %" PRIu32 " of %" PRIu32 ", sent %" PRIu64 "/%" PRIu64
+           ", heard %" PRIu64 ", late %" PRIu64 ", clock +/-%.3f ms, rtt %.3f ms, L %.0f ms\n",
+           name, st->id, st->members, sent, events, heard, st->late, cli_ms(st->clock.bound_ns),
+           cli_ms(st->clock.rtt_last_ns), cli_ms(st->horizon));
+    fflush(stdout);
+}
+
+int cmd_member(int argc, char **argv)
+{
+    const char *hub = NULL, *name = NULL, *session = CLI_DEFAULT_SESSION, *jpath = NULL;
+    uint64_t events = 100, wait_members = 1, expect = 0;
+    double rate = 100, lead_max_ms = 200, duration = 0, timeout = 0;
+    bool quiet = false;
+    const cli_opt opts[] = {
+        {"hub", CLI_STRING, &hub, 0, 0, NULL},
+        {"name", CLI_STRING, &name, 0, 0, NULL},
+        {"session", CLI_STRING, &session, 0, 0, NULL},
+        {"events", CLI_COUNT, &events, 0, 1e9, "events"},
+        {"rate", CLI_NUMBER, &rate, 0.01, 100000, "events per second"},
+        {"lead-max", CLI_NUMBER, &lead_max_ms, 0, 60000, "milliseconds"},
+        {"journal", CLI_STRING, &jpath, 0, 0, NULL},
+        {"duration", CLI_NUMBER, &duration, 0, 1e7, "seconds"},
+        {"wait-members", CLI_COUNT, &wait_members, 1, 1000, "members"},
+        {"expect", CLI_COUNT, &expect, 0, 1e12, "events"},
+        {"timeout", CLI_NUMBER, &timeout, 0.1, 1e7, "seconds"},
+        {"quiet", CLI_FLAG, &quiet, 0, 0, NULL},
+        {NULL, 0, NULL, 0, 0, NULL},
+    };
+    int rc = cli_parse("member", usage, argc, argv, opts, NULL, NULL);
+    if (rc) return rc < 0 ? CLI_OK : rc;
+    if (!hub || !name) {
+        fprintf(stderr, "tutti member: say which hub to join and who you are, e.g.\n"
+                        "  tutti member --hub tcp://127.0.0.1:7770 --name anna\n");
+        return CLI_USAGE;
+    }
+    if (!*name || strlen(name) >= TUTTI_NAME_MAX || strlen(session) >= TUTTI_NAME_MAX) {
+        fprintf(stderr, "tutti member: names can have 1 to %d characters\n",
+                TUTTI_NAME_MAX - 1);
+        return CLI_USAGE;
+    }
+    if (timeout == 0) timeout = 30 + (double)events / rate + duration;
+
+    member_run run;
+    memset(&run, 0, sizeof run);
+    if (cli_journal_open(&run.journal, jpath) != 0) {
+        fprintf(stderr, "tutti member: cannot write the journal %s: %m\n", jpath);
+        return CLI_FAIL;
+    }
+    tutti_member_config cfg;
+    tutti_member_config_init(&cfg);
+    cfg.session = session;
+    cfg.name = name;
+    tutti_member_callbacks cb = {&run, on_deliver, NULL}; /* notices are logged too */
+    tutti_net_config ncfg;
+    tutti_net_config_init(&ncfg);
+    ncfg.log = cli_log;
+    ncfg.log_ctx = (void *)name;
+
+    cli_catch_signals();
+    tutti_net *n;
+    if ((rc = tutti_net_member_start(&n, &cfg, &cb, hub, &ncfg)) != 0) {
+        fprintf(stderr, "tutti member: could not start: %s\n", tutti_strerror(rc));
+        cli_journal_close(&run.journal);
+        return CLI_FAIL;
+    }
+
+    tutti_rng rng;
+    tutti_rng_seed(&rng, seed_from(name));
+    const tutti_time start = tutti_net_now();
+    const tutti_time give_up = start + (tutti_time)(timeout * 1e9);
+    const tutti_time stay_until = start + (tutti_time)(duration * 1e9);
+    const tutti_time lead_max = (tutti_time)(lead_max_ms * 1e6);
+    const double period_ns = 1e9 / rate;
+    tutti_member_status st;
+    uint64_t sent = 0;
+    uint32_t incarnation = 0;
+    tutti_time play_start = 0, next_progress = start + TUTTI_S;
+    const char *failure = NULL;
+    uint8_t payload[64];
+
+    for (;;) {
+        tutti_time now = tutti_net_now();
+        tutti_net_member_status(n, &st);
+        if (cli_stop_requested) {
+            failure = "interrupted";
+            break;
+        }
+        if (now >= give_up) {
+            failure = !st.joined              ? "never got into the session (is the hub running?)"
+                      : st.members < wait_members ? "not enough members joined"
+                      : sent < events             ? "could not play all events in time"
+                                                  : "not every event came back in time";
+            break;
+        }
+        if (!quiet && now >= next_progress) {
+            next_progress += TUTTI_S;
+            print_progress(name, &st, sent, events, atomic_load(&run.heard));
+        }
+        if (!play_start) {
+            if (st.joined && st.members >= wait_members) {
+                atomic_store(&run.my_id, st.id);
+                incarnation = st.incarnation;
+                play_start = now;
+            } else {
+                cli_sleep(5 * TUTTI_MS);
+                continue;
+            }
+        }
+        if (st.incarnation != incarnation) {
+            failure = "the hub removed this member mid-performance";
+            break;
+        }
+        if (sent < events) {
+            tutti_time due = play_start + (tutti_time)((double)sent * period_ns);
+            if (now < due) {
+                cli_sleep(due - now < 10 * TUTTI_MS ? due - now : 10 * TUTTI_MS);
+                continue;
+            }
+            tutti_time t;
+            tutti_net_session_now(n, &t);
+            t += tutti_rng_range(&rng, 0, lead_max);
+            uint32_t len = 8 + (uint32_t)tutti_rng_range(&rng, 0, sizeof payload - 8);
+            for (uint32_t i = 0; i < len; i++) payload[i] = (uint8_t)tutti_rng_next(&rng);
+            rc = tutti_net_submit(n, t, payload, len);
+            if (rc == 0) {
+                sent++;
+            } else if (rc == TUTTI_EFULL || rc == TUTTI_ESTATE) {
+                cli_sleep(TUTTI_MS); /* the queue is full, or a rejoin is under way */
+            } else {
+                failure = "the member refused an event";
+                break;
+            }
+            continue;
+        }
+        if (atomic_load(&run.own_heard) >= sent && atomic_load(&run.heard) >= expect &&
+            now >= stay_until)
+            break;
+        cli_sleep(5 * TUTTI_MS);
+    }
+
+    /* Figures as they were while playing (leaving ends the incarnation). */
+    tutti_net_member_status(n, &st);
+    tutti_time local = tutti_net_now(), session_now;
+    tutti_net_session_now(n, &session_now);
+    tutti_net_stats ns;
+    tutti_net_leave(n, 100 * TUTTI_MS);
+    tutti_net_stats_get(n, &ns);
+    tutti_net_stop(n);
+    uint64_t lines = run.journal.lines;
+    if (cli_journal_close(&run.journal) != 0 && !failure) failure = "the journal could not be written";
+    if (failure) fprintf(stderr, "tutti member %s: %s\n", name, failure);
+
+    printf("{\"name\":\"%s\",\"ok\":%s,\"id\":%" PRIu32 ",\"incarnation\":%" PRIu32
+           ",\"offset_ns\":%" PRId64 ",\"bound_ns\":%" PRId64 ",\"rtt_min_ns\":%" PRId64
+           ",\"rtt_ns\":%" PRId64 ",\"drift_ppm\":%.3f,\"clock_locked\":%s"
+           ",\"horizon_ns\":%" PRId64 ",\"submitted\":%" PRIu64 ",\"restamped\":%" PRIu64
+           ",\"delivered\":%" PRIu64 ",\"heard\":%" PRIu64 ",\"own_heard\":%" PRIu64
+           ",\"late\":%" PRIu64 ",\"max_lateness_ns\":%" PRId64 ",\"hash\":\"%016" PRIx64
+           "\",\"divergences\":%" PRIu64 ",\"dropped\":%" PRIu64 ",\"journal_lines\":%" PRIu64
+           ",\"connects\":%" PRIu64 ",\"send_failed\":%" PRIu64 "%s%s%s}\n",
+           name, failure ? "false" : "true", st.id, st.incarnation, session_now - local,
+           st.clock.bound_ns, st.clock.rtt_min_ns, st.clock.rtt_last_ns, st.clock.drift * 1e6,
+           st.clock.locked ? "true" : "false", st.horizon, st.submitted, st.restamped,
+           st.delivered, (uint64_t)atomic_load(&run.heard), (uint64_t)atomic_load(&run.own_heard),
+           st.late, st.max_lateness, st.hash, st.divergences, st.dropped, lines, ns.connects,
+           ns.send_failed, failure ? ",\"error\":\"" : "", failure ? failure : "",
+           failure ? "\"" : "");
+    fflush(stdout);
+    return failure ? CLI_FAIL : CLI_OK;
+}
