@@ -1,4 +1,13 @@
+/*
+ * Benchmarks of the tutti program (`tutti bench clock`, `tutti bench merge`).
+ * Each takes the arguments after "bench" (argv[0] is the benchmark's name),
+ * prints one human-readable line per figure and, as its last line, one JSON
+ * object, and returns the exit status (0 ok, 1 a check failed, 2 usage).
+ */
 #ifndef TUTTI_CLI_BENCH_H
 #define TUTTI_CLI_BENCH_H
-int tutti_bench_clock(int argc, char **argv); int tutti_bench_merge(int argc, char **argv);
+
+int tutti_bench_clock(int argc, char **argv);
+int tutti_bench_merge(int argc, char **argv);
+
 #endif

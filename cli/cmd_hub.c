@@ -109,10 +109,10 @@ int cmd_hub(int argc, char **argv)
            ",\"members\":%" PRIu32 ",\"horizon_ns\":%" PRId64 ",\"relayed\":%" PRIu64
            ",\"delivered\":%" PRIu64 ",\"divergences\":%" PRIu64 ",\"removed\":%" PRIu64
            ",\"dropped_frames\":%" PRIu64 ",\"connections\":%" PRIu64 ",\"frames_in\":%" PRIu64
-           ",\"frames_out\":%" PRIu64 ",\"send_failed\":%" PRIu64 ",\"nng_tx_drop\":%" PRIu64
+           ",\"frames_out\":%" PRIu64 ",\"send_failed\":%" PRIu64 ",\"refused\":%" PRIu64
            "}\n",
            url, cfg.session_epoch, st.members, st.horizon, st.relayed, st.delivered,
            st.divergences, st.removed, st.dropped_frames, ns.connects, ns.frames_in,
-           ns.frames_out, ns.send_failed, ns.nng_tx_drop);
+           ns.frames_out, ns.send_failed, ns.refused);
     return CLI_OK;
 }

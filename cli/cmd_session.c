@@ -311,7 +311,7 @@ int cmd_session(int argc, char **argv)
     double epoch = json_num(line, "session_epoch_ns", 0);
     uint64_t hub_div = (uint64_t)json_num(line, "divergences", 0);
     uint64_t hub_drop = (uint64_t)json_num(line, "dropped_frames", 0);
-    uint64_t hub_txdrop = (uint64_t)json_num(line, "nng_tx_drop", 0);
+    uint64_t hub_refused = (uint64_t)json_num(line, "refused", 0);
 
     const char **journals = calloc((size_t)n, sizeof *journals);
     char (*jpaths)[PATH_MAX] = calloc((size_t)n, sizeof *jpaths);
@@ -365,8 +365,8 @@ int cmd_session(int argc, char **argv)
                err_text[0] ? ": " : "", err_text);
     }
     printf("\nhub: %" PRIu64 " divergences reported, %" PRIu64 " malformed frames dropped, %" PRIu64
-           " frames NNG dropped (repaired)\n",
-           hub_div, hub_drop, hub_txdrop);
+           " connections refused\n",
+           hub_div, hub_drop, hub_refused);
     printf("played %.1f s; %" PRIu64 " events heard in all, %" PRIu64 " late\n", played,
            heard_total, late_total);
     printf("%s", verdict_text ? verdict_text : "");

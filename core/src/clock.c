@@ -5,44 +5,67 @@
  * Design notes
  * ------------
  * - Model. Over the window, theta = session - local is a straight line in local
- *   time, theta(l) = a + d * (l - R), with |d| <= TUTTI__CLOCK_MAX_DRIFT. R is the
- *   newest local instant we have information at (the newest sample's t4), and
- *   `a` is what we publish as offset_ns, at ref_local = R.
+ *   time, theta(l) = a + d * (l - R), with |d| <= TUTTI__CLOCK_MAX_DRIFT
+ *   (500 ppm: crystals are within +/-100 ppm; the rest is room for slewed
+ *   clocks). R is the newest local instant we have information at (the newest
+ *   sample's t4); `a` is published as offset_ns at ref_local = R.
  *
  * - Exact constraints, not midpoints. The forward bound t2 - t1 holds for theta
  *   at local time t1 exactly (theta(t1) = t2 - x - (x - t1) * d with x >= t1 the
  *   local time the ping arrived, and 1 + d > 0), and the return bound t3 - t4
  *   holds at t4 exactly. So a sample is two points: an upper constraint
- *   (t1, t2 - t1) and a lower constraint (t4, t3 - t4). The sample only keeps
+ *   (t1, t2 - t1) and a lower constraint (t4, t3 - t4). The sample keeps only
  *   mid_local and the two bounds, so t1 and t4 are recovered as mid -/+ rtt/2
  *   with rtt = upper - lower; that places t1 later by half the hub's hold time
  *   (t3 - t2), an error of |d| * hold / 2 (0.25 ns per millisecond of hold).
  *
- * - Drift without a regression. Every line (a, d) that passes below all upper
- *   points and above all lower points is consistent with every sample; the set
- *   of them is a convex polygon in (a, d), and we compute it exactly. Only the
- *   lower convex hull of the upper points and the upper convex hull of the
+ * - The bound: every consistent line, exactly. The lines (a, d) that pass below
+ *   all upper points and above all lower points form a convex polygon. Only
+ *   the lower convex hull of the upper points and the upper convex hull of the
  *   lower points can bind (monotone chain, O(n) on time-ordered points). With
  *   U(d) = min over upper points of (y - d x) and L(d) = max over lower points
  *   of (y - d x) (x measured from R), the drifts allowed are where
- *   W(d) = U(d) - L(d) >= 0; W is concave and piecewise linear with breakpoints
- *   at the hulls' edge slopes, so one sweep over those slopes in increasing
- *   order finds [d_min, d_max] and the range [a_min, a_max] that `a` can take.
- *   A least-squares fit of interval midpoints needs the delays to be symmetric
- *   and averages their full spread (50 +/- 10 ms jitter gives tens of ppm of
- *   slope error over 30 s); the polygon instead tightens with the fastest
- *   exchange in each direction, so the drift is pinned to roughly
- *   (excess of the fastest delays) / (window span), a few ppm or better.
- *
- * - Estimate and bound. The published line is the midpoint of the polygon's two
- *   extreme vertices in `a` (a minimax choice: it minimises the worst error
- *   over all consistent lines, and, being a midpoint of two points of a convex
- *   set, is itself consistent with every sample). bound_ns = (a_max - a_min)/2,
- *   so it contains the drift uncertainty as well as the width of the
- *   intersection, and it is honest whenever the model holds. It is at most
- *   (1 + max drift) * rtt/2 + slack of the newest sample, since that sample is
- *   one of the constraints; in steady state it is far below rtt_min/2.
+ *   W(d) = U(d) - L(d) >= 0. W is concave and piecewise linear with breakpoints
+ *   at the hulls' edge slopes, so one sweep over those slopes finds the drift
+ *   range [d_lo, d_hi], the range [a_min, a_max] that `a` can take, and the
+ *   widest strip. bound_ns is the distance from the estimate to the farther
+ *   end of [a_min, a_max]: it covers the width of the intersection and every
+ *   drift the samples allow, and is honest whenever the model holds. It is at
+ *   most (1 + 500 ppm) * rtt_last + 2 us, the newest sample alone. On a LAN
+ *   the intervals are narrow enough that causality pins the drift within a
+ *   second and the bound is a few microseconds; over a WAN the band is as wide
+ *   as the fastest round trip and cannot pin the drift within a window, so the
+ *   honest bound stays near rtt_min/2 plus a few percent (it is set by the
+ *   last seconds' fastest exchanges), rather than exactly rtt_min/2.
  *   Before any sample the bound is TUTTI_TIME_MAX (nothing is known).
+ *
+ * - The estimate: extremes or means, whichever the data says is sharper. At a
+ *   drift d the intersection of the detrended intervals is the strip
+ *   [L(d), U(d)]; its middle errs by half the difference of the excesses of
+ *   the fastest exchange in each direction over the true minimum delays. That
+ *   is excellent when delays have a hard floor with real density at it
+ *   (uniform jitter, queueing, heavy tails: the excess is ~spread/n) and poor
+ *   for thin-tailed jitter (a normal's minimum of 256 draws still scatters by
+ *   a third of a standard deviation), where the mean of the detrended
+ *   midpoints is far better. So both are computed and combined by inverse
+ *   variance: the mean's variance from the residuals, the strip's from the
+ *   mean spacing of the four lowest excesses in each direction (the spread of
+ *   a minimum is about one spacing when the floor has density; for a normal
+ *   tail the spacing underestimates it, hence a factor of 2). The result is
+ *   kept inside the strip, so the published line is always consistent.
+ *
+ * - The drift. A window's drift is the widest strip's slope (the minimax fit,
+ *   the maximum-likelihood slope for floor-type delays, ~15 ppm at 50 +/- 10 ms
+ *   over 25 s where least squares on midpoints gives ~40 ppm) combined with the
+ *   midpoints' least-squares slope by the same weights. The published drift
+ *   is a running average of that (the published estimate is the filter's only
+ *   memory beyond the ring): held at its previous value (0 at the start)
+ *   while the window spans under 4 s, then averaged with a memory that grows
+ *   as a third of the run's age (so the noisy first windows fade) up to 60 s,
+ *   and always clamped into [d_lo, d_hi], which is how a real drift change
+ *   that the samples can see overrides the memory. Drift errors matter
+ *   through the lever from the binding samples to R; at 10 s into a WAN run
+ *   they dominate the error.
  *
  * - Slack. Each constraint is relaxed by TUTTI__CLOCK_SLACK (1 us). That
  *   absorbs nanosecond rounding of the four timestamps, the hold-time placement
@@ -51,33 +74,48 @@
  *   is included in the bound.
  *
  * - Inconsistency. Causality cannot be violated by any delay, loss or path
- *   change, so an empty polygon means the model broke: a clock step (a new hub,
- *   an adjusted clock), a drift change (NTP slewing CLOCK_MONOTONIC), or drift
- *   beyond the clamp. The newest samples describe the present, so the filter
- *   keeps the longest run of newest samples that is consistent (binary search
- *   on its length; O(n log n), only on such an event) and forgets the rest.
- *   The bound then comes from the samples kept, and so stays honest; `locked`
- *   is false for that sample (and until five consistent samples are in), and
- *   the fast ping rate returns for TUTTI__CLOCK_FAST_SPAN. One corrupt sample therefore costs a relock and
- *   the history, never a wrong bound; we accept that for a rare event rather
- *   than quarantine samples we cannot tell apart from a real step.
+ *   change, so an empty polygon means the model broke: a clock step bigger
+ *   than the round trip (a new hub, an adjusted clock), a drift change, or
+ *   drift beyond the clamp. The newest samples describe the present, so the
+ *   filter keeps the longest run of newest samples that is consistent (binary
+ *   search on its length: O(n log n), only on such an event) and forgets the
+ *   rest. The bound then comes from the samples kept; `locked` is false for
+ *   that sample (and until five consistent samples are in), and fast pings
+ *   return while the window is young. One corrupt sample therefore costs a
+ *   relock and the history, never a wrong bound; we accept that for a rare
+ *   event rather than quarantine samples we cannot tell from a real step.
  *
- * - Window. Samples older than window_ns (default 30 s, <= 0 means the ring
- *   alone limits it) before the newest are forgotten. 30 s at the steady ping
- *   rate is 150 samples, inside the 256-sample ring: long enough that the
- *   fastest exchanges of a jittery path are in it and the drift is pinned to a
- *   few ppm, short enough that a changing drift stays within the slack.
+ * - Changes the intervals cannot contradict: a step smaller than the round
+ *   trip, or a drift change still hidden in the band. Each sample, once the
+ *   window has 64 samples, its newest quarter and its older three quarters
+ *   are fitted separately (the older at its own drift, carried to R); if they
+ *   disagree by more than 10 standard deviations of the two estimates (no
+ *   false alarm in 100 minutes of simulated WAN, LAN and heavy-tailed paths),
+ *   the older part is forgotten and the drift memory kept. Exchanges in
+ *   flight across a step look like unusually fast ones and stay consistent,
+ *   so recovery from a small step takes tens of seconds (see the tests).
+ *   A drift change makes the bound dishonest until the samples contradict the
+ *   old line (on a LAN a few seconds, by up to ~100 us for a 300 ppm change):
+ *   the platform should read CLOCK_MONOTONIC_RAW, which no NTP daemon slews.
  *
- * - Ping rate. 50 ms until locked and for the first TUTTI__CLOCK_FAST_SPAN (4 s)
- *   of consistent samples, so that a 400 ms round trip locks after five answers
- *   (~0.65 s) and the drift is anchored early; then 200 ms. Error falls with the
- *   number of samples in the window (the excess of the fastest of n uniform
- *   delays is spread/(n+1)); 200 ms gives 150 samples per window, which keeps
- *   p99 well under 1 ms at 50 +/- 10 ms jitter, for 5 pings a second.
+ * - Window. Samples more than window_ns (default 30 s; <= 0: only the ring
+ *   limits it) older than the newest are forgotten. At the steady ping rate
+ *   the ring (256 samples, 25.6 s) is the tighter limit; the window matters
+ *   when pongs are lost or a caller pings slower. Accuracy grows with the
+ *   number of samples (an extreme's excess is ~spread/n), so a full ring is
+ *   the goal; the drift's lever grows with the span, so time alone does not
+ *   help.
  *
- * - Costs. Per sample O(n) for n samples in the window (points arrive in time
- *   order, so the insertion sort is linear), ~10 KB of stack, no allocation,
- *   no clock reads. This runs on the loop thread, not on an audio thread.
+ * - Ping rate. 50 ms until locked and while the window is young (fewer than
+ *   200 samples spanning under 10 s), so a 400 ms round trip locks after five
+ *   answers (~0.65 s) and the first window fills fast; then 100 ms, which
+ *   fills the ring in 25.6 s and keeps p99 near 0.3-0.6 ms at 50 +/- 10 ms
+ *   jitter (200 ms measured ~40% worse), for ten small exchanges a second.
+ *
+ * - Costs. Per sample O(n) for n samples in the window (about a dozen passes;
+ *   points arrive in time order, so the insertion sort is linear), two ~8 KB
+ *   fits on the stack, no allocation, no clock reads. This runs on the loop
+ *   thread, not on an audio thread.
  */
 #include "clock.h"
 
@@ -90,10 +128,13 @@
 #define TUTTI__CLOCK_FAST_PING (50 * TUTTI_MS)
 #define TUTTI__CLOCK_STEADY_PING (100 * TUTTI_MS)
 #define TUTTI__CLOCK_FAST_SPAN (10 * TUTTI_S)
+#define TUTTI__CLOCK_FAST_SAMPLES 200u
 #define TUTTI__CLOCK_DRIFT_SPAN (4 * TUTTI_S)
 #define TUTTI__CLOCK_DRIFT_TAU (60 * TUTTI_S)
 #define TUTTI__CLOCK_SPACINGS 4u
 #define TUTTI__CLOCK_STRIP_DOUBT 2.0
+#define TUTTI__CLOCK_CHANGE_MIN 64u
+#define TUTTI__CLOCK_CHANGE_SIGMAS 10.0
 
 typedef struct tutti__clock_pt {
     double x, y;
@@ -101,7 +142,7 @@ typedef struct tutti__clock_pt {
 
 /* The lines consistent with a run of samples, relative to (ref, y0). */
 typedef struct tutti__clock_fit {
-    uint32_t k;          /* newest samples used */
+    uint32_t skip, k;    /* samples used: the k after the `skip` newest */
     tutti_time ref;      /* R: newest t4 */
     tutti_time y0;       /* newest lower bound; every `a` is relative to it */
     tutti_time rtt_min;
@@ -207,26 +248,27 @@ static double env_lower(const tutti__clock_fit *f, double d)
 }
 
 /*
- * The lines consistent with the newest k samples. Returns false if there are
- * none. See the design notes for the method.
+ * The lines consistent with k samples, after the `skip` newest. Returns false
+ * if there are none. See the design notes for the method.
  */
-static bool fit(const tutti__clock *c, uint32_t k, tutti__clock_fit *f)
+static bool fit(const tutti__clock *c, uint32_t skip, uint32_t k, tutti__clock_fit *f)
 {
     tutti_time ref = INT64_MIN, rtt_min = INT64_MAX;
     for (uint32_t i = 0; i < k; i++) {
-        const tutti__clock_sample *s = nth_newest(c, i);
+        const tutti__clock_sample *s = nth_newest(c, skip + i);
         tutti_time w = sample_rtt(s);
         tutti_time t4 = s->mid_local + (w - w / 2);
         if (t4 > ref) ref = t4;
         if (w < rtt_min) rtt_min = w;
     }
+    f->skip = skip;
     f->k = k;
     f->ref = ref;
-    f->y0 = nth_newest(c, 0)->lower;
+    f->y0 = nth_newest(c, skip)->lower;
     f->rtt_min = rtt_min;
     /* Oldest first, so the sort has nothing to do. */
     for (uint32_t i = 0; i < k; i++)
-        sample_points(nth_newest(c, k - 1u - i), ref, f->y0, &f->up[i], &f->lo[i]);
+        sample_points(nth_newest(c, skip + k - 1u - i), ref, f->y0, &f->up[i], &f->lo[i]);
     sort_by_x(f->up, k);
     sort_by_x(f->lo, k);
     f->nu = hull(f->up, k, 1.0);  /* lower hull: edge slopes increase */
@@ -282,6 +324,11 @@ static bool fit(const tutti__clock *c, uint32_t k, tutti__clock_fit *f)
     return any;
 }
 
+static double clamp(double v, double lo, double hi)
+{
+    return v < lo ? lo : v > hi ? hi : v;
+}
+
 /* Insert v into the m smallest values seen so far (ascending, n of them). */
 static void keep_smallest(double *best, uint32_t *n, uint32_t m, double v)
 {
@@ -306,85 +353,99 @@ static void midpoints(const tutti__clock *c, const tutti__clock_fit *f,
     double sx = 0, sy = 0;
     for (uint32_t i = 0; i < f->k; i++) {
         tutti__clock_pt p, q;
-        sample_points(nth_newest(c, i), f->ref, f->y0, &p, &q);
+        sample_points(nth_newest(c, f->skip + i), f->ref, f->y0, &p, &q);
         sx += 0.5 * (p.x + q.x), sy += 0.5 * (p.y + q.y);
     }
     m->mx = sx / f->k, m->my = sy / f->k;
     m->sxx = m->sxy = m->syy = 0;
     for (uint32_t i = 0; i < f->k; i++) {
         tutti__clock_pt p, q;
-        sample_points(nth_newest(c, i), f->ref, f->y0, &p, &q);
+        sample_points(nth_newest(c, f->skip + i), f->ref, f->y0, &p, &q);
         double x = 0.5 * (p.x + q.x) - m->mx, y = 0.5 * (p.y + q.y) - m->my;
         m->sxx += x * x, m->sxy += x * y, m->syy += y * y;
     }
 }
 
 /*
- * How far to trust the strip's middle over the mean of the midpoints, for a
- * line of slope d: v_mean / (v_strip + v_mean), each the estimated variance of
- * that estimate (see the design notes).
+ * The offset at drift d: the middle of the strip of slope d, or the mean of
+ * the midpoints detrended by d, weighted by the inverse of their estimated
+ * variances (see the design notes), and kept inside the strip. *var is the
+ * estimated variance of the result.
  */
-static double trust_strip(const tutti__clock *c, const tutti__clock_fit *f,
-                          const tutti__clock_mids *m, double d)
+static double offset_at(const tutti__clock *c, const tutti__clock_fit *f,
+                        const tutti__clock_mids *m, double d, double *var, double *w_strip)
 {
     enum { N = TUTTI__CLOCK_SPACINGS + 1 };
-    double u0 = env_upper(f, d), l0 = env_lower(f, d);
+    double hi = env_upper(f, d), lo = env_lower(f, d);
+    if (lo > hi) lo = hi = 0.5 * (lo + hi); /* d on a root of W, by rounding */
+    double strip = 0.5 * (lo + hi), mean = m->my - d * m->mx;
+    uint32_t k = f->k;
+    *w_strip = 1.0;
+    if (k < 3u) {
+        *var = 0.25 * (hi - lo) * (hi - lo);
+        return strip;
+    }
     double eu[N], el[N];
-    uint32_t nu = 0, nl = 0, k = f->k;
-    if (k < 3u) return 1.0;
+    uint32_t nu = 0, nl = 0;
     for (uint32_t i = 0; i < k; i++) {
         tutti__clock_pt p, q;
-        sample_points(nth_newest(c, i), f->ref, f->y0, &p, &q);
-        keep_smallest(eu, &nu, N, (p.y - d * p.x) - u0);
-        keep_smallest(el, &nl, N, l0 - (q.y - d * q.x));
+        sample_points(nth_newest(c, f->skip + i), f->ref, f->y0, &p, &q);
+        keep_smallest(eu, &nu, N, (p.y - d * p.x) - hi);
+        keep_smallest(el, &nl, N, lo - (q.y - d * q.x));
     }
     double gu = (eu[nu - 1u] - eu[0]) / (double)(nu - 1u);
     double gl = (el[nl - 1u] - el[0]) / (double)(nl - 1u);
     double v_strip = TUTTI__CLOCK_STRIP_DOUBT * (gu * gu + gl * gl) / 4.0;
     double res = m->syy - 2.0 * d * m->sxy + d * d * m->sxx;
     double v_mean = fmax(res, 0.0) / (double)(k - 1u) / (double)k;
-    if (!(v_strip + v_mean > 0)) return 1.0;
-    return v_mean / (v_strip + v_mean);
+    if (!(v_strip + v_mean > 0)) {
+        *var = 0;
+        return strip;
+    }
+    double lambda = v_mean / (v_strip + v_mean);
+    *var = v_strip * lambda;
+    *w_strip = lambda;
+    double a = lambda * strip + (1.0 - lambda) * mean;
+    return clamp(a, lo, hi);
 }
 
-static double clamp(double v, double lo, double hi)
+/* The window's own drift: the widest strip's slope, or the midpoints'
+ * regression slope, weighted as offset_at weighs their offsets. */
+static double window_drift(const tutti__clock *c, const tutti__clock_fit *f,
+                           const tutti__clock_mids *m)
 {
-    return v < lo ? lo : v > hi ? hi : v;
+    double v, w;
+    double d_ls = m->sxx > 0 ? m->sxy / m->sxx : 0.0;
+    (void)offset_at(c, f, m, f->d_strip, &v, &w);
+    return clamp(w * f->d_strip + (1.0 - w) * d_ls, f->d_lo, f->d_hi);
 }
 
-static void publish(tutti__clock *c, const tutti__clock_fit *f, bool locked)
+/*
+ * The running drift: held while the window spans less than DRIFT_SPAN (at the
+ * start, and after the window was cut short by a change), then an average of
+ * the window's drift whose memory grows with the run up to DRIFT_TAU.
+ */
+static double running_drift(const tutti__clock *c, const tutti__clock_fit *f,
+                            double d_win)
 {
-    tutti_clock_estimate *e = &c->est;
-    tutti__clock_mids m;
-    midpoints(c, f, &m);
-
-    /* The window's own drift: the widest strip's slope, or the midpoints'
-     * regression slope, weighted by how sharp the delay floor looks. */
-    double lambda = trust_strip(c, f, &m, f->d_strip);
-    double d_ls = m.sxx > 0 ? m.sxy / m.sxx : 0.0;
-    double d_win = clamp(lambda * f->d_strip + (1.0 - lambda) * d_ls, f->d_lo, f->d_hi);
-
-    /* Then the running drift: held for the first seconds of a run, then an
-     * average whose memory grows with the run up to TUTTI__CLOCK_DRIFT_TAU. */
+    const tutti_clock_estimate *e = &c->est;
     double d = e->drift;
     tutti_time age = sat_sub(f->ref, c->first_local);
-    if (age >= TUTTI__CLOCK_DRIFT_SPAN && e->bound_ns != TUTTI_TIME_MAX) {
+    tutti_time span = sat_sub(f->ref, nth_newest(c, f->skip + f->k - 1u)->mid_local);
+    if (span >= TUTTI__CLOCK_DRIFT_SPAN && e->bound_ns != TUTTI_TIME_MAX) {
         double dt = (double)sat_sub(f->ref, e->ref_local);
         double tau = fmin((double)TUTTI__CLOCK_DRIFT_TAU,
                           (double)(age - TUTTI__CLOCK_DRIFT_SPAN) / 3.0);
         double g = dt <= 0 ? 0.0 : tau <= dt ? 1.0 : dt / tau;
         d += g * (d_win - d);
     }
-    d = clamp(d, f->d_lo, f->d_hi);
+    return clamp(d, f->d_lo, f->d_hi);
+}
 
-    /* The offset at that drift: the middle of the strip, or the mean of the
-     * detrended midpoints, weighted the same way, kept inside the strip. */
-    double lo = env_lower(f, d), hi = env_upper(f, d);
-    if (lo > hi) lo = hi = 0.5 * (lo + hi); /* d on a root of W, by rounding */
-    lambda = trust_strip(c, f, &m, d);
-    double mean = m.my - d * m.mx;
-    double a = clamp(lambda * 0.5 * (lo + hi) + (1.0 - lambda) * mean, lo, hi);
-
+static void publish(tutti__clock *c, const tutti__clock_fit *f, double d, double a,
+                    bool locked)
+{
+    tutti_clock_estimate *e = &c->est;
     tutti_time off = (tutti_time)llround(a);
     /* Every consistent line's value at ref is in [a_min, a_max]; the bound
      * reaches the farther end from the rounded estimate, rounded up. */
@@ -435,31 +496,70 @@ int tutti__clock_add(tutti__clock *c, tutti_time t1, tutti_time t2, tutti_time t
             c->count--;
     }
 
-    tutti__clock_fit f;
-    bool consistent = fit(c, c->count, &f);
+    /* Two fits of ~8 KB each on the stack: the window, and its parts. */
+    tutti__clock_fit f, g;
+    bool consistent = fit(c, 0, c->count, &f);
     if (!consistent) {
         /* Longest consistent run of newest samples: one sample alone always
          * is (its interval is non-empty within the slack). */
         uint32_t good = 1, bad = c->count;
         while (bad - good > 1u) {
             uint32_t m = good + (bad - good) / 2u;
-            if (fit(c, m, &f))
+            if (fit(c, 0, m, &f))
                 good = m;
             else
                 bad = m;
         }
         c->count = good;
-        c->first_local = nth_newest(c, good - 1u)->mid_local;
-        (void)fit(c, good, &f);
+        (void)fit(c, 0, good, &f);
     }
-    publish(c, &f, consistent && c->count >= TUTTI__CLOCK_LOCK_SAMPLES);
+    tutti__clock_mids m;
+    double d, v, w, a;
+
+    /*
+     * A change the intervals cannot contradict (a step smaller than the round
+     * trip, a new path, a drift change): the newest quarter of the window
+     * disagrees with the older three quarters, each fitted on its own and the
+     * older one carried to ref at its own drift, by far more than both could
+     * be wrong. Then the older part describes a past that no longer holds:
+     * forget it, but keep the running drift: a step or a new path does not
+     * change the rate, and a changed rate shows in [d_lo, d_hi] soon enough.
+     */
+    if (consistent && f.k >= TUTTI__CLOCK_CHANGE_MIN) {
+        uint32_t q = f.k / 4u;
+        tutti__clock_mids mo, mn;
+        (void)fit(c, q, f.k - q, &g); /* the older part */
+        midpoints(c, &g, &mo);
+        double d_old = window_drift(c, &g, &mo), v_old;
+        double a_old = offset_at(c, &g, &mo, d_old, &v_old, &w);
+        a_old += (double)sat_sub(g.y0, f.y0) + d_old * (double)sat_sub(f.ref, g.ref);
+        (void)fit(c, 0, q, &g); /* the newest part */
+        midpoints(c, &g, &mn);
+        double d_new = clamp(c->est.drift, g.d_lo, g.d_hi), v_new;
+        double a_new = offset_at(c, &g, &mn, clamp(d_old, g.d_lo, g.d_hi), &v_new, &w);
+        double tol = TUTTI__CLOCK_CHANGE_SIGMAS * sqrt(v_old + v_new) +
+                     2.0 * (double)TUTTI__CLOCK_SLACK;
+        if (g.ref == f.ref && fabs(a_new + (double)sat_sub(g.y0, f.y0) - a_old) > tol) {
+            c->count = q;
+            a_new = offset_at(c, &g, &mn, d_new, &v_new, &w);
+            publish(c, &g, d_new, a_new, c->count >= TUTTI__CLOCK_LOCK_SAMPLES);
+            return 0;
+        }
+    }
+    midpoints(c, &f, &m);
+    d = running_drift(c, &f, window_drift(c, &f, &m));
+    a = offset_at(c, &f, &m, d, &v, &w);
+    publish(c, &f, d, a, consistent && c->count >= TUTTI__CLOCK_LOCK_SAMPLES);
     return 0;
 }
 
 tutti_time tutti__clock_ping_interval(const tutti__clock *c)
 {
-    if (!c->est.locked || c->total == 0 ||
-        sat_sub(c->est.ref_local, c->first_local) < TUTTI__CLOCK_FAST_SPAN)
+    /* Fast until locked, and while the window is young: fewer than
+     * FAST_SAMPLES samples spanning less than FAST_SPAN. */
+    if (!c->est.locked || c->count == 0) return TUTTI__CLOCK_FAST_PING;
+    tutti_time span = sat_sub(c->est.ref_local, nth_newest(c, c->count - 1u)->mid_local);
+    if (c->count < TUTTI__CLOCK_FAST_SAMPLES && span < TUTTI__CLOCK_FAST_SPAN)
         return TUTTI__CLOCK_FAST_PING;
     return TUTTI__CLOCK_STEADY_PING;
 }

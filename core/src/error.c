@@ -73,13 +73,9 @@ uint64_t tutti_time_to_ntp(tutti_time t)
     if (in_era < 0) in_era += NTP_ERA_NS;
     sec = (uint64_t)in_era / NS_PER_S;
     ns = (uint64_t)in_era % NS_PER_S;
-    /* Round to nearest; ns << 32 < 2^62. frac stays below 2^32 because a
-     * nanosecond is more than one timetag unit, but carry anyway for clarity. */
+    /* Round to nearest; ns << 32 < 2^62. No carry into the seconds: the largest
+     * ns, 10^9 - 1, gives 4294967291.7, which rounds to 2^32 - 4. */
     frac = ((ns << 32) + NS_PER_S / 2) / NS_PER_S;
-    if (frac > UINT32_MAX) {
-        frac -= UINT64_C(1) << 32;
-        sec = (sec + 1) & UINT32_MAX;
-    }
     return (sec << 32) | frac;
 }
 

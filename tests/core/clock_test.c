@@ -516,8 +516,11 @@ static void test_clock_step(void)
 
 /*
  * A step smaller than the round trip contradicts nothing: the intervals
- * before and after still overlap. The bound must stay honest throughout, and
- * the estimate must be right again once the window has turned over.
+ * before and after still overlap. The bound must stay honest throughout; the
+ * filter must notice the change from the statistics (within seconds, not
+ * after a window), and the estimate must come back. Exchanges in flight
+ * across the step look like unusually fast ones and stay consistent, so the
+ * recovery takes a while; these limits guard it from getting worse.
  */
 static void test_small_clock_step(void)
 {
@@ -528,20 +531,25 @@ static void test_small_clock_step(void)
             world_init(&w, 600 + s, p, p);
             w.step_at = 20 * TUTTI_S;
             w.step = sign * 30 * TUTTI_MS;
-            uint64_t viol = 0, late_bad = 0;
-            while (w.next_send < 60 * TUTTI_S) {
+            uint64_t viol = 0;
+            double after10 = 0, after60 = 0;
+            tutti_time noticed = -1;
+            while (w.next_send < 100 * TUTTI_S) {
                 bool sample;
                 tutti_time t = world_step(&w, &sample);
                 if (!sample) continue;
                 bool straddles = true_at(&w, w.s_t1) < w.step_at && t >= w.step_at;
                 if (!straddles && !contains_truth(&w)) viol++;
-                double err = est_rel(&w.c.est, w.c.est.ref_local) -
-                             truth_rel(&w, w.c.est.ref_local);
-                if (t > w.step_at + w.c.window_ns + 5 * TUTTI_S && fabs(err) > 1e6)
-                    late_bad++;
+                if (t > w.step_at && noticed < 0 && w.c.est.samples < 100) noticed = t;
+                double err = fabs(est_rel(&w.c.est, w.c.est.ref_local) -
+                                  truth_rel(&w, w.c.est.ref_local));
+                if (t > w.step_at + 10 * TUTTI_S && err > after10) after10 = err;
+                if (t > w.step_at + 60 * TUTTI_S && err > after60) after60 = err;
             }
             CHECK(viol == 0);
-            CHECK(late_bad == 0);
+            CHECK(noticed > 0 && noticed < w.step_at + 5 * TUTTI_S);
+            CHECK(after10 < 5e6);
+            CHECK(after60 < 1e6);
         }
     }
 }

@@ -831,8 +831,27 @@ static void test_command_body(void)
         CHECK_EQ_I64(got.type, TUTTI__REC_COMMAND);
         CHECK_EQ_I64(got.u.command.op, TUTTI__CMD_TEMPO);
         CHECK_EQ_I64(tutti__command_decode(NULL, 0, &got), 0);
+        CHECK_EQ_I64(got.type, TUTTI__REC_COMMAND);
         CHECK_EQ_I64(got.u.command.op, 0);
         CHECK(got.u.command.name.p != NULL);
+    }
+
+    /* A body larger than any frame is refused, however valid its content: a
+     * padded op field, then op = 0 repeated. */
+    {
+        tutti__rec got;
+        size_t n = TUTTI__WIRE_MAX_FRAME + 1;
+        uint8_t *huge = malloc(n);
+        huge[0] = 0x08;
+        huge[1] = 0x80;
+        huge[2] = 0x00;
+        for (size_t i = 3; i + 1 < n; i += 2) {
+            huge[i] = 0x08;
+            huge[i + 1] = 0x00;
+        }
+        CHECK_EQ_I64(tutti__command_decode(huge, n, &got), TUTTI_EPROTO);
+        CHECK_EQ_I64(tutti__command_decode(huge, n - 2, &got), 0);
+        free(huge);
     }
 }
 

@@ -11,22 +11,27 @@
  *   tutti_net_call(). The loop thread is not a real-time thread: it takes
  *   mutexes and allocates. Nothing in this header is real-time safe; an audio
  *   thread talks to a node through its own lock-free rings (see the plugin).
- * - Frames travel as NNG messages over pair1 sockets (the Scalability
- *   Protocols, so nanomsg tools interoperate). The hub listens with a
- *   polyamorous pair1 socket and tells members apart by NNG pipe id, which is
- *   the engine's peer number. A member dials with a plain pair1 socket; NNG
- *   redials by itself after a connection is lost, and the engine resumes.
- * - NNG delivers on its own threads. Its callbacks only move messages and pipe
- *   events into a bounded queue and wake the loop (uv_async_send); they never
- *   touch the engine and never wait for the loop. When the queue is full the
- *   transport stops receiving, so TCP pushes back on the sender instead of the
- *   queue growing.
+ * - Frames travel over TCP in the Scalability Protocols' pair1 framing, one
+ *   frame per message. A member dials with an NNG pair1 socket; NNG redials by
+ *   itself after a connection is lost, and the engine resumes. The hub serves
+ *   the same wire protocol itself on libuv TCP, one write queue per
+ *   connection, and numbers connections from 1: those numbers are the
+ *   engine's peers. (NNG's polyamorous pair1 mode keeps two messages per
+ *   connection and drops the rest; a hub fanning bursts out to every member
+ *   cannot live with that, see posix/sp_server.c.) nanomsg/NNG tools that
+ *   speak pair1 can connect to a hub.
+ * - NNG delivers on its own threads. Its callbacks only move messages and
+ *   connection events into a bounded queue and wake the loop
+ *   (uv_async_send); they never touch the engine and never wait for the
+ *   loop. When the queue is full the member stops receiving, so TCP pushes
+ *   back on the hub instead of the queue growing.
  * - After every batch of work the loop calls the engine's tick, re-arms a
  *   timer to the deadline the tick returned, and publishes a status snapshot
  *   under a mutex; the status functions read that snapshot.
  * - Bytes from the network go to the engine unchanged: checking frames is its
- *   job (it logs and drops what is malformed). The transport only relies on NNG
- *   for message boundaries and a size limit (TUTTI__WIRE_MAX_FRAME).
+ *   job (it logs and drops what is malformed). The transport only enforces the
+ *   SP framing (a connection that breaks it is closed) and the size limit of
+ *   a frame (1 MiB, the wire format's).
  *
  * Time: local time is CLOCK_MONOTONIC in nanoseconds. A hub started with
  * session_epoch = tutti_net_session_epoch() keeps session time that reads as
@@ -52,8 +57,9 @@ typedef struct tutti_net_config {
     const char *name;
     /* Least severe level passed on to `log` (default TUTTI_LOG_INFO). */
     int log_level;
-    /* Where log lines go, called on the loop thread only. NULL: one line on
-     * stderr, "tutti <name> <level>: <msg>". */
+    /* Where log lines go: called on the loop thread, or on the thread of a
+     * start function while it starts. NULL: one line on stderr,
+     * "tutti <name> <level>: <msg>". */
     void (*log)(void *ctx, int level, const char *msg);
     void *log_ctx;
     /* Events tutti_net_submit() may hold before TUTTI_EFULL (default 4096). */
@@ -88,8 +94,9 @@ TUTTI_API tutti_time tutti_net_session_epoch(void);
 /* ---------------------------------------------------------- lifecycle */
 
 /*
- * Start a hub listening at `url` (e.g. "tcp://0.0.0.0:7770"; port 0 picks a
- * free port, see tutti_net_url). `ncfg` may be NULL for the defaults.
+ * Start a hub listening at `url`, "tcp://HOST:PORT" (e.g. "tcp://0.0.0.0:7770";
+ * HOST "*" or empty means every address; port 0 picks a free port, see
+ * tutti_net_url). `ncfg` may be NULL for the defaults.
  * Returns 0 and *out, or TUTTI_EINVAL (bad config or URL), TUTTI_ETRANSPORT
  * (cannot listen, e.g. the address is in use; logged), TUTTI_ENOMEM.
  * Thread-safe: yes (each call makes a separate node).
@@ -100,7 +107,8 @@ TUTTI_API int tutti_net_hub_start(tutti_net **out, const tutti_hub_config *cfg,
 /*
  * Start a member that dials the hub at `hub_url` and joins as soon as the
  * connection is up. A hub that is not there yet is not an error: NNG keeps
- * redialling. `cb` is copied; its functions are called on the loop thread and
+ * redialling. Any NNG dialer URL works (tcp://, and tls+tcp:// or ipc:// once
+ * a hub serves them). `cb` is copied; its functions are called on the loop thread and
  * may call any tutti_net_* function except tutti_net_stop() and
  * tutti_net_leave() (which wait for the loop). `ncfg` may be NULL.
  * Returns 0 and *out, TUTTI_EINVAL, TUTTI_ETRANSPORT or TUTTI_ENOMEM.
@@ -165,8 +173,8 @@ typedef struct tutti_net_stats {
     uint64_t disconnects;    /* connections that went down */
     uint64_t frames_in, bytes_in;
     uint64_t frames_out, bytes_out;
-    uint64_t send_failed;    /* frames NNG refused at once (its queue full) */
-    uint64_t nng_tx_drop;    /* hub: frames NNG dropped later, undeliverable */
+    uint64_t send_failed;    /* frames not sent: no connection, or its queue full */
+    uint64_t refused;        /* hub: connections closed for breaking SP/pair1 */
     uint64_t submit_dropped; /* submissions the engine refused (see submit) */
     uint32_t submit_queued;  /* submissions waiting for the loop now */
     uint64_t receive_pauses; /* times the receive queue filled up */

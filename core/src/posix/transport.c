@@ -1,47 +1,43 @@
 /*
- * The posix transport: an engine on a libuv loop thread, frames over NNG pair1
- * sockets (see tutti/net.h for the contract).
+ * The posix transport: an engine on a libuv loop thread; a hub serves SP pair1
+ * over libuv TCP (sp_server.c), a member dials it with an NNG pair1 socket
+ * (see tutti/net.h for the contract).
  *
  * Design notes
  * ------------
- * - Three threads meet here: NNG's (receive completions, pipe events), the
- *   loop thread (owns the engine), and the caller's (submit, status, call,
- *   stop). They share one mutex, `mu`, which guards the inbound queue, the
- *   submission queue, pending calls, the published snapshot and `closed`.
- *   Nobody calls into NNG or the engine while holding it, so no lock order
- *   exists to get wrong.
+ * - Threads: the loop thread owns the engine and, for a hub, every socket. A
+ *   member's socket belongs to NNG, whose threads complete receives and report
+ *   connections. Callers' threads submit, read status, call and stop. They
+ *   share one mutex, `mu`, guarding the inbound queue, the submission queue,
+ *   pending calls, the published snapshot and `closed`. Nobody calls into NNG
+ *   or the engine while holding it, so there is no lock order to get wrong.
  * - Every uv_async_send happens under `mu` after checking `closed`. The loop
- *   sets `closed` only after nng_close() and nng_aio_stop() have returned, so
- *   no NNG callback is left to run, and before it closes the async handle, so
- *   no caller can touch a closed handle.
- * - Inbound items (messages and pipe events) keep the order NNG produced them.
- *   NNG starts reading a pipe before it reports ADD_POST, and a message can
- *   still sit in NNG's queue after REM_POST, so the hub keeps a small table of
- *   pipes: a message from a pipe it has not seen opens it (the engine hears
- *   "connected" first), and a message from a pipe that has gone is dropped.
- *   Dead entries are forgotten after PEER_TOMBSTONE; pipe ids are allocated
- *   sequentially by NNG, so one is not reused within that time.
- * - One receive is outstanding at a time. When the inbound queue holds
- *   receive_capacity messages the callback does not re-arm it; the loop re-arms
- *   once it has drained half. NNG then stops reading the socket and TCP pushes
- *   back on the sender: memory stays bounded under a flood.
- * - Sends never block the loop (NNG_FLAG_NONBLOCK). A frame NNG cannot take is
- *   dropped and counted: the engines number their frames and repair gaps with
- *   NACKs, exactly as after a lost connection. The polyamorous pair1 socket
- *   drops the same way on its own when a member's per-connection queue is full
- *   (nng_tx_drop in the stats).
- * - A member sends nothing while it has no connection: NNG would keep the
- *   frames and deliver them, stale, ahead of the next hello.
+ *   sets `closed` only after nng_close() and nng_aio_stop() have returned (no
+ *   NNG callback is left to run) and before it closes the async handle (no
+ *   caller can touch a closed handle).
+ * - A member's inbound items (messages, connection up/down) keep the order
+ *   NNG produced them in. One receive is outstanding at a time; when the
+ *   queue holds receive_capacity messages the callback does not re-arm it and
+ *   the loop re-arms once it has drained half. NNG then stops reading and TCP
+ *   pushes back on the hub: memory stays bounded.
+ * - Sends never block the loop. A member's frame NNG cannot take (its send
+ *   buffer of SEND_BUFFER messages is full) is dropped and counted; the
+ *   engines number their frames and repair gaps with NACKs, as after a lost
+ *   connection. A member sends nothing while it has no connection: NNG would
+ *   keep the frames and deliver them, stale, ahead of the next hello.
+ * - The engine's tick runs after every batch of work: directly after a
+ *   wake-up or a timer, and for a hub's socket reads once per loop iteration
+ *   (a check handle), so a burst of frames costs one tick, not one each.
  */
 #include "engine.h"
 #include "posix/posix.h"
+#include "posix/sp_server.h"
 #include "wire.h"
 
 #include <nng/nng.h>
 #include <nng/protocol/pair1/pair.h>
 #include <uv.h>
 
-#include <arpa/inet.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -50,10 +46,12 @@
 enum { ROLE_HUB = 1, ROLE_MEMBER = 2 };
 enum { IN_MSG, IN_ADD, IN_REM };
 
-#define PEER_TOMBSTONE (30 * TUTTI_S)
-#define MAX_TIMER_WAIT TUTTI_S /* re-run at least this often (publish, purge) */
+#define MAX_TIMER_WAIT TUTTI_S /* re-run at least this often (publish) */
 #define SEND_BUFFER 8192        /* NNG_OPT_SENDBUF: NNG's maximum */
 #define URL_MAX 256
+/* Bytes that may wait for one member before the hub cuts its connection:
+ * about a minute of a busy session. */
+#define HUB_MAX_QUEUE ((size_t)64 << 20)
 
 typedef struct inbound {
     uint8_t kind; /* IN_* */
@@ -75,12 +73,6 @@ typedef struct call {
     struct call *next;
 } call;
 
-typedef struct peer {
-    uint32_t pipe;
-    bool live;
-    tutti_time dead_since;
-} peer;
-
 struct tutti_net {
     int role;
     tutti_net_config cfg;
@@ -93,13 +85,15 @@ struct tutti_net {
     tutti_member *member;
     tutti_time session_epoch; /* hub */
 
-    nng_socket sock;
+    tutti__sp_server *srv; /* hub */
+    nng_socket sock;       /* member */
     bool sock_open;
     nng_aio *rx;
 
     uv_loop_t loop;
     uv_async_t wake;
     uv_timer_t timer;
+    uv_check_t check;
     uv_thread_t thread;
     bool loop_ready, thread_started;
 
@@ -119,11 +113,10 @@ struct tutti_net {
     tutti_net_stats pub;
     /* ---- loop thread only ---- */
     tutti_net_stats st;
-    peer *peers;
-    uint32_t npeers, peers_cap;
     uint32_t cur_pipe; /* member: the connection to the hub, 0 if none */
     bool submit_blocked;
-    tutti_time last_purge;
+    bool dirty; /* work done since the last tick */
+    bool shut;  /* shutdown_loop has run */
 };
 
 static _Thread_local tutti_net *current_loop;
@@ -170,23 +163,21 @@ static uint64_t io_random(void *ctx)
 static void io_send(void *ctx, uint32_t peer_id, const uint8_t *buf, size_t len)
 {
     tutti_net *n = ctx;
-    /* Pipe id 0 would mean "any connection" to a polyamorous socket: a frame
-     * for a member that has gone must not reach someone else. */
-    if ((n->role == ROLE_HUB && peer_id == 0) || (n->role == ROLE_MEMBER && !n->cur_pipe)) {
-        n->st.send_failed++;
+    if (n->role == ROLE_HUB) {
+        if (tutti__sp_send(n->srv, peer_id, buf, len) != 0) {
+            n->st.send_failed++;
+            return;
+        }
+        n->st.frames_out++;
+        n->st.bytes_out += len;
         return;
     }
     nng_msg *msg;
-    if (nng_msg_alloc(&msg, len) != 0) {
+    if (!n->cur_pipe || nng_msg_alloc(&msg, len) != 0) {
         n->st.send_failed++;
         return;
     }
     memcpy(nng_msg_body(msg), buf, len);
-    if (n->role == ROLE_HUB) {
-        nng_pipe p = NNG_PIPE_INITIALIZER;
-        p.id = peer_id;
-        nng_msg_set_pipe(msg, p);
-    }
     if (nng_sendmsg(n->sock, msg, NNG_FLAG_NONBLOCK) != 0) {
         nng_msg_free(msg);
         n->st.send_failed++;
@@ -260,86 +251,48 @@ static void on_pipe(nng_pipe p, nng_pipe_ev ev, void *arg)
     uv_mutex_unlock(&n->mu);
 }
 
-/* -------------------------------------------------- hub pipe table */
+/* ------------------------------------------------- hub connections */
 
-static peer *peer_find(tutti_net *n, uint32_t pipe)
+static void hub_up(void *ctx, uint32_t id)
 {
-    for (uint32_t i = 0; i < n->npeers; i++)
-        if (n->peers[i].pipe == pipe) return &n->peers[i];
-    return NULL;
-}
-
-static peer *peer_add(tutti_net *n, uint32_t pipe, bool live)
-{
-    if (n->npeers == n->peers_cap) {
-        uint32_t cap = n->peers_cap ? 2 * n->peers_cap : 16;
-        peer *p = realloc(n->peers, cap * sizeof *p);
-        if (!p) return NULL;
-        n->peers = p;
-        n->peers_cap = cap;
-    }
-    peer *p = &n->peers[n->npeers++];
-    *p = (peer){pipe, live, live ? 0 : tutti__posix_now()};
-    return p;
-}
-
-static void peer_purge(tutti_net *n, tutti_time now)
-{
-    uint32_t k = 0;
-    for (uint32_t i = 0; i < n->npeers; i++)
-        if (n->peers[i].live || now - n->peers[i].dead_since < PEER_TOMBSTONE)
-            n->peers[k++] = n->peers[i];
-    n->npeers = k;
-}
-
-/* True if the pipe is (now) open; opens it on first sight. */
-static bool hub_pipe_open(tutti_net *n, uint32_t pipe)
-{
-    peer *p = peer_find(n, pipe);
-    if (p) return p->live;
-    if (!peer_add(n, pipe, true)) return false;
+    tutti_net *n = ctx;
     n->st.connects++;
     n->st.peers++;
-    logf_(n, TUTTI_LOG_DEBUG, "connection %u opened", (unsigned)pipe);
-    tutti_hub_connected(n->hub, pipe);
-    return true;
+    n->dirty = true;
+    logf_(n, TUTTI_LOG_DEBUG, "connection %u opened", (unsigned)id);
+    tutti_hub_connected(n->hub, id);
 }
 
-static void hub_pipe_close(tutti_net *n, uint32_t pipe)
+static void hub_down(void *ctx, uint32_t id)
 {
-    peer *p = peer_find(n, pipe);
-    if (!p) {
-        peer_add(n, pipe, false); /* refused before it opened: remember it */
-        return;
-    }
-    if (!p->live) return;
-    p->live = false;
-    p->dead_since = tutti__posix_now();
+    tutti_net *n = ctx;
     n->st.disconnects++;
     n->st.peers--;
-    logf_(n, TUTTI_LOG_DEBUG, "connection %u closed", (unsigned)pipe);
-    tutti_hub_disconnected(n->hub, pipe);
+    n->dirty = true;
+    logf_(n, TUTTI_LOG_DEBUG, "connection %u closed", (unsigned)id);
+    tutti_hub_disconnected(n->hub, id);
+}
+
+static void hub_message(void *ctx, uint32_t id, const uint8_t *buf, size_t len)
+{
+    tutti_net *n = ctx;
+    n->st.frames_in++;
+    n->st.bytes_in += len;
+    n->dirty = true;
+    tutti_hub_receive(n->hub, id, buf, len);
+}
+
+static void hub_refused(void *ctx)
+{
+    tutti_net *n = ctx;
+    n->st.refused++;
 }
 
 /* ------------------------------------------------------ loop thread */
 
+/* A member's inbound item. */
 static void handle_inbound(tutti_net *n, const inbound *it)
 {
-    if (n->role == ROLE_HUB) {
-        switch (it->kind) {
-        case IN_ADD: hub_pipe_open(n, it->pipe); break;
-        case IN_REM: hub_pipe_close(n, it->pipe); break;
-        default:
-            if (hub_pipe_open(n, it->pipe)) {
-                size_t len = nng_msg_len(it->msg);
-                n->st.frames_in++;
-                n->st.bytes_in += len;
-                tutti_hub_receive(n->hub, it->pipe, nng_msg_body(it->msg), len);
-            }
-            break;
-        }
-        return;
-    }
     switch (it->kind) {
     case IN_ADD:
         n->cur_pipe = it->pipe;
@@ -370,6 +323,7 @@ static void handle_inbound(tutti_net *n, const inbound *it)
 
 static void drain_inbound(tutti_net *n)
 {
+    if (n->role != ROLE_MEMBER) return;
     /* At most one queue's worth per turn, so timers and submissions are not
      * starved by a flood; the async wake-up below brings the loop back. */
     uint32_t budget = n->cfg.receive_capacity;
@@ -480,10 +434,7 @@ static void service(tutti_net *n)
     tutti_time deadline =
         n->role == ROLE_HUB ? tutti_hub_tick(n->hub) : tutti_member_tick(n->member);
     tutti_time now = tutti__posix_now();
-    if (n->role == ROLE_HUB && now - n->last_purge > TUTTI_S) {
-        peer_purge(n, now);
-        n->last_purge = now;
-    }
+    n->dirty = false;
     publish(n);
     tutti_time wait = deadline - now;
     if (wait < 0) wait = 0;
@@ -498,12 +449,18 @@ static void service(tutti_net *n)
 
 static void shutdown_loop(tutti_net *n)
 {
+    n->shut = true;
     uv_timer_stop(&n->timer);
-    /* nng_close returns once NNG's callbacks on this socket are done; none of
-     * them waits for this thread, so blocking here cannot deadlock. */
-    nng_close(n->sock);
-    n->sock_open = false;
-    nng_aio_stop(n->rx);
+    if (n->role == ROLE_HUB) {
+        tutti__sp_close(n->srv); /* freed by its close callbacks */
+        n->srv = NULL;
+    } else {
+        /* nng_close returns once NNG's callbacks on this socket are done;
+         * none of them waits for this thread, so this cannot deadlock. */
+        nng_close(n->sock);
+        n->sock_open = false;
+        nng_aio_stop(n->rx);
+    }
     uv_mutex_lock(&n->mu);
     n->closed = true;
     while (n->in_len) {
@@ -529,6 +486,7 @@ static void shutdown_loop(tutti_net *n)
     uv_mutex_unlock(&n->mu);
     uv_close((uv_handle_t *)&n->wake, NULL);
     uv_close((uv_handle_t *)&n->timer, NULL);
+    uv_close((uv_handle_t *)&n->check, NULL);
 }
 
 static void run(tutti_net *n)
@@ -554,6 +512,13 @@ static void on_wake(uv_async_t *a)
 static void on_timer(uv_timer_t *t)
 {
     run(t->data);
+}
+
+/* After the loop's I/O phase: tick once if a socket read did any work. */
+static void on_check(uv_check_t *c)
+{
+    tutti_net *n = c->data;
+    if (n->dirty && !n->shut) service(n);
 }
 
 static void loop_main(void *arg)
@@ -583,8 +548,11 @@ static void net_free(tutti_net *n)
         nng_aio_free(n->rx);
     }
     if (n->loop_ready) {
-        if (!uv_is_closing((uv_handle_t *)&n->wake)) uv_close((uv_handle_t *)&n->wake, NULL);
-        if (!uv_is_closing((uv_handle_t *)&n->timer)) uv_close((uv_handle_t *)&n->timer, NULL);
+        if (n->srv) tutti__sp_close(n->srv);
+        uv_handle_t *hs[] = {(uv_handle_t *)&n->wake, (uv_handle_t *)&n->timer,
+                             (uv_handle_t *)&n->check};
+        for (size_t i = 0; i < sizeof hs / sizeof hs[0]; i++)
+            if (!uv_is_closing(hs[i])) uv_close(hs[i], NULL);
         uv_run(&n->loop, UV_RUN_DEFAULT); /* runs the close callbacks */
         uv_loop_close(&n->loop);
     }
@@ -604,7 +572,6 @@ static void net_free(tutti_net *n)
     uv_mutex_destroy(&n->mu);
     free(n->in);
     free(n->sub);
-    free(n->peers);
     free(n->url_file);
     free(n);
 }
@@ -634,7 +601,7 @@ static int net_alloc(tutti_net **out, int role, const char *url, const tutti_net
         free(n);
         return TUTTI_ENOMEM;
     }
-    n->in_cap = n->cfg.receive_capacity + 64; /* room for pipe events */
+    n->in_cap = n->cfg.receive_capacity + 64; /* room for connection events */
     n->in = malloc(n->in_cap * sizeof *n->in);
     n->sub = malloc(n->cfg.submit_capacity * sizeof *n->sub);
     if (n->cfg.url_file) n->url_file = strdup(n->cfg.url_file);
@@ -651,24 +618,28 @@ static int net_alloc(tutti_net **out, int role, const char *url, const tutti_net
     }
     uv_async_init(&n->loop, &n->wake, on_wake);
     uv_timer_init(&n->loop, &n->timer);
+    uv_check_init(&n->loop, &n->check);
+    uv_check_start(&n->check, on_check);
     n->wake.data = n;
     n->timer.data = n;
+    n->check.data = n;
     n->loop_ready = true;
     *out = n;
     return 0;
 }
 
-/* Open the socket with the options both roles share. */
+/* A member's NNG pair1 socket. */
 static int open_socket(tutti_net *n)
 {
-    int rv = n->role == ROLE_HUB ? nng_pair1_open_poly(&n->sock) : nng_pair1_open(&n->sock);
+    int rv = nng_pair1_open(&n->sock);
     if (rv != 0) {
         logf_(n, TUTTI_LOG_ERROR, "cannot open a socket: %s", nng_strerror(rv));
         return TUTTI_ETRANSPORT;
     }
     n->sock_open = true;
     /* Room for the largest frame the wire allows plus pair1's hop count;
-     * NNG drops the connection of a peer that sends more. */
+     * NNG drops the connection of a peer that sends more. The receive buffer
+     * is in messages, ahead of the loop's own queue. */
     if ((rv = nng_socket_set_size(n->sock, NNG_OPT_RECVMAXSZ, TUTTI__WIRE_MAX_FRAME + 64)) ||
         (rv = nng_socket_set_int(n->sock, NNG_OPT_SENDBUF, SEND_BUFFER)) ||
         (rv = nng_socket_set_int(n->sock, NNG_OPT_RECVBUF, 1024)) ||
@@ -687,23 +658,6 @@ static int url_error(tutti_net *n, const char *what, int rv)
     logf_(n, TUTTI_LOG_ERROR, "cannot %s %s: %s", what, n->url, nng_strerror(rv));
     return rv == NNG_EADDRINVAL || rv == NNG_ENOTSUP || rv == NNG_EINVAL ? TUTTI_EINVAL
                                                                          : TUTTI_ETRANSPORT;
-}
-
-/* After listening on port 0, name the port NNG picked. */
-static void resolve_url(tutti_net *n, nng_listener l)
-{
-    nng_sockaddr sa;
-    if (nng_listener_get_addr(l, NNG_OPT_LOCADDR, &sa) != 0) return;
-    char host[64];
-    unsigned port;
-    if (sa.s_family == NNG_AF_INET) {
-        const uint8_t *a = (const uint8_t *)&sa.s_in.sa_addr;
-        snprintf(host, sizeof host, "%u.%u.%u.%u", a[0], a[1], a[2], a[3]);
-        port = ntohs(sa.s_in.sa_port);
-    } else {
-        return;
-    }
-    snprintf(n->url, sizeof n->url, "tcp://%s:%u", host, port);
 }
 
 static int write_url_file(tutti_net *n)
@@ -738,19 +692,17 @@ int tutti_net_hub_start(tutti_net **out, const tutti_hub_config *cfg, const char
         net_free(n);
         return rc;
     }
-    if ((rc = open_socket(n)) != 0) {
+    tutti__sp_callbacks cb = {n, hub_up, hub_down, hub_message, hub_refused, net_log};
+    char bound[URL_MAX];
+    rc = tutti__sp_listen(&n->srv, &n->loop, n->url, TUTTI__SP_PAIR1,
+                          TUTTI__WIRE_MAX_FRAME + 4, HUB_MAX_QUEUE, &cb, bound, sizeof bound);
+    if (rc != 0) {
+        if (rc == TUTTI_EINVAL)
+            logf_(n, TUTTI_LOG_ERROR, "cannot listen on %s: give tcp://HOST:PORT", n->url);
         net_free(n);
         return rc;
     }
-    nng_listener l;
-    int rv = nng_listener_create(&l, n->sock, n->url);
-    if (rv == 0) rv = nng_listener_start(l, 0);
-    if (rv != 0) {
-        rc = url_error(n, "listen on", rv);
-        net_free(n);
-        return rc;
-    }
-    resolve_url(n, l);
+    strcpy(n->url, bound);
     if (n->url_file && (rc = write_url_file(n)) != 0) {
         logf_(n, TUTTI_LOG_ERROR, "cannot write the URL to %s", n->url_file);
         net_free(n);
@@ -824,7 +776,6 @@ void tutti_net_stop(tutti_net *n)
     if (!n->closed) uv_async_send(&n->wake);
     uv_mutex_unlock(&n->mu);
     if (n->thread_started) uv_thread_join(&n->thread);
-    n->sock_open = false; /* closed by the loop */
     net_free(n);
 }
 
@@ -943,27 +894,12 @@ int tutti_net_session_now(tutti_net *n, tutti_time *out)
     return e.locked ? 0 : TUTTI_ESTATE;
 }
 
-/* The hub socket's count of frames its polyamorous pair1 dropped. */
-static uint64_t nng_tx_drops(tutti_net *n)
-{
-    nng_stat *all, *s, *d;
-    uint64_t v = 0;
-    if (nng_stats_get(&all) != 0) return 0;
-    if ((s = nng_stat_find_socket(all, n->sock)) != NULL &&
-        (d = nng_stat_find(s, "tx_drop")) != NULL)
-        v = nng_stat_value(d);
-    nng_stats_free(all);
-    return v;
-}
-
 int tutti_net_stats_get(tutti_net *n, tutti_net_stats *st)
 {
     if (!n || !st) return TUTTI_EINVAL;
     uv_mutex_lock(&n->mu);
     *st = n->pub;
-    bool closed = n->closed;
     uv_mutex_unlock(&n->mu);
-    if (n->role == ROLE_HUB && !closed) st->nng_tx_drop = nng_tx_drops(n);
     return 0;
 }
 

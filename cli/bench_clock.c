@@ -1,0 +1,310 @@
+/*
+ * `tutti bench clock`: how well the clock filter estimates session time over
+ * a range of simulated paths.
+ *
+ * Each run is one member clock against the hub on virtual time: the member's
+ * clock is 37 ms plus a seeded drift (uniform in +/-100 ppm) off the session
+ * clock, it pings at the filter's own interval, the hub answers after a hold
+ * of 0-20 us, and each direction is FIFO (as over TCP) with delays drawn from
+ * the profile. The error is what an application would see: every 10 ms of
+ * virtual time after a 10 s warm-up, the estimate's session time for the
+ * member's local clock (extrapolated with the published drift) minus the
+ * true session time. Errors of all seeds are pooled per profile. Lock time is
+ * the first locked estimate; a bound miss is a locked estimate whose interval
+ * (at its ref_local) does not contain the truth, and makes the exit status 1.
+ */
+#include "bench.h"
+#include "clock.h"
+#include "sim/sim.h"
+
+#include <inttypes.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#define BENCH_SESSION0 ((tutti_time)3900000000 * TUTTI_S)
+#define BENCH_LOCAL0 ((tutti_time)5000 * TUTTI_S)
+#define BENCH_OFFSET (37 * TUTTI_MS)
+#define BENCH_QUERY (10 * TUTTI_MS)
+#define BENCH_INFLIGHT 64u
+
+typedef struct profile {
+    const char *name, *what;
+    tutti_path up, down;
+} profile;
+
+#define MS(x) ((tutti_time)((x) * 1e6))
+static const profile profiles[] = {
+    {"lan", "0.1 +/- 0.1 ms uniform each way",
+     {MS(0.1), MS(0.1), TUTTI_JITTER_UNIFORM, 0}, {MS(0.1), MS(0.1), TUTTI_JITTER_UNIFORM, 0}},
+    {"wan50", "50 +/- 10 ms uniform each way",
+     {MS(50), MS(10), TUTTI_JITTER_UNIFORM, 0}, {MS(50), MS(10), TUTTI_JITTER_UNIFORM, 0}},
+    {"wan150", "150 ms, normal sd 20 ms (+/- 40 ms clip 80) each way",
+     {MS(150), MS(40), TUTTI_JITTER_NORMAL, 0}, {MS(150), MS(40), TUTTI_JITTER_NORMAL, 0}},
+    {"rtt400", "200 +/- 20 ms uniform each way",
+     {MS(200), MS(20), TUTTI_JITTER_UNIFORM, 0}, {MS(200), MS(20), TUTTI_JITTER_UNIFORM, 0}},
+    {"asym", "60 +/- 5 ms up, 40 +/- 5 ms down, uniform",
+     {MS(60), MS(5), TUTTI_JITTER_UNIFORM, 0}, {MS(40), MS(5), TUTTI_JITTER_UNIFORM, 0}},
+    {"pareto", "30 ms base, Pareto jitter 10 ms (min 20, mean 40) each way",
+     {MS(30), MS(10), TUTTI_JITTER_PARETO, 0}, {MS(30), MS(10), TUTTI_JITTER_PARETO, 0}},
+};
+#undef MS
+#define NPROFILES (sizeof profiles / sizeof profiles[0])
+
+typedef struct flight {
+    tutti_time t1, t2, t3, arrive;
+} flight;
+
+/* One member clock against the hub. */
+typedef struct run {
+    tutti_rng rng;
+    const profile *p;
+    double drift; /* member clock rate - 1 */
+    tutti__clock c;
+    flight q[BENCH_INFLIGHT];
+    uint32_t qhead, qn;
+    tutti_time last_up, last_down, next_send;
+} run;
+
+static tutti_time local_at(const run *r, tutti_time t)
+{
+    return BENCH_LOCAL0 + t + (tutti_time)llround((double)t * r->drift);
+}
+
+static tutti_time true_at(const run *r, tutti_time local)
+{
+    return (tutti_time)llround((double)(local - BENCH_LOCAL0) / (1.0 + r->drift));
+}
+
+/* Error of session time `est` for local time l, in ns, computed without
+ * forming the huge absolute values in floating point. */
+static double error_at(const run *r, tutti_time l, tutti_time est)
+{
+    double u = (double)(l - BENCH_LOCAL0);
+    double truth_rel = -u * r->drift / (1.0 + r->drift) + (double)BENCH_OFFSET;
+    double est_rel = (double)(est - l - (BENCH_SESSION0 - BENCH_LOCAL0));
+    return est_rel - truth_rel;
+}
+
+static double *grow(double *v, size_t *cap, size_t n)
+{
+    if (n < *cap) return v;
+    *cap = *cap ? *cap * 2 : 4096;
+    double *nv = realloc(v, *cap * sizeof *v);
+    if (!nv) {
+        fprintf(stderr, "tutti bench clock: out of memory\n");
+        exit(1);
+    }
+    return nv;
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
+
+/* Nearest-rank percentile of v[0..n) (sorts v). */
+static double percentile(double *v, size_t n, double p)
+{
+    if (n == 0) return NAN;
+    qsort(v, n, sizeof *v, cmp_double);
+    size_t i = (size_t)ceil(p * (double)n);
+    return v[i ? i - 1 : 0];
+}
+
+/* "key":value, or "key":null when there is no figure (e.g. never locked). */
+static void json_num(const char *key, double v, int prec, bool comma)
+{
+    if (isfinite(v))
+        printf("%s\"%s\":%.*f", comma ? "," : "", key, prec, v);
+    else
+        printf("%s\"%s\":null", comma ? "," : "", key);
+}
+
+static tutti_time mono_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (tutti_time)ts.tv_sec * TUTTI_S + ts.tv_nsec;
+}
+
+typedef struct result {
+    double err_p50, err_p99, err_max, bound_p50, lock_max, lock_p50, drift_err_p99;
+    double signed_p50, add_ns, pings_per_s;
+    uint64_t misses, rejected, queries, unlocked_queries, samples;
+} result;
+
+static void bench_profile(const profile *p, uint32_t seeds, tutti_time dur, tutti_time warm,
+                          result *res)
+{
+    static run r;
+    double *err = NULL, *serr = NULL, *bound = NULL, *drift_err = NULL;
+    size_t nerr = 0, caperr = 0, capserr = 0, nbound = 0, capbound = 0;
+    size_t ndrift = 0, capdrift = 0;
+    double locks[1024];
+    uint32_t nlocks = 0;
+    uint64_t pings = 0;
+    tutti_time add_time = 0;
+    memset(res, 0, sizeof *res);
+
+    for (uint32_t s = 0; s < seeds; s++) {
+        memset(&r, 0, sizeof r);
+        r.p = p;
+        tutti_rng_seed(&r.rng, 0x636c6f636bull + s); /* "clock" + seed */
+        double ppm = (2.0 * tutti_rng_unit(&r.rng) - 1.0) * 100.0;
+        r.drift = ppm * 1e-6;
+        tutti__clock_init(&r.c);
+        tutti_time lock_at = -1;
+        double true_slope = -r.drift / (1.0 + r.drift);
+
+        for (tutti_time q = BENCH_QUERY; q <= dur; q += BENCH_QUERY) {
+            for (;;) {
+                tutti_time recv = r.qn ? r.q[r.qhead].arrive : TUTTI_TIME_MAX;
+                tutti_time next = recv < r.next_send ? recv : r.next_send;
+                if (next > q) break;
+                if (recv <= r.next_send) {
+                    flight f = r.q[r.qhead];
+                    r.qhead = (r.qhead + 1u) % BENCH_INFLIGHT;
+                    r.qn--;
+                    tutti_time t0 = mono_now();
+                    int rc = tutti__clock_add(&r.c, f.t1, f.t2, f.t3, local_at(&r, f.arrive));
+                    add_time += mono_now() - t0;
+                    res->samples++;
+                    const tutti_clock_estimate *e = &r.c.est;
+                    if (rc != 0) res->rejected++;
+                    if (e->locked) {
+                        if (lock_at < 0) lock_at = f.arrive;
+                        tutti_time at = e->ref_local;
+                        if (fabs(error_at(&r, at, tutti_clock_to_session(e, at))) >
+                            (double)e->bound_ns + 2.0)
+                            res->misses++;
+                    }
+                    continue;
+                }
+                /* Send a ping at true time next_send. */
+                tutti_time t = r.next_send;
+                tutti_time a2 = t + tutti_path_delay(&p->up, &r.rng);
+                if (a2 < r.last_up) a2 = r.last_up;
+                r.last_up = a2;
+                tutti_time a3 = a2 + tutti_rng_range(&r.rng, 0, 20000);
+                tutti_time a4 = a3 + tutti_path_delay(&p->down, &r.rng);
+                if (a4 < r.last_down) a4 = r.last_down;
+                r.last_down = a4;
+                if (r.qn == BENCH_INFLIGHT) {
+                    fprintf(stderr, "tutti bench clock: too many pings in flight\n");
+                    exit(1);
+                }
+                flight f = {local_at(&r, t), BENCH_SESSION0 + BENCH_OFFSET + a2,
+                            BENCH_SESSION0 + BENCH_OFFSET + a3, a4};
+                r.q[(r.qhead + r.qn) % BENCH_INFLIGHT] = f;
+                r.qn++;
+                pings++;
+                r.next_send = true_at(&r, f.t1 + tutti__clock_ping_interval(&r.c));
+            }
+            if (q < warm) continue;
+            res->queries++;
+            const tutti_clock_estimate *e = &r.c.est;
+            if (!e->locked) {
+                res->unlocked_queries++;
+                continue;
+            }
+            tutti_time l = local_at(&r, q);
+            double x = error_at(&r, l, tutti_clock_to_session(e, l));
+            err = grow(err, &caperr, nerr);
+            serr = grow(serr, &capserr, nerr);
+            serr[nerr] = x;
+            err[nerr++] = fabs(x);
+            bound = grow(bound, &capbound, nbound);
+            bound[nbound++] = (double)e->bound_ns;
+            drift_err = grow(drift_err, &capdrift, ndrift);
+            drift_err[ndrift++] = fabs(e->drift - true_slope);
+        }
+        if (nlocks < sizeof locks / sizeof locks[0])
+            locks[nlocks++] = lock_at < 0 ? INFINITY : (double)lock_at;
+    }
+    res->err_p50 = percentile(err, nerr, 0.50);
+    res->err_p99 = percentile(err, nerr, 0.99);
+    res->err_max = percentile(err, nerr, 1.0);
+    res->signed_p50 = percentile(serr, nerr, 0.50);
+    res->bound_p50 = percentile(bound, nbound, 0.50);
+    res->drift_err_p99 = percentile(drift_err, ndrift, 0.99);
+    res->lock_p50 = percentile(locks, nlocks, 0.50);
+    res->lock_max = percentile(locks, nlocks, 1.0);
+    res->add_ns = res->samples ? (double)add_time / (double)res->samples : 0;
+    res->pings_per_s = (double)pings / ((double)seeds * (double)dur / 1e9);
+    free(err);
+    free(serr);
+    free(bound);
+    free(drift_err);
+}
+
+int tutti_bench_clock(int argc, char **argv)
+{
+    uint32_t seeds = 20;
+    double duration_s = 60, warm_s = 10;
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "--seeds") && i + 1 < argc)
+            seeds = (uint32_t)strtoul(argv[++i], NULL, 10);
+        else if (!strcmp(argv[i], "--duration") && i + 1 < argc)
+            duration_s = strtod(argv[++i], NULL);
+        else {
+            fprintf(stderr, "usage: tutti bench clock [--seeds N (20)] [--duration S (60)]\n");
+            return 2;
+        }
+    }
+    if (seeds == 0 || seeds > 1000 || !(duration_s > warm_s) || duration_s > 86400) {
+        fprintf(stderr, "tutti bench clock: --seeds must be 1..1000 and --duration "
+                        "more than the %.0f s warm-up\n",
+                warm_s);
+        return 2;
+    }
+    tutti_time dur = (tutti_time)(duration_s * 1e9), warm = (tutti_time)(warm_s * 1e9);
+
+    result res[NPROFILES];
+    uint64_t misses = 0;
+    bool all_locked = true;
+    for (size_t i = 0; i < NPROFILES; i++) {
+        const profile *p = &profiles[i];
+        result *r = &res[i];
+        bench_profile(p, seeds, dur, warm, r);
+        misses += r->misses + r->rejected;
+        if (!isfinite(r->lock_max)) all_locked = false;
+        printf("%-7s %s: |error| p50 %.1f us, p99 %.1f us, max %.1f us (median signed "
+               "%+.1f us); lock p50 %.0f ms, max %.0f ms; bound p50 %.1f us; drift error "
+               "p99 %.2f ppm; %.1f pings/s; %.1f us per sample; bound misses %" PRIu64 "\n",
+               p->name, p->what, r->err_p50 / 1e3, r->err_p99 / 1e3, r->err_max / 1e3,
+               r->signed_p50 / 1e3, r->lock_p50 / 1e6, r->lock_max / 1e6, r->bound_p50 / 1e3,
+               r->drift_err_p99 * 1e6, r->pings_per_s, r->add_ns / 1e3, r->misses);
+    }
+
+    printf("{\"bench\":\"clock\",\"seeds\":%u,\"duration_s\":%g,\"warmup_s\":%g,"
+           "\"profiles\":{",
+           seeds, duration_s, warm_s);
+    double headline = NAN;
+    for (size_t i = 0; i < NPROFILES; i++) {
+        const result *r = &res[i];
+        printf("%s\"%s\":{", i ? "," : "", profiles[i].name);
+        json_num("offset_err_p50_us", r->err_p50 / 1e3, 1, false);
+        json_num("offset_err_p99_us", r->err_p99 / 1e3, 1, true);
+        json_num("offset_err_max_us", r->err_max / 1e3, 1, true);
+        json_num("offset_err_signed_p50_us", r->signed_p50 / 1e3, 1, true);
+        json_num("lock_ms_p50", r->lock_p50 / 1e6, 0, true);
+        json_num("lock_ms_max", r->lock_max / 1e6, 0, true);
+        json_num("bound_p50_us", r->bound_p50 / 1e3, 1, true);
+        json_num("drift_err_p99_ppm", r->drift_err_p99 * 1e6, 3, true);
+        json_num("pings_per_s", r->pings_per_s, 2, true);
+        json_num("us_per_sample", r->add_ns / 1e3, 2, true);
+        json_num("bound_misses", (double)r->misses, 0, true);
+        json_num("rejected", (double)r->rejected, 0, true);
+        json_num("unlocked_queries", (double)r->unlocked_queries, 0, true);
+        printf("}");
+        if (!strcmp(profiles[i].name, "wan50")) headline = r->err_p99 / 1e3;
+    }
+    printf("},");
+    json_num("offset_err_p99_us", headline, 1, false);
+    printf("}\n");
+    return misses == 0 && all_locked ? 0 : 1;
+}

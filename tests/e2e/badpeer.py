@@ -1,0 +1,238 @@
+#!/usr/bin/env python3
+"""Hostile peer for badinput_test.sh: throws malformed traffic at a tutti hub.
+
+Speaks NNG's SP-over-TCP framing by hand: an 8-byte header each way
+(0x00 'S' 'P' 0x00, protocol number big-endian, two zero bytes; pair1 is
+0x0011), then messages as a 64-bit big-endian length and that many bytes,
+the first four of which are pair1's big-endian hop count. Inside a message a
+tutti frame starts "TU", version, flags, varint link_seq, varint ack, then
+records (type, varint length, body).
+
+Usage: badpeer.py HOST PORT SESSION [SEED]
+Prints one line per attack; never fails on a closed or reset connection.
+"""
+import random
+import socket
+import struct
+import sys
+import time
+
+HOST, PORT, SESSION = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+rng = random.Random(int(sys.argv[4]) if len(sys.argv) > 4 else 1)
+
+SP_PAIR1 = b"\x00SP\x00\x00\x11\x00\x00"
+SP_PAIR0 = b"\x00SP\x00\x00\x10\x00\x00"
+
+
+def varint(v):
+    out = bytearray()
+    while True:
+        b = v & 0x7F
+        v >>= 7
+        if v:
+            out.append(b | 0x80)
+        else:
+            out.append(b)
+            return bytes(out)
+
+
+def zigzag(v):
+    return (v << 1) ^ (v >> 63)
+
+
+def field_bytes(no, data):
+    return varint(no << 3 | 2) + varint(len(data)) + data
+
+
+def field_varint(no, v):
+    return varint(no << 3) + varint(v)
+
+
+def record(rtype, body):
+    return bytes([rtype]) + varint(len(body)) + body
+
+
+def frame(records, link_seq=0, ack=0, version=1):
+    return b"TU" + bytes([version, 0]) + varint(link_seq) + varint(ack) + records
+
+
+def message(body, hops=1):
+    return struct.pack(">Q", len(body) + 4) + struct.pack(">I", hops) + body
+
+
+def connect(handshake=SP_PAIR1):
+    s = socket.create_connection((HOST, PORT), timeout=2)
+    s.settimeout(2)
+    if handshake:
+        s.sendall(handshake)
+    return s
+
+
+def drain(s, seconds=0.05):
+    end = time.time() + seconds
+    s.settimeout(0.01)
+    try:
+        while time.time() < end:
+            if not s.recv(65536):
+                return False
+    except socket.timeout:
+        pass
+    except OSError:
+        return False
+    return True
+
+
+def attack(name, fn):
+    try:
+        fn()
+        print("sent:", name, flush=True)
+    except OSError as e:
+        print("sent:", name, "(the hub closed the connection: %s)" % e.__class__.__name__, flush=True)
+
+
+def no_handshake():
+    s = connect(None)
+    s.sendall(bytes(rng.getrandbits(8) for _ in range(64)))
+    drain(s, 0.2)
+    s.close()
+
+
+def http():
+    s = connect(None)
+    s.sendall(b"GET / HTTP/1.0\r\nHost: tutti\r\n\r\n")
+    drain(s, 0.2)
+    s.close()
+
+
+def wrong_protocol():
+    s = connect(SP_PAIR0)
+    s.sendall(message(b"hello"))
+    drain(s, 0.2)
+    s.close()
+
+
+def random_bodies():
+    s = connect()
+    for _ in range(300):
+        n = rng.choice([0, 1, 2, 3, 5, 17, 100, 1000])
+        s.sendall(message(bytes(rng.getrandbits(8) for _ in range(n))))
+    drain(s, 0.2)
+    s.close()
+
+
+def tutti_header_then_junk():
+    s = connect()
+    for _ in range(300):
+        junk = bytes(rng.getrandbits(8) for _ in range(rng.randrange(1, 200)))
+        s.sendall(message(frame(junk, link_seq=rng.randrange(0, 5))))
+    drain(s, 0.2)
+    s.close()
+
+
+def truncated_records():
+    s = connect()
+    hello = record(1, field_bytes(1, SESSION.encode()) + field_bytes(2, b"x"))
+    for cut in range(1, len(hello)):
+        s.sendall(message(frame(hello[:cut])))
+    # A record claiming more bytes than the frame holds, and a huge varint.
+    s.sendall(message(frame(b"\x04\xff\xff\xff\x0f")))
+    s.sendall(message(frame(b"\x04" + b"\xff" * 11)))
+    drain(s, 0.2)
+    s.close()
+
+
+def wrong_version():
+    s = connect()
+    s.sendall(message(frame(b"", version=99)))
+    drain(s, 0.2)
+    s.close()
+
+
+def wrong_session():
+    s = connect()
+    hello = record(1, field_bytes(1, b"not-" + SESSION.encode()) + field_bytes(2, b"lost"))
+    s.sendall(message(frame(hello)))
+    drain(s, 0.3)
+    s.close()
+
+
+def event_without_hello():
+    s = connect()
+    ev = record(4, field_varint(1, zigzag(1)) + field_varint(2, 1) + field_varint(3, 1)
+                + field_varint(4, 0) + field_bytes(5, b"spoof"))
+    s.sendall(message(frame(ev, link_seq=1)))
+    drain(s, 0.3)
+    s.close()
+
+
+def intruder():
+    # Joins properly, then sends a forged event in another member's name and
+    # an event of its own far in the past, then falls silent (the hub must
+    # remove it after its suspect time).
+    s = connect()
+    hello = record(1, field_bytes(1, SESSION.encode()) + field_bytes(2, b"intruder"))
+    s.sendall(message(frame(hello)))
+    drain(s, 0.3)
+    forged = record(4, field_varint(1, zigzag(1)) + field_varint(2, 1) + field_varint(3, 999999)
+                    + field_varint(4, 0) + field_bytes(5, b"forged"))
+    s.sendall(message(frame(forged, link_seq=1)))
+    s.sendall(message(frame(record(4, field_varint(1, zigzag(5)) + field_varint(3, 1)
+                                   + field_bytes(5, b"past")), link_seq=2)))
+    s.sendall(message(frame(record(12, b""), link_seq=7)))  # a gap, then a BYE
+    drain(s, 0.3)
+    s.close()
+
+
+def bad_hops():
+    s = connect()
+    s.sendall(message(frame(b""), hops=9))    # past NNG's TTL: dropped
+    s.sendall(message(frame(b""), hops=300))  # not a hop count: closed
+    drain(s, 0.2)
+    s.close()
+
+
+def short_message():
+    s = connect()
+    s.sendall(struct.pack(">Q", 2) + b"ab")
+    drain(s, 0.2)
+    s.close()
+
+
+def huge_length():
+    s = connect()
+    s.sendall(struct.pack(">Q", 1 << 40) + b"x" * 100)
+    drain(s, 0.2)
+    s.close()
+
+
+def cut_mid_message():
+    s = connect()
+    s.sendall(struct.pack(">Q", 1000) + b"\x00\x00\x00\x01TU\x01\x00")
+    s.close()
+
+
+def cut_mid_header():
+    s = connect(None)
+    s.sendall(SP_PAIR1[:5])
+    s.close()
+
+
+def many_connections():
+    socks = []
+    for _ in range(40):
+        s = connect()
+        s.sendall(message(bytes(rng.getrandbits(8) for _ in range(rng.randrange(0, 50)))))
+        socks.append(s)
+    for s in socks:
+        s.close()
+
+
+ATTACKS = [no_handshake, http, wrong_protocol, random_bodies, tutti_header_then_junk,
+           truncated_records, wrong_version, wrong_session, event_without_hello, intruder,
+           bad_hops, short_message, huge_length, cut_mid_message, cut_mid_header,
+           many_connections]
+
+for a in ATTACKS:
+    attack(a.__name__, a)
+    time.sleep(0.05)
+print("done", flush=True)

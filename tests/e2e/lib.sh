@@ -1,0 +1,73 @@
+# Shared by the end-to-end tests: process bookkeeping and checks.
+# Every process a test starts is recorded; on exit (any exit) exactly those
+# are stopped, by pid, and the scratch folder is removed unless the test failed.
+
+TUTTI=${1:?usage: bash $0 path/to/tutti}
+WORK=$(mktemp -d "${TMPDIR:-/tmp}/tutti-e2e.XXXXXX")
+PIDS=()
+FAILED=0
+
+cleanup() {
+    local p
+    for p in "${PIDS[@]}"; do kill -TERM "$p" 2>/dev/null; done
+    sleep 0.2
+    for p in "${PIDS[@]}"; do kill -KILL "$p" 2>/dev/null; done
+    if [ "$FAILED" = 0 ] && [ -z "${KEEP:-}" ]; then rm -rf "$WORK"; else echo "kept for inspection: $WORK"; fi
+}
+trap cleanup EXIT
+
+fail() {
+    FAILED=1
+    echo "FAIL: $*"
+    exit 1
+}
+
+ok() { echo "ok: $*"; }
+
+# start NAME CMD...: run in the background, stdout to NAME.out, stderr to NAME.log
+start() {
+    local name=$1
+    shift
+    "$@" >"$WORK/$name.out" 2>"$WORK/$name.log" &
+    PIDS+=($!)
+    eval "PID_$name=$!"
+}
+
+# A hub on a port of its own choosing; sets HUB_URL.
+start_hub() {
+    start hub timeout 300 "$TUTTI" hub --listen tcp://127.0.0.1:0 --url-file "$WORK/hub.url" \
+        --quiet "$@"
+    local i
+    for i in $(seq 200); do
+        [ -s "$WORK/hub.url" ] && break
+        kill -0 "$PID_hub" 2>/dev/null || { cat "$WORK/hub.log"; fail "the hub did not start"; }
+        sleep 0.05
+    done
+    HUB_URL=$(cat "$WORK/hub.url")
+    [ -n "$HUB_URL" ] || fail "the hub never said where it listens"
+}
+
+# wait_ok NAME: wait for a background process; fail unless it exited 0.
+wait_ok() {
+    local name=$1 pid rc
+    pid=$(eval echo "\$PID_$name")
+    wait "$pid"
+    rc=$?
+    if [ "$rc" -ge 128 ]; then
+        tail -5 "$WORK/$name.log"
+        fail "$name crashed (signal $((rc - 128)))"
+    fi
+    [ "$rc" = 0 ] || { tail -5 "$WORK/$name.log"; fail "$name exited with status $rc"; }
+}
+
+# stop_hub: SIGTERM the hub and check it ends cleanly.
+stop_hub() {
+    kill -0 "$PID_hub" 2>/dev/null || fail "the hub is gone before the end"
+    kill -TERM "$PID_hub"
+    wait_ok hub
+}
+
+# user_events FILE: test events (kind 0) in a journal
+user_events() { awk '$4 == 0' "$1" | wc -l; }
+# origins FILE: distinct origins of test events
+origins() { awk '$4 == 0 { print $2 }' "$1" | sort -u | wc -l; }
