@@ -158,10 +158,12 @@ int cmd_member(int argc, char **argv)
             break;
         }
         if (now >= give_up) {
-            failure = !st.joined              ? "never got into the session (is the hub running?)"
-                      : st.members < wait_members ? "not enough members joined"
+            failure = !play_start && !st.joined ? "never got into the session (is the hub running?)"
+                      : !play_start               ? "the other members did not all join in time"
                       : sent < events             ? "could not play all events in time"
-                                                  : "not every event came back in time";
+                      : atomic_load(&run.own_heard) < sent
+                          ? "not every event of ours came back in time"
+                          : "did not hear every member's events in time";
             break;
         }
         if (!quiet && now >= next_progress) {

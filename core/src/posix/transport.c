@@ -115,11 +115,15 @@ struct tutti_net {
     tutti_net_stats st;
     uint32_t cur_pipe; /* member: the connection to the hub, 0 if none */
     bool submit_blocked;
-    bool dirty; /* work done since the last tick */
+    bool dirty;  /* work done since the last tick */
+    bool redial; /* member: opening a new socket failed; try again */
     bool shut;  /* shutdown_loop has run */
 };
 
 static _Thread_local tutti_net *current_loop;
+
+static int open_and_dial(tutti_net *n);
+static void close_socket(tutti_net *n);
 
 /* ------------------------------------------------------------- logging */
 
@@ -307,6 +311,11 @@ static void handle_inbound(tutti_net *n, const inbound *it)
         n->st.connected = false;
         n->st.disconnects++;
         logf_(n, TUTTI_LOG_WARN, "lost the connection to the hub; redialling %s", n->url);
+        /* A fresh socket for the next connection: the old one may still hold
+         * frames the engine sent before this news arrived, and NNG would send
+         * them ahead of the hello, on a connection the hub does not know yet. */
+        close_socket(n);
+        n->redial = open_and_dial(n) != 0;
         break;
     default: {
         /* A message can arrive from a pipe whose ADD_POST is still queued
@@ -435,6 +444,11 @@ static void service(tutti_net *n)
         n->role == ROLE_HUB ? tutti_hub_tick(n->hub) : tutti_member_tick(n->member);
     tutti_time now = tutti__posix_now();
     n->dirty = false;
+    if (n->redial) {
+        close_socket(n);
+        n->redial = open_and_dial(n) != 0;
+        if (n->redial && deadline > now + TUTTI_S) deadline = now + TUTTI_S;
+    }
     publish(n);
     tutti_time wait = deadline - now;
     if (wait < 0) wait = 0;
@@ -455,11 +469,7 @@ static void shutdown_loop(tutti_net *n)
         tutti__sp_close(n->srv); /* freed by its close callbacks */
         n->srv = NULL;
     } else {
-        /* nng_close returns once NNG's callbacks on this socket are done;
-         * none of them waits for this thread, so this cannot deadlock. */
-        nng_close(n->sock);
-        n->sock_open = false;
-        nng_aio_stop(n->rx);
+        close_socket(n);
     }
     uv_mutex_lock(&n->mu);
     n->closed = true;
@@ -542,11 +552,11 @@ void tutti_net_config_init(tutti_net_config *cfg)
 
 static void net_free(tutti_net *n)
 {
-    if (n->sock_open) nng_close(n->sock);
-    if (n->rx) {
-        nng_aio_stop(n->rx);
-        nng_aio_free(n->rx);
+    if (n->sock_open) {
+        nng_close(n->sock);
+        n->sock_open = false;
     }
+    if (n->rx) nng_aio_free(n->rx); /* stops it first */
     if (n->loop_ready) {
         if (n->srv) tutti__sp_close(n->srv);
         uv_handle_t *hs[] = {(uv_handle_t *)&n->wake, (uv_handle_t *)&n->timer,
@@ -628,8 +638,15 @@ static int net_alloc(tutti_net **out, int role, const char *url, const tutti_net
     return 0;
 }
 
-/* A member's NNG pair1 socket. */
-static int open_socket(tutti_net *n)
+static int url_error(tutti_net *n, const char *what, int rv)
+{
+    logf_(n, TUTTI_LOG_ERROR, "cannot %s %s: %s", what, n->url, nng_strerror(rv));
+    return rv == NNG_EADDRINVAL || rv == NNG_ENOTSUP || rv == NNG_EINVAL ? TUTTI_EINVAL
+                                                                         : TUTTI_ETRANSPORT;
+}
+
+/* A member's NNG pair1 socket, dialling the hub. */
+static int open_and_dial(tutti_net *n)
 {
     int rv = nng_pair1_open(&n->sock);
     if (rv != 0) {
@@ -645,19 +662,43 @@ static int open_socket(tutti_net *n)
         (rv = nng_socket_set_int(n->sock, NNG_OPT_RECVBUF, 1024)) ||
         (rv = nng_pipe_notify(n->sock, NNG_PIPE_EV_ADD_POST, on_pipe, n)) ||
         (rv = nng_pipe_notify(n->sock, NNG_PIPE_EV_REM_POST, on_pipe, n)) ||
-        (rv = nng_aio_alloc(&n->rx, on_rx, n))) {
+        (!n->rx && (rv = nng_aio_alloc(&n->rx, on_rx, n)))) {
         logf_(n, TUTTI_LOG_ERROR, "cannot set up the socket: %s", nng_strerror(rv));
         return TUTTI_ETRANSPORT;
     }
     nng_recv_aio(n->sock, n->rx);
-    return 0;
+    nng_dialer d;
+    rv = nng_dialer_create(&d, n->sock, n->url);
+    if (rv == 0) {
+        /* Redial quickly at first, backing off to a few seconds, so a
+         * restarted hub is found again within moments. */
+        nng_dialer_set_ms(d, NNG_OPT_RECONNMINT, 100);
+        nng_dialer_set_ms(d, NNG_OPT_RECONNMAXT, 2000);
+        rv = nng_dialer_start(d, NNG_FLAG_NONBLOCK);
+    }
+    return rv ? url_error(n, "dial", rv) : 0;
 }
 
-static int url_error(tutti_net *n, const char *what, int rv)
+/* Close the socket and forget what it had queued for the loop. */
+static void close_socket(tutti_net *n)
 {
-    logf_(n, TUTTI_LOG_ERROR, "cannot %s %s: %s", what, n->url, nng_strerror(rv));
-    return rv == NNG_EADDRINVAL || rv == NNG_ENOTSUP || rv == NNG_EINVAL ? TUTTI_EINVAL
-                                                                         : TUTTI_ETRANSPORT;
+    if (!n->sock_open) return;
+    /* nng_close returns once NNG's callbacks on this socket are done; none of
+     * them waits for this thread, so this cannot deadlock. */
+    nng_close(n->sock);
+    n->sock_open = false;
+    nng_aio_free(n->rx); /* waits for its callback; a stopped aio is spent */
+    n->rx = NULL;
+    uv_mutex_lock(&n->mu);
+    while (n->in_len) {
+        inbound *it = &n->in[n->in_head];
+        if (it->msg) nng_msg_free(it->msg);
+        n->in_head = (n->in_head + 1) % n->in_cap;
+        n->in_len--;
+    }
+    n->in_msgs = 0;
+    n->rx_paused = false;
+    uv_mutex_unlock(&n->mu);
 }
 
 static int write_url_file(tutti_net *n)
@@ -737,21 +778,7 @@ int tutti_net_member_start(tutti_net **out, const tutti_member_config *cfg,
         net_free(n);
         return rc;
     }
-    if ((rc = open_socket(n)) != 0) {
-        net_free(n);
-        return rc;
-    }
-    nng_dialer d;
-    int rv = nng_dialer_create(&d, n->sock, n->url);
-    if (rv == 0) {
-        /* Redial quickly at first, backing off to a few seconds, so a
-         * restarted hub is found again within moments. */
-        nng_dialer_set_ms(d, NNG_OPT_RECONNMINT, 100);
-        nng_dialer_set_ms(d, NNG_OPT_RECONNMAXT, 2000);
-        rv = nng_dialer_start(d, NNG_FLAG_NONBLOCK);
-    }
-    if (rv != 0) {
-        rc = url_error(n, "dial", rv);
+    if ((rc = open_and_dial(n)) != 0) {
         net_free(n);
         return rc;
     }
