@@ -298,6 +298,21 @@ static void put_watermark(tutti__wbuf *b, uint32_t origin, tutti_time w, uint64_
     tutti__rec_put(b, &r);
 }
 
+/* The ADD command for a slot; `lead` is the newcomer's first promise past the
+ * command's time. */
+static tutti__rec add_command(const slot *s, tutti_time lead)
+{
+    tutti__rec c;
+    memset(&c, 0, sizeof c);
+    c.type = TUTTI__REC_COMMAND;
+    c.u.command.op = TUTTI__CMD_ADD;
+    c.u.command.member_id = s->id;
+    c.u.command.role = (uint32_t)s->role;
+    c.u.command.name = tutti__str_c(s->name);
+    c.u.command.horizon = lead;
+    return c;
+}
+
 /* Everything a joiner needs to deliver from its ADD command on. */
 static void send_snapshot(tutti_hub *h, slot *j)
 {
@@ -307,12 +322,7 @@ static void send_snapshot(tutti_hub *h, slot *j)
         slot *s = &h->slots[i];
         tutti__origin *o = s->state == S_FREE ? NULL : tutti__order_origin(&h->order, s->id);
         if (!o || s == j) continue;
-        memset(&c, 0, sizeof c);
-        c.type = TUTTI__REC_COMMAND;
-        c.u.command.op = TUTTI__CMD_ADD;
-        c.u.command.member_id = s->id;
-        c.u.command.role = (uint32_t)s->role;
-        c.u.command.name = tutti__str_c(s->name);
+        c = add_command(s, 0); /* history: its frontier comes with the watermarks */
         tutti__put_command(b, &s->added, &c, &h->cmdbuf);
         if (o->closed) {
             memset(&c, 0, sizeof c);
@@ -403,17 +413,10 @@ static void on_hello(tutti_hub *h, uint32_t peer, const tutti__rec *r)
     tutti__link_init(&s->link, 1, 1);
     tutti__wbuf_init(&s->body);
 
-    tutti__rec c;
-    memset(&c, 0, sizeof c);
-    c.type = TUTTI__REC_COMMAND;
-    c.u.command.op = TUTTI__CMD_ADD;
-    c.u.command.member_id = s->id;
-    c.u.command.role = (uint32_t)s->role;
-    c.u.command.name = tutti__str_c(s->name);
     /* The newcomer's first promise is one horizon past its ADD: it cannot stamp
      * anything before WELCOME reaches it, and this gives its first watermark a
      * whole horizon to come round, so a join does not make others late. */
-    c.u.command.horizon = h->horizon;
+    tutti__rec c = add_command(s, h->horizon);
     s->added = stamp(h, 0);
     s->w = s->added.t + h->horizon;
     /* Everyone else hears of the newcomer first; it gets its snapshot. */
