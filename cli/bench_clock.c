@@ -35,20 +35,32 @@ typedef struct profile {
     tutti_path up, down;
 } profile;
 
-#define MS(x) ((tutti_time)((x) * 1e6))
+#define MS(x) ((tutti_time)((x)*1e6))
 static const profile profiles[] = {
-    {"lan", "0.1 +/- 0.1 ms uniform each way",
-     {MS(0.1), MS(0.1), TUTTI_JITTER_UNIFORM, 0}, {MS(0.1), MS(0.1), TUTTI_JITTER_UNIFORM, 0}},
-    {"wan50", "50 +/- 10 ms uniform each way",
-     {MS(50), MS(10), TUTTI_JITTER_UNIFORM, 0}, {MS(50), MS(10), TUTTI_JITTER_UNIFORM, 0}},
-    {"wan150", "150 ms, normal sd 20 ms (+/- 40 ms clip 80) each way",
-     {MS(150), MS(40), TUTTI_JITTER_NORMAL, 0}, {MS(150), MS(40), TUTTI_JITTER_NORMAL, 0}},
-    {"rtt400", "200 +/- 20 ms uniform each way",
-     {MS(200), MS(20), TUTTI_JITTER_UNIFORM, 0}, {MS(200), MS(20), TUTTI_JITTER_UNIFORM, 0}},
-    {"asym", "60 +/- 5 ms up, 40 +/- 5 ms down, uniform",
-     {MS(60), MS(5), TUTTI_JITTER_UNIFORM, 0}, {MS(40), MS(5), TUTTI_JITTER_UNIFORM, 0}},
-    {"pareto", "30 ms base, Pareto jitter 10 ms (min 20, mean 40) each way",
-     {MS(30), MS(10), TUTTI_JITTER_PARETO, 0}, {MS(30), MS(10), TUTTI_JITTER_PARETO, 0}},
+    {"lan",
+     "0.1 +/- 0.1 ms uniform each way",
+     {MS(0.1), MS(0.1), TUTTI_JITTER_UNIFORM, 0},
+     {MS(0.1), MS(0.1), TUTTI_JITTER_UNIFORM, 0}},
+    {"wan50",
+     "50 +/- 10 ms uniform each way",
+     {MS(50), MS(10), TUTTI_JITTER_UNIFORM, 0},
+     {MS(50), MS(10), TUTTI_JITTER_UNIFORM, 0}},
+    {"wan150",
+     "150 ms, normal sd 20 ms (+/- 40 ms clip 80) each way",
+     {MS(150), MS(40), TUTTI_JITTER_NORMAL, 0},
+     {MS(150), MS(40), TUTTI_JITTER_NORMAL, 0}},
+    {"rtt400",
+     "200 +/- 20 ms uniform each way",
+     {MS(200), MS(20), TUTTI_JITTER_UNIFORM, 0},
+     {MS(200), MS(20), TUTTI_JITTER_UNIFORM, 0}},
+    {"asym",
+     "60 +/- 5 ms up, 40 +/- 5 ms down, uniform",
+     {MS(60), MS(5), TUTTI_JITTER_UNIFORM, 0},
+     {MS(40), MS(5), TUTTI_JITTER_UNIFORM, 0}},
+    {"pareto",
+     "30 ms base, Pareto jitter 10 ms (min 20, mean 40) each way",
+     {MS(30), MS(10), TUTTI_JITTER_PARETO, 0},
+     {MS(30), MS(10), TUTTI_JITTER_PARETO, 0}},
 };
 #undef MS
 #define NPROFILES (sizeof profiles / sizeof profiles[0])
@@ -137,8 +149,8 @@ typedef struct result {
     uint64_t misses, rejected, queries, unlocked_queries, samples;
 } result;
 
-static void bench_profile(const profile *p, uint32_t seeds, tutti_time dur, tutti_time warm,
-                          result *res)
+static void bench_profile(const profile *p, uint32_t seeds, tutti_time dur,
+                          tutti_time warm, result *res)
 {
     static run r;
     double *err = NULL, *serr = NULL, *bound = NULL, *drift_err = NULL;
@@ -170,7 +182,8 @@ static void bench_profile(const profile *p, uint32_t seeds, tutti_time dur, tutt
                     r.qhead = (r.qhead + 1u) % BENCH_INFLIGHT;
                     r.qn--;
                     tutti_time t0 = mono_now();
-                    int rc = tutti__clock_add(&r.c, f.t1, f.t2, f.t3, local_at(&r, f.arrive));
+                    int rc =
+                        tutti__clock_add(&r.c, f.t1, f.t2, f.t3, local_at(&r, f.arrive));
                     add_time += mono_now() - t0;
                     res->samples++;
                     const tutti_clock_estimate *e = &r.c.est;
@@ -251,13 +264,15 @@ int tutti_bench_clock(int argc, char **argv)
         else if (!strcmp(argv[i], "--duration") && i + 1 < argc)
             duration_s = strtod(argv[++i], NULL);
         else {
-            fprintf(stderr, "usage: tutti bench clock [--seeds N (20)] [--duration S (60)]\n");
+            fprintf(stderr,
+                    "usage: tutti bench clock [--seeds N (20)] [--duration S (60)]\n");
             return 2;
         }
     }
     if (seeds == 0 || seeds > 1000 || !(duration_s > warm_s) || duration_s > 86400) {
-        fprintf(stderr, "tutti bench clock: --seeds must be 1..1000 and --duration "
-                        "more than the %.0f s warm-up\n",
+        fprintf(stderr,
+                "tutti bench clock: --seeds must be 1..1000 and --duration "
+                "more than the %.0f s warm-up\n",
                 warm_s);
         return 2;
     }
@@ -272,12 +287,13 @@ int tutti_bench_clock(int argc, char **argv)
         bench_profile(p, seeds, dur, warm, r);
         misses += r->misses + r->rejected;
         if (!isfinite(r->lock_max)) all_locked = false;
-        printf("%-7s %s: |error| p50 %.1f us, p99 %.1f us, max %.1f us (median signed "
-               "%+.1f us); lock p50 %.0f ms, max %.0f ms; bound p50 %.1f us; drift error "
-               "p99 %.2f ppm; %.1f pings/s; %.1f us per sample; bound misses %" PRIu64 "\n",
-               p->name, p->what, r->err_p50 / 1e3, r->err_p99 / 1e3, r->err_max / 1e3,
-               r->signed_p50 / 1e3, r->lock_p50 / 1e6, r->lock_max / 1e6, r->bound_p50 / 1e3,
-               r->drift_err_p99 * 1e6, r->pings_per_s, r->add_ns / 1e3, r->misses);
+        printf(
+            "%-7s %s: |error| p50 %.1f us, p99 %.1f us, max %.1f us (median signed "
+            "%+.1f us); lock p50 %.0f ms, max %.0f ms; bound p50 %.1f us; drift error "
+            "p99 %.2f ppm; %.1f pings/s; %.1f us per sample; bound misses %" PRIu64 "\n",
+            p->name, p->what, r->err_p50 / 1e3, r->err_p99 / 1e3, r->err_max / 1e3,
+            r->signed_p50 / 1e3, r->lock_p50 / 1e6, r->lock_max / 1e6, r->bound_p50 / 1e3,
+            r->drift_err_p99 * 1e6, r->pings_per_s, r->add_ns / 1e3, r->misses);
     }
 
     printf("{\"bench\":\"clock\",\"seeds\":%u,\"duration_s\":%g,\"warmup_s\":%g,"

@@ -55,11 +55,13 @@
  *   kept inside the strip, so the published line is always consistent.
  *
  * - The drift. A window's drift is the widest strip's slope (the minimax fit,
- *   the maximum-likelihood slope for floor-type delays, ~15 ppm at 50 +/- 10 ms
- *   over 25 s where least squares on midpoints gives ~40 ppm) combined with the
- *   midpoints' least-squares slope by the same weights. The published drift
- *   is a running average of that (the published estimate is the filter's only
- *   memory beyond the ring): held at its previous value (0 at the start)
+ *   the maximum-likelihood slope for floor-type delays: ~15-20 ppm at
+ *   50 +/- 10 ms over 25-30 s, where least squares on midpoints gives ~40) combined with
+ * the midpoints' least-squares slope by the same weights, and shrunk towards 0 by its
+ * estimated variance against a 100 ppm prior (a 4 s window's slope can be off by hundreds
+ * of ppm; a full one's is nearly untouched, ~2% shrink at 50 +/- 10 ms, none on a LAN).
+ * The published drift is a running average of that (the published estimate is the
+ * filter's only memory beyond the ring): held at its previous value (0 at the start)
  *   while the window spans under 4 s, then averaged with a memory that grows
  *   as a third of the run's age (so the noisy first windows fade) up to 60 s,
  *   and always clamped into [d_lo, d_hi], which is how a real drift change
@@ -81,21 +83,24 @@
  *   search on its length: O(n log n), only on such an event) and forgets the
  *   rest. The bound then comes from the samples kept; `locked` is false for
  *   that sample (and until five consistent samples are in), and fast pings
- *   return while the window is young. One corrupt sample therefore costs a
- *   relock and the history, never a wrong bound; we accept that for a rare
- *   event rather than quarantine samples we cannot tell from a real step.
+ *   return while the window is young. A corrupt sample that contradicts the
+ *   history therefore costs a relock and the history; we accept that for a
+ *   rare event rather than quarantine samples we cannot tell from a real
+ *   step. (One that does not contradict it looks like a fast exchange: the
+ *   bound trusts the hub's timestamps.)
  *
  * - Changes the intervals cannot contradict: a step smaller than the round
  *   trip, or a drift change still hidden in the band. Each sample, once the
  *   window has 64 samples, its newest quarter and its older three quarters
  *   are fitted separately (the older at its own drift, carried to R); if they
  *   disagree by more than 10 standard deviations of the two estimates (no
- *   false alarm in 100 minutes of simulated WAN, LAN and heavy-tailed paths),
- *   the older part is forgotten and the drift memory kept. Exchanges in
+ *   false alarm in ~9 simulated hours at 50 +/- 10 ms, nor in 100 minutes
+ *   each on LAN, normal, heavy-tailed and 400 ms paths; at 5 there were
+ *   several), the older part is forgotten and the drift memory kept. Exchanges in
  *   flight across a step look like unusually fast ones and stay consistent,
  *   so recovery from a small step takes tens of seconds (see the tests).
  *   A drift change makes the bound dishonest until the samples contradict the
- *   old line (on a LAN a few seconds, by up to ~100 us for a 300 ppm change):
+ *   old line (on a LAN a few seconds, by up to ~120 us for a 300 ppm change):
  *   the platform should read CLOCK_MONOTONIC_RAW, which no NTP daemon slews.
  *
  * - Window. Samples more than window_ns (default 30 s; <= 0: only the ring
@@ -110,7 +115,7 @@
  *   200 samples spanning under 10 s), so a 400 ms round trip locks after five
  *   answers (~0.65 s) and the first window fills fast; then 100 ms, which
  *   fills the ring in 25.6 s and keeps p99 near 0.3-0.6 ms at 50 +/- 10 ms
- *   jitter (200 ms measured ~40% worse), for ten small exchanges a second.
+ *   jitter (200 ms measured 20-60% worse), for ten small exchanges a second.
  *
  * - Costs. Per sample O(n) for n samples in the window (about a dozen passes;
  *   points arrive in time order, so the insertion sort is linear), two ~8 KB
@@ -131,6 +136,7 @@
 #define TUTTI__CLOCK_FAST_SAMPLES 200u
 #define TUTTI__CLOCK_DRIFT_SPAN (4 * TUTTI_S)
 #define TUTTI__CLOCK_DRIFT_TAU (60 * TUTTI_S)
+#define TUTTI__CLOCK_DRIFT_PRIOR 100e-6
 #define TUTTI__CLOCK_SPACINGS 4u
 #define TUTTI__CLOCK_STRIP_DOUBT 2.0
 #define TUTTI__CLOCK_CHANGE_MIN 64u
@@ -142,9 +148,9 @@ typedef struct tutti__clock_pt {
 
 /* The lines consistent with a run of samples, relative to (ref, y0). */
 typedef struct tutti__clock_fit {
-    uint32_t skip, k;    /* samples used: the k after the `skip` newest */
-    tutti_time ref;      /* R: newest t4 */
-    tutti_time y0;       /* newest lower bound; every `a` is relative to it */
+    uint32_t skip, k; /* samples used: the k after the `skip` newest */
+    tutti_time ref;   /* R: newest t4 */
+    tutti_time y0;    /* newest lower bound; every `a` is relative to it */
     tutti_time rtt_min;
     tutti__clock_pt up[TUTTI__CLOCK_WINDOW]; /* lower hull of the upper points */
     tutti__clock_pt lo[TUTTI__CLOCK_WINDOW]; /* upper hull of the lower points */
@@ -220,7 +226,8 @@ static uint32_t hull(tutti__clock_pt *p, uint32_t n, double sign)
             if (sign * (v.y - p[h - 1].y) >= 0) continue;
             h--;
         }
-        while (h >= 2 && sign * cross(p[h - 2], p[h - 1], v) <= 0) h--;
+        while (h >= 2 && sign * cross(p[h - 2], p[h - 1], v) <= 0)
+            h--;
         p[h++] = v;
     }
     return h;
@@ -235,7 +242,8 @@ static double edge_slope(const tutti__clock_pt *p, uint32_t j)
 static double env_upper(const tutti__clock_fit *f, double d)
 {
     double u = INFINITY;
-    for (uint32_t i = 0; i < f->nu; i++) u = fmin(u, f->up[i].y - d * f->up[i].x);
+    for (uint32_t i = 0; i < f->nu; i++)
+        u = fmin(u, f->up[i].y - d * f->up[i].x);
     return u;
 }
 
@@ -243,7 +251,8 @@ static double env_upper(const tutti__clock_fit *f, double d)
 static double env_lower(const tutti__clock_fit *f, double d)
 {
     double l = -INFINITY;
-    for (uint32_t i = 0; i < f->nl; i++) l = fmax(l, f->lo[i].y - d * f->lo[i].x);
+    for (uint32_t i = 0; i < f->nl; i++)
+        l = fmax(l, f->lo[i].y - d * f->lo[i].x);
     return l;
 }
 
@@ -289,8 +298,10 @@ static bool fit(const tutti__clock *c, uint32_t skip, uint32_t k, tutti__clock_f
     double w_best = -INFINITY;
 
     for (;;) {
-        while (iu + 1u < nu && edge_slope(up, iu) <= d) iu++;
-        while (il > 0 && edge_slope(lo, il - 1u) <= d) il--;
+        while (iu + 1u < nu && edge_slope(up, iu) <= d)
+            iu++;
+        while (il > 0 && edge_slope(lo, il - 1u) <= d)
+            il--;
         double u = up[iu].y - d * up[iu].x;
         double l = lo[il].y - d * lo[il].x;
         double w = u - l;
@@ -373,7 +384,8 @@ static void midpoints(const tutti__clock *c, const tutti__clock_fit *f,
  * estimated variance of the result.
  */
 static double offset_at(const tutti__clock *c, const tutti__clock_fit *f,
-                        const tutti__clock_mids *m, double d, double *var, double *w_strip)
+                        const tutti__clock_mids *m, double d, double *var,
+                        double *w_strip)
 {
     enum { N = TUTTI__CLOCK_SPACINGS + 1 };
     double hi = env_upper(f, d), lo = env_lower(f, d);
@@ -409,15 +421,25 @@ static double offset_at(const tutti__clock *c, const tutti__clock_fit *f,
     return clamp(a, lo, hi);
 }
 
-/* The window's own drift: the widest strip's slope, or the midpoints'
- * regression slope, weighted as offset_at weighs their offsets. */
+/*
+ * The window's own drift: the widest strip's slope, or the midpoints'
+ * regression slope, weighted as offset_at weighs their offsets; then shrunk
+ * towards 0 by its variance against a prior of DRIFT_PRIOR (what crystals
+ * promise). The variance is the offset's over the spread of the samples in
+ * time, times 4 because the strip's slope rests on a few support points that
+ * are closer together than the window. A short window's slope is mostly
+ * noise, and this keeps it from steering the running drift.
+ */
 static double window_drift(const tutti__clock *c, const tutti__clock_fit *f,
                            const tutti__clock_mids *m)
 {
     double v, w;
     double d_ls = m->sxx > 0 ? m->sxy / m->sxx : 0.0;
     (void)offset_at(c, f, m, f->d_strip, &v, &w);
-    return clamp(w * f->d_strip + (1.0 - w) * d_ls, f->d_lo, f->d_hi);
+    double d = w * f->d_strip + (1.0 - w) * d_ls;
+    double v_d = m->sxx > 0 ? 4.0 * v * (double)f->k / m->sxx : INFINITY;
+    double prior = TUTTI__CLOCK_DRIFT_PRIOR * TUTTI__CLOCK_DRIFT_PRIOR;
+    return clamp(d * prior / (prior + v_d), f->d_lo, f->d_hi);
 }
 
 /*
@@ -472,8 +494,7 @@ int tutti__clock_add(tutti__clock *c, tutti_time t1, tutti_time t2, tutti_time t
 {
     /* Negative timestamps are rejected too: with all four in [0, INT64_MAX]
      * the differences below cannot overflow. */
-    if (t1 < 0 || t2 < 0 || t3 < 0 || t4 < 0 || t4 < t1 || t3 < t2)
-        return TUTTI_EINVAL;
+    if (t1 < 0 || t2 < 0 || t3 < 0 || t4 < 0 || t4 < t1 || t3 < t2) return TUTTI_EINVAL;
     tutti__clock_sample s = {
         .mid_local = t1 + (t4 - t1) / 2,
         .upper = t2 - t1,
