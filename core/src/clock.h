@@ -8,11 +8,14 @@
  * received). With theta = session - local, causality alone gives
  *     t3 - t4 <= theta <= t2 - t1
  * (the upper bound from the forward path, the lower from the return path). The
- * filter intersects those intervals over a sliding window, after removing the
- * estimated drift, and reports the midpoint with the half-width as the error
- * bound. The minimum of each direction is taken separately, which converges
- * much faster than NTP's minimum-round-trip sample (that needs one exchange
- * where *both* directions were fast). See docs/design.md, "clock filter".
+ * filter keeps a sliding window of these constraints and finds every line
+ * (offset, drift) consistent with all of them; the error bound covers that
+ * whole set, so it is honest by construction. The fastest exchange of each
+ * direction counts separately, which converges much faster than NTP's
+ * minimum-round-trip sample (that needs one exchange where *both* directions
+ * were fast). The estimate combines the intersection's middle with the mean of
+ * the midpoints, whichever the data shows is sharper (clock.c has the details;
+ * docs/design.md, "clock filter", the reasoning).
  *
  * Thread rules: one thread at a time; no allocation after init; real-time safe
  * except tutti__clock_init.

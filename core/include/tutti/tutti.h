@@ -114,7 +114,9 @@ typedef struct tutti_event {
 /*
  * A member's estimate of session time. session = local + offset + drift * (local
  * - ref_local), with the true session time within +/- bound_ns of the estimate
- * (bound_ns <= rtt_min/2 by construction; see docs/design.md, "clock filter").
+ * covering every offset and drift the samples allow; about rtt_min/2 on a WAN,
+ * microseconds on a LAN, and never more than the newest round trip; see
+ * docs/design.md, "clock filter"). Before the first sample it is TUTTI_TIME_MAX.
  */
 typedef struct tutti_clock_estimate {
     bool locked;         /* enough samples for a consistent estimate */
