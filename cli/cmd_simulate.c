@@ -16,7 +16,7 @@ static int usage(void)
 {
     fprintf(stderr,
             "usage: tutti simulate [--seeds N] [--first-seed S] [--members 3,8,32]\n"
-            "                      [--profiles lan,wan40,wan150,partition,crash] [--verbose]\n"
+            "                      [--profiles lan,wan40,wan150,partition,crash,churn] [--verbose]\n"
             "Runs seeded sessions in virtual time and checks that every member delivered\n"
             "the same events in the same order. Exit status 1 if any case failed.\n");
     return 2;
@@ -27,7 +27,7 @@ int tutti_cmd_simulate(int argc, char **argv)
     int seeds = 500;
     uint64_t first = 1000;
     char members[64] = "3,8,32";
-    char profiles[128] = "lan,wan40,wan150,partition,crash";
+    char profiles[128] = "lan,wan40,wan150,partition,crash,churn";
     bool verbose = false;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--seeds") && i + 1 < argc) seeds = atoi(argv[++i]);

@@ -25,17 +25,49 @@ void tutti__wbuf_append(tutti__wbuf *b, const uint8_t *p, size_t n)
     b->len += n;
 }
 
-void tutti__send_frame(const tutti_io *io, uint32_t peer, tutti__link *l, bool seq,
-                       const tutti__wbuf *body, tutti__wbuf *scratch)
+/* Bytes of the record starting at p (type, varint length, body), or 0 if the
+ * bytes we encoded ourselves are somehow not a record. */
+static size_t record_size(const uint8_t *p, size_t n)
+{
+    uint64_t len = 0;
+    for (size_t i = 1; i < n && i <= 10; i++) {
+        len |= (uint64_t)(p[i] & 0x7f) << (7 * (i - 1));
+        if (!(p[i] & 0x80)) return len <= n - i - 1 ? i + 1 + (size_t)len : 0;
+    }
+    return 0;
+}
+
+static void send_one(const tutti_io *io, uint32_t peer, tutti__link *l, bool seq,
+                     const uint8_t *body, size_t len, tutti__wbuf *scratch)
 {
     tutti__frame_hdr hdr = {TUTTI__WIRE_VERSION, 0, seq ? l->send_next : 0,
                             l->recv_next - 1};
     tutti__wbuf_reset(scratch);
     tutti__frame_begin(scratch, &hdr);
-    if (body) tutti__wbuf_append(scratch, body->p, body->len);
+    tutti__wbuf_append(scratch, body, len);
     if (scratch->err) return;
     if (seq) tutti__link_keep(l, scratch->p, scratch->len);
     if (peer != TUTTI__NO_PEER) io->send(io->ctx, peer, scratch->p, scratch->len);
+}
+
+void tutti__send_frame(const tutti_io *io, uint32_t peer, tutti__link *l, bool seq,
+                       const tutti__wbuf *body, tutti__wbuf *scratch)
+{
+    /* A body may hold more than one frame may carry (a joiner's snapshot, a
+     * burst of large events): cut it at record boundaries, each frame well
+     * under the decoder's limit. */
+    size_t off = 0, len = body ? body->len : 0;
+    do {
+        size_t end = off;
+        while (end < len) {
+            size_t r = record_size(body->p + end, len - end);
+            if (r == 0) return; /* cannot happen with our own encoder */
+            if (end > off && end - off + r > TUTTI__FRAME_BODY_MAX) break;
+            end += r;
+        }
+        send_one(io, peer, l, seq, body ? body->p + off : NULL, end - off, scratch);
+        off = end;
+    } while (off < len);
 }
 
 void tutti__send_rec(const tutti_io *io, uint32_t peer, tutti__link *l,
@@ -91,4 +123,45 @@ void tutti__put_command(tutti__wbuf *b, const tutti_key *key, const tutti__rec *
     r.u.event.payload.p = scratch->p;
     r.u.event.payload.len = (uint32_t)scratch->len;
     tutti__rec_put(b, &r);
+}
+
+void tutti__tempo_init(tutti__tempo *s, const tutti_timeline *tl)
+{
+    memset(s, 0, sizeof *s);
+    s->now = *tl;
+}
+
+void tutti__tempo_push(tutti__tempo *s, const tutti_timeline *tl)
+{
+    if (tl->t0 <= s->now.t0) {
+        /* Starts no later than what is in force: it replaces it (history). */
+        s->now = *tl;
+        return;
+    }
+    if (s->n == TUTTI__TEMPO_AHEAD) {
+        /* Full: the earliest change is the one closest to taking effect. */
+        s->now = s->ahead[0];
+        memmove(&s->ahead[0], &s->ahead[1], --s->n * sizeof s->ahead[0]);
+    }
+    uint32_t i = s->n;
+    while (i > 0 && s->ahead[i - 1].t0 > tl->t0) i--;
+    memmove(&s->ahead[i + 1], &s->ahead[i], (s->n - i) * sizeof s->ahead[0]);
+    s->ahead[i] = *tl;
+    s->n++;
+}
+
+tutti_timeline tutti__tempo_at(tutti__tempo *s, tutti_time at)
+{
+    uint32_t k = 0;
+    while (k < s->n && s->ahead[k].t0 <= at) s->now = s->ahead[k++];
+    if (k) {
+        memmove(&s->ahead[0], &s->ahead[k], (s->n - k) * sizeof s->ahead[0]);
+        s->n -= k;
+    }
+    return s->now;
+}
+
+tutti_timeline tutti__tempo_last(const tutti__tempo *s)
+{
+    return s->n ? s->ahead[s->n - 1] : s->now;
 }

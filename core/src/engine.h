@@ -11,13 +11,19 @@
 
 #define TUTTI__CHECKPOINT 16 /* members report their hash every this many events */
 #define TUTTI__MAX_PAYLOAD (64u * 1024u)
+/* The furthest ahead an event may be scheduled, and the largest horizon:
+ * bounds on what one member can make everyone hold in memory. */
+#define TUTTI__MAX_LEAD (60 * TUTTI_S)
+#define TUTTI__MAX_HORIZON (10 * TUTTI_S)
+/* Frames we send carry at most this much body (the decoder takes 1 MiB). */
+#define TUTTI__FRAME_BODY_MAX (TUTTI__WIRE_MAX_FRAME / 4)
 /* A peer that is not connected: frames are numbered and kept, not sent. */
 #define TUTTI__NO_PEER UINT32_MAX
 
 /* Append raw bytes (whole records). */
 void tutti__wbuf_append(tutti__wbuf *b, const uint8_t *p, size_t n);
 
-/* Send `body` (records) as one frame. Sequenced frames (seq=true) get the
+/* Send `body` (records) as one frame, or several if it is large. Sequenced frames (seq=true) get the
  * link's next number and are kept for resending. `scratch` is reused. */
 void tutti__send_frame(const tutti_io *io, uint32_t peer, tutti__link *l, bool seq,
                        const tutti__wbuf *body, tutti__wbuf *scratch);
@@ -37,5 +43,26 @@ bool tutti__str_copy(char *dst, size_t cap, tutti__str s);
 /* Append a command event record to `b`. */
 void tutti__put_command(tutti__wbuf *b, const tutti_key *key, const tutti__rec *cmd,
                         tutti__wbuf *scratch);
+
+/*
+ * The tempo schedule: the timeline in force and the changes still ahead, in
+ * order of their start t0 (a later command with the same t0 wins). A change
+ * takes effect when session time reaches its t0, so members and the hub agree
+ * on the timeline at every session time however many changes are in flight.
+ */
+#define TUTTI__TEMPO_AHEAD 8
+
+typedef struct tutti__tempo {
+    tutti_timeline now;
+    tutti_timeline ahead[TUTTI__TEMPO_AHEAD];
+    uint32_t n;
+} tutti__tempo;
+
+void tutti__tempo_init(tutti__tempo *s, const tutti_timeline *tl);
+void tutti__tempo_push(tutti__tempo *s, const tutti_timeline *tl);
+/* The timeline in force at session time `at` (promotes what has started). */
+tutti_timeline tutti__tempo_at(tutti__tempo *s, tutti_time at);
+/* The last timeline scheduled (what a new change should start from). */
+tutti_timeline tutti__tempo_last(const tutti__tempo *s);
 
 #endif

@@ -44,7 +44,7 @@ typedef struct slot {
     tutti__link link;
     tutti__wbuf body;
     bool dirty, urgent; /* something queued; something that should not wait */
-    tutti_time last_heard, last_reject;
+    tutti_time last_heard, last_reject, last_nack_served, last_request;
     tutti_time w;      /* its promise */
     uint64_t next_seq; /* its next event */
     /* reference chain over what this member should have delivered */
@@ -67,8 +67,8 @@ struct tutti_hub {
     tutti_time horizon, heartbeat, w0;
     uint64_t seq0;
     tutti_time last_beat, last_coalesce;
-    tutti_timeline timeline, next_timeline;
-    bool has_next_timeline;
+    tutti__tempo tempo;      /* as delivered: what the members have */
+    tutti_timeline issued;   /* the last tempo this hub has ordered */
     tutti__wbuf rec, scratch, cmdbuf;
     uint64_t relayed, delivered, divergences, removed, dropped;
 };
@@ -103,6 +103,7 @@ int tutti_hub_create(tutti_hub **out, const tutti_hub_config *cfg, const tutti_i
 {
     if (!out || !cfg || !io || !io->now || !io->send) return TUTTI_EINVAL;
     if (!cfg->session || strlen(cfg->session) >= TUTTI_NAME_MAX || cfg->horizon <= 0 ||
+        cfg->horizon > TUTTI__MAX_HORIZON || cfg->suspect_after <= 0 || cfg->heartbeat < 0 ||
         cfg->max_members == 0 || !(cfg->bpm > 0) || !(cfg->quantum > 0))
         return TUTTI_EINVAL;
     tutti_hub *h = calloc(1, sizeof *h);
@@ -127,7 +128,10 @@ int tutti_hub_create(tutti_hub **out, const tutti_hub_config *cfg, const tutti_i
     h->w0 = h->now_s;
     tutti__order_add_origin(&h->order, 0, h->w0, 1);
     h->seq0 = 1;
-    tutti_timeline_init(&h->timeline, cfg->bpm, cfg->quantum, h->now_s);
+    tutti_timeline tl;
+    tutti_timeline_init(&tl, cfg->bpm, cfg->quantum, h->now_s);
+    tutti__tempo_init(&h->tempo, &tl);
+    h->issued = tl;
     h->last_beat = h->now;
     *out = h;
     return 0;
@@ -333,15 +337,14 @@ static void send_snapshot(tutti_hub *h, slot *j)
             tutti__put_command(b, &o->rm_key, &c, &h->cmdbuf);
         }
     }
-    /* The timeline in force, as history. */
+    /* The tempo schedule as delivered here, as history, in order; changes
+     * not yet delivered here are pending events and follow below. */
     memset(&c, 0, sizeof c);
     c.type = TUTTI__REC_COMMAND;
     c.u.command.op = TUTTI__CMD_TEMPO;
-    c.u.command.timeline = h->timeline;
     tutti_key hist = {INT64_MIN, 0, 0};
-    tutti__put_command(b, &hist, &c, &h->cmdbuf);
-    if (h->has_next_timeline) {
-        c.u.command.timeline = h->next_timeline;
+    for (uint32_t i = 0; i <= h->tempo.n; i++) {
+        c.u.command.timeline = i == 0 ? h->tempo.now : h->tempo.ahead[i - 1];
         tutti__put_command(b, &hist, &c, &h->cmdbuf);
     }
     for (uint32_t i = 0; i < h->order.n; i++) {
@@ -443,31 +446,41 @@ static void on_hello(tutti_hub *h, uint32_t peer, const tutti__rec *r)
 
 static void on_report(tutti_hub *h, slot *s, uint64_t count, uint64_t hash);
 
-static void relay_event(tutti_hub *h, slot *s, const tutti__rec *r)
+/*
+ * A member's stream is all or nothing: an event the hub refused would leave a
+ * hole in its sequence, so a member that breaks the protocol (another origin,
+ * a command, a sequence gap, below its own promise, too far ahead, too big)
+ * is removed with the reason, at a clean cut, and may join again. Returns
+ * false when it was.
+ */
+static bool relay_event(tutti_hub *h, slot *s, const tutti__rec *r)
 {
     const tutti_key *k = &r->u.event.key;
-    if (k->origin != s->id || r->u.event.kind != TUTTI_EV_USER) {
+    const char *why = NULL;
+    if (k->origin != s->id || r->u.event.kind != TUTTI_EV_USER)
+        why = "sent an event it may not send";
+    else if (k->seq != s->next_seq)
+        why = "sent events out of sequence";
+    else if (k->t < s->w)
+        why = "stamped an event below its own watermark";
+    else if (k->t > h->now_s + TUTTI__MAX_LEAD)
+        why = "scheduled an event too far ahead";
+    else if (r->u.event.payload.len > TUTTI__MAX_PAYLOAD)
+        why = "sent an event that is too large";
+    if (!why && tutti__order_push(&h->order, k, TUTTI_EV_USER, r->u.event.payload.p,
+                                  r->u.event.payload.len) < 0)
+        why = "sent more than the hub can hold";
+    if (why) {
         h->dropped++;
-        tutti__logf(&h->io, TUTTI_LOG_WARN,
-                    "tutti hub: member %u sent an event it may not send; dropped",
-                    (unsigned)s->id);
-        return;
-    }
-    if (k->seq != s->next_seq || k->t < s->w || r->u.event.payload.len > TUTTI__MAX_PAYLOAD) {
-        h->dropped++;
-        tutti__logf(&h->io, TUTTI_LOG_WARN,
-                    "tutti hub: member %u event %llu out of sequence or below its "
-                    "watermark; dropped",
-                    (unsigned)s->id, (unsigned long long)k->seq);
-        return;
+        remove_member(h, s, why);
+        return false;
     }
     s->next_seq++;
     tutti__wbuf_reset(&h->rec);
     tutti__rec_put(&h->rec, r);
     broadcast_rec(h, true);
-    tutti__order_push(&h->order, k, TUTTI_EV_USER, r->u.event.payload.p,
-                      r->u.event.payload.len);
     h->relayed++;
+    return true;
 }
 
 static void relay_watermark(tutti_hub *h, slot *s, const tutti__rec *r)
@@ -476,8 +489,11 @@ static void relay_watermark(tutti_hub *h, slot *s, const tutti__rec *r)
         h->dropped++;
         return;
     }
-    if (r->u.watermark.w < s->w) return; /* stale; promises only grow */
+    if (r->u.watermark.w <= s->w) return; /* stale; promises only grow */
     s->w = r->u.watermark.w;
+    /* Alive means keeping the promise moving: a peer that only talks (NACKs,
+     * duplicates, hellos) but never advances would hold everyone back. */
+    s->last_heard = h->now;
     tutti__wbuf_reset(&h->rec);
     tutti__rec wr = *r;
     wr.u.watermark.next_seq = s->next_seq; /* what the hub has relayed */
@@ -489,6 +505,8 @@ static void relay_watermark(tutti_hub *h, slot *s, const tutti__rec *r)
 static void on_request(tutti_hub *h, slot *s, const tutti__rec *r)
 {
     if (s->role == TUTTI_ROLE_LISTENER) return;
+    if (h->now - s->last_request < 100 * TUTTI_MS) return; /* one per 100 ms */
+    s->last_request = h->now;
     if (r->u.request.kind == TUTTI__REQ_BPM) tutti_hub_set_bpm(h, r->u.request.f);
     else if (r->u.request.kind == TUTTI__REQ_HORIZON) tutti_hub_set_horizon(h, r->u.request.i);
 }
@@ -531,9 +549,12 @@ static int on_rec(void *ctx, const tutti__rec *r)
         }
         return 1;
     }
-    s->last_heard = h->now;
     if (r->type == TUTTI__REC_NACK) {
-        if (!tutti__resend(&h->io, x->peer, &s->link, r->u.nack.from)) {
+        /* At most one resend per NACK interval, from what it has not acked. */
+        if (h->now - s->last_nack_served < 20 * TUTTI_MS) return 0;
+        s->last_nack_served = h->now;
+        uint64_t from = r->u.nack.from > s->link.acked ? r->u.nack.from : s->link.acked + 1;
+        if (!tutti__resend(&h->io, x->peer, &s->link, from)) {
             remove_member(h, s, "gone too long to catch up");
             return 1;
         }
@@ -543,7 +564,9 @@ static int on_rec(void *ctx, const tutti__rec *r)
     if (x->verdict < 0) x->verdict = tutti__link_receive(&s->link, x->hdr->link_seq, x->hdr->ack);
     if (x->verdict != TUTTI__LINK_ACCEPT) return 1;
     switch (r->type) {
-    case TUTTI__REC_EVENT: relay_event(h, s, r); break;
+    case TUTTI__REC_EVENT:
+        if (!relay_event(h, s, r)) return 1;
+        break;
     case TUTTI__REC_WATERMARK: relay_watermark(h, s, r); break;
     case TUTTI__REC_REPORT: on_report(h, s, r->u.report.count, r->u.report.hash); break;
     case TUTTI__REC_REQUEST: on_request(h, s, r); break;
@@ -609,17 +632,11 @@ static void hub_deliver(tutti_hub *h)
         if (p->kind == TUTTI_EV_COMMAND) {
             tutti__rec c;
             if (tutti__command_decode(p->data, p->len, &c) == 0 &&
-                c.u.command.op == TUTTI__CMD_TEMPO) {
-                h->next_timeline = c.u.command.timeline;
-                h->has_next_timeline = true;
-            }
+                c.u.command.op == TUTTI__CMD_TEMPO)
+                tutti__tempo_push(&h->tempo, &c.u.command.timeline);
         }
         h->delivered++;
         tutti__order_pop(&h->order);
-    }
-    if (h->has_next_timeline && h->now_s >= h->next_timeline.t0) {
-        h->timeline = h->next_timeline;
-        h->has_next_timeline = false;
     }
 }
 
@@ -693,7 +710,7 @@ tutti_time tutti_hub_tick(tutti_hub *h)
 
 int tutti_hub_set_horizon(tutti_hub *h, tutti_time horizon)
 {
-    if (horizon <= 0 || horizon > 10 * TUTTI_S) return TUTTI_EINVAL;
+    if (horizon <= 0 || horizon > TUTTI__MAX_HORIZON) return TUTTI_EINVAL;
     clock_now(h);
     h->horizon = horizon;
     h->heartbeat = h->cfg.heartbeat > 0 ? h->cfg.heartbeat : derive_heartbeat(horizon);
@@ -711,11 +728,11 @@ int tutti_hub_set_horizon(tutti_hub *h, tutti_time horizon)
 
 int tutti_hub_set_bpm(tutti_hub *h, double bpm)
 {
-    if (!(bpm >= 1.0 && bpm <= 999.0)) return TUTTI_EINVAL;
+    if (!(bpm >= TUTTI_BPM_MIN && bpm <= TUTTI_BPM_MAX)) return TUTTI_EINVAL;
     clock_now(h);
     /* Switch on the first bar line at least one horizon ahead, so every member
      * has the command before the bar it changes. */
-    tutti_timeline tl = h->has_next_timeline ? h->next_timeline : h->timeline;
+    tutti_timeline tl = h->issued;
     tutti_time earliest = h->now_s + h->horizon;
     if (earliest < h->w0) earliest = h->w0;
     if (earliest < tl.t0) earliest = tl.t0;
@@ -734,7 +751,10 @@ int tutti_hub_set_bpm(tutti_hub *h, double bpm)
     c.type = TUTTI__REC_COMMAND;
     c.u.command.op = TUTTI__CMD_TEMPO;
     c.u.command.timeline = next;
-    tutti_key k = stamp(h, at); /* k.t == at: at is past every earlier promise */
+    h->issued = next;
+    /* The command travels ahead of its bar (its key is stamped now; t0 is in the
+     * payload), so it never drags the hub's promise forward to the bar line. */
+    tutti_key k = stamp(h, 0);
     issue(h, &k, &c);
     flush_all(h, false);
     return 0;
@@ -751,7 +771,8 @@ void tutti_hub_status_get(const tutti_hub *h, tutti_hub_status *st)
     st->divergences = h->divergences;
     st->removed = h->removed;
     st->dropped_frames = h->dropped;
-    st->timeline = h->timeline;
+    tutti__tempo ahead = h->tempo;
+    st->timeline = tutti__tempo_at(&ahead, h->now_s);
 }
 
 uint32_t tutti_hub_list(const tutti_hub *h, tutti_member_info *out, uint32_t cap)

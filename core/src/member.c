@@ -47,8 +47,7 @@ struct tutti_member {
     tutti_time horizon, heartbeat;
     tutti_time w; /* watermark promised */
     uint64_t next_seq;
-    tutti_timeline timeline, next_timeline;
-    bool has_next_timeline;
+    tutti__tempo tempo;
     tutti__wbuf body, scratch, cmdbuf;
     bool body_dirty;
     tutti_time last_flush, next_ping, last_hello, now;
@@ -108,7 +107,9 @@ int tutti_member_create(tutti_member **out, const tutti_member_config *cfg,
     tutti__wbuf_init(&m->body);
     tutti__wbuf_init(&m->scratch);
     tutti__wbuf_init(&m->cmdbuf);
-    tutti_timeline_init(&m->timeline, 120.0, 4.0, 0);
+    tutti_timeline tl;
+    tutti_timeline_init(&tl, 120.0, 4.0, 0);
+    tutti__tempo_init(&m->tempo, &tl);
     m->state = M_IDLE;
     *out = m;
     return 0;
@@ -247,27 +248,23 @@ static void end_incarnation(tutti_member *m, const char *why)
 
 /* ----------------------------------------------------------- delivery */
 
-/* A timeline that takes effect at its t0; the one it follows stays in force
- * until then. */
-static void timeline_push(tutti_member *m, const tutti_timeline *tl)
-{
-    if (m->has_next_timeline && tl->t0 >= m->next_timeline.t0)
-        m->timeline = m->next_timeline;
-    m->next_timeline = *tl;
-    m->has_next_timeline = true;
-}
-
 static void apply_on_delivery(tutti_member *m, const tutti_key *k, const tutti__rec *c)
 {
     switch (c->u.command.op) {
     case TUTTI__CMD_ADD:
         list_add(m, c->u.command.member_id, (int)c->u.command.role, c->u.command.name, k);
         break;
-    case TUTTI__CMD_REMOVE:
+    case TUTTI__CMD_REMOVE: {
         list_remove(m, c->u.command.member_id);
+        /* Once its last event is in, a removed origin holds nothing back:
+         * forget it so churn does not grow the table. */
+        tutti__origin *o = tutti__order_origin(&m->order, c->u.command.member_id);
+        if (o && o->closed && o->next_seq > o->last_seq)
+            tutti__order_forget(&m->order, c->u.command.member_id);
         break;
+    }
     case TUTTI__CMD_TEMPO:
-        timeline_push(m, &c->u.command.timeline);
+        tutti__tempo_push(&m->tempo, &c->u.command.timeline);
         break;
     case TUTTI__CMD_ROLE:
         for (uint32_t i = 0; i < m->nmembers; i++)
@@ -335,7 +332,7 @@ static void on_command_receipt(tutti_member *m, const tutti_key *k, const tutti_
         if (c->u.command.heartbeat > 0) m->heartbeat = c->u.command.heartbeat;
         break;
     case TUTTI__CMD_TEMPO:
-        if (history) timeline_push(m, &c->u.command.timeline);
+        if (history) tutti__tempo_push(&m->tempo, &c->u.command.timeline);
         break;
     default:
         break;
@@ -399,7 +396,12 @@ static int on_rec(void *ctx, const tutti__rec *r)
                 snprintf(msg, sizeof msg, "tutti: the coordinator refused to admit us: %s",
                          why);
                 notice(m, TUTTI_LOG_ERROR, msg);
-                m->state = M_FAILED;
+                /* A full session may have room again soon: keep asking (the
+                 * hello is repeated every second); anything else is final. */
+                if (r->u.reject.code == TUTTI__REJ_FULL && m->state == M_HELLO)
+                    m->last_hello = m->now;
+                else
+                    m->state = M_FAILED;
             }
             return 1;
         }
@@ -547,6 +549,7 @@ int tutti_member_submit(tutti_member *m, tutti_time t, const uint8_t *data, uint
     m->now = now_local(m);
     tutti_time now_s = tutti_clock_to_session(&m->clock.est, m->now);
     if (now_s + m->horizon > m->w) m->w = now_s + m->horizon;
+    if (t > now_s + TUTTI__MAX_LEAD) return TUTTI_EINVAL;
     tutti_key k = {t < m->w ? m->w : t, m->id, m->next_seq++};
     if (k.t != t) m->restamped++;
     m->submitted++;
@@ -566,7 +569,7 @@ int tutti_member_submit(tutti_member *m, tutti_time t, const uint8_t *data, uint
 int tutti_member_propose_bpm(tutti_member *m, double bpm)
 {
     if (m->state != M_JOINED) return TUTTI_ESTATE;
-    if (!(bpm >= 1.0 && bpm <= 999.0)) return TUTTI_EINVAL;
+    if (!(bpm >= TUTTI_BPM_MIN && bpm <= TUTTI_BPM_MAX)) return TUTTI_EINVAL;
     tutti__rec r;
     memset(&r, 0, sizeof r);
     r.type = TUTTI__REC_REQUEST;
@@ -594,11 +597,11 @@ void tutti_member_status_get(const tutti_member *m, tutti_member_status *st)
     st->hash = m->hash;
     st->divergences = m->divergences;
     st->dropped = m->dropped;
+    st->violations = m->order.violations;
     st->joined_at = m->joined_at;
     st->members = m->nmembers;
-    tutti_time now_s = tutti_member_session_now(m);
-    st->timeline = (m->has_next_timeline && now_s >= m->next_timeline.t0) ? m->next_timeline
-                                                                          : m->timeline;
+    tutti__tempo ahead = m->tempo; /* status must not change the member */
+    st->timeline = tutti__tempo_at(&ahead, tutti_member_session_now(m));
 }
 
 uint32_t tutti_member_list(const tutti_member *m, tutti_member_info *out, uint32_t cap)

@@ -165,10 +165,7 @@ int tutti__order_push(tutti__order *o, const tutti_key *key, uint32_t kind,
         return 1;
     }
     tutti__origin *r = tutti__order_origin(o, key->origin);
-    if (r) {
-        if (r->closed && key->seq > r->last_seq) return 1;
-        if (key->seq >= r->next_seq) r->next_seq = key->seq + 1;
-    }
+    if (r && r->closed && key->seq > r->last_seq) return 1;
     if (o->n == o->max) return TUTTI_EFULL;
     if (o->n == o->cap) {
         uint32_t cap = o->cap ? 2 * o->cap : 256;
@@ -186,6 +183,8 @@ int tutti__order_push(tutti__order *o, const tutti_key *key, uint32_t kind,
     if (len) memcpy(p->data, data, len);
     o->heap[o->n] = p;
     sift_up(o, o->n++);
+    /* Only a stored event moves the frontier: a refused one must hold it. */
+    if (r && key->seq >= r->next_seq) r->next_seq = key->seq + 1;
     return 0;
 }
 

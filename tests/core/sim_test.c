@@ -28,6 +28,8 @@ static void sweep(const char *profile, uint32_t members, int nseeds)
         CHECK(r.timeline_ok);
         CHECK(r.report.user_events > 0);
         CHECK(r.report.misordered == 0);
+        CHECK(r.report.undelivered == 0);
+        CHECK(r.report.violations == 0);
         if (!r.coherent || !r.late_ok || !r.timeline_ok)
             fprintf(stderr, "  %s\n  %s\n", r.verdict, r.report.first_problem);
     }
@@ -63,6 +65,8 @@ CASE(partition_3, "partition", 3, seeds())
 CASE(partition_8, "partition", 8, seeds())
 CASE(crash_3, "crash", 3, seeds())
 CASE(crash_8, "crash", 8, seeds())
+CASE(churn_3, "churn", 3, seeds())
+CASE(churn_8, "churn", 8, seeds())
 CASE(all_32, "wan40", 32, 2)
 CASE(partition_32, "partition", 32, 1)
 CASE(crash_32, "crash", 32, 1)
@@ -81,6 +85,8 @@ int main(void)
     RUN(partition_8);
     RUN(crash_3);
     RUN(crash_8);
+    RUN(churn_3);
+    RUN(churn_8);
     RUN(all_32);
     RUN(partition_32);
     RUN(crash_32);

@@ -167,10 +167,10 @@ TUTTI_API int tutti_net_hub_status(tutti_net *n, tutti_hub_status *st);
 /* ---------------------------------------------------------- transport */
 
 typedef struct tutti_net_stats {
-    bool connected;          /* member: has a connection to the hub */
-    uint32_t peers;          /* hub: open connections (any, joined or not) */
-    uint64_t connects;       /* connections that came up */
-    uint64_t disconnects;    /* connections that went down */
+    bool connected;       /* member: has a connection to the hub */
+    uint32_t peers;       /* hub: open connections (any, joined or not) */
+    uint64_t connects;    /* connections that came up */
+    uint64_t disconnects; /* connections that went down */
     uint64_t frames_in, bytes_in;
     uint64_t frames_out, bytes_out;
     uint64_t send_failed;    /* frames not sent: no connection, or its queue full */
@@ -198,7 +198,8 @@ TUTTI_API int tutti_net_url(tutti_net *n, char *buf, size_t cap);
  * TUTTI_ECLOSED if the node is stopping (fn did not run).
  * Thread-safe: yes. Blocks.
  */
-TUTTI_API int tutti_net_call(tutti_net *n, void (*fn)(void *arg, void *engine), void *arg);
+TUTTI_API int tutti_net_call(tutti_net *n, void (*fn)(void *arg, void *engine),
+                             void *arg);
 
 #ifdef __cplusplus
 }

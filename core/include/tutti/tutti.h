@@ -149,6 +149,10 @@ typedef struct tutti_timeline {
     bool playing;    /* transport state */
 } tutti_timeline;
 
+/* The tempo range a session accepts (Link's range). */
+#define TUTTI_BPM_MIN 20.0
+#define TUTTI_BPM_MAX 999.0
+
 /* All real-time safe (pure arithmetic). */
 TUTTI_API void tutti_timeline_init(tutti_timeline *tl, double bpm, double quantum, tutti_time t0);
 TUTTI_API double tutti_timeline_beat_at(const tutti_timeline *tl, tutti_time t);
@@ -246,7 +250,8 @@ TUTTI_API void tutti_member_leave(tutti_member *m);
  * t is raised to at least now + L and never below what this member has already
  * promised, so it may be restamped; the stamped key is returned in *key.
  * Returns TUTTI_ESTATE before the member has joined, TUTTI_EFULL if the unacked
- * window is full.
+ * window is full, TUTTI_EINVAL for a payload over 64 KiB or a time more than
+ * 60 s ahead of now.
  */
 TUTTI_API int tutti_member_submit(tutti_member *m, tutti_time t, const uint8_t *data,
                                   uint32_t len, tutti_key *key);
@@ -266,6 +271,7 @@ typedef struct tutti_member_status {
     uint64_t hash;         /* running hash of the delivered sequence since joining */
     uint64_t divergences;  /* reported by the coordinator */
     uint64_t dropped;      /* malformed or out-of-place frames dropped */
+    uint64_t violations;   /* events that came below what was delivered (stays 0) */
     tutti_key joined_at;   /* the command that admitted this incarnation */
     uint32_t members;      /* active members (the coordinator excluded) */
     tutti_timeline timeline;

@@ -106,10 +106,14 @@ uint64_t tutti__posix_random_next(tutti__posix_random *r)
 const char *tutti__posix_level_name(int level)
 {
     switch (level) {
-    case TUTTI_LOG_DEBUG: return "debug";
-    case TUTTI_LOG_INFO: return "info";
-    case TUTTI_LOG_WARN: return "warn";
-    default: return "error";
+    case TUTTI_LOG_DEBUG:
+        return "debug";
+    case TUTTI_LOG_INFO:
+        return "info";
+    case TUTTI_LOG_WARN:
+        return "warn";
+    default:
+        return "error";
     }
 }
 

@@ -50,7 +50,7 @@ struct conn {
     tutti__sp_server *srv;
     conn *next;
     uint32_t id;
-    bool up;      /* both headers exchanged */
+    bool up; /* both headers exchanged */
     bool closing;
     uint8_t *buf; /* received, not yet parsed */
     size_t len, cap;
@@ -89,13 +89,15 @@ static void logf_(tutti__sp_server *s, int level, const char *fmt, ...)
 
 static void put_be64(uint8_t *p, uint64_t v)
 {
-    for (int i = 7; i >= 0; i--, v >>= 8) p[i] = (uint8_t)v;
+    for (int i = 7; i >= 0; i--, v >>= 8)
+        p[i] = (uint8_t)v;
 }
 
 static uint64_t get_be64(const uint8_t *p)
 {
     uint64_t v = 0;
-    for (int i = 0; i < 8; i++) v = v << 8 | p[i];
+    for (int i = 0; i < 8; i++)
+        v = v << 8 | p[i];
     return v;
 }
 
@@ -176,7 +178,8 @@ static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *out)
     conn *c = (conn *)h;
     if (c->cap - c->len < READ_CHUNK) {
         size_t cap = c->cap ? c->cap : READ_CHUNK;
-        while (cap - c->len < READ_CHUNK) cap *= 2;
+        while (cap - c->len < READ_CHUNK)
+            cap *= 2;
         uint8_t *p = realloc(c->buf, cap);
         if (!p) {
             *out = uv_buf_init(NULL, 0); /* libuv reports UV_ENOBUFS */
@@ -197,11 +200,13 @@ static bool parse(conn *c)
         if (c->len < SP_HEADER) return true;
         const uint8_t *b = c->buf;
         uint16_t peer = (uint16_t)(b[4] << 8 | b[5]);
-        if (b[0] != 0 || b[1] != 'S' || b[2] != 'P' || b[3] != 0 || b[6] != 0 || b[7] != 0) {
-            logf_(s, TUTTI_LOG_WARN,
-                  "connection %u closed: it does not speak the SP protocol (a tutti member "
-                  "connects with an NNG pair1 socket)",
-                  (unsigned)c->id);
+        if (b[0] != 0 || b[1] != 'S' || b[2] != 'P' || b[3] != 0 || b[6] != 0 ||
+            b[7] != 0) {
+            logf_(
+                s, TUTTI_LOG_WARN,
+                "connection %u closed: it does not speak the SP protocol (a tutti member "
+                "connects with an NNG pair1 socket)",
+                (unsigned)c->id);
             if (s->cb.refused) s->cb.refused(s->cb.ctx);
             conn_close(c);
             return false;
@@ -222,16 +227,18 @@ static bool parse(conn *c)
     while (c->len - p >= SP_LENGTH) {
         uint64_t n = get_be64(c->buf + p);
         if (n > s->max_msg || n < PAIR1_HOP) {
-            logf_(s, TUTTI_LOG_WARN,
-                  "connection %u closed: a message of %llu bytes (pair1 allows %zu to %zu)",
-                  (unsigned)c->id, (unsigned long long)n, (size_t)PAIR1_HOP, s->max_msg);
+            logf_(
+                s, TUTTI_LOG_WARN,
+                "connection %u closed: a message of %llu bytes (pair1 allows %zu to %zu)",
+                (unsigned)c->id, (unsigned long long)n, (size_t)PAIR1_HOP, s->max_msg);
             if (s->cb.refused) s->cb.refused(s->cb.ctx);
             conn_close(c);
             return false;
         }
         if (c->len - p - SP_LENGTH < n) break; /* the rest is still on its way */
         const uint8_t *m = c->buf + p + SP_LENGTH;
-        uint32_t hops = (uint32_t)m[0] << 24 | (uint32_t)m[1] << 16 | (uint32_t)m[2] << 8 | m[3];
+        uint32_t hops =
+            (uint32_t)m[0] << 24 | (uint32_t)m[1] << 16 | (uint32_t)m[2] << 8 | m[3];
         if (hops > PAIR1_MAX_HOPS) {
             logf_(s, TUTTI_LOG_WARN, "connection %u closed: a pair1 hop count of %u",
                   (unsigned)c->id, (unsigned)hops);
@@ -270,7 +277,8 @@ static void on_connection(uv_stream_t *l, int status)
 {
     tutti__sp_server *s = l->data;
     if (status < 0) {
-        logf_(s, TUTTI_LOG_WARN, "accepting a connection failed: %s", uv_strerror(status));
+        logf_(s, TUTTI_LOG_WARN, "accepting a connection failed: %s",
+              uv_strerror(status));
         return;
     }
     conn *c = calloc(1, sizeof *c);
@@ -294,8 +302,8 @@ static void on_connection(uv_stream_t *l, int status)
         return;
     }
     uv_tcp_nodelay(&c->tcp, 1);
-    const uint8_t hdr[SP_HEADER] = {0, 'S', 'P', 0, (uint8_t)(s->proto >> 8),
-                                    (uint8_t)s->proto, 0, 0};
+    const uint8_t hdr[SP_HEADER] = {
+        0, 'S', 'P', 0, (uint8_t)(s->proto >> 8), (uint8_t)s->proto, 0, 0};
     if (conn_write(c, hdr, sizeof hdr, NULL, 0) != 0) return;
     uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read);
 }
@@ -334,14 +342,15 @@ static int parse_url(const char *url, char *host, size_t hcap, char *port, size_
     }
     if (!strcmp(host, "*")) host[0] = 0;
     const char *q = colon + 1;
-    if (!*q || strlen(q) >= pcap || strspn(q, "0123456789") != strlen(q)) return TUTTI_EINVAL;
+    if (!*q || strlen(q) >= pcap || strspn(q, "0123456789") != strlen(q))
+        return TUTTI_EINVAL;
     strcpy(port, q);
     return 0;
 }
 
-int tutti__sp_listen(tutti__sp_server **out, uv_loop_t *loop, const char *url, uint16_t proto,
-                     size_t max_msg, size_t max_queue, const tutti__sp_callbacks *cb,
-                     char *bound, size_t bound_cap)
+int tutti__sp_listen(tutti__sp_server **out, uv_loop_t *loop, const char *url,
+                     uint16_t proto, size_t max_msg, size_t max_queue,
+                     const tutti__sp_callbacks *cb, char *bound, size_t bound_cap)
 {
     char host[256], port[16];
     if (parse_url(url, host, sizeof host, port, sizeof port)) return TUTTI_EINVAL;
@@ -353,7 +362,8 @@ int tutti__sp_listen(tutti__sp_server **out, uv_loop_t *loop, const char *url, u
     if (getaddrinfo(host[0] ? host : NULL, port, &hints, &ai) != 0 || !ai) {
         if (cb->log) {
             char msg[320];
-            snprintf(msg, sizeof msg, "cannot listen on %s: unknown host \"%s\"", url, host);
+            snprintf(msg, sizeof msg, "cannot listen on %s: unknown host \"%s\"", url,
+                     host);
             cb->log(cb->ctx, TUTTI_LOG_ERROR, msg);
         }
         return TUTTI_EINVAL;
@@ -435,7 +445,8 @@ int tutti__sp_send(tutti__sp_server *s, uint32_t id, const uint8_t *buf, size_t 
 uint32_t tutti__sp_connections(const tutti__sp_server *s)
 {
     uint32_t k = 0;
-    for (const conn *c = s->conns; c; c = c->next) k += c->up && !c->closing;
+    for (const conn *c = s->conns; c; c = c->next)
+        k += c->up && !c->closing;
     return k;
 }
 
@@ -444,6 +455,7 @@ void tutti__sp_close(tutti__sp_server *s)
     if (!s) return;
     if (s->closing) return;
     s->closing = true;
-    for (conn *c = s->conns; c; c = c->next) conn_close(c);
+    for (conn *c = s->conns; c; c = c->next)
+        conn_close(c);
     uv_close((uv_handle_t *)&s->listener, on_listener_closed);
 }

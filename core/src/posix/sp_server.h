@@ -32,9 +32,9 @@ typedef struct tutti__sp_callbacks {
  * TUTTI_ETRANSPORT (address in use, not allowed) or TUTTI_ENOMEM. On failure
  * the loop must still be run once before it is closed.
  */
-int tutti__sp_listen(tutti__sp_server **out, uv_loop_t *loop, const char *url, uint16_t proto,
-                     size_t max_msg, size_t max_queue, const tutti__sp_callbacks *cb,
-                     char *bound, size_t bound_cap);
+int tutti__sp_listen(tutti__sp_server **out, uv_loop_t *loop, const char *url,
+                     uint16_t proto, size_t max_msg, size_t max_queue,
+                     const tutti__sp_callbacks *cb, char *bound, size_t bound_cap);
 /* Send one message to connection `id`. TUTTI_ECLOSED if it is not up,
  * TUTTI_EFULL if it was cut for not reading, TUTTI_ENOMEM. */
 int tutti__sp_send(tutti__sp_server *s, uint32_t id, const uint8_t *buf, size_t len);

@@ -47,7 +47,7 @@ enum { ROLE_HUB = 1, ROLE_MEMBER = 2 };
 enum { IN_MSG, IN_ADD, IN_REM };
 
 #define MAX_TIMER_WAIT TUTTI_S /* re-run at least this often (publish) */
-#define SEND_BUFFER 8192        /* NNG_OPT_SENDBUF: NNG's maximum */
+#define SEND_BUFFER 8192       /* NNG_OPT_SENDBUF: NNG's maximum */
 #define URL_MAX 256
 /* Bytes that may wait for one member before the hub cuts its connection:
  * about a minute of a busy session. */
@@ -101,7 +101,7 @@ struct tutti_net {
     uv_cond_t cv;
     /* ---- guarded by mu ---- */
     bool stopping, closed;
-    inbound *in;       /* ring, grows for pipe events only */
+    inbound *in; /* ring, grows for pipe events only */
     uint32_t in_cap, in_head, in_len, in_msgs;
     bool rx_paused;
     uint64_t receive_pauses;
@@ -117,7 +117,7 @@ struct tutti_net {
     bool submit_blocked;
     bool dirty;  /* work done since the last tick */
     bool redial; /* member: opening a new socket failed; try again */
-    bool shut;  /* shutdown_loop has run */
+    bool shut;   /* shutdown_loop has run */
 };
 
 static _Thread_local tutti_net *current_loop;
@@ -199,7 +199,8 @@ static bool in_push_locked(tutti_net *n, uint8_t kind, uint32_t pipe, nng_msg *m
         uint32_t cap = n->in_cap * 2;
         inbound *q = malloc(cap * sizeof *q);
         if (!q) return false;
-        for (uint32_t i = 0; i < n->in_len; i++) q[i] = n->in[(n->in_head + i) % n->in_cap];
+        for (uint32_t i = 0; i < n->in_len; i++)
+            q[i] = n->in[(n->in_head + i) % n->in_cap];
         free(n->in);
         n->in = q;
         n->in_cap = cap;
@@ -404,7 +405,8 @@ static void run_calls(tutti_net *n)
     n->calls = n->calls_tail = NULL;
     uv_mutex_unlock(&n->mu);
     if (!c) return;
-    for (call *i = c; i; i = i->next) i->fn(i->arg, engine_of(n));
+    for (call *i = c; i; i = i->next)
+        i->fn(i->arg, engine_of(n));
     uv_mutex_lock(&n->mu);
     while (c) {
         call *next = c->next; /* c lives on the caller's stack: read first */
@@ -586,7 +588,8 @@ static void net_free(tutti_net *n)
     free(n);
 }
 
-static int net_alloc(tutti_net **out, int role, const char *url, const tutti_net_config *ncfg)
+static int net_alloc(tutti_net **out, int role, const char *url,
+                     const tutti_net_config *ncfg)
 {
     if (!out || !url || strlen(url) >= URL_MAX) return TUTTI_EINVAL;
     tutti_net *n = calloc(1, sizeof *n);
@@ -599,7 +602,9 @@ static int net_alloc(tutti_net **out, int role, const char *url, const tutti_net
     if (!n->cfg.submit_capacity) n->cfg.submit_capacity = 4096;
     if (!n->cfg.receive_capacity) n->cfg.receive_capacity = 1024;
     snprintf(n->name, sizeof n->name, "%s",
-             n->cfg.name ? n->cfg.name : role == ROLE_HUB ? "hub" : "member");
+             n->cfg.name        ? n->cfg.name
+             : role == ROLE_HUB ? "hub"
+                                : "member");
     n->cfg.name = n->name;
     strcpy(n->url, url);
     if (uv_mutex_init(&n->mu) != 0) {
@@ -641,8 +646,9 @@ static int net_alloc(tutti_net **out, int role, const char *url, const tutti_net
 static int url_error(tutti_net *n, const char *what, int rv)
 {
     logf_(n, TUTTI_LOG_ERROR, "cannot %s %s: %s", what, n->url, nng_strerror(rv));
-    return rv == NNG_EADDRINVAL || rv == NNG_ENOTSUP || rv == NNG_EINVAL ? TUTTI_EINVAL
-                                                                         : TUTTI_ETRANSPORT;
+    return rv == NNG_EADDRINVAL || rv == NNG_ENOTSUP || rv == NNG_EINVAL
+               ? TUTTI_EINVAL
+               : TUTTI_ETRANSPORT;
 }
 
 /* A member's NNG pair1 socket, dialling the hub. */
@@ -657,7 +663,8 @@ static int open_and_dial(tutti_net *n)
     /* Room for the largest frame the wire allows plus pair1's hop count;
      * NNG drops the connection of a peer that sends more. The receive buffer
      * is in messages, ahead of the loop's own queue. */
-    if ((rv = nng_socket_set_size(n->sock, NNG_OPT_RECVMAXSZ, TUTTI__WIRE_MAX_FRAME + 64)) ||
+    if ((rv = nng_socket_set_size(n->sock, NNG_OPT_RECVMAXSZ,
+                                  TUTTI__WIRE_MAX_FRAME + 64)) ||
         (rv = nng_socket_set_int(n->sock, NNG_OPT_SENDBUF, SEND_BUFFER)) ||
         (rv = nng_socket_set_int(n->sock, NNG_OPT_RECVBUF, 1024)) ||
         (rv = nng_pipe_notify(n->sock, NNG_PIPE_EV_ADD_POST, on_pipe, n)) ||
@@ -736,10 +743,12 @@ int tutti_net_hub_start(tutti_net **out, const tutti_hub_config *cfg, const char
     tutti__sp_callbacks cb = {n, hub_up, hub_down, hub_message, hub_refused, net_log};
     char bound[URL_MAX];
     rc = tutti__sp_listen(&n->srv, &n->loop, n->url, TUTTI__SP_PAIR1,
-                          TUTTI__WIRE_MAX_FRAME + 4, HUB_MAX_QUEUE, &cb, bound, sizeof bound);
+                          TUTTI__WIRE_MAX_FRAME + 4, HUB_MAX_QUEUE, &cb, bound,
+                          sizeof bound);
     if (rc != 0) {
         if (rc == TUTTI_EINVAL)
-            logf_(n, TUTTI_LOG_ERROR, "cannot listen on %s: give tcp://HOST:PORT", n->url);
+            logf_(n, TUTTI_LOG_ERROR, "cannot listen on %s: give tcp://HOST:PORT",
+                  n->url);
         net_free(n);
         return rc;
     }
@@ -827,7 +836,8 @@ int tutti_net_call(tutti_net *n, void (*fn)(void *arg, void *engine), void *arg)
         n->calls = &c;
     n->calls_tail = &c;
     uv_async_send(&n->wake);
-    while (!c.done) uv_cond_wait(&n->cv, &n->mu);
+    while (!c.done)
+        uv_cond_wait(&n->cv, &n->mu);
     uv_mutex_unlock(&n->mu);
     return c.rc;
 }
@@ -880,7 +890,8 @@ int tutti_net_leave(tutti_net *n, tutti_time linger)
         tutti_time now;
         while ((now = tutti__posix_now()) < end) {
             tutti_time left = end - now;
-            uv_sleep((unsigned)((left < 10 * TUTTI_MS ? left : 10 * TUTTI_MS) / TUTTI_MS + 1));
+            uv_sleep(
+                (unsigned)((left < 10 * TUTTI_MS ? left : 10 * TUTTI_MS) / TUTTI_MS + 1));
         }
     }
     return 0;

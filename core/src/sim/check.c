@@ -140,7 +140,48 @@ bool tutti_sim_check(tutti_sim *s, tutti_sim_report *r)
                 for (size_t k = 0; k < logs[i].n; k++) logged += logs[i].d[k].late;
         if (logged != st.late) r->late_miscounted++;
     }
+    /* Nothing a surviving member submitted may be lost: every survivor that
+     * joined before it must have delivered it (the union alone would not see
+     * an event nobody delivered). */
+    const tutti_sim_submitted *subs;
+    size_t nsubs = tutti_sim_submissions(s, &subs);
+    for (size_t i = 0; i < nsubs; i++) {
+        const tutti_sim_submitted *sb = &subs[i];
+        tutti_member_status so;
+        tutti_member_status_get(tutti_sim_member(s, sb->node), &so);
+        if (!so.joined || so.incarnation != sb->incarnation || tutti_sim_crashed(s, sb->node))
+            continue;
+        for (size_t j = 0; j < nlogs; j++) {
+            const tutti_sim_log *l = &logs[j];
+            tutti_member_status st;
+            tutti_member_status_get(tutti_sim_member(s, l->node), &st);
+            bool alive = st.joined && st.incarnation == l->incarnation &&
+                         !tutti_sim_crashed(s, l->node);
+            if (!alive || tutti_key_cmp(&sb->key, &l->joined) <= 0) continue;
+            size_t lo = 0, hi = l->n;
+            while (lo < hi) {
+                size_t mid = lo + (hi - lo) / 2;
+                if (tutti_key_cmp(&l->d[mid].key, &sb->key) < 0) lo = mid + 1;
+                else hi = mid;
+            }
+            if (lo == l->n || tutti_key_cmp(&l->d[lo].key, &sb->key) != 0) {
+                r->undelivered++;
+                problem(r, "a survivor never delivered a survivor's event", l, &sb->key);
+            }
+        }
+    }
+    for (uint32_t node = 1;; node++) {
+        tutti_member *mem = tutti_sim_member(s, node);
+        if (!mem) break;
+        tutti_member_status st;
+        tutti_member_status_get(mem, &st);
+        r->violations += st.violations + st.divergences;
+    }
+    tutti_hub_status hs;
+    tutti_hub_status_get(tutti_sim_hub(s), &hs);
+    r->violations += hs.divergences;
+    if (r->violations) problem(r, "merge violations or divergence reported", &logs[0], &logs[0].joined);
     free(u);
-    return r->misordered == 0 && r->conflicting == 0 && r->missing == 0 &&
+    return r->undelivered == 0 && r->violations == 0 && r->misordered == 0 && r->conflicting == 0 && r->missing == 0 &&
            r->incomplete == 0;
 }

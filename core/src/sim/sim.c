@@ -53,6 +53,8 @@ struct tutti_sim {
     size_t nlogs, logs_cap;
     tutti_time max_up, max_down;
     uint64_t frames;
+    tutti_sim_submitted *subs;
+    size_t nsubs, subs_cap;
 };
 
 void tutti_sim_config_init(tutti_sim_config *c)
@@ -326,6 +328,7 @@ void tutti_sim_destroy(tutti_sim *s)
     }
     tutti_hub_destroy(s->hub);
     for (size_t i = 0; i < s->nlogs; i++) free(s->logs[i].d);
+    free(s->subs);
     free(s->logs);
     free(s->nodes);
     free(s);
@@ -344,6 +347,12 @@ static void schedule_tick(tutti_sim *s, simnode *n, tutti_time local_deadline)
 
 static void after_member_call(tutti_sim *s, simnode *n)
 {
+    /* Every incarnation gets a log when it joins, so one that never delivers
+     * anything is still checked. */
+    tutti_member_status st;
+    tutti_member_status_get(n->m, &st);
+    if (st.joined && (n->cur_log < 0 || s->logs[n->cur_log].incarnation != st.incarnation))
+        current_log(s, n);
     schedule_tick(s, n, tutti_member_tick(n->m));
 }
 
@@ -354,7 +363,17 @@ static void submit(tutti_sim *s, simnode *n, const simev *e)
     memcpy(buf, &e->tag, 8);
     for (uint32_t i = 8; i < len; i++) buf[i] = (uint8_t)tutti_rng_next(&s->rng);
     tutti_time t = tutti_member_session_now(n->m) + e->lead;
-    if (tutti_member_submit(n->m, t, buf, len, NULL) == 0) n->submits++;
+    tutti_key key;
+    if (tutti_member_submit(n->m, t, buf, len, &key) != 0) return;
+    n->submits++;
+    if (s->nsubs == s->subs_cap) {
+        s->subs_cap = s->subs_cap ? 2 * s->subs_cap : 1024;
+        s->subs = realloc(s->subs, s->subs_cap * sizeof *s->subs);
+        if (!s->subs) abort();
+    }
+    tutti_member_status st;
+    tutti_member_status_get(n->m, &st);
+    s->subs[s->nsubs++] = (tutti_sim_submitted){key, n->idx, st.incarnation, s->now};
 }
 
 static void step(tutti_sim *s, simev *e)
@@ -519,4 +538,10 @@ uint64_t tutti_sim_frames_sent(const tutti_sim *s)
 bool tutti_sim_crashed(const tutti_sim *s, uint32_t node)
 {
     return node > 0 && node < s->nnodes && s->nodes[node].crashed;
+}
+
+size_t tutti_sim_submissions(const tutti_sim *s, const tutti_sim_submitted **subs)
+{
+    *subs = s->subs;
+    return s->nsubs;
 }

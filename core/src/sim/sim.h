@@ -93,6 +93,13 @@ typedef struct tutti_sim_log {
     size_t n, cap;
 } tutti_sim_log;
 
+/* An event a member's engine accepted, with the key it was stamped with. */
+typedef struct tutti_sim_submitted {
+    tutti_key key;
+    uint32_t node, incarnation;
+    tutti_time at; /* true time of submission */
+} tutti_sim_submitted;
+
 int tutti_sim_create(tutti_sim **out, const tutti_sim_config *cfg);
 void tutti_sim_destroy(tutti_sim *s);
 
@@ -129,6 +136,7 @@ tutti_time tutti_sim_true_session(const tutti_sim *s);   /* hub clock now */
 /* Local clock of a node at true time t. */
 tutti_time tutti_sim_node_clock(const tutti_sim *s, uint32_t node, tutti_time t);
 uint64_t tutti_sim_frames_sent(const tutti_sim *s);
+size_t tutti_sim_submissions(const tutti_sim *s, const tutti_sim_submitted **subs);
 bool tutti_sim_crashed(const tutti_sim *s, uint32_t node);
 
 uint64_t tutti_fnv1a(const void *p, size_t n, uint64_t h);
@@ -149,6 +157,8 @@ typedef struct tutti_sim_report {
     uint64_t conflicting;   /* same key, different content */
     uint64_t missing;       /* absent from an incarnation's range */
     uint64_t incomplete;    /* surviving incarnations missing final events */
+    uint64_t undelivered;   /* survivors' own submissions a survivor never delivered */
+    uint64_t violations;    /* members' merge violations + hub divergence reports */
     uint64_t incarnations, removed;
     tutti_time max_delay;   /* largest member-hub-member delay seen */
     tutti_time max_bound;   /* largest clock bound of a locked member */
@@ -169,7 +179,10 @@ bool tutti_sim_check(tutti_sim *s, tutti_sim_report *r);
  *   wan40      member-to-member 40 +/- 10 ms (20 +/- 5 ms each hop), L = 80 ms
  *   wan150     150 +/- 40 ms (75 +/- 20 ms each hop, normal), 2 % loss, L = 300 ms
  *   partition  wan40, and one member cut off from the hub for 3 s
- *   crash      wan40, and one member crashing mid-session */
+ *   crash      wan40, and one member crashing mid-session
+ *   churn      wan40, one member joining late, one leaving, one cut off for
+ *              600 ms (shorter than suspect_after: it must recover through
+ *              resends), and two tempo changes */
 extern const char *const tutti_sim_profiles[];
 
 typedef struct tutti_scenario_result {
