@@ -110,6 +110,17 @@ bool tutti__str_copy(char *dst, size_t cap, tutti__str s)
     return true;
 }
 
+void tutti__put_watermark(tutti__wbuf *b, uint32_t origin, tutti_time w, uint64_t next_seq)
+{
+    tutti__rec r;
+    memset(&r, 0, sizeof r);
+    r.type = TUTTI__REC_WATERMARK;
+    r.u.watermark.origin = origin;
+    r.u.watermark.w = w;
+    r.u.watermark.next_seq = next_seq;
+    tutti__rec_put(b, &r);
+}
+
 void tutti__put_command(tutti__wbuf *b, const tutti_key *key, const tutti__rec *cmd,
                         tutti__wbuf *scratch)
 {

@@ -40,6 +40,9 @@ void tutti__logf(const tutti_io *io, int level, const char *fmt, ...)
  * long. */
 bool tutti__str_copy(char *dst, size_t cap, tutti__str s);
 
+/* Append an origin's watermark record to `b`. */
+void tutti__put_watermark(tutti__wbuf *b, uint32_t origin, tutti_time w, uint64_t next_seq);
+
 /* Append a command event record to `b`. */
 void tutti__put_command(tutti__wbuf *b, const tutti_key *key, const tutti__rec *cmd,
                         tutti__wbuf *scratch);

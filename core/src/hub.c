@@ -291,16 +291,6 @@ static void remove_member(tutti_hub *h, slot *s, const char *why)
 
 /* ------------------------------------------------------------- joining */
 
-static void put_watermark(tutti__wbuf *b, uint32_t origin, tutti_time w, uint64_t next)
-{
-    tutti__rec r;
-    memset(&r, 0, sizeof r);
-    r.type = TUTTI__REC_WATERMARK;
-    r.u.watermark.origin = origin;
-    r.u.watermark.w = w;
-    r.u.watermark.next_seq = next;
-    tutti__rec_put(b, &r);
-}
 
 /* The ADD command for a slot; `lead` is the newcomer's first promise past the
  * command's time. */
@@ -360,7 +350,7 @@ static void send_snapshot(tutti_hub *h, slot *j)
     }
     for (uint32_t i = 0; i < h->order.norigins; i++) {
         const tutti__origin *o = &h->order.origins[i];
-        put_watermark(b, o->id, o->w, o->next_seq);
+        tutti__put_watermark(b, o->id, o->w, o->next_seq);
     }
     j->dirty = j->urgent = true;
 }
@@ -696,7 +686,7 @@ tutti_time tutti_hub_tick(tutti_hub *h)
     if (h->now - h->last_beat >= h->heartbeat) {
         if (h->now_s + h->horizon > h->w0) h->w0 = h->now_s + h->horizon;
         tutti__wbuf_reset(&h->rec);
-        put_watermark(&h->rec, 0, h->w0, h->seq0);
+        tutti__put_watermark(&h->rec, 0, h->w0, h->seq0);
         broadcast_rec(h, false);
         tutti__order_watermark(&h->order, 0, h->w0, h->seq0);
         h->last_beat = h->now;

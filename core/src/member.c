@@ -171,13 +171,8 @@ static void flush(tutti_member *m, bool force)
     if (!m->body_dirty && !force) return;
     tutti_time now_s = tutti_clock_to_session(&m->clock.est, m->now);
     if (now_s + m->horizon > m->w) m->w = now_s + m->horizon;
+    tutti__put_watermark(&m->body, m->id, m->w, m->next_seq);
     tutti__rec r;
-    memset(&r, 0, sizeof r);
-    r.type = TUTTI__REC_WATERMARK;
-    r.u.watermark.origin = m->id;
-    r.u.watermark.w = m->w;
-    r.u.watermark.next_seq = m->next_seq;
-    tutti__rec_put(&m->body, &r);
     if (m->cp_count > m->reported) {
         memset(&r, 0, sizeof r);
         r.type = TUTTI__REC_REPORT;
