@@ -66,7 +66,7 @@ struct tutti_hub {
     tutti__order order;
     tutti_time horizon, heartbeat, w0;
     uint64_t seq0;
-    tutti_time last_beat, last_coalesce;
+    tutti_time last_beat, last_coalesce, last_drop_log;
     tutti__tempo tempo;      /* as delivered: what the members have */
     tutti_timeline issued;   /* the last tempo this hub has ordered */
     tutti__wbuf rec, scratch, cmdbuf;
@@ -531,11 +531,17 @@ static int on_rec(void *ctx, const tutti__rec *r)
         return 1;
     }
     slot *s = x->s;
-    if (!s || s->state != S_ACTIVE) {
-        if (h->now - (s ? s->last_reject : 0) >= 100 * TUTTI_MS || !s) {
-            reject(h, x->peer, s ? TUTTI__REJ_REMOVED : TUTTI__REJ_UNKNOWN,
-                   s ? "this member was removed; join again" : "say hello first");
-            if (s) s->last_reject = h->now;
+    if (!s) {
+        /* A connection that has not said hello: frames queued on it before a
+         * reconnect, or a stranger. Dropped without an answer; a member the
+         * hub has forgotten learns so from the reply to its resume hello. */
+        h->dropped++;
+        return 1;
+    }
+    if (s->state != S_ACTIVE) {
+        if (h->now - s->last_reject >= 100 * TUTTI_MS) {
+            reject(h, x->peer, TUTTI__REJ_REMOVED, "this member was removed; join again");
+            s->last_reject = h->now;
         }
         return 1;
     }
@@ -639,9 +645,17 @@ int tutti_hub_receive(tutti_hub *h, uint32_t peer, const uint8_t *buf, size_t le
     const char *why = NULL;
     int rc = tutti__frame_decode(buf, len, &hdr, on_rec, &x, &why);
     if (rc < 0) {
+        /* Logged at most once a second, with how many more were dropped, so a
+         * flood cannot flood the log too. */
         h->dropped++;
-        tutti__logf(&h->io, TUTTI_LOG_WARN, "tutti hub: dropped a malformed frame from peer %u: %s",
-                    (unsigned)peer, why ? why : tutti_strerror(rc));
+        if (h->now - h->last_drop_log >= TUTTI_S) {
+            tutti__logf(&h->io, TUTTI_LOG_WARN,
+                        "tutti hub: dropped a malformed frame from peer %u: %s "
+                        "(%llu dropped in all)",
+                        (unsigned)peer, why ? why : tutti_strerror(rc),
+                        (unsigned long long)h->dropped);
+            h->last_drop_log = h->now;
+        }
         return rc;
     }
     slot *s = x.s;

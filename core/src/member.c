@@ -337,6 +337,13 @@ static void on_command_receipt(tutti_member *m, const tutti_key *k, const tutti_
 static void on_welcome(tutti_member *m, const tutti__rec *r)
 {
     if (m->state != M_HELLO) return;
+    if (r->u.welcome.member_id == 0 || r->u.welcome.horizon <= 0 ||
+        r->u.welcome.horizon > TUTTI__MAX_HORIZON || r->u.welcome.heartbeat < 0 ||
+        r->u.welcome.heartbeat > TUTTI_S || r->u.welcome.hub_next == 0) {
+        m->dropped++;
+        notice(m, TUTTI_LOG_ERROR, "tutti: the hub's welcome makes no sense; ignored");
+        return;
+    }
     m->id = r->u.welcome.member_id;
     m->horizon = r->u.welcome.horizon;
     m->heartbeat = r->u.welcome.heartbeat > 0 ? r->u.welcome.heartbeat : 10 * TUTTI_MS;
