@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 volatile sig_atomic_t cli_stop_requested;
 
@@ -26,6 +27,29 @@ void cli_catch_signals(void)
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
     signal(SIGPIPE, SIG_IGN);
+}
+
+static volatile sig_atomic_t exit_status;
+
+static void on_alarm(int sig)
+{
+    (void)sig;
+    static const char msg[] = "tutti: the network library did not shut down in time; "
+                              "exiting anyway\n";
+    ssize_t w = write(STDERR_FILENO, msg, sizeof msg - 1);
+    (void)w;
+    _exit(exit_status);
+}
+
+void cli_exit_after(unsigned seconds, int status)
+{
+    exit_status = status;
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_alarm;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGALRM, &sa, NULL);
+    alarm(seconds);
 }
 
 void cli_sleep(tutti_time ns)
@@ -49,8 +73,16 @@ void cli_log(void *ctx, int level, const char *msg)
         msg += 11;
     else if (!strncmp(msg, "tutti: ", 7))
         msg += 7;
-    const char *mark = level >= TUTTI_LOG_ERROR ? "error: " : level >= TUTTI_LOG_WARN ? "warning: " : "";
-    fprintf(stderr, "[%s] %s%s\n", name ? name : "tutti", mark, msg);
+    const char *mark = level >= TUTTI_LOG_ERROR   ? "error: "
+                       : level >= TUTTI_LOG_WARN  ? "warning: "
+                       : level <= TUTTI_LOG_DEBUG ? "debug: "
+                                                  : "";
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    struct tm tm;
+    localtime_r(&ts.tv_sec, &tm);
+    fprintf(stderr, "%02d:%02d:%02d.%03ld [%s] %s%s\n", tm.tm_hour, tm.tm_min, tm.tm_sec,
+            ts.tv_nsec / 1000000, name ? name : "tutti", mark, msg);
 }
 
 static const cli_opt *find_opt(const cli_opt *opts, const char *name, size_t len)
@@ -99,8 +131,8 @@ int cli_parse(const char *cmd, const char *usage, int argc, char **argv,
         }
         if (strncmp(a, "--", 2) != 0 || a[2] == 0) {
             if (!rest) {
-                fprintf(stderr, "tutti %s: unexpected \"%s\" (try tutti %s --help)\n", cmd, a,
-                        cmd);
+                fprintf(stderr, "tutti %s: unexpected \"%s\" (try tutti %s --help)\n",
+                        cmd, a, cmd);
                 return CLI_USAGE;
             }
             rest[(*nrest)++] = argv[i];
@@ -110,8 +142,8 @@ int cli_parse(const char *cmd, const char *usage, int argc, char **argv,
         size_t len = eq ? (size_t)(eq - name) : strlen(name);
         const cli_opt *o = find_opt(opts, name, len);
         if (!o) {
-            fprintf(stderr, "tutti %s: there is no option --%.*s (try tutti %s --help)\n", cmd,
-                    (int)len, name, cmd);
+            fprintf(stderr, "tutti %s: there is no option --%.*s (try tutti %s --help)\n",
+                    cmd, (int)len, name, cmd);
             return CLI_USAGE;
         }
         if (o->kind == CLI_FLAG) {

@@ -65,6 +65,14 @@ int cli_parse(const char *cmd, const char *usage, int argc, char **argv,
 extern volatile sig_atomic_t cli_stop_requested;
 void cli_catch_signals(void);
 
+/*
+ * Exit with `status` if the process is still running `seconds` from now. For
+ * the last step of a command, after its results are out: closing an NNG
+ * socket can hang in NNG 1.5 (a race in its close path, fixed upstream
+ * later), and a finished member must not hang its caller for that.
+ */
+void cli_exit_after(unsigned seconds, int status);
+
 /* ------------------------------------------------------------- helpers */
 
 /* Sleep (interruptible by a caught signal). */

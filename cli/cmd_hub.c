@@ -9,6 +9,7 @@
 static const char usage[] =
     "usage: tutti hub [--listen URL] [--session NAME] [--horizon MS] [--suspect MS]\n"
     "                 [--bpm X] [--duration S] [--url-file FILE] [--quiet]\n"
+    "                 [--verbose]\n"
     "\n"
     "Runs the hub of a session: members connect to it, it relays every event to\n"
     "every member and sequences who is in the session and the tempo. Session time\n"
@@ -27,14 +28,16 @@ static const char usage[] =
     "  --duration S     stop after this many seconds (default: run until stopped)\n"
     "  --url-file FILE  write the address members should dial to FILE once ready\n"
     "  --quiet          no status line every second\n"
+    "  --verbose        log connections and other details to stderr\n"
     "\n"
     "On exit the last line on stdout is a JSON object with the final counters.\n";
 
 int cmd_hub(int argc, char **argv)
 {
-    const char *listen = CLI_DEFAULT_LISTEN, *session = CLI_DEFAULT_SESSION, *url_file = NULL;
+    const char *listen = CLI_DEFAULT_LISTEN, *session = CLI_DEFAULT_SESSION,
+               *url_file = NULL;
     double horizon_ms = 100, suspect_ms = 1000, bpm = 120, duration = 0;
-    bool quiet = false;
+    bool quiet = false, verbose = false;
     const cli_opt opts[] = {
         {"listen", CLI_STRING, &listen, 0, 0, NULL},
         {"session", CLI_STRING, &session, 0, 0, NULL},
@@ -44,6 +47,7 @@ int cmd_hub(int argc, char **argv)
         {"duration", CLI_NUMBER, &duration, 0, 1e7, "seconds"},
         {"url-file", CLI_STRING, &url_file, 0, 0, NULL},
         {"quiet", CLI_FLAG, &quiet, 0, 0, NULL},
+        {"verbose", CLI_FLAG, &verbose, 0, 0, NULL},
         {NULL, 0, NULL, 0, 0, NULL},
     };
     int rc = cli_parse("hub", usage, argc, argv, opts, NULL, NULL);
@@ -66,6 +70,7 @@ int cmd_hub(int argc, char **argv)
     ncfg.name = "hub";
     ncfg.log = cli_log;
     ncfg.log_ctx = "hub";
+    if (verbose) ncfg.log_level = TUTTI_LOG_DEBUG;
     ncfg.url_file = url_file;
 
     cli_catch_signals();
@@ -77,8 +82,8 @@ int cmd_hub(int argc, char **argv)
     }
     char url[256];
     tutti_net_url(n, url, sizeof url);
-    printf("tutti hub: session \"%s\" is open at %s (L %.0f ms, %.0f bpm)\n", session, url,
-           horizon_ms, bpm);
+    printf("tutti hub: session \"%s\" is open at %s (L %.0f ms, %.0f bpm)\n", session,
+           url, horizon_ms, bpm);
     fflush(stdout);
 
     tutti_time start = tutti_net_now(), next_line = start + TUTTI_S;
@@ -92,11 +97,12 @@ int cmd_hub(int argc, char **argv)
             if (!quiet) {
                 tutti_net_hub_status(n, &st);
                 tutti_net_stats_get(n, &ns);
-                printf("hub: %" PRIu32 " members, L %.0f ms, relayed %" PRIu64
-                       ", delivered %" PRIu64 ", divergences %" PRIu64 ", dropped %" PRIu64
-                       ", removed %" PRIu64 "\n",
-                       st.members, cli_ms(st.horizon), st.relayed, st.delivered,
-                       st.divergences, st.dropped_frames, st.removed);
+                printf("hub: %" PRIu32 " member%s, L %.0f ms, relayed %" PRIu64
+                       ", delivered %" PRIu64 ", divergences %" PRIu64
+                       ", dropped %" PRIu64 ", removed %" PRIu64 "\n",
+                       st.members, st.members == 1 ? "" : "s", cli_ms(st.horizon),
+                       st.relayed, st.delivered, st.divergences, st.dropped_frames,
+                       st.removed);
                 fflush(stdout);
             }
         }
@@ -108,9 +114,9 @@ int cmd_hub(int argc, char **argv)
     printf("{\"role\":\"hub\",\"url\":\"%s\",\"session_epoch_ns\":%" PRId64
            ",\"members\":%" PRIu32 ",\"horizon_ns\":%" PRId64 ",\"relayed\":%" PRIu64
            ",\"delivered\":%" PRIu64 ",\"divergences\":%" PRIu64 ",\"removed\":%" PRIu64
-           ",\"dropped_frames\":%" PRIu64 ",\"connections\":%" PRIu64 ",\"frames_in\":%" PRIu64
-           ",\"frames_out\":%" PRIu64 ",\"send_failed\":%" PRIu64 ",\"refused\":%" PRIu64
-           "}\n",
+           ",\"dropped_frames\":%" PRIu64 ",\"connections\":%" PRIu64
+           ",\"frames_in\":%" PRIu64 ",\"frames_out\":%" PRIu64
+           ",\"send_failed\":%" PRIu64 ",\"refused\":%" PRIu64 "}\n",
            url, cfg.session_epoch, st.members, st.horizon, st.relayed, st.delivered,
            st.divergences, st.removed, st.dropped_frames, ns.connects, ns.frames_in,
            ns.frames_out, ns.send_failed, ns.refused);

@@ -18,6 +18,7 @@ static const char usage[] =
     "usage: tutti member --hub URL --name NAME [--session NAME] [--events N]\n"
     "                    [--rate HZ] [--lead-max MS] [--journal FILE] [--duration S]\n"
     "                    [--wait-members K] [--expect N] [--timeout S] [--quiet]\n"
+    "                    [--verbose]\n"
     "\n"
     "Joins a session and plays N test events at about HZ per second, each stamped\n"
     "for a random moment between now and now + lead-max (an event stamped closer\n"
@@ -39,22 +40,45 @@ static const char usage[] =
     "  --expect N         stay until N test events (from anyone) were heard\n"
     "  --timeout S        give up after S seconds (default: generous for the job)\n"
     "  --quiet            no progress line every second\n"
+    "  --verbose          log more detail to stderr\n"
     "\n"
     "Exit status: 0 done, 1 something failed (see the message), 2 bad options.\n";
 
 typedef struct member_run {
     cli_journal journal;
+    const char *name;
+    bool verbose;
+    uint64_t late_logged; /* loop thread */
     atomic_uint_fast32_t my_id;
     atomic_uint_fast64_t heard;     /* user events delivered */
     atomic_uint_fast64_t own_heard; /* ... of which this member's */
+    uint64_t journal_lines;
+    int journal_rc;
 } member_run;
+
+/* On the loop thread, once the member has left (nothing more is delivered). */
+static void close_journal(void *arg, void *engine)
+{
+    (void)engine;
+    member_run *r = arg;
+    r->journal_lines = r->journal.lines;
+    r->journal_rc = cli_journal_close(&r->journal);
+}
 
 static void on_deliver(void *ctx, const tutti_event *ev, tutti_time now_s, bool late)
 {
-    (void)now_s;
-    (void)late;
     member_run *r = ctx;
     cli_journal_write(&r->journal, ev);
+    if (late && r->verbose && r->late_logged < 20) {
+        /* The first few, to see when and how late; the status counts all. */
+        r->late_logged++;
+        char msg[160];
+        snprintf(msg, sizeof msg,
+                 "event (origin %" PRIu32 ", seq %" PRIu64
+                 ") heard %.1f ms after its time",
+                 ev->key.origin, ev->key.seq, cli_ms(now_s - ev->key.t));
+        cli_log((void *)r->name, TUTTI_LOG_DEBUG, msg);
+    }
     if (ev->kind != TUTTI_EV_USER) return;
     atomic_fetch_add(&r->heard, 1);
     if (ev->key.origin == atomic_load(&r->my_id)) atomic_fetch_add(&r->own_heard, 1);
@@ -62,8 +86,10 @@ static void on_deliver(void *ctx, const tutti_event *ev, tutti_time now_s, bool 
 
 static uint64_t seed_from(const char *name)
 {
-    uint64_t h = 0xcbf29ce484222325ull ^ (uint64_t)tutti_net_now() ^ ((uint64_t)getpid() << 32);
-    for (const char *p = name; *p; p++) h = (h ^ (uint8_t)*p) * 0x100000001b3ull;
+    uint64_t h =
+        0xcbf29ce484222325ull ^ (uint64_t)tutti_net_now() ^ ((uint64_t)getpid() << 32);
+    for (const char *p = name; *p; p++)
+        h = (h ^ (uint8_t)*p) * 0x100000001b3ull;
     return h;
 }
 
@@ -71,9 +97,11 @@ static void print_progress(const char *name, const tutti_member_status *st, uint
                            uint64_t events, uint64_t heard)
 {
     printf("%s: member %" PRIu32 " of %" PRIu32 ", sent %" PRIu64 "/%" PRIu64
-           ", heard %" PRIu64 ", late %" PRIu64 ", clock +/-%.3f ms, rtt %.3f ms, L %.0f ms\n",
-           name, st->id, st->members, sent, events, heard, st->late, cli_ms(st->clock.bound_ns),
-           cli_ms(st->clock.rtt_last_ns), cli_ms(st->horizon));
+           ", heard %" PRIu64 ", late %" PRIu64
+           ", clock +/-%.3f ms, rtt %.3f ms, L %.0f ms\n",
+           name, st->id, st->members, sent, events, heard, st->late,
+           cli_ms(st->clock.bound_ns), cli_ms(st->clock.rtt_last_ns),
+           cli_ms(st->horizon));
     fflush(stdout);
 }
 
@@ -82,7 +110,7 @@ int cmd_member(int argc, char **argv)
     const char *hub = NULL, *name = NULL, *session = CLI_DEFAULT_SESSION, *jpath = NULL;
     uint64_t events = 100, wait_members = 1, expect = 0;
     double rate = 100, lead_max_ms = 200, duration = 0, timeout = 0;
-    bool quiet = false;
+    bool quiet = false, verbose = false;
     const cli_opt opts[] = {
         {"hub", CLI_STRING, &hub, 0, 0, NULL},
         {"name", CLI_STRING, &name, 0, 0, NULL},
@@ -96,6 +124,7 @@ int cmd_member(int argc, char **argv)
         {"expect", CLI_COUNT, &expect, 0, 1e12, "events"},
         {"timeout", CLI_NUMBER, &timeout, 0.1, 1e7, "seconds"},
         {"quiet", CLI_FLAG, &quiet, 0, 0, NULL},
+        {"verbose", CLI_FLAG, &verbose, 0, 0, NULL},
         {NULL, 0, NULL, 0, 0, NULL},
     };
     int rc = cli_parse("member", usage, argc, argv, opts, NULL, NULL);
@@ -114,6 +143,8 @@ int cmd_member(int argc, char **argv)
 
     member_run run;
     memset(&run, 0, sizeof run);
+    run.name = name;
+    run.verbose = verbose;
     if (cli_journal_open(&run.journal, jpath) != 0) {
         fprintf(stderr, "tutti member: cannot write the journal %s: %m\n", jpath);
         return CLI_FAIL;
@@ -127,6 +158,7 @@ int cmd_member(int argc, char **argv)
     tutti_net_config_init(&ncfg);
     ncfg.log = cli_log;
     ncfg.log_ctx = (void *)name;
+    if (verbose) ncfg.log_level = TUTTI_LOG_DEBUG;
 
     cli_catch_signals();
     tutti_net *n;
@@ -158,9 +190,10 @@ int cmd_member(int argc, char **argv)
             break;
         }
         if (now >= give_up) {
-            failure = !play_start && !st.joined ? "never got into the session (is the hub running?)"
-                      : !play_start               ? "the other members did not all join in time"
-                      : sent < events             ? "could not play all events in time"
+            failure = !play_start && !st.joined
+                          ? "never got into the session (is the hub running?)"
+                      : !play_start   ? "the other members did not all join in time"
+                      : sent < events ? "could not play all events in time"
                       : atomic_load(&run.own_heard) < sent
                           ? "not every event of ours came back in time"
                           : "did not hear every member's events in time";
@@ -194,7 +227,8 @@ int cmd_member(int argc, char **argv)
             tutti_net_session_now(n, &t);
             t += tutti_rng_range(&rng, 0, lead_max);
             uint32_t len = 8 + (uint32_t)tutti_rng_range(&rng, 0, sizeof payload - 8);
-            for (uint32_t i = 0; i < len; i++) payload[i] = (uint8_t)tutti_rng_next(&rng);
+            for (uint32_t i = 0; i < len; i++)
+                payload[i] = (uint8_t)tutti_rng_next(&rng);
             rc = tutti_net_submit(n, t, payload, len);
             if (rc == 0) {
                 sent++;
@@ -219,9 +253,11 @@ int cmd_member(int argc, char **argv)
     tutti_net_stats ns;
     tutti_net_leave(n, 100 * TUTTI_MS);
     tutti_net_stats_get(n, &ns);
-    tutti_net_stop(n);
-    uint64_t lines = run.journal.lines;
-    if (cli_journal_close(&run.journal) != 0 && !failure) failure = "the journal could not be written";
+    /* The journal is complete once the member has left: close it and report
+     * before the connection is torn down. */
+    if (tutti_net_call(n, close_journal, &run) != 0) close_journal(&run, NULL);
+    uint64_t lines = run.journal_lines;
+    if (run.journal_rc != 0 && !failure) failure = "the journal could not be written";
     if (failure) fprintf(stderr, "tutti member %s: %s\n", name, failure);
 
     printf("{\"name\":\"%s\",\"ok\":%s,\"id\":%" PRIu32 ",\"incarnation\":%" PRIu32
@@ -230,15 +266,19 @@ int cmd_member(int argc, char **argv)
            ",\"horizon_ns\":%" PRId64 ",\"submitted\":%" PRIu64 ",\"restamped\":%" PRIu64
            ",\"delivered\":%" PRIu64 ",\"heard\":%" PRIu64 ",\"own_heard\":%" PRIu64
            ",\"late\":%" PRIu64 ",\"max_lateness_ns\":%" PRId64 ",\"hash\":\"%016" PRIx64
-           "\",\"divergences\":%" PRIu64 ",\"dropped\":%" PRIu64 ",\"journal_lines\":%" PRIu64
-           ",\"connects\":%" PRIu64 ",\"send_failed\":%" PRIu64 "%s%s%s}\n",
+           "\",\"divergences\":%" PRIu64 ",\"dropped\":%" PRIu64
+           ",\"journal_lines\":%" PRIu64 ",\"connects\":%" PRIu64
+           ",\"send_failed\":%" PRIu64 "%s%s%s}\n",
            name, failure ? "false" : "true", st.id, st.incarnation, session_now - local,
-           st.clock.bound_ns, st.clock.rtt_min_ns, st.clock.rtt_last_ns, st.clock.drift * 1e6,
-           st.clock.locked ? "true" : "false", st.horizon, st.submitted, st.restamped,
-           st.delivered, (uint64_t)atomic_load(&run.heard), (uint64_t)atomic_load(&run.own_heard),
-           st.late, st.max_lateness, st.hash, st.divergences, st.dropped, lines, ns.connects,
-           ns.send_failed, failure ? ",\"error\":\"" : "", failure ? failure : "",
-           failure ? "\"" : "");
+           st.clock.bound_ns, st.clock.rtt_min_ns, st.clock.rtt_last_ns,
+           st.clock.drift * 1e6, st.clock.locked ? "true" : "false", st.horizon,
+           st.submitted, st.restamped, st.delivered, (uint64_t)atomic_load(&run.heard),
+           (uint64_t)atomic_load(&run.own_heard), st.late, st.max_lateness, st.hash,
+           st.divergences, st.dropped, lines, ns.connects, ns.send_failed,
+           failure ? ",\"error\":\"" : "", failure ? failure : "", failure ? "\"" : "");
     fflush(stdout);
+    cli_exit_after(10, failure ? CLI_FAIL : CLI_OK);
+    tutti_net_stop(n);
+    tutti_net_fini();
     return failure ? CLI_FAIL : CLI_OK;
 }

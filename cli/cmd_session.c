@@ -63,8 +63,10 @@ static int spawn(child *c, char *const argv[], const char *out, const char *err)
     posix_spawn_file_actions_t fa;
     posix_spawn_file_actions_init(&fa);
     posix_spawn_file_actions_addopen(&fa, STDIN_FILENO, "/dev/null", O_RDONLY, 0);
-    posix_spawn_file_actions_addopen(&fa, STDOUT_FILENO, out, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    posix_spawn_file_actions_addopen(&fa, STDERR_FILENO, err, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    posix_spawn_file_actions_addopen(&fa, STDOUT_FILENO, out,
+                                     O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    posix_spawn_file_actions_addopen(&fa, STDERR_FILENO, err,
+                                     O_WRONLY | O_CREAT | O_TRUNC, 0644);
     int rc = posix_spawn(&c->pid, "/proc/self/exe", &fa, NULL, argv, environ);
     posix_spawn_file_actions_destroy(&fa);
     c->done = false;
@@ -89,7 +91,8 @@ static bool wait_all(child *cs, int n, tutti_time deadline)
 {
     for (;;) {
         bool all = true;
-        for (int i = 0; i < n; i++) all &= poll_child(&cs[i]);
+        for (int i = 0; i < n; i++)
+            all &= poll_child(&cs[i]);
         if (all) return true;
         if (tutti_net_now() >= deadline) return false;
         cli_sleep(20 * TUTTI_MS);
@@ -218,18 +221,26 @@ int cmd_session(int argc, char **argv)
     cli_catch_signals();
 
     const int n = (int)members;
-    const double play_s = (double)events / rate > duration ? (double)events / rate : duration;
+    const double play_s =
+        (double)events / rate > duration ? (double)events / rate : duration;
     const double member_timeout = 30 + play_s;
     char path[PATH_MAX], out[PATH_MAX], err[PATH_MAX], url_file[PATH_MAX];
-    char a_h[32], a_ev[32], a_rate[32], a_lead[32], a_dur[32], a_wait[32], a_exp[32], a_to[32];
+    char a_h[32], a_ev[32], a_rate[32], a_lead[32], a_dur[32], a_wait[32], a_exp[32],
+        a_to[32];
 
     /* ---- the hub ---- */
     child hub = {.name = "the hub"};
     snprintf(url_file, sizeof url_file, "%s/hub.url", dir);
     unlink(url_file);
     snprintf(a_h, sizeof a_h, "%g", horizon_ms);
-    char *hub_argv[] = {"tutti", "hub", "--listen", "tcp://127.0.0.1:0", "--session", "session",
-                        "--horizon", a_h, "--url-file", url_file, NULL};
+    /* The hub ends by itself some time after the members must have, in case
+     * this process is killed before it can stop the hub. */
+    char a_hub_dur[32];
+    snprintf(a_hub_dur, sizeof a_hub_dur, "%g", member_timeout + 60);
+    char *hub_argv[] = {"tutti",      "hub",     "--listen",   "tcp://127.0.0.1:0",
+                        "--session",  "session", "--horizon",  a_h,
+                        "--url-file", url_file,  "--duration", a_hub_dur,
+                        "--quiet",    NULL};
     snprintf(out, sizeof out, "%s/hub.out", dir);
     snprintf(err, sizeof err, "%s/hub.log", dir);
     if (spawn(&hub, hub_argv, out, err)) return CLI_FAIL;
@@ -274,11 +285,12 @@ int cmd_session(int argc, char **argv)
         else
             snprintf(ms[i].name, sizeof ms[i].name, "member%d", i + 1);
         snprintf(path, sizeof path, "%s/%s.journal", dir, ms[i].name);
-        char *argv_m[] = {"tutti", "member", "--hub", url, "--name", ms[i].name,
-                          "--session", "session", "--events", a_ev, "--rate", a_rate,
-                          "--lead-max", a_lead, "--journal", path, "--duration", a_dur,
-                          "--wait-members", a_wait, "--expect", a_exp, "--timeout", a_to,
-                          "--quiet", NULL};
+        char *argv_m[] = {
+            "tutti",          "member",  "--hub",     url,   "--name",     ms[i].name,
+            "--session",      "session", "--events",  a_ev,  "--rate",     a_rate,
+            "--lead-max",     a_lead,    "--journal", path,  "--duration", a_dur,
+            "--wait-members", a_wait,    "--expect",  a_exp, "--timeout",  a_to,
+            "--quiet",        NULL};
         snprintf(out, sizeof out, "%s/%s.out", dir, ms[i].name);
         snprintf(err, sizeof err, "%s/%s.log", dir, ms[i].name);
         if (spawn(&ms[i], argv_m, out, err)) {
@@ -297,8 +309,9 @@ int cmd_session(int argc, char **argv)
     }
     if (!finished) {
         fprintf(stderr, "tutti session: %s; stopping the members\n",
-                cli_stop_requested ? "interrupted" : !started ? "a member could not start"
-                                                              : "the members took too long");
+                cli_stop_requested ? "interrupted"
+                : !started         ? "a member could not start"
+                                   : "the members took too long");
         stop_children(ms, n, 3 * TUTTI_S);
     }
     double played = (double)(tutti_net_now() - t0) / 1e9;
@@ -314,7 +327,7 @@ int cmd_session(int argc, char **argv)
     uint64_t hub_refused = (uint64_t)json_num(line, "refused", 0);
 
     const char **journals = calloc((size_t)n, sizeof *journals);
-    char (*jpaths)[PATH_MAX] = calloc((size_t)n, sizeof *jpaths);
+    char(*jpaths)[PATH_MAX] = calloc((size_t)n, sizeof *jpaths);
     cli_journal_summary *sum = calloc((size_t)n, sizeof *sum);
     if (!journals || !jpaths || !sum) return CLI_FAIL;
     for (int i = 0; i < n; i++) {
@@ -328,8 +341,8 @@ int cmd_session(int argc, char **argv)
     if (n < 2) fprintf(vf, "only one member: nothing to compare\n");
     fclose(vf);
 
-    printf("\n%-8s %4s %12s %10s %9s %6s %6s %9s %7s %5s %9s  %-16s  %s\n", "member", "id",
-           "clock error", "bound", "rtt", "L", "sent", "restamped", "heard", "late",
+    printf("\n%-8s %4s %12s %10s %9s %6s %6s %9s %7s %5s %9s  %-16s  %s\n", "member",
+           "id", "clock error", "bound", "rtt", "L", "sent", "restamped", "heard", "late",
            "max late", "journal hash", "result");
     uint64_t all_events = (uint64_t)n * events, late_total = 0, heard_total = 0;
     bool all_ok = started && finished, complete = true;
@@ -342,7 +355,8 @@ int cmd_session(int argc, char **argv)
         uint64_t late = (uint64_t)json_num(line, "late", 0);
         late_total += late;
         heard_total += heard;
-        if (heard != all_events || (n >= 2 && sum[i].user_events != all_events)) complete = false;
+        if (heard != all_events || (n >= 2 && sum[i].user_events != all_events))
+            complete = false;
         char err_text[128] = "";
         json_str(line, "error", err_text, sizeof err_text);
         const char *result = exit_text(&ms[i], buf, sizeof buf);
@@ -355,26 +369,32 @@ int cmd_session(int argc, char **argv)
         char hash[20] = "-";
         if (n >= 2 && sum[i].shared_lines)
             snprintf(hash, sizeof hash, "%016" PRIx64, sum[i].shared_hash);
-        printf("%-8s %4.0f %+9.3f ms %+7.3f ms %6.3f ms %3.0f ms %6.0f %9.0f %7" PRIu64
-               " %5" PRIu64 " %6.1f ms  %-16s  %s%s%s\n",
-               ms[i].name, json_num(line, "id", 0), epoch ? (off - epoch) / 1e6 : 0.0,
-               json_num(line, "bound_ns", 0) / 1e6, json_num(line, "rtt_ns", 0) / 1e6,
-               json_num(line, "horizon_ns", 0) / 1e6, json_num(line, "submitted", 0),
-               json_num(line, "restamped", 0), heard, late,
-               json_num(line, "max_lateness_ns", 0) / 1e6, hash, result,
-               err_text[0] ? ": " : "", err_text);
+        printf(
+            "%-8s %4.0f %+9.3f ms \u00b1%6.3f ms %6.3f ms %3.0f ms %6.0f %9.0f %7" PRIu64
+            " %5" PRIu64 " %6.1f ms  %-16s  %s%s%s\n",
+            ms[i].name, json_num(line, "id", 0), epoch ? (off - epoch) / 1e6 : 0.0,
+            json_num(line, "bound_ns", 0) / 1e6, json_num(line, "rtt_ns", 0) / 1e6,
+            json_num(line, "horizon_ns", 0) / 1e6, json_num(line, "submitted", 0),
+            json_num(line, "restamped", 0), heard, late,
+            json_num(line, "max_lateness_ns", 0) / 1e6, hash, result,
+            err_text[0] ? ": " : "", err_text);
     }
-    printf("\nhub: %" PRIu64 " divergences reported, %" PRIu64 " malformed frames dropped, %" PRIu64
-           " connections refused\n",
+    printf("\nhub: %" PRIu64 " divergences reported, %" PRIu64
+           " malformed frames dropped, %" PRIu64 " connections refused\n",
            hub_div, hub_drop, hub_refused);
-    printf("played %.1f s; %" PRIu64 " events heard in all, %" PRIu64 " late\n", played,
-           heard_total, late_total);
+    printf("played %.1f s; the members heard %" PRIu64
+           " test events between them, %" PRIu64 " late\n",
+           played, heard_total, late_total);
     printf("%s", verdict_text ? verdict_text : "");
     bool coherent = cmp == CLI_JOURNALS_IDENTICAL && hub_div == 0;
-    if (!complete) printf("incomplete: not every member heard all %" PRIu64 " test events\n", all_events);
-    printf("verdict: %s\n", coherent && complete && all_ok ? "COHERENT, every member heard the same performance"
-                            : !coherent                    ? "INCOHERENT, the members heard different performances"
-                                                           : "FAILED, the session did not run to the end");
+    if (!complete)
+        printf("incomplete: not every member heard all %" PRIu64 " test events\n",
+               all_events);
+    printf("verdict: %s\n", coherent && complete && all_ok
+                                ? "COHERENT, every member heard the same performance"
+                            : !coherent
+                                ? "INCOHERENT, the members heard different performances"
+                                : "FAILED, the session did not run to the end");
     printf("journals and logs: %s\n", dir);
     free(verdict_text);
     free(journals);

@@ -70,7 +70,7 @@ typedef struct reader {
     FILE *f;
     char *line;
     size_t cap;
-    size_t len;     /* without the newline */
+    size_t len; /* without the newline */
     uint64_t lineno;
     tutti_key key;
     uint32_t kind;
@@ -103,8 +103,8 @@ static int next_line(reader *r, FILE *out)
     ok = ok && e != p && *e == ' ' && errno == 0;
     if (!ok) {
         if (out)
-            fprintf(out, "%s line %" PRIu64 ": not a journal line: %.80s\n", r->path, r->lineno,
-                    r->line);
+            fprintf(out, "%s line %" PRIu64 ": not a journal line: %.80s\n", r->path,
+                    r->lineno, r->line);
         return -1;
     }
     r->key.origin = (uint32_t)o;
@@ -134,8 +134,8 @@ static void reader_close(reader *r)
 
 static void fmt_key(char *buf, size_t cap, const tutti_key *k)
 {
-    snprintf(buf, cap, "(t %" PRId64 ", origin %" PRIu32 ", seq %" PRIu64 ")", k->t, k->origin,
-             k->seq);
+    snprintf(buf, cap, "(t %" PRId64 ", origin %" PRIu32 ", seq %" PRIu64 ")", k->t,
+             k->origin, k->seq);
 }
 
 /* Pass 1: counts, first and last key, and the order of the lines. */
@@ -150,7 +150,8 @@ static int scan(const char *path, FILE *out, cli_journal_summary *s)
         if (s->lines && tutti_key_cmp(&r.key, &prev) <= 0) {
             if (out)
                 fprintf(out,
-                        "%s line %" PRIu64 ": out of order: this event does not come after "
+                        "%s line %" PRIu64
+                        ": out of order: this event does not come after "
                         "the one on the line before\n",
                         path, r.lineno);
             rc = CLI_JOURNALS_DIFFER;
@@ -183,7 +184,8 @@ static uint64_t fnv1a(uint64_t h, const char *p, size_t n)
     return h;
 }
 
-int cli_journal_compare(const char *const *paths, int n, FILE *out, cli_journal_summary *sum)
+int cli_journal_compare(const char *const *paths, int n, FILE *out,
+                        cli_journal_summary *sum)
 {
     if (n < 2) return CLI_JOURNALS_UNREADABLE;
     cli_journal_summary *s = sum ? sum : calloc((size_t)n, sizeof *s);
@@ -236,12 +238,14 @@ int cli_journal_compare(const char *const *paths, int n, FILE *out, cli_journal_
     }
     for (uint64_t event = 1;; event++) {
         int nlive = 0;
-        for (int i = 0; i < n; i++) nlive += live[i];
+        for (int i = 0; i < n; i++)
+            nlive += live[i];
         if (nlive == 0) break;
         int bad = -1;
         for (int i = 1; i < n && bad < 0; i++) {
             if (live[i] != live[0] ||
-                (live[0] && (r[i].len != r[0].len || memcmp(r[i].line, r[0].line, r[0].len))))
+                (live[0] &&
+                 (r[i].len != r[0].len || memcmp(r[i].line, r[0].line, r[0].len))))
                 bad = i;
         }
         if (bad >= 0) {
@@ -251,7 +255,8 @@ int cli_journal_compare(const char *const *paths, int n, FILE *out, cli_journal_
                 for (int w = 0; w < 2; w++) {
                     reader *x = &r[who[w]];
                     if (live[who[w]])
-                        fprintf(out, "  %s line %" PRIu64 ": %s\n", x->path, x->lineno, x->line);
+                        fprintf(out, "  %s line %" PRIu64 ": %s\n", x->path, x->lineno,
+                                x->line);
                     else
                         fprintf(out, "  %s: (no more events up to %s)\n", x->path, khi);
                 }
@@ -272,10 +277,13 @@ int cli_journal_compare(const char *const *paths, int n, FILE *out, cli_journal_
         }
     }
     if (out)
-        fprintf(out, "identical: %d journals agree on all %" PRIu64 " events from %s to %s\n", n,
-                s[0].shared_lines, klo, khi);
+        fprintf(out,
+                "identical: %d journals agree on all %" PRIu64
+                " events they share, %.3f s of session time\n  from %s\n  to   %s\n",
+                n, s[0].shared_lines, (double)(hi.t - lo.t) / 1e9, klo, khi);
 done:
-    for (int i = 0; r && i < n; i++) reader_close(&r[i]);
+    for (int i = 0; r && i < n; i++)
+        reader_close(&r[i]);
     free(r);
     free(live);
     if (s != sum) free(s);

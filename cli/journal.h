@@ -34,15 +34,15 @@ int cli_journal_close(cli_journal *j);
 typedef struct cli_journal_summary {
     uint64_t lines, user_events;
     tutti_key first, last;
-    uint64_t shared_lines;  /* lines inside the shared range */
-    uint64_t shared_hash;   /* FNV-1a 64 of those lines */
+    uint64_t shared_lines; /* lines inside the shared range */
+    uint64_t shared_hash;  /* FNV-1a 64 of those lines */
 } cli_journal_summary;
 
 enum {
     CLI_JOURNALS_IDENTICAL = 0,
-    CLI_JOURNALS_DIFFER = 1,    /* includes a journal out of order */
+    CLI_JOURNALS_DIFFER = 1, /* includes a journal out of order */
     CLI_JOURNALS_UNREADABLE = 2,
-    CLI_JOURNALS_DISJOINT = 3,  /* no key range in common */
+    CLI_JOURNALS_DISJOINT = 3, /* no key range in common */
 };
 
 /*

@@ -23,7 +23,7 @@ static const char usage[] =
     "  member    join a session, play test events, journal what is heard\n"
     "  verify    compare members' journals\n"
     "  simulate  run the seeded simulation sweep (virtual time, many seeds)\n"
-    "  bench     measure: tutti bench clock | tutti bench merge\n"
+    "  bench     measure: tutti bench clock | merge | proxy\n"
     "  version   print the version\n"
     "  help      this text\n"
     "\n"
@@ -31,21 +31,27 @@ static const char usage[] =
 
 static int cmd_bench(int argc, char **argv)
 {
-    if (argc >= 2 && !strcmp(argv[1], "clock")) return tutti_bench_clock(argc - 1, argv + 1);
-    if (argc >= 2 && !strcmp(argv[1], "merge")) return tutti_bench_merge(argc - 1, argv + 1);
+    if (argc >= 2 && !strcmp(argv[1], "clock"))
+        return tutti_bench_clock(argc - 1, argv + 1);
+    if (argc >= 2 && !strcmp(argv[1], "merge"))
+        return tutti_bench_merge(argc - 1, argv + 1);
+    if (argc >= 2 && !strcmp(argv[1], "proxy"))
+        return tutti_bench_proxy(argc - 1, argv + 1);
     if (argc >= 2 && (!strcmp(argv[1], "--help") || !strcmp(argv[1], "help"))) {
-        puts("usage: tutti bench clock [OPTIONS] | tutti bench merge [OPTIONS]\n"
+        puts("usage: tutti bench clock|merge|proxy [OPTIONS]\n"
              "Each prints its figures, with one JSON object on the last line.");
         return CLI_OK;
     }
-    fprintf(stderr, "tutti bench: say which benchmark: tutti bench clock, or tutti bench merge\n");
+    fprintf(
+        stderr,
+        "tutti bench: say which benchmark: tutti bench clock, merge or proxy\n");
     return CLI_USAGE;
 }
 
 static int cmd_version(void)
 {
-    printf("tutti %d.%d.%d (nng %s, libuv %s)\n", TUTTI_VERSION_MAJOR, TUTTI_VERSION_MINOR,
-           TUTTI_VERSION_PATCH, nng_version(), uv_version_string());
+    printf("tutti %d.%d.%d (nng %s, libuv %s)\n", TUTTI_VERSION_MAJOR,
+           TUTTI_VERSION_MINOR, TUTTI_VERSION_PATCH, nng_version(), uv_version_string());
     return CLI_OK;
 }
 

@@ -6,7 +6,8 @@
 set -euo pipefail
 
 want=(build-essential cmake pkg-config libuv1-dev libnng-dev liblo-dev liblo-tools
-      clang libclang-rt-14-dev python3 file)
+      clang libclang-rt-14-dev python3 file
+      supercollider-server supercollider-dev jackd2)
 armhf=(gcc-arm-linux-gnueabihf libc6-dev-armhf-cross qemu-user
        libuv1-dev:armhf libnng-dev:armhf)
 
@@ -34,6 +35,8 @@ fi
 need=$(echo $need)
 if [ -n "$need" ]; then
     echo "tutti: installing Debian packages: $need"
-    $sudo apt-get update -qq
+    # A mirror caught mid-sync fails `update` for one index; the lists already
+    # there usually still have what is needed, so try the install regardless.
+    $sudo apt-get update -qq || echo "tutti: apt-get update reported errors; installing anyway"
     DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq $need >/dev/null
 fi

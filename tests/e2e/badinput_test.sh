@@ -11,7 +11,7 @@ N=2000
 RATE=250
 start_hub --session tutti
 for m in anna bruno carla; do
-    start "$m" timeout 120 "$TUTTI" member --hub "$HUB_URL" --name "$m" --events $N --rate $RATE \
+    start "$m" "$TUTTI" member --hub "$HUB_URL" --name "$m" --events $N --rate $RATE \
         --wait-members 3 --expect $((3 * N)) --journal "$WORK/$m.journal" --quiet
 done
 # Attack once everyone has joined and is playing.
@@ -55,3 +55,18 @@ grep -q 'intruder' "$WORK/hub.log" || fail "the intruder's join was not logged"
 ok "the hub dropped $dropped malformed frames and refused $refused connections, and logged them"
 grep -q '"divergences":0' <<<"$final" || fail "divergences reported: $final"
 ok "no divergences"
+
+# The other direction: a member whose "hub" answers with garbage must log the
+# drops and give up cleanly when its time is up, not crash.
+timeout 60 python3 "$(dirname "$0")/badpeer.py" --hub "$WORK/badhub.port" 4 >"$WORK/badhub.out" 2>&1 &
+PIDS+=($!)
+for i in $(seq 100); do [ -s "$WORK/badhub.port" ] && break; sleep 0.05; done
+[ -s "$WORK/badhub.port" ] || fail "the hostile hub did not start"
+run_bounded 60 "$TUTTI" member --hub "tcp://127.0.0.1:$(cat "$WORK/badhub.port")" \
+    --name victim --events 0 --timeout 3 --quiet >"$WORK/victim.out" 2>"$WORK/victim.log"
+rc=$?
+[ "$rc" -lt 128 ] || fail "the member facing a hostile hub crashed or hung (status $rc)"
+[ "$rc" = 1 ] || fail "the member should report that it never joined (status $rc)"
+grep -q 'dropped a malformed frame\|malformed' "$WORK/victim.log" || fail "the member did not log the garbage it dropped"
+grep -q '"ok":false' "$WORK/victim.out" || fail "the member's report is missing"
+ok "a member facing a hostile hub logged $(grep -c malformed "$WORK/victim.log") dropped frames and gave up cleanly"

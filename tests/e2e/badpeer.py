@@ -8,7 +8,10 @@ the first four of which are pair1's big-endian hop count. Inside a message a
 tutti frame starts "TU", version, flags, varint link_seq, varint ack, then
 records (type, varint length, body).
 
-Usage: badpeer.py HOST PORT SESSION [SEED]
+Usage: badpeer.py HOST PORT SESSION [SEED]      attack the hub at HOST:PORT
+       badpeer.py --hub PORTFILE SECONDS [SEED]  play a hostile hub: listen on
+           127.0.0.1 (port written to PORTFILE), answer whoever connects with
+           garbage for SECONDS
 Prints one line per attack; never fails on a closed or reset connection.
 """
 import random
@@ -17,7 +20,6 @@ import struct
 import sys
 import time
 
-HOST, PORT, SESSION = sys.argv[1], int(sys.argv[2]), sys.argv[3]
 rng = random.Random(int(sys.argv[4]) if len(sys.argv) > 4 else 1)
 
 SP_PAIR1 = b"\x00SP\x00\x00\x11\x00\x00"
@@ -217,6 +219,19 @@ def cut_mid_header():
     s.close()
 
 
+def random_streams():
+    # Arbitrary bytes after a valid handshake: random lengths, hop counts and
+    # partial messages, the framing parser's worst case.
+    for _ in range(30):
+        s = connect()
+        try:
+            s.sendall(bytes(rng.getrandbits(8) for _ in range(rng.randrange(1, 400))))
+            drain(s, 0.01)
+        except OSError:
+            pass
+        s.close()
+
+
 def many_connections():
     socks = []
     for _ in range(40):
@@ -227,10 +242,58 @@ def many_connections():
         s.close()
 
 
+def hostile_hub(portfile, seconds):
+    ls = socket.socket()
+    ls.bind(("127.0.0.1", 0))
+    ls.listen(8)
+    with open(portfile + ".tmp", "w") as f:
+        f.write(str(ls.getsockname()[1]))
+    import os
+    os.rename(portfile + ".tmp", portfile)
+    ls.settimeout(0.2)
+    end = time.time() + seconds
+    sent = 0
+    while time.time() < end:
+        try:
+            s, _ = ls.accept()
+        except socket.timeout:
+            continue
+        try:
+            s.sendall(SP_PAIR1)
+            drain(s, 0.05)
+            while time.time() < end:
+                kind = rng.randrange(4)
+                if kind == 0:
+                    body = bytes(rng.getrandbits(8) for _ in range(rng.randrange(0, 300)))
+                elif kind == 1:
+                    body = frame(bytes(rng.getrandbits(8) for _ in range(rng.randrange(0, 300))),
+                                 link_seq=rng.randrange(0, 4))
+                elif kind == 2:  # a WELCOME with junk values, then events out of nowhere
+                    body = frame(record(2, field_varint(1, rng.randrange(1 << 32))
+                                        + field_varint(2, zigzag(-5)) + field_varint(7, 0)))
+                else:
+                    body = frame(record(4, field_varint(1, zigzag(rng.randrange(1 << 62)))
+                                        + field_varint(2, 7) + field_varint(3, 1)
+                                        + field_bytes(5, b"junk")), link_seq=1)
+                s.sendall(message(body))
+                sent += 1
+                drain(s, 0.002)
+        except OSError:
+            pass
+        s.close()
+    print("hostile hub sent %d frames" % sent, flush=True)
+
+
+if sys.argv[1] == "--hub":
+    hostile_hub(sys.argv[2], float(sys.argv[3]))
+    sys.exit(0)
+
+HOST, PORT, SESSION = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+
 ATTACKS = [no_handshake, http, wrong_protocol, random_bodies, tutti_header_then_junk,
            truncated_records, wrong_version, wrong_session, event_without_hello, intruder,
            bad_hops, short_message, huge_length, cut_mid_message, cut_mid_header,
-           many_connections]
+           random_streams, many_connections]
 
 for a in ATTACKS:
     attack(a.__name__, a)

@@ -4,7 +4,7 @@
 set -u
 . "$(dirname "$0")/lib.sh"
 
-timeout 120 "$TUTTI" session --members 3 --events 300 --rate 300 --out "$WORK/session" \
+run_bounded 120 "$TUTTI" session --members 3 --events 300 --rate 300 --out "$WORK/session" \
     >"$WORK/session.out" 2>"$WORK/session.log"
 rc=$?
 cat "$WORK/session.out"

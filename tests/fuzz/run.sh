@@ -5,8 +5,10 @@ set -euo pipefail
 build=$1
 secs=${2:-60}
 src=$(cd "$(dirname "$0")" && pwd)
-for target in wire engine; do
+for target in wire engine osc; do
     bin="$build/tests/fuzz/fuzz_$target"
+    # fuzz_osc is built with the plugin (TUTTI_BUILD_PLUGIN)
+    [ -x "$bin" ] || { echo "fuzz_$target: not built, skipped"; continue; }
     work=$(mktemp -d)
     echo "fuzz_$target: ${secs}s from $(ls "$src/corpus/$target" | wc -l) seeds"
     status=0

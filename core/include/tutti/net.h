@@ -136,6 +136,14 @@ TUTTI_API int tutti_net_leave(tutti_net *n, tutti_time linger);
  */
 TUTTI_API void tutti_net_stop(tutti_net *n);
 
+/*
+ * Release what the transport's libraries keep for the whole process (NNG's
+ * threads and the objects its reaper has not freed yet). Optional; call it at
+ * most once, at exit, after every node has stopped and with no other NNG user
+ * left in the process. Leak checkers need it. Thread-safe: no.
+ */
+TUTTI_API void tutti_net_fini(void);
+
 /* ------------------------------------------------------------ members */
 
 /*

@@ -22,6 +22,10 @@
  *   A wrong header, a length over the limit, a message too short for the hop
  *   count or a hop count over 255 close the connection (as NNG does); a hop
  *   count over 8 drops the message (NNG's default TTL).
+ * - Messages for a connection are gathered in one buffer and written with one
+ *   system call per loop iteration (tutti__sp_flush): a hub relays every
+ *   event to every member, and one write per frame per member was most of
+ *   its CPU time under load.
  * - Everything runs on the loop thread that owns the uv_loop_t: no locks. A
  *   connection is freed only in its close callback; callbacks into the owner
  *   may close connections (even the one being read) and the parser notices.
@@ -45,10 +49,14 @@
 
 typedef struct conn conn;
 
+typedef struct wreq wreq;
+
 struct conn {
     uv_tcp_t tcp; /* first: the handle's address is the conn's */
     tutti__sp_server *srv;
     conn *next;
+    conn *next_dirty; /* in srv->dirty while `out` waits for a flush */
+    wreq *out;        /* messages gathered since the last flush */
     uint32_t id;
     bool up; /* both headers exchanged */
     bool closing;
@@ -63,16 +71,18 @@ struct tutti__sp_server {
     uint16_t proto;
     size_t max_msg, max_queue;
     conn *conns;
+    conn *dirty;
     uint32_t nconns, next_id;
     uint32_t open_handles; /* listener + connections not yet closed */
     bool closing;
 };
 
-typedef struct wreq {
+struct wreq {
     uv_write_t req;
     conn *c;
+    size_t len, cap;
     uint8_t data[];
-} wreq;
+};
 
 static void logf_(tutti__sp_server *s, int level, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
@@ -137,6 +147,16 @@ static void conn_close(conn *c)
 {
     if (c->closing) return;
     c->closing = true;
+    if (c->out) {
+        for (conn **p = &c->srv->dirty; *p; p = &(*p)->next_dirty) {
+            if (*p == c) {
+                *p = c->next_dirty;
+                break;
+            }
+        }
+        free(c->out);
+        c->out = NULL;
+    }
     uv_read_stop((uv_stream_t *)&c->tcp);
     uv_close((uv_handle_t *)&c->tcp, on_conn_closed);
 }
@@ -160,6 +180,7 @@ static int conn_write(conn *c, const uint8_t *head, size_t hlen, const uint8_t *
     wreq *w = malloc(sizeof *w + hlen + blen);
     if (!w) return TUTTI_ENOMEM;
     w->c = c;
+    w->len = w->cap = hlen + blen;
     memcpy(w->data, head, hlen);
     if (blen) memcpy(w->data + hlen, body, blen);
     uv_buf_t b = uv_buf_init((char *)w->data, (unsigned)(hlen + blen));
@@ -428,18 +449,54 @@ int tutti__sp_send(tutti__sp_server *s, uint32_t id, const uint8_t *buf, size_t 
 {
     conn *c = find(s, id);
     if (!c || !c->up || c->closing) return TUTTI_ECLOSED;
-    if (uv_stream_get_write_queue_size((uv_stream_t *)&c->tcp) > s->max_queue) {
+    size_t need = SP_LENGTH + PAIR1_HOP + len;
+    size_t queued = uv_stream_get_write_queue_size((uv_stream_t *)&c->tcp);
+    if (queued + (c->out ? c->out->len : 0) + need > s->max_queue) {
         logf_(s, TUTTI_LOG_WARN,
               "connection %u cut: more than %zu bytes wait for it; it is not reading",
               (unsigned)id, s->max_queue);
         conn_close(c);
         return TUTTI_EFULL;
     }
-    uint8_t head[SP_LENGTH + PAIR1_HOP];
-    put_be64(head, (uint64_t)len + PAIR1_HOP);
-    head[8] = head[9] = head[10] = 0;
-    head[11] = 1;
-    return conn_write(c, head, sizeof head, buf, len);
+    wreq *w = c->out;
+    if (!w || w->cap - w->len < need) {
+        /* Not yet handed to libuv, so it may still move. */
+        size_t cap = w ? 2 * w->cap : 16384;
+        while (cap - (w ? w->len : 0) < need)
+            cap *= 2;
+        wreq *p = realloc(w, sizeof *p + cap);
+        if (!p) return TUTTI_ENOMEM;
+        if (!w) {
+            p->c = c;
+            p->len = 0;
+            c->next_dirty = s->dirty;
+            s->dirty = c;
+        }
+        p->cap = cap;
+        c->out = w = p;
+    }
+    uint8_t *d = w->data + w->len;
+    put_be64(d, (uint64_t)len + PAIR1_HOP);
+    d[8] = d[9] = d[10] = 0;
+    d[11] = 1;
+    memcpy(d + SP_LENGTH + PAIR1_HOP, buf, len);
+    w->len += need;
+    return 0;
+}
+
+void tutti__sp_flush(tutti__sp_server *s)
+{
+    while (s->dirty) {
+        conn *c = s->dirty;
+        s->dirty = c->next_dirty;
+        wreq *w = c->out;
+        c->out = NULL;
+        uv_buf_t b = uv_buf_init((char *)w->data, (unsigned)w->len);
+        if (uv_write(&w->req, (uv_stream_t *)&c->tcp, &b, 1, on_written) < 0) {
+            free(w);
+            conn_close(c);
+        }
+    }
 }
 
 uint32_t tutti__sp_connections(const tutti__sp_server *s)

@@ -35,9 +35,13 @@ typedef struct tutti__sp_callbacks {
 int tutti__sp_listen(tutti__sp_server **out, uv_loop_t *loop, const char *url,
                      uint16_t proto, size_t max_msg, size_t max_queue,
                      const tutti__sp_callbacks *cb, char *bound, size_t bound_cap);
-/* Send one message to connection `id`. TUTTI_ECLOSED if it is not up,
- * TUTTI_EFULL if it was cut for not reading, TUTTI_ENOMEM. */
+/* Queue one message for connection `id`; it goes out with the next
+ * tutti__sp_flush. TUTTI_ECLOSED if the connection is not up, TUTTI_EFULL if
+ * it was cut for not reading, TUTTI_ENOMEM. */
 int tutti__sp_send(tutti__sp_server *s, uint32_t id, const uint8_t *buf, size_t len);
+/* Hand every connection's queued messages to the kernel, one write each. Call
+ * once per loop iteration, after the work that sends. */
+void tutti__sp_flush(tutti__sp_server *s);
 /* Connections that are up. */
 uint32_t tutti__sp_connections(const tutti__sp_server *s);
 /* Close every connection and the listener; the memory is released by the

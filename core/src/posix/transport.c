@@ -12,7 +12,7 @@
  *   pending calls, the published snapshot and `closed`. Nobody calls into NNG
  *   or the engine while holding it, so there is no lock order to get wrong.
  * - Every uv_async_send happens under `mu` after checking `closed`. The loop
- *   sets `closed` only after nng_close() and nng_aio_stop() have returned (no
+ *   sets `closed` only after nng_close() and nng_aio_free() have returned (no
  *   NNG callback is left to run) and before it closes the async handle (no
  *   caller can touch a closed handle).
  * - A member's inbound items (messages, connection up/down) keep the order
@@ -23,8 +23,10 @@
  * - Sends never block the loop. A member's frame NNG cannot take (its send
  *   buffer of SEND_BUFFER messages is full) is dropped and counted; the
  *   engines number their frames and repair gaps with NACKs, as after a lost
- *   connection. A member sends nothing while it has no connection: NNG would
- *   keep the frames and deliver them, stale, ahead of the next hello.
+ *   connection. A member sends nothing while it has no connection, and each
+ *   connection gets a fresh socket: NNG would otherwise keep the frames sent
+ *   into the old one and deliver them, stale, ahead of the next hello, which
+ *   the hub answers by forgetting the member.
  * - The engine's tick runs after every batch of work: directly after a
  *   wake-up or a timer, and for a hub's socket reads once per loop iteration
  *   (a check handle), so a burst of frames costs one tick, not one each.
@@ -319,9 +321,8 @@ static void handle_inbound(tutti_net *n, const inbound *it)
         n->redial = open_and_dial(n) != 0;
         break;
     default: {
-        /* A message can arrive from a pipe whose ADD_POST is still queued
-         * behind it, or from the previous connection: both are the hub's
-         * frames, and the engine's link numbering sorts out duplicates. */
+        /* NNG starts reading a connection before it reports it, so a message
+         * may overtake its ADD_POST; it is the hub's frame all the same. */
         size_t len = nng_msg_len(it->msg);
         n->st.frames_in++;
         n->st.bytes_in += len;
@@ -444,6 +445,7 @@ static void service(tutti_net *n)
 {
     tutti_time deadline =
         n->role == ROLE_HUB ? tutti_hub_tick(n->hub) : tutti_member_tick(n->member);
+    if (n->srv) tutti__sp_flush(n->srv);
     tutti_time now = tutti__posix_now();
     n->dirty = false;
     if (n->redial) {
@@ -813,6 +815,11 @@ void tutti_net_stop(tutti_net *n)
     uv_mutex_unlock(&n->mu);
     if (n->thread_started) uv_thread_join(&n->thread);
     net_free(n);
+}
+
+void tutti_net_fini(void)
+{
+    nng_fini();
 }
 
 /* --------------------------------------------------------- requests */

@@ -1,0 +1,905 @@
+/*
+ * The proxy's loop thread: sockets, client contexts, reply routing, the
+ * /notify registry and attaching to the server. See proxy.h for the design.
+ *
+ * Everything below runs on the loop thread except tutti__proxy_reply(),
+ * tutti__proxy_start() and tutti__proxy_stop(). There is one proxy per
+ * process (scsynth has one World), so its state is a static object; that also
+ * keeps the ring and the gate valid for a reply that comes in after the
+ * plugin was unloaded (the plugin is linked with -z nodelete).
+ */
+#define _GNU_SOURCE
+#include "proxy.h"
+
+#include "osc.h"
+#include "ring.h"
+#include "tutti/tutti.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/time.h>
+#include <unistd.h>
+#include <uv.h>
+
+/* ------------------------------------------------------------ contexts */
+
+/* The top 4 bits say what a context names. */
+enum { K_UDP = 1, K_TCP = 2, K_SELF = 3, K_MARK = 4 };
+#define CTX_KIND(c) ((unsigned)((c) >> 60))
+
+static uint64_t ctx_udp(const struct sockaddr_in *a)
+{
+    return (uint64_t)K_UDP << 60 | (uint64_t)ntohl(a->sin_addr.s_addr) << 16 |
+           ntohs(a->sin_port);
+}
+
+static void udp_addr(uint64_t ctx, struct sockaddr_in *a)
+{
+    memset(a, 0, sizeof *a);
+    a->sin_family = AF_INET;
+    a->sin_addr.s_addr = htonl((uint32_t)(ctx >> 16));
+    a->sin_port = htons((uint16_t)ctx);
+}
+
+static uint64_t ctx_tcp(uint32_t slot, uint32_t gen)
+{
+    return (uint64_t)K_TCP << 60 | (uint64_t)gen << 16 | slot;
+}
+
+static const uint64_t CTX_SELF = (uint64_t)K_SELF << 60;
+
+static uint64_t ctx_mark(uint32_t slot)
+{
+    return (uint64_t)K_MARK << 60 | slot;
+}
+
+/* ----------------------------------------------------------------- state */
+
+#define MAX_LOGINS 1024 /* clients registered with the proxy, at most */
+#define MAX_MARKS 256   /* /notify requests in flight */
+#define RING_BYTES (1u << 21)
+#define TCP_QUEUE_LIMIT ((size_t)8 << 20)
+#define DRAIN_BATCH 4096
+#define ATTACH_EVERY_MS 20
+#define ATTACH_TRIES 1500 /* 30 s of looking for the server's port */
+#define GATE_SPINS 4096
+
+typedef struct conn {
+    uv_tcp_t tcp;
+    uint32_t slot, gen;
+    bool used, closing;
+    uint8_t *buf;
+    size_t len, cap;
+} conn;
+
+typedef struct tcp_write {
+    uv_write_t req;
+    uint8_t data[];
+} tcp_write;
+
+typedef struct mark {
+    bool used, on;
+    uint64_t ctx;
+    int32_t req;
+} mark;
+
+static struct proxy {
+    tutti_proxy_config cfg;
+    tutti_proxy_host host;
+    uv_loop_t loop;
+    uv_thread_t thread;
+    uv_async_t wake;
+    uv_timer_t timer;
+    uv_udp_t udp;
+    uv_tcp_t listener;
+    bool started, listening, stopping;
+    int port;
+    int attach_tries;
+    uint64_t attach_last_ms;
+    _Atomic bool stop;
+
+    /* Producers of replies pass through this gate one at a time; `accepting`
+     * is read and written only inside it. */
+    atomic_flag gate;
+    bool accepting;
+    tutti__ring ring;
+    _Atomic uint64_t replies_lost;
+
+    conn *conns;
+    uint32_t nconns;
+
+    struct {
+        bool requested, registered;
+        char fail[96];
+        int32_t max;
+        int32_t avail[MAX_LOGINS];
+        uint32_t navail;
+        uint64_t reg_ctx[MAX_LOGINS];
+        int32_t reg_id[MAX_LOGINS];
+        uint32_t nreg;
+        mark marks[MAX_MARKS];
+    } nt;
+
+    struct {
+        uint64_t packets, invalid, injected, inject_failed, replies, dropped,
+            notifications, tcp_refused, tcp_closed_slow;
+    } st;
+} P = {.gate = ATOMIC_FLAG_INIT};
+
+static uint8_t ring_buf[RING_BYTES];
+static uint8_t udp_buf[65536];
+
+static void logf_(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static void logf_(const char *fmt, ...)
+{
+    char line[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(line, sizeof line, fmt, ap);
+    va_end(ap);
+    if (P.host.log) P.host.log(P.host.host, line);
+}
+
+/* ------------------------------------------------------- config, start */
+
+void tutti__proxy_config_init(tutti_proxy_config *cfg)
+{
+    memset(cfg, 0, sizeof *cfg);
+    cfg->port = 57121;
+    const char *e = getenv("TUTTI_PROXY_PORT");
+    if (e && *e) {
+        char *end;
+        long v = strtol(e, &end, 10);
+        if (!*end && v >= 0 && v <= 65535) cfg->port = (int)v;
+    }
+    cfg->max_packet = (size_t)16 << 20;
+    cfg->max_tcp = 64;
+}
+
+/* ------------------------------------------------------- sending replies */
+
+static conn *conn_of(uint64_t ctx)
+{
+    uint32_t slot = (uint32_t)(ctx & 0xffff), gen = (uint32_t)(ctx >> 16);
+    if (slot >= P.cfg.max_tcp) return NULL;
+    conn *c = &P.conns[slot];
+    return c->used && !c->closing && c->gen == gen ? c : NULL;
+}
+
+static void conn_close(conn *c);
+
+static void on_tcp_written(uv_write_t *req, int status)
+{
+    (void)status;
+    free(req);
+}
+
+/* One reply to a TCP client with scsynth's length prefix. Written at once when
+ * nothing is queued; the rest is copied and queued, in order. A client that
+ * lets more than TCP_QUEUE_LIMIT pile up is not reading: it is disconnected
+ * rather than allowed to hold the proxy's memory. */
+static bool tcp_send(conn *c, const uint8_t *data, size_t len)
+{
+    uint8_t prefix[4] = {(uint8_t)(len >> 24), (uint8_t)(len >> 16), (uint8_t)(len >> 8),
+                         (uint8_t)len};
+    size_t done = 0, total = 4 + len;
+    if (uv_stream_get_write_queue_size((uv_stream_t *)&c->tcp) == 0) {
+        uv_buf_t b[2] = {uv_buf_init((char *)prefix, 4),
+                         uv_buf_init((char *)data, (unsigned)len)};
+        int n = uv_try_write((uv_stream_t *)&c->tcp, b, 2);
+        if (n > 0)
+            done = (size_t)n;
+        else if (n != UV_EAGAIN)
+            return false;
+        if (done == total) return true;
+    } else if (uv_stream_get_write_queue_size((uv_stream_t *)&c->tcp) > TCP_QUEUE_LIMIT) {
+        P.st.tcp_closed_slow++;
+        conn_close(c);
+        return false;
+    }
+    size_t rest = total - done;
+    tcp_write *w = malloc(sizeof *w + rest);
+    if (!w) return false;
+    for (size_t i = done; i < 4; i++)
+        w->data[i - done] = prefix[i];
+    size_t from = done > 4 ? done - 4 : 0;
+    memcpy(w->data + (done < 4 ? 4 - done : 0), data + from, len - from);
+    uv_buf_t b = uv_buf_init((char *)w->data, (unsigned)rest);
+    if (uv_write(&w->req, (uv_stream_t *)&c->tcp, &b, 1, on_tcp_written)) {
+        free(w);
+        return false;
+    }
+    return true;
+}
+
+static void send_to(uint64_t ctx, const uint8_t *data, size_t len)
+{
+    bool ok = false;
+    if (CTX_KIND(ctx) == K_UDP && P.listening) {
+        struct sockaddr_in a;
+        udp_addr(ctx, &a);
+        uv_buf_t b = uv_buf_init((char *)data, (unsigned)len);
+        ok = uv_udp_try_send(&P.udp, &b, 1, (const struct sockaddr *)&a) >= 0;
+    } else if (CTX_KIND(ctx) == K_TCP) {
+        conn *c = conn_of(ctx);
+        ok = c && tcp_send(c, data, len);
+    }
+    if (ok)
+        P.st.replies++;
+    else
+        P.st.dropped++;
+}
+
+static bool client_alive(uint64_t ctx)
+{
+    return CTX_KIND(ctx) == K_UDP || (CTX_KIND(ctx) == K_TCP && conn_of(ctx));
+}
+
+/* ------------------------------------------------------ the /notify registry */
+
+static void reply_fmt(uint64_t ctx, const char *addr, const char *types, ...);
+
+static int reg_find(uint64_t ctx)
+{
+    for (uint32_t i = 0; i < P.nt.nreg; i++)
+        if (P.nt.reg_ctx[i] == ctx) return (int)i;
+    return -1;
+}
+
+/* scsynth's popAvailableClientID: the id asked for when it is free, else the
+ * first free one. Freed ids go to the back. */
+static int32_t pool_pop(int32_t want)
+{
+    uint32_t at = 0;
+    if (want != -1)
+        for (uint32_t i = 0; i < P.nt.navail; i++)
+            if (P.nt.avail[i] == want) {
+                at = i;
+                break;
+            }
+    int32_t id = P.nt.avail[at];
+    memmove(&P.nt.avail[at], &P.nt.avail[at + 1],
+            (P.nt.navail - at - 1) * sizeof(int32_t));
+    P.nt.navail--;
+    return id;
+}
+
+static void reg_remove(int i)
+{
+    P.nt.avail[P.nt.navail++] = P.nt.reg_id[i];
+    P.nt.nreg--;
+    P.nt.reg_ctx[i] = P.nt.reg_ctx[P.nt.nreg];
+    P.nt.reg_id[i] = P.nt.reg_id[P.nt.nreg];
+}
+
+static void forget_client(uint64_t ctx)
+{
+    int i = reg_find(ctx);
+    if (i >= 0) reg_remove(i);
+}
+
+static bool inject(const uint8_t *p, size_t len, uint64_t ctx)
+{
+    if (P.host.inject(P.host.host, p, len, ctx)) {
+        P.st.injected++;
+        return true;
+    }
+    P.st.inject_failed++;
+    return false;
+}
+
+/* A client's /notify: queue a marker whose reply says when scsynth would have
+ * acted on it. The proxy's own registration goes first when it is needed. */
+static void request_notify(uint64_t ctx, const uint8_t *p, size_t len)
+{
+    tutti__osc_msg m;
+    tutti__osc_iter it;
+    tutti__osc_msg_parse(p, len, &m);
+    tutti__osc_iter_init(&it, &m);
+    int32_t on = tutti__osc_iter_geti(&it, 0);
+    int32_t req = tutti__osc_iter_geti(&it, -1);
+
+    uint8_t buf[64];
+    if (on && !P.nt.requested) {
+        size_t n = tutti__osc_write(buf, sizeof buf, "/notify", "i", 1);
+        if (inject(buf, n, CTX_SELF)) P.nt.requested = true;
+    }
+    for (uint32_t i = 0; i < MAX_MARKS; i++) {
+        mark *k = &P.nt.marks[i];
+        if (k->used) continue;
+        size_t n = tutti__osc_write(buf, sizeof buf, "/status", "");
+        if (!inject(buf, n, ctx_mark(i))) return;
+        *k = (mark){true, on != 0, ctx, req};
+        return;
+    }
+    P.st.dropped++; /* more than MAX_MARKS /notify in flight */
+}
+
+/* The marker came back: act as NotifyCmd::Stage2 does, with the same replies. */
+static void on_mark(uint32_t slot)
+{
+    if (slot >= MAX_MARKS || !P.nt.marks[slot].used) return;
+    mark k = P.nt.marks[slot];
+    P.nt.marks[slot].used = false;
+    if (!client_alive(k.ctx)) return;
+    int i = reg_find(k.ctx);
+    if (k.on) {
+        int32_t max = P.nt.max < MAX_LOGINS ? P.nt.max : MAX_LOGINS;
+        if (!P.nt.registered)
+            reply_fmt(k.ctx, "/fail", "ss", "/notify",
+                      P.nt.fail[0] ? P.nt.fail : "too many users\n");
+        else if (i >= 0)
+            reply_fmt(k.ctx, "/fail", "ssi", "/notify", "notify: already registered\n",
+                      P.nt.reg_id[i]);
+        else if ((int32_t)P.nt.nreg >= max)
+            reply_fmt(k.ctx, "/fail", "ss", "/notify", "too many users\n");
+        else {
+            int32_t id = pool_pop(k.req);
+            P.nt.reg_ctx[P.nt.nreg] = k.ctx;
+            P.nt.reg_id[P.nt.nreg++] = id;
+            reply_fmt(k.ctx, "/done", "sii", "/notify", id, P.nt.max);
+        }
+    } else if (i >= 0) {
+        reg_remove(i);
+        reply_fmt(k.ctx, "/done", "s", "/notify");
+    } else {
+        reply_fmt(k.ctx, "/fail", "ss", "/notify", "not registered\n");
+    }
+}
+
+/* Replies to the proxy's own registration, and every notification. */
+static void on_self(const uint8_t *p, size_t len)
+{
+    tutti__osc_msg m;
+    if (tutti__osc_msg_parse(p, len, &m)) return;
+    bool done = m.addr && !strcmp(m.addr, "/done"),
+         fail = m.addr && !strcmp(m.addr, "/fail");
+    if (done || fail) {
+        tutti__osc_iter it;
+        tutti__osc_iter_init(&it, &m);
+        const char *cmd = tutti__osc_iter_gets(&it, NULL);
+        if (cmd && !strcmp(cmd, "/notify")) {
+            if (done && m.tags && !strcmp(m.tags, "sii")) {
+                int32_t id = tutti__osc_iter_geti(&it, -1);
+                int32_t max = tutti__osc_iter_geti(&it, 0);
+                if (!P.nt.registered && max > 0) {
+                    P.nt.registered = true;
+                    P.nt.max = max;
+                    P.nt.navail = 0;
+                    for (int32_t k = 0; k < max && k < MAX_LOGINS; k++)
+                        P.nt.avail[P.nt.navail++] = k;
+                    logf_("tutti: registered with the server for notifications (its "
+                          "client id %d)",
+                          id);
+                }
+            } else if (fail) {
+                const char *why = tutti__osc_iter_gets(&it, "");
+                snprintf(P.nt.fail, sizeof P.nt.fail, "%s", why ? why : "");
+                P.nt.requested = false;
+                logf_("tutti: the server refused the proxy's /notify: %s", P.nt.fail);
+            }
+            return;
+        }
+    }
+    /* Sending can drop a client that stopped reading (and its registration),
+     * so go through a copy of the list. */
+    uint64_t to[MAX_LOGINS];
+    uint32_t n = P.nt.nreg;
+    memcpy(to, P.nt.reg_ctx, n * sizeof to[0]);
+    P.st.notifications++;
+    for (uint32_t i = 0; i < n; i++)
+        send_to(to[i], p, len);
+}
+
+/* ------------------------------------------------------ session control */
+
+static void tutti_command(uint64_t ctx, tutti__osc_iter *it)
+{
+    const char *what = tutti__osc_iter_gets(it, NULL);
+    if (what && !strcmp(what, "status")) {
+        uint32_t tcp = 0;
+        for (uint32_t i = 0; i < P.cfg.max_tcp; i++)
+            tcp += P.conns[i].used && !P.conns[i].closing;
+        /* key/value pairs: the mode, then nine counters */
+        reply_fmt(ctx, "/tutti/status", "sssisisisisisisisisi", "mode", "solo", "port",
+                  P.port, "packets", (int32_t)P.st.packets, "invalid",
+                  (int32_t)P.st.invalid, "injected", (int32_t)P.st.injected,
+                  "inject_failed", (int32_t)P.st.inject_failed, "replies",
+                  (int32_t)P.st.replies, "dropped",
+                  (int32_t)(P.st.dropped + atomic_load(&P.replies_lost)),
+                  "notify_clients", (int32_t)P.nt.nreg, "tcp_clients", (int32_t)tcp);
+        return;
+    }
+    char why[128];
+    snprintf(why, sizeof why, "tutti: no command \"%s\" (commands: status)",
+             what ? what : "");
+    reply_fmt(ctx, "/fail", "ss", "/cmd", why);
+}
+
+static void reply_fmt(uint64_t ctx, const char *addr, const char *types, ...)
+{
+    uint8_t buf[1024];
+    va_list ap;
+    va_start(ap, types);
+    size_t n = tutti__osc_vwrite(buf, sizeof buf, addr, types, ap);
+    va_end(ap);
+    if (n) send_to(ctx, buf, n);
+}
+
+/* -------------------------------------------------------- client packets */
+
+static bool is_notify(void *ctx, const uint8_t *p, size_t len)
+{
+    (void)ctx;
+    tutti__osc_msg m;
+    return !tutti__osc_msg_parse(p, len, &m) &&
+           tutti__osc_msg_is(&m, "/notify", TUTTI_OSC_CMD_NOTIFY);
+}
+
+static int visit_notify(void *ctx, const uint8_t *p, size_t len)
+{
+    if (is_notify(NULL, p, len)) request_notify(*(const uint64_t *)ctx, p, len);
+    return 0;
+}
+
+static int count_notify(void *ctx, const uint8_t *p, size_t len)
+{
+    *(int *)ctx += is_notify(NULL, p, len);
+    return 0;
+}
+
+static void on_packet(uint64_t ctx, const uint8_t *p, size_t len)
+{
+    P.st.packets++;
+    if (tutti__osc_check(p, len)) {
+        if (P.st.invalid++ < 3)
+            logf_("tutti: dropped a malformed OSC packet of %zu bytes (only the first "
+                  "few are "
+                  "logged; /cmd tutti status counts them)",
+                  len);
+        return;
+    }
+    if (!tutti__osc_is_bundle(p, len)) {
+        tutti__osc_msg m;
+        tutti__osc_msg_parse(p, len, &m);
+        if (tutti__osc_msg_is(&m, "/notify", TUTTI_OSC_CMD_NOTIFY)) {
+            request_notify(ctx, p, len);
+            return;
+        }
+        if (tutti__osc_msg_is(&m, "/cmd", TUTTI_OSC_CMD_CMD)) {
+            tutti__osc_iter it;
+            tutti__osc_iter_init(&it, &m);
+            const char *name = tutti__osc_iter_gets(&it, NULL);
+            if (name && !strcmp(name, "tutti")) {
+                tutti_command(ctx, &it);
+                return;
+            }
+        }
+        inject(p, len, ctx);
+        return;
+    }
+    int notifies = 0;
+    tutti__osc_each_message(p, len, count_notify, &notifies);
+    if (!notifies) {
+        inject(p, len, ctx);
+        return;
+    }
+    tutti__osc_each_message(p, len, visit_notify, &ctx);
+    uint8_t *out = malloc(len);
+    if (!out) return;
+    size_t n = tutti__osc_filter_bundle(p, len, is_notify, NULL, out);
+    if (n > 16) inject(out, n, ctx);
+    free(out);
+}
+
+/* ------------------------------------------------------------------ UDP */
+
+static void udp_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
+{
+    (void)h, (void)suggested;
+    *buf = uv_buf_init((char *)udp_buf, sizeof udp_buf);
+}
+
+static void udp_recv(uv_udp_t *h, ssize_t n, const uv_buf_t *buf,
+                     const struct sockaddr *addr, unsigned flags)
+{
+    (void)h;
+    if (n <= 0 || !addr || addr->sa_family != AF_INET) return;
+    if (flags & UV_UDP_PARTIAL) {
+        P.st.packets++;
+        P.st.invalid++;
+        return;
+    }
+    on_packet(ctx_udp((const struct sockaddr_in *)addr), (const uint8_t *)buf->base,
+              (size_t)n);
+}
+
+/* ------------------------------------------------------------------ TCP */
+
+static void conn_closed(uv_handle_t *h)
+{
+    conn *c = h->data;
+    free(c->buf);
+    c->buf = NULL;
+    c->len = c->cap = 0;
+    c->used = c->closing = false;
+    P.nconns--;
+}
+
+static void conn_close(conn *c)
+{
+    if (c->closing) return;
+    c->closing = true;
+    forget_client(ctx_tcp(c->slot, c->gen));
+    uv_close((uv_handle_t *)&c->tcp, conn_closed);
+}
+
+static void tcp_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
+{
+    (void)suggested;
+    conn *c = h->data;
+    size_t want = c->len + 65536, limit = P.cfg.max_packet + 4;
+    if (want > limit) want = limit;
+    if (c->cap < want) {
+        size_t cap = c->cap ? c->cap : 65536;
+        while (cap < want)
+            cap *= 2;
+        if (cap > limit) cap = limit;
+        uint8_t *b = realloc(c->buf, cap);
+        if (!b) {
+            *buf = uv_buf_init(NULL, 0);
+            return;
+        }
+        c->buf = b;
+        c->cap = cap;
+    }
+    *buf = uv_buf_init((char *)c->buf + c->len, (unsigned)(c->cap - c->len));
+}
+
+static void tcp_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
+{
+    (void)buf;
+    conn *c = s->data;
+    if (n < 0) {
+        conn_close(c);
+        return;
+    }
+    c->len += (size_t)n;
+    size_t off = 0;
+    while (!c->closing && c->len - off >= 4) {
+        const uint8_t *q = c->buf + off;
+        uint32_t flen =
+            (uint32_t)q[0] << 24 | (uint32_t)q[1] << 16 | (uint32_t)q[2] << 8 | q[3];
+        if (flen > P.cfg.max_packet) {
+            /* The framing is lost: nothing after this can be trusted. */
+            P.st.packets++;
+            P.st.invalid++;
+            conn_close(c);
+            return;
+        }
+        if (c->len - off - 4 < flen) break;
+        on_packet(ctx_tcp(c->slot, c->gen), q + 4, flen);
+        off += 4 + (size_t)flen;
+    }
+    if (c->closing) return;
+    memmove(c->buf, c->buf + off, c->len - off);
+    c->len -= off;
+    if (c->len == c->cap && c->cap >= P.cfg.max_packet + 4) conn_close(c);
+}
+
+static void on_accept(uv_stream_t *server, int status)
+{
+    if (status < 0) return;
+    conn *c = NULL;
+    for (uint32_t i = 0; i < P.cfg.max_tcp; i++)
+        if (!P.conns[i].used) {
+            c = &P.conns[i];
+            break;
+        }
+    uv_tcp_t *t = c ? &c->tcp : malloc(sizeof(uv_tcp_t));
+    if (!t || uv_tcp_init(&P.loop, t)) {
+        if (!c) free(t);
+        return;
+    }
+    if (!c) {
+        /* Over the limit: accept and close at once, so the client hears it. */
+        P.st.tcp_refused++;
+        (void)uv_accept(server, (uv_stream_t *)t);
+        uv_close((uv_handle_t *)t, (uv_close_cb)free);
+        return;
+    }
+    c->used = true;
+    c->closing = false;
+    c->gen++;
+    c->len = 0;
+    c->tcp.data = c;
+    P.nconns++;
+    if (uv_accept(server, (uv_stream_t *)&c->tcp) ||
+        uv_read_start((uv_stream_t *)&c->tcp, tcp_alloc, tcp_read)) {
+        conn_close(c);
+        return;
+    }
+    uv_tcp_nodelay(&c->tcp, 1);
+}
+
+/* ----------------------------------------------------------- opening */
+
+/* Binds a TCP listener and a UDP socket to the same port of 127.0.0.1. With
+ * port 0 the TCP side picks one and UDP follows; a few tries cover the case
+ * where that UDP port is taken. */
+static int open_port(int port, int *tcp_fd, int *udp_fd)
+{
+    for (int attempt = 0; attempt < (port ? 1 : 32); attempt++) {
+        int t = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        int u = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+        if (t < 0 || u < 0) {
+            if (t >= 0) close(t);
+            if (u >= 0) close(u);
+            return -errno;
+        }
+        int one = 1;
+        setsockopt(t, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+        struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+        a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+        int err = 0;
+        if (bind(t, (struct sockaddr *)&a, sizeof a) || listen(t, 64)) err = -errno;
+        socklen_t al = sizeof a;
+        if (!err && getsockname(t, (struct sockaddr *)&a, &al)) err = -errno;
+        if (!err && bind(u, (struct sockaddr *)&a, sizeof a)) err = -errno;
+        if (!err) {
+            *tcp_fd = t;
+            *udp_fd = u;
+            return ntohs(a.sin_port);
+        }
+        close(t);
+        close(u);
+        if (port || err != -EADDRINUSE) return err;
+    }
+    return -EADDRINUSE;
+}
+
+static void open_sockets(void)
+{
+    int t = -1, u = -1;
+    int port = open_port(P.cfg.port, &t, &u);
+    if (port < 0) {
+        logf_("tutti: cannot open the proxy port 127.0.0.1:%d: %s (set TUTTI_PROXY_PORT)",
+              P.cfg.port, strerror(-port));
+        return;
+    }
+    uv_udp_init(&P.loop, &P.udp);
+    uv_tcp_init(&P.loop, &P.listener);
+    int sndbuf = 1 << 20;
+    setsockopt(u, SOL_SOCKET, SO_SNDBUF, &sndbuf, sizeof sndbuf);
+    if (uv_udp_open(&P.udp, u) || uv_tcp_open(&P.listener, t) ||
+        uv_udp_recv_start(&P.udp, udp_alloc, udp_recv) ||
+        uv_listen((uv_stream_t *)&P.listener, 64, on_accept)) {
+        logf_("tutti: cannot serve the proxy port %d", port);
+        uv_close((uv_handle_t *)&P.udp, NULL);
+        uv_close((uv_handle_t *)&P.listener, NULL);
+        return;
+    }
+    P.port = port;
+    P.listening = true;
+    logf_("tutti: proxy listening on 127.0.0.1:%d (UDP and TCP), solo", port);
+}
+
+/* ------------------------------------------------ attaching to the server */
+
+static uint64_t now_ms(void)
+{
+    return uv_hrtime() / 1000000u;
+}
+
+/* The server's own sockets are in this process: a bound UDP socket, or a
+ * listening TCP socket, on IPv4 (scsynth opens no others). Sends each of them
+ * `/cmd tutti_attach`; the shim's handler for it captures the World. */
+static void send_attach(void)
+{
+    uint8_t msg[64];
+    size_t n = tutti__osc_write(msg, sizeof msg, "/cmd", "s", "tutti_attach");
+    struct rlimit rl;
+    int maxfd = 1024;
+    if (!getrlimit(RLIMIT_NOFILE, &rl) && rl.rlim_cur < 4096)
+        maxfd = (int)rl.rlim_cur;
+    else
+        maxfd = 4096;
+    for (int fd = 0; fd < maxfd; fd++) {
+        int type, acc = 0;
+        socklen_t l = sizeof type;
+        if (getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &l)) continue;
+        struct sockaddr_in a;
+        socklen_t al = sizeof a;
+        if (getsockname(fd, (struct sockaddr *)&a, &al) || a.sin_family != AF_INET ||
+            !a.sin_port)
+            continue;
+        if (a.sin_addr.s_addr == htonl(INADDR_ANY))
+            a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+        if (type == SOCK_DGRAM) {
+            int s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+            if (s < 0) continue;
+            (void)sendto(s, msg, n, 0, (struct sockaddr *)&a, sizeof a);
+            close(s);
+        } else if (type == SOCK_STREAM) {
+            l = sizeof acc;
+            if (getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &acc, &l) || !acc) continue;
+            int s = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+            if (s < 0) continue;
+            struct timeval tv = {0, 200000};
+            setsockopt(s, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+            uint8_t frame[68] = {0, 0, 0, (uint8_t)n};
+            memcpy(frame + 4, msg, n);
+            if (!connect(s, (struct sockaddr *)&a, sizeof a))
+                (void)send(s, frame, n + 4, MSG_NOSIGNAL);
+            close(s);
+        }
+    }
+}
+
+static void on_timer(uv_timer_t *t)
+{
+    int r = P.host.ready(P.host.host);
+    if (r == TUTTI_PROXY_READY) {
+        uv_timer_stop(t);
+        open_sockets();
+        return;
+    }
+    if (r != TUTTI_PROXY_WAIT_ATTACH || P.attach_tries >= ATTACH_TRIES) return;
+    uint64_t now = now_ms();
+    if (P.attach_tries && now - P.attach_last_ms < ATTACH_EVERY_MS) return;
+    P.attach_last_ms = now;
+    if (++P.attach_tries == ATTACH_TRIES)
+        logf_(
+            "tutti: found no server port to attach to; send \"/cmd tutti_attach\" to the "
+            "server to start the proxy");
+    send_attach();
+}
+
+/* ------------------------------------------------------ replies, the loop */
+
+static void dispatch(uint64_t ctx, const uint8_t *p, size_t len)
+{
+    switch (CTX_KIND(ctx)) {
+    case K_SELF:
+        on_self(p, len);
+        break;
+    case K_MARK:
+        on_mark((uint32_t)(ctx & 0xffff));
+        break;
+    default:
+        send_to(ctx, p, len);
+    }
+}
+
+static void close_all(void)
+{
+    /* A producer holds the gate only to copy one reply and signal the loop. */
+    while (atomic_flag_test_and_set_explicit(&P.gate, memory_order_acquire)) {
+    }
+    P.accepting = false;
+    atomic_flag_clear_explicit(&P.gate, memory_order_release);
+
+    uv_close((uv_handle_t *)&P.wake, NULL);
+    uv_close((uv_handle_t *)&P.timer, NULL);
+    if (P.listening) {
+        uv_close((uv_handle_t *)&P.udp, NULL);
+        uv_close((uv_handle_t *)&P.listener, NULL);
+        P.listening = false;
+    }
+    for (uint32_t i = 0; i < P.cfg.max_tcp; i++)
+        if (P.conns[i].used) conn_close(&P.conns[i]);
+}
+
+static void on_wake(uv_async_t *a)
+{
+    if (atomic_load(&P.stop)) {
+        if (!P.stopping) {
+            P.stopping = true;
+            close_all();
+        }
+        return;
+    }
+    uint64_t ctx;
+    size_t len;
+    const uint8_t *p;
+    int n = 0;
+    while (n++ < DRAIN_BATCH && (p = tutti__ring_peek(&P.ring, &ctx, &len))) {
+        dispatch(ctx, p, len);
+        tutti__ring_pop(&P.ring);
+    }
+    if (n > DRAIN_BATCH) uv_async_send(a); /* more to do: come back after other work */
+}
+
+/* An ordinary thread, not a real-time one. scsynth runs its own network
+ * thread at SCHED_FIFO 50 where it may; the same setting for this loop made
+ * the proxy's added latency worse, not better, on the 2-core test machine
+ * (p50 +45 us against +12 us, `tutti bench proxy`), so it is left alone. */
+static void loop_main(void *arg)
+{
+    (void)arg;
+    pthread_setname_np(pthread_self(), "tutti-proxy");
+    uv_run(&P.loop, UV_RUN_DEFAULT);
+}
+
+int tutti__proxy_start(const tutti_proxy_config *cfg, const tutti_proxy_host *host)
+{
+    if (P.started) return TUTTI_ESTATE;
+    if (!cfg || !host || !host->inject || !host->ready || cfg->port < 0 ||
+        cfg->port > 65535 || !cfg->max_tcp || cfg->max_tcp > 65535 ||
+        cfg->max_packet < 64 || cfg->max_packet > (1u << 30))
+        return TUTTI_EINVAL;
+    P.cfg = *cfg;
+    P.host = *host;
+    P.conns = calloc(cfg->max_tcp, sizeof(conn));
+    if (!P.conns) return TUTTI_ENOMEM;
+    for (uint32_t i = 0; i < cfg->max_tcp; i++)
+        P.conns[i].slot = i;
+    tutti__ring_init(&P.ring, ring_buf, sizeof ring_buf);
+    atomic_store(&P.stop, false);
+    if (uv_loop_init(&P.loop)) goto fail;
+    uv_async_init(&P.loop, &P.wake, on_wake);
+    uv_timer_init(&P.loop, &P.timer);
+    uv_timer_start(&P.timer, on_timer, 0, 5);
+    P.accepting = true;
+    if (uv_thread_create(&P.thread, loop_main, NULL)) {
+        P.accepting = false;
+        uv_close((uv_handle_t *)&P.wake, NULL);
+        uv_close((uv_handle_t *)&P.timer, NULL);
+        uv_run(&P.loop, UV_RUN_DEFAULT);
+        uv_loop_close(&P.loop);
+        goto fail;
+    }
+    P.started = true;
+    return 0;
+fail:
+    free(P.conns);
+    P.conns = NULL;
+    return TUTTI_ENOMEM;
+}
+
+void tutti__proxy_stop(void)
+{
+    if (!P.started) return;
+    atomic_store(&P.stop, true);
+    uv_async_send(&P.wake);
+    uv_thread_join(&P.thread);
+    uv_loop_close(&P.loop);
+    free(P.conns);
+    P.conns = NULL;
+    P.started = false;
+    logf_(
+        "tutti: proxy stopped (%llu packets, %llu malformed, %llu replies, %llu dropped)",
+        (unsigned long long)P.st.packets, (unsigned long long)P.st.invalid,
+        (unsigned long long)P.st.replies,
+        (unsigned long long)(P.st.dropped + atomic_load(&P.replies_lost)));
+}
+
+/* Called by the server's non-real-time thread. The gate admits one producer
+ * at a time; a second one spins for a bounded while (the first only copies
+ * bytes and writes to an eventfd) and, failing that, drops the reply and
+ * counts it, rather than wait. scsynth 3.13 sends every reply from its one
+ * non-real-time thread, so the gate is never contended there. */
+void tutti__proxy_reply(uint64_t ctx, const void *data, size_t len)
+{
+    int spins = 0;
+    while (atomic_flag_test_and_set_explicit(&P.gate, memory_order_acquire)) {
+        if (++spins > GATE_SPINS) {
+            atomic_fetch_add(&P.replies_lost, 1);
+            return;
+        }
+    }
+    if (P.accepting && !tutti__ring_push(&P.ring, ctx, data, len))
+        uv_async_send(&P.wake);
+    else
+        atomic_fetch_add(&P.replies_lost, 1);
+    atomic_flag_clear_explicit(&P.gate, memory_order_release);
+}
