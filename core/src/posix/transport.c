@@ -23,10 +23,12 @@
  * - Sends never block the loop. A member's frame NNG cannot take (its send
  *   buffer of SEND_BUFFER messages is full) is dropped and counted; the
  *   engines number their frames and repair gaps with NACKs, as after a lost
- *   connection. A member sends nothing while it has no connection, and each
- *   connection gets a fresh socket: NNG would otherwise keep the frames sent
- *   into the old one and deliver them, stale, ahead of the next hello, which
- *   the hub answers by forgetting the member.
+ *   connection. A member keeps one socket and lets NNG redial: frames NNG
+ *   still held from before a cut may reach the new connection ahead of the
+ *   resume hello; the hub drops frames from a connection that has not said
+ *   hello, and the resume repairs the gap. (Closing and reopening the socket
+ *   per connection was tried: nng_close in NNG 1.5.2 can hang when a pipe
+ *   has just gone, which stopped the loop.)
  * - The engine's tick runs after every batch of work: directly after a
  *   wake-up or a timer, and for a hub's socket reads once per loop iteration
  *   (a check handle), so a burst of frames costs one tick, not one each.
@@ -314,12 +316,7 @@ static void handle_inbound(tutti_net *n, const inbound *it)
         n->st.connected = false;
         n->st.disconnects++;
         logf_(n, TUTTI_LOG_WARN, "lost the connection to the hub; redialling %s", n->url);
-        /* A fresh socket for the next connection: the old one may still hold
-         * frames the engine sent before this news arrived, and NNG would send
-         * them ahead of the hello, on a connection the hub does not know yet. */
-        close_socket(n);
-        n->redial = open_and_dial(n) != 0;
-        break;
+        break; /* NNG redials by itself; the next ADD_POST resumes */
     default: {
         /* NNG starts reading a connection before it reports it, so a message
          * may overtake its ADD_POST; it is the hub's frame all the same. */
