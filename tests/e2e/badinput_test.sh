@@ -10,15 +10,9 @@ command -v python3 >/dev/null || fail "python3 is needed for the hostile peer"
 N=2000
 RATE=250
 start_hub --session tutti
-for m in anna bruno carla; do
-    start "$m" "$TUTTI" member --hub "$HUB_URL" --name "$m" --events $N --rate $RATE \
-        --wait-members 3 --expect $((3 * N)) --journal "$WORK/$m.journal" --quiet
-done
+start_trio $N $RATE
 # Attack once everyone has joined and is playing.
-for i in $(seq 200); do
-    [ "$(grep -c 'joined as member' "$WORK/hub.log")" -ge 3 ] && break
-    sleep 0.05
-done
+wait_joined 3
 sleep 0.5
 port=${HUB_URL##*:}
 timeout 60 python3 "$(dirname "$0")/badpeer.py" 127.0.0.1 "$port" tutti >"$WORK/badpeer.out" 2>&1 \

@@ -78,6 +78,26 @@ start_hub() {
     [ -n "$HUB_URL" ] || fail "the hub never said where it listens"
 }
 
+# start_trio N RATE: members anna, bruno and carla each play N events at RATE/s,
+# wait for all three (3 x N events) and journal what they hear.
+start_trio() {
+    local n=$1 rate=$2 m
+    for m in anna bruno carla; do
+        start "$m" "$TUTTI" member --hub "$HUB_URL" --name "$m" --events "$n" --rate "$rate" \
+            --wait-members 3 --expect $((3 * n)) --journal "$WORK/$m.journal" --quiet
+    done
+}
+
+# wait_joined K: until the hub has admitted K members (at most 10 s).
+wait_joined() {
+    local i
+    for i in $(seq 200); do
+        [ "$(grep -c 'joined as member' "$WORK/hub.log")" -ge "$1" ] && return 0
+        sleep 0.05
+    done
+    fail "only $(grep -c 'joined as member' "$WORK/hub.log") of $1 members joined"
+}
+
 # wait_ok NAME: wait for a background process; fail unless it exited 0.
 wait_ok() {
     local name=$1 pid rc

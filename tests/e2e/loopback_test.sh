@@ -8,10 +8,7 @@ set -u
 N=3000
 RATE=500
 start_hub
-for m in anna bruno carla; do
-    start "$m" "$TUTTI" member --hub "$HUB_URL" --name "$m" --events $N --rate $RATE \
-        --wait-members 3 --expect $((3 * N)) --journal "$WORK/$m.journal" --quiet
-done
+start_trio $N $RATE
 for m in anna bruno carla; do wait_ok "$m"; done
 stop_hub
 ok "three members played $N events each and left; the hub stopped cleanly"

@@ -10,14 +10,8 @@ N=3000
 RATE=500
 start_hub
 port=${HUB_URL##*:}
-for m in anna bruno carla; do
-    start "$m" "$TUTTI" member --hub "$HUB_URL" --name "$m" --events $N --rate $RATE \
-        --wait-members 3 --expect $((3 * N)) --journal "$WORK/$m.journal" --quiet
-done
-for i in $(seq 200); do
-    [ "$(grep -c 'joined as member' "$WORK/hub.log")" -ge 3 ] && break
-    sleep 0.05
-done
+start_trio $N $RATE
+wait_joined 3
 sleep 1.5
 ss -K dst 127.0.0.1 dport = ":$port" >/dev/null 2>&1
 sleep 0.5
