@@ -112,20 +112,6 @@ static double *grow(double *v, size_t *cap, size_t n)
     return nv;
 }
 
-static int cmp_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return x < y ? -1 : x > y;
-}
-
-/* Nearest-rank percentile of v[0..n) (sorts v). */
-static double percentile(double *v, size_t n, double p)
-{
-    if (n == 0) return NAN;
-    qsort(v, n, sizeof *v, cmp_double);
-    size_t i = (size_t)ceil(p * (double)n);
-    return v[i ? i - 1 : 0];
-}
 
 /* "key":value, or "key":null when there is no figure (e.g. never locked). */
 static void json_num(const char *key, double v, int prec, bool comma)
@@ -238,14 +224,14 @@ static void bench_profile(const profile *p, uint32_t seeds, tutti_time dur,
         if (nlocks < sizeof locks / sizeof locks[0])
             locks[nlocks++] = lock_at < 0 ? INFINITY : (double)lock_at;
     }
-    res->err_p50 = percentile(err, nerr, 0.50);
-    res->err_p99 = percentile(err, nerr, 0.99);
-    res->err_max = percentile(err, nerr, 1.0);
-    res->signed_p50 = percentile(serr, nerr, 0.50);
-    res->bound_p50 = percentile(bound, nbound, 0.50);
-    res->drift_err_p99 = percentile(drift_err, ndrift, 0.99);
-    res->lock_p50 = percentile(locks, nlocks, 0.50);
-    res->lock_max = percentile(locks, nlocks, 1.0);
+    res->err_p50 = tutti_percentile(err, nerr, 0.50);
+    res->err_p99 = tutti_percentile(err, nerr, 0.99);
+    res->err_max = tutti_percentile(err, nerr, 1.0);
+    res->signed_p50 = tutti_percentile(serr, nerr, 0.50);
+    res->bound_p50 = tutti_percentile(bound, nbound, 0.50);
+    res->drift_err_p99 = tutti_percentile(drift_err, ndrift, 0.99);
+    res->lock_p50 = tutti_percentile(locks, nlocks, 0.50);
+    res->lock_max = tutti_percentile(locks, nlocks, 1.0);
     res->add_ns = res->samples ? (double)add_time / (double)res->samples : 0;
     res->pings_per_s = (double)pings / ((double)seeds * (double)dur / 1e9);
     free(err);

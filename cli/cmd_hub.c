@@ -43,7 +43,7 @@ int cmd_hub(int argc, char **argv)
         {"session", CLI_STRING, &session, 0, 0, NULL},
         {"horizon", CLI_NUMBER, &horizon_ms, 1, 10000, "milliseconds"},
         {"suspect", CLI_NUMBER, &suspect_ms, 10, 600000, "milliseconds"},
-        {"bpm", CLI_NUMBER, &bpm, 1, 999, "beats per minute"},
+        {"bpm", CLI_NUMBER, &bpm, TUTTI_BPM_MIN, TUTTI_BPM_MAX, "beats per minute"},
         {"duration", CLI_NUMBER, &duration, 0, 1e7, "seconds"},
         {"url-file", CLI_STRING, &url_file, 0, 0, NULL},
         {"quiet", CLI_FLAG, &quiet, 0, 0, NULL},

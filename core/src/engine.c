@@ -176,3 +176,10 @@ tutti_timeline tutti__tempo_last(const tutti__tempo *s)
 {
     return s->n ? s->ahead[s->n - 1] : s->now;
 }
+
+tutti_timeline tutti__tempo_peek(const tutti__tempo *s, tutti_time at)
+{
+    tutti_timeline tl = s->now;
+    for (uint32_t k = 0; k < s->n && s->ahead[k].t0 <= at; k++) tl = s->ahead[k];
+    return tl;
+}

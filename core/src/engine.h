@@ -65,6 +65,8 @@ void tutti__tempo_init(tutti__tempo *s, const tutti_timeline *tl);
 void tutti__tempo_push(tutti__tempo *s, const tutti_timeline *tl);
 /* The timeline in force at session time `at` (promotes what has started). */
 tutti_timeline tutti__tempo_at(tutti__tempo *s, tutti_time at);
+/* The timeline in force at `at`, without promoting anything (for status). */
+tutti_timeline tutti__tempo_peek(const tutti__tempo *s, tutti_time at);
 /* The last timeline scheduled (what a new change should start from). */
 tutti_timeline tutti__tempo_last(const tutti__tempo *s);
 

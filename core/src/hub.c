@@ -104,7 +104,8 @@ int tutti_hub_create(tutti_hub **out, const tutti_hub_config *cfg, const tutti_i
     if (!out || !cfg || !io || !io->now || !io->send) return TUTTI_EINVAL;
     if (!cfg->session || strlen(cfg->session) >= TUTTI_NAME_MAX || cfg->horizon <= 0 ||
         cfg->horizon > TUTTI__MAX_HORIZON || cfg->suspect_after <= 0 || cfg->heartbeat < 0 ||
-        cfg->max_members == 0 || !(cfg->bpm > 0) || !(cfg->quantum > 0))
+        cfg->max_members == 0 || !(cfg->bpm >= TUTTI_BPM_MIN && cfg->bpm <= TUTTI_BPM_MAX) ||
+        !(cfg->quantum > 0))
         return TUTTI_EINVAL;
     tutti_hub *h = calloc(1, sizeof *h);
     if (!h) return TUTTI_ENOMEM;
@@ -775,8 +776,7 @@ void tutti_hub_status_get(const tutti_hub *h, tutti_hub_status *st)
     st->divergences = h->divergences;
     st->removed = h->removed;
     st->dropped_frames = h->dropped;
-    tutti__tempo ahead = h->tempo;
-    st->timeline = tutti__tempo_at(&ahead, h->now_s);
+    st->timeline = tutti__tempo_peek(&h->tempo, h->now_s);
 }
 
 uint32_t tutti_hub_list(const tutti_hub *h, tutti_member_info *out, uint32_t cap)

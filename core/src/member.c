@@ -602,8 +602,7 @@ void tutti_member_status_get(const tutti_member *m, tutti_member_status *st)
     st->violations = m->order.violations;
     st->joined_at = m->joined_at;
     st->members = m->nmembers;
-    tutti__tempo ahead = m->tempo; /* status must not change the member */
-    st->timeline = tutti__tempo_at(&ahead, tutti_member_session_now(m));
+    st->timeline = tutti__tempo_peek(&m->tempo, tutti_member_session_now(m));
 }
 
 uint32_t tutti_member_list(const tutti_member *m, tutti_member_info *out, uint32_t cap)

@@ -129,20 +129,6 @@ static bool contains_truth(const world *w)
     return fabs(err) <= (double)e->bound_ns + 2.0;
 }
 
-static int cmp_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return x < y ? -1 : x > y;
-}
-
-static double percentile(double *v, size_t n, double p)
-{
-    if (n == 0) return NAN;
-    qsort(v, n, sizeof *v, cmp_double);
-    size_t i = (size_t)ceil(p * (double)n) - 1;
-    if (i >= n) i = n - 1;
-    return v[i];
-}
 
 typedef struct run_stats {
     uint64_t violations; /* samples, while locked, whose bound missed the truth */
@@ -208,10 +194,10 @@ static run_stats run(uint64_t seed, tutti_path up, tutti_path down, tutti_time d
             qerr[nq++] = fabs(err);
         }
     }
-    st.err_p50 = percentile(qerr, nq, 0.5);
-    st.err_p99 = percentile(qerr, nq, 0.99);
-    st.signed_p50 = percentile(qserr, nq, 0.5);
-    st.excess_p50 = percentile(excess, nx, 0.5);
+    st.err_p50 = tutti_percentile(qerr, nq, 0.5);
+    st.err_p99 = tutti_percentile(qerr, nq, 0.99);
+    st.signed_p50 = tutti_percentile(qserr, nq, 0.5);
+    st.excess_p50 = tutti_percentile(excess, nx, 0.5);
     st.drift_err_end = fabs(w.c.est.drift - true_slope);
     return st;
 }

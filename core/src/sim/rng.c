@@ -7,6 +7,7 @@
 #include "order.h"
 
 #include <math.h>
+#include <stdlib.h>
 
 static uint64_t splitmix64(uint64_t *x)
 {
@@ -99,4 +100,19 @@ tutti_time tutti_path_max_delay(const tutti_path *p)
 uint64_t tutti_fnv1a(const void *p, size_t n, uint64_t h)
 {
     return tutti__fnv1a(p, n, h); /* one FNV-1a for the project: order.c */
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
+
+double tutti_percentile(double *v, size_t n, double p)
+{
+    if (n == 0) return NAN;
+    qsort(v, n, sizeof *v, cmp_double);
+    size_t i = (size_t)ceil(p * (double)n);
+    if (i > n) i = n;
+    return v[i ? i - 1 : 0];
 }

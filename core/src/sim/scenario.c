@@ -11,6 +11,13 @@
 const char *const tutti_sim_profiles[] = {"lan", "wan40", "wan150", "partition",
                                           "crash", "churn", NULL};
 
+/* Field by field: the struct has padding, which memcmp would compare too. */
+static bool same_timeline(const tutti_timeline *a, const tutti_timeline *b)
+{
+    return a->bpm == b->bpm && a->beat0 == b->beat0 && a->t0 == b->t0 &&
+           a->quantum == b->quantum && a->playing == b->playing;
+}
+
 static tutti_path hop(tutti_time base, tutti_time jitter, int dist, double loss)
 {
     tutti_path p = {base, jitter, dist, loss};
@@ -99,9 +106,9 @@ int tutti_sim_scenario(const char *profile, uint32_t members, uint64_t seed,
         out->submitted += st.submitted;
         if (!st.joined || tutti_sim_crashed(s, i)) continue;
         if (first) ref = st.timeline, first = false;
-        else if (memcmp(&ref, &st.timeline, sizeof ref) != 0) out->timeline_ok = false;
+        else if (!same_timeline(&ref, &st.timeline)) out->timeline_ok = false;
     }
-    if (!first && (ref.bpm != bpm || memcmp(&ref, &hs.timeline, sizeof ref) != 0))
+    if (!first && (ref.bpm != bpm || !same_timeline(&ref, &hs.timeline)))
         out->timeline_ok = false;
     snprintf(out->verdict, sizeof out->verdict,
              "%s n=%u seed=%llu: %s, %llu events, %llu late (true %llu, bound %s), "

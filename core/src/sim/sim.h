@@ -139,6 +139,9 @@ uint64_t tutti_sim_frames_sent(const tutti_sim *s);
 size_t tutti_sim_submissions(const tutti_sim *s, const tutti_sim_submitted **subs);
 bool tutti_sim_crashed(const tutti_sim *s, uint32_t node);
 
+/* Nearest-rank percentile of v[0..n), p in [0, 1] (sorts v; NAN if n == 0). */
+double tutti_percentile(double *v, size_t n, double p);
+
 uint64_t tutti_fnv1a(const void *p, size_t n, uint64_t h);
 #define TUTTI_FNV_INIT 0xcbf29ce484222325ull
 
