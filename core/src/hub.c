@@ -175,6 +175,37 @@ static slot *slot_by_id(tutti_hub *h, uint32_t id)
     return NULL;
 }
 
+/* True while some member whose part is `part` may still have events to
+ * deliver: an active one, or a removed one whose last events are in flight. */
+static bool part_busy(tutti_hub *h, uint32_t part)
+{
+    for (uint32_t i = 0; i < h->nslots; i++) {
+        slot *s = &h->slots[i];
+        if (s->state == S_FREE || tutti_member_part(s->id) != part) continue;
+        if (s->state == S_ACTIVE) return true;
+        tutti__origin *o = tutti__order_origin(&h->order, s->id);
+        if (o && !(o->closed && o->next_seq > o->last_seq)) return true;
+    }
+    return false;
+}
+
+/* Ids only grow; the next one whose part is free, so parts never collide
+ * (when every part is taken, the next id regardless: the coordinator logs it). */
+static uint32_t next_member_id(tutti_hub *h)
+{
+    for (uint32_t k = 0; k < TUTTI_PARTS - 1; k++) {
+        uint32_t id = h->next_id + k;
+        if (id && !part_busy(h, tutti_member_part(id))) {
+            h->next_id = id + 1;
+            return id;
+        }
+    }
+    tutti__logf(&h->io, TUTTI_LOG_WARN,
+                "more than %d members at once: member %u shares part %u", TUTTI_PARTS - 1,
+                h->next_id, tutti_member_part(h->next_id));
+    return h->next_id++;
+}
+
 static slot *slot_alloc(tutti_hub *h)
 {
     for (uint32_t i = 0; i < h->nslots; i++) {
@@ -398,7 +429,7 @@ static void on_hello(tutti_hub *h, uint32_t peer, const tutti__rec *r)
     }
     memset(s, 0, sizeof *s);
     s->state = S_ACTIVE;
-    s->id = h->next_id++;
+    s->id = next_member_id(h);
     s->peer = peer;
     s->role = (int)r->u.hello.role;
     strcpy(s->name, name);

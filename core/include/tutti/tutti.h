@@ -194,6 +194,20 @@ TUTTI_API const char *tutti_role_name(int role);
 
 #define TUTTI_NAME_MAX 32
 
+/*
+ * Parts. A member's part is its place among the members playing at once:
+ * 1..TUTTI_PARTS-1, a pure function of its id, so every member (one that joins
+ * late too) derives it alone. The coordinator hands out ids so that no two
+ * members whose events can still be delivered share a part; the plugin keeps
+ * each part's server resources (nodes, buffers, buses, synthdefs) apart by it.
+ * Part 0 is a server's own, outside any session. Real-time safe.
+ */
+#define TUTTI_PARTS 32
+static inline uint32_t tutti_member_part(uint32_t id)
+{
+    return id ? (id - 1) % (TUTTI_PARTS - 1) + 1 : 0;
+}
+
 typedef struct tutti_member_info {
     uint32_t id;
     int role;
