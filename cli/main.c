@@ -22,6 +22,9 @@ static const char usage[] =
     "  hub       relay and coordinate a session (members connect to it)\n"
     "  member    join a session, play test events, journal what is heard\n"
     "  verify    compare members' journals\n"
+    "  join      make a server with the tutti plugin join a session\n"
+    "  leave     make it leave (it plays solo again)\n"
+    "  status    what a server's tutti plugin is doing\n"
     "  simulate  run the seeded simulation sweep (virtual time, many seeds)\n"
     "  bench     measure: tutti bench clock | merge | proxy\n"
     "  version   print the version\n"
@@ -66,6 +69,9 @@ int main(int argc, char **argv)
     if (!strcmp(c, "member")) return cmd_member(argc - 1, argv + 1);
     if (!strcmp(c, "session")) return cmd_session(argc - 1, argv + 1);
     if (!strcmp(c, "verify")) return cmd_verify(argc - 1, argv + 1);
+    if (!strcmp(c, "join")) return cmd_join(argc - 1, argv + 1);
+    if (!strcmp(c, "leave")) return cmd_leave(argc - 1, argv + 1);
+    if (!strcmp(c, "status")) return cmd_status(argc - 1, argv + 1);
     if (!strcmp(c, "simulate")) return tutti_cmd_simulate(argc - 1, argv + 1);
     if (!strcmp(c, "bench")) return cmd_bench(argc - 1, argv + 1);
     if (!strcmp(c, "version") || !strcmp(c, "--version")) return cmd_version();
