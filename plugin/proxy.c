@@ -11,8 +11,10 @@
 #define _GNU_SOURCE
 #include "proxy.h"
 
+#include "ns.h"
 #include "osc.h"
 #include "ring.h"
+#include "session.h"
 #include "tutti/tutti.h"
 
 #include <arpa/inet.h>
@@ -33,7 +35,7 @@
 /* ------------------------------------------------------------ contexts */
 
 /* The top 4 bits say what a context names. */
-enum { K_UDP = 1, K_TCP = 2, K_SELF = 3, K_MARK = 4 };
+enum { K_UDP = 1, K_TCP = 2, K_SELF = 3, K_MARK = 4, K_DISCARD = 5 };
 #define CTX_KIND(c) ((unsigned)((c) >> 60))
 
 static uint64_t ctx_udp(const struct sockaddr_in *a)
@@ -131,7 +133,7 @@ static struct proxy {
 
     struct {
         uint64_t packets, invalid, injected, inject_failed, replies, dropped,
-            notifications, tcp_refused, tcp_closed_slow;
+            notifications, tcp_refused, tcp_closed_slow, local, refused_in_session;
     } st;
 } P = {.gate = ATOMIC_FLAG_INIT};
 
@@ -356,6 +358,18 @@ static void on_mark(uint32_t slot)
     }
 }
 
+/* A reply to `n` clients; in a session, in the ids they know (and not at
+ * all when it is about another member's node). */
+static void send_translated(const uint64_t *to, uint32_t n, const uint8_t *p, size_t len)
+{
+    static uint8_t buf[(size_t)1 << 20]; /* the loop thread's */
+    ssize_t m = tutti__session_reply(p, len, buf, sizeof buf);
+    if (m == 0) return;
+    if (m > 0) p = buf, len = (size_t)m;
+    for (uint32_t i = 0; i < n; i++)
+        send_to(to[i], p, len);
+}
+
 /* Replies to the proxy's own registration, and every notification. */
 static void on_self(const uint8_t *p, size_t len)
 {
@@ -396,15 +410,128 @@ static void on_self(const uint8_t *p, size_t len)
     uint32_t n = P.nt.nreg;
     memcpy(to, P.nt.reg_ctx, n * sizeof to[0]);
     P.st.notifications++;
-    for (uint32_t i = 0; i < n; i++)
-        send_to(to[i], p, len);
+    send_translated(to, n, p, len);
 }
 
 /* ------------------------------------------------------ session control */
 
+/* One key/value pair of /tutti/status: a string, an int or a float. */
+typedef struct kv {
+    const char *key;
+    char type;
+    const char *s;
+    double n;
+} kv;
+
+/* Appends a padded OSC string at `at` (> 0); the new end, or 0 when it does
+ * not fit (and 0 stays 0). */
+static size_t put_str(uint8_t *out, size_t at, size_t cap, const char *str)
+{
+    size_t n = strlen(str) + 1, padded = (n + 3) & ~(size_t)3;
+    if (!at || at + padded > cap) return 0;
+    memset(out + at, 0, padded);
+    memcpy(out + at, str, n - 1);
+    return at + padded;
+}
+
+/* "/tutti/status" with the pairs as arguments (key always a string). 0 when
+ * `cap` is too small. */
+static size_t write_kv(uint8_t *out, size_t cap, const kv *kvs, size_t n)
+{
+    char tags[2 + 2 * 64] = ",";
+    if (n > 64) return 0;
+    for (size_t i = 0; i < n; i++) {
+        tags[1 + 2 * i] = 's';
+        tags[2 + 2 * i] = kvs[i].type;
+    }
+    tags[1 + 2 * n] = 0;
+    if (cap < 16) return 0;
+    memcpy(out, "/tutti/status\0\0\0", 16); /* the address; put_str() takes at > 0 */
+    size_t at = put_str(out, 16, cap, tags);
+    for (size_t i = 0; at && i < n; i++) {
+        at = put_str(out, at, cap, kvs[i].key);
+        if (!at) break;
+        if (kvs[i].type == 's') {
+            at = put_str(out, at, cap, kvs[i].s ? kvs[i].s : "");
+            continue;
+        }
+        if (at + 4 > cap) return 0;
+        uint32_t w;
+        if (kvs[i].type == 'i') {
+            w = (uint32_t)(int32_t)kvs[i].n;
+        } else {
+            float f = (float)kvs[i].n;
+            memcpy(&w, &f, 4);
+        }
+        out[at] = (uint8_t)(w >> 24), out[at + 1] = (uint8_t)(w >> 16);
+        out[at + 2] = (uint8_t)(w >> 8), out[at + 3] = (uint8_t)w;
+        at += 4;
+    }
+    return at;
+}
+
+static void session_status(uint64_t ctx)
+{
+    tutti__session_status st;
+    tutti__session_status_get(&st);
+    const kv kvs[] = {
+        {"mode", 's', st.joined ? "session" : "joining", 0},
+        {"port", 'i', NULL, P.port},
+        {"hub", 's', st.hub, 0},
+        {"session", 's', st.session, 0},
+        {"name", 's', st.name, 0},
+        {"journal", 's', st.journal, 0},
+        {"id", 'i', NULL, st.id},
+        {"part", 'i', NULL, st.part},
+        {"members", 'i', NULL, st.members},
+        {"clock_locked", 'i', NULL, st.clock_locked},
+        {"horizon_ms", 'f', NULL, st.horizon_ns / 1e6},
+        {"clock_offset_ms", 'f', NULL, st.clock_offset_ns / 1e6},
+        {"clock_bound_ms", 'f', NULL, st.clock_bound_ns / 1e6},
+        {"rtt_ms", 'f', NULL, st.rtt_ns / 1e6},
+        {"submitted", 'i', NULL, (double)st.submitted},
+        {"submit_failed", 'i', NULL, (double)st.submit_failed},
+        {"delivered", 'i', NULL, (double)st.delivered},
+        {"late", 'i', NULL, (double)st.late},
+        {"injected", 'i', NULL, (double)st.injected},
+        {"inject_failed", 'i', NULL, (double)st.inject_failed},
+        {"invalid_events", 'i', NULL, (double)st.invalid},
+        {"packets", 'i', NULL, (double)P.st.packets},
+        {"malformed", 'i', NULL, (double)P.st.invalid},
+        {"local", 'i', NULL, (double)P.st.local},
+        {"refused", 'i', NULL, (double)P.st.refused_in_session},
+    };
+    uint8_t buf[2048];
+    size_t n = write_kv(buf, sizeof buf, kvs, sizeof kvs / sizeof kvs[0]);
+    if (n) send_to(ctx, buf, n);
+}
+
 static void tutti_command(uint64_t ctx, tutti__osc_iter *it)
 {
     const char *what = tutti__osc_iter_gets(it, NULL);
+    if (what && !strcmp(what, "join")) {
+        tutti__session_opts o = {0};
+        o.hub = tutti__osc_iter_gets(it, NULL);
+        o.session = tutti__osc_iter_gets(it, NULL);
+        o.name = tutti__osc_iter_gets(it, NULL);
+        o.journal = tutti__osc_iter_gets(it, NULL);
+        char why[256] = "";
+        int rc = tutti__session_join(&o, why, sizeof why);
+        if (rc)
+            reply_fmt(ctx, "/fail", "ss", "/cmd", why);
+        else
+            reply_fmt(ctx, "/done", "ss", "/cmd", "tutti join");
+        return;
+    }
+    if (what && !strcmp(what, "leave")) {
+        tutti__session_leave();
+        reply_fmt(ctx, "/done", "ss", "/cmd", "tutti leave");
+        return;
+    }
+    if (what && !strcmp(what, "status") && tutti__session_active()) {
+        session_status(ctx);
+        return;
+    }
     if (what && !strcmp(what, "status")) {
         uint32_t tcp = 0;
         for (uint32_t i = 0; i < P.cfg.max_tcp; i++)
@@ -420,7 +547,9 @@ static void tutti_command(uint64_t ctx, tutti__osc_iter *it)
         return;
     }
     char why[128];
-    snprintf(why, sizeof why, "tutti: no command \"%s\" (commands: status)",
+    snprintf(why, sizeof why,
+             "tutti: no command \"%s\" (commands: join HUB SESSION NAME [JOURNAL], leave, "
+             "status)",
              what ? what : "");
     reply_fmt(ctx, "/fail", "ss", "/cmd", why);
 }
@@ -457,6 +586,113 @@ static int count_notify(void *ctx, const uint8_t *p, size_t len)
     return 0;
 }
 
+static bool is_tutti_cmd(const uint8_t *p, size_t len)
+{
+    tutti__osc_msg m;
+    if (tutti__osc_msg_parse(p, len, &m) || !tutti__osc_msg_is(&m, "/cmd", TUTTI_OSC_CMD_CMD))
+        return false;
+    tutti__osc_iter it;
+    tutti__osc_iter_init(&it, &m);
+    const char *name = tutti__osc_iter_gets(&it, NULL);
+    return name && !strcmp(name, "tutti");
+}
+
+/* A message for this server alone: in solo every message, in a session the
+ * ones the namespace rules keep local. */
+static void local_message(uint64_t ctx, const uint8_t *p, size_t len)
+{
+    tutti__osc_msg m;
+    tutti__osc_msg_parse(p, len, &m);
+    if (tutti__osc_msg_is(&m, "/notify", TUTTI_OSC_CMD_NOTIFY)) {
+        request_notify(ctx, p, len);
+        return;
+    }
+    if (tutti__osc_msg_is(&m, "/cmd", TUTTI_OSC_CMD_CMD)) {
+        tutti__osc_iter it;
+        tutti__osc_iter_init(&it, &m);
+        const char *name = tutti__osc_iter_gets(&it, NULL);
+        if (name && !strcmp(name, "tutti")) {
+            tutti_command(ctx, &it);
+            return;
+        }
+    }
+    inject(p, len, ctx);
+}
+
+/* ------------------------------------------------- client packets, session */
+
+static int classify(const uint8_t *p, size_t len)
+{
+    return is_tutti_cmd(p, len) ? TUTTI_NS_LOCAL : tutti__ns_classify(p, len);
+}
+
+/* A message a session cannot play: say so to the client, as scsynth would
+ * for a command it cannot do. */
+static void refuse(uint64_t ctx, const uint8_t *p, size_t len, int cls)
+{
+    tutti__osc_msg m;
+    tutti__osc_msg_parse(p, len, &m);
+    char addr[64];
+    if (m.addr)
+        snprintf(addr, sizeof addr, "%s", m.addr);
+    else
+        snprintf(addr, sizeof addr, "%d", m.cmd);
+    const char *why = cls == TUTTI_NS_LOCAL_FILE
+                          ? "tutti: files named by a path are not shared with the "
+                            "session yet; send the data (/d_recv) instead"
+                          : "tutti: this command has no meaning in a session";
+    if (P.st.refused_in_session++ < 5)
+        logf_("tutti: %s refused in the session (%s)", addr, why);
+    reply_fmt(ctx, "/fail", "ss", addr, why);
+}
+
+static void submit(uint64_t ctx, const uint8_t *p, size_t len)
+{
+    int rc = tutti__session_submit(ctx, p, len);
+    if (rc && P.st.dropped++ < 5)
+        logf_("tutti: a packet was not played: %s%s", tutti_strerror(rc),
+              rc == TUTTI_ESTATE ? " (the session is not joined yet)" : "");
+}
+
+static int visit_local(void *ctx, const uint8_t *p, size_t len)
+{
+    int cls = classify(p, len);
+    if (cls == TUTTI_NS_LOCAL) {
+        P.st.local++;
+        local_message(*(const uint64_t *)ctx, p, len);
+    } else if (cls != TUTTI_NS_SESSION) {
+        refuse(*(const uint64_t *)ctx, p, len, cls);
+    }
+    return 0;
+}
+
+static bool not_session(void *ctx, const uint8_t *p, size_t len)
+{
+    (void)ctx;
+    return classify(p, len) != TUTTI_NS_SESSION;
+}
+
+static void session_packet(uint64_t ctx, const uint8_t *p, size_t len)
+{
+    if (!tutti__osc_is_bundle(p, len)) {
+        int cls = classify(p, len);
+        if (cls == TUTTI_NS_SESSION)
+            submit(ctx, p, len);
+        else
+            visit_local(&ctx, p, len);
+        return;
+    }
+    /* Local messages act now, on this server; the rest is one event. */
+    tutti__osc_each_message(p, len, visit_local, &ctx);
+    uint8_t *out = malloc(len);
+    if (!out) return;
+    size_t n = tutti__osc_filter_bundle(p, len, not_session, NULL, out);
+    if (n > 16) submit(ctx, out, n);
+    free(out);
+}
+
+/* ---------------------------------------------------- client packets, solo */
+
 static void on_packet(uint64_t ctx, const uint8_t *p, size_t len)
 {
     P.st.packets++;
@@ -468,23 +704,12 @@ static void on_packet(uint64_t ctx, const uint8_t *p, size_t len)
                   len);
         return;
     }
+    if (tutti__session_active()) {
+        session_packet(ctx, p, len);
+        return;
+    }
     if (!tutti__osc_is_bundle(p, len)) {
-        tutti__osc_msg m;
-        tutti__osc_msg_parse(p, len, &m);
-        if (tutti__osc_msg_is(&m, "/notify", TUTTI_OSC_CMD_NOTIFY)) {
-            request_notify(ctx, p, len);
-            return;
-        }
-        if (tutti__osc_msg_is(&m, "/cmd", TUTTI_OSC_CMD_CMD)) {
-            tutti__osc_iter it;
-            tutti__osc_iter_init(&it, &m);
-            const char *name = tutti__osc_iter_gets(&it, NULL);
-            if (name && !strcmp(name, "tutti")) {
-                tutti_command(ctx, &it);
-                return;
-            }
-        }
-        inject(p, len, ctx);
+        local_message(ctx, p, len);
         return;
     }
     int notifies = 0;
@@ -667,6 +892,17 @@ static int open_port(int port, int *tcp_fd, int *udp_fd)
     return -EADDRINUSE;
 }
 
+/* TUTTI_HUB and TUTTI_NAME in the server's environment: join at once. */
+static void auto_join(void)
+{
+    tutti__session_opts o = {getenv("TUTTI_HUB"), getenv("TUTTI_SESSION"),
+                             getenv("TUTTI_NAME"), getenv("TUTTI_JOURNAL")};
+    if (!o.hub || !*o.hub) return;
+    char why[256] = "";
+    if (tutti__session_join(&o, why, sizeof why))
+        logf_("tutti: cannot join from TUTTI_HUB=%s: %s", o.hub, why);
+}
+
 static void open_sockets(void)
 {
     int t = -1, u = -1;
@@ -691,6 +927,7 @@ static void open_sockets(void)
     P.port = port;
     P.listening = true;
     logf_("tutti: proxy listening on 127.0.0.1:%d (UDP and TCP), solo", port);
+    auto_join();
 }
 
 /* ------------------------------------------------ attaching to the server */
@@ -775,8 +1012,10 @@ static void dispatch(uint64_t ctx, const uint8_t *p, size_t len)
     case K_MARK:
         on_mark((uint32_t)(ctx & 0xffff));
         break;
+    case K_DISCARD:
+        break;
     default:
-        send_to(ctx, p, len);
+        send_translated(&ctx, 1, p, len);
     }
 }
 
@@ -839,6 +1078,7 @@ int tutti__proxy_start(const tutti_proxy_config *cfg, const tutti_proxy_host *ho
         return TUTTI_EINVAL;
     P.cfg = *cfg;
     P.host = *host;
+    tutti__session_init(host);
     P.conns = calloc(cfg->max_tcp, sizeof(conn));
     if (!P.conns) return TUTTI_ENOMEM;
     for (uint32_t i = 0; i < cfg->max_tcp; i++)
@@ -873,6 +1113,7 @@ void tutti__proxy_stop(void)
     uv_async_send(&P.wake);
     uv_thread_join(&P.thread);
     uv_loop_close(&P.loop);
+    tutti__session_stop();
     free(P.conns);
     P.conns = NULL;
     P.started = false;

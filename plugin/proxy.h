@@ -33,8 +33,14 @@
  *   comes back. A /notify inside a bundle takes effect when the bundle
  *   arrives, before the bundle's other messages.
  * - `/cmd tutti <command>` from a client is the proxy's own session control
- *   (for now `status`, answered with /tutti/status key/value pairs); it
- *   never reaches the server.
+ *   and never reaches the server: `join HUB SESSION NAME [JOURNAL]`,
+ *   `leave`, and `status` (answered with /tutti/status key/value pairs).
+ *   With TUTTI_HUB and TUTTI_NAME set (TUTTI_SESSION, TUTTI_JOURNAL
+ *   optional), the proxy joins by itself as soon as it is ready.
+ * - In a session (session.h), each message a client sends is classified
+ *   (ns.h): local ones are handled as in solo, the others become this
+ *   member's events; replies and notifications are translated back into the
+ *   ids the clients know, and those about other members' nodes are dropped.
  * - Before the server is attached (the shim learns the server's World when a
  *   /cmd tutti_attach reaches it), the loop looks for the server's own socket
  *   in this process and sends it that command; the proxy opens its port only
@@ -57,6 +63,11 @@
 extern "C" {
 #endif
 
+/* The server's sizes, as it was started (-b, -a, -c, -i, -o). */
+typedef struct tutti_proxy_server {
+    int32_t buffers, audio_buses, control_buses, inputs, outputs;
+} tutti_proxy_server;
+
 /* What the proxy needs from the server it lives in. */
 typedef struct tutti_proxy_host {
     /* Hands one checked packet to the server; `ctx` comes back with every
@@ -67,6 +78,8 @@ typedef struct tutti_proxy_host {
     int (*ready)(void *host);
     /* One line for the server's log. */
     void (*log)(void *host, const char *line);
+    /* The server's sizes; called once attached. May be NULL (unknown). */
+    void (*server)(void *host, tutti_proxy_server *out);
     void *host;
 } tutti_proxy_host;
 
@@ -78,6 +91,9 @@ enum {
 
 /* Contexts with this kind belong to the host, never to the proxy. */
 #define TUTTI_PROXY_CTX_HOST ((uint64_t)15 << 60)
+/* Replies to packets injected with this context are dropped (the session's
+ * events from other members: their replies are that member's business). */
+#define TUTTI_PROXY_CTX_DISCARD ((uint64_t)5 << 60)
 
 typedef struct tutti_proxy_config {
     /* UDP and TCP port on 127.0.0.1; 0 lets the system choose one (the

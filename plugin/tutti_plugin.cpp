@@ -171,6 +171,19 @@ void host_log(void *, const char *line)
     Print("%s\n", line);
 }
 
+/* Read once the World is attached (its sizes are fixed at boot). */
+void host_server(void *, tutti_proxy_server *out)
+{
+    World *w = g_world.load(std::memory_order_acquire);
+    *out = {};
+    if (!w) return;
+    out->buffers = static_cast<int32_t>(w->mNumSndBufs);
+    out->audio_buses = static_cast<int32_t>(w->mNumAudioBusChannels);
+    out->control_buses = static_cast<int32_t>(w->mNumControlBusChannels);
+    out->inputs = static_cast<int32_t>(w->mNumInputs);
+    out->outputs = static_cast<int32_t>(w->mNumOutputs);
+}
+
 } // namespace
 
 PluginLoad(TuttiProxy)
@@ -187,7 +200,7 @@ PluginLoad(TuttiProxy)
     }
     tutti_proxy_config cfg;
     tutti__proxy_config_init(&cfg);
-    tutti_proxy_host host = {host_inject, host_ready, host_log, nullptr};
+    tutti_proxy_host host = {host_inject, host_ready, host_log, host_server, nullptr};
     int err = tutti__proxy_start(&cfg, &host);
     if (err) Print("tutti: the proxy did not start: %s\n", tutti_strerror(err));
 }

@@ -1,0 +1,109 @@
+/*
+ * The plugin's session side: the member of a tutti session that lives inside
+ * a server, between the proxy (what local clients send) and the server (what
+ * every member's clients sent, in the session's order).
+ *
+ * Design notes
+ * ------------
+ * - Outbound. After a join, what the proxy's clients send becomes this
+ *   member's events: the proxy classifies each message (ns.h), keeps the local
+ *   ones (/notify, /status, /quit...) for this server alone, and hands the
+ *   rest to tutti__session_submit(). An event's session time is its bundle's
+ *   timetag read on this machine's wall clock and carried to the session clock
+ *   (t = session_now + (timetag - wall_now)); a message or an "immediately"
+ *   bundle is stamped now, which the horizon rule moves to now + L. The event
+ *   carries the client's context in front of the OSC bytes, so that the
+ *   replies to it, on this server only, go back to that client.
+ * - Inbound. The member's loop thread delivers every event in the session's
+ *   total order. A user event from member `origin` is rewritten into the
+ *   namespace of its part (tutti_member_part(origin)) and injected into the
+ *   server as one bundle timetagged with its session time read on this
+ *   machine's wall clock (the clock scsynth schedules by), so the server's
+ *   own scheduler places it, sample-accurately, in time order; equal times keep
+ *   delivery order (scsynth's scheduler is stable). Replies to another
+ *   member's events are discarded; replies to this member's own go to the
+ *   client that sent the event, translated back into its ids.
+ * - Each part's nodes live in its own group (ns.h), made on this server the
+ *   first time the part is heard (a local setup step, not an event). When the
+ *   coordinator removes a member, its group is emptied on every server at the
+ *   removal's place in the order, so a member that vanishes does not leave
+ *   notes sounding forever.
+ * - The journal is the canonical form of what this server executed: one line
+ *   per delivered event (cli/journal.h's format), a user event as its
+ *   rewritten OSC with the top timetag zeroed (the local time differs between
+ *   servers; the session time is the line's key). Journals of two members are
+ *   identical over the range of the order they both heard.
+ * - Bytes from other members are untrusted: every payload is checked
+ *   (tutti__osc_check) before it is rewritten; what fails is journaled as an
+ *   empty event on every member alike and never reaches the server.
+ *
+ * Thread rules: join/leave/submit/status/reply are called on the proxy's loop
+ * thread; stop from the thread that unloads the plugin, after which nothing
+ * else is called; delivery runs on the member's own loop thread. The two
+ * share only atomics and a mutex around the member's handle.
+ */
+#ifndef TUTTI_PLUGIN_SESSION_H
+#define TUTTI_PLUGIN_SESSION_H
+
+#include "proxy.h"
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct tutti__session_opts {
+    const char *hub;     /* tcp://HOST:PORT */
+    const char *session; /* session name */
+    const char *name;    /* this member's name */
+    const char *journal; /* file, or NULL/"" for none */
+} tutti__session_opts;
+
+typedef struct tutti__session_status {
+    bool active;  /* started (joining or joined) */
+    bool joined;
+    uint32_t id, part, members;
+    int64_t horizon_ns, clock_offset_ns, clock_bound_ns, rtt_ns;
+    bool clock_locked;
+    uint64_t submitted, submit_failed, delivered, late, injected, inject_failed,
+        invalid, discarded_replies, out_of_range;
+    char hub[128], session[32], name[32], journal[256];
+} tutti__session_status;
+
+/* Remembers how to reach the server. Called once, from tutti__proxy_start. */
+void tutti__session_init(const tutti_proxy_host *host);
+
+/* Joins (starts a member that dials the hub). 0, or a TUTTI_E* code with a
+ * sentence in `why`. Joining again while active leaves first. */
+int tutti__session_join(const tutti__session_opts *o, char *why, size_t cap);
+
+/* Leaves politely and stops the member; back to solo. */
+void tutti__session_leave(void);
+
+/* Whether client traffic goes to the session (a join was asked for). */
+bool tutti__session_active(void);
+
+/* A client's checked packet (messages the proxy kept local already removed)
+ * from the client `ctx`. 0, or TUTTI_ESTATE (not joined yet: the packet is
+ * not played), TUTTI_EFULL, TUTTI_EINVAL (too big for one event). */
+int tutti__session_submit(uint64_t ctx, const uint8_t *p, size_t len);
+
+/* A server reply or notification for this member's clients, in the ids they
+ * know: the length written to `out`, 0 to drop it (about another part), or
+ * negative to pass it on unchanged (not in a session). */
+ssize_t tutti__session_reply(const uint8_t *p, size_t len, uint8_t *out, size_t cap);
+
+void tutti__session_status_get(tutti__session_status *st);
+
+/* Leaves and stops; at unload. */
+void tutti__session_stop(void);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif

@@ -1,0 +1,93 @@
+/*
+ * libFuzzer target for the namespace rewriter (plugin/ns.c). Every packet the
+ * OSC checker accepts is rewritten for a slot derived from its bytes and
+ * translated as a reply; neither may read outside the input, and:
+ *   - the rewrite never fails on a checked packet except with TUTTI_EFULL
+ *     (outputs can grow), and then leaves the def-name set as it was;
+ *   - every output passes the checker again;
+ *   - a second ns with the same history gives the same bytes;
+ *   - a buffer one byte short of the output gives TUTTI_EFULL;
+ *   - a reply never grows, and every message classifies.
+ * Each input gets fresh ns objects, so a crash replays from its file alone.
+ */
+#include "ns.h"
+#include "osc.h"
+#include "tutti/tutti.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+static int classify_each(void *ctx, const uint8_t *p, size_t len)
+{
+    (void)ctx;
+    int c = tutti__ns_classify(p, len);
+    if (c < TUTTI_NS_SESSION || c > TUTTI_NS_DROP) abort();
+    return 0;
+}
+
+static void check_out(const uint8_t *out, ssize_t n)
+{
+    if (n > 0 && tutti__osc_check(out, (size_t)n) != 0) abort();
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    /* a copy of exactly `size` bytes, so AddressSanitizer sees any over-read */
+    uint8_t *p = malloc(size ? size : 1);
+    if (!p) return 0;
+    memcpy(p, data, size);
+    if (tutti__osc_check(p, size) != 0) {
+        free(p);
+        return 0;
+    }
+    uint32_t h = 2166136261u;
+    for (size_t i = 0; i < size; i++)
+        h = (h ^ p[i]) * 16777619u;
+    uint32_t slot = 1 + h % (TUTTI_NS_SLOTS - 1);
+
+    tutti__ns_config cfg;
+    tutti__ns_config_init(&cfg);
+    tutti__ns *a = NULL, *b = NULL;
+    if (tutti__ns_create(&a, &cfg) || tutti__ns_create(&b, &cfg)) abort();
+    size_t cap = 4 * size + 4096;
+    uint8_t *out = malloc(cap), *again = malloc(cap);
+    if (!out || !again) abort();
+
+    tutti__osc_each_message(p, size, classify_each, NULL);
+
+    /* the full class mask on `b` first: it must not change what `a` does */
+    unsigned all = TUTTI_NS_KEEP(TUTTI_NS_LOCAL) | TUTTI_NS_KEEP(TUTTI_NS_LOCAL_FILE) |
+                   TUTTI_NS_KEEP(TUTTI_NS_DROP);
+    ssize_t k = tutti__ns_rewrite_ex(b, slot, p, size, again, cap, all, NULL);
+    if (k < 0 && k != TUTTI_EFULL) abort();
+    check_out(again, k);
+    tutti__ns_forget(b, slot);
+
+    ssize_t n = tutti__ns_rewrite(a, slot, p, size, out, cap);
+    if (n < 0) {
+        if (n != TUTTI_EFULL || tutti__ns_def_count(a, slot) != 0) abort();
+    } else {
+        check_out(out, n);
+        if (n > 0) {
+            /* one byte short: EFULL, and the set as it was */
+            uint32_t defs = tutti__ns_def_count(b, slot);
+            if (tutti__ns_rewrite(b, slot, p, size, again, (size_t)n - 1) != TUTTI_EFULL)
+                abort();
+            if (tutti__ns_def_count(b, slot) != defs) abort();
+        }
+        /* the same history on another server: the same bytes */
+        ssize_t m = tutti__ns_rewrite(b, slot, p, size, again, cap);
+        if (m != n || (n > 0 && memcmp(out, again, (size_t)n))) abort();
+    }
+
+    ssize_t r = tutti__ns_reply(a, slot, p, size, out, size);
+    if (r < 0 || (size_t)r > size) abort();
+    check_out(out, r);
+
+    free(out);
+    free(again);
+    tutti__ns_destroy(a);
+    tutti__ns_destroy(b);
+    free(p);
+    return 0;
+}
