@@ -197,7 +197,9 @@ static int wait_proxy_port(const procs *p, int ms)
 static int start_servers(procs *p, const char *plugin_dir, uint64_t period,
                          uint64_t block)
 {
-    snprintf(p->server_name, sizeof p->server_name, "tutti-bench-%d", (int)getpid());
+    /* A fixed name: JACK keeps at most 8 servers in its registry and frees the
+     * entry of a server that died only when one of the same name starts. */
+    snprintf(p->server_name, sizeof p->server_name, "tutti-bench-proxy");
     snprintf(p->log_path, sizeof p->log_path, "/tmp/tutti-bench-proxy-%d.log",
              (int)getpid());
     unlink(p->log_path);

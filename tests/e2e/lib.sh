@@ -16,9 +16,14 @@ PIDS=()
 FAILED=0
 
 cleanup() {
-    local p
+    local p i
     for p in "${PIDS[@]}"; do kill -TERM "$p" 2>/dev/null; done
-    sleep 0.2
+    # up to 3 s to finish (a JACK server killed outright stays in JACK's registry)
+    for i in $(seq 30); do
+        for p in "${PIDS[@]}"; do kill -0 "$p" 2>/dev/null && break; done
+        kill -0 "$p" 2>/dev/null || break
+        sleep 0.1
+    done
     for p in "${PIDS[@]}"; do kill -KILL "$p" 2>/dev/null; done
     if [ "$FAILED" = 0 ] && [ -z "${KEEP:-}" ]; then rm -rf "$WORK"; else echo "kept for inspection: $WORK"; fi
 }
@@ -62,6 +67,13 @@ run_bounded() {
     kill -TERM "$dog" 2>/dev/null
     wait "$dog" 2>/dev/null
     return $rc
+}
+
+# The JACK server name of this test: fixed, not random. JACK's registry holds
+# at most 8 servers and frees the entry of one that died only when a server
+# of the same name starts, so random names would fill it up over many runs.
+jack_name() {
+    echo "tutti-$(basename "$0" .sh)"
 }
 
 # A hub on a port of its own choosing; sets HUB_URL.
