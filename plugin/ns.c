@@ -2010,6 +2010,15 @@ int tutti__ns_classify(const uint8_t *msg, size_t len)
     return class_of(cmd_of(&m), &m);
 }
 
+const char *tutti__ns_command_name(const uint8_t *msg, size_t len)
+{
+    tutti__osc_msg m;
+    if (!msg || tutti__osc_is_bundle(msg, len) || tutti__osc_msg_parse(msg, len, &m))
+        return NULL;
+    int c = cmd_of(&m);
+    return c < 0 ? NULL : cmds[c].name;
+}
+
 size_t tutti__ns_part_setup(uint32_t slot, uint8_t *out, size_t cap)
 {
     if (slot == 0 || slot >= TUTTI_NS_SLOTS || !out) return 0;

@@ -256,6 +256,10 @@ size_t tutti__ns_part_setup(uint32_t slot, uint8_t *out, size_t cap);
  * server answers them with its usual failure). */
 int tutti__ns_classify(const uint8_t *msg, size_t len);
 
+/* The command's name ("/b_allocRead") whether its address is the name or
+ * sclang's command number; NULL for a command scsynth does not know. */
+const char *tutti__ns_command_name(const uint8_t *msg, size_t len);
+
 /* Rewrites a packet of part `slot` (1..31) for the session. `in` is one
  * packet that passes tutti__osc_check (checked again here). The output is a
  * packet of the same shape that passes tutti__osc_check: the messages that

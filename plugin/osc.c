@@ -324,9 +324,41 @@ size_t tutti__osc_vwrite(uint8_t *out, size_t cap, const char *addr, const char 
             n = put_string(out, cap, w, va_arg(ap, const char *));
             if (!n) return 0;
             w += n;
+        } else if (*t == 'b') {
+            const void *d = va_arg(ap, const void *);
+            size_t bl = va_arg(ap, size_t), padded = (bl + 3) & ~(size_t)3;
+            if (bl > INT32_MAX || cap - w < 4 || cap - w - 4 < padded) return 0;
+            wr32(out + w, (uint32_t)bl);
+            memset(out + w + 4, 0, padded);
+            if (bl) memcpy(out + w + 4, d, bl);
+            w += 4 + padded;
         } else {
             return 0;
         }
     }
     return w;
+}
+
+size_t tutti__osc_replace_string(const uint8_t *msg, size_t len, const char *with,
+                                 uint8_t *out, size_t cap)
+{
+    tutti__osc_msg m;
+    if (tutti__osc_msg_parse(msg, len, &m) || !m.tags) return 0;
+    const uint8_t *a = m.args;
+    for (const char *t = m.tags; *t; t++) {
+        size_t n = arg_size(*t, a, (size_t)(m.end - a));
+        if (n == SIZE_MAX) return 0;
+        if (*t == 's') {
+            size_t head = (size_t)(a - msg), tail = len - head - n;
+            size_t wl = strlen(with), padded = (wl + 4) & ~(size_t)3;
+            if (head + padded + tail > cap) return 0;
+            memcpy(out, msg, head);
+            memset(out + head, 0, padded);
+            memcpy(out + head, with, wl);
+            memcpy(out + head + padded, a + n, tail);
+            return head + padded + tail;
+        }
+        a += n;
+    }
+    return 0;
 }

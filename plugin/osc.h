@@ -104,8 +104,15 @@ typedef bool (*tutti__osc_drop_fn)(void *ctx, const uint8_t *msg, size_t len);
 size_t tutti__osc_filter_bundle(const uint8_t *p, size_t len, tutti__osc_drop_fn drop,
                                 void *ctx, uint8_t *out);
 
+/* Copies a checked message with its first string argument replaced by
+ * `with`. Returns the new length, or 0 when the message has no string
+ * argument or `cap` is too small. */
+size_t tutti__osc_replace_string(const uint8_t *msg, size_t len, const char *with,
+                                 uint8_t *out, size_t cap);
+
 /* Writes one message: address, then one argument per character of `types`
- * ('i' int32_t, 's' const char *, 'f' double). Returns its length, or 0 when
+ * ('i' int32_t, 's' const char *, 'f' double, 'b' a blob given as two
+ * arguments, const void * and size_t). Returns its length, or 0 when
  * `cap` is too small or a type is not one of those. */
 size_t tutti__osc_write(uint8_t *out, size_t cap, const char *addr, const char *types,
                         ...);

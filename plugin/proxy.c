@@ -637,10 +637,8 @@ static void refuse(uint64_t ctx, const uint8_t *p, size_t len, int cls)
         snprintf(addr, sizeof addr, "%s", m.addr);
     else
         snprintf(addr, sizeof addr, "%d", m.cmd);
-    const char *why = cls == TUTTI_NS_LOCAL_FILE
-                          ? "tutti: files named by a path are not shared with the "
-                            "session yet; send the data (/d_recv) instead"
-                          : "tutti: this command has no meaning in a session";
+    (void)cls;
+    const char *why = "tutti: this command has no meaning in a session";
     if (P.st.refused_in_session++ < 5)
         logf_("tutti: %s refused in the session (%s)", addr, why);
     reply_fmt(ctx, "/fail", "ss", addr, why);
@@ -654,12 +652,26 @@ static void submit(uint64_t ctx, const uint8_t *p, size_t len)
               rc == TUTTI_ESTATE ? " (the session is not joined yet)" : "");
 }
 
+/* A message that names a file here: shared with the session by content, or
+ * refused with the reason. */
+static void file_message(uint64_t ctx, const uint8_t *p, size_t len)
+{
+    char why[256];
+    if (!tutti__session_submit_file(ctx, p, len, why, sizeof why)) return;
+    const char *name = tutti__ns_command_name(p, len);
+    if (P.st.refused_in_session++ < 5)
+        logf_("tutti: %s refused in the session: %s", name ? name : "?", why);
+    reply_fmt(ctx, "/fail", "ss", name ? name : "?", why);
+}
+
 static int visit_local(void *ctx, const uint8_t *p, size_t len)
 {
     int cls = classify(p, len);
     if (cls == TUTTI_NS_LOCAL) {
         P.st.local++;
         local_message(*(const uint64_t *)ctx, p, len);
+    } else if (cls == TUTTI_NS_LOCAL_FILE) {
+        file_message(*(const uint64_t *)ctx, p, len);
     } else if (cls != TUTTI_NS_SESSION) {
         refuse(*(const uint64_t *)ctx, p, len, cls);
     }

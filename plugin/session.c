@@ -4,12 +4,16 @@
 #define _GNU_SOURCE
 #include "session.h"
 
+#include "asset.h"
 #include "journal.h"
 #include "ns.h"
 #include "osc.h"
 #include "tutti/net.h"
 #include "wire.h"
 
+#include <dirent.h>
+#include <errno.h>
+#include <glob.h>
 #include <inttypes.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -115,6 +119,171 @@ int tutti__session_submit(uint64_t ctx, const uint8_t *p, size_t len)
     return rc;
 }
 
+/* ------------------------------------------------------ outbound files */
+
+static bool is_read_command(const char *name)
+{
+    return name && (!strcmp(name, "/b_allocRead") || !strcmp(name, "/b_allocReadChannel") ||
+                    !strcmp(name, "/b_read") || !strcmp(name, "/b_readChannel"));
+}
+
+/* The first string argument of a checked message, and its blob argument
+ * after that (a completion message), if any. */
+static const char *first_string(const uint8_t *p, size_t len, const uint8_t **blob,
+                                size_t *blen)
+{
+    tutti__osc_msg m;
+    const char *s = NULL;
+    *blob = NULL;
+    *blen = 0;
+    if (tutti__osc_msg_parse(p, len, &m) || !m.tags) return NULL;
+    const uint8_t *a = m.args;
+    for (const char *t = m.tags; *t; t++) {
+        if (*t == 's' && !s) s = (const char *)a;
+        if (*t == 'b' && s) {
+            uint32_t n = (uint32_t)a[0] << 24 | (uint32_t)a[1] << 16 | (uint32_t)a[2] << 8 | a[3];
+            *blob = a + 4;
+            *blen = n;
+        }
+        switch (*t) {
+        case 'i': case 'f': case 'c': case 'r': case 'm': a += 4; break;
+        case 'h': case 't': case 'd': a += 8; break;
+        case 's': case 'S': a += (strlen((const char *)a) + 4) & ~(size_t)3; break;
+        case 'b': {
+            uint32_t n = (uint32_t)a[0] << 24 | (uint32_t)a[1] << 16 | (uint32_t)a[2] << 8 | a[3];
+            a += 4 + ((n + 3) & ~3u);
+            break;
+        }
+        default: break;
+        }
+    }
+    return s;
+}
+
+/* One synthdef file as /d_recv (with the completion message on the last). */
+static int submit_def(uint64_t ctx, const char *path, const uint8_t *done, size_t done_len,
+                      char *why, size_t cap)
+{
+    uint8_t *d;
+    size_t n;
+    int r = tutti__asset_read(path, &d, &n);
+    if (r) {
+        snprintf(why, cap, "cannot read %s: %s", path, strerror(-r));
+        return TUTTI_EINVAL;
+    }
+    uint8_t *msg = malloc(MAX_EVENT);
+    size_t m = 0;
+    if (msg)
+        m = done ? tutti__osc_write(msg, MAX_EVENT - CTX_BYTES, "/d_recv", "bb", d, n, done,
+                                    done_len)
+                 : tutti__osc_write(msg, MAX_EVENT - CTX_BYTES, "/d_recv", "b", d, n);
+    free(d);
+    int rc = m ? tutti__session_submit(ctx, msg, m) : TUTTI_EINVAL;
+    free(msg);
+    if (!m) snprintf(why, cap, "%s is too big for one event (64 KiB)", path);
+    else if (rc) snprintf(why, cap, "%s", tutti_strerror(rc));
+    return rc;
+}
+
+static int is_def(const struct dirent *e)
+{
+    size_t n = strlen(e->d_name);
+    return n > 9 && !strcmp(e->d_name + n - 9, ".scsyndef");
+}
+
+/* /d_load PATTERN and /d_loadDir DIR: the files, as /d_recv events. */
+static int submit_defs(uint64_t ctx, const char *name, const char *path, const uint8_t *done,
+                       size_t done_len, char *why, size_t cap)
+{
+    char **files = NULL;
+    size_t nfiles = 0;
+    glob_t g = {0};
+    struct dirent **list = NULL;
+    int nlist = 0;
+    if (!strcmp(name, "/d_load")) {
+        if (glob(path, 0, NULL, &g) == 0) {
+            files = g.gl_pathv;
+            nfiles = g.gl_pathc;
+        }
+    } else {
+        nlist = scandir(path, &list, is_def, alphasort);
+        if (nlist > 0) {
+            files = calloc((size_t)nlist, sizeof *files);
+            for (int i = 0; files && i < nlist; i++)
+                if (asprintf(&files[nfiles], "%s/%s", path, list[i]->d_name) > 0) nfiles++;
+        }
+    }
+    int rc = 0;
+    if (!nfiles) {
+        snprintf(why, cap, "no synthdef files at %s", path);
+        rc = TUTTI_EINVAL;
+    }
+    for (size_t i = 0; !rc && i < nfiles; i++)
+        rc = submit_def(ctx, files[i], i + 1 == nfiles ? done : NULL, done_len, why, cap);
+    if (!strcmp(name, "/d_load")) {
+        globfree(&g);
+    } else {
+        for (size_t i = 0; i < nfiles; i++)
+            free(files[i]);
+        free(files);
+        for (int i = 0; i < nlist; i++)
+            free(list[i]);
+        free(list);
+    }
+    return rc;
+}
+
+/* A sound file: its content as /tutti/asset events, then the command with
+ * the path replaced by the content's token. */
+static int submit_read(uint64_t ctx, const uint8_t *p, size_t len, const char *path, char *why,
+                       size_t cap)
+{
+    uint8_t *d;
+    size_t n;
+    int r = tutti__asset_read(path, &d, &n);
+    if (r) {
+        snprintf(why, cap, "cannot read %s: %s", path, strerror(-r));
+        return TUTTI_EINVAL;
+    }
+    char token[TUTTI_ASSET_TOKEN_MAX + 16];
+    tutti__asset_token(tutti__asset_hash(d, n), path, token, sizeof token);
+    uint8_t *msg = malloc(MAX_EVENT);
+    int rc = msg ? 0 : TUTTI_ENOMEM;
+    for (size_t off = 0; !rc && (off < n || off == 0); off += TUTTI_ASSET_CHUNK) {
+        size_t k = n - off < TUTTI_ASSET_CHUNK ? n - off : TUTTI_ASSET_CHUNK;
+        size_t m = tutti__osc_write(msg, MAX_EVENT - CTX_BYTES, "/tutti/asset", "siib", token,
+                                    (int32_t)n, (int32_t)off, d + off, k);
+        rc = m ? tutti__session_submit(ctx, msg, m) : TUTTI_EINVAL;
+        if (n == 0) break;
+    }
+    size_t m = rc ? 0 : tutti__osc_replace_string(p, len, token, msg, MAX_EVENT - CTX_BYTES);
+    if (!rc) rc = m ? tutti__session_submit(ctx, msg, m) : TUTTI_EINVAL;
+    if (rc) snprintf(why, cap, "%s could not be shared: %s", path, tutti_strerror(rc));
+    free(msg);
+    free(d);
+    return rc;
+}
+
+int tutti__session_submit_file(uint64_t ctx, const uint8_t *p, size_t len, char *why,
+                               size_t cap)
+{
+    const char *name = tutti__ns_command_name(p, len);
+    const uint8_t *done;
+    size_t done_len;
+    const char *path = first_string(p, len, &done, &done_len);
+    if (!name || !path) {
+        snprintf(why, cap, "no file named");
+        return TUTTI_EINVAL;
+    }
+    if (!strcmp(name, "/d_load") || !strcmp(name, "/d_loadDir"))
+        return submit_defs(ctx, name, path, done, done_len, why, cap);
+    if (is_read_command(name)) return submit_read(ctx, p, len, path, why, cap);
+    snprintf(why, cap,
+             "%s would write a file on every member's machine; a session does not allow it",
+             name);
+    return TUTTI_EINVAL;
+}
+
 /* ---------------------------------------------------------- inbound */
 
 static bool inject(const uint8_t *p, size_t len, uint64_t ctx)
@@ -175,6 +344,74 @@ static void on_command(const tutti_event *ev, tutti_time at)
     if (n) inject(b, timed(msg, n, at, b), TUTTI_PROXY_CTX_DISCARD);
 }
 
+enum { FILE_NONE, FILE_ASSET, FILE_READ, FILE_BAD };
+
+/* Files in a delivered packet: a chunk of an asset (stored here, never
+ * played), a bare read command whose path is an asset token, or anything
+ * else that names a file (refused: a member cannot make this server read or
+ * write a path of its choosing). */
+static int visit_file(void *ctx, const uint8_t *p, size_t len)
+{
+    int *f = ctx;
+    if (tutti__ns_classify(p, len) == TUTTI_NS_LOCAL_FILE) *f = FILE_BAD;
+    return 0;
+}
+
+static int file_event(const uint8_t *p, size_t len)
+{
+    tutti__osc_msg m;
+    if (tutti__osc_is_bundle(p, len)) {
+        int f = FILE_NONE;
+        tutti__osc_each_message(p, len, visit_file, &f);
+        return f;
+    }
+    tutti__osc_msg_parse(p, len, &m);
+    if (m.addr && !strcmp(m.addr, "/tutti/asset")) {
+        if (!m.tags || strcmp(m.tags, "siib")) return FILE_BAD;
+        tutti__osc_iter it;
+        tutti__osc_iter_init(&it, &m);
+        const char *token = tutti__osc_iter_gets(&it, NULL);
+        int32_t total = tutti__osc_iter_geti(&it, -1), off = tutti__osc_iter_geti(&it, -1);
+        const uint8_t *b = it.rd;
+        uint32_t n = (uint32_t)b[0] << 24 | (uint32_t)b[1] << 16 | (uint32_t)b[2] << 8 | b[3];
+        if (total < 0 || off < 0) return FILE_BAD;
+        int r = tutti__asset_put(token, (uint64_t)total, (uint64_t)off, b + 4, n);
+        if (r < 0)
+            logf_("tutti: a shared file (%s) could not be stored: %s", token,
+                  r == -EINVAL ? "its content does not match its name" : strerror(-r));
+        return FILE_ASSET;
+    }
+    if (tutti__ns_classify(p, len) != TUTTI_NS_LOCAL_FILE) return FILE_NONE;
+    const uint8_t *done;
+    size_t dl;
+    const char *path = first_string(p, len, &done, &dl);
+    return is_read_command(tutti__ns_command_name(p, len)) && path &&
+                   tutti__asset_token_parse(path, NULL)
+               ? FILE_READ
+               : FILE_BAD;
+}
+
+/* The rewritten read command in S.out, its token replaced by this server's
+ * cached copy. False when the file is not here (it could not be stored). */
+static bool local_file(ssize_t *n)
+{
+    const uint8_t *done;
+    size_t dl;
+    const char *token = first_string(S.out, (size_t)*n, &done, &dl);
+    char path[4200];
+    if (!token || tutti__asset_path(token, path, sizeof path) || !tutti__asset_have(token)) {
+        logf_("tutti: a shared file (%s) is not in this server's cache; the command that "
+              "reads it is skipped here",
+              token ? token : "?");
+        return false;
+    }
+    size_t m = tutti__osc_replace_string(S.out, (size_t)*n, path, S.canon, sizeof S.canon);
+    if (!m) return false;
+    memcpy(S.out, S.canon, m);
+    *n = (ssize_t)m;
+    return true;
+}
+
 static void learn_id(void *arg, void *engine)
 {
     (void)arg;
@@ -198,8 +435,18 @@ static void deliver(void *ctx, const tutti_event *ev, tutti_time now_session, bo
     size_t len = ev->len >= CTX_BYTES ? ev->len - CTX_BYTES : 0;
     uint32_t part = tutti_member_part(ev->key.origin);
     ssize_t n = -1;
-    if (ev->len >= CTX_BYTES && tutti__osc_check(osc, len) == 0)
-        n = tutti__ns_rewrite(S.ns, part, osc, len, S.out, sizeof S.out);
+    bool file = false;
+    if (ev->len >= CTX_BYTES && tutti__osc_check(osc, len) == 0) {
+        int f = file_event(osc, len);
+        if (f == FILE_ASSET) {
+            journal(ev, osc, len);
+            return;
+        }
+        file = f == FILE_READ;
+        if (f != FILE_BAD)
+            n = tutti__ns_rewrite_ex(S.ns, part, osc, len, S.out, sizeof S.out,
+                                     TUTTI_NS_KEEP(TUTTI_NS_LOCAL_FILE), NULL);
+    }
     if (n < 0) {
         if (atomic_fetch_add(&S.invalid, 1) < 3)
             logf_("tutti: event %" PRIu64 " of member %" PRIu32
@@ -213,6 +460,7 @@ static void deliver(void *ctx, const tutti_event *ev, tutti_time now_session, bo
     if (n && tutti__osc_is_bundle(S.canon, (size_t)n)) put_be64(S.canon + 8, 0);
     journal(ev, S.canon, (size_t)n);
     if (!n) return; /* nothing left to run on a server */
+    if (file && !local_file(&n)) return;
     ensure_group(part);
     tutti_net *net = atomic_load(&S.live);
     if (net) tutti_net_call(net, learn_id, NULL); /* runs at once: this is its thread */

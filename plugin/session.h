@@ -92,6 +92,14 @@ bool tutti__session_active(void);
  * not played), TUTTI_EFULL, TUTTI_EINVAL (too big for one event). */
 int tutti__session_submit(uint64_t ctx, const uint8_t *p, size_t len);
 
+/* A message that names a file on this machine (tutti__ns_classify says
+ * TUTTI_NS_LOCAL_FILE): synthdef files become /d_recv events; a sound file
+ * read is shared by content (asset.h). 0, or a TUTTI_E* code with a
+ * sentence in `why` (a file that cannot be read or is too big, or a command
+ * that would write files on the members' machines). */
+int tutti__session_submit_file(uint64_t ctx, const uint8_t *p, size_t len, char *why,
+                               size_t cap);
+
 /* A server reply or notification for this member's clients, in the ids they
  * know: the length written to `out`, 0 to drop it (about another part), or
  * negative to pass it on unchanged (not in a session). */

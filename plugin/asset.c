@@ -1,0 +1,176 @@
+/*
+ * Assets (see asset.h).
+ */
+#define _GNU_SOURCE
+#include "asset.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+int tutti__asset_read(const char *path, uint8_t **data, size_t *len)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return -errno;
+    struct stat st;
+    if (fstat(fd, &st) || !S_ISREG(st.st_mode)) {
+        int e = errno ? errno : EISDIR;
+        close(fd);
+        return -e;
+    }
+    if ((uint64_t)st.st_size > TUTTI_ASSET_MAX) {
+        close(fd);
+        return -EFBIG;
+    }
+    size_t n = (size_t)st.st_size, got = 0;
+    uint8_t *d = malloc(n ? n : 1);
+    if (!d) {
+        close(fd);
+        return -ENOMEM;
+    }
+    while (got < n) {
+        ssize_t r = read(fd, d + got, n - got);
+        if (r <= 0) {
+            int e = r < 0 ? errno : EIO;
+            free(d);
+            close(fd);
+            return -e;
+        }
+        got += (size_t)r;
+    }
+    close(fd);
+    *data = d;
+    *len = n;
+    return 0;
+}
+
+uint64_t tutti__asset_hash(const uint8_t *d, size_t n)
+{
+    uint64_t h = 0xcbf29ce484222325ull;
+    for (size_t i = 0; i < n; i++)
+        h = (h ^ d[i]) * 0x100000001b3ull;
+    return h;
+}
+
+/* The extension of `path` if it is 1..8 letters and digits, else "bin". */
+static void ext_of(const char *path, char *out, size_t cap)
+{
+    const char *dot = strrchr(path, '.'), *slash = strrchr(path, '/');
+    size_t n = 0;
+    if (dot && (!slash || dot > slash)) {
+        for (const char *p = dot + 1; *p; p++, n++)
+            if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
+                  (*p >= '0' && *p <= '9')) || n >= 8) {
+                n = 0;
+                break;
+            }
+    }
+    snprintf(out, cap, "%.*s", n ? (int)n : 3, n ? dot + 1 : "bin");
+}
+
+void tutti__asset_token(uint64_t hash, const char *path, char *out, size_t cap)
+{
+    char ext[16];
+    ext_of(path, ext, sizeof ext);
+    snprintf(out, cap, TUTTI_ASSET_PREFIX "%016" PRIx64 ".%s", hash, ext);
+}
+
+bool tutti__asset_token_parse(const char *s, uint64_t *hash)
+{
+    size_t pl = strlen(TUTTI_ASSET_PREFIX);
+    if (strncmp(s, TUTTI_ASSET_PREFIX, pl)) return false;
+    const char *h = s + pl;
+    uint64_t v = 0;
+    for (int i = 0; i < 16; i++) {
+        char c = h[i];
+        int d = c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
+        if (d < 0) return false;
+        v = v << 4 | (uint64_t)d;
+    }
+    if (h[16] != '.') return false;
+    size_t n = 0;
+    for (const char *p = h + 17; *p; p++, n++)
+        if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9')))
+            return false;
+    if (n < 1 || n > 8) return false;
+    if (hash) *hash = v;
+    return true;
+}
+
+static int mkdirs(char *path)
+{
+    for (char *p = path + 1; *p; p++) {
+        if (*p != '/') continue;
+        *p = 0;
+        int r = mkdir(path, 0755);
+        *p = '/';
+        if (r && errno != EEXIST) return -errno;
+    }
+    if (mkdir(path, 0755) && errno != EEXIST) return -errno;
+    return 0;
+}
+
+int tutti__asset_path(const char *token, char *out, size_t cap)
+{
+    if (!tutti__asset_token_parse(token, NULL)) return -EINVAL;
+    char dir[4096];
+    const char *e = getenv("TUTTI_CACHE"), *x = getenv("XDG_CACHE_HOME"),
+               *home = getenv("HOME");
+    if (e && *e)
+        snprintf(dir, sizeof dir, "%s", e);
+    else if (x && *x)
+        snprintf(dir, sizeof dir, "%s/tutti/assets", x);
+    else
+        snprintf(dir, sizeof dir, "%s/.cache/tutti/assets", home && *home ? home : "/tmp");
+    int r = mkdirs(dir);
+    if (r) return r;
+    int n = snprintf(out, cap, "%s/%s", dir, token + strlen(TUTTI_ASSET_PREFIX));
+    return n < 0 || (size_t)n >= cap ? -ENAMETOOLONG : 0;
+}
+
+bool tutti__asset_have(const char *token)
+{
+    char p[4200];
+    struct stat st;
+    return !tutti__asset_path(token, p, sizeof p) && !stat(p, &st) && S_ISREG(st.st_mode);
+}
+
+int tutti__asset_put(const char *token, uint64_t total, uint64_t offset, const uint8_t *chunk,
+                     size_t n)
+{
+    uint64_t hash;
+    if (!tutti__asset_token_parse(token, &hash) || total > TUTTI_ASSET_MAX ||
+        offset > total || n > total - offset)
+        return -EINVAL;
+    if (tutti__asset_have(token)) return 1;
+    char path[4200], part[4210];
+    int r = tutti__asset_path(token, path, sizeof path);
+    if (r) return r;
+    snprintf(part, sizeof part, "%s.part", path);
+    int fd = open(part, O_WRONLY | O_CREAT | O_CLOEXEC | (offset ? 0 : O_TRUNC), 0644);
+    if (fd < 0) return -errno;
+    if (n && pwrite(fd, chunk, n, (off_t)offset) != (ssize_t)n) {
+        r = errno ? -errno : -EIO;
+        close(fd);
+        return r;
+    }
+    close(fd);
+    if (offset + n < total) return 0;
+    /* Complete: check the content against its name before it can be played. */
+    uint8_t *d;
+    size_t len;
+    r = tutti__asset_read(part, &d, &len);
+    if (r) return r;
+    bool good = len == total && tutti__asset_hash(d, len) == hash;
+    free(d);
+    if (!good) {
+        unlink(part);
+        return -EINVAL;
+    }
+    return rename(part, path) ? -errno : 1;
+}

@@ -1,0 +1,79 @@
+/*
+ * Assets: the files a member's clients name by a path on their own machine
+ * (a sound file for /b_allocRead, a synthdef file for /d_load), shared with
+ * the session by content.
+ *
+ * Design notes
+ * ------------
+ * - A sound file travels in the session's order itself: the member that
+ *   names it reads it, and sends it as /tutti/asset events of at most
+ *   TUTTI_ASSET_CHUNK bytes, then the command with its path replaced by a
+ *   token naming the content: "tutti-asset:<hash>.<ext>". Every server
+ *   receives the chunks before the command (same origin, earlier in the
+ *   order), writes them to its asset cache, and runs the command with the
+ *   token replaced by the cached file's path. So nothing that needs the file
+ *   plays before the file is there, on any server, and the journal holds the
+ *   token, the same everywhere.
+ * - The cache is content-addressed: a server that has the file already
+ *   (played before, or the sender itself) keeps its copy and skips the
+ *   chunks. The hash is FNV-1a 64 over the bytes, with the length in the
+ *   check; it names content between members who trust each other, and is not
+ *   a defence against a member forging a collision.
+ * - Only the token form is accepted from the network: a member can never make
+ *   another's server read, or write, a path of its choosing.
+ * - The cache folder is $TUTTI_CACHE, else $XDG_CACHE_HOME/tutti/assets,
+ *   else ~/.cache/tutti/assets. Chunks go to "<hash>.<ext>.part", which is
+ *   renamed once the whole content is there and checked.
+ *
+ * Thread rules: pure functions and file I/O; call from one thread at a time
+ * per token (the member's loop thread writes, the proxy's thread reads the
+ * client's files). Not real-time safe.
+ */
+#ifndef TUTTI_PLUGIN_ASSET_H
+#define TUTTI_PLUGIN_ASSET_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define TUTTI_ASSET_CHUNK (48 * 1024)
+#define TUTTI_ASSET_MAX ((size_t)256 << 20)
+#define TUTTI_ASSET_PREFIX "tutti-asset:"
+#define TUTTI_ASSET_TOKEN_MAX 48
+
+/* Reads a whole file (at most TUTTI_ASSET_MAX bytes) into *data (malloc'd;
+ * the caller frees). 0, or -errno (-EFBIG when too large). */
+int tutti__asset_read(const char *path, uint8_t **data, size_t *len);
+
+/* FNV-1a 64 of the bytes. */
+uint64_t tutti__asset_hash(const uint8_t *d, size_t n);
+
+/* The token of content `hash` that came from `path` (its extension kept, as
+ * scsynth's file reader looks at it): "tutti-asset:<16 hex>.<ext>". */
+void tutti__asset_token(uint64_t hash, const char *path, char *out, size_t cap);
+
+/* True when `s` is a well-formed token; then *hash is its hash. */
+bool tutti__asset_token_parse(const char *s, uint64_t *hash);
+
+/* The cache path of a token ("<dir>/<hash>.<ext>"), creating the folder.
+ * 0, or -errno, or -EINVAL for a malformed token. */
+int tutti__asset_path(const char *token, char *out, size_t cap);
+
+/* True when the cache holds the token's complete file. */
+bool tutti__asset_have(const char *token);
+
+/* Stores one chunk (offset, bytes) of content `total` bytes long; when the
+ * content is complete, checks the hash and moves it in place. 0, 1 when the
+ * file is now complete (or already was), -errno, or -EINVAL (bad token,
+ * offsets, or content that does not match its hash). */
+int tutti__asset_put(const char *token, uint64_t total, uint64_t offset, const uint8_t *chunk,
+                     size_t n);
+
+#ifdef __cplusplus
+}
+#endif
+#endif
