@@ -20,8 +20,9 @@ cleanup() {
     for p in "${PIDS[@]}"; do kill -TERM "$p" 2>/dev/null; done
     # up to 3 s to finish (a JACK server killed outright stays in JACK's registry)
     for i in $(seq 30); do
-        for p in "${PIDS[@]}"; do kill -0 "$p" 2>/dev/null && break; done
-        kill -0 "$p" 2>/dev/null || break
+        local alive=0
+        for p in "${PIDS[@]}"; do kill -0 "$p" 2>/dev/null && alive=1; done
+        [ "$alive" = 0 ] && break
         sleep 0.1
     done
     for p in "${PIDS[@]}"; do kill -KILL "$p" 2>/dev/null; done

@@ -1,0 +1,62 @@
+#!/usr/bin/env bash
+# Three real scsynth servers with the plugin, one hub, on loopback; three
+# clients, each playing its own part of examples/trio against its own
+# server's proxy port (its own synthdefs by /d_recv, a sound file by
+# /b_allocRead, notes as timetagged bundles, groups, private audio and control
+# buses, /n_set and /n_free on its own nodes, /sync). scripts/localsession.py
+# --check fails unless:
+#   - every server's journal is identical (tutti verify);
+#   - halfway through, every server's node tree holds nodes of all three parts,
+#     each in its part's id range;
+#   - no scsynth prints FAILURE or late;
+#   - every client got every reply it expects, with the ids it used;
+#   - every server's recording has sound.
+# Then the same with member 2's scsynth told to /quit mid-session: the two
+# others must play on, coherent, with everything above still true for them.
+# Skips (exit 0) only when scsynth, JACK or the plugin are not there at all.
+set -u
+. "$(dirname "$0")/lib.sh"
+
+TOP=$(cd "$(dirname "$0")/../.." && pwd)
+PLUGIN_DIR=${TUTTI_PLUGIN_DIR:-$(cd "$(dirname "$TUTTI")" && pwd)/plugin}
+for tool in scsynth jackd jack_wait python3; do
+    command -v $tool >/dev/null || { echo "SKIP: $tool is not installed (scripts/deps.sh installs it)"; exit 0; }
+done
+[ -f "$PLUGIN_DIR/TuttiProxy.so" ] || { echo "SKIP: no plugin at $PLUGIN_DIR (TUTTI_BUILD_PLUGIN=OFF?)"; exit 0; }
+
+session() {
+    local name=$1
+    shift
+    python3 "$TOP/scripts/localsession.py" --tutti "$TUTTI" --plugin-dir "$PLUGIN_DIR" \
+        --out "$WORK/$name" --check "$@" >"$WORK/$name.log" 2>&1
+    local rc=$?
+    grep -v '^{' "$WORK/$name.log"
+    return $rc
+}
+
+session whole || fail "the three-member session did not hold (see above)"
+ok "three servers, three parts: identical journals, every part on every server, replies as expected, no FAILURE, nothing late"
+# The journals hold the parts' events: all three origins, the shared files'
+# tokens and the renamed synthdefs' loads.
+j="$WORK/whole/member1.journal"
+for o in 1 2 3; do
+    awk -v o=$o '$2 == o && $4 == 0' "$j" | grep -q . || fail "no events of member $o in the journal"
+done
+python3 - "$j" <<'PY' || fail "the journal does not show the parts' files and synthdefs as expected"
+import sys
+tokens = defs = 0
+for line in open(sys.argv[1]):
+    f = line.split()
+    if f[3] != "0" or f[4] == "-":
+        continue
+    b = bytes.fromhex(f[4])
+    tokens += b.startswith(b"/b_allocRead") and b"tutti-asset:" in b
+    defs += b.startswith(b"/d_recv")
+sys.exit(0 if tokens >= 3 and defs >= 3 else 1)
+PY
+ok "the journal records every part, the sound files by content token and the synthdef loads"
+
+session quit --quit-member 2 --quit-at 3 || fail "the session did not survive member 2's scsynth quitting"
+grep -q "member2: scsynth told to /quit" "$WORK/quit.log" || fail "member 2 was not told to quit"
+grep -q "member 2 (member2) removed" "$WORK/quit/hub.out" || fail "the hub did not remove member 2"
+ok "member 2's scsynth quit mid-session; the others played on, coherent"
