@@ -4,6 +4,7 @@
  */
 #include "bench.h"
 #include "cli.h"
+#include "netsim.h"
 #include "simulate.h"
 
 #include <nng/nng.h>
@@ -26,7 +27,9 @@ static const char usage[] =
     "  leave     make it leave (it plays solo again)\n"
     "  status    what a server's tutti plugin is doing\n"
     "  simulate  run the seeded simulation sweep (virtual time, many seeds)\n"
-    "  bench     measure: tutti bench clock | merge | proxy\n"
+    "  netsim    relay TCP through a modelled network path (delay, jitter, loss,\n"
+    "            partitions) to try a session under bad conditions\n"
+    "  bench     measure: tutti bench clock | merge | proxy | netsim\n"
     "  version   print the version\n"
     "  help      this text\n"
     "\n"
@@ -40,14 +43,16 @@ static int cmd_bench(int argc, char **argv)
         return tutti_bench_merge(argc - 1, argv + 1);
     if (argc >= 2 && !strcmp(argv[1], "proxy"))
         return tutti_bench_proxy(argc - 1, argv + 1);
+    if (argc >= 2 && !strcmp(argv[1], "netsim"))
+        return tutti_bench_netsim(argc - 1, argv + 1);
     if (argc >= 2 && (!strcmp(argv[1], "--help") || !strcmp(argv[1], "help"))) {
-        puts("usage: tutti bench clock|merge|proxy [OPTIONS]\n"
+        puts("usage: tutti bench clock|merge|proxy|netsim [OPTIONS]\n"
              "Each prints its figures, with one JSON object on the last line.");
         return CLI_OK;
     }
     fprintf(
         stderr,
-        "tutti bench: say which benchmark: tutti bench clock, merge or proxy\n");
+        "tutti bench: say which benchmark: tutti bench clock, merge, proxy or netsim\n");
     return CLI_USAGE;
 }
 
@@ -74,6 +79,7 @@ int main(int argc, char **argv)
     if (!strcmp(c, "status")) return cmd_status(argc - 1, argv + 1);
     if (!strcmp(c, "simulate")) return tutti_cmd_simulate(argc - 1, argv + 1);
     if (!strcmp(c, "bench")) return cmd_bench(argc - 1, argv + 1);
+    if (!strcmp(c, "netsim")) return cmd_netsim(argc - 1, argv + 1);
     if (!strcmp(c, "version") || !strcmp(c, "--version")) return cmd_version();
     if (!strcmp(c, "help") || !strcmp(c, "--help") || !strcmp(c, "-h")) {
         fputs(usage, stdout);
