@@ -15,179 +15,25 @@ by /sync and every reply up to its /synced is recorded: the replies of a step
 are complete and in order before the next step starts.
 """
 import argparse
+import os
 import random
 import socket
 import struct
 import sys
 import time
 
-# ------------------------------------------------------------------ OSC
-
-
-def pad(b):
-    return b + b"\0" * (4 - len(b) % 4)
-
-
-def osc_string(s):
-    return pad(s.encode() if isinstance(s, str) else s)
-
-
-def message(addr, *args):
-    tags, data = ",", b""
-    for a in args:
-        if isinstance(a, bool):
-            raise TypeError("no booleans")
-        if isinstance(a, int):
-            tags += "i"
-            data += struct.pack(">i", a)
-        elif isinstance(a, float):
-            tags += "f"
-            data += struct.pack(">f", a)
-        elif isinstance(a, str):
-            tags += "s"
-            data += osc_string(a)
-        elif isinstance(a, (bytes, bytearray)):
-            tags += "b"
-            data += struct.pack(">i", len(a)) + bytes(a) + b"\0" * ((4 - len(a) % 4) % 4)
-        else:
-            raise TypeError(type(a))
-    head = osc_string(addr) if isinstance(addr, str) else addr
-    return head + osc_string(tags) + data
-
-
-def bundle(timetag, *elements):
-    out = b"#bundle\0" + struct.pack(">Q", timetag)
-    for e in elements:
-        out += struct.pack(">i", len(e)) + e
-    return out
-
-
-def read_string(b, i):
-    end = b.index(b"\0", i)
-    s = b[i:end].decode("latin-1")
-    return s, (end + 4) & ~3
-
-
-def decode(b):
-    """A message as (address, [args]); bundles as ("#bundle", [messages])."""
-    if b.startswith(b"#bundle\0"):
-        i, items = 16, []
-        while i < len(b):
-            (n,) = struct.unpack(">i", b[i:i + 4])
-            items.append(decode(b[i + 4:i + 4 + n]))
-            i += 4 + n
-        return ("#bundle", items)
-    addr, i = read_string(b, 0)
-    if i >= len(b):
-        return (addr, [])
-    tags, i = read_string(b, i)
-    args = []
-    for t in tags[1:]:
-        if t == "i":
-            args.append(struct.unpack(">i", b[i:i + 4])[0])
-            i += 4
-        elif t == "f":
-            args.append(struct.unpack(">f", b[i:i + 4])[0])
-            i += 4
-        elif t == "d":
-            args.append(struct.unpack(">d", b[i:i + 8])[0])
-            i += 8
-        elif t == "h":
-            args.append(struct.unpack(">q", b[i:i + 8])[0])
-            i += 8
-        elif t == "s":
-            s, i = read_string(b, i)
-            args.append(s)
-        elif t == "b":
-            (n,) = struct.unpack(">i", b[i:i + 4])
-            args.append(b[i + 4:i + 4 + n])
-            i += 4 + ((n + 3) & ~3)
-        else:
-            args.append("<%s>" % t)
-    return (addr, args)
-
-
-# ------------------------------------------------------------ transports
-
-
-class Udp:
-    def __init__(self, port):
-        self.s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        self.s.bind(("127.0.0.1", 0))
-        self.addr = ("127.0.0.1", port)
-
-    def send(self, pkt):
-        self.s.sendto(pkt, self.addr)
-
-    def recv(self, timeout):
-        self.s.settimeout(timeout)
-        try:
-            return self.s.recv(65536)
-        except socket.timeout:
-            return None
-
-
-class Tcp:
-    def __init__(self, port):
-        self.s = socket.create_connection(("127.0.0.1", port), timeout=5)
-        self.s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        self.buf = b""
-
-    def send(self, pkt):
-        self.s.sendall(struct.pack(">i", len(pkt)) + pkt)
-
-    def recv(self, timeout):
-        deadline = time.monotonic() + timeout
-        while True:
-            if len(self.buf) >= 4:
-                (n,) = struct.unpack(">i", self.buf[:4])
-                if len(self.buf) >= 4 + n:
-                    pkt, self.buf = self.buf[4:4 + n], self.buf[4 + n:]
-                    return pkt
-            left = deadline - time.monotonic()
-            if left <= 0:
-                return None
-            self.s.settimeout(left)
-            try:
-                chunk = self.s.recv(65536)
-            except socket.timeout:
-                return None
-            if not chunk:
-                return None
-            self.buf += chunk
-
-
-# ------------------------------------------------------------- SynthDef
-
-
-def pstring(s):
-    return bytes([len(s)]) + s.encode()
+# OSC, transports and the SynthDef builder: examples/osc/tuttiosc.py
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "examples", "osc"))
+from tuttiosc import SynthDef, Tcp, Udp, bundle, decode, message, osc_string  # noqa: E402
 
 
 def synthdef(name):
-    """An SCgf version 2 file, built by hand (no sclang needed): two controls,
-    freq and amp, into SinOsc * amp -> Out.ar(0)."""
-    consts = [0.0]
-    params = [440.0, 0.0]
-    names = [("freq", 0), ("amp", 1)]
-    # (class, rate, inputs [(ugen, index) | (-1, const)], output rates, special)
-    ugens = [
-        ("Control", 1, [], [1, 1], 0),
-        ("SinOsc", 2, [(0, 0), (-1, 0)], [2], 0),
-        ("BinaryOpUGen", 2, [(1, 0), (0, 1)], [2], 2),  # 2: multiplication
-        ("Out", 2, [(-1, 0), (2, 0)], [], 0),
-    ]
-    d = pstring(name)
-    d += struct.pack(">i", len(consts)) + b"".join(struct.pack(">f", c) for c in consts)
-    d += struct.pack(">i", len(params)) + b"".join(struct.pack(">f", p) for p in params)
-    d += struct.pack(">i", len(names)) + b"".join(pstring(n) + struct.pack(">i", i) for n, i in names)
-    d += struct.pack(">i", len(ugens))
-    for cls, rate, ins, outs, special in ugens:
-        d += pstring(cls) + struct.pack(">biih", rate, len(ins), len(outs), special)
-        d += b"".join(struct.pack(">ii", u, k) for u, k in ins)
-        d += b"".join(struct.pack(">b", r) for r in outs)
-    d += struct.pack(">h", 0)  # variants
-    return b"SCgf" + struct.pack(">ih", 2, 1) + d
+    """An SCgf version 2 file (no sclang needed): two controls, freq and amp,
+    into SinOsc * amp -> Out.ar(0)."""
+    d = SynthDef(name)
+    freq, amp = d.controls(freq=440.0, amp=0.0)
+    d.ar("Out", 0, d.ar("SinOsc", freq, 0) * amp, outputs=0)
+    return d.bytes()
 
 
 # ------------------------------------------------------------- sequence

@@ -1,0 +1,398 @@
+#!/usr/bin/env python3
+"""A whole tutti session on this machine, with real servers: the main job.
+
+    localsession.py --tutti BUILD/tutti [--example examples/trio] [--members 3]
+                    [--out DIR] [--bars 4] [--bpm 120] [--horizon MS]
+                    [--quit-member K --quit-at S] [--check]
+
+Starts one JACK server (the dummy driver, so no sound card is needed), a hub,
+and one scsynth per member with the tutti plugin; the members join the
+session (the first ones from their environment, the last with `tutti join`);
+each member's client plays its part of the example against its own server's
+proxy port; every server records its output to a WAV file. Then it asks every
+server for its node tree halfway through, compares the journals with `tutti
+verify`, reads the servers' logs for FAILURE and late bundles, measures the
+WAVs, and prints a report; the last line is one JSON object.
+
+With --quit-member K, member K's scsynth is told to /quit at --quit-at
+seconds: the others must play on, coherent.
+
+--check makes the exit status say whether everything a session promises held
+(journals identical, every part on every server, no FAILURE, nothing late,
+every client's replies as expected, sound in every recording). Every process
+started here is stopped, by its pid, on the way out.
+"""
+import argparse
+import json
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+TOP = os.path.dirname(HERE)
+sys.path.insert(0, os.path.join(TOP, "examples", "osc"))
+import tuttiosc  # noqa: E402
+
+NODE_SPAN = 1 << 26  # a part's node ids: part * 2^26 + id (docs/namespaces.md)
+
+
+class Procs:
+    """Every process started here, stopped by pid on the way out."""
+
+    def __init__(self, work):
+        self.work = work
+        self.procs = []
+
+    def start(self, name, argv, env=None):
+        out = open(os.path.join(self.work, name + ".out"), "w")
+        p = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT, env=env,
+                             start_new_session=True)
+        p.name = name
+        self.procs.append(p)
+        return p
+
+    def stop(self, p, grace=3.0):
+        if p.poll() is None:
+            p.terminate()
+            try:
+                p.wait(grace)
+            except subprocess.TimeoutExpired:
+                p.kill()
+                p.wait()
+
+    def stop_all(self):
+        for p in reversed(self.procs):
+            self.stop(p)
+
+
+def free_port():
+    """A port free for both UDP and TCP on 127.0.0.1."""
+    for _ in range(50):
+        t = socket.socket()
+        t.bind(("127.0.0.1", 0))
+        port = t.getsockname()[1]
+        u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        try:
+            u.bind(("127.0.0.1", port))
+            return port
+        except OSError:
+            pass
+        finally:
+            t.close()
+            u.close()
+    raise RuntimeError("no free port")
+
+
+def wait_for(pred, seconds, what):
+    end = time.monotonic() + seconds
+    while time.monotonic() < end:
+        v = pred()
+        if v:
+            return v
+        time.sleep(0.1)
+    raise RuntimeError("timed out waiting for " + what)
+
+
+def read(path):
+    try:
+        with open(path, errors="replace") as f:
+            return f.read()
+    except OSError:
+        return ""
+
+
+def tutti_status(tutti, proxy):
+    r = subprocess.run([tutti, "status", "--proxy", str(proxy), "--json"],
+                       capture_output=True, text=True, timeout=10)
+    if r.returncode:
+        return None
+    try:
+        return json.loads(r.stdout.strip().splitlines()[-1])
+    except (ValueError, IndexError):
+        return None
+
+
+def request(port, msg, want, timeout=3.0):
+    """Sends one message to a server's own port; the first reply named `want`."""
+    c = tuttiosc.Udp(port)
+    c.send(msg)
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        b = c.recv(end - time.monotonic())
+        if b is None:
+            break
+        addr, args = tuttiosc.decode(b)
+        if addr == want:
+            return args
+    return None
+
+
+def tree_parts(port):
+    """Node ids in a server's tree, grouped by part (docs/namespaces.md)."""
+    args = request(port, tuttiosc.message("/g_queryTree", 0, 0), "/g_queryTree.reply")
+    if args is None:
+        return None
+    # flag, node, children, then per node: id, children (-1 for a synth: + def name)
+    parts, i = {}, 1
+    stack = []
+    while i + 1 < len(args):
+        node, n = args[i], args[i + 1]
+        i += 2
+        if n == -1:
+            i += 1  # the synth's def name
+        part = node // NODE_SPAN if node > 0 else 0
+        parts.setdefault(part, []).append(node)
+    return parts
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--tutti", required=True)
+    ap.add_argument("--plugin-dir")
+    ap.add_argument("--example", default=os.path.join(TOP, "examples", "trio"))
+    ap.add_argument("--members", type=int, default=3)
+    ap.add_argument("--parts", default="drums,bass,chords",
+                    help="the example's parts, one a member, in turn")
+    ap.add_argument("--buffers", default="read", choices=("read", "send"),
+                    help="how the parts load their samples (part.py --buffers)")
+    ap.add_argument("--out", help="where the WAVs, journals and logs go")
+    ap.add_argument("--bars", type=int, default=4)
+    ap.add_argument("--bpm", type=float, default=120.0)
+    ap.add_argument("--horizon", type=float, default=150.0, help="L in ms")
+    ap.add_argument("--quit-member", type=int, default=0)
+    ap.add_argument("--quit-at", type=float, default=3.0)
+    ap.add_argument("--lead-in", type=float, default=5.0,
+                    help="seconds from the launch of the clients to bar 0 (their set-up)")
+    ap.add_argument("--check", action="store_true")
+    a = ap.parse_args()
+
+    tutti = os.path.abspath(a.tutti)
+    plugin_dir = a.plugin_dir or os.path.join(os.path.dirname(tutti), "plugin")
+    for tool in ("scsynth", "jackd", "jack_wait"):
+        if not shutil.which(tool):
+            sys.exit("localsession: %s is not installed (scripts/deps.sh installs it)" % tool)
+    if not os.path.exists(os.path.join(plugin_dir, "TuttiProxy.so")):
+        sys.exit("localsession: no TuttiProxy.so in %s (build the plugin first)" % plugin_dir)
+    parts_script = os.path.join(a.example, "part.py")
+    part_names = a.parts.split(",")
+    work = os.path.abspath(a.out) if a.out else tempfile.mkdtemp(prefix="tutti-session.")
+    os.makedirs(work, exist_ok=True)
+    procs = Procs(work)
+    # A fixed name: JACK's registry holds 8 servers and frees the entry of one
+    # that died only when a server of the same name starts.
+    jack = "tutti-localsession"
+    env = dict(os.environ, JACK_DEFAULT_SERVER=jack, JACK_NO_START_SERVER="1")
+    report = {"members": a.members, "out": work}
+    problems = []
+
+    def cleanup_shm():
+        for f in os.listdir("/dev/shm"):
+            if jack in f:
+                try:
+                    os.unlink(os.path.join("/dev/shm", f))
+                except OSError:
+                    pass
+
+    try:
+        say = lambda *x: print(*x, flush=True)  # noqa: E731
+        say("tutti: a local session of %d members playing %s" %
+            (a.members, os.path.basename(os.path.normpath(a.example))))
+        procs.start("jackd", ["jackd", "-r", "-d", "dummy", "-r", "48000", "-p", "256"], env)
+        if subprocess.run(["jack_wait", "-w", "-t", "10"], env=env,
+                          capture_output=True).returncode:
+            raise RuntimeError("jackd did not start: " + read(os.path.join(work, "jackd.out")))
+
+        url_file = os.path.join(work, "hub.url")
+        hub = procs.start("hub", [tutti, "hub", "--listen", "tcp://127.0.0.1:0", "--url-file",
+                                  url_file, "--horizon", str(a.horizon), "--bpm",
+                                  str(a.bpm), "--quiet"], env)
+        url = wait_for(lambda: read(url_file).strip(), 10, "the hub")
+        say("hub: %s  (L = %g ms)" % (url, a.horizon))
+
+        servers = []
+        for k in range(1, a.members + 1):
+            name = "member%d" % k
+            port = free_port()
+            # each server its own asset cache, as on machines of their own
+            senv = dict(env, TUTTI_PROXY_PORT="0", TUTTI_CACHE=os.path.join(work, name + "-cache"))
+            journal = os.path.join(work, name + ".journal")
+            if k < a.members:  # the last one joins with `tutti join`
+                senv.update(TUTTI_HUB=url, TUTTI_NAME=name, TUTTI_SESSION="tutti",
+                            TUTTI_JOURNAL=journal)
+            p = procs.start(name, ["scsynth", "-u", str(port), "-B", "127.0.0.1", "-R", "0",
+                                   "-i", "2", "-o", "2", "-b", "32768", "-a", "8192", "-c",
+                                   "32768", "-U", plugin_dir + ":/usr/lib/SuperCollider/plugins"],
+                            senv)
+            servers.append({"name": name, "port": port, "proc": p, "journal": journal,
+                            "log": os.path.join(work, name + ".out")})
+        for s in servers:
+            m = wait_for(lambda: re.search(r"proxy listening on 127\.0\.0\.1:(\d+)",
+                                           read(s["log"])), 30, s["name"] + "'s proxy")
+            s["proxy"] = int(m.group(1))
+        last = servers[-1]
+        r = subprocess.run([tutti, "join", "--proxy", str(last["proxy"]), "--hub", url,
+                            "--name", last["name"], "--journal", last["journal"]],
+                           capture_output=True, text=True, timeout=30)
+        if r.returncode:
+            raise RuntimeError("tutti join failed: " + r.stderr.strip())
+        for s in servers:
+            st = wait_for(lambda: (lambda x: x if x and x.get("mode") == "session" and
+                                   x.get("members") == a.members else None)(
+                tutti_status(tutti, s["proxy"])), 20, s["name"] + " to join")
+            s["id"], s["part"] = st["id"], st["part"]
+            say("%s: scsynth on %d, proxy on %d, member %d, part %d, clock %+.3f ms (+/- %.3f)" %
+                (s["name"], s["port"], s["proxy"], st["id"], st["part"],
+                 st["clock_offset_ms"], st["clock_bound_ms"]))
+
+        beat = 60.0 / a.bpm
+        play_s = a.bars * 4 * beat
+        start = time.time() + a.lead_in
+        start_ntp = start + 2208988800.0
+        for s in servers:
+            s["wav"] = os.path.join(work, s["name"] + ".wav")
+            s["rec"] = procs.start(s["name"] + "-rec", [
+                sys.executable, os.path.join(TOP, "examples", "osc", "record.py"), "--port",
+                str(s["port"]), "--seconds", "%.1f" % (play_s + 4.0), "--out", s["wav"]], env)
+        time.sleep(0.5)
+        clients = []
+        for k, s in enumerate(servers):
+            part = part_names[k % len(part_names)]
+            s["client"] = part
+            clients.append(procs.start(s["name"] + "-" + part, [
+                sys.executable, parts_script, "--part", part, "--port", str(s["proxy"]),
+                "--start", "%.6f" % start_ntp, "--bpm", str(a.bpm), "--bars", str(a.bars),
+                "--buffers", a.buffers, "--samples", os.path.join(work, "samples-" + s["name"])],
+                env))
+        say("playing %d bars at %g bpm from %s" % (a.bars, a.bpm,
+                                                  time.strftime("%H:%M:%S", time.localtime(start))))
+        # Halfway: every server's tree holds every part.
+        time.sleep(max(0.0, start + play_s / 2 - time.time()))
+        for s in servers:
+            parts = tree_parts(s["port"])
+            s["tree"] = {str(k): len(v) for k, v in sorted((parts or {}).items())}
+        if a.quit_member:
+            time.sleep(max(0.0, start + a.quit_at - time.time()))
+            q = servers[a.quit_member - 1]
+            request(q["port"], tuttiosc.message("/quit"), "/done")
+            say("%s: scsynth told to /quit" % q["name"])
+        for c in clients:
+            try:
+                c.wait(max(5.0, start + play_s + 20 - time.time()))
+            except subprocess.TimeoutExpired:
+                problems.append("%s did not finish" % c.name)
+                procs.stop(c)
+        for s in servers:
+            try:
+                s["rec"].wait(max(1.0, start + play_s + 10 - time.time()))
+            except subprocess.TimeoutExpired:
+                procs.stop(s["rec"])
+        alive = [s for s in servers if s["proc"].poll() is None]
+        for s in alive:
+            st = tutti_status(tutti, s["proxy"]) or {}
+            s["status"] = st
+            subprocess.run([tutti, "leave", "--proxy", str(s["proxy"])], capture_output=True,
+                           timeout=10)
+        for s in alive:
+            request(s["port"], tuttiosc.message("/quit"), "/done")
+        for s in servers:
+            try:
+                s["proc"].wait(10)
+            except subprocess.TimeoutExpired:
+                procs.stop(s["proc"])
+        procs.stop(hub)
+
+        # ---------------------------------------------------------- report
+        journals = [s["journal"] for s in alive if os.path.exists(s["journal"])]
+        v = subprocess.run([tutti, "verify"] + journals, capture_output=True, text=True)
+        coherent = v.returncode == 0 and len(journals) == len(alive)
+        report["coherent"] = coherent
+        report["verify"] = v.stdout.strip() or v.stderr.strip()
+        say("")
+        say("coherence: %s" % ("COHERENT: every server executed the same events in the same "
+                               "order" if coherent else "NOT COHERENT: " + report["verify"]))
+        parts_all = sorted({str(s["part"]) for s in servers})
+        rows = []
+        for s in servers:
+            log = read(s["log"])
+            failures = len(re.findall(r"FAILURE", log))
+            late = len(re.findall(r"^late ", log, re.M))
+            client_out = read(os.path.join(work, s["name"] + "-" + s["client"] + ".out"))
+            summary = {}
+            for line in client_out.splitlines():
+                if line.startswith("{"):
+                    try:
+                        summary = json.loads(line)
+                    except ValueError:
+                        pass
+            stat = {}
+            if os.path.exists(s["wav"]):
+                w = subprocess.run([sys.executable, os.path.join(TOP, "examples", "osc",
+                                                                 "wavstat.py"), s["wav"]],
+                                   capture_output=True, text=True)
+                try:
+                    stat = json.loads(w.stdout.strip().splitlines()[-1])
+                except (ValueError, IndexError):
+                    stat = {}
+            st = s.get("status", {})
+            row = {"member": s["name"], "part": s["part"], "client": s["client"],
+                   "quit": s["proc"] not in [x["proc"] for x in alive],
+                   "tree_nodes_by_part": s.get("tree", {}),
+                   "delivered": st.get("delivered"), "late_events": st.get("late"),
+                   "scsynth_late": late, "scsynth_failures": failures,
+                   "client_ok": summary.get("ok", False) if summary else False,
+                   "client": summary, "wav": s["wav"], "wav_rms": stat.get("rms"),
+                   "wav_peak": stat.get("peak")}
+            rows.append(row)
+            say("%-8s part %-2s %-7s delivered %-5s late %-3s scsynth late %d, FAILURE %d, "
+                "client %s, nodes by part at half time %s, WAV rms %s -> %s" %
+                (s["name"], s["part"], s["client"], st.get("delivered"), st.get("late"),
+                 late, failures, "ok" if row["client_ok"] else "NOT OK", row["tree_nodes_by_part"],
+                 row["wav_rms"], s["wav"]))
+            if row["quit"]:
+                continue
+            if failures:
+                problems.append("%s: scsynth printed FAILURE" % s["name"])
+            if late:
+                problems.append("%s: scsynth played bundles late" % s["name"])
+            if not row["client_ok"]:
+                problems.append("%s: its client (%s) did not get what it expected" %
+                                (s["name"], s["client"]))
+            missing = [p for p in parts_all if p not in row["tree_nodes_by_part"]]
+            if missing and not a.quit_member:
+                problems.append("%s: no nodes of part(s) %s in its tree" %
+                                (s["name"], ",".join(missing)))
+            if not stat or not max(stat.get("rms") or [0]) > 1e-3:
+                problems.append("%s: its recording is silent" % s["name"])
+        if not coherent:
+            problems.append("journals differ: " + report["verify"])
+        report["servers"] = rows
+        report["problems"] = problems
+        report["ok"] = not problems
+        say("problems: %s" % ("none" if not problems else "; ".join(problems)))
+        say("recordings, journals and logs: %s" % work)
+        print(json.dumps(report), flush=True)
+        return 1 if (a.check and problems) else 0
+    finally:
+        procs.stop_all()
+        cleanup_shm()
+        for s in locals().get("servers", []):
+            try:
+                os.unlink("/dev/shm/SuperColliderServer_%d" % s["port"])
+            except OSError:
+                pass
+
+
+if __name__ == "__main__":
+    try:
+        sys.exit(main())
+    except RuntimeError as e:
+        print("localsession: %s" % e, file=sys.stderr)
+        sys.exit(1)
+    except KeyboardInterrupt:
+        sys.exit(130)
