@@ -1,10 +1,20 @@
 #!/usr/bin/env bash
-# The main job: build tutti and play a local session of several members through
-# a hub, printing what a performer needs to see (members, clocks, L, coherence).
-#   scripts/run-session.sh [tutti session options, e.g. --members 3 --duration 10]
+# The main job: build tutti and its scsynth plugin, then play the trio example
+# as a local session: a hub and three members, each a real scsynth with the
+# plugin (JACK's dummy driver: no sound card needed), each with its own client
+# playing one part. Prints each member's clock, its part, what it played and
+# heard, late events, the node tree of every server, the coherence verdict,
+# and where each server's recording (WAV) is.
+#   scripts/run-session.sh [localsession.py options, e.g. --bars 8 --bpm 96 --out DIR]
+#   TUTTI_MAIN=engine scripts/run-session.sh   the same engines without scsynth
+#                                               (tutti session: members in one program)
 set -euo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
 bash "$top/scripts/deps.sh"
 cmake -S "$top" -B "$top/build" -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
-cmake --build "$top/build" -j"$(nproc)" --target tutti >/dev/null
-exec "$top/build/tutti" session "$@"
+cmake --build "$top/build" -j"$(nproc)" >/dev/null
+if [ "${TUTTI_MAIN:-}" = engine ]; then
+    exec "$top/build/tutti" session "$@"
+fi
+out=${TUTTI_OUT:-$top/build/session}
+exec python3 "$top/scripts/localsession.py" --tutti "$top/build/tutti" --out "$out" --check "$@"
