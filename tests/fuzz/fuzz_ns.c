@@ -10,6 +10,7 @@
  *   - a reply never grows, and every message classifies.
  * Each input gets fresh ns objects, so a crash replays from its file alone.
  */
+#include "asset.h"
 #include "ns.h"
 #include "osc.h"
 #include "tutti/tutti.h"
@@ -36,6 +37,18 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     uint8_t *p = malloc(size ? size : 1);
     if (!p) return 0;
     memcpy(p, data, size);
+    /* A member's asset token (a path from the network): as a string. */
+    char *tok = malloc(size + 1);
+    if (!tok) abort();
+    memcpy(tok, data, size);
+    tok[size] = 0;
+    uint64_t th;
+    if (tutti__asset_token_parse(tok, &th)) {
+        char again_tok[TUTTI_ASSET_TOKEN_MAX + 16];
+        tutti__asset_token(th, tok, again_tok, sizeof again_tok);
+        if (!tutti__asset_token_parse(again_tok, NULL)) abort();
+    }
+    free(tok);
     if (tutti__osc_check(p, size) != 0) {
         free(p);
         return 0;
@@ -54,6 +67,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (!out || !again) abort();
 
     tutti__osc_each_message(p, size, classify_each, NULL);
+
+    /* the session's path substitution on whatever message this is */
+    if (!tutti__osc_is_bundle(p, size)) {
+        uint8_t *r = malloc(size + 64);
+        if (!r) abort();
+        size_t m = tutti__osc_replace_string(p, size, "/tmp/x.wav", r, size + 64);
+        if (m && tutti__osc_check(r, m) != 0) abort();
+        free(r);
+    }
 
     /* the full class mask on `b` first: it must not change what `a` does */
     unsigned all = TUTTI_NS_KEEP(TUTTI_NS_LOCAL) | TUTTI_NS_KEEP(TUTTI_NS_LOCAL_FILE) |
