@@ -8,8 +8,8 @@
 
 static const char usage[] =
     "usage: tutti hub [--listen URL] [--session NAME] [--horizon MS] [--suspect MS]\n"
-    "                 [--bpm X] [--duration S] [--url-file FILE] [--quiet]\n"
-    "                 [--verbose]\n"
+    "                 [--auto-horizon] [--bpm X] [--duration S] [--url-file FILE]\n"
+    "                 [--quiet] [--verbose]\n"
     "\n"
     "Runs the hub of a session: members connect to it, it relays every event to\n"
     "every member and sequences who is in the session and the tempo. Session time\n"
@@ -23,6 +23,9 @@ static const char usage[] =
     "                   " CLI_DEFAULT_SESSION ")\n"
     "  --horizon MS     L: how far ahead of its play time an event must be sent; it\n"
     "                   must exceed the slowest member's one-way delay (default 100)\n"
+    "  --auto-horizon   choose L from the delays the members measure (starting\n"
+    "                   at --horizon): raised at once on trouble, lowered slowly;\n"
+    "                   the status line shows each member's one-way delay\n"
     "  --suspect MS     remove a member silent this long (default 1000)\n"
     "  --bpm X          starting tempo (default 120)\n"
     "  --duration S     stop after this many seconds (default: run until stopped)\n"
@@ -32,17 +35,39 @@ static const char usage[] =
     "\n"
     "On exit the last line on stdout is a JSON object with the final counters.\n";
 
+/* One line: each member's one-way delay to the hub (its high estimate),
+ * clock error bound and late events, as the members last reported them. */
+static void list_members(void *arg, void *engine)
+{
+    FILE *out = arg;
+    tutti_member_info info[64];
+    uint32_t n = tutti_hub_list(engine, info, 64);
+    if (!n) return;
+    fputs("     delays:", out);
+    for (uint32_t i = 0; i < n && i < 64; i++)
+        fprintf(out, " %s %.1f ms (clock +/-%.2f, late %" PRIu64 ")%s", info[i].name,
+                cli_ms(info[i].delay_ns), cli_ms(info[i].clock_bound_ns), info[i].late,
+                i + 1 < n && i + 1 < 64 ? "," : "");
+    fputc('\n', out);
+}
+
+static void print_members(tutti_net *n)
+{
+    tutti_net_call(n, list_members, stdout);
+}
+
 int cmd_hub(int argc, char **argv)
 {
     const char *listen = CLI_DEFAULT_LISTEN, *session = CLI_DEFAULT_SESSION,
                *url_file = NULL;
     double horizon_ms = 100, suspect_ms = 1000, bpm = 120, duration = 0;
-    bool quiet = false, verbose = false;
+    bool quiet = false, verbose = false, auto_horizon = false;
     const cli_opt opts[] = {
         {"listen", CLI_STRING, &listen, 0, 0, NULL},
         {"session", CLI_STRING, &session, 0, 0, NULL},
         {"horizon", CLI_NUMBER, &horizon_ms, 1, 10000, "milliseconds"},
         {"suspect", CLI_NUMBER, &suspect_ms, 10, 600000, "milliseconds"},
+        {"auto-horizon", CLI_FLAG, &auto_horizon, 0, 0, NULL},
         {"bpm", CLI_NUMBER, &bpm, TUTTI_BPM_MIN, TUTTI_BPM_MAX, "beats per minute"},
         {"duration", CLI_NUMBER, &duration, 0, 1e7, "seconds"},
         {"url-file", CLI_STRING, &url_file, 0, 0, NULL},
@@ -65,6 +90,7 @@ int cmd_hub(int argc, char **argv)
     cfg.suspect_after = (tutti_time)(suspect_ms * 1e6);
     cfg.bpm = bpm;
     cfg.session_epoch = tutti_net_session_epoch();
+    cfg.auto_horizon = auto_horizon;
     tutti_net_config ncfg;
     tutti_net_config_init(&ncfg);
     ncfg.name = "hub";
@@ -82,8 +108,8 @@ int cmd_hub(int argc, char **argv)
     }
     char url[256];
     tutti_net_url(n, url, sizeof url);
-    printf("tutti hub: session \"%s\" is open at %s (L %.0f ms, %.0f bpm)\n", session,
-           url, horizon_ms, bpm);
+    printf("tutti hub: session \"%s\" is open at %s (L %.0f ms%s, %.0f bpm)\n", session,
+           url, horizon_ms, auto_horizon ? ", automatic" : "", bpm);
     fflush(stdout);
 
     tutti_time start = tutti_net_now(), next_line = start + TUTTI_S;
@@ -97,12 +123,13 @@ int cmd_hub(int argc, char **argv)
             if (!quiet) {
                 tutti_net_hub_status(n, &st);
                 tutti_net_stats_get(n, &ns);
-                printf("hub: %" PRIu32 " member%s, L %.0f ms, relayed %" PRIu64
+                printf("hub: %" PRIu32 " member%s, L %.1f ms, relayed %" PRIu64
                        ", delivered %" PRIu64 ", divergences %" PRIu64
                        ", dropped %" PRIu64 ", removed %" PRIu64 "\n",
                        st.members, st.members == 1 ? "" : "s", cli_ms(st.horizon),
                        st.relayed, st.delivered, st.divergences, st.dropped_frames,
                        st.removed);
+                print_members(n);
                 fflush(stdout);
             }
         }
@@ -116,9 +143,12 @@ int cmd_hub(int argc, char **argv)
            ",\"delivered\":%" PRIu64 ",\"divergences\":%" PRIu64 ",\"removed\":%" PRIu64
            ",\"dropped_frames\":%" PRIu64 ",\"connections\":%" PRIu64
            ",\"frames_in\":%" PRIu64 ",\"frames_out\":%" PRIu64
-           ",\"send_failed\":%" PRIu64 ",\"refused\":%" PRIu64 "}\n",
+           ",\"send_failed\":%" PRIu64 ",\"refused\":%" PRIu64
+           ",\"auto_horizon\":%s,\"horizon_target_ns\":%" PRId64
+           ",\"horizon_changes\":%" PRIu64 "}\n",
            url, cfg.session_epoch, st.members, st.horizon, st.relayed, st.delivered,
            st.divergences, st.removed, st.dropped_frames, ns.connects, ns.frames_in,
-           ns.frames_out, ns.send_failed, ns.refused);
+           ns.frames_out, ns.send_failed, ns.refused, auto_horizon ? "true" : "false",
+           st.horizon_target, st.horizon_changes);
     return CLI_OK;
 }

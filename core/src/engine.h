@@ -15,6 +15,9 @@
  * bounds on what one member can make everyone hold in memory. */
 #define TUTTI__MAX_LEAD (60 * TUTTI_S)
 #define TUTTI__MAX_HORIZON (10 * TUTTI_S)
+/* Round trips a member keeps for the delay it reports (pings every 50-100 ms:
+ * 13-26 s of them). */
+#define TUTTI__DELAY_WINDOW 256
 /* Frames we send carry at most this much body (the decoder takes 1 MiB). */
 #define TUTTI__FRAME_BODY_MAX (TUTTI__WIRE_MAX_FRAME / 4)
 /* A peer that is not connected: frames are numbered and kept, not sent. */

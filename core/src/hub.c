@@ -53,6 +53,9 @@ typedef struct slot {
     uint64_t cp_hi; /* checkpoints computed: cp index count/CHECKPOINT */
     uint64_t stash_count, stash_hash;
     bool diverged;
+    /* last reported by the member (its pings) */
+    tutti_time delay, bound;
+    uint64_t late, late_seen;
 } slot;
 
 struct tutti_hub {
@@ -71,6 +74,9 @@ struct tutti_hub {
     tutti_timeline issued;   /* the last tempo this hub has ordered */
     tutti__wbuf rec, scratch, cmdbuf;
     uint64_t relayed, delivered, divergences, removed, dropped;
+    /* the automatic horizon */
+    tutti_time auto_next, auto_raised, auto_lowered, auto_target;
+    uint64_t auto_changes;
 };
 
 void tutti_hub_config_init(tutti_hub_config *cfg)
@@ -83,6 +89,8 @@ void tutti_hub_config_init(tutti_hub_config *cfg)
     cfg->quantum = 4.0;
     cfg->max_members = 64;
     cfg->max_pending = 1u << 20;
+    cfg->horizon_min = 5 * TUTTI_MS;
+    cfg->horizon_margin = 2 * TUTTI_MS;
 }
 
 static tutti_time derive_heartbeat(tutti_time horizon)
@@ -105,7 +113,8 @@ int tutti_hub_create(tutti_hub **out, const tutti_hub_config *cfg, const tutti_i
     if (!cfg->session || strlen(cfg->session) >= TUTTI_NAME_MAX || cfg->horizon <= 0 ||
         cfg->horizon > TUTTI__MAX_HORIZON || cfg->suspect_after <= 0 || cfg->heartbeat < 0 ||
         cfg->max_members == 0 || !(cfg->bpm >= TUTTI_BPM_MIN && cfg->bpm <= TUTTI_BPM_MAX) ||
-        !(cfg->quantum > 0))
+        !(cfg->quantum > 0) || cfg->horizon_min < 0 || cfg->horizon_margin < 0 ||
+        cfg->horizon_min > TUTTI__MAX_HORIZON || cfg->horizon_margin > TUTTI__MAX_HORIZON)
         return TUTTI_EINVAL;
     tutti_hub *h = calloc(1, sizeof *h);
     if (!h) return TUTTI_ENOMEM;
@@ -121,6 +130,7 @@ int tutti_hub_create(tutti_hub **out, const tutti_hub_config *cfg, const tutti_i
     h->horizon = cfg->horizon;
     h->heartbeat = cfg->heartbeat > 0 ? cfg->heartbeat : derive_heartbeat(cfg->horizon);
     h->next_id = 1;
+    h->auto_raised = io->now(io->ctx); /* no lowering in the first moments */
     tutti__order_init(&h->order, cfg->max_pending);
     tutti__wbuf_init(&h->rec);
     tutti__wbuf_init(&h->scratch);
@@ -555,6 +565,16 @@ static int on_rec(void *ctx, const tutti__rec *r)
         p.u.pong.t3 = h->io.now(h->io.ctx) + h->cfg.session_epoch;
         tutti__send_rec(&h->io, x->peer, x->s && x->s->state == S_ACTIVE ? &x->s->link : NULL,
                         &p, &h->scratch);
+        if (x->s && x->s->state == S_ACTIVE) {
+            /* what the member measures, for the automatic horizon and status */
+            x->s->delay = r->u.ping.delay > 0 && r->u.ping.delay < TUTTI__MAX_HORIZON
+                              ? r->u.ping.delay
+                              : 0;
+            x->s->bound = r->u.ping.bound > 0 && r->u.ping.bound < TUTTI__MAX_HORIZON
+                              ? r->u.ping.bound
+                              : 0;
+            x->s->late = r->u.ping.late;
+        }
         return 0;
     }
     if (r->type == TUTTI__REC_HELLO) {
@@ -721,9 +741,85 @@ void tutti_hub_disconnected(tutti_hub *h, uint32_t peer)
         if (h->slots[i].peer == peer) h->slots[i].peer = 0;
 }
 
+/* ---------------------------------------------------- automatic horizon */
+
+#define AUTO_EVERY (500 * TUTTI_MS)  /* how often the target is looked at */
+#define AUTO_RAISE_HOLD (5 * TUTTI_S) /* no lowering this soon after a raise */
+#define AUTO_LOWER_EVERY (2 * TUTTI_S)
+/* Late events are a reason to raise only this long after the last change:
+ * events stamped under the old L are still arriving for a while. */
+#define AUTO_LATE_SETTLE (3 * TUTTI_S)
+
+/* The L that the members' reports call for (see tutti_hub_config). */
+static tutti_time auto_target(const tutti_hub *h)
+{
+    /* The clock bounds are not added: a bound is the worst case the samples
+     * allow (about half the round trip on a WAN), the real error is mostly
+     * far smaller, and adding twice the bound would double L on a WAN. The
+     * error that does matter (an asymmetric path) shows as late events,
+     * which raise L. */
+    tutti_time d = 0;
+    for (uint32_t i = 0; i < h->nslots; i++) {
+        const slot *s = &h->slots[i];
+        if (s->state == S_ACTIVE && s->delay > d) d = s->delay;
+    }
+    tutti_time need = 2 * d + h->cfg.horizon_margin;
+    /* L = need + 1.25 h, with h = L/10 between 2 and 20 ms */
+    tutti_time l = need * 8 / 7;
+    tutti_time hb = h->cfg.heartbeat > 0 ? h->cfg.heartbeat : derive_heartbeat(l);
+    l = need + hb + hb / 4;
+    if (l < h->cfg.horizon_min) l = h->cfg.horizon_min;
+    if (l > TUTTI__MAX_HORIZON) l = TUTTI__MAX_HORIZON;
+    return l;
+}
+
+static void auto_horizon(tutti_hub *h)
+{
+    if (!h->cfg.auto_horizon || h->now < h->auto_next) return;
+    h->auto_next = h->now + AUTO_EVERY;
+    bool any = false, late = false, unknown = false;
+    for (uint32_t i = 0; i < h->nslots; i++) {
+        slot *s = &h->slots[i];
+        if (s->state != S_ACTIVE) continue;
+        any = true;
+        unknown |= s->delay == 0;
+        if (s->late > s->late_seen) late = true;
+        s->late_seen = s->late;
+    }
+    if (!any) return;
+    tutti_time target = auto_target(h), next = h->horizon;
+    h->auto_target = target;
+    tutti_time changed = h->auto_raised > h->auto_lowered ? h->auto_raised : h->auto_lowered;
+    if (late && h->now - changed >= AUTO_LATE_SETTLE) {
+        next = h->horizon + h->horizon / 4;
+        if (next < target) next = target;
+    } else if (target > h->horizon) {
+        next = target;
+    } else if (!unknown && target < h->horizon - h->horizon / 8 &&
+               h->now - h->auto_raised >= AUTO_RAISE_HOLD &&
+               h->now - h->auto_lowered >= AUTO_LOWER_EVERY) {
+        next = h->horizon - h->horizon / 10;
+        if (next < target) next = target;
+    }
+    if (next == h->horizon) return;
+    if (next > TUTTI__MAX_HORIZON) next = TUTTI__MAX_HORIZON;
+    bool raise = next > h->horizon;
+    tutti__logf(&h->io, TUTTI_LOG_INFO, "tutti hub: L %s to %.1f ms (target %.1f ms)%s",
+                raise ? "raised" : "lowered", next / 1e6, target / 1e6,
+                late ? ", members report late events" : "");
+    if (tutti_hub_set_horizon(h, next) == 0) {
+        h->auto_changes++;
+        if (raise)
+            h->auto_raised = h->now;
+        else
+            h->auto_lowered = h->now;
+    }
+}
+
 tutti_time tutti_hub_tick(tutti_hub *h)
 {
     clock_now(h);
+    auto_horizon(h);
     for (uint32_t i = 0; i < h->nslots; i++) {
         slot *s = &h->slots[i];
         if (s->state == S_ACTIVE && h->now - s->last_heard > h->cfg.suspect_after)
@@ -802,6 +898,8 @@ void tutti_hub_status_get(const tutti_hub *h, tutti_hub_status *st)
     for (uint32_t i = 0; i < h->nslots; i++)
         if (h->slots[i].state == S_ACTIVE) st->members++;
     st->horizon = h->horizon;
+    st->horizon_target = h->cfg.auto_horizon ? h->auto_target : 0;
+    st->horizon_changes = h->auto_changes;
     st->relayed = h->relayed;
     st->delivered = h->delivered;
     st->divergences = h->divergences;
@@ -821,6 +919,9 @@ uint32_t tutti_hub_list(const tutti_hub *h, tutti_member_info *out, uint32_t cap
             out[n].role = s->role;
             memcpy(out[n].name, s->name, sizeof out[n].name);
             out[n].joined = s->added;
+            out[n].delay_ns = s->delay;
+            out[n].clock_bound_ns = s->bound;
+            out[n].late = s->late;
         }
         n++;
     }

@@ -55,6 +55,10 @@ struct tutti_member {
     /* stats */
     uint64_t submitted, restamped, delivered, late, divergences, dropped;
     tutti_time max_lateness;
+    /* round trips to the hub, newest last: their largest half is the delay
+     * this member reports for the automatic horizon */
+    tutti_time rtt[TUTTI__DELAY_WINDOW];
+    uint32_t nrtt, rtt_next;
     tutti_member_info *members;
     uint32_t nmembers, members_cap;
 };
@@ -148,12 +152,26 @@ static void send_hello(tutti_member *m, uint32_t resume_id)
     m->last_hello = m->now;
 }
 
+/* A high estimate of the one-way delay to the hub: half the largest round
+ * trip of the window (pings share the connection with events, so a stall
+ * of the stream shows in them too). */
+static tutti_time delay_high(const tutti_member *m)
+{
+    tutti_time hi = 0;
+    for (uint32_t i = 0; i < m->nrtt; i++)
+        if (m->rtt[i] > hi) hi = m->rtt[i];
+    return hi / 2;
+}
+
 static void send_ping(tutti_member *m)
 {
     tutti__rec r;
     memset(&r, 0, sizeof r);
     r.type = TUTTI__REC_PING;
     r.u.ping.t1 = m->now;
+    r.u.ping.delay = delay_high(m);
+    r.u.ping.late = m->late;
+    r.u.ping.bound = m->clock.est.locked ? m->clock.est.bound_ns : 0;
     send_unseq(m, &r);
     m->next_ping = m->now + tutti__clock_ping_interval(&m->clock);
 }
@@ -379,9 +397,16 @@ static int on_rec(void *ctx, const tutti__rec *r)
     tutti_member *m = x->m;
     if (x->hdr->link_seq == 0) {
         switch (r->type) {
-        case TUTTI__REC_PONG:
+        case TUTTI__REC_PONG: {
             tutti__clock_add(&m->clock, r->u.pong.t1, r->u.pong.t2, r->u.pong.t3, m->now);
+            tutti_time rtt = (m->now - r->u.pong.t1) - (r->u.pong.t3 - r->u.pong.t2);
+            if (rtt >= 0 && r->u.pong.t1 <= m->now) {
+                m->rtt[m->rtt_next] = rtt;
+                m->rtt_next = (m->rtt_next + 1) % TUTTI__DELAY_WINDOW;
+                if (m->nrtt < TUTTI__DELAY_WINDOW) m->nrtt++;
+            }
             break;
+        }
         case TUTTI__REC_WELCOME:
             on_welcome(m, r);
             break;

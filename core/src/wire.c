@@ -34,6 +34,10 @@
  *                 2  w                 0    zz i64
  *                 3  next_seq          0    varint u64
  *   PING (6)      1  t1                0    zz i64
+ *                 2  delay             0    zz i64 (ns; the member's one-way
+ *                                                  delay to the hub, high estimate)
+ *                 3  late              0    varint u64
+ *                 4  bound             0    zz i64 (ns; its clock error bound)
  *   PONG (7)      1  t1                0    zz i64
  *                 2  t2                0    zz i64
  *                 3  t3                0    zz i64
@@ -159,6 +163,9 @@ static const field_desc watermark_fields[] = {
 };
 static const field_desc ping_fields[] = {
     F(1, FMT_I64, ping.t1),
+    F(2, FMT_I64, ping.delay),
+    F(3, FMT_U64, ping.late),
+    F(4, FMT_I64, ping.bound),
 };
 static const field_desc pong_fields[] = {
     F(1, FMT_I64, pong.t1),

@@ -116,6 +116,9 @@ typedef struct tutti__rec {
         } watermark;
         struct {
             tutti_time t1;
+            tutti_time delay; /* the member's one-way delay to the hub, high estimate */
+            uint64_t late;    /* events it delivered late since joining */
+            tutti_time bound; /* its clock's error bound */
         } ping;
         struct {
             tutti_time t1, t2, t3;

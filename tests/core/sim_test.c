@@ -50,6 +50,81 @@ static void unknown_profile(void)
     CHECK(tutti_sim_scenario("moon", 3, 1, &r) == TUTTI_EINVAL);
 }
 
+/*
+ * The automatic horizon: a session that starts with L far too small for its
+ * paths (20 ms against 30 +/- 5 ms each way) must find an L that is enough
+ * (nothing late in the second half, by the members' own count and by the
+ * true clocks) and no larger than 1.2 x the largest member-hub-member delay
+ * + 5 ms, while staying coherent; a session whose paths get better must
+ * bring L down again, slowly.
+ */
+static void auto_horizon_run(uint64_t seed, tutti_time up_base, tutti_time better_at,
+                             tutti_time *l_end, uint64_t *late_2nd_half, bool *coherent,
+                             tutti_time *max_delay)
+{
+    tutti_sim_config c;
+    tutti_sim_config_init(&c);
+    c.seed = seed;
+    c.members = 4;
+    tutti_path p = {up_base, 5 * TUTTI_MS, TUTTI_JITTER_UNIFORM, 0};
+    c.up = c.down = p;
+    c.horizon = 20 * TUTTI_MS;
+    c.auto_horizon = true;
+    tutti_sim *s;
+    CHECK(tutti_sim_create(&s, &c) == 0);
+    for (uint32_t i = 1; i <= c.members; i++)
+        tutti_sim_start(s, i, (tutti_time)i * 10 * TUTTI_MS);
+    tutti_time end = better_at ? 70 * TUTTI_S : 40 * TUTTI_S;
+    tutti_sim_random_workload(s, 600, TUTTI_S, end - TUTTI_S, 0, 50 * TUTTI_MS);
+    if (better_at) {
+        tutti_path q = {up_base / 4, TUTTI_MS, TUTTI_JITTER_UNIFORM, 0};
+        tutti_sim_run_until(s, better_at);
+        for (uint32_t i = 1; i <= c.members; i++)
+            tutti_sim_set_paths(s, i, &q, &q);
+    }
+    tutti_sim_run_until(s, end);
+    tutti_sim_report r;
+    *coherent = tutti_sim_check(s, &r);
+    *max_delay = r.max_delay;
+    tutti_hub_status hs;
+    tutti_hub_status_get(tutti_sim_hub(s), &hs);
+    *l_end = hs.horizon;
+    const tutti_sim_log *logs;
+    size_t n = tutti_sim_logs(s, &logs);
+    *late_2nd_half = 0;
+    tutti_time half = 20 * TUTTI_S; /* true (virtual) time */
+    for (size_t i = 0; i < n; i++)
+        for (size_t k = 0; k < logs[i].n; k++)
+            if (logs[i].d[k].true_time >= half && logs[i].d[k].late) (*late_2nd_half)++;
+    tutti_sim_destroy(s);
+}
+
+static void auto_horizon(void)
+{
+    for (uint64_t seed = 1; seed <= 3; seed++) {
+        tutti_time l, dmax;
+        uint64_t late;
+        bool coherent;
+        auto_horizon_run(seed, 30 * TUTTI_MS, 0, &l, &late, &coherent, &dmax);
+        CHECK(coherent);
+        CHECK_EQ_I64((int64_t)late, 0);
+        /* the largest member-hub-member delay is at most 2 x 35 ms */
+        CHECK(l >= 60 * TUTTI_MS);
+        CHECK(l <= 70 * TUTTI_MS * 12 / 10 + 5 * TUTTI_MS);
+        if (l > 70 * TUTTI_MS * 12 / 10 + 5 * TUTTI_MS || late)
+            fprintf(stderr, "  seed %llu: L %.1f ms, late %llu, max delay %.1f ms\n",
+                    (unsigned long long)seed, l / 1e6, (unsigned long long)late, dmax / 1e6);
+    }
+    /* paths four times shorter from 12 s on: L comes down once the delays
+     * measured before have left the members' windows (about 26 s) */
+    tutti_time l, dmax;
+    uint64_t late;
+    bool coherent;
+    auto_horizon_run(9, 40 * TUTTI_MS, 12 * TUTTI_S, &l, &late, &coherent, &dmax);
+    CHECK(coherent);
+    CHECK(l < 60 * TUTTI_MS);
+}
+
 #define CASE(name, profile, n, k)                                                    \
     static void name(void)                                                           \
     {                                                                                \
@@ -75,6 +150,7 @@ int main(void)
 {
     RUN(unknown_profile);
     RUN(replay_is_exact);
+    RUN(auto_horizon);
     RUN(lan_3);
     RUN(lan_8);
     RUN(wan40_3);

@@ -213,6 +213,12 @@ typedef struct tutti_member_info {
     int role;
     char name[TUTTI_NAME_MAX];
     tutti_key joined; /* the command that admitted it */
+    /* What the member last told the coordinator (the hub's list only; 0 in a
+     * member's): its one-way delay to the hub, high estimate (half the
+     * largest round trip of its recent pings), its clock's error bound, and
+     * the events it delivered late. */
+    tutti_time delay_ns, clock_bound_ns;
+    uint64_t late;
 } tutti_member_info;
 
 /* -------------------------------------------------------------- member */
@@ -311,6 +317,23 @@ typedef struct tutti_hub_config {
     uint32_t max_members;
     uint32_t max_pending;
     tutti_time session_epoch;  /* session time = local + this (0: local) */
+    /*
+     * The automatic horizon: the coordinator chooses L from what the members
+     * report, L = 2 D + margin + 1.25 h with D the largest member's one-way
+     * delay estimate and h the heartbeat (L/10, 2..20 ms), so that an event's
+     * trip (origin -> hub -> member, at most 2 D) and the watermark that
+     * releases it fit within L. Clock error is not added (the bounds are
+     * worst cases, mostly far above the real error); what it costs shows as
+     * late events, which raise L. It raises
+     * L at once when the target is higher, or by a quarter when members
+     * report new late events 3 s or more after the last change; it lowers L
+     * by at most a tenth, at most every 2 s, and not within 5 s of a raise.
+     * Each change is a HORIZON command at its place in the order. `horizon`
+     * is where it starts.
+     */
+    bool auto_horizon;
+    tutti_time horizon_min;   /* never below this (default 5 ms) */
+    tutti_time horizon_margin; /* added to the target (default 2 ms) */
 } tutti_hub_config;
 
 TUTTI_API void tutti_hub_config_init(tutti_hub_config *cfg);
@@ -329,6 +352,8 @@ TUTTI_API int tutti_hub_set_bpm(tutti_hub *h, double bpm);
 typedef struct tutti_hub_status {
     uint32_t members;
     tutti_time horizon;
+    tutti_time horizon_target; /* the automatic horizon's target (0: off) */
+    uint64_t horizon_changes;  /* HORIZON commands issued by the automatic horizon */
     uint64_t relayed, delivered, divergences, removed, dropped_frames;
     tutti_timeline timeline;
 } tutti_hub_status;

@@ -67,6 +67,7 @@ typedef struct tutti_sim_config {
     tutti_time max_offset;     /* member clocks offset uniformly in +/- this */
     bool auto_rejoin;
     uint32_t max_pending;
+    bool auto_horizon;         /* the hub chooses L (horizon is where it starts) */
 } tutti_sim_config;
 
 void tutti_sim_config_init(tutti_sim_config *c);
