@@ -28,23 +28,9 @@
 
 /* ---------------------------------------------------------------- bytes */
 
-static size_t pad4(size_t n)
-{
-    return (n + 3) & ~(size_t)3;
-}
-
-static uint32_t rd32(const uint8_t *p)
-{
-    return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
-}
-
-static void wr32(uint8_t *p, uint32_t v)
-{
-    p[0] = (uint8_t)(v >> 24);
-    p[1] = (uint8_t)(v >> 16);
-    p[2] = (uint8_t)(v >> 8);
-    p[3] = (uint8_t)v;
-}
+#define pad4 tutti__osc_pad4
+#define rd32 tutti__osc_rd32
+#define wr32 tutti__osc_wr32
 
 static float f32_of(uint32_t u)
 {
@@ -1935,27 +1921,16 @@ static int rw_message(rw *c, const uint8_t *in, size_t len, uint8_t *out, size_t
     return 0;
 }
 
+static int rw_one(void *c, const uint8_t *in, size_t len, uint8_t *out, size_t cap,
+                  size_t *n)
+{
+    return rw_message(c, in, len, out, cap, n);
+}
+
 static int rw_packet(rw *c, const uint8_t *in, size_t len, uint8_t *out, size_t cap,
                      size_t *n)
 {
-    if (!tutti__osc_is_bundle(in, len)) return rw_message(c, in, len, out, cap, n);
-    if (cap < 16) return TUTTI_EFULL;
-    memcpy(out, in, 16);
-    size_t w = 16;
-    for (size_t off = 16; off + 4 <= len;) {
-        size_t el = rd32(in + off);
-        const uint8_t *e = in + off + 4;
-        off += 4 + el;
-        if (cap - w < 4) return TUTTI_EFULL;
-        size_t k;
-        int r = rw_packet(c, e, el, out + w + 4, cap - w - 4, &k);
-        if (r) return r;
-        if (!k) continue; /* a removed message; bundles are never removed */
-        wr32(out + w, (uint32_t)k);
-        w += 4 + k;
-    }
-    *n = w;
-    return 0;
+    return tutti__osc_map(in, len, rw_one, c, out, cap, n);
 }
 
 static void stats_add(tutti__ns_stats *to, const tutti__ns_stats *d)
@@ -2357,27 +2332,16 @@ static int rp_message(const rp *c, const uint8_t *in, size_t len, uint8_t *out,
     return 0;
 }
 
+static int rp_one(void *c, const uint8_t *in, size_t len, uint8_t *out, size_t cap,
+                  size_t *n)
+{
+    return rp_message(c, in, len, out, cap, n);
+}
+
 static int rp_packet(const rp *c, const uint8_t *in, size_t len, uint8_t *out, size_t cap,
                      size_t *n)
 {
-    if (!tutti__osc_is_bundle(in, len)) return rp_message(c, in, len, out, cap, n);
-    if (cap < 16) return TUTTI_EFULL;
-    memcpy(out, in, 16);
-    size_t w = 16;
-    for (size_t off = 16; off + 4 <= len;) {
-        size_t el = rd32(in + off);
-        const uint8_t *e = in + off + 4;
-        off += 4 + el;
-        if (cap - w < 4) return TUTTI_EFULL;
-        size_t k;
-        int r = rp_packet(c, e, el, out + w + 4, cap - w - 4, &k);
-        if (r) return r;
-        if (!k) continue;
-        wr32(out + w, (uint32_t)k);
-        w += 4 + k;
-    }
-    *n = w;
-    return 0;
+    return tutti__osc_map(in, len, rp_one, (void *)c, out, cap, n);
 }
 
 ssize_t tutti__ns_reply(const tutti__ns *ns, uint32_t slot, const uint8_t *in, size_t len,

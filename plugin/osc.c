@@ -11,23 +11,9 @@
 
 static const uint8_t bundle_tag[8] = {'#', 'b', 'u', 'n', 'd', 'l', 'e', 0};
 
-static size_t pad4(size_t n)
-{
-    return (n + 3) & ~(size_t)3;
-}
-
-static uint32_t rd32(const uint8_t *p)
-{
-    return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
-}
-
-static void wr32(uint8_t *p, uint32_t v)
-{
-    p[0] = (uint8_t)(v >> 24);
-    p[1] = (uint8_t)(v >> 16);
-    p[2] = (uint8_t)(v >> 8);
-    p[3] = (uint8_t)v;
-}
+#define pad4 tutti__osc_pad4
+#define rd32 tutti__osc_rd32
+#define wr32 tutti__osc_wr32
 
 /* Length of the padded OSC string at p (NUL included, zero padding checked),
  * or 0 when it does not end, or its padding is not zero, within `avail`. */
@@ -337,6 +323,29 @@ size_t tutti__osc_vwrite(uint8_t *out, size_t cap, const char *addr, const char 
         }
     }
     return w;
+}
+
+int tutti__osc_map(const uint8_t *p, size_t len, tutti__osc_map_fn fn, void *ctx,
+                   uint8_t *out, size_t cap, size_t *n)
+{
+    if (!tutti__osc_is_bundle(p, len)) return fn(ctx, p, len, out, cap, n);
+    if (cap < 16) return TUTTI_EFULL;
+    memcpy(out, p, 16);
+    size_t w = 16;
+    for (size_t off = 16; off + 4 <= len;) {
+        size_t el = rd32(p + off);
+        const uint8_t *e = p + off + 4;
+        off += 4 + el;
+        if (cap - w < 4) return TUTTI_EFULL;
+        size_t k;
+        int r = tutti__osc_map(e, el, fn, ctx, out + w + 4, cap - w - 4, &k);
+        if (r) return r;
+        if (!k) continue; /* a removed message; bundles are never removed */
+        wr32(out + w, (uint32_t)k);
+        w += 4 + k;
+    }
+    *n = w;
+    return 0;
 }
 
 size_t tutti__osc_replace_string(const uint8_t *msg, size_t len, const char *with,

@@ -48,6 +48,31 @@ extern "C" {
 
 #define TUTTI_OSC_MAX_DEPTH 8
 
+/* Big-endian words and OSC padding, as every OSC reader and writer here needs
+ * them. */
+static inline size_t tutti__osc_pad4(size_t n)
+{
+    return (n + 3) & ~(size_t)3;
+}
+static inline uint32_t tutti__osc_rd32(const uint8_t *p)
+{
+    return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+}
+static inline void tutti__osc_wr32(uint8_t *p, uint32_t v)
+{
+    p[0] = (uint8_t)(v >> 24), p[1] = (uint8_t)(v >> 16);
+    p[2] = (uint8_t)(v >> 8), p[3] = (uint8_t)v;
+}
+static inline uint64_t tutti__osc_rd64(const uint8_t *p)
+{
+    return (uint64_t)tutti__osc_rd32(p) << 32 | tutti__osc_rd32(p + 4);
+}
+static inline void tutti__osc_wr64(uint8_t *p, uint64_t v)
+{
+    tutti__osc_wr32(p, (uint32_t)(v >> 32));
+    tutti__osc_wr32(p + 4, (uint32_t)v);
+}
+
 /* scsynth's integer command numbers (server/SC_OSC_Commands.h). */
 enum {
     TUTTI_OSC_CMD_NOTIFY = 1,
@@ -103,6 +128,16 @@ int tutti__osc_each_message(const uint8_t *p, size_t len, tutti__osc_visit_fn fn
 typedef bool (*tutti__osc_drop_fn)(void *ctx, const uint8_t *msg, size_t len);
 size_t tutti__osc_filter_bundle(const uint8_t *p, size_t len, tutti__osc_drop_fn drop,
                                 void *ctx, uint8_t *out);
+
+/* Rewrites a checked packet message by message: `fn` writes the new form of
+ * one message into (out, cap) and returns 0 with its length in *n (0 removes
+ * it), or an error, which stops the walk and is returned. Bundles keep their
+ * header and place, even emptied. 0 and the packet's new length in *n, or
+ * TUTTI_EFULL when `cap` is too small. */
+typedef int (*tutti__osc_map_fn)(void *ctx, const uint8_t *msg, size_t len, uint8_t *out,
+                                 size_t cap, size_t *n);
+int tutti__osc_map(const uint8_t *p, size_t len, tutti__osc_map_fn fn, void *ctx,
+                   uint8_t *out, size_t cap, size_t *n);
 
 /* Copies a checked message with its first string argument replaced by
  * `with`. Returns the new length, or 0 when the message has no string

@@ -140,8 +140,9 @@ static struct proxy {
 static uint8_t ring_buf[RING_BYTES];
 static uint8_t udp_buf[65536];
 
-static void logf_(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static void logf_(const char *fmt, ...)
+#define logf_ tutti__proxy_logf
+
+void tutti__proxy_logf(const char *fmt, ...)
 {
     char line[512];
     va_list ap;
@@ -463,8 +464,7 @@ static size_t write_kv(uint8_t *out, size_t cap, const kv *kvs, size_t n)
             float f = (float)kvs[i].n;
             memcpy(&w, &f, 4);
         }
-        out[at] = (uint8_t)(w >> 24), out[at + 1] = (uint8_t)(w >> 16);
-        out[at + 2] = (uint8_t)(w >> 8), out[at + 3] = (uint8_t)w;
+        tutti__osc_wr32(out + at, w);
         at += 4;
     }
     return at;

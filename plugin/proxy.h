@@ -116,6 +116,10 @@ int tutti__proxy_start(const tutti_proxy_config *cfg, const tutti_proxy_host *ho
  * dropped. */
 void tutti__proxy_stop(void);
 
+/* One line for the server's log, printf-style, through the host. Any thread
+ * once started. */
+void tutti__proxy_logf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
 /* A reply from the server for the client `ctx`. Any thread. Never waits for
  * the loop and never allocates: it copies the bytes into the ring and wakes
  * the loop; when the ring is full, or another thread holds the producer side

@@ -41,6 +41,12 @@ static struct session {
     /* The member's loop thread only. */
     tutti__ns *ns;
     uint32_t groups_made; /* bit p: part p's group exists on this server */
+    /* per part: the last event delivered, and a removed member whose part
+     * is to be silenced after its last event (origin 0: none) */
+    struct {
+        uint32_t origin;
+        uint64_t seq;
+    } seen[TUTTI_NS_SLOTS], gone[TUTTI_NS_SLOTS];
     cli_journal journal;
     bool journal_open;
     uint8_t out[OUT_CAP];
@@ -49,16 +55,7 @@ static struct session {
     char hub[128], session[32], name[32], journal_path[256];
 } S = {.mu = PTHREAD_MUTEX_INITIALIZER};
 
-static void logf_(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static void logf_(const char *fmt, ...)
-{
-    char line[512];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(line, sizeof line, fmt, ap);
-    va_end(ap);
-    if (S.host.log) S.host.log(S.host.host, line);
-}
+#define logf_ tutti__proxy_logf
 
 void tutti__session_init(const tutti_proxy_host *host)
 {
@@ -80,19 +77,8 @@ static tutti_time wall_now(void)
     return ((tutti_time)ts.tv_sec + 2208988800LL) * TUTTI_S + ts.tv_nsec;
 }
 
-static void put_be64(uint8_t *p, uint64_t v)
-{
-    for (int i = 7; i >= 0; i--, v >>= 8)
-        p[i] = (uint8_t)v;
-}
-
-static uint64_t get_be64(const uint8_t *p)
-{
-    uint64_t v = 0;
-    for (int i = 0; i < 8; i++)
-        v = v << 8 | p[i];
-    return v;
-}
+#define put_be64 tutti__osc_wr64
+#define get_be64 tutti__osc_rd64
 
 /* --------------------------------------------------------- outbound */
 
@@ -141,7 +127,7 @@ static const char *first_string(const uint8_t *p, size_t len, const uint8_t **bl
     for (const char *t = m.tags; *t; t++) {
         if (*t == 's' && !s) s = (const char *)a;
         if (*t == 'b' && s) {
-            uint32_t n = (uint32_t)a[0] << 24 | (uint32_t)a[1] << 16 | (uint32_t)a[2] << 8 | a[3];
+            uint32_t n = tutti__osc_rd32(a);
             *blob = a + 4;
             *blen = n;
         }
@@ -150,8 +136,7 @@ static const char *first_string(const uint8_t *p, size_t len, const uint8_t **bl
         case 'h': case 't': case 'd': a += 8; break;
         case 's': case 'S': a += (strlen((const char *)a) + 4) & ~(size_t)3; break;
         case 'b': {
-            uint32_t n = (uint32_t)a[0] << 24 | (uint32_t)a[1] << 16 | (uint32_t)a[2] << 8 | a[3];
-            a += 4 + ((n + 3) & ~3u);
+            a += 4 + tutti__osc_pad4(tutti__osc_rd32(a));
             break;
         }
         default: break;
@@ -314,8 +299,7 @@ static size_t timed(const uint8_t *p, size_t len, tutti_time at, uint8_t *out)
     }
     memcpy(out, "#bundle", 8);
     put_be64(out + 8, tt);
-    out[16] = (uint8_t)(len >> 24), out[17] = (uint8_t)(len >> 16);
-    out[18] = (uint8_t)(len >> 8), out[19] = (uint8_t)len;
+    tutti__osc_wr32(out + 16, (uint32_t)len);
     memcpy(out + 20, p, len);
     return len + 20;
 }
@@ -329,19 +313,34 @@ static void journal(const tutti_event *ev, const uint8_t *data, size_t len)
     cli_journal_write(&S.journal, &e);
 }
 
+/* Frees every node of a part, timed at `at` (after what is timed there). */
+static void free_part(uint32_t part, tutti_time at)
+{
+    if (!(S.groups_made & (1u << part))) return;
+    uint8_t msg[64], b[96];
+    size_t n = tutti__osc_write(msg, sizeof msg, "/g_freeAll", "i",
+                                (int32_t)tutti__ns_part_group(part));
+    if (n) inject(b, timed(msg, n, at, b), TUTTI_PROXY_CTX_DISCARD);
+}
+
 static void on_command(const tutti_event *ev, tutti_time at)
 {
     journal(ev, ev->data, ev->len);
     tutti__rec c;
     if (tutti__command_decode(ev->data, ev->len, &c)) return;
     if (c.u.command.op != TUTTI__CMD_REMOVE) return;
-    uint32_t part = tutti_member_part(c.u.command.member_id);
-    if (part >= TUTTI_NS_SLOTS || !(S.groups_made & (1u << part))) return;
-    /* The member is gone: silence its part everywhere at the same place. */
-    uint8_t msg[64], b[96];
-    size_t n = tutti__osc_write(msg, sizeof msg, "/g_freeAll", "i",
-                                (int32_t)tutti__ns_part_group(part));
-    if (n) inject(b, timed(msg, n, at, b), TUTTI_PROXY_CTX_DISCARD);
+    uint32_t id = c.u.command.member_id, part = tutti_member_part(id);
+    if (part >= TUTTI_NS_SLOTS) return;
+    /* The member is gone: its events up to last_seq still come (they may be
+     * stamped later than this command); its part is silenced after the last
+     * of them, at the same place in the order on every server. */
+    uint64_t last = c.u.command.last_seq;
+    if (last == 0 || (S.seen[part].origin == id && S.seen[part].seq >= last)) {
+        free_part(part, at);
+    } else {
+        S.gone[part].origin = id;
+        S.gone[part].seq = last;
+    }
 }
 
 enum { FILE_NONE, FILE_ASSET, FILE_READ, FILE_BAD };
@@ -373,7 +372,7 @@ static int file_event(const uint8_t *p, size_t len)
         const char *token = tutti__osc_iter_gets(&it, NULL);
         int32_t total = tutti__osc_iter_geti(&it, -1), off = tutti__osc_iter_geti(&it, -1);
         const uint8_t *b = it.rd;
-        uint32_t n = (uint32_t)b[0] << 24 | (uint32_t)b[1] << 16 | (uint32_t)b[2] << 8 | b[3];
+        uint32_t n = tutti__osc_rd32(b);
         if (total < 0 || off < 0) return FILE_BAD;
         int r = tutti__asset_put(token, (uint64_t)total, (uint64_t)off, b + 4, n);
         if (r < 0)
@@ -420,17 +419,8 @@ static void learn_id(void *arg, void *engine)
     atomic_store(&S.my_id, st.joined ? st.id : 0);
 }
 
-static void deliver(void *ctx, const tutti_event *ev, tutti_time now_session, bool late)
+static void deliver_user(const tutti_event *ev, tutti_time at)
 {
-    (void)ctx;
-    atomic_fetch_add(&S.delivered, 1);
-    if (late) atomic_fetch_add(&S.late, 1);
-    /* This server's wall clock at the event's session time. */
-    tutti_time at = wall_now() + (ev->key.t - now_session);
-    if (ev->kind == TUTTI_EV_COMMAND) {
-        on_command(ev, at);
-        return;
-    }
     const uint8_t *osc = ev->data + CTX_BYTES;
     size_t len = ev->len >= CTX_BYTES ? ev->len - CTX_BYTES : 0;
     uint32_t part = tutti_member_part(ev->key.origin);
@@ -470,6 +460,28 @@ static void deliver(void *ctx, const tutti_event *ev, tutti_time now_session, bo
     inject(S.canon, m, reply_to);
 }
 
+static void deliver(void *ctx, const tutti_event *ev, tutti_time now_session, bool late)
+{
+    (void)ctx;
+    atomic_fetch_add(&S.delivered, 1);
+    if (late) atomic_fetch_add(&S.late, 1);
+    /* This server's wall clock at the event's session time. */
+    tutti_time at = wall_now() + (ev->key.t - now_session);
+    if (ev->kind == TUTTI_EV_COMMAND) {
+        on_command(ev, at);
+        return;
+    }
+    deliver_user(ev, at);
+    uint32_t part = tutti_member_part(ev->key.origin);
+    if (part >= TUTTI_NS_SLOTS) return;
+    S.seen[part].origin = ev->key.origin;
+    S.seen[part].seq = ev->key.seq;
+    if (S.gone[part].origin == ev->key.origin && ev->key.seq >= S.gone[part].seq) {
+        free_part(part, at);
+        S.gone[part].origin = 0;
+    }
+}
+
 static void notice(void *ctx, int level, const char *msg)
 {
     (void)ctx;
@@ -479,7 +491,8 @@ static void notice(void *ctx, int level, const char *msg)
 static void net_log(void *ctx, int level, const char *msg)
 {
     (void)ctx;
-    if (level >= TUTTI_LOG_INFO) logf_("tutti: %s", msg);
+    if (level >= TUTTI_LOG_INFO)
+        logf_("%s%s", strncmp(msg, "tutti", 5) ? "tutti: " : "", msg);
 }
 
 /* ------------------------------------------------------------ replies */
@@ -549,6 +562,8 @@ int tutti__session_join(const tutti__session_opts *o, char *why, size_t cap)
     if (rules && *rules && tutti__ns_rules_parse(S.ns, rules))
         logf_("tutti: TUTTI_NS_RULES=\"%s\" is not a list of name:kind pairs; ignored", rules);
     S.groups_made = 1; /* part 0 is the server's own */
+    memset(S.seen, 0, sizeof S.seen);
+    memset(S.gone, 0, sizeof S.gone);
     S.journal_open = false;
     snprintf(S.journal_path, sizeof S.journal_path, "%s", o->journal ? o->journal : "");
     if (S.journal_path[0]) {

@@ -190,6 +190,7 @@ def main():
     env = dict(os.environ, JACK_DEFAULT_SERVER=jack, JACK_NO_START_SERVER="1")
     report = {"members": a.members, "out": work}
     problems = []
+    jack_ours = False
 
     def cleanup_shm():
         for f in os.listdir("/dev/shm"):
@@ -203,10 +204,25 @@ def main():
         say = lambda *x: print(*x, flush=True)  # noqa: E731
         say("tutti: a local session of %d members playing %s" %
             (a.members, os.path.basename(os.path.normpath(a.example))))
-        procs.start("jackd", ["jackd", "-r", "-d", "dummy", "-r", "48000", "-p", "256"], env)
+        # Another local session may hold the JACK server's name: wait for it
+        # rather than share its server (and clear its shared memory after).
+        for attempt in range(90):
+            jackd = procs.start("jackd", ["jackd", "-r", "-d", "dummy", "-r", "48000", "-p",
+                                          "256"], env)
+            time.sleep(0.5)
+            if jackd.poll() is None:
+                break
+            if "already active" not in read(os.path.join(work, "jackd.out")):
+                raise RuntimeError("jackd did not start: " + read(os.path.join(work, "jackd.out")))
+            if attempt == 0:
+                say("waiting for another local session to finish (JACK server %s)" % jack)
+            time.sleep(2)
+        else:
+            raise RuntimeError("the JACK server %s stayed busy for 3 minutes" % jack)
         if subprocess.run(["jack_wait", "-w", "-t", "10"], env=env,
-                          capture_output=True).returncode:
+                          capture_output=True).returncode or jackd.poll() is not None:
             raise RuntimeError("jackd did not start: " + read(os.path.join(work, "jackd.out")))
+        jack_ours = True
 
         url_file = os.path.join(work, "hub.url")
         hub = procs.start("hub", [tutti, "hub", "--listen", "tcp://127.0.0.1:0", "--url-file",
@@ -380,7 +396,8 @@ def main():
         return 1 if (a.check and problems) else 0
     finally:
         procs.stop_all()
-        cleanup_shm()
+        if jack_ours:
+            cleanup_shm()
         for s in locals().get("servers", []):
             try:
                 os.unlink("/dev/shm/SuperColliderServer_%d" % s["port"])

@@ -77,6 +77,29 @@ jack_name() {
     echo "tutti-$(basename "$0" .sh)"
 }
 
+# start_jackd ARGS...: this test's JACK server (ARGS after "jackd", e.g. -r -d
+# dummy ...) under its fixed name. Another run of the same test may hold the
+# name: then wait for it to finish (at most 3 minutes) rather than share its
+# server or clear its shared memory.
+start_jackd() {
+    export JACK_DEFAULT_SERVER=$(jack_name) JACK_NO_START_SERVER=1
+    local i
+    for i in $(seq 90); do
+        start jackd jackd "$@"
+        sleep 0.5
+        if kill -0 "$PID_jackd" 2>/dev/null; then
+            jack_wait -w -t 10 >/dev/null 2>&1 && kill -0 "$PID_jackd" 2>/dev/null && return 0
+            cat "$WORK/jackd.log"
+            fail "jackd did not start"
+        fi
+        grep -q "already active" "$WORK/jackd.log" "$WORK/jackd.out" 2>/dev/null ||
+            { cat "$WORK/jackd.log"; fail "jackd did not start"; }
+        [ "$i" = 1 ] && echo "waiting for another run holding the JACK server $JACK_DEFAULT_SERVER"
+        sleep 2
+    done
+    fail "the JACK server $JACK_DEFAULT_SERVER stayed busy for 3 minutes"
+}
+
 # A hub on a port of its own choosing; sets HUB_URL.
 start_hub() {
     start hub "$TUTTI" hub --listen tcp://127.0.0.1:0 --url-file "$WORK/hub.url" \

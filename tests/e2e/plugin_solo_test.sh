@@ -25,9 +25,7 @@ done
 [ -f "$PLUGIN_DIR/TuttiProxy.so" ] || { echo "SKIP: no plugin at $PLUGIN_DIR (TUTTI_BUILD_PLUGIN=OFF?)"; exit 0; }
 
 # A JACK server of our own, so tests running side by side do not share one.
-export JACK_DEFAULT_SERVER=$(jack_name) JACK_NO_START_SERVER=1
-start jackd jackd -r -d dummy -r 48000 -p 64
-jack_wait -w -t 10 >/dev/null 2>&1 || { cat "$WORK/jackd.log"; fail "jackd did not start"; }
+start_jackd -r -d dummy -r 48000 -p 64
 
 # A port free for both UDP and TCP for scsynth; the proxy picks its own (0).
 PORT=$(python3 -c '

@@ -58,9 +58,7 @@ ok "each part sends the same packets for the same --start and --seed, others for
 # - realtime scheduling (-R) where it is allowed: without it, a loaded
 #   machine stalled scsynth for over half a second (bundles sent 0.3 s ahead
 #   ran late). Where it is not allowed, jackd says so and runs without.
-export JACK_DEFAULT_SERVER=$(jack_name) JACK_NO_START_SERVER=1
-start jackd jackd -R -d dummy -r 48000 -p 1024
-jack_wait -w -t 10 >/dev/null 2>&1 || { cat "$WORK/jackd.log"; fail "jackd did not start"; }
+start_jackd -R -d dummy -r 48000 -p 1024
 
 PORT=$(python3 -c '
 import socket
