@@ -83,16 +83,18 @@ done
 grep -q 'server ready' "$WORK/scsynth.out" || { cat "$WORK/scsynth.out" "$WORK/scsynth.log"; fail "scsynth is not ready"; }
 ok "scsynth on $PORT (-i 2 -o 2)"
 
-# The recorder runs through phases 2 and 3 and is stopped with SIGTERM.
-T0=$(ntp_in 2)
+# The recorder runs through phases 2 and 3 and is stopped with SIGTERM. The
+# lead times leave room for a loaded machine (CI runs test suites side by
+# side): the clients' set-up must finish before their first bar.
+T0=$(ntp_in 4)
 start recorder python3 "$EX/osc/record.py" --port "$PORT" --seconds 300 --out "$WORK/trio.wav" --at "$T0"
-sleep 2.5
+sleep 4.5
 kill -0 "$PID_recorder" 2>/dev/null || { cat "$WORK/recorder.log"; fail "record.py did not start"; }
 
 # 2. Alone, one after another, the same ids each time.
 : >"$WORK/alone.starts"
 for p in drums bass chords; do
-    S=$(ntp_in 2)
+    S=$(ntp_in 4)
     echo "$p $S" >>"$WORK/alone.starts"
     run_bounded 60 $PART --part $p --port "$PORT" --start "$S" --bars 2 --seed 1 --samples "$WORK/samples" \
         >"$WORK/alone-$p.json" 2>"$WORK/alone-$p.log" || { cat "$WORK/alone-$p.json" "$WORK/alone-$p.log"; fail "$p alone failed"; }
@@ -101,7 +103,7 @@ done
 sleep 1
 
 # 3. Together on one grid, each in its own id namespace.
-S=$(ntp_in 4)
+S=$(ntp_in 6)
 start drums $PART --part drums --port "$PORT" --start "$S" --id-base 0 --buffers send --samples "$WORK/samples"
 start bass $PART --part bass --port "$PORT" --start "$S" --id-base 1 --buffers send --samples "$WORK/samples"
 start chords $PART --part chords --port "$PORT" --tcp --no-notify --start "$S" --id-base 2 --buffers send \
