@@ -488,6 +488,10 @@ static void session_status(uint64_t ctx)
         {"horizon_ms", 'f', NULL, st.horizon_ns / 1e6},
         {"clock_offset_ms", 'f', NULL, st.clock_offset_ns / 1e6},
         {"clock_bound_ms", 'f', NULL, st.clock_bound_ns / 1e6},
+        {"bpm", 'f', NULL, st.bpm},
+        {"quantum", 'f', NULL, st.quantum},
+        {"bar", 'i', NULL, (double)st.bar},
+        {"bar_phase", 'f', NULL, st.bar_phase},
         {"rtt_ms", 'f', NULL, st.rtt_ns / 1e6},
         {"submitted", 'i', NULL, (double)st.submitted},
         {"submit_failed", 'i', NULL, (double)st.submit_failed},
@@ -506,6 +510,57 @@ static void session_status(uint64_t ctx)
     if (n) send_to(ctx, buf, n);
 }
 
+/* The next argument as a number, whatever its numeric type (Sonic Pi sends
+ * floats, sclang ints or floats); `dflt` when it is not a number. */
+static double arg_number(tutti__osc_iter *it, double dflt)
+{
+    const char *tags = it->m->tags;
+    if (!tags || !tags[it->count]) return dflt;
+    char t = tags[it->count];
+    const uint8_t *p = it->rd;
+    double v;
+    if (t == 'i') {
+        v = (int32_t)tutti__osc_rd32(p);
+    } else if (t == 'f') {
+        uint32_t u = tutti__osc_rd32(p);
+        float f;
+        memcpy(&f, &u, sizeof f);
+        v = f;
+    } else if (t == 'd') {
+        uint64_t u = tutti__osc_rd64(p);
+        memcpy(&v, &u, sizeof v);
+    } else {
+        return dflt;
+    }
+    it->rd += t == 'd' ? 8 : 4;
+    it->count++;
+    return v;
+}
+
+/* /tutti/members: an (id, name, part) triple for each member. */
+static void members_reply(uint64_t ctx)
+{
+    tutti_member_info info[TUTTI_PARTS];
+    uint32_t n = tutti__session_members(info, TUTTI_PARTS);
+    if (n > TUTTI_PARTS) n = TUTTI_PARTS;
+    uint8_t buf[4096];
+    char tags[2 + 3 * TUTTI_PARTS] = ",";
+    for (uint32_t i = 0; i < n; i++)
+        memcpy(tags + 1 + 3 * i, "isi", 3);
+    tags[1 + 3 * n] = 0;
+    memcpy(buf, "/tutti/members\0\0", 16);
+    size_t at = put_str(buf, 16, sizeof buf, tags);
+    for (uint32_t i = 0; at && i < n; i++) {
+        if (at + 4 > sizeof buf) return;
+        tutti__osc_wr32(buf + at, info[i].id);
+        at = put_str(buf, at + 4, sizeof buf, info[i].name);
+        if (!at || at + 4 > sizeof buf) return;
+        tutti__osc_wr32(buf + at, tutti_member_part(info[i].id));
+        at += 4;
+    }
+    if (at) send_to(ctx, buf, at);
+}
+
 static void tutti_command(uint64_t ctx, tutti__osc_iter *it)
 {
     const char *what = tutti__osc_iter_gets(it, NULL);
@@ -521,6 +576,19 @@ static void tutti_command(uint64_t ctx, tutti__osc_iter *it)
             reply_fmt(ctx, "/fail", "ss", "/cmd", why);
         else
             reply_fmt(ctx, "/done", "ss", "/cmd", "tutti join");
+        return;
+    }
+    if (what && !strcmp(what, "bpm")) {
+        double bpm = arg_number(it, 0);
+        int rc = tutti__session_propose_bpm(bpm);
+        if (rc)
+            reply_fmt(ctx, "/fail", "ss", "/cmd", tutti_strerror(rc));
+        else
+            reply_fmt(ctx, "/done", "ss", "/cmd", "tutti bpm");
+        return;
+    }
+    if (what && !strcmp(what, "members")) {
+        members_reply(ctx);
         return;
     }
     if (what && !strcmp(what, "leave")) {
@@ -549,7 +617,7 @@ static void tutti_command(uint64_t ctx, tutti__osc_iter *it)
     char why[128];
     snprintf(why, sizeof why,
              "tutti: no command \"%s\" (commands: join HUB SESSION NAME [JOURNAL], leave, "
-             "status)",
+             "status, members, bpm BPM)",
              what ? what : "");
     reply_fmt(ctx, "/fail", "ss", "/cmd", why);
 }

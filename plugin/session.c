@@ -15,6 +15,7 @@
 #include <errno.h>
 #include <glob.h>
 #include <inttypes.h>
+#include <math.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -618,6 +619,46 @@ void tutti__session_stop(void)
     stop_member();
 }
 
+typedef struct call_bpm {
+    double bpm;
+    int rc;
+} call_bpm;
+
+static void do_bpm(void *arg, void *engine)
+{
+    call_bpm *c = arg;
+    c->rc = tutti_member_propose_bpm(engine, c->bpm);
+}
+
+int tutti__session_propose_bpm(double bpm)
+{
+    call_bpm c = {bpm, TUTTI_ESTATE};
+    pthread_mutex_lock(&S.mu);
+    if (S.net && tutti_net_call(S.net, do_bpm, &c)) c.rc = TUTTI_ECLOSED;
+    pthread_mutex_unlock(&S.mu);
+    return c.rc;
+}
+
+typedef struct call_list {
+    tutti_member_info *out;
+    uint32_t cap, n;
+} call_list;
+
+static void do_list(void *arg, void *engine)
+{
+    call_list *c = arg;
+    c->n = tutti_member_list(engine, c->out, c->cap);
+}
+
+uint32_t tutti__session_members(tutti_member_info *out, uint32_t cap)
+{
+    call_list c = {out, cap, 0};
+    pthread_mutex_lock(&S.mu);
+    if (S.net) tutti_net_call(S.net, do_list, &c);
+    pthread_mutex_unlock(&S.mu);
+    return c.n;
+}
+
 void tutti__session_status_get(tutti__session_status *st)
 {
     memset(st, 0, sizeof *st);
@@ -636,6 +677,14 @@ void tutti__session_status_get(tutti__session_status *st)
         st->clock_offset_ns = ms.clock.offset_ns - tutti_net_session_epoch();
         st->clock_bound_ns = ms.clock.bound_ns;
         st->rtt_ns = ms.clock.rtt_min_ns;
+        st->bpm = ms.timeline.bpm;
+        st->quantum = ms.timeline.quantum;
+        tutti_time now;
+        tutti_net_session_now(S.net, &now);
+        double beat = tutti_timeline_beat_at(&ms.timeline, now);
+        double q = ms.timeline.quantum > 0 ? ms.timeline.quantum : 4;
+        st->bar = (int64_t)floor(beat / q);
+        st->bar_phase = beat - (double)st->bar * q;
     }
     snprintf(st->hub, sizeof st->hub, "%s", S.hub);
     snprintf(st->session, sizeof st->session, "%s", S.session);

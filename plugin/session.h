@@ -46,6 +46,7 @@
 #define TUTTI_PLUGIN_SESSION_H
 
 #include "proxy.h"
+#include "tutti/tutti.h"
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -69,6 +70,8 @@ typedef struct tutti__session_status {
     uint32_t id, part, members;
     int64_t horizon_ns, clock_offset_ns, clock_bound_ns, rtt_ns;
     bool clock_locked;
+    double bpm, quantum, bar_phase; /* the session's timeline now */
+    int64_t bar;                    /* bars since the timeline's beat 0 */
     uint64_t submitted, submit_failed, delivered, late, injected, inject_failed,
         invalid, discarded_replies, out_of_range;
     char hub[128], session[32], name[32], journal[256];
@@ -106,6 +109,13 @@ int tutti__session_submit_file(uint64_t ctx, const uint8_t *p, size_t len, char 
 ssize_t tutti__session_reply(const uint8_t *p, size_t len, uint8_t *out, size_t cap);
 
 void tutti__session_status_get(tutti__session_status *st);
+
+/* Asks the coordinator for a tempo change from the next bar. 0 or a TUTTI_E*
+ * code (not joined, or out of range). Blocks for the member's loop. */
+int tutti__session_propose_bpm(double bpm);
+
+/* The members of the session (up to `cap`); how many there are. */
+uint32_t tutti__session_members(tutti_member_info *out, uint32_t cap);
 
 /* Leaves and stops; at unload. */
 void tutti__session_stop(void);
