@@ -361,7 +361,8 @@ static const struct {
     {"out", TUTTI_NS_KIND_ABUS},     {"in", TUTTI_NS_KIND_ABUS},
     {"out_bus", TUTTI_NS_KIND_ABUS}, {"in_bus", TUTTI_NS_KIND_ABUS},
     {"outbus", TUTTI_NS_KIND_ABUS},  {"inbus", TUTTI_NS_KIND_ABUS},
-    {"bus", TUTTI_NS_KIND_ABUS},     {"cbus", TUTTI_NS_KIND_CBUS},
+    {"bus", TUTTI_NS_KIND_ABUS},     {"i_out", TUTTI_NS_KIND_ABUS},
+    {"cbus", TUTTI_NS_KIND_CBUS},
     {"ctl_bus", TUTTI_NS_KIND_CBUS}, {"kbus", TUTTI_NS_KIND_CBUS},
 };
 
@@ -2217,6 +2218,9 @@ static int rp_body(const rp *c, const tutti__osc_msg *m, ar *a, mw *w)
             }
             int32_t v = (int32_t)rd32(a->d);
             if (k == 0) {
+                /* the part's own root group is the session's doing: its
+                 * clients never made nor freed it, and hear of neither */
+                if (v == tutti__ns_part_group(c->slot) && i <= 1) return RP_DROP;
                 v = rp_node(c, v, &other);
                 if (other) return RP_DROP;
             } else {

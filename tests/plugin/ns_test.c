@@ -1723,7 +1723,13 @@ static void test_replies(void)
     p = msg("/n_go", "iiiiiii", NODE(s, 1), PG(s), -1, -1, 1, NODE(s, 1000),
             NODE(s, 1002));
     CHECK(rp(s, &p) > 0 && has(&got, "iiiiiii", 1, 0, -1, -1, 1, 1000, 1002));
+    /* the part group made or freed: the session's doing, not the client's */
     p = msg("/n_go", "iiiiiii", PG(s), 0, PG(2), PG(4), 1, -1, -1);
+    CHECK(rp(s, &p) == 0);
+    p = msg("/n_end", "iiiiiii", PG(s), 0, PG(2), PG(4), 1, -1, -1);
+    CHECK(rp(s, &p) == 0);
+    /* other news of it (/n_off after /n_run 0 0, /n_info) is the client's root */
+    p = msg("/n_off", "iiiiiii", PG(s), 0, PG(2), PG(4), 1, -1, -1);
     CHECK(rp(s, &p) > 0 && has(&got, "iiiiiii", 0, -1, -1, -1, 1, -1, -1));
     /* a server-assigned node: whose is unknown, it passes */
     p = msg("/n_go", "iiiii", -16, PG(s), -1, -1, 0);
