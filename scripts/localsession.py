@@ -27,8 +27,6 @@ import json
 import os
 import re
 import shutil
-import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -38,118 +36,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 TOP = os.path.dirname(HERE)
 sys.path.insert(0, os.path.join(TOP, "examples", "osc"))
 import tuttiosc  # noqa: E402
-
-NODE_SPAN = 1 << 26  # a part's node ids: part * 2^26 + id (docs/namespaces.md)
-
-
-class Procs:
-    """Every process started here, stopped by pid on the way out."""
-
-    def __init__(self, work):
-        self.work = work
-        self.procs = []
-
-    def start(self, name, argv, env=None):
-        out = open(os.path.join(self.work, name + ".out"), "w")
-        p = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT, env=env,
-                             start_new_session=True)
-        p.name = name
-        self.procs.append(p)
-        return p
-
-    def stop(self, p, grace=3.0):
-        if p.poll() is None:
-            p.terminate()
-            try:
-                p.wait(grace)
-            except subprocess.TimeoutExpired:
-                p.kill()
-                p.wait()
-
-    def stop_all(self):
-        for p in reversed(self.procs):
-            self.stop(p)
-
-
-def free_port():
-    """A port free for both UDP and TCP on 127.0.0.1."""
-    for _ in range(50):
-        t = socket.socket()
-        t.bind(("127.0.0.1", 0))
-        port = t.getsockname()[1]
-        u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        try:
-            u.bind(("127.0.0.1", port))
-            return port
-        except OSError:
-            pass
-        finally:
-            t.close()
-            u.close()
-    raise RuntimeError("no free port")
-
-
-def wait_for(pred, seconds, what):
-    end = time.monotonic() + seconds
-    while time.monotonic() < end:
-        v = pred()
-        if v:
-            return v
-        time.sleep(0.1)
-    raise RuntimeError("timed out waiting for " + what)
-
-
-def read(path):
-    try:
-        with open(path, errors="replace") as f:
-            return f.read()
-    except OSError:
-        return ""
-
-
-def tutti_status(tutti, proxy):
-    r = subprocess.run([tutti, "status", "--proxy", str(proxy), "--json"],
-                       capture_output=True, text=True, timeout=10)
-    if r.returncode:
-        return None
-    try:
-        return json.loads(r.stdout.strip().splitlines()[-1])
-    except (ValueError, IndexError):
-        return None
-
-
-def request(port, msg, want, timeout=3.0):
-    """Sends one message to a server's own port; the first reply named `want`."""
-    c = tuttiosc.Udp(port)
-    c.send(msg)
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        b = c.recv(end - time.monotonic())
-        if b is None:
-            break
-        addr, args = tuttiosc.decode(b)
-        if addr == want:
-            return args
-    return None
-
-
-def tree_parts(port):
-    """Node ids in a server's tree, grouped by part (docs/namespaces.md)."""
-    args = request(port, tuttiosc.message("/g_queryTree", 0, 0), "/g_queryTree.reply")
-    if args is None:
-        return None
-    # flag, node, children, then per node: id, children (-1 for a synth: + def name)
-    parts, i = {}, 1
-    stack = []
-    while i + 1 < len(args):
-        node, n = args[i], args[i + 1]
-        i += 2
-        if n == -1:
-            i += 1  # the synth's def name
-        part = node // NODE_SPAN if node > 0 else 0
-        parts.setdefault(part, []).append(node)
-    return parts
-
+from tuttilocal import Procs, read, request, tree_parts, tutti_status, wait_for, free_port  # noqa: E402
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])

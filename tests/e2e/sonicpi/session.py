@@ -35,8 +35,8 @@ sys.path.insert(0, HERE)
 sys.path.insert(0, os.path.join(TOP, "examples", "osc"))
 import spi  # noqa: E402
 import tuttiosc  # noqa: E402
+from tuttilocal import tree_parts as tree_nodes, tutti_status  # noqa: E402
 
-NODE_SPAN = 1 << 26
 PARTS = ["drums", "bass", "chords"]
 BPM = 120.0
 SYNC_BARS = 2
@@ -46,45 +46,14 @@ def say(*a):
     print(*a, flush=True)
 
 
-def request(port, msg, want, timeout=3.0):
-    c = tuttiosc.Udp(port)
-    try:
-        c.send(msg)
-        end = time.monotonic() + timeout
-        while time.monotonic() < end:
-            b = c.recv(end - time.monotonic())
-            if b is None:
-                break
-            addr, args = tuttiosc.decode(b)
-            if addr == want:
-                return args
-    finally:
-        c.close()
-    return None
-
-
 def tree_parts(port):
-    args = request(port, tuttiosc.message("/g_queryTree", 0, 0), "/g_queryTree.reply")
-    if args is None:
-        return None
-    parts, i = {}, 1
-    while i + 1 < len(args):
-        node, n = args[i], args[i + 1]
-        i += 2
-        if n == -1:
-            i += 1
-        part = node // NODE_SPAN if node > 0 else 0
-        parts[part] = parts.get(part, 0) + 1
-    return parts
+    """part -> how many nodes of it are in a server's tree."""
+    t = tree_nodes(port)
+    return None if t is None else {k: len(v) for k, v in t.items()}
 
 
 def status(tutti, proxy):
-    r = subprocess.run([tutti, "status", "--proxy", str(proxy), "--json"],
-                       capture_output=True, text=True, timeout=10)
-    try:
-        return json.loads(r.stdout.strip().splitlines()[-1])
-    except (ValueError, IndexError):
-        return {}
+    return tutti_status(tutti, proxy) or {}
 
 
 def first_notes(journal):
