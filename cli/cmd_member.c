@@ -18,7 +18,7 @@ static const char usage[] =
     "usage: tutti member --hub URL --name NAME [--session NAME] [--events N]\n"
     "                    [--rate HZ] [--lead-max MS] [--journal FILE] [--duration S]\n"
     "                    [--wait-members K] [--expect N] [--timeout S] [--quiet]\n"
-    "                    [--verbose]\n"
+    "                    [--verbose] [--timing FILE] [--rejoin]\n"
     "\n"
     "Joins a session and plays N test events at about HZ per second, each stamped\n"
     "for a random moment between now and now + lead-max (an event stamped closer\n"
@@ -41,11 +41,26 @@ static const char usage[] =
     "  --timeout S        give up after S seconds (default: generous for the job)\n"
     "  --quiet            no progress line every second\n"
     "  --verbose          log more detail to stderr\n"
+    "  --timing FILE      write when things happened, for measurements (below)\n"
+    "  --rejoin           when the hub removes this member, join again as a new\n"
+    "                     member and play on (default: stop with an error)\n"
+    "\n"
+    "The timing file has one record a line; times are ns, local = this machine's\n"
+    "CLOCK_MONOTONIC, est = this member's estimate of session time, and the true\n"
+    "session time of a hub on the same machine is local + the epoch_ns in the\n"
+    "first line (its wall clock as NTP time); tag = the first 8 payload bytes:\n"
+    "  s local est requested_t tag                an event submitted\n"
+    "  d local est t origin seq kind incarnation tag   an event delivered\n"
+    "  c local est bound locked horizon rtt       the clock, every 20 ms\n"
+    "  n local incarnation message                a notice (joined, removed)\n"
     "\n"
     "Exit status: 0 done, 1 something failed (see the message), 2 bad options.\n";
 
 typedef struct member_run {
     cli_journal journal;
+    FILE *timing;                /* --timing: written by both threads, a line a call */
+    uint32_t timing_incarnation; /* loop thread: counts the joins it was told of */
+    int timing_rc;
     const char *name;
     bool verbose;
     uint64_t late_logged; /* loop thread */
@@ -56,19 +71,59 @@ typedef struct member_run {
     int journal_rc;
 } member_run;
 
-/* On the loop thread, once the member has left (nothing more is delivered). */
+/* On the loop thread, once the member has left (nothing more is delivered);
+ * the timing file closes with it. */
 static void close_journal(void *arg, void *engine)
 {
     (void)engine;
     member_run *r = arg;
     r->journal_lines = r->journal.lines;
     r->journal_rc = cli_journal_close(&r->journal);
+    if (r->timing && fclose(r->timing) != 0) r->timing_rc = -1;
+    r->timing = NULL;
+}
+
+/* The first 8 payload bytes as hex, which tell a test event's submission and
+ * deliveries apart from every other event's (they are random). */
+static void payload_tag(char *out, const uint8_t *data, uint32_t len)
+{
+    static const char hex[] = "0123456789abcdef";
+    if (len < 8) {
+        strcpy(out, "-");
+        return;
+    }
+    for (int i = 0; i < 8; i++) {
+        out[2 * i] = hex[data[i] >> 4];
+        out[2 * i + 1] = hex[data[i] & 15];
+    }
+    out[16] = 0;
+}
+
+/* Loop thread: a notice from the engine, in order with the deliveries. A join
+ * starts a new incarnation before any of its events is delivered. */
+static void on_notice(void *ctx, int level, const char *msg)
+{
+    (void)level;
+    member_run *r = ctx;
+    if (!r->timing) return;
+    if (strstr(msg, "joined session")) r->timing_incarnation++;
+    fprintf(r->timing, "n %" PRId64 " %" PRIu32 " %s\n", tutti_net_now(),
+            r->timing_incarnation, msg);
 }
 
 static void on_deliver(void *ctx, const tutti_event *ev, tutti_time now_s, bool late)
 {
     member_run *r = ctx;
     cli_journal_write(&r->journal, ev);
+    if (r->timing) {
+        char tag[17];
+        payload_tag(tag, ev->data, ev->kind == TUTTI_EV_USER ? ev->len : 0);
+        fprintf(r->timing,
+                "d %" PRId64 " %" PRId64 " %" PRId64 " %" PRIu32 " %" PRIu64 " %" PRIu32
+                " %" PRIu32 " %s\n",
+                tutti_net_now(), now_s, ev->key.t, ev->key.origin, ev->key.seq, ev->kind,
+                r->timing_incarnation, tag);
+    }
     if (late && r->verbose && r->late_logged < 20) {
         /* The first few, to see when and how late; the status counts all. */
         r->late_logged++;
@@ -107,10 +162,11 @@ static void print_progress(const char *name, const tutti_member_status *st, uint
 
 int cmd_member(int argc, char **argv)
 {
-    const char *hub = NULL, *name = NULL, *session = CLI_DEFAULT_SESSION, *jpath = NULL;
+    const char *hub = NULL, *name = NULL, *session = CLI_DEFAULT_SESSION, *jpath = NULL,
+               *tpath = NULL;
     uint64_t events = 100, wait_members = 1, expect = 0;
     double rate = 100, lead_max_ms = 200, duration = 0, timeout = 0;
-    bool quiet = false, verbose = false;
+    bool quiet = false, verbose = false, rejoin = false;
     const cli_opt opts[] = {
         {"hub", CLI_STRING, &hub, 0, 0, NULL},
         {"name", CLI_STRING, &name, 0, 0, NULL},
@@ -125,6 +181,8 @@ int cmd_member(int argc, char **argv)
         {"timeout", CLI_NUMBER, &timeout, 0.1, 1e7, "seconds"},
         {"quiet", CLI_FLAG, &quiet, 0, 0, NULL},
         {"verbose", CLI_FLAG, &verbose, 0, 0, NULL},
+        {"timing", CLI_STRING, &tpath, 0, 0, NULL},
+        {"rejoin", CLI_FLAG, &rejoin, 0, 0, NULL},
         {NULL, 0, NULL, 0, 0, NULL},
     };
     int rc = cli_parse("member", usage, argc, argv, opts, NULL, NULL);
@@ -149,11 +207,23 @@ int cmd_member(int argc, char **argv)
         fprintf(stderr, "tutti member: cannot write the journal %s: %m\n", jpath);
         return CLI_FAIL;
     }
+    if (tpath) {
+        run.timing = fopen(tpath, "w");
+        if (!run.timing) {
+            fprintf(stderr, "tutti member: cannot write the timing file %s: %m\n", tpath);
+            cli_journal_close(&run.journal);
+            return CLI_FAIL;
+        }
+        setvbuf(run.timing, NULL, _IOFBF, 1 << 16);
+        fprintf(run.timing, "# tutti member timing: name %s epoch_ns %" PRId64 "\n", name,
+                tutti_net_session_epoch());
+    }
     tutti_member_config cfg;
     tutti_member_config_init(&cfg);
     cfg.session = session;
     cfg.name = name;
-    tutti_member_callbacks cb = {&run, on_deliver, NULL}; /* notices are logged too */
+    /* notices are logged too; the timing file records them */
+    tutti_member_callbacks cb = {&run, on_deliver, tpath ? on_notice : NULL};
     tutti_net_config ncfg;
     tutti_net_config_init(&ncfg);
     ncfg.log = cli_log;
@@ -165,6 +235,7 @@ int cmd_member(int argc, char **argv)
     if ((rc = tutti_net_member_start(&n, &cfg, &cb, hub, &ncfg)) != 0) {
         fprintf(stderr, "tutti member: could not start: %s\n", tutti_strerror(rc));
         cli_journal_close(&run.journal);
+        if (run.timing) fclose(run.timing);
         return CLI_FAIL;
     }
 
@@ -176,9 +247,9 @@ int cmd_member(int argc, char **argv)
     const tutti_time lead_max = (tutti_time)(lead_max_ms * 1e6);
     const double period_ns = 1e9 / rate;
     tutti_member_status st;
-    uint64_t sent = 0;
+    uint64_t sent = 0, sent_before = 0; /* sent_before: by earlier incarnations */
     uint32_t incarnation = 0;
-    tutti_time play_start = 0, next_progress = start + TUTTI_S;
+    tutti_time play_start = 0, next_progress = start + TUTTI_S, next_clock = start;
     const char *failure = NULL;
     uint8_t payload[64];
 
@@ -199,6 +270,15 @@ int cmd_member(int argc, char **argv)
                           : "did not hear every member's events in time";
             break;
         }
+        if (run.timing && now >= next_clock) {
+            next_clock = now + 20 * TUTTI_MS;
+            tutti_time local = tutti_net_now(), est;
+            int locked = tutti_net_session_now(n, &est) == 0;
+            fprintf(run.timing,
+                    "c %" PRId64 " %" PRId64 " %" PRId64 " %d %" PRId64 " %" PRId64 "\n",
+                    local, est, st.clock.bound_ns, locked, st.horizon,
+                    st.clock.rtt_last_ns);
+        }
         if (!quiet && now >= next_progress) {
             next_progress += TUTTI_S;
             print_progress(name, &st, sent, events, atomic_load(&run.heard));
@@ -214,8 +294,18 @@ int cmd_member(int argc, char **argv)
             }
         }
         if (st.incarnation != incarnation) {
-            failure = "the hub removed this member mid-performance";
-            break;
+            if (!rejoin) {
+                failure = "the hub removed this member mid-performance";
+                break;
+            }
+            /* --rejoin: the events of the old incarnation that were cut off
+             * never come back; count this incarnation's own from here on. */
+            if (st.joined) {
+                atomic_store(&run.my_id, st.id);
+                atomic_store(&run.own_heard, 0);
+                sent_before = sent;
+                incarnation = st.incarnation;
+            }
         }
         if (sent < events) {
             tutti_time due = play_start + (tutti_time)((double)sent * period_ns);
@@ -223,14 +313,22 @@ int cmd_member(int argc, char **argv)
                 cli_sleep(due - now < 10 * TUTTI_MS ? due - now : 10 * TUTTI_MS);
                 continue;
             }
-            tutti_time t;
+            tutti_time t, est_now;
             tutti_net_session_now(n, &t);
+            est_now = t;
             t += tutti_rng_range(&rng, 0, lead_max);
             uint32_t len = 8 + (uint32_t)tutti_rng_range(&rng, 0, sizeof payload - 8);
             for (uint32_t i = 0; i < len; i++)
                 payload[i] = (uint8_t)tutti_rng_next(&rng);
+            tutti_time submit_local = tutti_net_now();
             rc = tutti_net_submit(n, t, payload, len);
             if (rc == 0) {
+                if (run.timing) {
+                    char tag[17];
+                    payload_tag(tag, payload, len);
+                    fprintf(run.timing, "s %" PRId64 " %" PRId64 " %" PRId64 " %s\n",
+                            submit_local, est_now, t, tag);
+                }
                 sent++;
             } else if (rc == TUTTI_EFULL || rc == TUTTI_ESTATE) {
                 cli_sleep(TUTTI_MS); /* the queue is full, or a rejoin is under way */
@@ -240,8 +338,8 @@ int cmd_member(int argc, char **argv)
             }
             continue;
         }
-        if (atomic_load(&run.own_heard) >= sent && atomic_load(&run.heard) >= expect &&
-            now >= stay_until)
+        if (atomic_load(&run.own_heard) >= sent - sent_before &&
+            atomic_load(&run.heard) >= expect && now >= stay_until)
             break;
         cli_sleep(5 * TUTTI_MS);
     }
@@ -256,6 +354,7 @@ int cmd_member(int argc, char **argv)
     /* The journal is complete once the member has left: close it and report
      * before the connection is torn down. */
     if (tutti_net_call(n, close_journal, &run) != 0) close_journal(&run, NULL);
+    if (run.timing_rc != 0 && !failure) failure = "the timing file could not be written";
     uint64_t lines = run.journal_lines;
     if (run.journal_rc != 0 && !failure) failure = "the journal could not be written";
     if (failure) fprintf(stderr, "tutti member %s: %s\n", name, failure);

@@ -7,7 +7,8 @@ set -euo pipefail
 
 want=(build-essential cmake pkg-config libuv1-dev libnng-dev liblo-dev liblo-tools
       clang libclang-rt-14-dev python3 file
-      supercollider-server supercollider-dev jackd2 ruby sonic-pi-server sonic-pi-samples)
+      supercollider-server supercollider-dev jackd2 ruby sonic-pi-server sonic-pi-samples
+      gnuplot-nox)
 armhf=(gcc-arm-linux-gnueabihf libc6-dev-armhf-cross qemu-user
        libuv1-dev:armhf libnng-dev:armhf)
 
