@@ -106,7 +106,10 @@ def request(port, msg, want, timeout=3.0):
             b = c.recv(end - time.monotonic())
             if b is None:
                 break
-            addr, args = tuttiosc.decode(b)
+            try:
+                addr, args = tuttiosc.decode(b)
+            except tuttiosc.OscError:
+                continue
             if addr == want:
                 return args
     finally:

@@ -70,6 +70,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 TOP = os.path.dirname(os.path.dirname(HERE))
 sys.path.insert(0, os.path.join(TOP, "examples", "osc"))
 import tuttiosc  # noqa: E402
+from tuttilocal import free_port, read, request  # noqa: E402
 
 NS = 1_000_000_000
 MS = 1_000_000
@@ -231,14 +232,6 @@ class LineTap(threading.Thread):
             if line.startswith(prefix):
                 return line
         return None
-
-
-def read(path):
-    try:
-        with open(path, errors="replace") as f:
-            return f.read()
-    except OSError:
-        return ""
 
 
 def wait_file(path, seconds, proc=None, what=""):
@@ -605,44 +598,6 @@ class Runner:
                 "start_mono": int(start_mono * NS), "play_s": play_s,
                 "hub_log": os.path.join(work, "hub.log"),
                 "wall": time.monotonic() - t0}
-
-
-def free_port():
-    """A port free for both UDP and TCP on 127.0.0.1."""
-    for _ in range(50):
-        t = socket.socket()
-        t.bind(("127.0.0.1", 0))
-        port = t.getsockname()[1]
-        u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        try:
-            u.bind(("127.0.0.1", port))
-            return port
-        except OSError:
-            pass
-        finally:
-            t.close()
-            u.close()
-    raise RuntimeError("no free port")
-
-
-def request(port, msg, want, timeout=3.0):
-    c = tuttiosc.Udp(port)
-    try:
-        c.send(msg)
-        end = time.monotonic() + timeout
-        while time.monotonic() < end:
-            b = c.recv(end - time.monotonic())
-            if b is None:
-                break
-            try:
-                addr, args = tuttiosc.decode(b)
-            except tuttiosc.OscError:
-                continue
-            if addr == want:
-                return args
-    finally:
-        c.close()
-    return None
 
 
 class StatusPoller(threading.Thread):
