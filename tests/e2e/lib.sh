@@ -100,6 +100,16 @@ start_jackd() {
     fail "the JACK server $JACK_DEFAULT_SERVER stayed busy for 3 minutes"
 }
 
+# sc_port: a port free for both UDP and TCP, for a scsynth; sets PORT, and
+# clears on exit what a scsynth and this test's JACK server leave in shared
+# memory when they are killed rather than quit.
+sc_port() {
+    PORT=$(python3 -c "import sys; sys.path.insert(0, '$(cd "$(dirname "${BASH_SOURCE[0]}")/../../examples/osc" && pwd)')
+import tuttilocal; print(tuttilocal.free_port())") || fail "no free port"
+    SHM=/dev/shm/SuperColliderServer_$PORT
+    trap 'cleanup; rm -f "$SHM" /dev/shm/jack_sem.*_"${JACK_DEFAULT_SERVER}"_* /dev/shm/jack_"${JACK_DEFAULT_SERVER}"_*' EXIT
+}
+
 # A hub on a port of its own choosing; sets HUB_URL.
 start_hub() {
     start hub "$TUTTI" hub --listen tcp://127.0.0.1:0 --url-file "$WORK/hub.url" \

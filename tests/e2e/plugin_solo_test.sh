@@ -28,18 +28,7 @@ done
 start_jackd -r -d dummy -r 48000 -p 64
 
 # A port free for both UDP and TCP for scsynth; the proxy picks its own (0).
-PORT=$(python3 -c '
-import socket
-for _ in range(50):
-    t = socket.socket(); t.bind(("127.0.0.1", 0)); p = t.getsockname()[1]
-    u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    try:
-        u.bind(("127.0.0.1", p)); print(p); break
-    except OSError: pass
-    finally: t.close(); u.close()')
-# scsynth's shared memory outlives it when it is killed rather than quit.
-SHM=/dev/shm/SuperColliderServer_$PORT
-trap 'cleanup; rm -f "$SHM" /dev/shm/jack_sem.*_"${JACK_DEFAULT_SERVER}"_* /dev/shm/jack_"${JACK_DEFAULT_SERVER}"_*' EXIT
+sc_port
 start scsynth env TUTTI_PROXY_PORT=0 scsynth -u "$PORT" -t "$PORT" -B 127.0.0.1 -R 0 -D 0 \
     -U "$PLUGIN_DIR:/usr/lib/SuperCollider/plugins"
 PROXY=""

@@ -60,17 +60,7 @@ ok "each part sends the same packets for the same --start and --seed, others for
 #   ran late). Where it is not allowed, jackd says so and runs without.
 start_jackd -R -d dummy -r 48000 -p 1024
 
-PORT=$(python3 -c '
-import socket
-for _ in range(50):
-    t = socket.socket(); t.bind(("127.0.0.1", 0)); p = t.getsockname()[1]
-    u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    try:
-        u.bind(("127.0.0.1", p)); print(p); break
-    except OSError: pass
-    finally: t.close(); u.close()')
-SHM=/dev/shm/SuperColliderServer_$PORT
-trap 'cleanup; rm -f "$SHM" /dev/shm/jack_sem.*_"${JACK_DEFAULT_SERVER}"_* /dev/shm/jack_"${JACK_DEFAULT_SERVER}"_*' EXIT
+sc_port
 # -U: the standard UGens only, so no tutti plugin is loaded even if one is
 # installed there (and if it were, TUTTI_PROXY_PORT=0 keeps it off 57121).
 start scsynth env TUTTI_PROXY_PORT=0 scsynth -u "$PORT" -t "$PORT" -B 127.0.0.1 -R 0 -i 2 -o 2 \
