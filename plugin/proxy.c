@@ -327,6 +327,16 @@ static void request_notify(uint64_t ctx, const uint8_t *p, size_t len)
     P.st.dropped++; /* more than MAX_MARKS /notify in flight */
 }
 
+/* In a session the proxy hears of every node's end (a part's state forgets
+ * synths that freed themselves), whether a client asked or not. */
+static void self_notify(void)
+{
+    uint8_t buf[64];
+    if (P.nt.requested) return;
+    size_t n = tutti__osc_write(buf, sizeof buf, "/notify", "i", 1);
+    if (inject(buf, n, CTX_SELF)) P.nt.requested = true;
+}
+
 /* The marker came back: act as NotifyCmd::Stage2 does, with the same replies. */
 static void on_mark(uint32_t slot)
 {
@@ -504,6 +514,10 @@ static void session_status(uint64_t ctx)
         {"malformed", 'i', NULL, (double)P.st.invalid},
         {"local", 'i', NULL, (double)P.st.local},
         {"refused", 'i', NULL, (double)P.st.refused_in_session},
+        {"state_messages", 'i', NULL, (double)st.state_messages},
+        {"states_sent", 'i', NULL, (double)st.replays_sent},
+        {"states_failed", 'i', NULL, (double)st.replay_failed},
+        {"held", 'i', NULL, (double)st.held},
     };
     uint8_t buf[2048];
     size_t n = write_kv(buf, sizeof buf, kvs, sizeof kvs / sizeof kvs[0]);
@@ -576,6 +590,7 @@ static void tutti_command(uint64_t ctx, tutti__osc_iter *it)
             reply_fmt(ctx, "/fail", "ss", "/cmd", why);
         else
             reply_fmt(ctx, "/done", "ss", "/cmd", "tutti join");
+        if (!rc) self_notify();
         return;
     }
     if (what && !strcmp(what, "bpm")) {
@@ -712,12 +727,13 @@ static void refuse(uint64_t ctx, const uint8_t *p, size_t len, int cls)
     reply_fmt(ctx, "/fail", "ss", addr, why);
 }
 
-static void submit(uint64_t ctx, const uint8_t *p, size_t len)
+static int submit(uint64_t ctx, const uint8_t *p, size_t len)
 {
     int rc = tutti__session_submit(ctx, p, len);
     if (rc && P.st.dropped++ < 5)
         logf_("tutti: a packet was not played: %s%s", tutti_strerror(rc),
               rc == TUTTI_ESTATE ? " (the session is not joined yet)" : "");
+    return rc;
 }
 
 /* A message that names a file here: shared with the session by content, or
@@ -752,13 +768,42 @@ static bool not_session(void *ctx, const uint8_t *p, size_t len)
     return classify(p, len) != TUTTI_NS_SESSION;
 }
 
+/* A group asked for "now" (/g_new or /p_new outside a timed bundle) is made
+ * at the session's time, a horizon later; its /n_go goes to the clients as
+ * soon as the session has it, as a server would answer at once. Nothing a
+ * client sends after it can run before it, and clients that wait for the
+ * /n_go before going on (Sonic Pi's with_fx) keep their time. */
+static void answer_groups(const uint8_t *p, size_t len)
+{
+    const char *name = tutti__ns_command_name(p, len);
+    tutti__osc_msg m;
+    if (!name || (strcmp(name, "/g_new") && strcmp(name, "/p_new")) ||
+        tutti__osc_msg_parse(p, len, &m) || !m.tags)
+        return;
+    tutti__osc_iter it;
+    tutti__osc_iter_init(&it, &m);
+    for (size_t k = strlen(m.tags) / 3; k > 0; k--) {
+        int32_t id = tutti__osc_iter_geti(&it, -1);
+        int32_t action = tutti__osc_iter_geti(&it, 0);
+        int32_t target = tutti__osc_iter_geti(&it, 0);
+        if (id < 0) continue;
+        tutti__session_announce(id);
+        uint64_t to[MAX_LOGINS];
+        uint32_t n = P.nt.nreg;
+        memcpy(to, P.nt.reg_ctx, n * sizeof to[0]);
+        for (uint32_t i = 0; i < n; i++)
+            reply_fmt(to[i], "/n_go", "iiiiiii", id, action <= 1 ? target : -1, -1, -1, 1,
+                      -1, -1);
+    }
+}
+
 static void session_packet(uint64_t ctx, const uint8_t *p, size_t len)
 {
     if (!tutti__osc_is_bundle(p, len)) {
         int cls = classify(p, len);
-        if (cls == TUTTI_NS_SESSION)
-            submit(ctx, p, len);
-        else
+        if (cls == TUTTI_NS_SESSION) {
+            if (submit(ctx, p, len) == 0) answer_groups(p, len);
+        } else
             visit_local(&ctx, p, len);
         return;
     }
@@ -981,6 +1026,8 @@ static void auto_join(void)
     char why[256] = "";
     if (tutti__session_join(&o, why, sizeof why))
         logf_("tutti: cannot join from TUTTI_HUB=%s: %s", o.hub, why);
+    else
+        self_notify();
 }
 
 static void open_sockets(void)

@@ -8,6 +8,7 @@
 #include "journal.h"
 #include "ns.h"
 #include "osc.h"
+#include "state.h"
 #include "tutti/net.h"
 #include "wire.h"
 
@@ -24,6 +25,12 @@
 #include <time.h>
 
 #define CTX_BYTES 8
+#define TUTTI_MAX_OLD 256
+/* The reply context of events that carry a part's state to member `id`. */
+#define REPLAY_TAG 0x6000747500000000ull
+#define REPLAY_MASK 0xf000ffff00000000ull
+#define REPLAY_CTX(id) (REPLAY_TAG | (uint32_t)(id))
+#define REPLAY_WAIT (6 * TUTTI_S)
 #define MAX_EVENT (64 * 1024)               /* the member's payload limit */
 #define OUT_CAP (2 * MAX_EVENT + 4096)      /* a rewritten event, with room to grow */
 
@@ -54,7 +61,32 @@ static struct session {
     uint8_t canon[OUT_CAP];
 
     char hub[128], session[32], name[32], journal_path[256];
-} S = {.mu = PTHREAD_MUTEX_INITIALIZER};
+
+    /* This part's state for members that join later (state.h): the model and
+     * the submissions it follows are kept in step under `state_mu`, which is
+     * taken by the proxy's thread (submitting) and the member's (sending the
+     * model to a newcomer), and never held while waiting for either. */
+    pthread_mutex_t state_mu;
+    tutti__state *state;
+    _Atomic uint64_t replays_sent, replay_failed, held;
+
+    /* The member's loop thread only: what this member waits for from the
+     * members that were there before it joined. */
+    struct {
+        uint32_t origin;
+        bool waiting;           /* its events are held until its state arrives */
+        tutti_time deadline;    /* wall clock: then play on without it */
+        uint64_t skip_below;    /* its events submitted before its state: in it */
+    } old[TUTTI_MAX_OLD];
+    uint32_t nold;
+    bool started;    /* the first delivery since joining happened */
+    bool journaling; /* nothing is held any more: the journal runs */
+
+    /* The proxy's thread only: groups answered /n_go early (see
+     * tutti__session_announce), whose real /n_go is not passed on. */
+    int32_t announced[64];
+    uint32_t nannounced;
+} S = {.mu = PTHREAD_MUTEX_INITIALIZER, .state_mu = PTHREAD_MUTEX_INITIALIZER};
 
 #define logf_ tutti__proxy_logf
 
@@ -83,24 +115,32 @@ static tutti_time wall_now(void)
 
 /* --------------------------------------------------------- outbound */
 
+/* Submits a client's packet (at the session time its bundle asks for, or
+ * now) and, when `model`, notes it in the part's state in the same step. */
+static int submit_locked(tutti_net *net, uint64_t ctx, const uint8_t *p, size_t len,
+                         bool model)
+{
+    tutti_time t;
+    if (tutti_net_session_now(net, &t)) return TUTTI_ESTATE;
+    if (tutti__osc_is_bundle(p, len)) {
+        uint64_t tt = get_be64(p + 8);
+        if (tt > 1) t += tutti_time_from_ntp(tt) - wall_now();
+    }
+    uint8_t buf[MAX_EVENT];
+    put_be64(buf, ctx);
+    memcpy(buf + CTX_BYTES, p, len);
+    pthread_mutex_lock(&S.state_mu);
+    int rc = tutti_net_submit(net, t, buf, (uint32_t)(len + CTX_BYTES));
+    if (rc == 0 && model && S.state) tutti__state_note(S.state, p, len);
+    pthread_mutex_unlock(&S.state_mu);
+    return rc;
+}
+
 int tutti__session_submit(uint64_t ctx, const uint8_t *p, size_t len)
 {
     if (len + CTX_BYTES > MAX_EVENT) return TUTTI_EINVAL;
     pthread_mutex_lock(&S.mu);
-    int rc = TUTTI_ESTATE;
-    if (S.net) {
-        tutti_time t;
-        if (tutti_net_session_now(S.net, &t) == 0) {
-            if (tutti__osc_is_bundle(p, len)) {
-                uint64_t tt = get_be64(p + 8);
-                if (tt > 1) t += tutti_time_from_ntp(tt) - wall_now();
-            }
-            uint8_t buf[MAX_EVENT];
-            put_be64(buf, ctx);
-            memcpy(buf + CTX_BYTES, p, len);
-            rc = tutti_net_submit(S.net, t, buf, (uint32_t)(len + CTX_BYTES));
-        }
-    }
+    int rc = S.net ? submit_locked(S.net, ctx, p, len, true) : TUTTI_ESTATE;
     pthread_mutex_unlock(&S.mu);
     atomic_fetch_add(rc ? &S.submit_failed : &S.submitted, 1);
     return rc;
@@ -112,6 +152,18 @@ static bool is_read_command(const char *name)
 {
     return name && (!strcmp(name, "/b_allocRead") || !strcmp(name, "/b_allocReadChannel") ||
                     !strcmp(name, "/b_read") || !strcmp(name, "/b_readChannel"));
+}
+
+/* Commands scsynth finishes later, on its non-real-time thread: what comes
+ * after them in the same bundle runs before they are done. */
+static bool is_async_command(const char *name)
+{
+    static const char *const cmds[] = {"/d_recv", "/b_alloc", "/b_allocRead",
+                                       "/b_allocReadChannel", "/b_read", "/b_readChannel",
+                                       "/b_free", "/b_zero", "/b_gen", "/b_close"};
+    for (size_t i = 0; name && i < sizeof cmds / sizeof cmds[0]; i++)
+        if (!strcmp(name, cmds[i])) return true;
+    return false;
 }
 
 /* The first string argument of a checked message, and its blob argument
@@ -219,6 +271,28 @@ static int submit_defs(uint64_t ctx, const char *name, const char *path, const u
     return rc;
 }
 
+/* A file's content as /tutti/asset events, through `submit`. */
+static int submit_chunks(int (*submit)(void *arg, const uint8_t *p, size_t len), void *arg,
+                         const char *token, const uint8_t *d, size_t n)
+{
+    uint8_t *msg = malloc(MAX_EVENT);
+    int rc = msg ? 0 : TUTTI_ENOMEM;
+    for (size_t off = 0; !rc && (off < n || off == 0); off += TUTTI_ASSET_CHUNK) {
+        size_t k = n - off < TUTTI_ASSET_CHUNK ? n - off : TUTTI_ASSET_CHUNK;
+        size_t m = tutti__osc_write(msg, MAX_EVENT - CTX_BYTES, "/tutti/asset", "siib", token,
+                                    (int32_t)n, (int32_t)off, d + off, k);
+        rc = m ? submit(arg, msg, m) : TUTTI_EINVAL;
+        if (n == 0) break;
+    }
+    free(msg);
+    return rc;
+}
+
+static int submit_client(void *arg, const uint8_t *p, size_t len)
+{
+    return tutti__session_submit(*(const uint64_t *)arg, p, len);
+}
+
 /* A sound file: its content as /tutti/asset events, then the command with
  * the path replaced by the content's token. */
 static int submit_read(uint64_t ctx, const uint8_t *p, size_t len, const char *path, char *why,
@@ -233,16 +307,9 @@ static int submit_read(uint64_t ctx, const uint8_t *p, size_t len, const char *p
     }
     char token[TUTTI_ASSET_TOKEN_MAX + 16];
     tutti__asset_token(tutti__asset_hash(d, n), path, token, sizeof token);
-    uint8_t *msg = malloc(MAX_EVENT);
-    int rc = msg ? 0 : TUTTI_ENOMEM;
-    for (size_t off = 0; !rc && (off < n || off == 0); off += TUTTI_ASSET_CHUNK) {
-        size_t k = n - off < TUTTI_ASSET_CHUNK ? n - off : TUTTI_ASSET_CHUNK;
-        size_t m = tutti__osc_write(msg, MAX_EVENT - CTX_BYTES, "/tutti/asset", "siib", token,
-                                    (int32_t)n, (int32_t)off, d + off, k);
-        rc = m ? tutti__session_submit(ctx, msg, m) : TUTTI_EINVAL;
-        if (n == 0) break;
-    }
-    size_t m = rc ? 0 : tutti__osc_replace_string(p, len, token, msg, MAX_EVENT - CTX_BYTES);
+    int rc = submit_chunks(submit_client, &ctx, token, d, n);
+    uint8_t *msg = rc ? NULL : malloc(MAX_EVENT);
+    size_t m = msg ? tutti__osc_replace_string(p, len, token, msg, MAX_EVENT - CTX_BYTES) : 0;
     if (!rc) rc = m ? tutti__session_submit(ctx, msg, m) : TUTTI_EINVAL;
     if (rc) snprintf(why, cap, "%s could not be shared: %s", path, tutti_strerror(rc));
     free(msg);
@@ -307,7 +374,7 @@ static size_t timed(const uint8_t *p, size_t len, tutti_time at, uint8_t *out)
 
 static void journal(const tutti_event *ev, const uint8_t *data, size_t len)
 {
-    if (!S.journal_open) return;
+    if (!S.journal_open || !S.journaling) return;
     tutti_event e = *ev;
     e.data = data;
     e.len = (uint32_t)len;
@@ -324,13 +391,217 @@ static void free_part(uint32_t part, tutti_time at)
     if (n) inject(b, timed(msg, n, at, b), TUTTI_PROXY_CTX_DISCARD);
 }
 
+/* ------------------------------------------------ state for newcomers */
+
+typedef struct call_list {
+    tutti_member_info *out;
+    uint32_t cap, n;
+} call_list;
+
+static void learn_id(void *arg, void *engine);
+
+/* A newcomer's server has nothing of what the others built before it came.
+ * When a member is added, every member sends its part's state (state.h) as
+ * events of its own stream marked for the newcomer (REPLAY_CTX), ending with
+ * /tutti/replayed. The state holds everything the member submitted before
+ * (lower seqs), and nothing submitted later can be stamped before it (it is
+ * stamped at the member's promise, which only grows). So the newcomer holds an
+ * older member's events back until that member's state has arrived and been
+ * played, then skips the ones submitted before it (stamped in the future, they
+ * can come after it) and plays the rest. The others journal the marked events
+ * as they came and do not play them. A newcomer journals from
+ * the moment it holds nothing back: before that its server did not play what
+ * the others played. */
+
+typedef struct replay {
+    tutti_net *net;
+    uint64_t ctx;
+    uint8_t *bundle;
+    size_t blen;
+    uint32_t events;
+    int rc;
+} replay;
+
+static int replay_send(void *arg, const uint8_t *p, size_t len)
+{
+    replay *r = arg;
+    if (r->rc) return r->rc;
+    uint8_t *buf = malloc(len + CTX_BYTES);
+    if (!buf) return r->rc = TUTTI_ENOMEM;
+    put_be64(buf, r->ctx);
+    memcpy(buf + CTX_BYTES, p, len);
+    /* asked for at time 0: stamped at the member's promise (it may not have
+     * a locked clock this early) */
+    r->rc = tutti_net_submit(r->net, 0, buf, (uint32_t)(len + CTX_BYTES));
+    free(buf);
+    if (!r->rc) r->events++;
+    return r->rc;
+}
+
+#define REPLAY_BUNDLE (MAX_EVENT - CTX_BYTES - 1024)
+
+static int replay_flush(replay *r)
+{
+    if (r->blen > 16) replay_send(r, r->bundle, r->blen);
+    r->blen = 16;
+    return r->rc;
+}
+
+/* One message of the model: into the bundle being filled, or (a file read,
+ * which goes with the file's content) on its own. */
+static int replay_message(void *arg, const uint8_t *p, size_t len)
+{
+    replay *r = arg;
+    const uint8_t *done;
+    size_t dl;
+    const char *token = is_read_command(tutti__ns_command_name(p, len))
+                            ? first_string(p, len, &done, &dl)
+                            : NULL;
+    if (token && tutti__asset_token_parse(token, NULL)) {
+        replay_flush(r);
+        char path[4200];
+        uint8_t *d;
+        size_t n;
+        if (tutti__asset_path(token, path, sizeof path) || tutti__asset_read(path, &d, &n)) {
+            logf_("tutti: a shared file (%s) is not in the cache any more; a newcomer will "
+                  "not have it",
+                  token);
+            return r->rc;
+        }
+        int rc = submit_chunks(replay_send, r, token, d, n);
+        free(d);
+        if (!rc) replay_send(r, p, len);
+        return r->rc;
+    }
+    if (is_async_command(tutti__ns_command_name(p, len))) {
+        /* alone, so the newcomer can run it as soon as it arrives */
+        replay_flush(r);
+        return replay_send(r, p, len);
+    }
+    if (r->blen + 4 + len > REPLAY_BUNDLE) replay_flush(r);
+    if (16 + 4 + len > REPLAY_BUNDLE) return replay_send(r, p, len);
+    tutti__osc_wr32(r->bundle + r->blen, (uint32_t)len);
+    memcpy(r->bundle + r->blen + 4, p, len);
+    r->blen += 4 + len;
+    return 0;
+}
+
+/* This part's state to member `id`, which was just added (member's thread). */
+static void send_state(uint32_t id)
+{
+    tutti_net *net = atomic_load(&S.live);
+    uint32_t me = atomic_load(&S.my_id);
+    if (!net || !id || id == me) return;
+    replay r = {net, REPLAY_CTX(id), malloc(REPLAY_BUNDLE), 16, 0, 0};
+    if (!r.bundle) return;
+    memcpy(r.bundle, "#bundle", 8);
+    put_be64(r.bundle + 8, 1);
+    pthread_mutex_lock(&S.state_mu);
+    size_t count = S.state ? tutti__state_count(S.state) : 0;
+    bool overflow = S.state && tutti__state_overflowed(S.state);
+    if (S.state) tutti__state_each(S.state, replay_message, &r);
+    replay_flush(&r);
+    uint8_t end[64];
+    size_t n = tutti__osc_write(end, sizeof end, "/tutti/replayed", "ii", (int32_t)id,
+                                (int32_t)r.events);
+    int rc = r.rc;
+    r.rc = 0;
+    replay_send(&r, end, n);
+    pthread_mutex_unlock(&S.state_mu);
+    free(r.bundle);
+    atomic_fetch_add(rc || r.rc ? &S.replay_failed : &S.replays_sent, 1);
+    if (rc || r.rc)
+        logf_("tutti: this part's state could not all be sent to member %" PRIu32 ": %s", id,
+              tutti_strerror(rc ? rc : r.rc));
+    else if (overflow)
+        logf_("tutti: this part's state grew too large to keep; member %" PRIu32
+              " got only its beginning",
+              id);
+    else if (count)
+        logf_("tutti: sent this part's state (%zu messages, %" PRIu32
+              " events) to member %" PRIu32,
+              count, r.events, id);
+}
+
+static void journal_if_ready(void)
+{
+    if (S.journaling) return;
+    for (uint32_t i = 0; i < S.nold; i++)
+        if (S.old[i].waiting) return;
+    S.journaling = true;
+}
+
+/* Member `origin` holds nothing back any more (`why`: say so, or NULL). */
+static void stop_waiting(uint32_t origin, const char *why)
+{
+    for (uint32_t i = 0; i < S.nold; i++) {
+        if (S.old[i].origin != origin || !S.old[i].waiting) continue;
+        S.old[i].waiting = false;
+        if (why) logf_("tutti: member %" PRIu32 ": %s", origin, why);
+    }
+    if (S.started) journal_if_ready();
+}
+
+static void list_members(void *arg, void *engine)
+{
+    call_list *c = arg;
+    c->n = tutti_member_list(engine, c->out, c->cap);
+}
+
+/* The first delivery since joining: the members already there are the ones
+ * whose state is to come. */
+static void start_holding(void)
+{
+    S.started = true;
+    tutti_net *net = atomic_load(&S.live);
+    if (net) tutti_net_call(net, learn_id, NULL);
+    static tutti_member_info list[TUTTI_MAX_OLD];
+    call_list c = {list, TUTTI_MAX_OLD, 0};
+    if (net) tutti_net_call(net, list_members, &c);
+    uint32_t me = atomic_load(&S.my_id);
+    tutti_time deadline = wall_now() + REPLAY_WAIT;
+    S.nold = 0;
+    for (uint32_t i = 0; i < c.n && i < TUTTI_MAX_OLD; i++)
+        if (list[i].id != me && list[i].id)
+            S.old[S.nold++] = (typeof(S.old[0])){list[i].id, true, deadline, 0};
+    journal_if_ready();
+}
+
+/* An event of an older member that its state (already played) holds: it
+ * was submitted before the state was (a lower seq), though it may be
+ * stamped after it. */
+static bool in_state(uint32_t origin, uint64_t seq)
+{
+    for (uint32_t i = 0; i < S.nold; i++)
+        if (S.old[i].origin == origin) return seq < S.old[i].skip_below;
+    return false;
+}
+
+static bool waiting_for(uint32_t origin)
+{
+    for (uint32_t i = 0; i < S.nold; i++)
+        if (S.old[i].origin == origin) {
+            if (S.old[i].waiting && wall_now() > S.old[i].deadline)
+                stop_waiting(origin, "its part's state did not come; playing its events from "
+                                     "now on (this server may lack what they use)");
+            return S.old[i].waiting;
+        }
+    return false;
+}
+
 static void on_command(const tutti_event *ev, tutti_time at)
 {
     journal(ev, ev->data, ev->len);
     tutti__rec c;
     if (tutti__command_decode(ev->data, ev->len, &c)) return;
+    if (c.u.command.op == TUTTI__CMD_ADD) {
+        stop_waiting(c.u.command.member_id, NULL); /* it came after this member */
+        send_state(c.u.command.member_id);
+        return;
+    }
     if (c.u.command.op != TUTTI__CMD_REMOVE) return;
     uint32_t id = c.u.command.member_id, part = tutti_member_part(id);
+    stop_waiting(id, NULL);
     if (part >= TUTTI_NS_SLOTS) return;
     /* The member is gone: its events up to last_seq still come (they may be
      * stamped later than this command); its part is silenced after the last
@@ -420,7 +691,9 @@ static void learn_id(void *arg, void *engine)
     atomic_store(&S.my_id, st.joined ? st.id : 0);
 }
 
-static void deliver_user(const tutti_event *ev, tutti_time at)
+/* A user event: checked, rewritten into its part, journaled and played at
+ * `at` (local wall clock), or at once when `early`. */
+static void deliver_user(const tutti_event *ev, tutti_time at, bool early)
 {
     const uint8_t *osc = ev->data + CTX_BYTES;
     size_t len = ev->len >= CTX_BYTES ? ev->len - CTX_BYTES : 0;
@@ -455,10 +728,42 @@ static void deliver_user(const tutti_event *ev, tutti_time at)
     ensure_group(part);
     tutti_net *net = atomic_load(&S.live);
     if (net) tutti_net_call(net, learn_id, NULL); /* runs at once: this is its thread */
-    bool mine = ev->key.origin == atomic_load(&S.my_id);
-    uint64_t reply_to = mine ? get_be64(ev->data) : TUTTI_PROXY_CTX_DISCARD;
+    uint64_t tag = get_be64(ev->data);
+    bool mine = ev->key.origin == atomic_load(&S.my_id) && (tag & REPLAY_MASK) != REPLAY_TAG;
+    uint64_t reply_to = mine ? tag : TUTTI_PROXY_CTX_DISCARD;
+    if (early) {
+        inject(S.out, (size_t)n, reply_to);
+        return;
+    }
     size_t m = timed(S.out, (size_t)n, at, S.canon);
     inject(S.canon, m, reply_to);
+}
+
+/* An event marked for a newcomer: played here when this is the newcomer and
+ * still waits for that member's state; otherwise journaled as it came. */
+static void deliver_replay(const tutti_event *ev, tutti_time at, uint32_t target)
+{
+    const uint8_t *osc = ev->data + CTX_BYTES;
+    size_t len = ev->len - CTX_BYTES;
+    uint32_t origin = ev->key.origin;
+    if (target != atomic_load(&S.my_id) || !waiting_for(origin)) {
+        journal(ev, osc, len);
+        return;
+    }
+    tutti__osc_msg m;
+    if (tutti__osc_check(osc, len) == 0 && tutti__osc_msg_parse(osc, len, &m) == 0 &&
+        m.addr && !strcmp(m.addr, "/tutti/replayed")) {
+        for (uint32_t i = 0; i < S.nold; i++)
+            if (S.old[i].origin == origin) S.old[i].skip_below = ev->key.seq;
+        stop_waiting(origin, NULL);
+        logf_("tutti: member %" PRIu32 "'s part is here; playing it from now on", origin);
+        return;
+    }
+    /* Loads (synthdefs, buffers) run as they arrive, so they are done by the
+     * time the rest of the state, at its time, uses them. */
+    bool early = !tutti__osc_is_bundle(osc, len) &&
+                 is_async_command(tutti__ns_command_name(osc, len));
+    deliver_user(ev, at, early);
 }
 
 static void deliver(void *ctx, const tutti_event *ev, tutti_time now_session, bool late)
@@ -466,13 +771,21 @@ static void deliver(void *ctx, const tutti_event *ev, tutti_time now_session, bo
     (void)ctx;
     atomic_fetch_add(&S.delivered, 1);
     if (late) atomic_fetch_add(&S.late, 1);
+    if (!S.started) start_holding();
     /* This server's wall clock at the event's session time. */
     tutti_time at = wall_now() + (ev->key.t - now_session);
     if (ev->kind == TUTTI_EV_COMMAND) {
         on_command(ev, at);
         return;
     }
-    deliver_user(ev, at);
+    uint64_t tag = ev->len >= CTX_BYTES ? get_be64(ev->data) : 0;
+    if ((tag & REPLAY_MASK) == REPLAY_TAG) {
+        deliver_replay(ev, at, (uint32_t)tag);
+    } else if (waiting_for(ev->key.origin) || in_state(ev->key.origin, ev->key.seq)) {
+        atomic_fetch_add(&S.held, 1); /* its state, to come or played, has this */
+    } else {
+        deliver_user(ev, at, false);
+    }
     uint32_t part = tutti_member_part(ev->key.origin);
     if (part >= TUTTI_NS_SLOTS) return;
     S.seen[part].origin = ev->key.origin;
@@ -504,7 +817,32 @@ ssize_t tutti__session_reply(const uint8_t *p, size_t len, uint8_t *out, size_t 
     if (!atomic_load(&S.active) || !id) return -1;
     ssize_t n = tutti__ns_reply(S.ns, tutti_member_part(id), p, len, out, cap);
     if (n == 0) atomic_fetch_add(&S.discarded_replies, 1);
+    tutti__osc_msg m;
+    if (n <= 0 || tutti__osc_msg_parse(out, (size_t)n, &m) || !m.addr || !m.tags ||
+        m.tags[0] != 'i')
+        return n;
+    int32_t node = (int32_t)tutti__osc_rd32(m.args);
+    if (!strcmp(m.addr, "/n_end")) {
+        pthread_mutex_lock(&S.state_mu);
+        if (S.state) tutti__state_node_end(S.state, node);
+        pthread_mutex_unlock(&S.state_mu);
+    } else if (!strcmp(m.addr, "/n_go")) {
+        for (uint32_t i = 0; i < S.nannounced; i++)
+            if (S.announced[i] == node) { /* its clients heard of it already */
+                S.announced[i] = S.announced[--S.nannounced];
+                return 0;
+            }
+    }
     return n;
+}
+
+void tutti__session_announce(int32_t node)
+{
+    if (S.nannounced == sizeof S.announced / sizeof S.announced[0]) {
+        memmove(S.announced, S.announced + 1, sizeof S.announced - sizeof S.announced[0]);
+        S.nannounced--;
+    }
+    S.announced[S.nannounced++] = node;
 }
 
 /* ---------------------------------------------------- join, leave, stop */
@@ -534,6 +872,10 @@ static void stop_member(void)
     atomic_store(&S.my_id, 0);
     tutti__ns_destroy(S.ns);
     S.ns = NULL;
+    pthread_mutex_lock(&S.state_mu);
+    tutti__state_destroy(S.state);
+    S.state = NULL;
+    pthread_mutex_unlock(&S.state_mu);
     logf_("tutti: left the session; the proxy is solo again");
 }
 
@@ -563,6 +905,13 @@ int tutti__session_join(const tutti__session_opts *o, char *why, size_t cap)
     if (rules && *rules && tutti__ns_rules_parse(S.ns, rules))
         logf_("tutti: TUTTI_NS_RULES=\"%s\" is not a list of name:kind pairs; ignored", rules);
     S.groups_made = 1; /* part 0 is the server's own */
+    S.started = S.journaling = false;
+    S.nold = 0;
+    S.nannounced = 0;
+    pthread_mutex_lock(&S.state_mu);
+    if (!S.state && tutti__state_create(&S.state)) logf_("tutti: no memory for the part's state");
+    if (S.state) tutti__state_reset(S.state);
+    pthread_mutex_unlock(&S.state_mu);
     memset(S.seen, 0, sizeof S.seen);
     memset(S.gone, 0, sizeof S.gone);
     S.journal_open = false;
@@ -609,9 +958,25 @@ int tutti__session_join(const tutti__session_opts *o, char *why, size_t cap)
     return 0;
 }
 
+/* Back to solo: the session's parts leave this server (their groups, and
+ * with them every node they made), this member's own included. */
+static void clear_parts(void)
+{
+    for (uint32_t part = 1; part < TUTTI_NS_SLOTS; part++) {
+        if (!(S.groups_made & (1u << part))) continue;
+        uint8_t msg[64];
+        size_t n = tutti__osc_write(msg, sizeof msg, "/n_free", "i",
+                                    (int32_t)tutti__ns_part_group(part));
+        if (n) inject(msg, n, TUTTI_PROXY_CTX_DISCARD);
+    }
+    S.groups_made = 1;
+}
+
 void tutti__session_leave(void)
 {
+    bool was = atomic_load(&S.live) != NULL;
     stop_member();
+    if (was) clear_parts(); /* the member's thread is gone: its state is ours */
 }
 
 void tutti__session_stop(void)
@@ -638,11 +1003,6 @@ int tutti__session_propose_bpm(double bpm)
     pthread_mutex_unlock(&S.mu);
     return c.rc;
 }
-
-typedef struct call_list {
-    tutti_member_info *out;
-    uint32_t cap, n;
-} call_list;
 
 static void do_list(void *arg, void *engine)
 {
@@ -699,4 +1059,10 @@ void tutti__session_status_get(tutti__session_status *st)
     st->inject_failed = atomic_load(&S.inject_failed);
     st->invalid = atomic_load(&S.invalid);
     st->discarded_replies = atomic_load(&S.discarded_replies);
+    st->replays_sent = atomic_load(&S.replays_sent);
+    st->replay_failed = atomic_load(&S.replay_failed);
+    st->held = atomic_load(&S.held);
+    pthread_mutex_lock(&S.state_mu);
+    st->state_messages = S.state ? tutti__state_count(S.state) : 0;
+    pthread_mutex_unlock(&S.state_mu);
 }

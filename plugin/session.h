@@ -74,6 +74,7 @@ typedef struct tutti__session_status {
     int64_t bar;                    /* bars since the timeline's beat 0 */
     uint64_t submitted, submit_failed, delivered, late, injected, inject_failed,
         invalid, discarded_replies, out_of_range;
+    uint64_t state_messages, replays_sent, replay_failed, held;
     char hub[128], session[32], name[32], journal[256];
 } tutti__session_status;
 
@@ -107,6 +108,10 @@ int tutti__session_submit_file(uint64_t ctx, const uint8_t *p, size_t len, char 
  * know: the length written to `out`, 0 to drop it (about another part), or
  * negative to pass it on unchanged (not in a session). */
 ssize_t tutti__session_reply(const uint8_t *p, size_t len, uint8_t *out, size_t cap);
+
+/* The client was told group `node` (its own id) started before the server
+ * made it: the server's /n_go for it is not passed on (proxy's thread). */
+void tutti__session_announce(int32_t node);
 
 void tutti__session_status_get(tutti__session_status *st);
 

@@ -3,7 +3,8 @@
 
     localsession.py --tutti BUILD/tutti [--example examples/trio] [--members 3]
                     [--out DIR] [--bars 4] [--bpm 120] [--horizon MS]
-                    [--quit-member K --quit-at S] [--check]
+                    [--quit-member K --quit-at S] [--late-member K --late-at S]
+                    [--check]
 
 Starts one JACK server (the dummy driver, so no sound card is needed), a hub,
 and one scsynth per member with the tutti plugin; the members join the
@@ -16,6 +17,13 @@ WAVs, and prints a report; the last line is one JSON object.
 
 With --quit-member K, member K's scsynth is told to /quit at --quit-at
 seconds: the others must play on, coherent.
+
+With --late-member K, member K joins only --late-at seconds into the playing
+(its server is up from the start, solo) and its client starts on the next bar
+after that: the others' parts must reach its server whole (their synthdefs,
+sound files, groups and buses, sent to it when it joins), so it too prints no
+FAILURE, holds every part and records sound, and its journal matches the
+others' from where it starts.
 
 --check makes the exit status say whether everything a session promises held
 (journals identical, every part on every server, no FAILURE, nothing late,
@@ -54,6 +62,8 @@ def main():
     ap.add_argument("--horizon", type=float, default=150.0, help="L in ms")
     ap.add_argument("--quit-member", type=int, default=0)
     ap.add_argument("--quit-at", type=float, default=3.0)
+    ap.add_argument("--late-member", type=int, default=0)
+    ap.add_argument("--late-at", type=float, default=4.0)
     ap.add_argument("--lead-in", type=float, default=5.0,
                     help="seconds from the launch of the clients to bar 0 (their set-up)")
     ap.add_argument("--check", action="store_true")
@@ -125,7 +135,7 @@ def main():
             # each server its own asset cache, as on machines of their own
             senv = dict(env, TUTTI_PROXY_PORT="0", TUTTI_CACHE=os.path.join(work, name + "-cache"))
             journal = os.path.join(work, name + ".journal")
-            if k < a.members:  # the last one joins with `tutti join`
+            if k < a.members and k != a.late_member:  # the others join with `tutti join`
                 senv.update(TUTTI_HUB=url, TUTTI_NAME=name, TUTTI_SESSION="tutti",
                             TUTTI_JOURNAL=journal)
             p = procs.start(name, ["scsynth", "-u", str(port), "-B", "127.0.0.1", "-R", "0",
@@ -138,25 +148,34 @@ def main():
             m = wait_for(lambda: re.search(r"proxy listening on 127\.0\.0\.1:(\d+)",
                                            read(s["log"])), 30, s["name"] + "'s proxy")
             s["proxy"] = int(m.group(1))
-        last = servers[-1]
-        r = subprocess.run([tutti, "join", "--proxy", str(last["proxy"]), "--hub", url,
-                            "--name", last["name"], "--journal", last["journal"]],
-                           capture_output=True, text=True, timeout=30)
-        if r.returncode:
-            raise RuntimeError("tutti join failed: " + r.stderr.strip())
-        for s in servers:
+        late = servers[a.late_member - 1] if a.late_member else None
+
+        def join(s, members):
+            r = subprocess.run([tutti, "join", "--proxy", str(s["proxy"]), "--hub", url,
+                                "--name", s["name"], "--journal", s["journal"]],
+                               capture_output=True, text=True, timeout=30)
+            if r.returncode:
+                raise RuntimeError("tutti join failed: " + r.stderr.strip())
+
+        def joined(s, members):
             st = wait_for(lambda: (lambda x: x if x and x.get("mode") == "session" and
-                                   x.get("members") == a.members else None)(
+                                   x.get("members") == members else None)(
                 tutti_status(tutti, s["proxy"])), 20, s["name"] + " to join")
             s["id"], s["part"] = st["id"], st["part"]
             say("%s: scsynth on %d, proxy on %d, member %d, part %d, clock %+.3f ms (+/- %.3f)" %
                 (s["name"], s["port"], s["proxy"], st["id"], st["part"],
                  st["clock_offset_ms"], st["clock_bound_ms"]))
 
+        now_members = a.members - (1 if late else 0)
+        if servers[-1] is not late:
+            join(servers[-1], now_members)
+        for s in servers:
+            if s is not late:
+                joined(s, now_members)
+
         beat = 60.0 / a.bpm
         play_s = a.bars * 4 * beat
         start = time.time() + a.lead_in
-        start_ntp = start + 2208988800.0
         for s in servers:
             s["wav"] = os.path.join(work, s["name"] + ".wav")
             s["rec"] = procs.start(s["name"] + "-rec", [
@@ -164,18 +183,43 @@ def main():
                 str(s["port"]), "--seconds", "%.1f" % (play_s + 4.0), "--out", s["wav"]], env)
         time.sleep(0.5)
         clients = []
-        for k, s in enumerate(servers):
+
+        def play(k, s, at, bars):
             part = part_names[k % len(part_names)]
             s["client"] = part
             clients.append(procs.start(s["name"] + "-" + part, [
                 sys.executable, parts_script, "--part", part, "--port", str(s["proxy"]),
-                "--start", "%.6f" % start_ntp, "--bpm", str(a.bpm), "--bars", str(a.bars),
-                "--buffers", a.buffers, "--samples", os.path.join(work, "samples-" + s["name"])],
-                env))
+                "--start", "%.6f" % (at + 2208988800.0), "--bpm", str(a.bpm), "--bars",
+                str(bars), "--buffers", a.buffers, "--samples",
+                os.path.join(work, "samples-" + s["name"])], env))
+
+        for k, s in enumerate(servers):
+            if s is not late:
+                play(k, s, start, a.bars)
         say("playing %d bars at %g bpm from %s" % (a.bars, a.bpm,
                                                   time.strftime("%H:%M:%S", time.localtime(start))))
-        # Halfway: every server's tree holds every part.
-        time.sleep(max(0.0, start + play_s / 2 - time.time()))
+        if late:
+            # Joins mid-way; plays from the next bar it can make.
+            time.sleep(max(0.0, start + a.late_at - time.time()))
+            join(late, a.members)
+            joined(late, a.members)
+            bar = 4 * beat
+            first = int((time.time() + 3.0 - start) / bar + 0.999)
+            if first >= a.bars:
+                raise RuntimeError("%s joined too late to play (use more --bars)" % late["name"])
+            late_start = start + first * bar
+            play(a.late_member - 1, late, late_start, a.bars - first)
+            say("%s: joined %.1f s into the playing; plays bars %d-%d" %
+                (late["name"], time.time() - start, first + 1, a.bars))
+            time.sleep(1.0)  # the others' parts are there before its own plays
+            parts = tree_parts(late["port"])
+            late["tree_at_join"] = {str(k): len(v) for k, v in sorted((parts or {}).items())}
+        # Halfway (or once the late member plays): every server's tree holds
+        # every part.
+        check_at = start + play_s / 2
+        if late:
+            check_at = max(check_at, late_start + 1.0)
+        time.sleep(max(0.0, check_at - time.time()))
         for s in servers:
             parts = tree_parts(s["port"])
             s["tree"] = {str(k): len(v) for k, v in sorted((parts or {}).items())}
@@ -247,6 +291,8 @@ def main():
                    "quit": s["proc"] not in [x["proc"] for x in alive],
                    "tree_nodes_by_part": s.get("tree", {}),
                    "delivered": st.get("delivered"), "late_events": st.get("late"),
+                   "held_for_state": st.get("held"), "states_sent": st.get("states_sent"),
+                   "tree_at_join": s.get("tree_at_join"),
                    "scsynth_late": late, "scsynth_failures": failures,
                    "client_ok": summary.get("ok", False) if summary else False,
                    "client": summary, "wav": s["wav"], "wav_rms": stat.get("rms"),

@@ -60,3 +60,19 @@ session quit --quit-member 2 --quit-at 3 || fail "the session did not survive me
 grep -q "member2: scsynth told to /quit" "$WORK/quit.log" || fail "member 2 was not told to quit"
 grep -q "(member2) removed" "$WORK/quit/hub.out" || fail "the hub did not remove member 2"
 ok "member 2's scsynth quit mid-session; the others played on, coherent"
+
+# A member that joins mid-way: the others send it their parts' state (the
+# synthdefs, sound files, groups and buses they made before it came), so its
+# server plays their later events without FAILURE, holds their parts before
+# its own client plays, and its journal matches theirs from where it starts.
+session late --late-member 3 --late-at 4 --bars 6 || fail "the member that joined late did not get the others' parts whole"
+grep -q "member 1's part is here" "$WORK/late/member3.out" || fail "member 3 did not say member 1's part arrived"
+python3 - "$WORK/late.log" <<'PY' || fail "member 3's tree did not hold the others' parts right after it joined"
+import json, sys
+rep = [json.loads(l) for l in open(sys.argv[1]) if l.startswith("{")][-1]
+row = [r for r in rep["servers"] if r["member"] == "member3"][0]
+parts = {str(r["part"]) for r in rep["servers"] if r["member"] != "member3"}
+at_join = row["tree_at_join"] or {}
+sys.exit(0 if parts <= set(at_join) else 1)
+PY
+ok "a member that joined mid-way got the others' parts whole: no FAILURE, every part on its server, coherent from its start"

@@ -846,6 +846,15 @@ int tutti_net_call(tutti_net *n, void (*fn)(void *arg, void *engine), void *arg)
     return c.rc;
 }
 
+/* On the loop's thread (a delivery callback submitting), the engine itself
+ * is current; the published status may be a turn behind. */
+static bool member_joined_now(tutti_net *n)
+{
+    tutti_member_status st;
+    tutti_member_status_get(n->member, &st);
+    return st.joined;
+}
+
 int tutti_net_submit(tutti_net *n, tutti_time t_session, const void *data, uint32_t len)
 {
     if (!n || n->role != ROLE_MEMBER || len > TUTTI__MAX_PAYLOAD || (len && !data))
@@ -859,7 +868,7 @@ int tutti_net_submit(tutti_net *n, tutti_time t_session, const void *data, uint3
     uv_mutex_lock(&n->mu);
     if (n->stopping || n->closed)
         rc = TUTTI_ECLOSED;
-    else if (!n->mst.joined)
+    else if (!(current_loop == n ? member_joined_now(n) : n->mst.joined))
         rc = TUTTI_ESTATE;
     else if (n->sub_len == n->cfg.submit_capacity)
         rc = TUTTI_EFULL;
