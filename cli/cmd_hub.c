@@ -36,7 +36,8 @@ static const char usage[] =
     "On exit the last line on stdout is a JSON object with the final counters.\n";
 
 /* One line: each member's one-way delay to the hub (its high estimate),
- * clock error bound and late events, as the members last reported them. */
+ * clock error bound, late events and the L its deliveries needed, as the
+ * members last reported them. */
 static void list_members(void *arg, void *engine)
 {
     FILE *out = arg;
@@ -45,9 +46,9 @@ static void list_members(void *arg, void *engine)
     if (!n) return;
     fputs("     delays:", out);
     for (uint32_t i = 0; i < n && i < 64; i++)
-        fprintf(out, " %s %.1f ms (clock +/-%.2f, late %" PRIu64 ")%s", info[i].name,
-                cli_ms(info[i].delay_ns), cli_ms(info[i].clock_bound_ns), info[i].late,
-                i + 1 < n && i + 1 < 64 ? "," : "");
+        fprintf(out, " %s %.1f ms (clock +/-%.2f, late %" PRIu64 ", needs L %.1f)%s",
+                info[i].name, cli_ms(info[i].delay_ns), cli_ms(info[i].clock_bound_ns),
+                info[i].late, cli_ms(info[i].need_ns), i + 1 < n && i + 1 < 64 ? "," : "");
     fputc('\n', out);
 }
 

@@ -31,7 +31,8 @@
 
 static const char usage[] =
     "usage: tutti netsim --listen ADDR --to ADDR [--delay MS] [--jitter MS]\n"
-    "                    [--dist uniform|normal|pareto] [--loss PCT] [--dup PCT]\n"
+    "                    [--dist uniform|normal|pareto] [--jitter-model queue|independent]\n"
+    "                    [--loss PCT] [--dup PCT]\n"
     "                    [--rate RATE] [--up SETTINGS] [--down SETTINGS]\n"
     "                    [--scenario FILE] [--event LINE]... [--seed N]\n"
     "                    [--recovery sack|rto] [--rto-min MS] [--queue-max BYTES]\n"
@@ -55,6 +56,12 @@ static const char usage[] =
     "                        normal   sd jitter/2, clipped at +/- 2 jitter\n"
     "                        pareto   at least delay - jitter, mean delay + jitter,\n"
     "                                 heavy tail (shape 3) up to delay + 19 jitter\n"
+    "  --jitter-model M    queue: the delay drifts smoothly over time (per direction,\n"
+    "                      one curve with that distribution; consecutive segments\n"
+    "                      see nearly the same delay), as behind a queue (default);\n"
+    "                      independent: each segment draws its own delay and waits\n"
+    "                      for the ones before it, so a busy direction is slower\n"
+    "                      on average than a quiet one\n"
     "  --loss PCT          chance that one transmission of a segment is lost\n"
     "  --dup PCT           chance that a segment is sent twice (costs wire time)\n"
     "  --rate RATE         bandwidth per direction, e.g. 2mbit, 512kbit (default:\n"
@@ -571,7 +578,8 @@ int cmd_netsim(int argc, char **argv)
 {
     const char *listen = NULL, *to = NULL, *delay = NULL, *jitter = NULL, *dist = NULL,
                *loss = NULL, *dup = NULL, *rate = NULL, *up = NULL, *down = NULL,
-               *scenario = NULL, *recovery = "sack", *rto_min = NULL, *url_file = NULL;
+               *scenario = NULL, *recovery = "sack", *rto_min = NULL, *url_file = NULL,
+               *jitter_model = "queue";
     uint64_t seed = 1, queue_max = 4u << 20;
     double duration = 0, spin_max_us = 500;
     bool quiet = false, realtime = false;
@@ -589,6 +597,7 @@ int cmd_netsim(int argc, char **argv)
         {"scenario", CLI_STRING, &scenario, 0, 0, NULL},
         {"seed", CLI_COUNT, &seed, 0, 1e18, "seed"},
         {"recovery", CLI_STRING, &recovery, 0, 0, NULL},
+        {"jitter-model", CLI_STRING, &jitter_model, 0, 0, NULL},
         {"rto-min", CLI_STRING, &rto_min, 0, 0, NULL},
         {"queue-max", CLI_COUNT, &queue_max, 4096, 1 << 30, "bytes"},
         {"spin-max", CLI_NUMBER, &spin_max_us, 0, 100000, "microseconds"},
@@ -684,6 +693,17 @@ int cmd_netsim(int argc, char **argv)
         rc = CLI_USAGE;
         goto out;
     }
+    if (!strcmp(jitter_model, "queue"))
+        cfg.jitter_model = NETSIM_JITTER_QUEUE;
+    else if (!strcmp(jitter_model, "independent"))
+        cfg.jitter_model = NETSIM_JITTER_INDEPENDENT;
+    else {
+        fprintf(stderr,
+                "tutti netsim: --jitter-model must be queue or independent, not \"%s\"\n",
+                jitter_model);
+        rc = CLI_USAGE;
+        goto out;
+    }
     if (rto_min && (parse_time(rto_min, TUTTI_MS, &cfg.rto_min) != 0 ||
                     cfg.rto_min < TUTTI_MS || cfg.rto_min > 60 * TUTTI_S)) {
         fprintf(stderr,
@@ -744,10 +764,10 @@ int cmd_netsim(int argc, char **argv)
     printf("tutti netsim: relaying %s -> %s:%d\n"
            "  up:   %s\n"
            "  down: %s\n"
-           "  model: %s recovery, round trip %g ms, retransmission timeout %g ms, "
-           "seed %" PRIu64 ", %zu scheduled event%s\n",
+           "  model: %s recovery, %s jitter, round trip %g ms, retransmission timeout "
+           "%g ms, seed %" PRIu64 ", %zu scheduled event%s\n",
            url, thost, cfg.to_port, desc[NETSIM_UP], desc[NETSIM_DOWN],
-           cfg.recovery == NETSIM_RECOVERY_SACK ? "SACK" : "RTO",
+           cfg.recovery == NETSIM_RECOVERY_SACK ? "SACK" : "RTO", jitter_model,
            cli_ms(netsim_srtt(&cfg.link[0], &cfg.link[1])),
            cli_ms(netsim_rto(&cfg.link[0], &cfg.link[1], cfg.rto_min)), seed, events.n,
            events.n == 1 ? "" : "s");
@@ -775,10 +795,11 @@ int cmd_netsim(int argc, char **argv)
     print_dir("down:", &st.dir[NETSIM_DOWN]);
     printf(
         "{\"role\":\"netsim\",\"listen\":\"%s\",\"to\":\"%s:%d\",\"seed\":%" PRIu64
-        ",\"recovery\":\"%s\",\"realtime\":%s,\"seconds\":%.3f,\"connections\":%" PRIu64
+        ",\"recovery\":\"%s\",\"jitter_model\":\"%s\",\"realtime\":%s,\"seconds\":%.3f,"
+        "\"connections\":%" PRIu64
         ",\"refused\":%" PRIu64 ",\"resets\":%" PRIu64 ",\"events\":%" PRIu64
         ",\"partitions\":%" PRIu64 ",",
-        url, thost, cfg.to_port, seed, recovery, st.realtime ? "true" : "false", secs,
+        url, thost, cfg.to_port, seed, recovery, jitter_model, st.realtime ? "true" : "false", secs,
         st.connections, st.refused, st.resets, st.events, st.partitions);
     json_dir("up", &st.dir[NETSIM_UP]);
     putchar(',');

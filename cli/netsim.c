@@ -31,8 +31,22 @@
  *   * a transmission at time x: serialisation first when a rate is set (the
  *     wire is busy until link_free; 52 bytes of IP and TCP headers per
  *     segment), then lost with probability `loss` or while a partition is in
- *     force, else it arrives at x + delay + spike + one jitter draw
- *     (tutti_path_delay, the simulation's distributions);
+ *     force, else it arrives at x + delay + spike + jitter: with the queue
+ *     model (default) the value at x of the direction's jitter curve, with
+ *     the independent model one draw per transmission (both with the
+ *     simulation's distributions, tutti_path_delay_z / tutti_path_delay);
+ * - The jitter curve (queue model), per direction of the relay: standard
+ *   normal values at knots `span` apart (span = 4 x jitter, at least
+ *   JITTER_SPAN_MIN), joined as z(x) = ((1-f) z0 + f z1) / sqrt((1-f)^2 +
+ *   f^2), which is standard normal at every x, and mapped through the
+ *   distribution's quantile function. So every moment's delay has the
+ *   distribution asked for, whatever the traffic; a segment sees nearly the
+ *   delay its neighbours saw (a queue's delay changes smoothly, and by
+ *   construction mostly more slowly than time: no bunching behind a slow
+ *   draw); and a busy direction is not slower than a quiet one. With the
+ *   independent model each transmission draws its own delay and then waits
+ *   for the ones before it: a direction carrying many segments is slower on
+ *   average than one carrying few (the largest of many draws).
  *   * SACK recovery (RACK-TLP, Linux's default): a lost transmission is
  *     noticed when one sent after it gets through, one round trip after that
  *     one left and at least 1.25 srtt after the lost one left (RACK's
@@ -85,6 +99,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <math.h>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -107,6 +122,7 @@
 #define RTO_MAX (120 * TUTTI_S)
 #define SYN_RETRIES 6
 #define FOREVER INT64_MAX
+#define JITTER_SPAN_MIN (10 * TUTTI_MS) /* the queue model's shortest knot spacing */
 #define IOV 64          /* segments per sendmsg */
 #define LEAD_WINDOW 128 /* wake-ups the lead is computed from */
 #define NO_SLOT UINT32_MAX
@@ -205,6 +221,11 @@ struct netsim {
     netsim_link link[2];
     tutti_time spike[2];
     int down[2];
+    struct jcurve {
+        tutti_rng rng;
+        tutti_time k0; /* the knot z0 is at; 0: not started */
+        double z0, z1;
+    } jc[2]; /* the queue model's jitter curve, per direction */
     nsconn *conns;
     uint64_t nconns;
     bool stopping;
@@ -569,6 +590,8 @@ static void acked(nspipe *p, tutti_time a, bool timer)
 }
 
 /* Put segment s on the modelled wire at time t. */
+static double jcurve_at(netsim *ns, int d, tutti_time x);
+
 static void transmit(nspipe *p, seg *s, tutti_time t, bool timer)
 {
     netsim *ns = p->c->ns;
@@ -596,8 +619,31 @@ static void transmit(nspipe *p, seg *s, tutti_time t, bool timer)
     }
     tutti_path path = {l->delay + ns->spike[p->dir], l->jitter, l->dist, 0};
     s->state = SEG_FLYING;
-    s->at = x + tutti_path_delay(&path, &p->rng);
+    s->at = x + (ns->cfg.jitter_model == NETSIM_JITTER_INDEPENDENT || l->jitter == 0
+                     ? tutti_path_delay(&path, &p->rng)
+                     : tutti_path_delay_z(&path, jcurve_at(ns, p->dir, x)));
     acked(p, x, timer);
+}
+
+/* The queue model's jitter curve of direction d at time x (see the notes). */
+static double jcurve_at(netsim *ns, int d, tutti_time x)
+{
+    struct jcurve *j = &ns->jc[d];
+    tutti_time span = 4 * ns->link[d].jitter;
+    if (span < JITTER_SPAN_MIN) span = JITTER_SPAN_MIN;
+    if (j->k0 == 0 || x - j->k0 > 64 * span) { /* the start, or a long quiet time */
+        j->k0 = x;
+        j->z0 = tutti_rng_normal(&j->rng);
+        j->z1 = tutti_rng_normal(&j->rng);
+    }
+    if (x < j->k0) x = j->k0; /* a retransmission decided a moment ago */
+    while (x - j->k0 >= span) {
+        j->k0 += span;
+        j->z0 = j->z1;
+        j->z1 = tutti_rng_normal(&j->rng);
+    }
+    double f = (double)(x - j->k0) / (double)span, a = 1.0 - f;
+    return (a * j->z0 + f * j->z1) / sqrt(a * a + f * f);
 }
 
 /* The timer expired: probe or time out with the oldest unnoticed loss. */
@@ -1529,6 +1575,8 @@ int netsim_run(netsim *ns)
     }
     uv_update_time(&ns->loop);
     ns->start = tutti_net_now();
+    for (int d = 0; d < 2; d++)
+        tutti_rng_seed(&ns->jc[d].rng, ns->cfg.seed ^ mix(0x6a177e2ull + (uint64_t)d));
     ns->next_status = ns->start + TUTTI_S;
     if (!ns->stopping) {
         on_event_timer(&ns->event_timer);

@@ -88,6 +88,17 @@ enum netsim_recovery {
     NETSIM_RECOVERY_RTO = 1,  /* no SACK: every loss waits for the RTO */
 };
 
+enum netsim_jitter_model {
+    /* A queue's delay: per direction one smooth random curve of time, which
+     * every segment samples when it is sent; consecutive segments see nearly
+     * the same delay, a busy and a quiet direction the same distribution. */
+    NETSIM_JITTER_QUEUE = 0,
+    /* One independent draw per segment (then in-order delivery): a busy
+     * direction waits for the slowest of many draws and is slower on
+     * average than a quiet one. */
+    NETSIM_JITTER_INDEPENDENT = 1,
+};
+
 typedef struct netsim_config {
     const char *listen_host; /* numeric or a name; "0.0.0.0" for every address */
     int listen_port;         /* 0 picks a free port (netsim_port) */
@@ -98,6 +109,7 @@ typedef struct netsim_config {
     size_t nevents;
     uint64_t seed;      /* the same seed replays the same draws */
     int recovery;       /* enum netsim_recovery */
+    int jitter_model;   /* enum netsim_jitter_model */
     tutti_time rto_min; /* Linux: 200 ms */
     /* Bytes a direction holds before it stops reading from its sender. */
     size_t queue_max;
@@ -118,8 +130,8 @@ typedef struct netsim_config {
     void *log_ctx;
 } netsim_config;
 
-/* Defaults: no impairment, seed 1, SACK recovery, rto_min 200 ms, 4 MiB,
- * spin_max 500 us. */
+/* Defaults: no impairment, seed 1, SACK recovery, queue jitter, rto_min
+ * 200 ms, 4 MiB, spin_max 500 us. */
 void netsim_config_init(netsim_config *cfg);
 
 #define NETSIM_LATE_BUCKETS 24

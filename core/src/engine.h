@@ -16,8 +16,19 @@
 #define TUTTI__MAX_LEAD (60 * TUTTI_S)
 #define TUTTI__MAX_HORIZON (10 * TUTTI_S)
 /* Round trips a member keeps for the delay it reports (pings every 50-100 ms:
- * 13-26 s of them). */
-#define TUTTI__DELAY_WINDOW 256
+ * 3.2-6.4 s of them). For its "need" (the L its deliveries needed, see
+ * member.c) it keeps the largest of each of its last NEED_LEVEL ping
+ * intervals (1.6-3.2 s: the level) and how far each of the last NEED_SPREAD
+ * stood above the level of its moment (6.4-12.8 s: the spread). */
+#define TUTTI__DELAY_WINDOW 64
+#define TUTTI__NEED_LEVEL 32
+#define TUTTI__NEED_SPREAD 128
+#define TUTTI__NEED_WARMUP (2 * TUTTI_S) /* a member's first seconds: not measured */
+/* A sample above STALL_FACTOR x the window's median + STALL_SLACK is a stall
+ * (a partition waited out, a crashed member's suspect time), not the path:
+ * it is left out of the reported estimates. */
+#define TUTTI__STALL_FACTOR 4
+#define TUTTI__STALL_SLACK (20 * TUTTI_MS)
 /* Frames we send carry at most this much body (the decoder takes 1 MiB). */
 #define TUTTI__FRAME_BODY_MAX (TUTTI__WIRE_MAX_FRAME / 4)
 /* A peer that is not connected: frames are numbered and kept, not sent. */

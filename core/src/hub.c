@@ -54,7 +54,7 @@ typedef struct slot {
     uint64_t stash_count, stash_hash;
     bool diverged;
     /* last reported by the member (its pings) */
-    tutti_time delay, bound;
+    tutti_time delay, bound, need;
     uint64_t late, late_seen;
 } slot;
 
@@ -574,6 +574,9 @@ static int on_rec(void *ctx, const tutti__rec *r)
                               ? r->u.ping.bound
                               : 0;
             x->s->late = r->u.ping.late;
+            x->s->need = r->u.ping.need > 0 && r->u.ping.need < TUTTI__MAX_HORIZON
+                             ? r->u.ping.need
+                             : 0;
         }
         return 0;
     }
@@ -744,30 +747,59 @@ void tutti_hub_disconnected(tutti_hub *h, uint32_t peer)
 /* ---------------------------------------------------- automatic horizon */
 
 #define AUTO_EVERY (500 * TUTTI_MS)  /* how often the target is looked at */
-#define AUTO_RAISE_HOLD (5 * TUTTI_S) /* no lowering this soon after a raise */
-#define AUTO_LOWER_EVERY (2 * TUTTI_S)
+#define AUTO_RAISE_HOLD (3 * TUTTI_S) /* no lowering this soon after a raise */
+#define AUTO_LOWER_EVERY (1 * TUTTI_S)
 /* Late events are a reason to raise only this long after the last change:
  * events stamped under the old L are still arriving for a while. */
 #define AUTO_LATE_SETTLE (3 * TUTTI_S)
 
-/* The L that the members' reports call for (see tutti_hub_config). */
-static tutti_time auto_target(const tutti_hub *h)
+/* L = need + 1.25 h, with h = L/10 between 2 and 20 ms */
+static tutti_time with_heartbeat(const tutti_hub *h, tutti_time need)
+{
+    tutti_time l = need * 8 / 7;
+    tutti_time hb = h->cfg.heartbeat > 0 ? h->cfg.heartbeat : derive_heartbeat(l);
+    return need + hb + hb / 4;
+}
+
+/*
+ * The L that the members' reports call for (see tutti_hub_config). Two
+ * estimates:
+ * - measured: each member reports the largest L + lateness of its recent
+ *   deliveries (stalls left out), which is the trip of the events, the wait
+ *   for every origin's promise, the member's clock error and its delivery
+ *   lead together, as the member judges lateness. The target is the largest
+ *   of them plus the margin and a thirty-second (the window's largest is
+ *   not the next one's).
+ * - from the round trips: 2 max D + margin + 1.25 h, D each member's
+ *   one-way delay estimate (half its largest recent round trip, stalls left
+ *   out). It is the only one while members have delivered nothing to judge
+ *   (the first second, a quiet session, a member of an older version), and
+ *   it misses what a round trip cannot see: a path slower one way, the
+ *   delivery lead, the machine's scheduling.
+ * When every member reports a measured need, the target is the measured
+ * one; otherwise the larger of the two.
+ */
+static tutti_time auto_target(const tutti_hub *h, bool *measured)
 {
     /* The clock bounds are not added: a bound is the worst case the samples
      * allow (about half the round trip on a WAN), the real error is mostly
-     * far smaller, and adding twice the bound would double L on a WAN. The
-     * error that does matter (an asymmetric path) shows as late events,
-     * which raise L. */
-    tutti_time d = 0;
+     * far smaller and is part of the measured need. */
+    tutti_time d = 0, need = 0;
+    bool all = true, any = false;
     for (uint32_t i = 0; i < h->nslots; i++) {
         const slot *s = &h->slots[i];
-        if (s->state == S_ACTIVE && s->delay > d) d = s->delay;
+        if (s->state != S_ACTIVE) continue;
+        any = true;
+        if (s->delay > d) d = s->delay;
+        if (s->need > need) need = s->need;
+        if (s->need == 0) all = false;
     }
-    tutti_time need = 2 * d + h->cfg.horizon_margin;
-    /* L = need + 1.25 h, with h = L/10 between 2 and 20 ms */
-    tutti_time l = need * 8 / 7;
-    tutti_time hb = h->cfg.heartbeat > 0 ? h->cfg.heartbeat : derive_heartbeat(l);
-    l = need + hb + hb / 4;
+    *measured = any && all;
+    tutti_time l = need > 0 ? need + h->cfg.horizon_margin + need / 32 : 0;
+    if (!*measured && d > 0) {
+        tutti_time r = with_heartbeat(h, 2 * d + h->cfg.horizon_margin);
+        if (r > l) l = r;
+    }
     if (l < h->cfg.horizon_min) l = h->cfg.horizon_min;
     if (l > TUTTI__MAX_HORIZON) l = TUTTI__MAX_HORIZON;
     return l;
@@ -777,35 +809,45 @@ static void auto_horizon(tutti_hub *h)
 {
     if (!h->cfg.auto_horizon || h->now < h->auto_next) return;
     h->auto_next = h->now + AUTO_EVERY;
-    bool any = false, late = false, unknown = false;
+    bool any = false, late = false, unknown = false, measured;
     for (uint32_t i = 0; i < h->nslots; i++) {
         slot *s = &h->slots[i];
         if (s->state != S_ACTIVE) continue;
         any = true;
-        unknown |= s->delay == 0;
+        unknown |= s->delay == 0 && s->need == 0;
         if (s->late > s->late_seen) late = true;
         s->late_seen = s->late;
     }
     if (!any) return;
-    tutti_time target = auto_target(h), next = h->horizon;
+    tutti_time target = auto_target(h, &measured), next = h->horizon;
     h->auto_target = target;
+    /* Late events raise L only when they are not measured: the measured
+     * need already holds every late delivery that was not a stall, and a
+     * stall (a partition, a crash) is no reason for a larger L. */
+    late = late && !measured;
     tutti_time changed = h->auto_raised > h->auto_lowered ? h->auto_raised : h->auto_lowered;
     if (late && h->now - changed >= AUTO_LATE_SETTLE) {
         next = h->horizon + h->horizon / 4;
         if (next < target) next = target;
-    } else if (target > h->horizon) {
-        next = target;
-    } else if (!unknown && target < h->horizon - h->horizon / 8 &&
+    } else if (target > h->horizon + h->horizon / 64) {
+        next = target; /* at once (a raise smaller than that is noise) */
+    } else if (!unknown && target < h->horizon - h->horizon / 32 &&
                h->now - h->auto_raised >= AUTO_RAISE_HOLD &&
                h->now - h->auto_lowered >= AUTO_LOWER_EVERY) {
-        next = h->horizon - h->horizon / 10;
+        /* three quarters of the way down, a tenth of L at least: from
+         * seconds (a session started with a far too large guess) back in a
+         * few steps, and no step lands below the target */
+        tutti_time step = (h->horizon - target) * 3 / 4;
+        if (step < h->horizon / 10) step = h->horizon / 10;
+        next = h->horizon - step;
         if (next < target) next = target;
     }
     if (next == h->horizon) return;
     if (next > TUTTI__MAX_HORIZON) next = TUTTI__MAX_HORIZON;
     bool raise = next > h->horizon;
-    tutti__logf(&h->io, TUTTI_LOG_INFO, "tutti hub: L %s to %.1f ms (target %.1f ms)%s",
+    tutti__logf(&h->io, TUTTI_LOG_INFO, "tutti hub: L %s to %.1f ms (target %.1f ms, %s)%s",
                 raise ? "raised" : "lowered", next / 1e6, target / 1e6,
+                measured ? "measured" : "from round trips",
                 late ? ", members report late events" : "");
     if (tutti_hub_set_horizon(h, next) == 0) {
         h->auto_changes++;
@@ -922,6 +964,7 @@ uint32_t tutti_hub_list(const tutti_hub *h, tutti_member_info *out, uint32_t cap
             out[n].delay_ns = s->delay;
             out[n].clock_bound_ns = s->bound;
             out[n].late = s->late;
+            out[n].need_ns = s->need;
         }
         n++;
     }

@@ -55,10 +55,19 @@ struct tutti_member {
     /* stats */
     uint64_t submitted, restamped, delivered, late, divergences, dropped;
     tutti_time max_lateness;
-    /* round trips to the hub, newest last: their largest half is the delay
-     * this member reports for the automatic horizon */
+    /* round trips to the hub, newest last: their largest half (stalls left
+     * out) is the delay this member reports for the automatic horizon */
     tutti_time rtt[TUTTI__DELAY_WINDOW];
     uint32_t nrtt, rtt_next;
+    /* What the horizon had to be for this member's deliveries to be on
+     * time: per ping interval the largest L + lateness (need_cur); the last
+     * intervals' values (need, the level is their median) and how far each
+     * stood above the level of its moment (excess). Events stamped before
+     * need_from may carry an L older than this member's (a HORIZON command
+     * has just come) and are not measured. */
+    tutti_time need[TUTTI__NEED_LEVEL], excess[TUTTI__NEED_SPREAD];
+    uint32_t nneed, need_next, nexcess, excess_next;
+    tutti_time need_cur, need_from;
     tutti_member_info *members;
     uint32_t nmembers, members_cap;
 };
@@ -152,15 +161,80 @@ static void send_hello(tutti_member *m, uint32_t resume_id)
     m->last_hello = m->now;
 }
 
+static int cmp_time(const void *a, const void *b)
+{
+    tutti_time x = *(const tutti_time *)a, y = *(const tutti_time *)b;
+    return (x > y) - (x < y);
+}
+
+/* The largest sample of a window that is not a stall: samples above
+ * STALL_FACTOR x the median + STALL_SLACK are left out. A stall (a ping or
+ * an event that waited out a partition and TCP's backoff, or a crashed
+ * member's suspect time) says nothing about the path the session plays on,
+ * and would hold L at seconds for as long as it stays in the window. */
+static tutti_time high_estimate(const tutti_time *v, uint32_t n)
+{
+    if (n == 0) return 0;
+    tutti_time s[TUTTI__DELAY_WINDOW];
+    memcpy(s, v, n * sizeof *v);
+    qsort(s, n, sizeof *s, cmp_time);
+    tutti_time cap = s[n / 2] * TUTTI__STALL_FACTOR + TUTTI__STALL_SLACK;
+    for (uint32_t i = n; i-- > 0;)
+        if (s[i] <= cap) return s[i];
+    return s[n / 2];
+}
+
 /* A high estimate of the one-way delay to the hub: half the largest round
- * trip of the window (pings share the connection with events, so a stall
- * of the stream shows in them too). */
+ * trip of the window, stalls left out (pings share the connection with
+ * events, so the stream's bunching shows in them too). */
 static tutti_time delay_high(const tutti_member *m)
 {
-    tutti_time hi = 0;
-    for (uint32_t i = 0; i < m->nrtt; i++)
-        if (m->rtt[i] > hi) hi = m->rtt[i];
-    return hi / 2;
+    return high_estimate(m->rtt, m->nrtt) / 2;
+}
+
+static tutti_time median_of(const tutti_time *v, uint32_t n)
+{
+    tutti_time s[TUTTI__NEED_SPREAD];
+    memcpy(s, v, n * sizeof *v);
+    qsort(s, n, sizeof *s, cmp_time);
+    return s[n / 2];
+}
+
+/*
+ * The L this member's recent deliveries needed (0 while there is nothing to
+ * judge): the level, the median of the last NEED_LEVEL ping intervals'
+ * largest, plus the spread, the largest excess of an interval over
+ * the level of its moment in the last NEED_SPREAD intervals. The level
+ * follows the paths within seconds, up or down; the spread remembers for
+ * longer how far the rare slow moments (a burst of jitter, the machine's
+ * scheduling) go above it. The member's first NEED_WARMUP after joining
+ * are not measured (its clock locks, the processes of a session start
+ * together). An interval far above the level (STALL_FACTOR x +
+ * STALL_SLACK: a partition waited out, a crashed member's suspect time) is
+ * a stall and is left out.
+ */
+static tutti_time need_high(tutti_member *m)
+{
+    tutti_time v = m->need_cur;
+    m->need_cur = 0;
+    if (v > 0) {
+        tutti_time level = m->nneed ? median_of(m->need, m->nneed) : v;
+        bool stall = m->nneed >= 8 && v > level * TUTTI__STALL_FACTOR + TUTTI__STALL_SLACK;
+        if (!stall) {
+            m->need[m->need_next] = v;
+            m->need_next = (m->need_next + 1) % TUTTI__NEED_LEVEL;
+            if (m->nneed < TUTTI__NEED_LEVEL) m->nneed++;
+            level = median_of(m->need, m->nneed);
+            m->excess[m->excess_next] = v > level ? v - level : 0;
+            m->excess_next = (m->excess_next + 1) % TUTTI__NEED_SPREAD;
+            if (m->nexcess < TUTTI__NEED_SPREAD) m->nexcess++;
+        }
+    }
+    if (m->nneed == 0) return 0;
+    tutti_time spread = 0;
+    for (uint32_t i = 0; i < m->nexcess; i++)
+        if (m->excess[i] > spread) spread = m->excess[i];
+    return median_of(m->need, m->nneed) + spread;
 }
 
 static void send_ping(tutti_member *m)
@@ -172,6 +246,7 @@ static void send_ping(tutti_member *m)
     r.u.ping.delay = delay_high(m);
     r.u.ping.late = m->late;
     r.u.ping.bound = m->clock.est.locked ? m->clock.est.bound_ns : 0;
+    r.u.ping.need = need_high(m);
     send_unseq(m, &r);
     m->next_ping = m->now + tutti__clock_ping_interval(&m->clock);
 }
@@ -301,6 +376,14 @@ static void deliver_ready(tutti_member *m)
             m->late++;
             if (lateness > m->max_lateness) m->max_lateness = lateness;
         }
+        /* The L at which this event would have been just on time here: for
+         * an event stamped "now + L" its trip, the wait for every origin's
+         * promise and the lead; for one stamped further ahead the same, as
+         * its delivery waits for the promises stamped L before its time. */
+        if (m->clock.est.locked && p->key.origin != 0 && p->key.t >= m->need_from) {
+            tutti_time need = m->horizon + lateness;
+            if (need > m->need_cur) m->need_cur = need;
+        }
         uint64_t d = tutti__event_digest(&p->key, p->kind, p->data, p->len);
         m->hash = tutti__chain(m->hash, d);
         m->count++;
@@ -340,10 +423,16 @@ static void on_command_receipt(tutti_member *m, const tutti_key *k, const tutti_
         tutti__order_close(&m->order, id, c->u.command.last_seq, *k);
         if (history) list_remove(m, id);
         break;
-    case TUTTI__CMD_HORIZON:
+    case TUTTI__CMD_HORIZON: {
+        /* Events stamped under the old L are still coming: an origin
+         * switches when the command reaches it, within about one trip. */
+        tutti_time old = m->horizon, hi = old > c->u.command.horizon ? old : c->u.command.horizon;
+        tutti_time from = tutti_clock_to_session(&m->clock.est, m->now) + old + hi;
+        if (from > m->need_from) m->need_from = from;
         m->horizon = c->u.command.horizon;
         if (c->u.command.heartbeat > 0) m->heartbeat = c->u.command.heartbeat;
         break;
+    }
     case TUTTI__CMD_TEMPO:
         if (history) tutti__tempo_push(&m->tempo, &c->u.command.timeline);
         break;
@@ -369,6 +458,9 @@ static void on_welcome(tutti_member *m, const tutti__rec *r)
     m->incarnation++;
     tutti__order_reset(&m->order, m->joined_at);
     m->w = m->joined_at.t + m->horizon; /* the first promise, as ADD says */
+    /* The first seconds of a member (its clock locking, a session's
+     * processes starting together) are not what its paths are like. */
+    m->need_from = m->joined_at.t + TUTTI__NEED_WARMUP;
     tutti__order_add_origin(&m->order, m->id, m->w, 1);
     tutti__link_free(&m->link);
     tutti__link_init(&m->link, 1, r->u.welcome.hub_next);
@@ -604,6 +696,13 @@ int tutti_member_propose_bpm(tutti_member *m, double bpm)
     r.u.request.f = bpm;
     put_rec(m, &r);
     return 0;
+}
+
+uint32_t tutti_member_origin_pending(const tutti_member *m, uint32_t id, bool *complete)
+{
+    const tutti__origin *o = tutti__order_origin((tutti__order *)&m->order, id);
+    if (complete) *complete = !o || (o->closed && o->next_seq > o->last_seq);
+    return tutti__order_pending_of(&m->order, id);
 }
 
 void tutti_member_status_get(const tutti_member *m, tutti_member_status *st)

@@ -111,6 +111,14 @@ void tutti__order_close(tutti__order *o, uint32_t id, uint64_t last_seq, tutti_k
     r->rm_key = rm_key;
 }
 
+uint32_t tutti__order_pending_of(const tutti__order *o, uint32_t id)
+{
+    uint32_t n = 0;
+    for (uint32_t i = 0; i < o->n; i++)
+        n += o->heap[i]->key.origin == id;
+    return n;
+}
+
 void tutti__order_forget(tutti__order *o, uint32_t id)
 {
     for (uint32_t i = 0; i < o->norigins; i++) {

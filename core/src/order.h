@@ -87,6 +87,9 @@ void tutti__order_forget(tutti__order *o, uint32_t id);
 int tutti__order_push(tutti__order *o, const tutti_key *key, uint32_t kind,
                       const uint8_t *data, uint32_t len);
 
+/* How many events of origin `id` are pending (received, not delivered). */
+uint32_t tutti__order_pending_of(const tutti__order *o, uint32_t id);
+
 /* The smallest pending event if it may be delivered now, else NULL. */
 const tutti__pending *tutti__order_ready(const tutti__order *o);
 /* Remove (and free) the event tutti__order_ready returned. */

@@ -38,6 +38,9 @@
  *                                                  delay to the hub, high estimate)
  *                 3  late              0    varint u64
  *                 4  bound             0    zz i64 (ns; its clock error bound)
+ *                 5  need              0    zz i64 (ns; the horizon its recent
+ *                                                  deliveries needed, high
+ *                                                  estimate; 0: not known)
  *   PONG (7)      1  t1                0    zz i64
  *                 2  t2                0    zz i64
  *                 3  t3                0    zz i64
@@ -166,6 +169,7 @@ static const field_desc ping_fields[] = {
     F(2, FMT_I64, ping.delay),
     F(3, FMT_U64, ping.late),
     F(4, FMT_I64, ping.bound),
+    F(5, FMT_I64, ping.need),
 };
 static const field_desc pong_fields[] = {
     F(1, FMT_I64, pong.t1),

@@ -119,6 +119,7 @@ typedef struct tutti__rec {
             tutti_time delay; /* the member's one-way delay to the hub, high estimate */
             uint64_t late;    /* events it delivered late since joining */
             tutti_time bound; /* its clock's error bound */
+            tutti_time need;  /* the L its recent deliveries needed (0: not known) */
         } ping;
         struct {
             tutti_time t1, t2, t3;

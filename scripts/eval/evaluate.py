@@ -339,7 +339,8 @@ class Runner:
                     "--url-file", url_file, "--delay", "%g" % r["delay"], "--jitter",
                     "%g" % r["jitter"], "--dist", r["dist"], "--loss", "%g" % r["loss"],
                     "--seed", str(1000 * (1 + self.a.seed) + 17 * i + 1),
-                    "--duration", "600", "--spin-max", "%g" % self.relay_spin(r)]
+                    "--duration", "600", "--spin-max", "%g" % self.relay_spin(r),
+                    "--jitter-model", self.a.jitter_model]
             if name == fault_member and r["fault"] in ("partition", "rejoin"):
                 argv += ["--event", "at %.3fs partition %gs" % (fault_at, self.a.partition)]
             p = self.procs.start("relay-" + name, argv,
@@ -1452,6 +1453,10 @@ def main():
     ap.add_argument("--relay-spin", default="auto",
                     help="the relays' --spin-max (us): how early they wake to spin to a "
                          "deadline; 0 sleeps only; auto: 500 for 3 members, 0 for more")
+    ap.add_argument("--jitter-model", default="queue", choices=("queue", "independent"),
+                    help="the relays' --jitter-model: queue (a delay drifting over time, "
+                         "the same for every segment of the moment) or independent (one "
+                         "draw per segment, then in order)")
     ap.add_argument("--from-work", action="store_true",
                     help="run nothing: write the plots and the report again from the "
                          "measurements of the last grid in --work (and the CSV in --out)")

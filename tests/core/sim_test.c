@@ -51,78 +51,133 @@ static void unknown_profile(void)
 }
 
 /*
- * The automatic horizon: a session that starts with L far too small for its
- * paths (20 ms against 30 +/- 5 ms each way) must find an L that is enough
- * (nothing late in the second half, by the members' own count and by the
- * true clocks) and no larger than 1.2 x the largest member-hub-member delay
- * + 5 ms, while staying coherent; a session whose paths get better must
- * bring L down again, slowly.
+ * The automatic horizon. Four members, 30 +/- 5 ms each hop (the largest
+ * member-hub-member trip is 70 ms), the hub starting at L = 20 ms, far too
+ * small. In every case L must settle within 1.2 x 70 ms + 5 ms, no event may
+ * be late once it has (by the members' own count), and the session stays
+ * coherent:
+ * - steady paths;
+ * - a slow start: member 1's paths are 150 ms each way for its first 2 s
+ *   (its first round trips are 300 ms), then as the others';
+ * - a partition: member 2's link is cut from 10 s to 13 s (the hub keeps
+ *   it), so every member waits 3 s for its promises: a stall, which must not
+ *   raise L;
+ * - better paths: from 12 s on every hop is 10 +/- 1 ms; L must come most
+ *   of the way down within a few seconds (the largest trip is then 22 ms).
  */
-static void auto_horizon_run(uint64_t seed, tutti_time up_base, tutti_time better_at,
-                             tutti_time *l_end, uint64_t *late_2nd_half, bool *coherent,
-                             tutti_time *max_delay)
+enum { AH_STEADY, AH_SLOW_START, AH_PARTITION, AH_BETTER };
+
+typedef struct ah_result {
+    tutti_time l_end, l_max;  /* L at the end; the largest L from `settled` on */
+    tutti_time l_at;          /* L at `probe` */
+    uint64_t late;            /* late deliveries from `settled` on (true time) */
+    bool coherent;
+    tutti_time max_delay;
+} ah_result;
+
+static void auto_horizon_run(uint64_t seed, int kind, tutti_time settled, tutti_time probe,
+                             ah_result *o)
 {
     tutti_sim_config c;
     tutti_sim_config_init(&c);
     c.seed = seed;
     c.members = 4;
-    tutti_path p = {up_base, 5 * TUTTI_MS, TUTTI_JITTER_UNIFORM, 0};
+    tutti_path p = {30 * TUTTI_MS, 5 * TUTTI_MS, TUTTI_JITTER_UNIFORM, 0};
     c.up = c.down = p;
     c.horizon = 20 * TUTTI_MS;
     c.auto_horizon = true;
+    c.suspect_after = 10 * TUTTI_S; /* a partitioned member is kept */
     tutti_sim *s;
     CHECK(tutti_sim_create(&s, &c) == 0);
+    if (kind == AH_SLOW_START) {
+        tutti_path slow = {150 * TUTTI_MS, 5 * TUTTI_MS, TUTTI_JITTER_UNIFORM, 0};
+        tutti_sim_set_paths(s, 1, &slow, &slow);
+    }
     for (uint32_t i = 1; i <= c.members; i++)
         tutti_sim_start(s, i, (tutti_time)i * 10 * TUTTI_MS);
-    tutti_time end = better_at ? 70 * TUTTI_S : 40 * TUTTI_S;
-    tutti_sim_random_workload(s, 600, TUTTI_S, end - TUTTI_S, 0, 50 * TUTTI_MS);
-    if (better_at) {
-        tutti_path q = {up_base / 4, TUTTI_MS, TUTTI_JITTER_UNIFORM, 0};
-        tutti_sim_run_until(s, better_at);
-        for (uint32_t i = 1; i <= c.members; i++)
-            tutti_sim_set_paths(s, i, &q, &q);
-    }
-    tutti_sim_run_until(s, end);
-    tutti_sim_report r;
-    *coherent = tutti_sim_check(s, &r);
-    *max_delay = r.max_delay;
+    tutti_time end = 40 * TUTTI_S;
+    tutti_sim_random_workload(s, 800, TUTTI_S, end - TUTTI_S, 0, 50 * TUTTI_MS);
+    if (kind == AH_PARTITION) tutti_sim_partition(s, 2, 10 * TUTTI_S, 13 * TUTTI_S);
     tutti_hub_status hs;
-    tutti_hub_status_get(tutti_sim_hub(s), &hs);
-    *l_end = hs.horizon;
+    o->l_max = o->l_at = 0;
+    bool trace = getenv("TUTTI_AH_TRACE") != NULL;
+    for (tutti_time t = 250 * TUTTI_MS; t <= end; t += 250 * TUTTI_MS) {
+        if (kind == AH_SLOW_START && t == 2 * TUTTI_S) tutti_sim_set_paths(s, 1, &p, &p);
+        if (kind == AH_BETTER && t == 12 * TUTTI_S) {
+            tutti_path q = {10 * TUTTI_MS, TUTTI_MS, TUTTI_JITTER_UNIFORM, 0};
+            for (uint32_t i = 1; i <= c.members; i++)
+                tutti_sim_set_paths(s, i, &q, &q);
+        }
+        tutti_sim_run_until(s, t);
+        tutti_hub_status_get(tutti_sim_hub(s), &hs);
+        if (t >= settled && hs.horizon > o->l_max) o->l_max = hs.horizon;
+        if (t == probe) o->l_at = hs.horizon;
+        if (trace && t % TUTTI_S == 0)
+            fprintf(stderr, "  [%d/%llu] %5.1f s: L %.1f ms (target %.1f)\n", kind,
+                    (unsigned long long)seed, t / 1e9, hs.horizon / 1e6,
+                    hs.horizon_target / 1e6);
+    }
+    tutti_sim_report r;
+    o->coherent = tutti_sim_check(s, &r);
+    o->max_delay = r.max_delay;
+    o->l_end = hs.horizon;
     const tutti_sim_log *logs;
     size_t n = tutti_sim_logs(s, &logs);
-    *late_2nd_half = 0;
-    tutti_time half = 20 * TUTTI_S; /* true (virtual) time */
+    o->late = 0;
     for (size_t i = 0; i < n; i++)
         for (size_t k = 0; k < logs[i].n; k++)
-            if (logs[i].d[k].true_time >= half && logs[i].d[k].late) (*late_2nd_half)++;
+            if (logs[i].d[k].true_time >= settled && logs[i].d[k].late) o->late++;
     tutti_sim_destroy(s);
+}
+
+#define AH_BOUND (70 * TUTTI_MS * 12 / 10 + 5 * TUTTI_MS)
+
+static void ah_report(const char *what, uint64_t seed, const ah_result *o)
+{
+    fprintf(stderr, "  %s, seed %llu: L end %.1f ms, largest %.1f ms, probe %.1f ms, late %llu\n",
+            what, (unsigned long long)seed, o->l_end / 1e6, o->l_max / 1e6, o->l_at / 1e6,
+            (unsigned long long)o->late);
 }
 
 static void auto_horizon(void)
 {
     for (uint64_t seed = 1; seed <= 3; seed++) {
-        tutti_time l, dmax;
-        uint64_t late;
-        bool coherent;
-        auto_horizon_run(seed, 30 * TUTTI_MS, 0, &l, &late, &coherent, &dmax);
-        CHECK(coherent);
-        CHECK_EQ_I64((int64_t)late, 0);
-        /* the largest member-hub-member delay is at most 2 x 35 ms */
-        CHECK(l >= 60 * TUTTI_MS);
-        CHECK(l <= 70 * TUTTI_MS * 12 / 10 + 5 * TUTTI_MS);
-        if (l > 70 * TUTTI_MS * 12 / 10 + 5 * TUTTI_MS || late)
-            fprintf(stderr, "  seed %llu: L %.1f ms, late %llu, max delay %.1f ms\n",
-                    (unsigned long long)seed, l / 1e6, (unsigned long long)late, dmax / 1e6);
+        ah_result o;
+        /* steady: settled within 5 s */
+        auto_horizon_run(seed, AH_STEADY, 5 * TUTTI_S, 0, &o);
+        CHECK(o.coherent);
+        CHECK_EQ_I64((int64_t)o.late, 0);
+        CHECK(o.l_end >= 60 * TUTTI_MS);
+        CHECK(o.l_max <= AH_BOUND);
+        if (o.late || o.l_max > AH_BOUND || o.l_end < 60 * TUTTI_MS) ah_report("steady", seed, &o);
+        /* a slow start is forgotten: L within the bound from 10 s on */
+        auto_horizon_run(seed, AH_SLOW_START, 10 * TUTTI_S, 0, &o);
+        CHECK(o.coherent);
+        CHECK_EQ_I64((int64_t)o.late, 0);
+        CHECK(o.l_max <= AH_BOUND);
+        if (o.late || o.l_max > AH_BOUND) ah_report("slow start", seed, &o);
+        /* a partition does not raise L, and nothing is late after the
+         * stall has drained (the partition ends at 13 s) */
+        auto_horizon_run(seed, AH_PARTITION, 5 * TUTTI_S, 0, &o);
+        CHECK(o.coherent);
+        CHECK(o.l_max <= AH_BOUND);
+        if (o.l_max > AH_BOUND) ah_report("partition", seed, &o);
+        auto_horizon_run(seed, AH_PARTITION, 15 * TUTTI_S, 0, &o);
+        CHECK_EQ_I64((int64_t)o.late, 0);
+        if (o.late) ah_report("partition, after", seed, &o);
+        /* better paths from 12 s: most of the way down (from ~84 ms to
+         * 50 ms at most) 4 s later, within 1.2 x 22 + 5 ms at the end, and
+         * nothing late while it comes down */
+        auto_horizon_run(seed, AH_BETTER, 5 * TUTTI_S, 16 * TUTTI_S, &o);
+        CHECK(o.coherent);
+        CHECK_EQ_I64((int64_t)o.late, 0);
+        CHECK(o.l_at <= 50 * TUTTI_MS);
+        CHECK(o.l_end <= 22 * TUTTI_MS * 12 / 10 + 5 * TUTTI_MS);
+        CHECK(o.l_end >= 22 * TUTTI_MS);
+        if (o.late || o.l_at > 50 * TUTTI_MS || o.l_end > 22 * TUTTI_MS * 12 / 10 + 5 * TUTTI_MS ||
+            o.l_end < 22 * TUTTI_MS)
+            ah_report("better paths", seed, &o);
     }
-    /* paths four times shorter from 12 s on: L comes down once the delays
-     * measured before have left the members' windows (about 26 s) */
-    tutti_time l, dmax;
-    uint64_t late;
-    bool coherent;
-    auto_horizon_run(9, 40 * TUTTI_MS, 12 * TUTTI_S, &l, &late, &coherent, &dmax);
-    CHECK(coherent);
-    CHECK(l < 60 * TUTTI_MS);
 }
 
 #define CASE(name, profile, n, k)                                                    \

@@ -215,10 +215,13 @@ typedef struct tutti_member_info {
     tutti_key joined; /* the command that admitted it */
     /* What the member last told the coordinator (the hub's list only; 0 in a
      * member's): its one-way delay to the hub, high estimate (half the
-     * largest round trip of its recent pings), its clock's error bound, and
-     * the events it delivered late. */
+     * largest round trip of its recent pings, stalls left out), its clock's
+     * error bound, the events it delivered late, and the horizon its recent
+     * deliveries needed (the largest of L + lateness, stalls left out; 0
+     * while it has none to judge). */
     tutti_time delay_ns, clock_bound_ns;
     uint64_t late;
+    tutti_time need_ns;
 } tutti_member_info;
 
 /* -------------------------------------------------------------- member */
@@ -299,6 +302,14 @@ typedef struct tutti_member_status {
 
 TUTTI_API void tutti_member_status_get(const tutti_member *m, tutti_member_status *st);
 /* Active members; returns how many (may exceed cap; fills at most cap). */
+/* What is left of origin `id`'s stream here: the events received and not
+ * yet delivered (inside a deliver callback, the event being delivered
+ * counts), and in *complete whether its stream is whole (it was removed and
+ * every event up to its last has been received, or it is not known here).
+ * A removed member's last event is delivered when this says 1 and complete
+ * during its delivery. */
+TUTTI_API uint32_t tutti_member_origin_pending(const tutti_member *m, uint32_t id,
+                                               bool *complete);
 TUTTI_API uint32_t tutti_member_list(const tutti_member *m, tutti_member_info *out,
                                      uint32_t cap);
 /* Session time now, as estimated by this member. */
@@ -319,17 +330,22 @@ typedef struct tutti_hub_config {
     tutti_time session_epoch;  /* session time = local + this (0: local) */
     /*
      * The automatic horizon: the coordinator chooses L from what the members
-     * report, L = 2 D + margin + 1.25 h with D the largest member's one-way
-     * delay estimate and h the heartbeat (L/10, 2..20 ms), so that an event's
-     * trip (origin -> hub -> member, at most 2 D) and the watermark that
-     * releases it fit within L. Clock error is not added (the bounds are
-     * worst cases, mostly far above the real error); what it costs shows as
-     * late events, which raise L. It raises
-     * L at once when the target is higher, or by a quarter when members
-     * report new late events 3 s or more after the last change; it lowers L
-     * by at most a tenth, at most every 2 s, and not within 5 s of a raise.
-     * Each change is a HORIZON command at its place in the order. `horizon`
-     * is where it starts.
+     * report. Each member measures, for the events it delivers, the L at
+     * which each would have been just on time (L + its lateness: the trip
+     * origin -> hub -> member, the wait for every origin's promise, its
+     * clock's error and its delivery lead), and reports the largest of its
+     * last ~64 ping intervals, stalls (a partition waited out, a crashed
+     * member's suspect time) left out. The target is the largest report +
+     * margin + a thirty-second of it. Until every member has such a report (the
+     * first second, a quiet session, an older member) the target is at
+     * least 2 D + margin + 1.25 h, D the largest member's one-way delay
+     * estimate (half its largest recent round trip, stalls left out) and h
+     * the heartbeat (L/10, 2..20 ms), and late reports raise L by a quarter
+     * 3 s or more after the last change. L is raised to the target at once;
+     * it is lowered, not within 3 s of a raise and at most every second, by
+     * three quarters of the distance to the target (a tenth of L at least). Each change
+     * is a HORIZON command at its place in the order. `horizon` is where
+     * it starts.
      */
     bool auto_horizon;
     tutti_time horizon_min;   /* never below this (default 5 ms) */

@@ -88,6 +88,30 @@ tutti_time tutti_path_delay(const tutti_path *p, tutti_rng *r)
     return d < 0 ? 0 : (tutti_time)d;
 }
 
+tutti_time tutti_path_delay_z(const tutti_path *p, double z)
+{
+    double j = (double)p->jitter, d, u = 0.5 * erfc(-z / sqrt(2.0));
+    switch (p->dist) {
+    case TUTTI_JITTER_NORMAL: {
+        double x = z * j / 2.0;
+        if (x > 2 * j) x = 2 * j;
+        if (x < -2 * j) x = -2 * j;
+        d = (double)p->base + x;
+        break;
+    }
+    case TUTTI_JITTER_PARETO: {
+        double x = u < 1.0 ? (4.0 * j / 3.0) / cbrt(1.0 - u) - (4.0 * j / 3.0) : 20 * j;
+        if (x > 20 * j) x = 20 * j;
+        d = (double)p->base - j + x;
+        break;
+    }
+    default:
+        d = (double)p->base + (2.0 * u - 1.0) * j;
+        break;
+    }
+    return d < 0 ? 0 : (tutti_time)d;
+}
+
 tutti_time tutti_path_max_delay(const tutti_path *p)
 {
     switch (p->dist) {

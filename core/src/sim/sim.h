@@ -49,6 +49,9 @@ typedef struct tutti_path {
 
 /* One draw of a one-way delay (never below 0; never below base - jitter). */
 tutti_time tutti_path_delay(const tutti_path *p, tutti_rng *r);
+/* The delay at quantile Phi(z) of the distribution (Phi the standard normal
+ * CDF): a draw when z is a standard normal draw. */
+tutti_time tutti_path_delay_z(const tutti_path *p, double z);
 /* The largest delay the distribution can produce without loss (for L rules). */
 tutti_time tutti_path_max_delay(const tutti_path *p);
 
