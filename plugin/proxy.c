@@ -23,6 +23,7 @@
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdatomic.h>
+#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -484,6 +485,11 @@ static void session_status(uint64_t ctx)
 {
     tutti__session_status st;
     tutti__session_status_get(&st);
+    /* the timeline exactly (floats would round them): beat tl_beat0 is at
+     * session time tl_t0, ns since 1900 */
+    char t0[32], beat0[48];
+    snprintf(t0, sizeof t0, "%" PRId64, st.tl_t0);
+    snprintf(beat0, sizeof beat0, "%.9f", st.tl_beat0);
     const kv kvs[] = {
         {"mode", 's', st.joined ? "session" : "joining", 0},
         {"port", 'i', NULL, P.port},
@@ -502,6 +508,8 @@ static void session_status(uint64_t ctx)
         {"quantum", 'f', NULL, st.quantum},
         {"bar", 'i', NULL, (double)st.bar},
         {"bar_phase", 'f', NULL, st.bar_phase},
+        {"timeline_t0_ns", 's', t0, 0},
+        {"timeline_beat0", 's', beat0, 0},
         {"rtt_ms", 'f', NULL, st.rtt_ns / 1e6},
         {"submitted", 'i', NULL, (double)st.submitted},
         {"submit_failed", 'i', NULL, (double)st.submit_failed},
@@ -519,7 +527,7 @@ static void session_status(uint64_t ctx)
         {"states_failed", 'i', NULL, (double)st.replay_failed},
         {"held", 'i', NULL, (double)st.held},
     };
-    uint8_t buf[2048];
+    uint8_t buf[4096];
     size_t n = write_kv(buf, sizeof buf, kvs, sizeof kvs / sizeof kvs[0]);
     if (n) send_to(ctx, buf, n);
 }

@@ -49,12 +49,9 @@ static struct session {
     /* The member's loop thread only. */
     tutti__ns *ns;
     uint32_t groups_made; /* bit p: part p's group exists on this server */
-    /* per part: the last event delivered, and a removed member whose part
-     * is to be silenced after its last event (origin 0: none) */
-    struct {
-        uint32_t origin;
-        uint64_t seq;
-    } seen[TUTTI_NS_SLOTS], gone[TUTTI_NS_SLOTS];
+    /* per part: a removed member whose part is to be silenced after its
+     * last event (0: none) */
+    uint32_t gone[TUTTI_NS_SLOTS];
     cli_journal journal;
     bool journal_open;
     uint8_t out[OUT_CAP];
@@ -80,6 +77,7 @@ static struct session {
     } old[TUTTI_MAX_OLD];
     uint32_t nold;
     bool started;    /* the first delivery since joining happened */
+    bool trace;      /* TUTTI_TRACE: log every event played */
     bool journaling; /* nothing is held any more: the journal runs */
 
     /* The proxy's thread only: groups answered /n_go early (see
@@ -589,6 +587,27 @@ static bool waiting_for(uint32_t origin)
     return false;
 }
 
+typedef struct call_left {
+    uint32_t id, n;
+    bool complete;
+} call_left;
+
+static void origin_left(void *arg, void *engine)
+{
+    call_left *c = arg;
+    c->n = tutti_member_origin_pending(engine, c->id, &c->complete);
+}
+
+/* How many events of a removed member are still to be delivered here (the
+ * one being delivered counts); UINT32_MAX while its stream is not whole. */
+static uint32_t stream_left(uint32_t id)
+{
+    call_left c = {id, 0, true};
+    tutti_net *net = atomic_load(&S.live);
+    if (net) tutti_net_call(net, origin_left, &c); /* at once: the member's thread */
+    return c.complete ? c.n : UINT32_MAX;
+}
+
 static void on_command(const tutti_event *ev, tutti_time at)
 {
     journal(ev, ev->data, ev->len);
@@ -604,15 +623,13 @@ static void on_command(const tutti_event *ev, tutti_time at)
     stop_waiting(id, NULL);
     if (part >= TUTTI_NS_SLOTS) return;
     /* The member is gone: its events up to last_seq still come (they may be
-     * stamped later than this command); its part is silenced after the last
-     * of them, at the same place in the order on every server. */
-    uint64_t last = c.u.command.last_seq;
-    if (last == 0 || (S.seen[part].origin == id && S.seen[part].seq >= last)) {
+     * stamped later than this command, and not in seq order); its part is
+     * silenced after the last of them, at the same place in the order on
+     * every server. */
+    if (stream_left(id) == 0)
         free_part(part, at);
-    } else {
-        S.gone[part].origin = id;
-        S.gone[part].seq = last;
-    }
+    else
+        S.gone[part] = id;
 }
 
 enum { FILE_NONE, FILE_ASSET, FILE_READ, FILE_BAD };
@@ -691,9 +708,42 @@ static void learn_id(void *arg, void *engine)
     atomic_store(&S.my_id, st.joined ? st.id : 0);
 }
 
-/* A user event: checked, rewritten into its part, journaled and played at
- * `at` (local wall clock), or at once when `early`. */
-static void deliver_user(const tutti_event *ev, tutti_time at, bool early)
+/* How a user event is played here: at its time, at once (a newcomer's
+ * state), or not at all (it is in an older member's state, played
+ * already; it is still rewritten and journaled like everywhere else). */
+enum { PLAY_AT, PLAY_NOW, PLAY_NOT };
+/* TUTTI_TRACE=1: one line per event played (origin, seq, how, the first
+ * message's address and first integers, rewritten), for finding out why a
+ * server did something. */
+static void trace(const tutti_event *ev, int how, size_t n, tutti_time when)
+{
+    char line[160];
+    int at = snprintf(line, sizeof line, "tutti: trace %" PRIu32 ":%" PRIu64 " %s %+.3f ms",
+                      ev->key.origin, ev->key.seq, how == PLAY_NOW ? "now" : "at",
+                      (double)(when - wall_now()) / 1e6);
+    const uint8_t *p = S.out;
+    size_t len = n;
+    if (tutti__osc_is_bundle(p, len) && len >= 20) {
+        size_t first = tutti__osc_rd32(p + 16);
+        p += 20;
+        len = first <= len - 20 ? first : 0;
+    }
+    tutti__osc_msg m;
+    if (len && tutti__osc_msg_parse(p, len, &m) == 0) {
+        tutti__osc_iter it;
+        tutti__osc_iter_init(&it, &m);
+        at += snprintf(line + at, sizeof line - (size_t)at, " %s", m.addr ? m.addr : "#");
+        for (int k = 0; k < 4 && m.tags && m.tags[k] && at < (int)sizeof line - 16; k++) {
+            int32_t v = tutti__osc_iter_geti(&it, 0);
+            if (m.tags[k] == 'i') at += snprintf(line + at, sizeof line - (size_t)at, " %d", v);
+        }
+    }
+    logf_("%s", line);
+}
+
+
+/* A user event: checked, rewritten into its part, journaled, played. */
+static void deliver_user(const tutti_event *ev, tutti_time at, int how)
 {
     const uint8_t *osc = ev->data + CTX_BYTES;
     size_t len = ev->len >= CTX_BYTES ? ev->len - CTX_BYTES : 0;
@@ -723,7 +773,7 @@ static void deliver_user(const tutti_event *ev, tutti_time at, bool early)
     memcpy(S.canon, S.out, (size_t)n);
     if (n && tutti__osc_is_bundle(S.canon, (size_t)n)) put_be64(S.canon + 8, 0);
     journal(ev, S.canon, (size_t)n);
-    if (!n) return; /* nothing left to run on a server */
+    if (!n || how == PLAY_NOT) return; /* nothing to run on this server */
     if (file && !local_file(&n)) return;
     ensure_group(part);
     tutti_net *net = atomic_load(&S.live);
@@ -731,7 +781,8 @@ static void deliver_user(const tutti_event *ev, tutti_time at, bool early)
     uint64_t tag = get_be64(ev->data);
     bool mine = ev->key.origin == atomic_load(&S.my_id) && (tag & REPLAY_MASK) != REPLAY_TAG;
     uint64_t reply_to = mine ? tag : TUTTI_PROXY_CTX_DISCARD;
-    if (early) {
+    if (S.trace) trace(ev, how, (size_t)n, at);
+    if (how == PLAY_NOW) {
         inject(S.out, (size_t)n, reply_to);
         return;
     }
@@ -763,7 +814,7 @@ static void deliver_replay(const tutti_event *ev, tutti_time at, uint32_t target
      * time the rest of the state, at its time, uses them. */
     bool early = !tutti__osc_is_bundle(osc, len) &&
                  is_async_command(tutti__ns_command_name(osc, len));
-    deliver_user(ev, at, early);
+    deliver_user(ev, at, early ? PLAY_NOW : PLAY_AT);
 }
 
 static void deliver(void *ctx, const tutti_event *ev, tutti_time now_session, bool late)
@@ -781,18 +832,19 @@ static void deliver(void *ctx, const tutti_event *ev, tutti_time now_session, bo
     uint64_t tag = ev->len >= CTX_BYTES ? get_be64(ev->data) : 0;
     if ((tag & REPLAY_MASK) == REPLAY_TAG) {
         deliver_replay(ev, at, (uint32_t)tag);
-    } else if (waiting_for(ev->key.origin) || in_state(ev->key.origin, ev->key.seq)) {
-        atomic_fetch_add(&S.held, 1); /* its state, to come or played, has this */
+    } else if (waiting_for(ev->key.origin)) {
+        atomic_fetch_add(&S.held, 1); /* its state, still to come, has this */
+    } else if (in_state(ev->key.origin, ev->key.seq)) {
+        atomic_fetch_add(&S.held, 1); /* its state, played already, had this */
+        deliver_user(ev, at, PLAY_NOT);
     } else {
-        deliver_user(ev, at, false);
+        deliver_user(ev, at, PLAY_AT);
     }
     uint32_t part = tutti_member_part(ev->key.origin);
-    if (part >= TUTTI_NS_SLOTS) return;
-    S.seen[part].origin = ev->key.origin;
-    S.seen[part].seq = ev->key.seq;
-    if (S.gone[part].origin == ev->key.origin && ev->key.seq >= S.gone[part].seq) {
+    if (part < TUTTI_NS_SLOTS && S.gone[part] == ev->key.origin &&
+        stream_left(ev->key.origin) <= 1) { /* this one was its last */
         free_part(part, at);
-        S.gone[part].origin = 0;
+        S.gone[part] = 0;
     }
 }
 
@@ -906,13 +958,13 @@ int tutti__session_join(const tutti__session_opts *o, char *why, size_t cap)
         logf_("tutti: TUTTI_NS_RULES=\"%s\" is not a list of name:kind pairs; ignored", rules);
     S.groups_made = 1; /* part 0 is the server's own */
     S.started = S.journaling = false;
+    S.trace = getenv("TUTTI_TRACE") && *getenv("TUTTI_TRACE") == '1';
     S.nold = 0;
     S.nannounced = 0;
     pthread_mutex_lock(&S.state_mu);
     if (!S.state && tutti__state_create(&S.state)) logf_("tutti: no memory for the part's state");
     if (S.state) tutti__state_reset(S.state);
     pthread_mutex_unlock(&S.state_mu);
-    memset(S.seen, 0, sizeof S.seen);
     memset(S.gone, 0, sizeof S.gone);
     S.journal_open = false;
     snprintf(S.journal_path, sizeof S.journal_path, "%s", o->journal ? o->journal : "");
@@ -1039,6 +1091,8 @@ void tutti__session_status_get(tutti__session_status *st)
         st->rtt_ns = ms.clock.rtt_min_ns;
         st->bpm = ms.timeline.bpm;
         st->quantum = ms.timeline.quantum;
+        st->tl_t0 = ms.timeline.t0;
+        st->tl_beat0 = ms.timeline.beat0;
         tutti_time now;
         tutti_net_session_now(S.net, &now);
         double beat = tutti_timeline_beat_at(&ms.timeline, now);

@@ -72,6 +72,8 @@ typedef struct tutti__session_status {
     bool clock_locked;
     double bpm, quantum, bar_phase; /* the session's timeline now */
     int64_t bar;                    /* bars since the timeline's beat 0 */
+    int64_t tl_t0;                  /* the timeline: session time of beat tl_beat0 */
+    double tl_beat0;
     uint64_t submitted, submit_failed, delivered, late, injected, inject_failed,
         invalid, discarded_replies, out_of_range;
     uint64_t state_messages, replays_sent, replay_failed, held;

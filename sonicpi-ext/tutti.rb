@@ -348,11 +348,9 @@ module SonicPi
 
       def __tutti_apply_latency(horizon_ms)
         return unless horizon_ms
-        # L for the notes to reach everyone, plus a margin. (Measured: a
-        # with_fx inside a live_loop waits for its groups' /n_go, a round trip
-        # through the session, and can make that iteration's first notes
-        # late by up to ~160 ms with the default 0.5 s; raising this to 4 L
-        # made things worse in the same test, which is not understood yet.)
+        # L for the notes to reach everyone, plus a margin. (A with_fx waits
+        # for its groups' /n_go; the plugin answers it as soon as the
+        # session has the group, not L later when it is made.)
         need = horizon_ms.to_f / 1000.0 + 0.1
         cur = current_sched_ahead_time.to_f
         st = __tutti_state
@@ -572,8 +570,18 @@ end"]
         __tutti_apply_latency(s[:horizon_ms])
         sat = current_sched_ahead_time.to_f
         quantum = (s[:quantum] || opts[:beats_per_bar] || 4).to_f
-        if s.key?(:bpm) && s.key?(:bar_phase) && !opts[:bpm]
-          # the session's tempo timeline: beats into the bar when it answered
+        if s.key?(:timeline_t0_ns) && s.key?(:bpm) && !opts[:bpm]
+          # the session's tempo timeline, exactly: beat `timeline_beat0` at
+          # session time `timeline_t0_ns` (ns since 1900); beat 0 on this
+          # machine's wall clock
+          bpm = s[:bpm].to_f
+          beat_s = 60.0 / bpm
+          bar_s = quantum * beat_s
+          t0 = (s[:timeline_t0_ns].to_i - 2_208_988_800 * 1_000_000_000) / 1e9 -
+               s[:clock_offset_ms].to_f / 1000.0
+          first = t0 - s[:timeline_beat0].to_f * beat_s
+        elsif s.key?(:bpm) && s.key?(:bar_phase) && !opts[:bpm]
+          # an older plugin: beats into the bar when it answered
           bpm = s[:bpm].to_f
           beat_s = 60.0 / bpm
           bar_s = quantum * beat_s

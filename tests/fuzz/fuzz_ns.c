@@ -7,12 +7,16 @@
  *   - every output passes the checker again;
  *   - a second ns with the same history gives the same bytes;
  *   - a buffer one byte short of the output gives TUTTI_EFULL;
- *   - a reply never grows, and every message classifies.
+ *   - a reply never grows, and every message classifies;
+ *   - a part's state (state.c) that notes the packet (twice, and the first
+ *     int of it as a node that ended) sends only messages that pass the
+ *     checker.
  * Each input gets fresh ns objects, so a crash replays from its file alone.
  */
 #include "asset.h"
 #include "ns.h"
 #include "osc.h"
+#include "state.h"
 #include "tutti/tutti.h"
 
 #include <stdlib.h>
@@ -23,6 +27,13 @@ static int classify_each(void *ctx, const uint8_t *p, size_t len)
     (void)ctx;
     int c = tutti__ns_classify(p, len);
     if (c < TUTTI_NS_SESSION || c > TUTTI_NS_DROP) abort();
+    return 0;
+}
+
+static int check_state_msg(void *ctx, const uint8_t *p, size_t len)
+{
+    (void)ctx;
+    if (tutti__osc_check(p, len) != 0 || tutti__osc_is_bundle(p, len)) abort();
     return 0;
 }
 
@@ -105,6 +116,16 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     ssize_t r = tutti__ns_reply(a, slot, p, size, out, size);
     if (r < 0 || (size_t)r > size) abort();
     check_out(out, r);
+
+    tutti__state *st;
+    if (tutti__state_create(&st)) abort();
+    tutti__state_note(st, p, size);
+    tutti__state_note(st, p, size);
+    tutti__state_each(st, check_state_msg, NULL);
+    tutti__state_node_end(st, (int32_t)h);
+    tutti__state_node_end(st, size >= 4 ? (int32_t)tutti__osc_rd32(p + size - 4) : 0);
+    tutti__state_each(st, check_state_msg, NULL);
+    tutti__state_destroy(st);
 
     free(out);
     free(again);

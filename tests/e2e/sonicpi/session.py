@@ -16,7 +16,12 @@ tutti_join and starts on a 2-bar line with tutti_sync. Then it checks:
   - the first note of every part falls on the same session bar line;
   - member 2 stops (stop) mid-session: the others play on (their events
     keep coming), member 2's part is gone from the trees; it runs its code
-    again and its part is back; then it leaves (tutti_leave) and joins again.
+    again and its part is back; then it leaves (tutti_leave) and joins again,
+    and its server gets the others' parts whole;
+  - member 3's Sonic Pi quits (its scsynth too): the others play on and its
+    part leaves their trees; it starts again, joins again, and every part is
+    on every server; the journals of the members that joined again match
+    the one that stayed, from where they joined.
 
 Prints a report; the last line is one JSON object. Exit status 0 when all
 of it held, 1 otherwise. Every process started here is stopped by pid.
@@ -85,10 +90,11 @@ def read_log(sp):
         return ""
 
 
-def grid_misses(journal, firsts):
-    """Notes (timed /s_new of sounds) of the three first parts, from 1 s to 9 s
-    after their first (before anyone stops or runs again), that are not within
-    2 ms of the session's half-beat grid."""
+def grid_misses(journal, firsts, origin):
+    """Notes (timed /s_new of sounds) of the three first parts, from their
+    first to 9 s after it (before anyone stops or runs again), that are not
+    within 2 ms of the session's half-beat grid (beat 0 at `origin`, session
+    ns)."""
     half = int(60.0 / BPM / 2 * 1e9)
     miss = 0
     for line in open(journal):
@@ -96,13 +102,13 @@ def grid_misses(journal, firsts):
         if len(f) < 5 or f[3] != "0" or f[4] == "-":
             continue
         o, t = int(f[1]), int(f[0])
-        if o not in (1, 2, 3) or o not in firsts or not firsts[o] + 10**9 <= t < firsts[o] + 9 * 10**9:
+        if o not in (1, 2, 3) or o not in firsts or not firsts[o] <= t < firsts[o] + 9 * 10**9:
             continue
         b = bytes.fromhex(f[4])
         m = re.search(rb"/s_new\x00\x00,[^\x00]*\x00+(sonic-pi-[a-z0-9_]+)", b)
         if not m or b"mixer" in m.group(1) or b"fx_" in m.group(1):
             continue
-        d = t % half
+        d = (t - origin) % half
         if min(d, half - d) > 2 * 10**6:
             miss += 1
     return miss
@@ -172,6 +178,10 @@ def main():
                 raise RuntimeError("%s did not join: %s" % (sp.name, sp.texts()[-10:]))
             st = status(tutti, sp.proxy_port)
             sp.part = st.get("part")
+            if "timeline_t0_ns" in st:
+                # beat 0 of the session's timeline, session ns (120 bpm throughout)
+                report["beat0_ns"] = int(st["timeline_t0_ns"]) - int(round(
+                    float(st["timeline_beat0"]) * 60.0 / float(st["bpm"]) * 1e9))
             say("%s: joined, part %s, clock %+.3f ms (+/- %.3f), L %s ms" % (
                 sp.name, sp.part, st.get("clock_offset_ms", 0), st.get("clock_bound_ms", 0),
                 st.get("horizon_ms")))
@@ -241,6 +251,47 @@ def main():
             (st.get("part"), t4))
         if st.get("part") not in t4:
             problems.append("bass's part is not on chords' server after joining again")
+        t5 = tree_parts(bass.scsynth_port) or {}
+        say("bass: nodes by part after joining again: %s" % t5)
+        for other in (sps[0], sps[2]):
+            if t5.get(other.part, 0) < 2:
+                problems.append("bass's server lacks %s's part after joining again" % other.name)
+
+        # chords' Sonic Pi quits (its scsynth with it) and starts again: the
+        # others play on; it joins again as a new member, gets their parts
+        # whole, and they get its part.
+        chords = sps[2]
+        chords.log_first_life = read_log(chords)
+        before = {sp.name: status(tutti, sp.proxy_port).get("delivered", 0) for sp in sps[:2]}
+        chords.stop()
+        time.sleep(3.0)
+        for sp in sps[:2]:
+            d = status(tutti, sp.proxy_port).get("delivered", 0)
+            if not d > before[sp.name]:
+                problems.append("%s stopped playing when chords' Sonic Pi quit" % sp.name)
+            t = tree_parts(sp.scsynth_port) or {}
+            if t.get(chords.part, 0) > 1:  # its part's group stays, empty
+                problems.append("%s: chords' nodes still there after its Sonic Pi quit: %s" %
+                                (sp.name, t))
+        chords.start()
+        if not chords.wait_booted(90):
+            raise RuntimeError("chords: Sonic Pi did not boot again: %s" % chords.output()[-2000:])
+        chords.scsynth_port, chords.proxy_port = chords.ports()
+        chords.journal2 = chords.journal + "3"
+        chords.run(code_for("chords", hostport, chords.journal2))
+        if not chords.wait_text("tutti: joined", 40):
+            problems.append("chords did not join again after its restart")
+        time.sleep(8.0)
+        st = status(tutti, chords.proxy_port)
+        t6 = tree_parts(chords.scsynth_port) or {}
+        t7 = tree_parts(sps[0].scsynth_port) or {}
+        say("chords: restarted, joined again as part %s; its server's nodes by part: %s; "
+            "drums' server: %s" % (st.get("part"), t6, t7))
+        for other in sps[:2]:
+            if t6.get(status(tutti, other.proxy_port).get("part"), 0) < 2:
+                problems.append("chords' restarted server lacks %s's part" % other.name)
+        if t7.get(st.get("part"), 0) < 2:
+            problems.append("chords' part is not on drums' server after its restart")
 
         # the end
         for sp in sps:
@@ -282,24 +333,38 @@ def main():
     say("journals: %s" % (v.stdout.strip() or v.stderr.strip()))
     if v.returncode:
         problems.append("journals differ: " + (v.stdout.strip() or v.stderr.strip()))
+    # the members that joined again, against the one that stayed
+    again = [sps[0].journal, sps[1].journal + "2", getattr(sps[2], "journal2", "")]
+    if all(os.path.exists(j) for j in again):
+        v = subprocess.run([tutti, "verify"] + again, capture_output=True, text=True)
+        say("journals after joining again: %s" % (v.stdout.strip() or v.stderr.strip()))
+        if v.returncode:
+            problems.append("journals after joining again differ: " +
+                            (v.stdout.strip() or v.stderr.strip()))
+    else:
+        problems.append("no journals of the members that joined again")
     firsts = first_notes(sps[0].journal)
     bar_ns = int(round(4 * 60.0 / BPM * SYNC_BARS * 1e9))
-    lines = {o: ((t + bar_ns // 2) // bar_ns, (t - (t + bar_ns // 2) // bar_ns * bar_ns) / 1e6)
-             for o, t in firsts.items()}
-    say("first note of each part (origin: nearest %d-bar line, ms after it): %s" %
+    origin = report.get("beat0_ns", 0)
+    if "beat0_ns" not in report:
+        problems.append("the plugin's status has no timeline")
+    lines = {}
+    for o, t in firsts.items():
+        n = (t - origin + bar_ns // 2) // bar_ns
+        lines[o] = (n, (t - origin - n * bar_ns) / 1e6)
+    say("first note of each part (origin: nearest %d-bar line of the session, ms after it): %s" %
         (SYNC_BARS, lines))
     if len(lines) < 3:
         problems.append("not every part's first note is in the journal")
     else:
-        # The first note of a loop comes late by Sonic Pi's blocking set-up
-        # (a with_fx waits for its group's /n_go, a round trip through the
-        # session): it must still fall in the same bar, and every later note
-        # on the common beat grid.
+        # tutti_sync starts every part on the same 2-bar line: the first
+        # notes fall on it (a with_fx's wait for its group's /n_go does not
+        # delay them), and every later note is on the common beat grid.
         first3 = {o: v for o, v in lines.items() if o in (1, 2, 3)}
         bars = {b for b, _ in first3.values()}
-        if len(bars) != 1 or max(abs(ms) for _, ms in first3.values()) > 500:
+        if len(bars) != 1 or max(abs(ms) for _, ms in first3.values()) > 2:
             problems.append("the parts' first notes are not on the same bar line: %s" % lines)
-        off_grid = grid_misses(sps[0].journal, firsts)
+        off_grid = grid_misses(sps[0].journal, firsts, origin)
         say("notes after each part's first, off the session's beat grid by more than 2 ms: %d"
             % off_grid)
         if off_grid:
@@ -308,15 +373,7 @@ def main():
         errs = sp.errors()
         if errs:
             problems.append("%s: Sonic Pi reported errors: %s" % (sp.name, errs[:2]))
-        log = read_log(sp)
-        if hasattr(sp, "log_at_leave"):
-            # After joining again, this server lacks the nodes the others made
-            # before (a late joiner's known limit, docs/plugin.md): commands on
-            # those fail here. Counted up to its leave; reported after it.
-            later = log[sp.log_at_leave:]
-            log = log[:sp.log_at_leave]
-            say("%s: FAILUREs after it joined again (late-joiner limit, not counted): %d" %
-                (sp.name, len(re.findall(r"FAILURE", later))))
+        log = getattr(sp, "log_first_life", "") + read_log(sp)
         # Sonic Pi frees a run's nodes twice when it stops (its group, then
         # the nodes in it): "/n_free Node N not found" and "/n_set ... not
         # found" are Sonic Pi's own, in solo as well; any other FAILURE counts.
