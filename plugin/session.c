@@ -78,6 +78,7 @@ static struct session {
     uint32_t nold;
     bool started;    /* the first delivery since joining happened */
     bool trace;      /* TUTTI_TRACE: log every event played */
+    tutti_time last_at; /* the local time the last event was played at */
     bool journaling; /* nothing is held any more: the journal runs */
 
     /* The proxy's thread only: groups answered /n_go early (see
@@ -823,8 +824,13 @@ static void deliver(void *ctx, const tutti_event *ev, tutti_time now_session, bo
     atomic_fetch_add(&S.delivered, 1);
     if (late) atomic_fetch_add(&S.late, 1);
     if (!S.started) start_holding();
-    /* This server's wall clock at the event's session time. */
+    /* This server's wall clock at the event's session time; never before the
+     * previous event's, so scsynth keeps the session's order even while the
+     * clock's estimate moves (it does most in the first seconds after a join:
+     * two events in a row came out 8 ms the wrong way round). */
     tutti_time at = wall_now() + (ev->key.t - now_session);
+    if (at < S.last_at) at = S.last_at;
+    S.last_at = at;
     if (ev->kind == TUTTI_EV_COMMAND) {
         on_command(ev, at);
         return;
@@ -958,6 +964,7 @@ int tutti__session_join(const tutti__session_opts *o, char *why, size_t cap)
         logf_("tutti: TUTTI_NS_RULES=\"%s\" is not a list of name:kind pairs; ignored", rules);
     S.groups_made = 1; /* part 0 is the server's own */
     S.started = S.journaling = false;
+    S.last_at = 0;
     S.trace = getenv("TUTTI_TRACE") && *getenv("TUTTI_TRACE") == '1';
     S.nold = 0;
     S.nannounced = 0;
