@@ -576,15 +576,22 @@ static bool in_state(uint32_t origin, uint64_t seq)
     return false;
 }
 
+/* Members whose state is overdue are waited for no longer (a `tutti
+ * member` process sends none), whether or not their events come. */
+static void expire_waits(void)
+{
+    tutti_time now = wall_now();
+    for (uint32_t i = 0; i < S.nold; i++)
+        if (S.old[i].waiting && now > S.old[i].deadline)
+            stop_waiting(S.old[i].origin,
+                         "its part's state did not come; playing its events from now on "
+                         "(this server may lack what they use)");
+}
+
 static bool waiting_for(uint32_t origin)
 {
     for (uint32_t i = 0; i < S.nold; i++)
-        if (S.old[i].origin == origin) {
-            if (S.old[i].waiting && wall_now() > S.old[i].deadline)
-                stop_waiting(origin, "its part's state did not come; playing its events from "
-                                     "now on (this server may lack what they use)");
-            return S.old[i].waiting;
-        }
+        if (S.old[i].origin == origin) return S.old[i].waiting;
     return false;
 }
 
@@ -824,6 +831,7 @@ static void deliver(void *ctx, const tutti_event *ev, tutti_time now_session, bo
     atomic_fetch_add(&S.delivered, 1);
     if (late) atomic_fetch_add(&S.late, 1);
     if (!S.started) start_holding();
+    if (!S.journaling) expire_waits();
     /* This server's wall clock at the event's session time; never before the
      * previous event's, so scsynth keeps the session's order even while the
      * clock's estimate moves (it does most in the first seconds after a join:

@@ -381,6 +381,23 @@ static bool starts(const char *name, const char *prefix)
     return !strncmp(name, prefix, strlen(prefix));
 }
 
+/* A node made by `msg` (its creation, logged), placed by ACTION at TARGET;
+ * a replaced target (action 4) dies. */
+static void create_node(tutti__state *s, int32_t id, int32_t action, int32_t target, bool group,
+                        const uint8_t *msg, size_t len)
+{
+    if (action == 4) mark(s, target, true, false);
+    int32_t parent = parent_for(s, action, target);
+    if (action == 4) sweep_nodes(s);
+    if (!node_add(s, id, parent, group)) {
+        s->overflow = true;
+        return;
+    }
+    drop_where(s, E_NODE, id); /* a reused id */
+    entry *e = append(s, msg, len, E_NODE, id);
+    if (e) e->creation = true, e->parent = parent;
+}
+
 /* /s_new NAME ID ACTION TARGET ... */
 static void note_s_new(tutti__state *s, const uint8_t *p, size_t len, const tutti__osc_msg *m)
 {
@@ -390,16 +407,7 @@ static void note_s_new(tutti__state *s, const uint8_t *p, size_t len, const tutt
     if (!cur_skip(&c) || !cur_int(&c, &id) || id < 0) return;
     if (*c.t) cur_int(&c, &action);
     if (*c.t) cur_int(&c, &target);
-    if (action == 4) mark(s, target, true, false);
-    int32_t parent = parent_for(s, action, target);
-    if (action == 4) sweep_nodes(s);
-    if (!node_add(s, id, parent, false)) {
-        s->overflow = true;
-        return;
-    }
-    drop_where(s, E_NODE, id); /* a reused id */
-    entry *e = append(s, p, len, E_NODE, id);
-    if (e) e->creation = true, e->parent = parent;
+    create_node(s, id, action, target, false, p, len);
 }
 
 /* /g_new and /p_new: (ID ACTION TARGET)..., one message each. */
@@ -408,20 +416,11 @@ static void note_groups(tutti__state *s, const char *name, const tutti__osc_msg 
     cur c;
     cur_init(&c, m);
     int32_t id, action, target;
-    while (cur_int(&c, &id) && cur_int(&c, &action) && cur_int(&c, &target)) {
+    while (!s->overflow && cur_int(&c, &id) && cur_int(&c, &action) && cur_int(&c, &target)) {
         if (id < 0) continue;
-        if (action == 4) mark(s, target, true, false);
-        int32_t parent = parent_for(s, action, target);
-        if (action == 4) sweep_nodes(s);
-        if (!node_add(s, id, parent, true)) {
-            s->overflow = true;
-            return;
-        }
-        drop_where(s, E_NODE, id);
         uint8_t one[64];
         size_t n = tutti__osc_write(one, sizeof one, name, "iii", id, action, target);
-        entry *e = n ? append(s, one, n, E_NODE, id) : NULL;
-        if (e) e->creation = true, e->parent = parent;
+        if (n) create_node(s, id, action, target, true, one, n);
     }
 }
 

@@ -436,16 +436,15 @@ def shortfalls(rows, ot_fail, l_fail, clk_fail, part_fail, details, info):
         out.append("On time: %s — worst member %s %%%s (%s)%s." % (
             r["run"], r["on_time_min_pct"], count, detail, "; " + "; ".join(why) if why else ""))
     if any(r["kind"] == "member" for r in ot_fail):
-        out.append("Why events came late under steady conditions: the hub's target is twice "
-                   "the largest half round trip any member measured, plus 2 ms and 1.25 "
-                   "heartbeats. An event's trip is one member's way up plus another's way down, "
-                   "and then the wait for every other origin's promise (up to a heartbeat); the "
-                   "margin left is 2 ms plus a quarter heartbeat. The way down carries the whole "
-                   "session and is slower than half a round trip says (the clock's bias below "
-                   "shows by how much), and the scheduler of a loaded two-core machine adds "
-                   "milliseconds now and then: the late deliveries were late by %s." % ", ".join(
-                       "%s ms at most (%s)" % (r["lateness_max_ms"], r["run"]) for r in ot_fail
-                       if r["kind"] == "member"))
+        out.append("Why events came late under steady conditions: the hub's target is the "
+                   "largest L any member measured it needed over the last ~13 s (its recent "
+                   "level plus the largest rise above it), plus 2 ms and a 32nd; it is raised "
+                   "at once, but only after a member has seen the larger need, so a delay of a "
+                   "new size (a stall of this loaded two-core machine's scheduler, running "
+                   "every member, relay and the hub; a pareto tail) makes the events already "
+                   "stamped with the smaller L late. The late deliveries were late by %s." %
+                   ", ".join("%s ms at most (%s)" % (r["lateness_max_ms"], r["run"])
+                             for r in ot_fail if r["kind"] == "member"))
     for r in l_fail:
         extra = ""
         if f(r.get("L_peak_ms")) is not None:
