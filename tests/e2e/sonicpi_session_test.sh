@@ -40,7 +40,7 @@ grep -q "SonicPi::Lang::Tutti.attach" "$H/.sonic-pi/init.rb" || fail "no hook in
 [ ! -e "$H/.sonic-pi/tutti" ] || fail "uninstall left ~/.sonic-pi/tutti"
 ok "install, status and uninstall"
 
-# The session takes about two and a half minutes. TUTTI_SONICPI_SESSION=0
+# The session takes one to two and a half minutes. TUTTI_SONICPI_SESSION=0
 # leaves it out (the sanitizer stages of scripts/test-all.sh do: the plugin
 # inside Sonic Pi's scsynth is never built with a sanitizer).
 if [ "${TUTTI_SONICPI_SESSION:-1}" = 0 ]; then
