@@ -312,6 +312,10 @@ def main():
             if not row["client_ok"]:
                 problems.append("%s: its client (%s) did not get what it expected" %
                                 (s["name"], s["client"]))
+            if summary.get("foreign_notifications"):
+                # a client hears of its own part's nodes only
+                problems.append("%s: its client heard of nodes not its own: %s" %
+                                (s["name"], summary.get("foreign_examples")))
             missing = [p for p in parts_all if p not in row["tree_nodes_by_part"]]
             if missing and not a.quit_member:
                 problems.append("%s: no nodes of part(s) %s in its tree" %

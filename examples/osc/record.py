@@ -2,7 +2,7 @@
 """Record a server's output to a WAV file with scsynth's own DiskOut.
 
     record.py --port P --seconds N --out file.wav [--channels 2] [--bus 0]
-              [--buf 1023] [--node 99999999] [--at NTP_SECONDS]
+              [--buf 1023] [--node 67000000] [--at NTP_SECONDS]
 
 Prints the file's path when done. Talks to scsynth's own port: recording is
 local to one server, not an event of a session.
@@ -28,7 +28,9 @@ Design notes
   /sync and a short pause, so that last piece is on disk before the file is
   closed.
 - --buf and --node are high so they stay clear of the ids clients pick
-  (scsynth's default -b 1024 allows buffers 0..1023).
+  (scsynth's default -b 1024 allows buffers 0..1023). The node stays below
+  2^26: in a tutti session, higher ids are the parts' (99999999 was part 1's
+  node 32891135, and part 1's clients heard of its end).
 """
 import argparse
 import json
@@ -86,7 +88,7 @@ def main():
     p.add_argument("--channels", type=int, default=2)
     p.add_argument("--bus", type=int, default=0, help="first bus recorded")
     p.add_argument("--buf", type=int, default=1023)
-    p.add_argument("--node", type=int, default=99999999)
+    p.add_argument("--node", type=int, default=67000000)
     p.add_argument("--at", type=float, help="NTP seconds when recording starts (default: now + 0.2)")
     a = p.parse_args()
     if not 1 <= a.channels <= 64 or a.seconds <= 0:

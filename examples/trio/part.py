@@ -367,6 +367,7 @@ class Replies:
         self.parent = score.parent
         self.unexpected, self.errors = [], []
         self.foreign = 0
+        self.foreign_seen = []  # the first few, for the summary
         self.client_id = None
         self.def_names = {d.name for d in score.defs}
         self.replaced = 0
@@ -392,6 +393,7 @@ class Replies:
                 self.replaced += 1
             else:
                 self.foreign += 1
+                self.foreign_seen[:] = (self.foreign_seen + [[addr] + list(a[:3])])[:3]
             return
         if addr == "/done" and a and a[0] == "/notify":
             key = ("/done", "/notify")
@@ -400,6 +402,7 @@ class Replies:
         elif addr in NOTIFICATIONS and a and isinstance(a[0], int):
             if a[0] not in self.ours:
                 self.foreign += 1
+                self.foreign_seen[:] = (self.foreign_seen + [[addr] + list(a[:3])])[:3]
                 return
             key = (addr, a[0])
             if addr == "/n_go" and (len(a) < 2 or a[1] != self.parent[a[0]]):
@@ -581,6 +584,7 @@ class Client:
             "nodes": len(self.score.nodes), "packets": self.packets,
             "replies_expected": r.n_expected, "replies_received": r.n_received,
             "missing": missing[:10], "unexpected_ids": r.unexpected[:10], "foreign_notifications": r.foreign,
+            "foreign_examples": r.foreign_seen,
             "defs_replaced": r.replaced, "late": self.late, "client_id": r.client_id, "errors": r.errors[:10],
         }
 
