@@ -207,8 +207,12 @@ static void drop_where(tutti__state *s, int kind, int32_t key)
 /* Removes the nodes marked dead (and everything logged about them). */
 static void sweep_nodes(tutti__state *s)
 {
-    /* descendants of dead groups die with them */
-    for (bool more = true; more;) {
+    /* descendants of dead groups die with them (a synth that ended, the
+     * common case, has none: no pass over the table then) */
+    bool groups = false;
+    for (size_t i = 0; i < s->nn && !groups; i++)
+        groups = s->nodes[i].dead && s->nodes[i].group;
+    for (bool more = groups; more;) {
         more = false;
         for (size_t i = 0; i < s->nn; i++) {
             node *n = &s->nodes[i];
@@ -349,9 +353,11 @@ static int visit(void *ctx, const uint8_t *p, size_t len)
     return 0;
 }
 
+/* `p` is checked already at depth 0 (the caller's promise); a completion
+ * message inside it is checked here. */
 static void note_packet(tutti__state *s, const uint8_t *p, size_t len, int depth)
 {
-    if (depth > 4 || tutti__osc_check(p, len)) return;
+    if (depth > 4 || (depth > 0 && tutti__osc_check(p, len))) return;
     void *c[2] = {s, (void *)(intptr_t)depth};
     tutti__osc_each_message(p, len, visit, c);
 }

@@ -44,7 +44,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 TOP = os.path.dirname(HERE)
 sys.path.insert(0, os.path.join(TOP, "examples", "osc"))
 import tuttiosc  # noqa: E402
-from tuttilocal import Procs, read, request, tree_parts, tutti_status, wait_for, free_port  # noqa: E402
+from tuttilocal import Procs, clear_jack_shm, read, request, tree_parts, tutti_status, wait_for, free_port  # noqa: E402
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
@@ -88,14 +88,6 @@ def main():
     report = {"members": a.members, "out": work}
     problems = []
     jack_ours = False
-
-    def cleanup_shm():
-        for f in os.listdir("/dev/shm"):
-            if jack in f:
-                try:
-                    os.unlink(os.path.join("/dev/shm", f))
-                except OSError:
-                    pass
 
     try:
         say = lambda *x: print(*x, flush=True)  # noqa: E731
@@ -334,7 +326,7 @@ def main():
     finally:
         procs.stop_all()
         if jack_ours:
-            cleanup_shm()
+            clear_jack_shm(jack)
         for s in locals().get("servers", []):
             try:
                 os.unlink("/dev/shm/SuperColliderServer_%d" % s["port"])

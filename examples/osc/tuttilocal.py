@@ -49,22 +49,44 @@ class Procs:
             self.stop(p)
 
 
-def free_port():
-    """A port free for both UDP and TCP on 127.0.0.1."""
-    for _ in range(50):
+def free_ports(n):
+    """n distinct ports free for both UDP and TCP on 127.0.0.1."""
+    out, socks = [], []
+    for _ in range(50 * n):
+        if len(out) == n:
+            break
         t = socket.socket()
         t.bind(("127.0.0.1", 0))
-        port = t.getsockname()[1]
+        p = t.getsockname()[1]
         u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         try:
-            u.bind(("127.0.0.1", port))
-            return port
+            u.bind(("127.0.0.1", p))
         except OSError:
-            pass
-        finally:
             t.close()
             u.close()
-    raise RuntimeError("no free port")
+            continue
+        socks += [t, u]  # held until all are found, so they are distinct
+        out.append(p)
+    for k in socks:
+        k.close()
+    if len(out) < n:
+        raise RuntimeError("no free port")
+    return out
+
+
+def free_port():
+    """A port free for both UDP and TCP on 127.0.0.1."""
+    return free_ports(1)[0]
+
+
+def clear_jack_shm(server):
+    """Removes what JACK server `server` left in /dev/shm."""
+    for f in os.listdir("/dev/shm"):
+        if server in f:
+            try:
+                os.unlink(os.path.join("/dev/shm", f))
+            except OSError:
+                pass
 
 
 def wait_for(pred, seconds, what):

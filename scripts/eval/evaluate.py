@@ -70,7 +70,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 TOP = os.path.dirname(os.path.dirname(HERE))
 sys.path.insert(0, os.path.join(TOP, "examples", "osc"))
 import tuttiosc  # noqa: E402
-from tuttilocal import free_port, read, request  # noqa: E402
+from tuttilocal import clear_jack_shm, free_port, read, request  # noqa: E402
 
 NS = 1_000_000_000
 MS = 1_000_000
@@ -577,12 +577,7 @@ class Runner:
                 except OSError:
                     pass
             self.procs.stop(jack)
-            for f in os.listdir("/dev/shm"):
-                if JACK_NAME in f:
-                    try:
-                        os.unlink(os.path.join("/dev/shm", f))
-                    except OSError:
-                        pass
+            clear_jack_shm(JACK_NAME)
         hub_json, relay_json = self.stop_relays_and_hub(relays, hub, work)
         part = None
         if fault_member and r["fault"] in ("partition", "rejoin"):

@@ -40,7 +40,7 @@ sys.path.insert(0, HERE)
 sys.path.insert(0, os.path.join(TOP, "examples", "osc"))
 import spi  # noqa: E402
 import tuttiosc  # noqa: E402
-from tuttilocal import tree_parts as tree_nodes, tutti_status  # noqa: E402
+from tuttilocal import clear_jack_shm, tree_parts as tree_nodes, tutti_status  # noqa: E402
 
 PARTS = ["drums", "bass", "chords"]
 BPM = 120.0
@@ -320,12 +320,7 @@ def main():
                 except subprocess.TimeoutExpired:
                     p.kill()
                     p.wait()
-        for f in os.listdir("/dev/shm"):
-            if jack in f:
-                try:
-                    os.unlink(os.path.join("/dev/shm", f))
-                except OSError:
-                    pass
+        clear_jack_shm(jack)
 
     # ------------------------------------------------------------ checks
     journals = [sp.journal for sp in sps]

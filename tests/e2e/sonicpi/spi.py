@@ -25,29 +25,9 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 TOP = os.path.dirname(os.path.dirname(os.path.dirname(HERE)))
 sys.path.insert(0, os.path.join(TOP, "examples", "osc"))
 import tuttiosc  # noqa: E402
+from tuttilocal import free_ports  # noqa: E402
 
 SERVER_RB = "/usr/lib/sonic-pi/app/server/ruby/bin/sonic-pi-server.rb"
-
-
-def free_ports(n):
-    """n distinct ports free for UDP and TCP on 127.0.0.1, above 1024."""
-    out, socks = [], []
-    while len(out) < n:
-        t = socket.socket()
-        t.bind(("127.0.0.1", 0))
-        p = t.getsockname()[1]
-        u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        try:
-            u.bind(("127.0.0.1", p))
-        except OSError:
-            t.close()
-            u.close()
-            continue
-        socks += [t, u]
-        out.append(p)
-    for s in socks:
-        s.close()
-    return out
 
 
 def descendants(pid):
