@@ -85,8 +85,11 @@ static int next_line(reader *r, FILE *out)
         if (errno && out) fprintf(out, "%s: cannot read: %s\n", r->path, strerror(errno));
         return errno ? -1 : 0;
     }
+    /* A last line without its newline was cut off (the process writing it
+     * was killed mid-write): the journal ends before it. */
+    if (r->line[k - 1] != '\n') return 0;
     r->lineno++;
-    if (k > 0 && r->line[k - 1] == '\n') r->line[--k] = 0;
+    r->line[--k] = 0;
     r->len = (size_t)k;
     char *p = r->line, *e;
     errno = 0;

@@ -3,6 +3,7 @@
  *
  *   <t_ns> <origin> <seq> <kind> <payload as lowercase hex, "-" if empty>
  *
+ * A last line without its newline (a writer killed mid-line) is not read.
  * t_ns is session time (ns since 1900-01-01), so the lines of a correct
  * journal are sorted by (t, origin, seq) — the session's total order. Two
  * members are coherent when their journals are identical, byte for byte, over
