@@ -895,7 +895,8 @@ ssize_t tutti__session_reply(const uint8_t *p, size_t len, uint8_t *out, size_t 
     } else if (!strcmp(m.addr, "/n_go")) {
         for (uint32_t i = 0; i < S.nannounced; i++)
             if (S.announced[i] == node) { /* its clients heard of it already */
-                S.announced[i] = S.announced[--S.nannounced];
+                memmove(S.announced + i, S.announced + i + 1,
+                        (--S.nannounced - i) * sizeof S.announced[0]);
                 return 0;
             }
     }
@@ -904,6 +905,12 @@ ssize_t tutti__session_reply(const uint8_t *p, size_t len, uint8_t *out, size_t 
 
 void tutti__session_announce(int32_t node)
 {
+    /* as the server's /n_go will name it to the clients: a part holds 2^26
+     * ids, so sclang's default groups of other client ids (k * 2^26 + 1) are
+     * all the part's group 1, and announced once */
+    node &= TUTTI_NS_NODE_SPAN - 1;
+    for (uint32_t i = 0; i < S.nannounced; i++)
+        if (S.announced[i] == node) return;
     if (S.nannounced == sizeof S.announced / sizeof S.announced[0]) {
         memmove(S.announced, S.announced + 1, sizeof S.announced - sizeof S.announced[0]);
         S.nannounced--;
