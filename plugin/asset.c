@@ -140,18 +140,23 @@ bool tutti__asset_have(const char *token)
     return !tutti__asset_path(token, p, sizeof p) && !stat(p, &st) && S_ISREG(st.st_mode);
 }
 
-int tutti__asset_put(const char *token, uint64_t total, uint64_t offset, const uint8_t *chunk,
-                     size_t n)
+int tutti__asset_put(const char *token, uint32_t stream, uint64_t total, uint64_t offset,
+                     const uint8_t *chunk, size_t n)
 {
     uint64_t hash;
     if (!tutti__asset_token_parse(token, &hash) || total > TUTTI_ASSET_MAX ||
         offset > total || n > total - offset)
         return -EINVAL;
-    if (tutti__asset_have(token)) return 1;
-    char path[4200], part[4210];
+    char path[4200], part[4220];
     int r = tutti__asset_path(token, path, sizeof path);
     if (r) return r;
-    snprintf(part, sizeof part, "%s.part", path);
+    /* one partial file per stream: members that share the same file at the
+     * same time send the same chunks, interleaved, each from offset 0 */
+    snprintf(part, sizeof part, "%s.part.%08" PRIx32, path, stream);
+    if (tutti__asset_have(token)) {
+        unlink(part); /* another stream completed it first */
+        return 1;
+    }
     int fd = open(part, O_WRONLY | O_CREAT | O_CLOEXEC | (offset ? 0 : O_TRUNC), 0644);
     if (fd < 0) return -errno;
     if (n && pwrite(fd, chunk, n, (off_t)offset) != (ssize_t)n) {

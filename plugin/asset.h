@@ -66,12 +66,13 @@ int tutti__asset_path(const char *token, char *out, size_t cap);
 /* True when the cache holds the token's complete file. */
 bool tutti__asset_have(const char *token);
 
-/* Stores one chunk (offset, bytes) of content `total` bytes long; when the
- * content is complete, checks the hash and moves it in place. 0, 1 when the
- * file is now complete (or already was), -errno, or -EINVAL (bad token,
- * offsets, or content that does not match its hash). */
-int tutti__asset_put(const char *token, uint64_t total, uint64_t offset, const uint8_t *chunk,
-                     size_t n);
+/* Stores one chunk (offset, bytes) of content `total` bytes long, sent in
+ * order by `stream` (the sending member: several may send the same file at
+ * once); when the stream's content is complete, checks the hash and moves it
+ * in place. 0, 1 when the file is now complete (or already was), -errno, or
+ * -EINVAL (bad token, offsets, or content that does not match its hash). */
+int tutti__asset_put(const char *token, uint32_t stream, uint64_t total, uint64_t offset,
+                     const uint8_t *chunk, size_t n);
 
 #ifdef __cplusplus
 }

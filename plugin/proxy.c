@@ -526,6 +526,7 @@ static void session_status(uint64_t ctx)
         {"states_sent", 'i', NULL, (double)st.replays_sent},
         {"states_failed", 'i', NULL, (double)st.replay_failed},
         {"held", 'i', NULL, (double)st.held},
+        {"queries_here", 'i', NULL, (double)st.queries_here},
     };
     uint8_t buf[4096];
     size_t n = write_kv(buf, sizeof buf, kvs, sizeof kvs / sizeof kvs[0]);
@@ -810,6 +811,7 @@ static void session_packet(uint64_t ctx, const uint8_t *p, size_t len)
     if (!tutti__osc_is_bundle(p, len)) {
         int cls = classify(p, len);
         if (cls == TUTTI_NS_SESSION) {
+            if (tutti__session_query_here(ctx, p, len)) return;
             if (submit(ctx, p, len) == 0) answer_groups(p, len);
         } else
             visit_local(&ctx, p, len);

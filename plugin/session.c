@@ -34,6 +34,10 @@
 #define MAX_EVENT (64 * 1024)               /* the member's payload limit */
 #define OUT_CAP (2 * MAX_EVENT + 4096)      /* a rewritten event, with room to grow */
 
+#define BUF_BUCKETS 1024
+#define QUERY_AHEAD (50 * TUTTI_MS) /* see do_query_here */
+#define DELIVER_LEAD (5 * TUTTI_MS) /* scsynth needs a bundle before its time */
+
 static struct session {
     tutti_proxy_host host;
     pthread_mutex_t mu; /* guards net and the option strings */
@@ -66,6 +70,13 @@ static struct session {
     pthread_mutex_t state_mu;
     tutti__state *state;
     _Atomic uint64_t replays_sent, replay_failed, held;
+    /* Under state_mu too: per bucket of client buffer numbers (see
+     * tutti__session_query_here), this member's events that change one of
+     * its buffers and are not yet handed to the server, and the local time
+     * the last one handed over runs at. */
+    uint32_t buf_pending[BUF_BUCKETS];
+    tutti_time buf_at[BUF_BUCKETS];
+    _Atomic uint64_t queries_here;
 
     /* The member's loop thread only: what this member waits for from the
      * members that were there before it joined. */
@@ -114,6 +125,90 @@ static tutti_time wall_now(void)
 
 /* --------------------------------------------------------- outbound */
 
+/* ------------------------------------------- buffers with events in flight */
+
+typedef void buf_fn(int32_t buf, tutti_time at);
+
+static bool is_buffer_read(const char *name)
+{
+    return !strcmp(name, "/b_query") || !strcmp(name, "/b_get") || !strcmp(name, "/b_getn");
+}
+
+static void buffers_in(const uint8_t *p, size_t len, buf_fn *fn, tutti_time at, int depth);
+
+/* The buffer a /b_ command that changes it names (its first argument), and
+ * those of the messages in its blobs (completion messages). */
+static int buffers_in_msg(const uint8_t *p, size_t len, buf_fn *fn, tutti_time at, int depth)
+{
+    const char *name = tutti__ns_command_name(p, len);
+    tutti__osc_msg m;
+    if (tutti__osc_msg_parse(p, len, &m) || !m.tags) return 0;
+    bool changes = name && !strncmp(name, "/b_", 3) && !is_buffer_read(name);
+    const uint8_t *a = m.args;
+    for (size_t k = 0; m.tags[k] && a < m.end; k++) {
+        switch (m.tags[k]) {
+        case 'i':
+            if (k == 0 && changes) fn((int32_t)tutti__osc_rd32(a), at);
+            /* fall through */
+        case 'f':
+            a += 4;
+            break;
+        case 'd': case 't': case 'h':
+            a += 8;
+            break;
+        case 's': case 'S': {
+            size_t n = strnlen((const char *)a, (size_t)(m.end - a));
+            a += (n + 4) & ~(size_t)3;
+            break;
+        }
+        case 'b': {
+            if (m.end - a < 4) return 0;
+            uint32_t n = tutti__osc_rd32(a);
+            if (n > (size_t)(m.end - a) - 4) return 0;
+            if (depth < 2 && tutti__osc_check(a + 4, n) == 0)
+                buffers_in(a + 4, n, fn, at, depth + 1);
+            a += 4 + ((n + 3) & ~3u);
+            break;
+        }
+        default:
+            break; /* no bytes: T F N I */
+        }
+    }
+    return 0;
+}
+
+typedef struct buf_walk {
+    buf_fn *fn;
+    tutti_time at;
+    int depth;
+} buf_walk;
+
+static int visit_buffers(void *arg, const uint8_t *p, size_t len)
+{
+    const buf_walk *w = arg;
+    return buffers_in_msg(p, len, w->fn, w->at, w->depth);
+}
+
+/* Calls fn for every buffer a checked packet changes (client numbers). */
+static void buffers_in(const uint8_t *p, size_t len, buf_fn *fn, tutti_time at, int depth)
+{
+    buf_walk w = {fn, at, depth};
+    tutti__osc_each_message(p, len, visit_buffers, &w);
+}
+
+static void buf_submitted(int32_t buf, tutti_time at)
+{
+    (void)at;
+    S.buf_pending[(uint32_t)buf % BUF_BUCKETS]++;
+}
+
+static void buf_handed_over(int32_t buf, tutti_time at)
+{
+    uint32_t b = (uint32_t)buf % BUF_BUCKETS;
+    if (S.buf_pending[b]) S.buf_pending[b]--;
+    if (at > S.buf_at[b]) S.buf_at[b] = at;
+}
+
 /* Submits a client's packet (at the session time its bundle asks for, or
  * now) and, when `model`, notes it in the part's state in the same step. */
 static int submit_locked(tutti_net *net, uint64_t ctx, const uint8_t *p, size_t len,
@@ -131,6 +226,7 @@ static int submit_locked(tutti_net *net, uint64_t ctx, const uint8_t *p, size_t 
     pthread_mutex_lock(&S.state_mu);
     int rc = tutti_net_submit(net, t, buf, (uint32_t)(len + CTX_BYTES));
     if (rc == 0 && model && S.state) tutti__state_note(S.state, p, len);
+    if (rc == 0 && model) buffers_in(p, len, buf_submitted, 0, 0);
     pthread_mutex_unlock(&S.state_mu);
     return rc;
 }
@@ -371,12 +467,38 @@ static size_t timed(const uint8_t *p, size_t len, tutti_time at, uint8_t *out)
     return len + 20;
 }
 
+/* A chunk of a shared file (/tutti/asset token total offset bytes) as the
+ * journal keeps it: the bytes' FNV-1a 64 instead of the bytes. The content
+ * is checked against its token when it is stored, and a join moves
+ * megabytes of samples that every member would otherwise write out as hex
+ * on the thread that delivers. 0 when `p` is not such a chunk. */
+static size_t asset_digest(const uint8_t *p, size_t len, uint8_t *out, size_t cap)
+{
+    tutti__osc_msg m;
+    if (!p || tutti__osc_is_bundle(p, len) || tutti__osc_msg_parse(p, len, &m) || !m.addr ||
+        strcmp(m.addr, "/tutti/asset") || !m.tags || strcmp(m.tags, "siib"))
+        return 0;
+    tutti__osc_iter it;
+    tutti__osc_iter_init(&it, &m);
+    const char *token = tutti__osc_iter_gets(&it, NULL);
+    int32_t total = tutti__osc_iter_geti(&it, -1), off = tutti__osc_iter_geti(&it, -1);
+    if (!token || m.end - it.rd < 4) return 0;
+    uint32_t n = tutti__osc_rd32(it.rd);
+    if (n > (size_t)(m.end - it.rd) - 4) return 0;
+    char digest[64];
+    snprintf(digest, sizeof digest, "fnv1a64:%016" PRIx64 " bytes:%" PRIu32,
+             tutti__asset_hash(it.rd + 4, n), n);
+    return tutti__osc_write(out, cap, "/tutti/asset", "siis", token, total, off, digest);
+}
+
 static void journal(const tutti_event *ev, const uint8_t *data, size_t len)
 {
     if (!S.journal_open || !S.journaling) return;
     tutti_event e = *ev;
-    e.data = data;
-    e.len = (uint32_t)len;
+    uint8_t digest[TUTTI_ASSET_TOKEN_MAX + 128];
+    size_t n = asset_digest(data, len, digest, sizeof digest);
+    e.data = n ? digest : data;
+    e.len = (uint32_t)(n ? n : len);
     cli_journal_write(&S.journal, &e);
 }
 
@@ -653,7 +775,7 @@ static int visit_file(void *ctx, const uint8_t *p, size_t len)
     return 0;
 }
 
-static int file_event(const uint8_t *p, size_t len)
+static int file_event(const uint8_t *p, size_t len, uint32_t origin)
 {
     tutti__osc_msg m;
     if (tutti__osc_is_bundle(p, len)) {
@@ -671,7 +793,7 @@ static int file_event(const uint8_t *p, size_t len)
         const uint8_t *b = it.rd;
         uint32_t n = tutti__osc_rd32(b);
         if (total < 0 || off < 0) return FILE_BAD;
-        int r = tutti__asset_put(token, (uint64_t)total, (uint64_t)off, b + 4, n);
+        int r = tutti__asset_put(token, origin, (uint64_t)total, (uint64_t)off, b + 4, n);
         if (r < 0)
             logf_("tutti: a shared file (%s) could not be stored: %s", token,
                   r == -EINVAL ? "its content does not match its name" : strerror(-r));
@@ -758,8 +880,15 @@ static void deliver_user(const tutti_event *ev, tutti_time at, int how)
     uint32_t part = tutti_member_part(ev->key.origin);
     ssize_t n = -1;
     bool file = false;
+    uint64_t tag = ev->len >= CTX_BYTES ? get_be64(ev->data) : 0;
+    bool mine = ev->key.origin == atomic_load(&S.my_id) && (tag & REPLAY_MASK) != REPLAY_TAG;
+    if (mine && ev->len >= CTX_BYTES && tutti__osc_check(osc, len) == 0) {
+        pthread_mutex_lock(&S.state_mu);
+        buffers_in(osc, len, buf_handed_over, at, 0);
+        pthread_mutex_unlock(&S.state_mu);
+    }
     if (ev->len >= CTX_BYTES && tutti__osc_check(osc, len) == 0) {
-        int f = file_event(osc, len);
+        int f = file_event(osc, len, ev->key.origin);
         if (f == FILE_ASSET) {
             journal(ev, osc, len);
             return;
@@ -786,8 +915,6 @@ static void deliver_user(const tutti_event *ev, tutti_time at, int how)
     ensure_group(part);
     tutti_net *net = atomic_load(&S.live);
     if (net) tutti_net_call(net, learn_id, NULL); /* runs at once: this is its thread */
-    uint64_t tag = get_be64(ev->data);
-    bool mine = ev->key.origin == atomic_load(&S.my_id) && (tag & REPLAY_MASK) != REPLAY_TAG;
     uint64_t reply_to = mine ? tag : TUTTI_PROXY_CTX_DISCARD;
     if (S.trace) trace(ev, how, (size_t)n, at);
     if (how == PLAY_NOW) {
@@ -948,6 +1075,8 @@ static void stop_member(void)
     pthread_mutex_lock(&S.state_mu);
     tutti__state_destroy(S.state);
     S.state = NULL;
+    memset(S.buf_pending, 0, sizeof S.buf_pending);
+    memset(S.buf_at, 0, sizeof S.buf_at);
     pthread_mutex_unlock(&S.state_mu);
     logf_("tutti: left the session; the proxy is solo again");
 }
@@ -1004,7 +1133,7 @@ int tutti__session_join(const tutti__session_opts *o, char *why, size_t cap)
     tutti_member_config_init(&mc);
     mc.session = o->session && *o->session ? o->session : "tutti";
     mc.name = o->name;
-    mc.deliver_lead = 5 * TUTTI_MS; /* scsynth needs the bundle before its time */
+    mc.deliver_lead = DELIVER_LEAD; /* scsynth needs the bundle before its time */
     tutti_member_callbacks cb = {.ctx = NULL, .deliver = deliver, .notice = notice};
     tutti_net_config ncfg;
     tutti_net_config_init(&ncfg);
@@ -1056,6 +1185,66 @@ void tutti__session_leave(void)
 void tutti__session_stop(void)
 {
     stop_member();
+}
+
+/* ------------------------------------------------ buffer queries, here */
+
+typedef struct query_here {
+    uint64_t ctx;
+    const uint8_t *p;
+    size_t len;
+    bool done;
+} query_here;
+
+static void do_query_here(void *arg, void *engine)
+{
+    (void)engine;
+    query_here *q = arg;
+    uint32_t id = atomic_load(&S.my_id);
+    tutti__osc_msg m;
+    if (!id || !S.ns || tutti__osc_msg_parse(q->p, q->len, &m) || !m.tags || !m.tags[0])
+        return;
+    tutti_time after = 0;
+    bool clear = true;
+    const uint8_t *a = m.args;
+    pthread_mutex_lock(&S.state_mu);
+    for (size_t k = 0; clear && m.tags[k]; k++, a += 4) {
+        if (m.tags[k] != 'i' || m.end - a < 4) {
+            clear = false;
+            break;
+        }
+        uint32_t b = tutti__osc_rd32(a) % BUF_BUCKETS;
+        clear = S.buf_pending[b] == 0;
+        if (S.buf_at[b] > after) after = S.buf_at[b];
+    }
+    pthread_mutex_unlock(&S.state_mu);
+    if (!clear) return;
+    ssize_t n = tutti__ns_rewrite_ex(S.ns, tutti_member_part(id), q->p, q->len, S.out,
+                                     sizeof S.out, 0, NULL);
+    if (n <= 0) return;
+    /* After everything of this member's on those buffers: at once when
+     * that ran a while ago (a server runs what comes in now before what is
+     * due in the same block, and a block can be 20 ms); otherwise timed
+     * after it, far enough ahead that the server gets it in time. */
+    tutti_time now = wall_now();
+    if (after + QUERY_AHEAD <= now) {
+        q->done = inject(S.out, (size_t)n, q->ctx);
+    } else {
+        tutti_time at = after >= now + QUERY_AHEAD ? after + 1 : now + QUERY_AHEAD;
+        q->done = inject(S.canon, timed(S.out, (size_t)n, at, S.canon), q->ctx);
+    }
+    if (q->done) atomic_fetch_add(&S.queries_here, 1);
+}
+
+bool tutti__session_query_here(uint64_t ctx, const uint8_t *p, size_t len)
+{
+    const char *name = tutti__ns_command_name(p, len);
+    if (!name || strcmp(name, "/b_query") || tutti__osc_is_bundle(p, len)) return false;
+    query_here q = {ctx, p, len, false};
+    pthread_mutex_lock(&S.mu);
+    if (S.net) tutti_net_call(S.net, do_query_here, &q);
+    pthread_mutex_unlock(&S.mu);
+    return q.done;
 }
 
 typedef struct call_bpm {
@@ -1140,5 +1329,6 @@ void tutti__session_status_get(tutti__session_status *st)
     st->held = atomic_load(&S.held);
     pthread_mutex_lock(&S.state_mu);
     st->state_messages = S.state ? tutti__state_count(S.state) : 0;
+    st->queries_here = atomic_load(&S.queries_here);
     pthread_mutex_unlock(&S.state_mu);
 }

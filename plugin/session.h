@@ -76,7 +76,7 @@ typedef struct tutti__session_status {
     double tl_beat0;
     uint64_t submitted, submit_failed, delivered, late, injected, inject_failed,
         invalid, discarded_replies, out_of_range;
-    uint64_t state_messages, replays_sent, replay_failed, held;
+    uint64_t state_messages, replays_sent, replay_failed, held, queries_here;
     char hub[128], session[32], name[32], journal[256];
 } tutti__session_status;
 
@@ -114,6 +114,14 @@ ssize_t tutti__session_reply(const uint8_t *p, size_t len, uint8_t *out, size_t 
 /* The client was told group `node` (its own id) started before the server
  * made it: the server's /n_go for it is not passed on (proxy's thread). */
 void tutti__session_announce(int32_t node);
+
+/* A client's /b_query (a plain message) answered by this server at once,
+ * when nothing this member submitted that changes those buffers is still on
+ * its way (buffers belong to their part: no other member changes them), so
+ * the answer is the one the session would give a horizon later. Sonic Pi
+ * asks for a sample's /b_info after the load's /done and waits for it
+ * before the sample's first note. False: submit it as usual. */
+bool tutti__session_query_here(uint64_t ctx, const uint8_t *p, size_t len);
 
 void tutti__session_status_get(tutti__session_status *st);
 

@@ -370,6 +370,7 @@ def main():
             % off_grid)
         if off_grid:
             problems.append("%d notes off the common beat grid" % off_grid)
+    queries_here = 0
     for sp in sps:
         errs = sp.errors()
         if errs:
@@ -398,9 +399,12 @@ def main():
                 pass
         rms = stat.get("rms")
         say("%-7s part %s delivered %s, late events %s, scsynth FAILURE %d, late %d, Sonic Pi "
-            "errors %d, WAV rms %s" % (sp.name, sp.part, st.get("delivered"), st.get("late"),
-                                       fails, late, len(errs), rms))
+            "errors %d, WAV rms %s, sample /b_query answered at once %s"
+            % (sp.name, sp.part, st.get("delivered"), st.get("late"), fails, late, len(errs),
+               rms, st.get("queries_here")))
+        queries_here += st.get("queries_here") or 0
         report[sp.name] = {"part": sp.part, "delivered": st.get("delivered"),
+                           "queries_here": st.get("queries_here"),
                            "late_events": st.get("late"), "failures": fails,
                            "scsynth_late": late, "errors": len(errs), "rms": rms}
         if fails:
@@ -410,6 +414,10 @@ def main():
             problems.append("%s: late bundles" % sp.name)
         if not rms or not max(rms) > 1e-3:
             problems.append("%s: its recording is silent" % sp.name)
+    # a sample's first note waits for its /b_info: answered by the member's
+    # own server once the load has run, not a horizon later
+    if not queries_here:
+        problems.append("no sample's /b_query was answered at once")
     report["problems"] = problems
     report["ok"] = not problems
     say("problems: %s" % ("none" if not problems else "; ".join(problems)))
