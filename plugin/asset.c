@@ -4,6 +4,8 @@
 #define _GNU_SOURCE
 #include "asset.h"
 
+#include "osc.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -178,4 +180,28 @@ int tutti__asset_put(const char *token, uint32_t stream, uint64_t total, uint64_
         return -EINVAL;
     }
     return rename(part, path) ? -errno : 1;
+}
+
+/* A chunk of a shared file (/tutti/asset token total offset bytes) as the
+ * journal keeps it: the bytes' FNV-1a 64 instead of the bytes. The content
+ * is checked against its token when it is stored, and a join moves
+ * megabytes of samples that every member would otherwise write out as hex
+ * on the thread that delivers. 0 when `p` is not such a chunk. */
+size_t tutti__asset_digest_msg(const uint8_t *p, size_t len, uint8_t *out, size_t cap)
+{
+    tutti__osc_msg m;
+    if (!p || tutti__osc_is_bundle(p, len) || tutti__osc_msg_parse(p, len, &m) || !m.addr ||
+        strcmp(m.addr, "/tutti/asset") || !m.tags || strcmp(m.tags, "siib"))
+        return 0;
+    tutti__osc_iter it;
+    tutti__osc_iter_init(&it, &m);
+    const char *token = tutti__osc_iter_gets(&it, NULL);
+    int32_t total = tutti__osc_iter_geti(&it, -1), off = tutti__osc_iter_geti(&it, -1);
+    if (!token || m.end - it.rd < 4) return 0;
+    uint32_t n = tutti__osc_rd32(it.rd);
+    if (n > (size_t)(m.end - it.rd) - 4) return 0;
+    char digest[64];
+    snprintf(digest, sizeof digest, "fnv1a64:%016" PRIx64 " bytes:%" PRIu32,
+             tutti__asset_hash(it.rd + 4, n), n);
+    return tutti__osc_write(out, cap, "/tutti/asset", "siis", token, total, off, digest);
 }

@@ -71,6 +71,13 @@ bool tutti__asset_have(const char *token);
  * once); when the stream's content is complete, checks the hash and moves it
  * in place. 0, 1 when the file is now complete (or already was), -errno, or
  * -EINVAL (bad token, offsets, or content that does not match its hash). */
+/* A chunk message (/tutti/asset token total offset bytes) as a journal
+ * keeps it: /tutti/asset token total offset "fnv1a64:<hash> bytes:<n>",
+ * into `out` (TUTTI_ASSET_DIGEST_MAX is enough). Its length, or 0 when `p`
+ * is not a well-formed chunk message. */
+#define TUTTI_ASSET_DIGEST_MAX (TUTTI_ASSET_TOKEN_MAX + 128)
+size_t tutti__asset_digest_msg(const uint8_t *p, size_t len, uint8_t *out, size_t cap);
+
 int tutti__asset_put(const char *token, uint32_t stream, uint64_t total, uint64_t offset,
                      const uint8_t *chunk, size_t n);
 

@@ -127,83 +127,15 @@ static tutti_time wall_now(void)
 
 /* ------------------------------------------- buffers with events in flight */
 
-typedef void buf_fn(int32_t buf, tutti_time at);
-
-static bool is_buffer_read(const char *name)
+static void buf_submitted(void *arg, int32_t buf)
 {
-    return !strcmp(name, "/b_query") || !strcmp(name, "/b_get") || !strcmp(name, "/b_getn");
-}
-
-static void buffers_in(const uint8_t *p, size_t len, buf_fn *fn, tutti_time at, int depth);
-
-/* The buffer a /b_ command that changes it names (its first argument), and
- * those of the messages in its blobs (completion messages). */
-static int buffers_in_msg(const uint8_t *p, size_t len, buf_fn *fn, tutti_time at, int depth)
-{
-    const char *name = tutti__ns_command_name(p, len);
-    tutti__osc_msg m;
-    if (tutti__osc_msg_parse(p, len, &m) || !m.tags) return 0;
-    bool changes = name && !strncmp(name, "/b_", 3) && !is_buffer_read(name);
-    const uint8_t *a = m.args;
-    for (size_t k = 0; m.tags[k] && a < m.end; k++) {
-        switch (m.tags[k]) {
-        case 'i':
-            if (k == 0 && changes) fn((int32_t)tutti__osc_rd32(a), at);
-            /* fall through */
-        case 'f':
-            a += 4;
-            break;
-        case 'd': case 't': case 'h':
-            a += 8;
-            break;
-        case 's': case 'S': {
-            size_t n = strnlen((const char *)a, (size_t)(m.end - a));
-            a += (n + 4) & ~(size_t)3;
-            break;
-        }
-        case 'b': {
-            if (m.end - a < 4) return 0;
-            uint32_t n = tutti__osc_rd32(a);
-            if (n > (size_t)(m.end - a) - 4) return 0;
-            if (depth < 2 && tutti__osc_check(a + 4, n) == 0)
-                buffers_in(a + 4, n, fn, at, depth + 1);
-            a += 4 + ((n + 3) & ~3u);
-            break;
-        }
-        default:
-            break; /* no bytes: T F N I */
-        }
-    }
-    return 0;
-}
-
-typedef struct buf_walk {
-    buf_fn *fn;
-    tutti_time at;
-    int depth;
-} buf_walk;
-
-static int visit_buffers(void *arg, const uint8_t *p, size_t len)
-{
-    const buf_walk *w = arg;
-    return buffers_in_msg(p, len, w->fn, w->at, w->depth);
-}
-
-/* Calls fn for every buffer a checked packet changes (client numbers). */
-static void buffers_in(const uint8_t *p, size_t len, buf_fn *fn, tutti_time at, int depth)
-{
-    buf_walk w = {fn, at, depth};
-    tutti__osc_each_message(p, len, visit_buffers, &w);
-}
-
-static void buf_submitted(int32_t buf, tutti_time at)
-{
-    (void)at;
+    (void)arg;
     S.buf_pending[(uint32_t)buf % BUF_BUCKETS]++;
 }
 
-static void buf_handed_over(int32_t buf, tutti_time at)
+static void buf_handed_over(void *arg, int32_t buf)
 {
+    tutti_time at = *(const tutti_time *)arg;
     uint32_t b = (uint32_t)buf % BUF_BUCKETS;
     if (S.buf_pending[b]) S.buf_pending[b]--;
     if (at > S.buf_at[b]) S.buf_at[b] = at;
@@ -226,7 +158,7 @@ static int submit_locked(tutti_net *net, uint64_t ctx, const uint8_t *p, size_t 
     pthread_mutex_lock(&S.state_mu);
     int rc = tutti_net_submit(net, t, buf, (uint32_t)(len + CTX_BYTES));
     if (rc == 0 && model && S.state) tutti__state_note(S.state, p, len);
-    if (rc == 0 && model) buffers_in(p, len, buf_submitted, 0, 0);
+    if (rc == 0 && model) tutti__state_buffers_changed(p, len, buf_submitted, NULL);
     pthread_mutex_unlock(&S.state_mu);
     return rc;
 }
@@ -467,36 +399,12 @@ static size_t timed(const uint8_t *p, size_t len, tutti_time at, uint8_t *out)
     return len + 20;
 }
 
-/* A chunk of a shared file (/tutti/asset token total offset bytes) as the
- * journal keeps it: the bytes' FNV-1a 64 instead of the bytes. The content
- * is checked against its token when it is stored, and a join moves
- * megabytes of samples that every member would otherwise write out as hex
- * on the thread that delivers. 0 when `p` is not such a chunk. */
-static size_t asset_digest(const uint8_t *p, size_t len, uint8_t *out, size_t cap)
-{
-    tutti__osc_msg m;
-    if (!p || tutti__osc_is_bundle(p, len) || tutti__osc_msg_parse(p, len, &m) || !m.addr ||
-        strcmp(m.addr, "/tutti/asset") || !m.tags || strcmp(m.tags, "siib"))
-        return 0;
-    tutti__osc_iter it;
-    tutti__osc_iter_init(&it, &m);
-    const char *token = tutti__osc_iter_gets(&it, NULL);
-    int32_t total = tutti__osc_iter_geti(&it, -1), off = tutti__osc_iter_geti(&it, -1);
-    if (!token || m.end - it.rd < 4) return 0;
-    uint32_t n = tutti__osc_rd32(it.rd);
-    if (n > (size_t)(m.end - it.rd) - 4) return 0;
-    char digest[64];
-    snprintf(digest, sizeof digest, "fnv1a64:%016" PRIx64 " bytes:%" PRIu32,
-             tutti__asset_hash(it.rd + 4, n), n);
-    return tutti__osc_write(out, cap, "/tutti/asset", "siis", token, total, off, digest);
-}
-
 static void journal(const tutti_event *ev, const uint8_t *data, size_t len)
 {
     if (!S.journal_open || !S.journaling) return;
     tutti_event e = *ev;
-    uint8_t digest[TUTTI_ASSET_TOKEN_MAX + 128];
-    size_t n = asset_digest(data, len, digest, sizeof digest);
+    uint8_t digest[TUTTI_ASSET_DIGEST_MAX];
+    size_t n = tutti__asset_digest_msg(data, len, digest, sizeof digest);
     e.data = n ? digest : data;
     e.len = (uint32_t)(n ? n : len);
     cli_journal_write(&S.journal, &e);
@@ -884,7 +792,7 @@ static void deliver_user(const tutti_event *ev, tutti_time at, int how)
     bool mine = ev->key.origin == atomic_load(&S.my_id) && (tag & REPLAY_MASK) != REPLAY_TAG;
     if (mine && ev->len >= CTX_BYTES && tutti__osc_check(osc, len) == 0) {
         pthread_mutex_lock(&S.state_mu);
-        buffers_in(osc, len, buf_handed_over, at, 0);
+        tutti__state_buffers_changed(osc, len, buf_handed_over, &at);
         pthread_mutex_unlock(&S.state_mu);
     }
     if (ev->len >= CTX_BYTES && tutti__osc_check(osc, len) == 0) {

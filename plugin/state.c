@@ -631,3 +631,80 @@ int tutti__state_each(const tutti__state *s, tutti__state_emit_fn emit, void *ct
     free(tmp);
     return rc;
 }
+
+/* --------------------------------------------- buffers a packet changes */
+
+static bool is_buffer_read(const char *name)
+{
+    return !strcmp(name, "/b_query") || !strcmp(name, "/b_get") || !strcmp(name, "/b_getn");
+}
+
+static void buffers_in(const uint8_t *p, size_t len, tutti__state_buf_fn fn, void *arg,
+                       int depth);
+
+/* The buffer a /b_ command that changes it names (its first argument), and
+ * those of the messages in its blobs (completion messages). */
+static int buffers_in_msg(const uint8_t *p, size_t len, tutti__state_buf_fn fn, void *arg,
+                          int depth)
+{
+    const char *name = tutti__ns_command_name(p, len);
+    tutti__osc_msg m;
+    if (tutti__osc_msg_parse(p, len, &m) || !m.tags) return 0;
+    bool changes = name && !strncmp(name, "/b_", 3) && !is_buffer_read(name);
+    const uint8_t *a = m.args;
+    for (size_t k = 0; m.tags[k] && a < m.end; k++) {
+        switch (m.tags[k]) {
+        case 'i':
+            if (k == 0 && changes) fn(arg, (int32_t)tutti__osc_rd32(a));
+            /* fall through */
+        case 'f':
+            a += 4;
+            break;
+        case 'd': case 't': case 'h':
+            a += 8;
+            break;
+        case 's': case 'S': {
+            size_t n = strnlen((const char *)a, (size_t)(m.end - a));
+            a += (n + 4) & ~(size_t)3;
+            break;
+        }
+        case 'b': {
+            if (m.end - a < 4) return 0;
+            uint32_t n = tutti__osc_rd32(a);
+            if (n > (size_t)(m.end - a) - 4) return 0;
+            if (depth < 2 && tutti__osc_check(a + 4, n) == 0)
+                buffers_in(a + 4, n, fn, arg, depth + 1);
+            a += 4 + ((n + 3) & ~3u);
+            break;
+        }
+        default:
+            break; /* no bytes: T F N I */
+        }
+    }
+    return 0;
+}
+
+typedef struct buf_walk {
+    tutti__state_buf_fn fn;
+    void *arg;
+    int depth;
+} buf_walk;
+
+static int visit_buffers(void *arg, const uint8_t *p, size_t len)
+{
+    const buf_walk *w = arg;
+    return buffers_in_msg(p, len, w->fn, w->arg, w->depth);
+}
+
+static void buffers_in(const uint8_t *p, size_t len, tutti__state_buf_fn fn, void *arg,
+                       int depth)
+{
+    buf_walk w = {fn, arg, depth};
+    tutti__osc_each_message(p, len, visit_buffers, &w);
+}
+
+void tutti__state_buffers_changed(const uint8_t *p, size_t len, tutti__state_buf_fn fn,
+                                  void *arg)
+{
+    buffers_in(p, len, fn, arg, 0);
+}

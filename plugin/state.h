@@ -70,6 +70,13 @@ size_t tutti__state_count(const tutti__state *s);
 size_t tutti__state_nodes(const tutti__state *s);
 bool tutti__state_overflowed(const tutti__state *s);
 
+/* Calls fn(arg, buffer) for every buffer a checked packet changes: the
+ * first argument of each /b_ command that is not a read (/b_query, /b_get,
+ * /b_getn), completion messages included, in the client's numbers. */
+typedef void (*tutti__state_buf_fn)(void *arg, int32_t buf);
+void tutti__state_buffers_changed(const uint8_t *p, size_t len, tutti__state_buf_fn fn,
+                                  void *arg);
+
 #ifdef __cplusplus
 }
 #endif

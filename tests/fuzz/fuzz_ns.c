@@ -10,7 +10,10 @@
  *   - a reply never grows, and every message classifies;
  *   - a part's state (state.c) that notes the packet (twice, and the first
  *     int of it as a node that ended) sends only messages that pass the
- *     checker.
+ *     checker;
+ *   - the buffers a packet changes are found the same way twice (the plugin
+ *     counts them up when it submits and down when it plays);
+ *   - an asset chunk's journal form passes the checker and fits its bound.
  * Each input gets fresh ns objects, so a crash replays from its file alone.
  */
 #include "asset.h"
@@ -35,6 +38,12 @@ static int check_state_msg(void *ctx, const uint8_t *p, size_t len)
     (void)ctx;
     if (tutti__osc_check(p, len) != 0 || tutti__osc_is_bundle(p, len)) abort();
     return 0;
+}
+
+static void count_buffer(void *arg, int32_t buf)
+{
+    uint64_t *sum = arg;
+    *sum = *sum * 31 + (uint32_t)buf + 1;
 }
 
 static void check_out(const uint8_t *out, ssize_t n)
@@ -126,6 +135,16 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     tutti__state_node_end(st, size >= 4 ? (int32_t)tutti__osc_rd32(p + size - 4) : 0);
     tutti__state_each(st, check_state_msg, NULL);
     tutti__state_destroy(st);
+
+    if (tutti__osc_check(p, size) == 0) {
+        uint64_t s1 = 0, s2 = 0;
+        tutti__state_buffers_changed(p, size, count_buffer, &s1);
+        tutti__state_buffers_changed(p, size, count_buffer, &s2);
+        if (s1 != s2) abort();
+        uint8_t dg[TUTTI_ASSET_DIGEST_MAX];
+        size_t dn = tutti__asset_digest_msg(p, size, dg, sizeof dg);
+        if (dn > sizeof dg || (dn && tutti__osc_check(dg, dn) != 0)) abort();
+    }
 
     free(out);
     free(again);
