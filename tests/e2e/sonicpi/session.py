@@ -28,6 +28,7 @@ of it held, 1 otherwise. Every process started here is stopped by pid.
 """
 import argparse
 import json
+import math
 import os
 import re
 import subprocess
@@ -44,6 +45,7 @@ from tuttilocal import clear_jack_shm, tree_parts as tree_nodes, tutti_status  #
 
 PARTS = ["drums", "bass", "chords"]
 BPM = 120.0
+NTP_EPOCH = 2208988800  # seconds from 1900 (session time) to 1970
 SYNC_BARS = 2
 
 
@@ -114,6 +116,13 @@ def grid_misses(journal, firsts, origin):
     return miss
 
 
+def join_lines(code):
+    """A part's code up to and including its tutti_join line."""
+    lines = code.splitlines()
+    k = next(i for i, l in enumerate(lines) if l.startswith("tutti_join"))
+    return "\n".join(lines[:k + 1]) + "\n"
+
+
 def code_for(part, hub, journal):
     with open(os.path.join(TOP, "examples", "sonicpi-trio", part + ".rb")) as f:
         s = f.read()
@@ -170,9 +179,15 @@ def main():
             say("%s: Sonic Pi booted in %.1f s; scsynth on %s, tutti proxy on %s (Sonic Pi's "
                 "scsynth port)" % (sp.name, time.time() - sp.started, sp.scsynth_port,
                                    sp.proxy_port))
+        # Join first (the part's lines up to its tutti_join), then run the
+        # whole part on all three at once, early in a 2-bar window: each
+        # tutti_sync starts its loops on the next 2-bar line, so three calls
+        # that straddle a line's cut-off (the line minus sched_ahead_time)
+        # start a window apart, correctly. Running it again joined is what a
+        # player does; tutti_join then does nothing.
         for sp in sps:
             sp.journal = os.path.join(work, sp.name + ".journal")
-            sp.run(code_for(sp.name, hostport, sp.journal))
+            sp.run(join_lines(code_for(sp.name, hostport, sp.journal)))
         for sp in sps:
             if not sp.wait_text("tutti: joined", 40):
                 raise RuntimeError("%s did not join: %s" % (sp.name, sp.texts()[-10:]))
@@ -185,6 +200,14 @@ def main():
             say("%s: joined, part %s, clock %+.3f ms (+/- %.3f), L %s ms" % (
                 sp.name, sp.part, st.get("clock_offset_ms", 0), st.get("clock_bound_ms", 0),
                 st.get("horizon_ms")))
+        if "beat0_ns" in report:
+            period = 4 * 60.0 / BPM * SYNC_BARS
+            beat0 = report["beat0_ns"] / 1e9
+            now = time.time() + NTP_EPOCH
+            line = beat0 + math.ceil((now - beat0) / period) * period
+            time.sleep(max(0.0, line + 0.3 - now))
+        for sp in sps:
+            sp.run(code_for(sp.name, hostport, sp.journal))
         recs = []
         for sp in sps:
             sp.wav = os.path.join(work, sp.name + ".wav")
