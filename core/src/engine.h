@@ -29,13 +29,6 @@
  * it is left out of the reported estimates. */
 #define TUTTI__STALL_FACTOR 4
 #define TUTTI__STALL_SLACK (20 * TUTTI_MS)
-/* The same for a member's need, with a wider gap: a process of the session
- * that the machine did not run for a while (tens of ms, up to about 100 on
- * a loaded machine) holds every delivery back as long, and L has to cover
- * it like a path's jitter; only what is far above it (a partition, a crashed
- * member's suspect time, a second or more) is a stall. */
-#define TUTTI__NEED_STALL_FACTOR 2
-#define TUTTI__NEED_STALL_SLACK (250 * TUTTI_MS)
 /* Frames we send carry at most this much body (the decoder takes 1 MiB). */
 #define TUTTI__FRAME_BODY_MAX (TUTTI__WIRE_MAX_FRAME / 4)
 /* A peer that is not connected: frames are numbered and kept, not sent. */

@@ -209,9 +209,9 @@ static tutti_time median_of(const tutti_time *v, uint32_t n)
  * longer how far the rare slow moments (a burst of jitter, the machine's
  * scheduling) go above it. The member's first NEED_WARMUP after joining
  * are not measured (its clock locks, the processes of a session start
- * together). An interval far above the level (NEED_STALL_FACTOR x +
- * NEED_STALL_SLACK: a partition waited out, a crashed member's suspect
- * time) is a stall and is left out.
+ * together). An interval far above the level (STALL_FACTOR x +
+ * STALL_SLACK: a partition waited out, a crashed member's suspect time) is
+ * a stall and is left out.
  */
 static tutti_time need_high(tutti_member *m)
 {
@@ -219,8 +219,7 @@ static tutti_time need_high(tutti_member *m)
     m->need_cur = 0;
     if (v > 0) {
         tutti_time level = m->nneed ? median_of(m->need, m->nneed) : v;
-        bool stall = m->nneed >= 8 &&
-                     v > level * TUTTI__NEED_STALL_FACTOR + TUTTI__NEED_STALL_SLACK;
+        bool stall = m->nneed >= 8 && v > level * TUTTI__STALL_FACTOR + TUTTI__STALL_SLACK;
         if (!stall) {
             m->need[m->need_next] = v;
             m->need_next = (m->need_next + 1) % TUTTI__NEED_LEVEL;
