@@ -66,11 +66,6 @@ int tutti__asset_path(const char *token, char *out, size_t cap);
 /* True when the cache holds the token's complete file. */
 bool tutti__asset_have(const char *token);
 
-/* Stores one chunk (offset, bytes) of content `total` bytes long, sent in
- * order by `stream` (the sending member: several may send the same file at
- * once); when the stream's content is complete, checks the hash and moves it
- * in place. 0, 1 when the file is now complete (or already was), -errno, or
- * -EINVAL (bad token, offsets, or content that does not match its hash). */
 /* A chunk message (/tutti/asset token total offset bytes) as a journal
  * keeps it: /tutti/asset token total offset "fnv1a64:<hash> bytes:<n>",
  * into `out` (TUTTI_ASSET_DIGEST_MAX is enough). Its length, or 0 when `p`
@@ -78,6 +73,11 @@ bool tutti__asset_have(const char *token);
 #define TUTTI_ASSET_DIGEST_MAX (TUTTI_ASSET_TOKEN_MAX + 128)
 size_t tutti__asset_digest_msg(const uint8_t *p, size_t len, uint8_t *out, size_t cap);
 
+/* Stores one chunk (offset, bytes) of content `total` bytes long, sent in
+ * order by `stream` (the sending member: several may send the same file at
+ * once); when the stream's content is complete, checks the hash and moves it
+ * in place. 0, 1 when the file is now complete (or already was), -errno, or
+ * -EINVAL (bad token, offsets, or content that does not match its hash). */
 int tutti__asset_put(const char *token, uint32_t stream, uint64_t total, uint64_t offset,
                      const uint8_t *chunk, size_t n);
 

@@ -790,12 +790,13 @@ static void deliver_user(const tutti_event *ev, tutti_time at, int how)
     bool file = false;
     uint64_t tag = ev->len >= CTX_BYTES ? get_be64(ev->data) : 0;
     bool mine = ev->key.origin == atomic_load(&S.my_id) && (tag & REPLAY_MASK) != REPLAY_TAG;
-    if (mine && ev->len >= CTX_BYTES && tutti__osc_check(osc, len) == 0) {
+    bool checked = ev->len >= CTX_BYTES && tutti__osc_check(osc, len) == 0;
+    if (mine && checked) {
         pthread_mutex_lock(&S.state_mu);
         tutti__state_buffers_changed(osc, len, buf_handed_over, &at);
         pthread_mutex_unlock(&S.state_mu);
     }
-    if (ev->len >= CTX_BYTES && tutti__osc_check(osc, len) == 0) {
+    if (checked) {
         int f = file_event(osc, len, ev->key.origin);
         if (f == FILE_ASSET) {
             journal(ev, osc, len);
@@ -1237,6 +1238,6 @@ void tutti__session_status_get(tutti__session_status *st)
     st->held = atomic_load(&S.held);
     pthread_mutex_lock(&S.state_mu);
     st->state_messages = S.state ? tutti__state_count(S.state) : 0;
-    st->queries_here = atomic_load(&S.queries_here);
     pthread_mutex_unlock(&S.state_mu);
+    st->queries_here = atomic_load(&S.queries_here);
 }
