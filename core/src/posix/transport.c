@@ -23,12 +23,20 @@
  * - Sends never block the loop. A member's frame NNG cannot take (its send
  *   buffer of SEND_BUFFER messages is full) is dropped and counted; the
  *   engines number their frames and repair gaps with NACKs, as after a lost
- *   connection. A member keeps one socket and lets NNG redial: frames NNG
+ *   connection. A member keeps one socket across connections: frames NNG
  *   still held from before a cut may reach the new connection ahead of the
  *   resume hello; the hub drops frames from a connection that has not said
  *   hello, and the resume repairs the gap. (Closing and reopening the socket
  *   per connection was tried: nng_close in NNG 1.5.2 can hang when a pipe
  *   has just gone, which stopped the loop.)
+ * - A lost connection gets a new dialer rather than NNG's own redial. NNG
+ *   1.5.2 (Debian 12's) redials only once its reaper thread has finished the
+ *   old connection, and that thread can wait for good on a receive that a
+ *   closing TCP pipe never completes (fixed upstream in 1.6, nng PR 1636):
+ *   the member then never dialled again. A new dialer does not wait for the
+ *   reaper; the old one is closed, which stops any redial of its own. It
+ *   dials at once after a connection that lasted, and backs off (50 ms
+ *   doubling to 2 s) after connections that keep dying young.
  * - The engine's tick runs after every batch of work: directly after a
  *   wake-up or a timer, and for a hub's socket reads once per loop iteration
  *   (a check handle), so a burst of frames costs one tick, not one each.
@@ -91,7 +99,8 @@ struct tutti_net {
 
     tutti__sp_server *srv; /* hub */
     nng_socket sock;       /* member */
-    bool sock_open;
+    nng_dialer dialer;
+    bool sock_open, dialer_open;
     nng_aio *rx;
 
     uv_loop_t loop;
@@ -121,12 +130,15 @@ struct tutti_net {
     bool submit_blocked;
     bool dirty;  /* work done since the last tick */
     bool redial; /* member: opening a new socket failed; try again */
+    bool dial_pending;       /* member: dial again at dial_at */
+    tutti_time dial_at, dial_backoff, connected_at;
     bool shut;   /* shutdown_loop has run */
 };
 
 static _Thread_local tutti_net *current_loop;
 
 static int open_and_dial(tutti_net *n);
+static int dial(tutti_net *n);
 static void close_socket(tutti_net *n);
 
 /* ------------------------------------------------------------- logging */
@@ -299,12 +311,32 @@ static void hub_refused(void *ctx)
 
 /* ------------------------------------------------------ loop thread */
 
+/* A member lost its connection: stop the dialer and plan a new one. */
+static void redial_later(tutti_net *n)
+{
+    if (n->dialer_open) {
+        nng_dialer_close(n->dialer); /* does not wait for NNG's reaper */
+        n->dialer_open = false;
+    }
+    tutti_time now = tutti__posix_now();
+    if (now - n->connected_at >= 2 * TUTTI_S)
+        n->dial_backoff = 0;
+    else if (n->dial_backoff < 50 * TUTTI_MS)
+        n->dial_backoff = 50 * TUTTI_MS;
+    else if ((n->dial_backoff *= 2) > 2 * TUTTI_S)
+        n->dial_backoff = 2 * TUTTI_S;
+    n->dial_pending = true;
+    n->dial_at = now + n->dial_backoff;
+    n->dirty = true;
+}
+
 /* A member's inbound item. */
 static void handle_inbound(tutti_net *n, const inbound *it)
 {
     switch (it->kind) {
     case IN_ADD:
         n->cur_pipe = it->pipe;
+        n->connected_at = tutti__posix_now();
         n->st.connected = true;
         n->st.connects++;
         logf_(n, TUTTI_LOG_INFO, "connected to the hub at %s", n->url);
@@ -316,7 +348,8 @@ static void handle_inbound(tutti_net *n, const inbound *it)
         n->st.connected = false;
         n->st.disconnects++;
         logf_(n, TUTTI_LOG_WARN, "lost the connection to the hub; redialling %s", n->url);
-        break; /* NNG redials by itself; the next ADD_POST resumes */
+        redial_later(n); /* a new dialer (see the design notes) */
+        break; /* the next ADD_POST resumes */
     default: {
         /* NNG starts reading a connection before it reports it, so a message
          * may overtake its ADD_POST; it is the hub's frame all the same. */
@@ -445,7 +478,13 @@ static void service(tutti_net *n)
     if (n->srv) tutti__sp_flush(n->srv);
     tutti_time now = tutti__posix_now();
     n->dirty = false;
+    if (n->dial_pending && now >= n->dial_at) {
+        n->dial_pending = false;
+        if (n->sock_open && dial(n) != 0) n->redial = true;
+    }
+    if (n->dial_pending && deadline > n->dial_at) deadline = n->dial_at;
     if (n->redial) {
+        n->dial_pending = false;
         close_socket(n);
         n->redial = open_and_dial(n) != 0;
         if (n->redial && deadline > now + TUTTI_S) deadline = now + TUTTI_S;
@@ -673,14 +712,30 @@ static int open_and_dial(tutti_net *n)
         return TUTTI_ETRANSPORT;
     }
     nng_recv_aio(n->sock, n->rx);
+    return dial(n);
+}
+
+/* Start dialling the hub with a new dialer, closing the previous one. */
+static int dial(tutti_net *n)
+{
+    if (n->dialer_open) {
+        nng_dialer_close(n->dialer); /* does not wait for NNG's reaper */
+        n->dialer_open = false;
+    }
     nng_dialer d;
-    rv = nng_dialer_create(&d, n->sock, n->url);
+    int rv = nng_dialer_create(&d, n->sock, n->url);
     if (rv == 0) {
         /* Redial quickly at first, backing off to a few seconds, so a
          * restarted hub is found again within moments. */
         nng_dialer_set_ms(d, NNG_OPT_RECONNMINT, 100);
         nng_dialer_set_ms(d, NNG_OPT_RECONNMAXT, 2000);
         rv = nng_dialer_start(d, NNG_FLAG_NONBLOCK);
+        if (rv != 0)
+            nng_dialer_close(d);
+        else {
+            n->dialer = d;
+            n->dialer_open = true;
+        }
     }
     return rv ? url_error(n, "dial", rv) : 0;
 }
@@ -691,8 +746,8 @@ static void close_socket(tutti_net *n)
     if (!n->sock_open) return;
     /* nng_close returns once NNG's callbacks on this socket are done; none of
      * them waits for this thread, so this cannot deadlock. */
-    nng_close(n->sock);
-    n->sock_open = false;
+    nng_close(n->sock); /* closes its dialers too */
+    n->sock_open = n->dialer_open = false;
     nng_aio_free(n->rx); /* waits for its callback; a stopped aio is spent */
     n->rx = NULL;
     uv_mutex_lock(&n->mu);
