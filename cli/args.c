@@ -5,9 +5,13 @@
 
 #include <errno.h>
 #include <math.h>
+#include <pthread.h>
+#include <sched.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <sys/prctl.h>
 #include <unistd.h>
 
 volatile sig_atomic_t cli_stop_requested;
@@ -50,6 +54,20 @@ void cli_exit_after(unsigned seconds, int status)
     sigemptyset(&sa.sa_mask);
     sigaction(SIGALRM, &sa, NULL);
     alarm(seconds);
+}
+
+bool cli_realtime(const char *cmd, int priority)
+{
+    prctl(PR_SET_TIMERSLACK, 1UL, 0, 0, 0);
+    struct sched_param sp;
+    memset(&sp, 0, sizeof sp);
+    sp.sched_priority = priority;
+    int rc = pthread_setschedparam(pthread_self(), SCHED_FIFO, &sp);
+    if (rc != 0)
+        fprintf(stderr,
+                "tutti %s: no real-time priority (%s): running at normal priority\n",
+                cmd, strerror(rc));
+    return rc == 0;
 }
 
 void cli_sleep(tutti_time ns)

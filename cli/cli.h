@@ -77,6 +77,17 @@ void cli_catch_signals(void);
  */
 void cli_exit_after(unsigned seconds, int status);
 
+/*
+ * --realtime: run this process's threads at SCHED_FIFO `priority` (call it
+ * before starting anything: libuv's and NNG's threads inherit it), with a
+ * timer slack of 1 us. A machine busy with other work then cannot leave the
+ * session's network side unrun for a scheduler period (tens of ms with many
+ * runnable processes). Says so and carries on at normal priority when the
+ * system does not allow it. Returns whether it took effect.
+ */
+#define CLI_RT_PRIORITY 10 /* above ordinary work, below audio (JACK: 70+) */
+bool cli_realtime(const char *cmd, int priority);
+
 /* ------------------------------------------------------------- helpers */
 
 /* Sleep (interruptible by a caught signal). */

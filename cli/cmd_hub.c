@@ -9,7 +9,7 @@
 static const char usage[] =
     "usage: tutti hub [--listen URL] [--session NAME] [--horizon MS] [--suspect MS]\n"
     "                 [--auto-horizon] [--bpm X] [--duration S] [--url-file FILE]\n"
-    "                 [--quiet] [--verbose]\n"
+    "                 [--quiet] [--verbose] [--realtime]\n"
     "\n"
     "Runs the hub of a session: members connect to it, it relays every event to\n"
     "every member and sequences who is in the session and the tempo. Session time\n"
@@ -32,6 +32,8 @@ static const char usage[] =
     "  --url-file FILE  write the address members should dial to FILE once ready\n"
     "  --quiet          no status line every second\n"
     "  --verbose        log connections and other details to stderr\n"
+    "  --realtime       run at real-time priority (SCHED_FIFO 10, below audio), so\n"
+    "                   that a busy machine does not hold the session back\n"
     "\n"
     "On exit the last line on stdout is a JSON object with the final counters.\n";
 
@@ -62,7 +64,7 @@ int cmd_hub(int argc, char **argv)
     const char *listen = CLI_DEFAULT_LISTEN, *session = CLI_DEFAULT_SESSION,
                *url_file = NULL;
     double horizon_ms = 100, suspect_ms = 1000, bpm = 120, duration = 0;
-    bool quiet = false, verbose = false, auto_horizon = false;
+    bool quiet = false, verbose = false, auto_horizon = false, realtime = false;
     const cli_opt opts[] = {
         {"listen", CLI_STRING, &listen, 0, 0, NULL},
         {"session", CLI_STRING, &session, 0, 0, NULL},
@@ -74,6 +76,7 @@ int cmd_hub(int argc, char **argv)
         {"url-file", CLI_STRING, &url_file, 0, 0, NULL},
         {"quiet", CLI_FLAG, &quiet, 0, 0, NULL},
         {"verbose", CLI_FLAG, &verbose, 0, 0, NULL},
+        {"realtime", CLI_FLAG, &realtime, 0, 0, NULL},
         {NULL, 0, NULL, 0, 0, NULL},
     };
     int rc = cli_parse("hub", usage, argc, argv, opts, NULL, NULL);
@@ -100,6 +103,7 @@ int cmd_hub(int argc, char **argv)
     if (verbose) ncfg.log_level = TUTTI_LOG_DEBUG;
     ncfg.url_file = url_file;
 
+    if (realtime) cli_realtime("hub", CLI_RT_PRIORITY);
     cli_catch_signals();
     tutti_net *n;
     if ((rc = tutti_net_hub_start(&n, &cfg, listen, &ncfg)) != 0) {

@@ -18,7 +18,7 @@ static const char usage[] =
     "usage: tutti member --hub URL --name NAME [--session NAME] [--events N]\n"
     "                    [--rate HZ] [--lead-max MS] [--journal FILE] [--duration S]\n"
     "                    [--wait-members K] [--expect N] [--timeout S] [--quiet]\n"
-    "                    [--verbose] [--timing FILE] [--rejoin]\n"
+    "                    [--verbose] [--timing FILE] [--rejoin] [--realtime]\n"
     "\n"
     "Joins a session and plays N test events at about HZ per second, each stamped\n"
     "for a random moment between now and now + lead-max (an event stamped closer\n"
@@ -44,6 +44,9 @@ static const char usage[] =
     "  --timing FILE      write when things happened, for measurements (below)\n"
     "  --rejoin           when the hub removes this member, join again as a new\n"
     "                     member and play on (default: stop with an error)\n"
+    "  --realtime         run at real-time priority (SCHED_FIFO 10, below audio), so\n"
+    "                     that a busy machine does not hold the session's traffic\n"
+    "                     back (needs root or an rtprio limit, as JACK does)\n"
     "\n"
     "The timing file has one record a line; times are ns, local = this machine's\n"
     "CLOCK_MONOTONIC, est = this member's estimate of session time, and the true\n"
@@ -166,7 +169,7 @@ int cmd_member(int argc, char **argv)
                *tpath = NULL;
     uint64_t events = 100, wait_members = 1, expect = 0;
     double rate = 100, lead_max_ms = 200, duration = 0, timeout = 0;
-    bool quiet = false, verbose = false, rejoin = false;
+    bool quiet = false, verbose = false, rejoin = false, realtime = false;
     const cli_opt opts[] = {
         {"hub", CLI_STRING, &hub, 0, 0, NULL},
         {"name", CLI_STRING, &name, 0, 0, NULL},
@@ -183,6 +186,7 @@ int cmd_member(int argc, char **argv)
         {"verbose", CLI_FLAG, &verbose, 0, 0, NULL},
         {"timing", CLI_STRING, &tpath, 0, 0, NULL},
         {"rejoin", CLI_FLAG, &rejoin, 0, 0, NULL},
+        {"realtime", CLI_FLAG, &realtime, 0, 0, NULL},
         {NULL, 0, NULL, 0, 0, NULL},
     };
     int rc = cli_parse("member", usage, argc, argv, opts, NULL, NULL);
@@ -230,6 +234,7 @@ int cmd_member(int argc, char **argv)
     ncfg.log_ctx = (void *)name;
     if (verbose) ncfg.log_level = TUTTI_LOG_DEBUG;
 
+    if (realtime) cli_realtime("member", CLI_RT_PRIORITY);
     cli_catch_signals();
     tutti_net *n;
     if ((rc = tutti_net_member_start(&n, &cfg, &cb, hub, &ncfg)) != 0) {

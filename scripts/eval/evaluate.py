@@ -313,6 +313,13 @@ class Runner:
             return max(20.0, 2 * (r["delay"] + 2 * r["jitter"]) + 10)
         return float(self.a.horizon_mode)
 
+    def rt_args(self):
+        """The hub, the relays and the members run at real-time priority (as a
+        stage machine would): 33 processes on 2 cores otherwise wait up to a
+        scheduler period (~100 ms) to run, and that is the host, not the
+        network."""
+        return [] if self.a.no_realtime else ["--realtime"]
+
     def relay_spin(self, r):
         """Spinning to a deadline costs CPU in every relay; sessions of 8 and 16
         members (a relay each) leave the cores to the members instead."""
@@ -323,7 +330,7 @@ class Runner:
     def start_hub(self, r, work, suspect=None):
         url_file = os.path.join(work, "hub.url")
         argv = [self.tutti, "hub", "--listen", "tcp://127.0.0.1:0", "--url-file", url_file,
-                "--duration", "600"] + self.horizon_args(r)
+                "--duration", "600"] + self.horizon_args(r) + self.rt_args()
         if suspect:
             argv += ["--suspect", str(suspect)]
         hub = self.procs.start("hub", argv, os.path.join(work, "hub.log"), pipe=True)
@@ -340,7 +347,7 @@ class Runner:
                     "%g" % r["jitter"], "--dist", r["dist"], "--loss", "%g" % r["loss"],
                     "--seed", str(1000 * (1 + self.a.seed) + 17 * i + 1),
                     "--duration", "600", "--spin-max", "%g" % self.relay_spin(r),
-                    "--jitter-model", self.a.jitter_model]
+                    "--jitter-model", self.a.jitter_model] + self.rt_args()
             if name == fault_member and r["fault"] in ("partition", "rejoin"):
                 argv += ["--event", "at %.3fs partition %gs" % (fault_at, self.a.partition)]
             p = self.procs.start("relay-" + name, argv,
@@ -416,7 +423,7 @@ class Runner:
                     "--wait-members", str(n), "--duration", "%.1f" % duration,
                     "--journal", os.path.join(work, name + ".journal"),
                     "--timing", os.path.join(work, name + ".timing"),
-                    "--timeout", "%.0f" % (duration + 40), "--quiet"]
+                    "--timeout", "%.0f" % (duration + 40), "--quiet"] + self.rt_args()
             if r["fault"] == "rejoin":
                 argv.append("--rejoin")
             members[name] = self.procs.start(name, argv, os.path.join(work, name + ".log"),
@@ -1458,6 +1465,9 @@ def main():
     ap.add_argument("--merge", action="store_true",
                     help="with --only: the runs made replace theirs in the CSV, plots and "
                          "report of the last grid (same --out and --work)")
+    ap.add_argument("--no-realtime", action="store_true",
+                    help="run the hub, relays and members at normal priority (default: "
+                         "--realtime, SCHED_FIFO 10)")
     ap.add_argument("--no-plots", action="store_true")
     ap.add_argument("--no-report", action="store_true")
     a = ap.parse_args()
