@@ -76,6 +76,7 @@ struct tutti_hub {
     uint64_t relayed, delivered, divergences, removed, dropped;
     /* the automatic horizon */
     tutti_time auto_next, auto_raised, auto_lowered, auto_target;
+    tutti_time auto_measured_since; /* every member's need known since; 0: not */
     uint64_t auto_changes;
 };
 
@@ -749,6 +750,10 @@ void tutti_hub_disconnected(tutti_hub *h, uint32_t peer)
 #define AUTO_EVERY (500 * TUTTI_MS)  /* how often the target is looked at */
 #define AUTO_RAISE_HOLD (3 * TUTTI_S) /* no lowering this soon after a raise */
 #define AUTO_LOWER_EVERY (1 * TUTTI_S)
+/* No lowering on measured needs younger than this: a member's need is the
+ * largest of its recent deliveries, and its first seconds have not yet seen
+ * the slower moments a path (or a busy machine) has now and then. */
+#define AUTO_LEARN (4 * TUTTI_S)
 /* Late events are a reason to raise only this long after the last change:
  * events stamped under the old L are still arriving for a while. */
 #define AUTO_LATE_SETTLE (3 * TUTTI_S)
@@ -821,6 +826,11 @@ static void auto_horizon(tutti_hub *h)
     if (!any) return;
     tutti_time target = auto_target(h, &measured), next = h->horizon;
     h->auto_target = target;
+    if (!measured)
+        h->auto_measured_since = 0;
+    else if (h->auto_measured_since == 0)
+        h->auto_measured_since = h->now;
+    bool young = measured && h->now - h->auto_measured_since < AUTO_LEARN;
     /* Late events raise L only when they are not measured: the measured
      * need already holds every late delivery that was not a stall, and a
      * stall (a partition, a crash) is no reason for a larger L. */
@@ -831,7 +841,7 @@ static void auto_horizon(tutti_hub *h)
         if (next < target) next = target;
     } else if (target > h->horizon + h->horizon / 64) {
         next = target; /* at once (a raise smaller than that is noise) */
-    } else if (!unknown && target < h->horizon - h->horizon / 32 &&
+    } else if (!unknown && !young && target < h->horizon - h->horizon / 32 &&
                h->now - h->auto_raised >= AUTO_RAISE_HOLD &&
                h->now - h->auto_lowered >= AUTO_LOWER_EVERY) {
         /* three quarters of the way down, a tenth of L at least: from

@@ -342,8 +342,10 @@ typedef struct tutti_hub_config {
      * estimate (half its largest recent round trip, stalls left out) and h
      * the heartbeat (L/10, 2..20 ms), and late reports raise L by a quarter
      * 3 s or more after the last change. L is raised to the target at once;
-     * it is lowered, not within 3 s of a raise and at most every second, by
-     * three quarters of the distance to the target (a tenth of L at least). Each change
+     * it is lowered, not within 3 s of a raise, not while every member's
+     * report is less than 4 s old (a first second's need has not met the
+     * path's slower moments yet) and at most every second, by three
+     * quarters of the distance to the target (a tenth of L at least). Each change
      * is a HORIZON command at its place in the order. `horizon` is where
      * it starts.
      */
