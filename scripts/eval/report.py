@@ -183,12 +183,18 @@ def write(path, outdir, rows, mrows, details, pngs, info, gname, mode_name, a, e
       "(`tutti netsim`, seeded differently, the same settings both ways; the relays of 8- and "
       "16-member sessions sleep without spinning, `--spin-max 0`, to leave the two cores to "
       "the members: they are then 0.1–2 ms late at times, which the measured delays include) "
-      "and the members. `tutti member` processes each play %g events a second for %g s, every "
+      "and the members%s. `tutti member` processes each play %g events a second for %g s, every "
       "event asked for \"now\" (`--lead-max 0`), so the horizon rule stamps each one exactly "
       "L ahead: the worst case for timeliness, and what a musician playing live does. The "
       "scsynth runs play examples/trio (drums, bass, chords at 120 bpm), one part per server, "
       "each client sending its bundles %g s ahead through its server's proxy port." % (
-          " `--auto-horizon`" if mode_name == "auto" else "", a.rate, a.seconds, a.client_lead))
+          " `--auto-horizon`" if mode_name == "auto" else "",
+          "; the hub, relays and members run at real-time priority (`--realtime`, SCHED_FIFO "
+          "10, below JACK's and scsynth's audio threads), as a stage machine would, so that 33 "
+          "processes on two cores do not wait a scheduler period (up to ~100 ms) to run"
+          if not getattr(a, "no_realtime", False) else
+          "; every process at normal priority (`--no-realtime`)",
+          a.rate, a.seconds, a.client_lead))
     w("- **Coherence.** Each member's journal (`--journal`; the plugin's `TUTTI_JOURNAL`) is "
       "split into incarnations (a member the hub removed and that joined again is a new "
       "incarnation; `tutti member --timing` marks them) and compared with the union of every "
