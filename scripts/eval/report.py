@@ -223,7 +223,7 @@ def write(path, outdir, rows, mrows, details, pngs, info, gname, mode_name, a, e
       "that over the run's events (member → hub → member, including the wait for every "
       "origin's promise); *L needed* is its maximum plus the lead: the smallest L at which "
       "every measured event would have been on time at every member (delivery delays do not "
-      "depend on L, except through the heartbeat, L/10 within 2–20 ms). *L chosen* is the "
+      "depend on L, except through the heartbeat, L/10 within 5–20 ms). *L chosen* is the "
       "lead each event was actually stamped with (stamped time − its origin's clock at "
       "submission), median and maximum over the run.")
     w("- **Clock error.** Every `tutti member` writes its estimate of session time every 20 ms "

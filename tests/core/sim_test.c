@@ -150,13 +150,15 @@ static void auto_horizon(void)
         CHECK(o.l_end >= 60 * TUTTI_MS);
         CHECK(o.l_max <= AH_BOUND);
         if (o.late || o.l_max > AH_BOUND || o.l_end < 60 * TUTTI_MS) ah_report("steady", seed, &o);
-        /* a slow start is forgotten: L within the bound from 11 s on (the
-         * hub lowers on needs at least 4 s old, then in steps a second apart) */
-        auto_horizon_run(seed, AH_SLOW_START, 11 * TUTTI_S, 0, &o);
+        /* a slow start is forgotten: L within the bound from 10 s on (the
+         * hub lowers on needs at least 4 s old, then in steps a second apart;
+         * the last step may stop up to a 32nd above a target just under the
+         * bound, as the hub leaves L alone that close to its target) */
+        auto_horizon_run(seed, AH_SLOW_START, 10 * TUTTI_S, 0, &o);
         CHECK(o.coherent);
         CHECK_EQ_I64((int64_t)o.late, 0);
-        CHECK(o.l_max <= AH_BOUND);
-        if (o.late || o.l_max > AH_BOUND) ah_report("slow start", seed, &o);
+        CHECK(o.l_max <= AH_BOUND + AH_BOUND / 32);
+        if (o.late || o.l_max > AH_BOUND + AH_BOUND / 32) ah_report("slow start", seed, &o);
         /* a partition does not raise L, and nothing is late after the
          * stall has drained (the partition ends at 13 s) */
         auto_horizon_run(seed, AH_PARTITION, 5 * TUTTI_S, 0, &o);

@@ -322,7 +322,7 @@ typedef struct tutti_hub tutti_hub;
 typedef struct tutti_hub_config {
     const char *session;
     tutti_time horizon;        /* initial L */
-    tutti_time heartbeat;      /* 0: derived from L (L/10, within [2 ms, 20 ms]) */
+    tutti_time heartbeat;      /* 0: derived from L (L/10, within [5 ms, 20 ms]) */
     tutti_time suspect_after;  /* remove a member silent this long */
     double bpm, quantum;       /* initial timeline */
     uint32_t max_members;
@@ -340,7 +340,7 @@ typedef struct tutti_hub_config {
      * first second, a quiet session, an older member) the target is at
      * least 2 D + margin + 1.25 h, D the largest member's one-way delay
      * estimate (half its largest recent round trip, stalls left out) and h
-     * the heartbeat (L/10, 2..20 ms), and late reports raise L by a quarter
+     * the heartbeat (L/10, 5..20 ms), and late reports raise L by a quarter
      * 3 s or more after the last change. L is raised to the target at once;
      * it is lowered, not within 3 s of a raise, not while every member's
      * report is less than 4 s old (a first second's need has not met the
