@@ -82,9 +82,12 @@ grep -q 'partition ends' "$WORK/relay_carla.out" || fail "carla's relay never he
 [ "$(num "$j" partitions)" = 1 ] || fail "carla's relay reports no partition: $j"
 timeouts=$(grep -o '"timeouts":[0-9]*' <<<"$j" | awk -F: '{ s += $2 } END { print s + 0 }')
 [ "$timeouts" -ge 2 ] || fail "the partition cost no retransmission timeouts: $j"
-# A partition holds the connection: carla never had to dial again.
-[ "$(num "$j" connections)" = 1 ] || fail "carla connected more than once: $j"
-grep -q 'lost the connection' "$WORK/carla.log" && fail "carla lost its connection in the partition"
+# A partition holds the connection, so TCP reports nothing; carla gives it up
+# after 600 ms of silence and resumes on a new one (whose handshake the relay
+# holds until the link is back): at most a dial or two more, never a rejoin.
+conns=$(num "$j" connections)
+[ "$conns" -ge 1 ] && [ "$conns" -le 3 ] || fail "carla connected $conns times: $j"
+grep -q 'removed\|rejoin' "$WORK/carla.log" && fail "carla had to rejoin instead of resuming"
 for m in anna bruno; do
     grep -q 'partition begins' "$WORK/relay_$m.out" && fail "the relay for $m cut its link too"
 done

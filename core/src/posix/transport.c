@@ -37,6 +37,16 @@
  *   reaper; the old one is closed, which stops any redial of its own. It
  *   dials at once after a connection that lasted, and backs off (50 ms
  *   doubling to 2 s) after connections that keep dying young.
+ * - Once that reaper is stuck, NNG reports no lost connection again (it
+ *   reports them from the reaper) and pair1 still counts the stuck one as
+ *   its peer. So a member that hears nothing from the hub for a while (the
+ *   hub sends at least every heartbeat, 20 ms at most) gives up the socket:
+ *   it closes the socket's connection and dialer (neither waits for the
+ *   reaper), leaves the socket itself open (nng_close would wait for it) and
+ *   dials on a new one; the hub takes the resume hello on the new
+ *   connection. The same rescues a connection TCP has stopped moving (a
+ *   partition): a new connection's handshake is retried sooner than the old
+ *   one's data.
  * - The engine's tick runs after every batch of work: directly after a
  *   wake-up or a timer, and for a hub's socket reads once per loop iteration
  *   (a check handle), so a burst of frames costs one tick, not one each.
@@ -114,6 +124,7 @@ struct tutti_net {
     uv_cond_t cv;
     /* ---- guarded by mu ---- */
     bool stopping, closed;
+    uint32_t sock_id; /* member: the socket whose events count */
     inbound *in; /* ring, grows for pipe events only */
     uint32_t in_cap, in_head, in_len, in_msgs;
     bool rx_paused;
@@ -127,6 +138,8 @@ struct tutti_net {
     /* ---- loop thread only ---- */
     tutti_net_stats st;
     uint32_t cur_pipe; /* member: the connection to the hub, 0 if none */
+    tutti_time last_heard; /* member: a frame from the hub or a connection */
+    uint64_t abandoned;    /* member: sockets given up (left open, see notes) */
     bool submit_blocked;
     bool dirty;  /* work done since the last tick */
     bool redial; /* member: opening a new socket failed; try again */
@@ -266,8 +279,9 @@ static void on_pipe(nng_pipe p, nng_pipe_ev ev, void *arg)
 {
     tutti_net *n = arg;
     uint8_t kind = ev == NNG_PIPE_EV_ADD_POST ? IN_ADD : IN_REM;
+    uint32_t sock = (uint32_t)nng_socket_id(nng_pipe_socket(p));
     uv_mutex_lock(&n->mu);
-    if (!n->closed && in_push_locked(n, kind, (uint32_t)nng_pipe_id(p), NULL))
+    if (!n->closed && sock == n->sock_id && in_push_locked(n, kind, (uint32_t)nng_pipe_id(p), NULL))
         uv_async_send(&n->wake);
     uv_mutex_unlock(&n->mu);
 }
@@ -311,6 +325,47 @@ static void hub_refused(void *ctx)
 
 /* ------------------------------------------------------ loop thread */
 
+/* How long a member waits for a frame from the hub before it gives up the
+ * socket: well past the hub's heartbeat (20 ms at most) and a few round
+ * trips, and below the hub's default suspect time (1 s), so that it is back
+ * before the hub removes it. */
+static tutti_time silence_limit(const tutti_net *n)
+{
+    tutti_time l = 3 * n->mst.clock.rtt_last_ns;
+    return l > 600 * TUTTI_MS ? l : 600 * TUTTI_MS;
+}
+
+/* The hub has been silent too long on a connection NNG calls up: give the
+ * socket up (see the design notes) and dial on a new one. */
+static void abandon_socket(tutti_net *n, tutti_time silent)
+{
+    logf_(n, TUTTI_LOG_WARN,
+          "heard nothing from the hub for %.0f ms; reconnecting on a new socket",
+          (double)silent / 1e6);
+    if (n->dialer_open) nng_dialer_close(n->dialer);
+    n->dialer_open = false;
+    if (n->cur_pipe) {
+        nng_pipe p = NNG_PIPE_INITIALIZER;
+        p.id = n->cur_pipe;
+        nng_pipe_close(p); /* closes the TCP connection; the rest is the reaper's */
+    }
+    nng_aio_stop(n->rx); /* a receive on the socket, not on the connection */
+    nng_aio_free(n->rx);
+    n->rx = NULL;
+    uv_mutex_lock(&n->mu);
+    n->sock_id = 0; /* its connection events no longer count */
+    n->rx_paused = false;
+    uv_mutex_unlock(&n->mu);
+    n->sock_open = false; /* left open: nng_close could wait for good */
+    n->abandoned++;
+    n->cur_pipe = 0;
+    n->st.connected = false;
+    n->st.disconnects++;
+    n->dial_pending = false;
+    n->dial_backoff = 0;
+    if (open_and_dial(n) != 0) n->redial = true;
+}
+
 /* A member lost its connection: stop the dialer and plan a new one. */
 static void redial_later(tutti_net *n)
 {
@@ -336,7 +391,7 @@ static void handle_inbound(tutti_net *n, const inbound *it)
     switch (it->kind) {
     case IN_ADD:
         n->cur_pipe = it->pipe;
-        n->connected_at = tutti__posix_now();
+        n->connected_at = n->last_heard = tutti__posix_now();
         n->st.connected = true;
         n->st.connects++;
         logf_(n, TUTTI_LOG_INFO, "connected to the hub at %s", n->url);
@@ -354,6 +409,7 @@ static void handle_inbound(tutti_net *n, const inbound *it)
         /* NNG starts reading a connection before it reports it, so a message
          * may overtake its ADD_POST; it is the hub's frame all the same. */
         size_t len = nng_msg_len(it->msg);
+        n->last_heard = tutti__posix_now();
         n->st.frames_in++;
         n->st.bytes_in += len;
         tutti_member_receive(n->member, nng_msg_body(it->msg), len);
@@ -483,6 +539,13 @@ static void service(tutti_net *n)
         if (n->sock_open && dial(n) != 0) n->redial = true;
     }
     if (n->dial_pending && deadline > n->dial_at) deadline = n->dial_at;
+    if (n->role == ROLE_MEMBER && n->st.connected && n->sock_open && !n->redial) {
+        tutti_time limit = silence_limit(n);
+        if (now - n->last_heard > limit)
+            abandon_socket(n, now - n->last_heard);
+        else if (deadline > n->last_heard + limit + TUTTI_MS)
+            deadline = n->last_heard + limit + TUTTI_MS;
+    }
     if (n->redial) {
         n->dial_pending = false;
         close_socket(n);
@@ -698,6 +761,9 @@ static int open_and_dial(tutti_net *n)
         return TUTTI_ETRANSPORT;
     }
     n->sock_open = true;
+    uv_mutex_lock(&n->mu);
+    n->sock_id = (uint32_t)nng_socket_id(n->sock);
+    uv_mutex_unlock(&n->mu);
     /* Room for the largest frame the wire allows plus pair1's hop count;
      * NNG drops the connection of a peer that sends more. The receive buffer
      * is in messages, ahead of the loop's own queue. */
