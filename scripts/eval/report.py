@@ -241,7 +241,11 @@ def write(path, outdir, rows, mrows, details, pngs, info, gname, mode_name, a, e
       "everyone waits for it; `rejoin` — the hub's default (`--suspect 1000`) removes it "
       "after 1 s, the others play on, and the member joins again as a new incarnation "
       "(`tutti member --rejoin`) once its link is back. The scsynth runs' recovery comes "
-      "from the status polls (100 ms apart)." % (a.partition, a.fault_at))
+      "from the status polls (100 ms apart). The partitioned TCP connection itself would "
+      "move again only at its first retransmission after the end (exponential backoff: "
+      "1.7-2 s later on these paths, as measured before); the member gives it up after 600 ms of silence and "
+      "dials again, and the relay lets that connection's handshake through at its next SYN "
+      "retry, so most runs resume on the new connection." % (a.partition, a.fault_at))
     w("- **Crash.** One member is killed (SIGKILL) %g s into playing; the hub removes it after "
       "its default 1 s. Recovery is the time from the kill until every survivor delivers "
       "again: for `tutti member`, the end of the first pause in its deliveries after the kill "
