@@ -150,8 +150,11 @@ def main():
                 raise RuntimeError("tutti join failed: " + r.stderr.strip())
 
         def joined(s, members):
+            # joined, and its clock locked: until then the plugin cannot stamp
+            # a client's packets and refuses them ("not joined yet")
             st = wait_for(lambda: (lambda x: x if x and x.get("mode") == "session" and
-                                   x.get("members") == members else None)(
+                                   x.get("members") == members and
+                                   x.get("clock_locked") else None)(
                 tutti_status(tutti, s["proxy"])), 20, s["name"] + " to join")
             s["id"], s["part"] = st["id"], st["part"]
             say("%s: scsynth on %d, proxy on %d, member %d, part %d, clock %+.3f ms (+/- %.3f)" %
