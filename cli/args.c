@@ -56,13 +56,18 @@ void cli_exit_after(unsigned seconds, int status)
     alarm(seconds);
 }
 
-bool cli_realtime(const char *cmd, int priority)
+int cli_fifo(int priority)
 {
-    prctl(PR_SET_TIMERSLACK, 1UL, 0, 0, 0);
     struct sched_param sp;
     memset(&sp, 0, sizeof sp);
     sp.sched_priority = priority;
-    int rc = pthread_setschedparam(pthread_self(), SCHED_FIFO, &sp);
+    return pthread_setschedparam(pthread_self(), SCHED_FIFO, &sp);
+}
+
+bool cli_realtime(const char *cmd, int priority)
+{
+    prctl(PR_SET_TIMERSLACK, 1UL, 0, 0, 0);
+    int rc = cli_fifo(priority);
     if (rc != 0)
         fprintf(stderr,
                 "tutti %s: no real-time priority (%s): running at normal priority\n",

@@ -87,6 +87,8 @@ void cli_exit_after(unsigned seconds, int status);
  */
 #define CLI_RT_PRIORITY 10 /* above ordinary work, below audio (JACK: 70+) */
 bool cli_realtime(const char *cmd, int priority);
+/* The calling thread at SCHED_FIFO `priority`: 0, or why not (an errno). */
+int cli_fifo(int priority);
 
 /* ------------------------------------------------------------- helpers */
 

@@ -94,6 +94,8 @@
 #define _GNU_SOURCE
 #include "netsim.h"
 
+#include "cli.h"
+
 #include "tutti/net.h"
 
 #include <errno.h>
@@ -113,8 +115,6 @@
 #include <time.h>
 #include <unistd.h>
 #include <uv.h>
-#include <pthread.h>
-#include <sched.h>
 
 #define MSS 1448
 #define WIRE_OVERHEAD 52 /* IPv4 20 + TCP 20 + timestamp option 12 */
@@ -1562,10 +1562,7 @@ int netsim_run(netsim *ns)
     /* Timer slack applies to this thread: wake within a microsecond. */
     prctl(PR_SET_TIMERSLACK, 1UL, 0, 0, 0);
     if (ns->cfg.rt_priority > 0) {
-        struct sched_param sp;
-        memset(&sp, 0, sizeof sp);
-        sp.sched_priority = ns->cfg.rt_priority;
-        int rc = pthread_setschedparam(pthread_self(), SCHED_FIFO, &sp);
+        int rc = cli_fifo(ns->cfg.rt_priority);
         ns->st.realtime = rc == 0;
         if (rc != 0)
             log_msg(ns, TUTTI_LOG_WARN,

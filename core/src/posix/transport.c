@@ -139,7 +139,6 @@ struct tutti_net {
     tutti_net_stats st;
     uint32_t cur_pipe; /* member: the connection to the hub, 0 if none */
     tutti_time last_heard; /* member: a frame from the hub or a connection */
-    uint64_t abandoned;    /* member: sockets given up (left open, see notes) */
     bool submit_blocked;
     bool dirty;  /* work done since the last tick */
     bool redial; /* member: opening a new socket failed; try again */
@@ -325,6 +324,14 @@ static void hub_refused(void *ctx)
 
 /* ------------------------------------------------------ loop thread */
 
+/* Close the member's dialer, if any: stops its own redials; does not wait
+ * for NNG's reaper. */
+static void close_dialer(tutti_net *n)
+{
+    if (n->dialer_open) nng_dialer_close(n->dialer);
+    n->dialer_open = false;
+}
+
 /* How long a member waits for a frame from the hub before it gives up the
  * socket: well past the hub's heartbeat (20 ms at most) and a few round
  * trips, and below the hub's default suspect time (1 s), so that it is back
@@ -342,8 +349,7 @@ static void abandon_socket(tutti_net *n, tutti_time silent)
     logf_(n, TUTTI_LOG_WARN,
           "heard nothing from the hub for %.0f ms; reconnecting on a new socket",
           (double)silent / 1e6);
-    if (n->dialer_open) nng_dialer_close(n->dialer);
-    n->dialer_open = false;
+    close_dialer(n);
     if (n->cur_pipe) {
         nng_pipe p = NNG_PIPE_INITIALIZER;
         p.id = n->cur_pipe;
@@ -357,7 +363,6 @@ static void abandon_socket(tutti_net *n, tutti_time silent)
     n->rx_paused = false;
     uv_mutex_unlock(&n->mu);
     n->sock_open = false; /* left open: nng_close could wait for good */
-    n->abandoned++;
     n->cur_pipe = 0;
     n->st.connected = false;
     n->st.disconnects++;
@@ -369,10 +374,7 @@ static void abandon_socket(tutti_net *n, tutti_time silent)
 /* A member lost its connection: stop the dialer and plan a new one. */
 static void redial_later(tutti_net *n)
 {
-    if (n->dialer_open) {
-        nng_dialer_close(n->dialer); /* does not wait for NNG's reaper */
-        n->dialer_open = false;
-    }
+    close_dialer(n);
     tutti_time now = tutti__posix_now();
     if (now - n->connected_at >= 2 * TUTTI_S)
         n->dial_backoff = 0;
@@ -409,7 +411,6 @@ static void handle_inbound(tutti_net *n, const inbound *it)
         /* NNG starts reading a connection before it reports it, so a message
          * may overtake its ADD_POST; it is the hub's frame all the same. */
         size_t len = nng_msg_len(it->msg);
-        n->last_heard = tutti__posix_now();
         n->st.frames_in++;
         n->st.bytes_in += len;
         tutti_member_receive(n->member, nng_msg_body(it->msg), len);
@@ -424,18 +425,19 @@ static void drain_inbound(tutti_net *n)
     /* At most one queue's worth per turn, so timers and submissions are not
      * starved by a flood; the async wake-up below brings the loop back. */
     uint32_t budget = n->cfg.receive_capacity;
+    bool heard = false; /* a frame from the hub: the watchdog's clock, read once */
     for (;;) {
         inbound it;
         bool rearm = false;
         uv_mutex_lock(&n->mu);
         if (n->in_len == 0) {
             uv_mutex_unlock(&n->mu);
-            return;
+            break;
         }
         if (budget-- == 0) {
             uv_async_send(&n->wake);
             uv_mutex_unlock(&n->mu);
-            return;
+            break;
         }
         it = n->in[n->in_head];
         n->in_head = (n->in_head + 1) % n->in_cap;
@@ -448,8 +450,12 @@ static void drain_inbound(tutti_net *n)
         uv_mutex_unlock(&n->mu);
         if (rearm) nng_recv_aio(n->sock, n->rx);
         handle_inbound(n, &it);
-        if (it.msg) nng_msg_free(it.msg);
+        if (it.msg) {
+            heard = true;
+            nng_msg_free(it.msg);
+        }
     }
+    if (heard) n->last_heard = tutti__posix_now();
 }
 
 static void drain_submissions(tutti_net *n)
@@ -784,10 +790,7 @@ static int open_and_dial(tutti_net *n)
 /* Start dialling the hub with a new dialer, closing the previous one. */
 static int dial(tutti_net *n)
 {
-    if (n->dialer_open) {
-        nng_dialer_close(n->dialer); /* does not wait for NNG's reaper */
-        n->dialer_open = false;
-    }
+    close_dialer(n);
     nng_dialer d;
     int rv = nng_dialer_create(&d, n->sock, n->url);
     if (rv == 0) {
