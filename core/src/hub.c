@@ -91,7 +91,7 @@ void tutti_hub_config_init(tutti_hub_config *cfg)
     cfg->max_members = 64;
     cfg->max_pending = 1u << 20;
     cfg->horizon_min = 5 * TUTTI_MS;
-    cfg->horizon_margin = 2 * TUTTI_MS;
+    cfg->horizon_margin = 3 * TUTTI_MS;
 }
 
 /* h = L/10 within [5 ms, 20 ms]. Every member sends a promise every h and the
@@ -776,9 +776,12 @@ static tutti_time with_heartbeat(const tutti_hub *h, tutti_time need)
  * - measured: each member reports the largest L + lateness of its recent
  *   deliveries (stalls left out), which is the trip of the events, the wait
  *   for every origin's promise, the member's clock error and its delivery
- *   lead together, as the member judges lateness. The target is the largest
- *   of them plus the margin and a thirty-second (the window's largest is
- *   not the next one's).
+ *   lead together, as the member judges lateness, carried ahead by what
+ *   the tail of its recent needs says is still to come. The target is the
+ *   largest of them plus the margin and a twelfth: room for the moment
+ *   larger than anything measured (a stall of the machine, a burst), which
+ *   comes late by no more than that. The acceptance bound of a steady
+ *   session, 1.2 x the delay + 5 ms, leaves this room.
  * - from the round trips: 2 max D + margin + 1.25 h, D each member's
  *   one-way delay estimate (half its largest recent round trip, stalls left
  *   out). It is the only one while members have delivered nothing to judge
@@ -804,7 +807,7 @@ static tutti_time auto_target(const tutti_hub *h, bool *measured)
         if (s->need == 0) all = false;
     }
     *measured = any && all;
-    tutti_time l = need > 0 ? need + h->cfg.horizon_margin + need / 32 : 0;
+    tutti_time l = need > 0 ? need + h->cfg.horizon_margin + need / 12 : 0;
     if (!*measured && d > 0) {
         tutti_time r = with_heartbeat(h, 2 * d + h->cfg.horizon_margin);
         if (r > l) l = r;

@@ -26,6 +26,7 @@
 #include "engine.h"
 #include "order.h"
 
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -200,11 +201,48 @@ static tutti_time median_of(const tutti_time *v, uint32_t n)
     return s[n / 2];
 }
 
+static int cmp_time_desc(const void *a, const void *b)
+{
+    return cmp_time(b, a);
+}
+
+/*
+ * How far above the level the next NEED_SPREAD intervals may go, from how
+ * far the last ones went (v, n of them). The largest excess seen, extended
+ * by what the tail of the excesses says the largest of as many more would
+ * be: a light tail (a path's bounded jitter) puts its few largest close
+ * together and adds almost nothing, a heavy one (a Pareto queue, a busy
+ * machine's scheduling) spreads them out, and a new largest that is a good
+ * deal larger comes within the next window. The tail is read from the
+ * TAIL_K largest (Hill's estimate of its index, Weissman's extrapolation to
+ * the quantile one window's largest reaches), and the extension is at most
+ * a fifth of the level and at most the largest excess itself.
+ */
+#define TUTTI__TAIL_K 16
+static tutti_time spread_ahead(const tutti_time *v, uint32_t n, tutti_time level)
+{
+    tutti_time s[TUTTI__NEED_SPREAD];
+    if (n == 0) return 0;
+    memcpy(s, v, n * sizeof *v);
+    qsort(s, n, sizeof *s, cmp_time_desc);
+    tutti_time top = s[0];
+    uint32_t k = n / 4 < TUTTI__TAIL_K ? n / 4 : TUTTI__TAIL_K;
+    if (k < 2 || s[k - 1] <= 0) return top;
+    double ek = (double)s[k - 1], g = 0;
+    for (uint32_t i = 0; i + 1 < k; i++) g += log((double)s[i] / ek);
+    g /= (double)(k - 1);
+    double x = ek * pow((double)k, g) - (double)top;
+    double cap = (double)(level / 5 < top ? level / 5 : top);
+    if (!(x > 0)) return top;
+    return top + (tutti_time)(x < cap ? x : cap);
+}
+
 /*
  * The L this member's recent deliveries needed (0 while there is nothing to
  * judge): the level, the median of the last NEED_LEVEL ping intervals'
  * largest, plus the spread, the largest excess of an interval over
- * the level of its moment in the last NEED_SPREAD intervals. The level
+ * the level of its moment in the last NEED_SPREAD intervals, extended to
+ * what the next as many intervals may bring (spread_ahead). The level
  * follows the paths within seconds, up or down; the spread remembers for
  * longer how far the rare slow moments (a burst of jitter, the machine's
  * scheduling) go above it. The member's first NEED_WARMUP after joining
@@ -231,10 +269,8 @@ static tutti_time need_high(tutti_member *m)
         }
     }
     if (m->nneed == 0) return 0;
-    tutti_time spread = 0;
-    for (uint32_t i = 0; i < m->nexcess; i++)
-        if (m->excess[i] > spread) spread = m->excess[i];
-    return median_of(m->need, m->nneed) + spread;
+    tutti_time level = median_of(m->need, m->nneed);
+    return level + spread_ahead(m->excess, m->nexcess, level);
 }
 
 static void send_ping(tutti_member *m)

@@ -333,10 +333,12 @@ typedef struct tutti_hub_config {
      * report. Each member measures, for the events it delivers, the L at
      * which each would have been just on time (L + its lateness: the trip
      * origin -> hub -> member, the wait for every origin's promise, its
-     * clock's error and its delivery lead), and reports the largest of its
-     * last ~64 ping intervals, stalls (a partition waited out, a crashed
-     * member's suspect time) left out. The target is the largest report +
-     * margin + a thirty-second of it. Until every member has such a report (the
+     * clock's error and its delivery lead), and reports what its recent
+     * deliveries call for: the level of its last ~32 ping intervals' largest
+     * plus the largest excess over it of the last ~128, carried ahead by the
+     * tail of those excesses (by a fifth of the level at most), stalls (a
+     * partition waited out, a crashed member's suspect time) left out. The
+     * target is the largest report + margin + a twelfth of it. Until every member has such a report (the
      * first second, a quiet session, an older member) the target is at
      * least 2 D + margin + 1.25 h, D the largest member's one-way delay
      * estimate (half its largest recent round trip, stalls left out) and h
@@ -351,7 +353,7 @@ typedef struct tutti_hub_config {
      */
     bool auto_horizon;
     tutti_time horizon_min;   /* never below this (default 5 ms) */
-    tutti_time horizon_margin; /* added to the target (default 2 ms) */
+    tutti_time horizon_margin; /* added to the target (default 3 ms) */
 } tutti_hub_config;
 
 TUTTI_API void tutti_hub_config_init(tutti_hub_config *cfg);
