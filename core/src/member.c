@@ -208,33 +208,39 @@ static int cmp_time_desc(const void *a, const void *b)
 
 /*
  * How far above the level the next NEED_SPREAD intervals may go, from how
- * far the last ones went (v, n of them). The largest excess seen, extended
- * by what the tail of the excesses says the largest of as many more would
- * be: a light tail (a path's bounded jitter) puts its few largest close
- * together and adds almost nothing, a heavy one (a Pareto queue, a busy
- * machine's scheduling) spreads them out, and a new largest that is a good
- * deal larger comes within the next window. The tail is read from the
- * TAIL_K largest (Hill's estimate of its index, Weissman's extrapolation to
- * the quantile one window's largest reaches), and the extension is at most
- * a fifth of the level and at most the largest excess itself.
+ * far the last ones went (v, n of them). A bounded tail (a path's jitter)
+ * has its largest excesses close to its end: the largest seen is the
+ * answer. A heavy one (a Pareto queue, a busy machine's scheduling) has
+ * larger ones still to come, spaced like the ones seen: the largest is
+ * carried further by its distance to the TAIL_K-th largest, by at most a
+ * fifth of the level (L stays within a fifth of what the paths need) and at
+ * most by itself. The moment estimator of the tail index (Dekkers, Einmahl
+ * and de Haan, on the TAIL_K largest) tells the two apart: negative for a
+ * bounded tail, positive for a heavy one.
  */
 #define TUTTI__TAIL_K 16
-static tutti_time spread_ahead(const tutti_time *v, uint32_t n, tutti_time level)
+tutti_time tutti__spread_ahead(const tutti_time *v, uint32_t n, tutti_time level)
 {
     tutti_time s[TUTTI__NEED_SPREAD];
     if (n == 0) return 0;
+    if (n > TUTTI__NEED_SPREAD) n = TUTTI__NEED_SPREAD;
     memcpy(s, v, n * sizeof *v);
     qsort(s, n, sizeof *s, cmp_time_desc);
     tutti_time top = s[0];
     uint32_t k = n / 4 < TUTTI__TAIL_K ? n / 4 : TUTTI__TAIL_K;
-    if (k < 2 || s[k - 1] <= 0) return top;
-    double ek = (double)s[k - 1], g = 0;
-    for (uint32_t i = 0; i + 1 < k; i++) g += log((double)s[i] / ek);
-    g /= (double)(k - 1);
-    double x = ek * pow((double)k, g) - (double)top;
-    double cap = (double)(level / 5 < top ? level / 5 : top);
-    if (!(x > 0)) return top;
-    return top + (tutti_time)(x < cap ? x : cap);
+    if (k < 4 || s[k - 1] <= 0) return top;
+    double ek = (double)s[k - 1], m1 = 0, m2 = 0;
+    for (uint32_t i = 0; i + 1 < k; i++) {
+        double l = log((double)s[i] / ek);
+        m1 += l;
+        m2 += l * l;
+    }
+    m1 /= (double)(k - 1);
+    m2 /= (double)(k - 1);
+    double den = m2 > 0 ? 1 - m1 * m1 / m2 : 0;
+    if (!(den > 1e-9) || !(m1 + 1 - 0.5 / den > 0)) return top;
+    tutti_time gap = top - s[k - 1], cap = level / 5 < top ? level / 5 : top;
+    return top + (gap < cap ? gap : cap);
 }
 
 /*
@@ -242,7 +248,7 @@ static tutti_time spread_ahead(const tutti_time *v, uint32_t n, tutti_time level
  * judge): the level, the median of the last NEED_LEVEL ping intervals'
  * largest, plus the spread, the largest excess of an interval over
  * the level of its moment in the last NEED_SPREAD intervals, extended to
- * what the next as many intervals may bring (spread_ahead). The level
+ * what the next as many intervals may bring (tutti__spread_ahead). The level
  * follows the paths within seconds, up or down; the spread remembers for
  * longer how far the rare slow moments (a burst of jitter, the machine's
  * scheduling) go above it. The member's first NEED_WARMUP after joining
@@ -270,7 +276,7 @@ static tutti_time need_high(tutti_member *m)
     }
     if (m->nneed == 0) return 0;
     tutti_time level = median_of(m->need, m->nneed);
-    return level + spread_ahead(m->excess, m->nexcess, level);
+    return level + tutti__spread_ahead(m->excess, m->nexcess, level);
 }
 
 static void send_ping(tutti_member *m)

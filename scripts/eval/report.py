@@ -448,11 +448,12 @@ def shortfalls(rows, ot_fail, l_fail, clk_fail, part_fail, details, info):
     if any(r["kind"] == "member" for r in ot_fail):
         out.append("Why events came late under steady conditions: the hub's target is the "
                    "largest L any member measured it needed over the last ~13 s (its recent "
-                   "level plus the largest rise above it), plus 2 ms and a 32nd; it is raised "
-                   "at once, but only after a member has seen the larger need, so a delay of a "
-                   "new size (a stall of this loaded two-core machine's scheduler, running "
-                   "every member, relay and the hub; a pareto tail) makes the events already "
-                   "stamped with the smaller L late. The late deliveries were late by %s." %
+                   "level plus the largest rise above it, carried ahead by the tail of those "
+                   "rises), plus 3 ms and a twelfth; it is raised at once, but only after a "
+                   "member has seen the larger need, so a delay of a size beyond that room (a "
+                   "stall of this loaded two-core machine's scheduler, running every member, "
+                   "relay and the hub; a pareto tail) makes the events already stamped with "
+                   "the smaller L late. The late deliveries were late by %s." %
                    ", ".join("%s ms at most (%s)" % (r["lateness_max_ms"], r["run"])
                              for r in ot_fail if r["kind"] == "member"))
     for r in l_fail:
@@ -468,8 +469,9 @@ def shortfalls(rows, ot_fail, l_fail, clk_fail, part_fail, details, info):
                    "and lowers it (not within 3 s of a raise, at most every second) by three "
                    "quarters of the distance to the target. The target is the largest L any "
                    "member's deliveries needed (L + lateness, the median of its last 32 ping "
-                   "intervals plus the largest excess over that level in the last 128, stalls "
-                   "left out) plus 2 ms and a thirty-second: a slow moment of the machine "
+                   "intervals plus the largest excess over that level in the last 128, carried "
+                   "ahead by the tail of the excesses, stalls left out) plus 3 ms and a "
+                   "twelfth: a slow moment of the machine "
                    "(a scheduling stall of a loaded two-core machine) is remembered for about "
                    "13 s, longer than part of a 15 s run.")
     for r in clk_fail:
@@ -626,10 +628,10 @@ def findings(rows, details, info):
         drop = [r for r in five if f(r["on_time5_min_pct"]) < 99.9]
         out.append("**The horizon leaves no room for a synth's lead**: judged with a 5 ms lead "
                    "(what the plugin asks for scsynth's sake), %d of %d steady `tutti member` "
-                   "runs fall below 99.9 %% at the worst member%s. The hub's target covers the "
-                   "trip with 2 ms and a quarter heartbeat to spare and does not know the "
-                   "members' lead; late reports from members with a lead raise L only after "
-                   "the fact." % (
+                   "runs fall below 99.9 %% at the worst member%s. The hub's target is what "
+                   "the members measured they needed at their own lead (0 ms here) with 3 ms "
+                   "and a twelfth to spare; a member with a larger lead (the plugin's 5 ms) "
+                   "measures and reports its need with that lead." % (
                        len(drop), len(five),
                        " (%s)" % ", ".join("%s %% in %s" % (r["on_time5_min_pct"], r["run"])
                                           for r in drop) if drop else ""))
