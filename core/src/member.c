@@ -63,10 +63,11 @@ struct tutti_member {
     /* What the horizon had to be for this member's deliveries to be on
      * time: per ping interval the largest L + lateness (need_cur); the last
      * intervals' values (need, the level is their median) and how far each
-     * stood above the level of its moment (excess). Events stamped before
-     * need_from may carry an L older than this member's (a HORIZON command
-     * has just come) and are not measured. */
-    tutti_time need[TUTTI__NEED_LEVEL], excess[TUTTI__NEED_SPREAD];
+     * stood above the level of its moment (excess), with the value itself
+     * (seen). Events stamped before need_from may carry an L older than
+     * this member's (a HORIZON command has just come) and are not
+     * measured. */
+    tutti_time need[TUTTI__NEED_LEVEL], excess[TUTTI__NEED_SPREAD], seen[TUTTI__NEED_SPREAD];
     uint32_t nneed, need_next, nexcess, excess_next;
     tutti_time need_cur, need_from;
     tutti_member_info *members;
@@ -213,8 +214,9 @@ static int cmp_time_desc(const void *a, const void *b)
  * answer. A heavy one (a Pareto queue, a busy machine's scheduling) has
  * larger ones still to come, spaced like the ones seen: the largest is
  * carried further by its distance to the TAIL_K-th largest, by at most a
- * fifth of the level (L stays within a fifth of what the paths need) and at
- * most by itself. The moment estimator of the tail index (Dekkers, Einmahl
+ * quarter of the level and at most by itself; a tail whose largest is
+ * under a quarter of the level (a busy machine's few milliseconds on a
+ * long path or a short one) is not worth the room. The moment estimator of the tail index (Dekkers, Einmahl
  * and de Haan, on the TAIL_K largest, a quarter of the window at most)
  * tells the two apart: negative for a bounded tail, about 1/a for a Pareto
  * tail of index a. Above TAIL_HEAVY counts as heavy: sampled uniform,
@@ -234,7 +236,7 @@ tutti_time tutti__spread_ahead(const tutti_time *v, uint32_t n, tutti_time level
     qsort(s, n, sizeof *s, cmp_time_desc);
     tutti_time top = s[0];
     uint32_t k = n / 4 < TUTTI__TAIL_K ? n / 4 : TUTTI__TAIL_K;
-    if (k < 8 || s[k - 1] <= 0) return top;
+    if (k < 8 || s[k - 1] <= 0 || top < level / 4) return top;
     double ek = (double)s[k - 1], m1 = 0, m2 = 0;
     for (uint32_t i = 0; i + 1 < k; i++) {
         double l = log((double)s[i] / ek);
@@ -245,7 +247,7 @@ tutti_time tutti__spread_ahead(const tutti_time *v, uint32_t n, tutti_time level
     m2 /= (double)(k - 1);
     double den = m2 > 0 ? 1 - m1 * m1 / m2 : 0;
     if (!(den > 1e-9) || !(m1 + 1 - 0.5 / den > TUTTI__TAIL_HEAVY)) return top;
-    tutti_time gap = top - s[k - 1], cap = level / 5 < top ? level / 5 : top;
+    tutti_time gap = top - s[k - 1], cap = level / 4 < top ? level / 4 : top;
     return top + (gap < cap ? gap : cap);
 }
 
@@ -253,8 +255,9 @@ tutti_time tutti__spread_ahead(const tutti_time *v, uint32_t n, tutti_time level
  * The L this member's recent deliveries needed (0 while there is nothing to
  * judge): the level, the median of the last NEED_LEVEL ping intervals'
  * largest, plus the spread, the largest excess of an interval over
- * the level of its moment in the last NEED_SPREAD intervals, extended to
- * what the next as many intervals may bring (tutti__spread_ahead). The level
+ * the level of its moment in the last NEED_SPREAD intervals (the sum at
+ * most the largest interval of those), extended to what the next as many
+ * intervals may bring (tutti__spread_ahead). The level
  * follows the paths within seconds, up or down; the spread remembers for
  * longer how far the rare slow moments (a burst of jitter, the machine's
  * scheduling) go above it. The member's first NEED_WARMUP after joining
@@ -276,13 +279,24 @@ static tutti_time need_high(tutti_member *m)
             if (m->nneed < TUTTI__NEED_LEVEL) m->nneed++;
             level = median_of(m->need, m->nneed);
             m->excess[m->excess_next] = v > level ? v - level : 0;
+            m->seen[m->excess_next] = v;
             m->excess_next = (m->excess_next + 1) % TUTTI__NEED_SPREAD;
             if (m->nexcess < TUTTI__NEED_SPREAD) m->nexcess++;
         }
     }
     if (m->nneed == 0) return 0;
     tutti_time level = median_of(m->need, m->nneed);
-    return level + tutti__spread_ahead(m->excess, m->nexcess, level);
+    tutti_time top = 0, most = 0;
+    for (uint32_t i = 0; i < m->nexcess; i++) {
+        if (m->excess[i] > top) top = m->excess[i];
+        if (m->seen[i] > most) most = m->seen[i];
+    }
+    /* An excess over a level that was low at its moment, added to the level
+     * of now, counts the level's own wandering twice: with paths as they
+     * were, no more than the largest value seen. */
+    tutti_time base = level + top;
+    if (m->nexcess > 0 && base > most) base = most;
+    return base + tutti__spread_ahead(m->excess, m->nexcess, level) - top;
 }
 
 static void send_ping(tutti_member *m)

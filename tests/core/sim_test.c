@@ -247,7 +247,8 @@ static void auto_horizon(void)
  * A member's spread ahead (engine.h): the largest excess, carried further
  * only when the tail of the excesses is heavy. Uniform excesses (a path's
  * bounded jitter) are never carried; Pareto ones (index 1/2) mostly are,
- * by at most a fifth of the level and at most the largest excess.
+ * by at most a quarter of the level and at most the largest excess, unless
+ * the largest is less than a quarter of the level.
  */
 static uint64_t xs_next(uint64_t *x)
 {
@@ -283,9 +284,11 @@ static void need_tail(void)
             if (v[i] > top) top = v[i];
         }
         tutti_time a = tutti__spread_ahead(v, TUTTI__NEED_SPREAD, level);
-        tutti_time cap = level / 5 < top ? level / 5 : top;
+        tutti_time cap = level / 4 < top ? level / 4 : top;
         CHECK(a >= top && a <= top + cap);
         carried += a > top;
+        /* the same tail, small beside the level: nothing to carry */
+        CHECK_EQ_I64(tutti__spread_ahead(v, TUTTI__NEED_SPREAD, 4 * top + 4), top);
     }
     CHECK(carried >= 12);
     if (carried < 12) fprintf(stderr, "  Pareto excesses carried ahead in %u of 20\n", carried);

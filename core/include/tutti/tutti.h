@@ -336,7 +336,7 @@ typedef struct tutti_hub_config {
      * clock's error and its delivery lead), and reports what its recent
      * deliveries call for: the level of its last ~32 ping intervals' largest
      * plus the largest excess over it of the last ~128, carried ahead by the
-     * tail of those excesses (by a fifth of the level at most), stalls (a
+     * tail of those excesses (by a quarter of the level at most), stalls (a
      * partition waited out, a crashed member's suspect time) left out. The
      * target is the largest report + margin + a twelfth of it. Until every member has such a report (the
      * first second, a quiet session, an older member) the target is at
