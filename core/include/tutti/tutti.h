@@ -335,11 +335,13 @@ typedef struct tutti_hub_config {
      * origin -> hub -> member, the wait for every origin's promise, its
      * clock's error and its delivery lead), and reports what its recent
      * deliveries call for: the level of its last ~32 ping intervals' largest
-     * plus the largest excess over it of the last ~128, carried ahead by the
-     * tail of those excesses (by a quarter of the level at most), stalls (a
-     * partition waited out, a crashed member's suspect time) left out. The
-     * target is the largest report + margin + a twelfth of it. Until every member has such a report (the
-     * first second, a quiet session, an older member) the target is at
+     * plus the largest excess over it of the last ~128 (at most the largest
+     * value seen), carried further when those excesses have a heavy tail
+     * (by a quarter of the level at most), stalls (a partition waited out, a
+     * crashed member's suspect time) left out. The target is the largest
+     * report + margin + a twelfth of it. Until every member has such a
+     * report (the first second, a quiet session, an older member) the
+     * target is at
      * least 2 D + margin + 1.25 h, D the largest member's one-way delay
      * estimate (half its largest recent round trip, stalls left out) and h
      * the heartbeat (L/10, 5..20 ms), and late reports raise L by a quarter
