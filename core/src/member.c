@@ -215,7 +215,7 @@ static int cmp_time_desc(const void *a, const void *b)
  * answer. A heavy one (a Pareto queue, a busy machine's scheduling) has
  * larger ones still to come, spaced like the ones seen: the largest is
  * carried further by its distance to the TAIL_K-th largest, by at most a
- * third of the level and at most by itself, and not at all when the
+ * quarter of the level and at most by itself, and not at all when the
  * largest is under a quarter of the level (a tail that small beside the
  * paths' delay is not worth the room it would take). The moment estimator of the tail index (Dekkers, Einmahl
  * and de Haan, on the TAIL_K largest, a quarter of the window at most)

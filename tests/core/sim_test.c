@@ -247,7 +247,7 @@ static void auto_horizon(void)
  * A member's spread ahead (engine.h): the largest excess, carried further
  * only when the tail of the excesses is heavy. Uniform excesses (a path's
  * bounded jitter) are never carried; Pareto ones (index 1/2) mostly are,
- * by at most a third of the level and at most the largest excess, unless
+ * by at most a quarter of the level and at most the largest excess, unless
  * the largest is less than a quarter of the level.
  */
 static uint64_t xs_next(uint64_t *x)

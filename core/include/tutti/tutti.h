@@ -337,7 +337,7 @@ typedef struct tutti_hub_config {
      * deliveries call for: the level of its last ~32 ping intervals' largest
      * plus the largest excess over it of the last ~128 (at most the largest
      * value seen), carried further when those excesses have a heavy tail
-     * (by a third of the level at most), stalls (a partition waited out, a
+     * (by a quarter of the level at most), stalls (a partition waited out, a
      * crashed member's suspect time) left out. The target is the largest
      * report + margin + a twelfth of it. Until every member has such a
      * report (the first second, a quiet session, an older member) the
