@@ -68,8 +68,7 @@ struct tutti_member {
      * this member's (a HORIZON command has just come) and are not
      * measured. */
     tutti_time need[TUTTI__NEED_LEVEL], excess[TUTTI__NEED_SPREAD], seen[TUTTI__NEED_SPREAD];
-    uint32_t nneed, need_next, nexcess, excess_next;
-    double heavy_share; /* how often the excesses' tail was found heavy */
+    uint32_t nneed, need_next, nexcess, excess_next, heavy_left;
     tutti_time need_cur, need_from;
     tutti_member_info *members;
     uint32_t nmembers, members_cap;
@@ -301,14 +300,15 @@ static tutti_time need_high(tutti_member *m)
      * were, no more than the largest value seen. */
     tutti_time base = level + top;
     if (m->nexcess > 0 && base > most) base = most;
-    /* The estimator wavers from one interval to the next, and a carry that
-     * came and went lowered L just before the next burst. A tail counts as
-     * heavy while it was found heavy in a tenth of the recent intervals (a
-     * moving average over about 64): a Pareto queue's members were in about
-     * half, a bounded path's in a few per cent at most. */
-    bool heavy = m->heavy_share >= 0.1;
+    /* A tail found heavy stays so for a window: the estimator wavers from
+     * one interval to the next, and a carry that comes and goes lowers L
+     * just before the next burst. */
+    bool heavy = m->heavy_left > 0;
     tutti_time ahead = tutti__spread_ahead(m->excess, m->nexcess, level, &heavy);
-    m->heavy_share += ((heavy ? 1.0 : 0.0) - m->heavy_share) / 64;
+    if (heavy)
+        m->heavy_left = TUTTI__NEED_SPREAD;
+    else if (m->heavy_left > 0)
+        m->heavy_left--;
     return base + ahead - top;
 }
 
