@@ -24,9 +24,8 @@
 #define TUTTI__NEED_LEVEL 32
 #define TUTTI__NEED_SPREAD 128
 /* How far above the level the next NEED_SPREAD intervals may go, from the
- * excesses v[0..n) of the last ones (member.c). `heavy` (may be NULL): in,
- * the tail was found heavy lately; out, it is found heavy now. */
-tutti_time tutti__spread_ahead(const tutti_time *v, uint32_t n, tutti_time level, bool *heavy);
+ * excesses v[0..n) of the last ones (member.c). */
+tutti_time tutti__spread_ahead(const tutti_time *v, uint32_t n, tutti_time level);
 #define TUTTI__NEED_WARMUP (2 * TUTTI_S) /* a member's first seconds: not measured */
 /* A sample above STALL_FACTOR x the window's median + STALL_SLACK is a stall
  * (a partition waited out, a crashed member's suspect time), not the path:

@@ -68,7 +68,7 @@ struct tutti_member {
      * this member's (a HORIZON command has just come) and are not
      * measured. */
     tutti_time need[TUTTI__NEED_LEVEL], excess[TUTTI__NEED_SPREAD], seen[TUTTI__NEED_SPREAD];
-    uint32_t nneed, need_next, nexcess, excess_next, heavy_left;
+    uint32_t nneed, need_next, nexcess, excess_next;
     tutti_time need_cur, need_from;
     tutti_member_info *members;
     uint32_t nmembers, members_cap;
@@ -227,11 +227,9 @@ static int cmp_time_desc(const void *a, const void *b)
  */
 #define TUTTI__TAIL_K 32
 #define TUTTI__TAIL_HEAVY 0.3
-tutti_time tutti__spread_ahead(const tutti_time *v, uint32_t n, tutti_time level, bool *heavy)
+tutti_time tutti__spread_ahead(const tutti_time *v, uint32_t n, tutti_time level)
 {
     tutti_time s[TUTTI__NEED_SPREAD];
-    bool known = heavy && *heavy;
-    if (heavy) *heavy = false;
     if (n == 0) return 0;
     if (n > TUTTI__NEED_SPREAD) n = TUTTI__NEED_SPREAD;
     memcpy(s, v, n * sizeof *v);
@@ -248,10 +246,8 @@ tutti_time tutti__spread_ahead(const tutti_time *v, uint32_t n, tutti_time level
     m1 /= (double)(k - 1);
     m2 /= (double)(k - 1);
     double den = m2 > 0 ? 1 - m1 * m1 / m2 : 0;
-    bool now = den > 1e-9 && m1 + 1 - 0.5 / den > TUTTI__TAIL_HEAVY;
-    if (heavy) *heavy = now;
-    if (!now && !known) return top;
-    tutti_time gap = top - s[k - 1], cap = level / 3 < top ? level / 3 : top;
+    if (!(den > 1e-9) || !(m1 + 1 - 0.5 / den > TUTTI__TAIL_HEAVY)) return top;
+    tutti_time gap = top - s[k - 1], cap = level / 4 < top ? level / 4 : top;
     return top + (gap < cap ? gap : cap);
 }
 
@@ -300,16 +296,7 @@ static tutti_time need_high(tutti_member *m)
      * were, no more than the largest value seen. */
     tutti_time base = level + top;
     if (m->nexcess > 0 && base > most) base = most;
-    /* A tail found heavy stays so for a window: the estimator wavers from
-     * one interval to the next, and a carry that comes and goes lowers L
-     * just before the next burst. */
-    bool heavy = m->heavy_left > 0;
-    tutti_time ahead = tutti__spread_ahead(m->excess, m->nexcess, level, &heavy);
-    if (heavy)
-        m->heavy_left = TUTTI__NEED_SPREAD;
-    else if (m->heavy_left > 0)
-        m->heavy_left--;
-    return base + ahead - top;
+    return base + tutti__spread_ahead(m->excess, m->nexcess, level) - top;
 }
 
 static void send_ping(tutti_member *m)
