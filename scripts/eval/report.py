@@ -97,7 +97,8 @@ def write(path, outdir, rows, mrows, details, pngs, info, gname, mode_name, a, e
       "16 minutes, `--full` (102 runs) about 45 minutes; `--only REGEX` picks runs by id, `--list` shows "
       "them. Run ids read `m08-d50-j10-l1-none`: `m` for `tutti member` processes (`s` for "
       "scsynth), 8 members, 50 ms one-way delay, ±10 ms jitter (uniform unless a letter "
-      "follows: `p` pareto, `n` normal), 1 % loss, no fault.")
+      "follows: `p` pareto, `n` normal), 1 % loss, no fault; a last `-s1`, `-s2`, … marks "
+      "another series of the relays' random draws under the same settings.")
     w("")
     if not has_auto:
         w("> The hub used here has no automatic horizon, so L was fixed (%s). The criteria about "
@@ -346,7 +347,9 @@ def write(path, outdir, rows, mrows, details, pngs, info, gname, mode_name, a, e
     w("- Runs are short (%g s of playing, %g s warm-up left out of the timing figures): "
       "p99.9 of a run's delays rests on a few events in the 3-member runs, and an automatic "
       "horizon that lowers L slowly may not have finished lowering it." % (a.seconds, a.warmup))
-    w("- Each condition ran once, with one set of seeds (`--seed` varies them).")
+    w("- Each condition ran once, with one set of seeds (`--seed` varies them all), except "
+      "the pareto queue, which ran with five series of its own (`-s1` … `-s4`): its bursts "
+      "are rare and large, and one series decides little.")
     w("")
     w("## Files")
     w("")
@@ -433,6 +436,10 @@ def shortfalls(rows, ot_fail, l_fail, clk_fail, part_fail, details, info):
                        (r["delay_max_ms"], r["L_p50_ms"]))
         if load is not None and load > cpus:
             why.append("the load average was %.1f on %d cores when it began" % (load, cpus))
+        if f(r.get("late_from_s")) is not None:
+            why.append("the late events were submitted %s–%s s into playing (the warm-up "
+                       "left out ends at %g s)" % (n(r["late_from_s"], 1), n(r["late_to_s"], 1),
+                                                   m.get("warmup_s", 3)))
         worst = None
         for p in (m.get("members") or {}).values():
             if p.get("delivered") and not p.get("crashed"):
