@@ -216,10 +216,10 @@ static int cmp_time_desc(const void *a, const void *b)
  * carried further by its distance to the TAIL_K-th largest, by at most a
  * quarter of the level and at most by itself, and not at all when the
  * largest is under a quarter of the level (a tail that small beside the
- * paths' delay is not worth the room it would take). The moment estimator of the tail index (Dekkers, Einmahl
- * and de Haan, on the TAIL_K largest, a quarter of the window at most)
- * tells the two apart: negative for a bounded tail, about 1/a for a Pareto
- * tail of index a. Above TAIL_HEAVY counts as heavy: sampled uniform,
+ * paths' delay is not worth the room it would take). The moment estimator
+ * of the tail index (Dekkers, Einmahl and de Haan, on the TAIL_K largest, a
+ * quarter of the window at most) tells the two apart: negative for a
+ * bounded tail, about 1/a for a Pareto tail of index a. Above TAIL_HEAVY counts as heavy: sampled uniform,
  * triangular and half-normal excesses never reach it, exponential ones
  * rarely (5 %), Pareto ones of index 2 mostly (80 %); the members of real
  * sessions over bounded jitter reached it in a few per cent of their

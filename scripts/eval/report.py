@@ -455,8 +455,9 @@ def shortfalls(rows, ot_fail, l_fail, clk_fail, part_fail, details, info):
     if any(r["kind"] == "member" for r in ot_fail):
         out.append("Why events came late under steady conditions: the hub's target is the "
                    "largest L any member measured it needed over the last ~13 s (its recent "
-                   "level plus the largest rise above it, at most the largest delay seen, carried "
-                   "further when those rises have a heavy tail), plus 3 ms and a twelfth; it is raised at once, but only after a "
+                   "level plus the largest rise above it, at most the largest delay seen, "
+                   "carried further when those rises have a heavy tail), plus 3 ms and a "
+                   "twelfth; it is raised at once, but only after a "
                    "member has seen the larger need, so a delay of a size beyond that room (a "
                    "stall of this loaded two-core machine's scheduler, running every member, "
                    "relay and the hub; a pareto tail) makes the events already stamped with "

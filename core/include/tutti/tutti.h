@@ -339,19 +339,17 @@ typedef struct tutti_hub_config {
      * value seen), carried further when those excesses have a heavy tail
      * (by a quarter of the level at most), stalls (a partition waited out, a
      * crashed member's suspect time) left out. The target is the largest
-     * report + margin + a twelfth of it. Until every member has such a
-     * report (the first second, a quiet session, an older member) the
-     * target is at
+     * report + margin + a twelfth of it. Until every member has such a report
+     * (the first second, a quiet session, an older member) the target is at
      * least 2 D + margin + 1.25 h, D the largest member's one-way delay
-     * estimate (half its largest recent round trip, stalls left out) and h
-     * the heartbeat (L/10, 5..20 ms), and late reports raise L by a quarter
-     * 3 s or more after the last change. L is raised to the target at once;
-     * it is lowered, not within 3 s of a raise, not while every member's
-     * report is less than 4 s old (a first second's need has not met the
-     * path's slower moments yet) and at most every second, by three
-     * quarters of the distance to the target (a tenth of L at least). Each change
-     * is a HORIZON command at its place in the order. `horizon` is where
-     * it starts.
+     * estimate (half its largest recent round trip, stalls left out) and h the
+     * heartbeat (L/10, 5..20 ms), and late reports raise L by a quarter 3 s or
+     * more after the last change. L is raised to the target at once; it is
+     * lowered, not within 3 s of a raise, not while every member's report is
+     * less than 4 s old (a first second's need has not met the path's slower
+     * moments yet) and at most every second, by three quarters of the distance
+     * to the target (a tenth of L at least). Each change is a HORIZON command
+     * at its place in the order. `horizon` is where it starts.
      */
     bool auto_horizon;
     tutti_time horizon_min;   /* never below this (default 5 ms) */
