@@ -44,7 +44,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 TOP = os.path.dirname(HERE)
 sys.path.insert(0, os.path.join(TOP, "examples", "osc"))
 import tuttiosc  # noqa: E402
-from tuttilocal import Procs, clear_jack_shm, read, request, tree_parts, tutti_status, wait_for, free_port  # noqa: E402
+from tuttilocal import Procs, clear_jack_shm, read, request, tree_parts, tutti_status, wait_for, free_port, scsynth_argv  # noqa: E402
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
@@ -120,6 +120,12 @@ def main():
         url = wait_for(lambda: read(url_file).strip(), 10, "the hub")
         say("hub: %s  (L = %g ms)" % (url, a.horizon))
 
+        def start_server(s):
+            s["proc"] = procs.start(s["name"], scsynth_argv(s["port"], plugin_dir), s["env"])
+
+        def port_taken(s):
+            return s["proc"].poll() is not None and "address in use" in read(s["log"])
+
         servers = []
         for k in range(1, a.members + 1):
             name = "member%d" % k
@@ -130,15 +136,23 @@ def main():
             if k < a.members and k != a.late_member:  # the others join with `tutti join`
                 senv.update(TUTTI_HUB=url, TUTTI_NAME=name, TUTTI_SESSION="tutti",
                             TUTTI_JOURNAL=journal)
-            p = procs.start(name, ["scsynth", "-u", str(port), "-B", "127.0.0.1", "-R", "0",
-                                   "-i", "2", "-o", "2", "-b", "32768", "-a", "8192", "-c",
-                                   "32768", "-U", plugin_dir + ":/usr/lib/SuperCollider/plugins"],
-                            senv)
-            servers.append({"name": name, "port": port, "proc": p, "journal": journal,
+            servers.append({"name": name, "port": port, "env": senv, "journal": journal,
                             "log": os.path.join(work, name + ".out")})
+            start_server(servers[-1])
         for s in servers:
-            m = wait_for(lambda: re.search(r"proxy listening on 127\.0\.0\.1:(\d+)",
-                                           read(s["log"])), 30, s["name"] + "'s proxy")
+            for attempt in range(3):
+                m = wait_for(lambda: re.search(r"proxy listening on 127\.0\.0\.1:(\d+)",
+                                               read(s["log"])) or port_taken(s), 30,
+                             s["name"] + "'s proxy")
+                if m is not True:
+                    break
+                # another process took the port between its choice and the
+                # server's bind: choose again
+                say("%s: port %d was taken, starting again on another" % (s["name"], s["port"]))
+                s["port"] = free_port()
+                start_server(s)
+            else:
+                raise RuntimeError("%s: no port of its own in 3 tries" % s["name"])
             s["proxy"] = int(m.group(1))
         late = servers[a.late_member - 1] if a.late_member else None
 

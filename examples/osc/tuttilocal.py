@@ -3,6 +3,7 @@ local session, the evaluation runner and the end-to-end tests share.
 
     Procs       every process started, stopped by pid (TERM, then KILL)
     free_port   a port free for both UDP and TCP on 127.0.0.1
+    scsynth_argv   the command line of a local scsynth with tutti's plugin
     wait_for    poll a predicate with a deadline
     read        a text file, or "" when it is not there
     tutti_status   `tutti status --proxy P --json` as a dict (None if no answer)
@@ -11,6 +12,7 @@ local session, the evaluation runner and the end-to-end tests share.
 """
 import json
 import os
+import random
 import socket
 import subprocess
 import time
@@ -49,17 +51,40 @@ class Procs:
             self.stop(p)
 
 
+def _fixed_range():
+    """Ports the kernel never hands out by itself: below (or above) its
+    ephemeral range. A port chosen here is not taken a moment later by some
+    process's bind to port 0 or outgoing connection, as one from the
+    ephemeral range can be (a scsynth told such a port then fails with
+    "address in use")."""
+    try:
+        with open("/proc/sys/net/ipv4/ip_local_port_range") as f:
+            lo, hi = (int(x) for x in f.read().split())
+    except (OSError, ValueError):
+        lo, hi = 32768, 60999
+    if lo - 10000 >= 2000:
+        return 10000, lo - 1
+    if 65535 - hi >= 2000:
+        return hi + 1, 65535
+    return 1024, 65535
+
+
 def free_ports(n):
-    """n distinct ports free for both UDP and TCP on 127.0.0.1."""
+    """n distinct ports free for both UDP and TCP on 127.0.0.1, from outside
+    the kernel's ephemeral range."""
+    first, last = _fixed_range()
+    pick = random.SystemRandom()
     out, socks = [], []
-    for _ in range(50 * n):
+    for _ in range(200 * n):
         if len(out) == n:
             break
+        p = pick.randint(first, last)
+        if p in out:
+            continue
         t = socket.socket()
-        t.bind(("127.0.0.1", 0))
-        p = t.getsockname()[1]
         u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         try:
+            t.bind(("127.0.0.1", p))
             u.bind(("127.0.0.1", p))
         except OSError:
             t.close()
@@ -77,6 +102,14 @@ def free_ports(n):
 def free_port():
     """A port free for both UDP and TCP on 127.0.0.1."""
     return free_ports(1)[0]
+
+
+def scsynth_argv(port, plugin_dir):
+    """A local scsynth on UDP port, with tutti's plugin from plugin_dir, the
+    sizes a session's parts need (each part's buffers, buses and nodes)."""
+    return ["scsynth", "-u", str(port), "-B", "127.0.0.1", "-R", "0", "-i", "2", "-o", "2",
+            "-b", "32768", "-a", "8192", "-c", "32768",
+            "-U", plugin_dir + ":/usr/lib/SuperCollider/plugins"]
 
 
 def clear_jack_shm(server):

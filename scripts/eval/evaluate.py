@@ -70,7 +70,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 TOP = os.path.dirname(os.path.dirname(HERE))
 sys.path.insert(0, os.path.join(TOP, "examples", "osc"))
 import tuttiosc  # noqa: E402
-from tuttilocal import clear_jack_shm, free_port, read, request  # noqa: E402
+from tuttilocal import clear_jack_shm, free_port, read, request, scsynth_argv  # noqa: E402
 
 NS = 1_000_000_000
 MS = 1_000_000
@@ -330,6 +330,11 @@ class Runner:
             return float(self.a.relay_spin)
         return 500.0 if r["n"] <= 3 else 0.0
 
+    def start_server(self, s, plugin_dir):
+        s["tries"] += 1
+        s["proc"] = self.procs.start(s["name"], scsynth_argv(s["port"], plugin_dir), s["log"],
+                                     s["env"])
+
     def start_hub(self, r, work, suspect=None):
         url_file = os.path.join(work, "hub.url")
         argv = [self.tutti, "hub", "--listen", "tcp://127.0.0.1:0", "--url-file", url_file,
@@ -508,13 +513,9 @@ class Runner:
                         TUTTI_HUB=url, TUTTI_NAME=name, TUTTI_SESSION="tutti",
                         TUTTI_JOURNAL=journal)
             log = os.path.join(work, name + ".out")
-            p = self.procs.start(name, ["scsynth", "-u", str(port), "-B", "127.0.0.1", "-R", "0",
-                                        "-i", "2", "-o", "2", "-b", "32768", "-a", "8192", "-c",
-                                        "32768", "-U",
-                                        plugin_dir + ":/usr/lib/SuperCollider/plugins"],
-                                 log, senv)
-            servers.append({"name": name, "port": port, "proc": p, "journal": journal,
-                            "log": log, "samples": [], "crashed": False})
+            servers.append({"name": name, "port": port, "env": senv, "journal": journal,
+                            "log": log, "samples": [], "crashed": False, "tries": 0})
+            self.start_server(servers[-1], plugin_dir)
         try:
             for s in servers:
                 end = time.monotonic() + 30
@@ -523,6 +524,12 @@ class Runner:
                     if m:
                         s["proxy"] = int(m.group(1))
                         break
+                    if (s["proc"].poll() is not None and "address in use" in read(s["log"])
+                            and s["tries"] < 3):
+                        # the port was taken between its choice and the bind
+                        s["port"] = free_port()
+                        self.start_server(s, plugin_dir)
+                        continue
                     if time.monotonic() > end or s["proc"].poll() is not None:
                         raise RuntimeError(s["name"] + ": no proxy port: " + read(s["log"])[-400:])
                     time.sleep(0.05)

@@ -43,18 +43,7 @@ SC_PORTS=()
 trap 'cleanup; for p in "${SC_PORTS[@]}"; do rm -f "/dev/shm/SuperColliderServer_$p"; done; rm -f /dev/shm/*"$JACK_DEFAULT_SERVER"* 2>/dev/null' EXIT
 
 free_port() {
-    python3 - <<'PY'
-import socket
-for _ in range(50):
-    t = socket.socket(); t.bind(("127.0.0.1", 0)); port = t.getsockname()[1]
-    u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    try:
-        u.bind(("127.0.0.1", port)); print(port); break
-    except OSError:
-        pass
-    finally:
-        t.close(); u.close()
-PY
+    PYTHONPATH="$TOP/examples/osc" python3 -c "import tuttilocal; print(tuttilocal.free_port())"
 }
 
 # osc_request PORT REPLY ADDR ARGS...: one message (ints as ints), the first
