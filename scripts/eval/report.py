@@ -57,6 +57,9 @@ def write(path, outdir, rows, mrows, details, pngs, info, gname, mode_name, a, e
     rel = os.path.relpath(os.path.abspath(outdir), os.path.dirname(os.path.abspath(path)))
     ok_rows = [r for r in rows if not r.get("error")]
     err_rows = [r for r in rows if r.get("error")]
+    longer = sorted({f(r.get("seconds")) for r in rows
+                     if f(r.get("seconds")) is not None and f(r["seconds"]) > a.seconds})
+    longer_txt = "".join(" (the pareto queue %g s, below)" % x for x in longer)
     L = []
     w = L.append
     date = datetime.date.today().isoformat()
@@ -184,7 +187,7 @@ def write(path, outdir, rows, mrows, details, pngs, info, gname, mode_name, a, e
       "(`tutti netsim`, seeded differently, the same settings both ways; the relays of 8- and "
       "16-member sessions sleep without spinning, `--spin-max 0`, to leave the two cores to "
       "the members: they are then 0.1–2 ms late at times, which the measured delays include) "
-      "and the members%s. `tutti member` processes each play %g events a second for %g s, every "
+      "and the members%s. `tutti member` processes each play %g events a second for %g s%s, every "
       "event asked for \"now\" (`--lead-max 0`), so the horizon rule stamps each one exactly "
       "L ahead: the worst case for timeliness, and what a musician playing live does. The "
       "scsynth runs play examples/trio (drums, bass, chords at 120 bpm), one part per server, "
@@ -195,7 +198,7 @@ def write(path, outdir, rows, mrows, details, pngs, info, gname, mode_name, a, e
           "processes on two cores do not wait a scheduler period (up to ~100 ms) to run"
           if not getattr(a, "no_realtime", False) else
           "; every process at normal priority (`--no-realtime`)",
-          a.rate, a.seconds, a.client_lead))
+          a.rate, a.seconds, longer_txt, a.client_lead))
     w("- **Coherence.** Each member's journal (`--journal`; the plugin's `TUTTI_JOURNAL`) is "
       "split into incarnations (a member the hub removed and that joined again is a new "
       "incarnation; `tutti member --timing` marks them) and compared with the union of every "
@@ -344,8 +347,6 @@ def write(path, outdir, rows, mrows, details, pngs, info, gname, mode_name, a, e
       "CLOCK_REALTIME, so the members' clocks have no real offset or drift to find. The "
       "clock error measured is what the filter makes of delay, jitter and scheduling, not of "
       "real oscillators.")
-    longer = sorted({f(r.get("seconds")) for r in rows
-                     if f(r.get("seconds")) is not None and f(r["seconds"]) > a.seconds})
     w("- Runs are short (%g s of playing%s, %g s warm-up left out of the timing figures): "
       "p99.9 of a run's delays rests on a few events in the 3-member runs, and an automatic "
       "horizon that lowers L slowly may not have finished lowering it." %
@@ -353,7 +354,7 @@ def write(path, outdir, rows, mrows, details, pngs, info, gname, mode_name, a, e
     w("- Each condition ran once, with one set of seeds (`--seed` varies them all), except "
       "the pareto queue, which ran with five series of its own (`-s1` … `-s4`): its bursts "
       "are rare and large, and one series decides little. It also plays longer: a member "
-      "hears about 130 events a second, so in 15 s 99.9 %% on time allows 2 late events, "
+      "hears about 130 events a second, so in 15 s 99.9 % on time allows 2 late events, "
       "and one burst beyond L decides the line.")
     w("")
     w("## Files")
