@@ -44,7 +44,8 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 TOP = os.path.dirname(HERE)
 sys.path.insert(0, os.path.join(TOP, "examples", "osc"))
 import tuttiosc  # noqa: E402
-from tuttilocal import Procs, clear_jack_shm, read, request, tree_parts, tutti_status, wait_for, free_port, scsynth_argv  # noqa: E402
+from tuttilocal import (Procs, clear_jack_shm, free_port, read, request,  # noqa: E402
+                        scsynth_argv, tree_parts, tutti_status, wait_for)
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
@@ -114,6 +115,8 @@ def main():
         jack_ours = True
 
         url_file = os.path.join(work, "hub.url")
+        if os.path.exists(url_file):  # an earlier session's, in a reused --out
+            os.unlink(url_file)
         hub = procs.start("hub", [tutti, "hub", "--listen", "tcp://127.0.0.1:0", "--url-file",
                                   url_file, "--horizon", str(a.horizon), "--bpm",
                                   str(a.bpm), "--quiet"], env)
@@ -146,13 +149,13 @@ def main():
                              s["name"] + "'s proxy")
                 if m is not True:
                     break
+                if attempt == 2:
+                    raise RuntimeError("%s: no port of its own in 3 tries" % s["name"])
                 # another process took the port between its choice and the
                 # server's bind: choose again
                 say("%s: port %d was taken, starting again on another" % (s["name"], s["port"]))
                 s["port"] = free_port()
                 start_server(s)
-            else:
-                raise RuntimeError("%s: no port of its own in 3 tries" % s["name"])
             s["proxy"] = int(m.group(1))
         late = servers[a.late_member - 1] if a.late_member else None
 

@@ -157,6 +157,8 @@ def main():
                           capture_output=True).returncode:
             raise RuntimeError("jackd did not start")
         url_file = os.path.join(work, "hub.url")
+        if os.path.exists(url_file):  # an earlier run's, in a reused --out
+            os.unlink(url_file)
         hub = start("hub", [tutti, "hub", "--listen", "tcp://127.0.0.1:0", "--url-file",
                             url_file, "--horizon", "150", "--bpm", str(BPM), "--session",
                             "trio", "--duration", "400", "--quiet"])
