@@ -38,8 +38,8 @@ static const char usage[] =
     "On exit the last line on stdout is a JSON object with the final counters.\n";
 
 /* One line: each member's one-way delay to the hub (its high estimate),
- * clock error bound, late events and the L its deliveries needed, as the
- * members last reported them. */
+ * clock error bound, late events and the L its deliveries needed (with the
+ * part of it that its tail adds), as the members last reported them. */
 static void list_members(void *arg, void *engine)
 {
     FILE *out = arg;
@@ -48,9 +48,10 @@ static void list_members(void *arg, void *engine)
     if (!n) return;
     fputs("     delays:", out);
     for (uint32_t i = 0; i < n && i < 64; i++)
-        fprintf(out, " %s %.1f ms (clock +/-%.2f, late %" PRIu64 ", needs L %.1f)%s",
+        fprintf(out, " %s %.1f ms (clock +/-%.2f, late %" PRIu64 ", needs L %.1f, tail %.1f)%s",
                 info[i].name, cli_ms(info[i].delay_ns), cli_ms(info[i].clock_bound_ns),
-                info[i].late, cli_ms(info[i].need_ns), i + 1 < n && i + 1 < 64 ? "," : "");
+                info[i].late, cli_ms(info[i].need_ns), cli_ms(info[i].tail_ns),
+                i + 1 < n && i + 1 < 64 ? "," : "");
     fputc('\n', out);
 }
 

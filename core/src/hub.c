@@ -54,7 +54,7 @@ typedef struct slot {
     uint64_t stash_count, stash_hash;
     bool diverged;
     /* last reported by the member (its pings) */
-    tutti_time delay, bound, need;
+    tutti_time delay, bound, need, tail;
     uint64_t late, late_seen;
 } slot;
 
@@ -582,6 +582,7 @@ static int on_rec(void *ctx, const tutti__rec *r)
             x->s->need = r->u.ping.need > 0 && r->u.ping.need < TUTTI__MAX_HORIZON
                              ? r->u.ping.need
                              : 0;
+            x->s->tail = r->u.ping.tail > 0 && r->u.ping.tail < x->s->need ? r->u.ping.tail : 0;
         }
         return 0;
     }
@@ -777,11 +778,14 @@ static tutti_time with_heartbeat(const tutti_hub *h, tutti_time need)
  *   deliveries (stalls left out), which is the trip of the events, the wait
  *   for every origin's promise, the member's clock error and its delivery
  *   lead together, as the member judges lateness, carried ahead by what
- *   the tail of its recent needs says is still to come. The target is the
- *   largest of them plus the margin and a twelfth: room for the moment
- *   larger than anything measured (a stall of the machine, a burst), which
- *   comes late by no more than that. The acceptance bound of a steady
- *   session, 1.2 x the delay + 5 ms, leaves this room.
+ *   the tail of its recent needs says is still to come (its tail). The
+ *   target is the largest of the members' needs without their tails, each
+ *   plus a twelfth and room for the moment larger than anything measured
+ *   (a stall of the machine, a burst): its tail, or the margin when that
+ *   is more. A tail and the margin are one allowance, not added up (at a
+ *   few ms of delay the machine's scheduling is a heavy tail of its own,
+ *   and the sum went over 1.2 x the delay + 5 ms, the acceptance bound of
+ *   a steady session).
  * - from the round trips: 2 max D + margin + 1.25 h, D each member's
  *   one-way delay estimate (half its largest recent round trip, stalls left
  *   out). It is the only one while members have delivered nothing to judge
@@ -796,18 +800,23 @@ static tutti_time auto_target(const tutti_hub *h, bool *measured)
     /* The clock bounds are not added: a bound is the worst case the samples
      * allow (about half the round trip on a WAN), the real error is mostly
      * far smaller and is part of the measured need. */
-    tutti_time d = 0, need = 0;
+    tutti_time d = 0, l = 0;
     bool all = true, any = false;
     for (uint32_t i = 0; i < h->nslots; i++) {
         const slot *s = &h->slots[i];
         if (s->state != S_ACTIVE) continue;
         any = true;
         if (s->delay > d) d = s->delay;
-        if (s->need > need) need = s->need;
-        if (s->need == 0) all = false;
+        if (s->need == 0) {
+            all = false;
+            continue;
+        }
+        tutti_time measured_need = s->need - s->tail;
+        tutti_time room = s->tail > h->cfg.horizon_margin ? s->tail : h->cfg.horizon_margin;
+        tutti_time li = measured_need + measured_need / 12 + room;
+        if (li > l) l = li;
     }
     *measured = any && all;
-    tutti_time l = need > 0 ? need + h->cfg.horizon_margin + need / 12 : 0;
     if (!*measured && d > 0) {
         tutti_time r = with_heartbeat(h, 2 * d + h->cfg.horizon_margin);
         if (r > l) l = r;
@@ -982,6 +991,7 @@ uint32_t tutti_hub_list(const tutti_hub *h, tutti_member_info *out, uint32_t cap
             out[n].clock_bound_ns = s->bound;
             out[n].late = s->late;
             out[n].need_ns = s->need;
+            out[n].tail_ns = s->tail;
         }
         n++;
     }

@@ -264,10 +264,12 @@ tutti_time tutti__spread_ahead(const tutti_time *v, uint32_t n, tutti_time level
  * are not measured (its clock locks, the processes of a session start
  * together). An interval far above the level (STALL_FACTOR x +
  * STALL_SLACK: a partition waited out, a crashed member's suspect time) is
- * a stall and is left out.
+ * a stall and is left out. *tail is the part of the need that the tail's
+ * extension adds (the hub counts it as room, not as a delay measured).
  */
-static tutti_time need_high(tutti_member *m)
+static tutti_time need_high(tutti_member *m, tutti_time *tail)
 {
+    *tail = 0;
     tutti_time v = m->need_cur;
     m->need_cur = 0;
     if (v > 0) {
@@ -296,7 +298,8 @@ static tutti_time need_high(tutti_member *m)
      * were, no more than the largest value seen. */
     tutti_time base = level + top;
     if (m->nexcess > 0 && base > most) base = most;
-    return base + tutti__spread_ahead(m->excess, m->nexcess, level) - top;
+    *tail = tutti__spread_ahead(m->excess, m->nexcess, level) - top;
+    return base + *tail;
 }
 
 static void send_ping(tutti_member *m)
@@ -308,7 +311,7 @@ static void send_ping(tutti_member *m)
     r.u.ping.delay = delay_high(m);
     r.u.ping.late = m->late;
     r.u.ping.bound = m->clock.est.locked ? m->clock.est.bound_ns : 0;
-    r.u.ping.need = need_high(m);
+    r.u.ping.need = need_high(m, &r.u.ping.tail);
     send_unseq(m, &r);
     m->next_ping = m->now + tutti__clock_ping_interval(&m->clock);
 }

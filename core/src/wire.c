@@ -170,6 +170,7 @@ static const field_desc ping_fields[] = {
     F(3, FMT_U64, ping.late),
     F(4, FMT_I64, ping.bound),
     F(5, FMT_I64, ping.need),
+    F(6, FMT_I64, ping.tail),
 };
 static const field_desc pong_fields[] = {
     F(1, FMT_I64, pong.t1),

@@ -120,6 +120,7 @@ typedef struct tutti__rec {
             uint64_t late;    /* events it delivered late since joining */
             tutti_time bound; /* its clock's error bound */
             tutti_time need;  /* the L its recent deliveries needed (0: not known) */
+            tutti_time tail;  /* of need, what its tail says is still to come */
         } ping;
         struct {
             tutti_time t1, t2, t3;

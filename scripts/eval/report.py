@@ -462,8 +462,8 @@ def shortfalls(rows, ot_fail, l_fail, clk_fail, part_fail, details, info):
         out.append("Why events came late under steady conditions: the hub's target is the "
                    "largest L any member measured it needed over the last ~13 s (its recent "
                    "level plus the largest rise above it, at most the largest delay seen, "
-                   "carried further when those rises have a heavy tail), plus 3 ms and a "
-                   "twelfth; it is raised at once, but only after a "
+                   "carried further when those rises have a heavy tail), plus a twelfth "
+                   "and room: 3 ms or that member's carry, whichever is more; it is raised at once, but only after a "
                    "member has seen the larger need, so a delay of a size beyond that room (a "
                    "stall of this loaded two-core machine's scheduler, running every member, "
                    "relay and the hub; a pareto tail) makes the events already stamped with "
@@ -484,8 +484,8 @@ def shortfalls(rows, ot_fail, l_fail, clk_fail, part_fail, details, info):
                    "quarters of the distance to the target. The target is the largest L any "
                    "member's deliveries needed (L + lateness, the median of its last 32 ping "
                    "intervals plus the largest excess over that level in the last 128, carried "
-                   "ahead by the tail of the excesses, stalls left out) plus 3 ms and a "
-                   "twelfth: a slow moment of the machine "
+                   "ahead by the tail of the excesses, stalls left out) plus a twelfth and "
+                   "room (3 ms or that member's carry, whichever is more): a slow moment of the machine "
                    "(a scheduling stall of a loaded two-core machine) is remembered for about "
                    "13 s, longer than part of a 15 s run.")
     for r in clk_fail:
@@ -643,8 +643,8 @@ def findings(rows, details, info):
         out.append("**The horizon leaves no room for a synth's lead**: judged with a 5 ms lead "
                    "(what the plugin asks for scsynth's sake), %d of %d steady `tutti member` "
                    "runs fall below 99.9 %% at the worst member%s. The hub's target is what "
-                   "the members measured they needed at their own lead (0 ms here) with 3 ms "
-                   "and a twelfth to spare; a member with a larger lead (the plugin's 5 ms) "
+                   "the members measured they needed at their own lead (0 ms here) with a "
+                   "twelfth and 3 ms (or a heavy tail's carry) to spare; a member with a larger lead (the plugin's 5 ms) "
                    "measures and reports its need with that lead." % (
                        len(drop), len(five),
                        " (%s)" % ", ".join("%s %% in %s" % (r["on_time5_min_pct"], r["run"])

@@ -129,25 +129,34 @@ static tutti_time delay_bound(tutti_sim *s, tutti_time from)
     return b;
 }
 
-static void auto_horizon_run(uint64_t seed, int kind, tutti_time settled, tutti_time probe,
-                             ah_result *o)
+/* A session with the automatic horizon, starting at L = 20 ms, its members
+ * on path p both ways and kept through a partition up to `suspect`. */
+static tutti_sim *ah_session(uint64_t seed, uint32_t members, tutti_path p, tutti_time suspect)
 {
     tutti_sim_config c;
     tutti_sim_config_init(&c);
     c.seed = seed;
-    c.members = 4;
-    tutti_path p = {30 * TUTTI_MS, 5 * TUTTI_MS, TUTTI_JITTER_UNIFORM, 0};
+    c.members = members;
     c.up = c.down = p;
     c.horizon = 20 * TUTTI_MS;
     c.auto_horizon = true;
-    c.suspect_after = 10 * TUTTI_S; /* a partitioned member is kept */
-    tutti_sim *s;
+    c.suspect_after = suspect;
+    tutti_sim *s = NULL;
     CHECK(tutti_sim_create(&s, &c) == 0);
+    return s;
+}
+
+static void auto_horizon_run(uint64_t seed, int kind, tutti_time settled, tutti_time probe,
+                             ah_result *o)
+{
+    tutti_path p = {30 * TUTTI_MS, 5 * TUTTI_MS, TUTTI_JITTER_UNIFORM, 0};
+    const uint32_t members = 4;
+    tutti_sim *s = ah_session(seed, members, p, 10 * TUTTI_S); /* partitioned: kept */
     if (kind == AH_SLOW_START) {
         tutti_path slow = {150 * TUTTI_MS, 5 * TUTTI_MS, TUTTI_JITTER_UNIFORM, 0};
         tutti_sim_set_paths(s, 1, &slow, &slow);
     }
-    for (uint32_t i = 1; i <= c.members; i++)
+    for (uint32_t i = 1; i <= members; i++)
         tutti_sim_start(s, i, (tutti_time)i * 10 * TUTTI_MS);
     tutti_time end = 40 * TUTTI_S;
     tutti_sim_random_workload(s, 800, TUTTI_S, end - TUTTI_S, 0, 0);
@@ -159,7 +168,7 @@ static void auto_horizon_run(uint64_t seed, int kind, tutti_time settled, tutti_
         if (kind == AH_SLOW_START && t == 2 * TUTTI_S) tutti_sim_set_paths(s, 1, &p, &p);
         if (kind == AH_BETTER && t == 12 * TUTTI_S) {
             tutti_path q = {10 * TUTTI_MS, TUTTI_MS, TUTTI_JITTER_UNIFORM, 0};
-            for (uint32_t i = 1; i <= c.members; i++)
+            for (uint32_t i = 1; i <= members; i++)
                 tutti_sim_set_paths(s, i, &q, &q);
         }
         tutti_sim_run_until(s, t);
@@ -294,6 +303,56 @@ static void need_tail(void)
     if (carried < 12) fprintf(stderr, "  Pareto excesses carried ahead in %u of 20\n", carried);
 }
 
+/*
+ * The hub's target over heavy-tailed paths: a member's report carries the
+ * part of its need that its tail adds (the ping's tail field), and the hub
+ * counts that tail as the room in the member's share of the target, instead
+ * of the margin when it is larger, not on top of it. The members are cut off from the hub
+ * at 20 s, so that the reports the hub holds are the ones its target was
+ * computed from when it is read at 21 s.
+ */
+static void tail_room(void)
+{
+    uint32_t tailed = 0;
+    for (uint64_t seed = 1; seed <= 3; seed++) {
+        tutti_path p = {30 * TUTTI_MS, 10 * TUTTI_MS, TUTTI_JITTER_PARETO, 0};
+        const uint32_t members = 6;
+        tutti_sim *s = ah_session(seed, members, p, 30 * TUTTI_S);
+        if (!s) return;
+        for (uint32_t i = 1; i <= members; i++) {
+            tutti_sim_start(s, i, (tutti_time)i * 10 * TUTTI_MS);
+            tutti_sim_partition(s, i, 20 * TUTTI_S, 25 * TUTTI_S);
+        }
+        tutti_sim_random_workload(s, 300, TUTTI_S, 19 * TUTTI_S, 0, 0);
+        tutti_sim_run_until(s, 21 * TUTTI_S);
+        tutti_hub_status hs;
+        tutti_hub_status_get(tutti_sim_hub(s), &hs);
+        tutti_member_info info[8];
+        uint32_t n = tutti_hub_list(tutti_sim_hub(s), info, 8);
+        CHECK_EQ_I64(n, members);
+        tutti_time target = 0, tail = 0, need = 0, margin = 3 * TUTTI_MS;
+        for (uint32_t i = 0; i < n && i < 8; i++) {
+            CHECK(info[i].need_ns > 0 && info[i].tail_ns >= 0 &&
+                  info[i].tail_ns < info[i].need_ns);
+            tutti_time b = info[i].need_ns - info[i].tail_ns;
+            tutti_time li = b + b / 12 + (info[i].tail_ns > margin ? info[i].tail_ns : margin);
+            if (li > target) target = li;
+            if (info[i].need_ns > need) need = info[i].need_ns;
+            if (info[i].tail_ns > tail) tail = info[i].tail_ns;
+        }
+        CHECK_EQ_I64(hs.horizon_target, target);
+        /* every member's report is covered, its tail included */
+        CHECK(hs.horizon_target >= need);
+        if (getenv("TUTTI_AH_TRACE"))
+            fprintf(stderr, "  tail_room seed %llu: target %.1f ms, largest need %.1f, tail %.1f\n",
+                    (unsigned long long)seed, hs.horizon_target / 1e6, need / 1e6, tail / 1e6);
+        tailed += tail > 0;
+        tutti_sim_destroy(s);
+    }
+    /* the tails reach the hub (need_tail: carried in most Pareto windows) */
+    CHECK(tailed >= 2);
+}
+
 #define CASE(name, profile, n, k)                                                    \
     static void name(void)                                                           \
     {                                                                                \
@@ -320,6 +379,7 @@ int main(void)
     RUN(unknown_profile);
     RUN(replay_is_exact);
     RUN(need_tail);
+    RUN(tail_room);
     RUN(auto_horizon);
     RUN(lan_3);
     RUN(lan_8);

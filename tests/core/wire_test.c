@@ -79,7 +79,9 @@ static bool rec_eq(const tutti__rec *a, const tutti__rec *b)
                a->u.watermark.w == b->u.watermark.w &&
                a->u.watermark.next_seq == b->u.watermark.next_seq;
     case TUTTI__REC_PING:
-        return a->u.ping.t1 == b->u.ping.t1;
+        return a->u.ping.t1 == b->u.ping.t1 && a->u.ping.delay == b->u.ping.delay &&
+               a->u.ping.late == b->u.ping.late && a->u.ping.bound == b->u.ping.bound &&
+               a->u.ping.need == b->u.ping.need && a->u.ping.tail == b->u.ping.tail;
     case TUTTI__REC_PONG:
         return a->u.pong.t1 == b->u.pong.t1 && a->u.pong.t2 == b->u.pong.t2 &&
                a->u.pong.t3 == b->u.pong.t3;
@@ -177,6 +179,11 @@ static int sample_records(tutti__rec *out, bool high)
     memset(&r, 0, sizeof r);
     r.type = TUTTI__REC_PING;
     r.u.ping.t1 = high ? INT64_MAX : INT64_MIN;
+    r.u.ping.delay = high ? INT64_MIN : 1;
+    r.u.ping.late = high ? UINT64_MAX : 0;
+    r.u.ping.bound = high ? -1 : INT64_MAX;
+    r.u.ping.need = high ? INT64_MAX : -2;
+    r.u.ping.tail = high ? INT64_MIN : 3;
     out[n++] = r;
 
     memset(&r, 0, sizeof r);

@@ -218,10 +218,11 @@ typedef struct tutti_member_info {
      * largest round trip of its recent pings, stalls left out), its clock's
      * error bound, the events it delivered late, and the horizon its recent
      * deliveries needed (the largest of L + lateness, stalls left out; 0
-     * while it has none to judge). */
+     * while it has none to judge), of which tail_ns is not measured but
+     * what the tail of its needs says may still come. */
     tutti_time delay_ns, clock_bound_ns;
     uint64_t late;
-    tutti_time need_ns;
+    tutti_time need_ns, tail_ns;
 } tutti_member_info;
 
 /* -------------------------------------------------------------- member */
@@ -338,8 +339,10 @@ typedef struct tutti_hub_config {
      * plus the largest excess over it of the last ~128 (at most the largest
      * value seen), carried further when those excesses have a heavy tail
      * (by a quarter of the level at most), stalls (a partition waited out, a
-     * crashed member's suspect time) left out. The target is the largest
-     * report + margin + a twelfth of it. Until every member has such a report
+     * crashed member's suspect time) left out. The target is the largest of
+     * the reports, each without its carry, + a twelfth of that + the larger
+     * of the margin and its carry (the two are one room for what has not
+     * been measured yet, not added up). Until every member has such a report
      * (the first second, a quiet session, an older member) the target is at
      * least 2 D + margin + 1.25 h, D the largest member's one-way delay
      * estimate (half its largest recent round trip, stalls left out) and h the
@@ -353,7 +356,7 @@ typedef struct tutti_hub_config {
      */
     bool auto_horizon;
     tutti_time horizon_min;   /* never below this (default 5 ms) */
-    tutti_time horizon_margin; /* added to the target (default 3 ms) */
+    tutti_time horizon_margin; /* least room in the target (default 3 ms) */
 } tutti_hub_config;
 
 TUTTI_API void tutti_hub_config_init(tutti_hub_config *cfg);
