@@ -168,17 +168,9 @@ static const tutti__clock_sample *nth_newest(const tutti__clock *c, uint32_t i)
     return &c->ring[(c->head - 1u - i) & RING_MASK];
 }
 
-/* a - b, saturated instead of overflowing (only absurd hub clocks get there). */
-static tutti_time sat_sub(tutti_time a, tutti_time b)
-{
-    if (b > 0 && a < INT64_MIN + b) return INT64_MIN;
-    if (b < 0 && a > INT64_MAX + b) return INT64_MAX;
-    return a - b;
-}
-
 static tutti_time sample_rtt(const tutti__clock_sample *s)
 {
-    tutti_time w = sat_sub(s->upper, s->lower);
+    tutti_time w = tutti__sat_sub(s->upper, s->lower);
     return w < 0 ? 0 : w;
 }
 
@@ -188,10 +180,10 @@ static void sample_points(const tutti__clock_sample *s, tutti_time ref, tutti_ti
 {
     tutti_time w = sample_rtt(s);
     tutti_time t1 = s->mid_local - w / 2, t4 = s->mid_local + (w - w / 2);
-    up->x = (double)sat_sub(t1, ref);
-    up->y = (double)sat_sub(s->upper, y0) + (double)TUTTI__CLOCK_SLACK;
-    lo->x = (double)sat_sub(t4, ref);
-    lo->y = (double)sat_sub(s->lower, y0) - (double)TUTTI__CLOCK_SLACK;
+    up->x = (double)tutti__sat_sub(t1, ref);
+    up->y = (double)tutti__sat_sub(s->upper, y0) + (double)TUTTI__CLOCK_SLACK;
+    lo->x = (double)tutti__sat_sub(t4, ref);
+    lo->y = (double)tutti__sat_sub(s->lower, y0) - (double)TUTTI__CLOCK_SLACK;
 }
 
 static void sort_by_x(tutti__clock_pt *p, uint32_t n)
@@ -452,10 +444,10 @@ static double running_drift(const tutti__clock *c, const tutti__clock_fit *f,
 {
     const tutti_clock_estimate *e = &c->est;
     double d = e->drift;
-    tutti_time age = sat_sub(f->ref, c->first_local);
-    tutti_time span = sat_sub(f->ref, nth_newest(c, f->skip + f->k - 1u)->mid_local);
+    tutti_time age = tutti__sat_sub(f->ref, c->first_local);
+    tutti_time span = tutti__sat_sub(f->ref, nth_newest(c, f->skip + f->k - 1u)->mid_local);
     if (span >= TUTTI__CLOCK_DRIFT_SPAN && e->bound_ns != TUTTI_TIME_MAX) {
-        double dt = (double)sat_sub(f->ref, e->ref_local);
+        double dt = (double)tutti__sat_sub(f->ref, e->ref_local);
         double tau = fmin((double)TUTTI__CLOCK_DRIFT_TAU,
                           (double)(age - TUTTI__CLOCK_DRIFT_SPAN) / 3.0);
         double g = dt <= 0 ? 0.0 : tau <= dt ? 1.0 : dt / tau;
@@ -512,7 +504,7 @@ int tutti__clock_add(tutti__clock *c, tutti_time t1, tutti_time t2, tutti_time t
 
     if (c->window_ns > 0) {
         while (c->count > 1 &&
-               sat_sub(s.mid_local, nth_newest(c, c->count - 1u)->mid_local) >
+               tutti__sat_sub(s.mid_local, nth_newest(c, c->count - 1u)->mid_local) >
                    c->window_ns)
             c->count--;
     }
@@ -553,14 +545,14 @@ int tutti__clock_add(tutti__clock *c, tutti_time t1, tutti_time t2, tutti_time t
         midpoints(c, &g, &mo);
         double d_old = window_drift(c, &g, &mo), v_old;
         double a_old = offset_at(c, &g, &mo, d_old, &v_old, &w);
-        a_old += (double)sat_sub(g.y0, f.y0) + d_old * (double)sat_sub(f.ref, g.ref);
+        a_old += (double)tutti__sat_sub(g.y0, f.y0) + d_old * (double)tutti__sat_sub(f.ref, g.ref);
         (void)fit(c, 0, q, &g); /* the newest part */
         midpoints(c, &g, &mn);
         double d_new = clamp(c->est.drift, g.d_lo, g.d_hi), v_new;
         double a_new = offset_at(c, &g, &mn, clamp(d_old, g.d_lo, g.d_hi), &v_new, &w);
         double tol = TUTTI__CLOCK_CHANGE_SIGMAS * sqrt(v_old + v_new) +
                      2.0 * (double)TUTTI__CLOCK_SLACK;
-        if (g.ref == f.ref && fabs(a_new + (double)sat_sub(g.y0, f.y0) - a_old) > tol) {
+        if (g.ref == f.ref && fabs(a_new + (double)tutti__sat_sub(g.y0, f.y0) - a_old) > tol) {
             c->count = q;
             a_new = offset_at(c, &g, &mn, d_new, &v_new, &w);
             publish(c, &g, d_new, a_new, c->count >= TUTTI__CLOCK_LOCK_SAMPLES);
@@ -579,7 +571,7 @@ tutti_time tutti__clock_ping_interval(const tutti__clock *c)
     /* Fast until locked, and while the window is young: fewer than
      * FAST_SAMPLES samples spanning less than FAST_SPAN. */
     if (!c->est.locked || c->count == 0) return TUTTI__CLOCK_FAST_PING;
-    tutti_time span = sat_sub(c->est.ref_local, nth_newest(c, c->count - 1u)->mid_local);
+    tutti_time span = tutti__sat_sub(c->est.ref_local, nth_newest(c, c->count - 1u)->mid_local);
     if (c->count < TUTTI__CLOCK_FAST_SAMPLES && span < TUTTI__CLOCK_FAST_SPAN)
         return TUTTI__CLOCK_FAST_PING;
     return TUTTI__CLOCK_STEADY_PING;

@@ -25,6 +25,15 @@
 
 #include "tutti/tutti.h"
 
+/* a - b, saturated instead of overflowing (times from the network can be
+ * anything; only absurd ones get there). */
+static inline tutti_time tutti__sat_sub(tutti_time a, tutti_time b)
+{
+    if (b > 0 && a < INT64_MIN + b) return INT64_MIN;
+    if (b < 0 && a > INT64_MAX + b) return INT64_MAX;
+    return a - b;
+}
+
 #define TUTTI__CLOCK_WINDOW 256 /* samples kept (power of two) */
 
 typedef struct tutti__clock_sample {

@@ -434,7 +434,8 @@ static void deliver_ready(tutti_member *m)
     const tutti__pending *p;
     while (m->state == M_JOINED && (p = tutti__order_ready(&m->order)) != NULL) {
         tutti_time now_s = tutti_clock_to_session(&m->clock.est, m->now);
-        tutti_time lateness = now_s - (p->key.t - m->cfg.deliver_lead);
+        tutti_time lateness =
+            tutti__sat_sub(now_s, tutti__sat_sub(p->key.t, m->cfg.deliver_lead));
         /* Without a locked clock there is no judging lateness. */
         bool late = lateness > 0 && m->clock.est.locked;
         if (late) {
@@ -445,7 +446,8 @@ static void deliver_ready(tutti_member *m)
          * an event stamped "now + L" its trip, the wait for every origin's
          * promise and the lead; for one stamped further ahead the same, as
          * its delivery waits for the promises stamped L before its time. */
-        if (m->clock.est.locked && p->key.origin != 0 && p->key.t >= m->need_from) {
+        if (m->clock.est.locked && p->key.origin != 0 && p->key.t >= m->need_from &&
+            lateness < TUTTI__MAX_HORIZON) {
             tutti_time need = m->horizon + lateness;
             if (need > m->need_cur) m->need_cur = need;
         }
@@ -556,9 +558,13 @@ static int on_rec(void *ctx, const tutti__rec *r)
         switch (r->type) {
         case TUTTI__REC_PONG: {
             tutti__clock_add(&m->clock, r->u.pong.t1, r->u.pong.t2, r->u.pong.t3, m->now);
-            tutti_time rtt = (m->now - r->u.pong.t1) - (r->u.pong.t3 - r->u.pong.t2);
-            if (rtt >= 0 && r->u.pong.t1 <= m->now) {
-                m->rtt[m->rtt_next] = rtt;
+            /* A round trip only from a pong that answers a ping of the last
+             * MAX_HORIZON and held no longer at the hub than the whole trip
+             * took; any other is forged or corrupt. */
+            tutti_time out = tutti__sat_sub(m->now, r->u.pong.t1);
+            tutti_time held = tutti__sat_sub(r->u.pong.t3, r->u.pong.t2);
+            if (out >= 0 && out <= TUTTI__MAX_HORIZON && held >= 0 && held <= out) {
+                m->rtt[m->rtt_next] = out - held;
                 m->rtt_next = (m->rtt_next + 1) % TUTTI__DELAY_WINDOW;
                 if (m->nrtt < TUTTI__DELAY_WINDOW) m->nrtt++;
             }
