@@ -48,7 +48,9 @@ static void list_members(void *arg, void *engine)
     if (!n) return;
     fputs("     delays:", out);
     for (uint32_t i = 0; i < n && i < 64; i++)
-        fprintf(out, " %s %.1f ms (clock +/-%.2f, late %" PRIu64 ", needs L %.1f, tail %.1f)%s",
+        fprintf(out,
+                " %s %.1f ms (clock +/-%.2f, late %" PRIu64
+                ", needs L %.1f, tail %.1f)%s",
                 info[i].name, cli_ms(info[i].delay_ns), cli_ms(info[i].clock_bound_ns),
                 info[i].late, cli_ms(info[i].need_ns), cli_ms(info[i].tail_ns),
                 i + 1 < n && i + 1 < 64 ? "," : "");

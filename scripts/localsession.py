@@ -45,7 +45,8 @@ TOP = os.path.dirname(HERE)
 sys.path.insert(0, os.path.join(TOP, "examples", "osc"))
 import tuttiosc  # noqa: E402
 from tuttilocal import (Procs, clear_jack_shm, free_port, read, request,  # noqa: E402
-                        scsynth_argv, tree_parts, tutti_status, wait_for)
+                        scsynth_argv, scsynth_port_taken, tree_parts, tutti_status,
+                        wait_for)
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
@@ -126,9 +127,6 @@ def main():
         def start_server(s):
             s["proc"] = procs.start(s["name"], scsynth_argv(s["port"], plugin_dir), s["env"])
 
-        def port_taken(s):
-            return s["proc"].poll() is not None and "address in use" in read(s["log"])
-
         servers = []
         for k in range(1, a.members + 1):
             name = "member%d" % k
@@ -144,9 +142,10 @@ def main():
             start_server(servers[-1])
         for s in servers:
             for attempt in range(3):
-                m = wait_for(lambda: re.search(r"proxy listening on 127\.0\.0\.1:(\d+)",
-                                               read(s["log"])) or port_taken(s), 30,
-                             s["name"] + "'s proxy")
+                m = wait_for(lambda: (re.search(r"proxy listening on 127\.0\.0\.1:(\d+)",
+                                                read(s["log"])) or
+                                      scsynth_port_taken(s["proc"], s["log"])),
+                             30, s["name"] + "'s proxy")
                 if m is not True:
                     break
                 if attempt == 2:

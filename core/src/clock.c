@@ -445,7 +445,8 @@ static double running_drift(const tutti__clock *c, const tutti__clock_fit *f,
     const tutti_clock_estimate *e = &c->est;
     double d = e->drift;
     tutti_time age = tutti__sat_sub(f->ref, c->first_local);
-    tutti_time span = tutti__sat_sub(f->ref, nth_newest(c, f->skip + f->k - 1u)->mid_local);
+    tutti_time span =
+        tutti__sat_sub(f->ref, nth_newest(c, f->skip + f->k - 1u)->mid_local);
     if (span >= TUTTI__CLOCK_DRIFT_SPAN && e->bound_ns != TUTTI_TIME_MAX) {
         double dt = (double)tutti__sat_sub(f->ref, e->ref_local);
         double tau = fmin((double)TUTTI__CLOCK_DRIFT_TAU,
@@ -545,14 +546,16 @@ int tutti__clock_add(tutti__clock *c, tutti_time t1, tutti_time t2, tutti_time t
         midpoints(c, &g, &mo);
         double d_old = window_drift(c, &g, &mo), v_old;
         double a_old = offset_at(c, &g, &mo, d_old, &v_old, &w);
-        a_old += (double)tutti__sat_sub(g.y0, f.y0) + d_old * (double)tutti__sat_sub(f.ref, g.ref);
+        a_old += (double)tutti__sat_sub(g.y0, f.y0) +
+                 d_old * (double)tutti__sat_sub(f.ref, g.ref);
         (void)fit(c, 0, q, &g); /* the newest part */
         midpoints(c, &g, &mn);
         double d_new = clamp(c->est.drift, g.d_lo, g.d_hi), v_new;
         double a_new = offset_at(c, &g, &mn, clamp(d_old, g.d_lo, g.d_hi), &v_new, &w);
         double tol = TUTTI__CLOCK_CHANGE_SIGMAS * sqrt(v_old + v_new) +
                      2.0 * (double)TUTTI__CLOCK_SLACK;
-        if (g.ref == f.ref && fabs(a_new + (double)tutti__sat_sub(g.y0, f.y0) - a_old) > tol) {
+        if (g.ref == f.ref &&
+            fabs(a_new + (double)tutti__sat_sub(g.y0, f.y0) - a_old) > tol) {
             c->count = q;
             a_new = offset_at(c, &g, &mn, d_new, &v_new, &w);
             publish(c, &g, d_new, a_new, c->count >= TUTTI__CLOCK_LOCK_SAMPLES);
@@ -571,7 +574,8 @@ tutti_time tutti__clock_ping_interval(const tutti__clock *c)
     /* Fast until locked, and while the window is young: fewer than
      * FAST_SAMPLES samples spanning less than FAST_SPAN. */
     if (!c->est.locked || c->count == 0) return TUTTI__CLOCK_FAST_PING;
-    tutti_time span = tutti__sat_sub(c->est.ref_local, nth_newest(c, c->count - 1u)->mid_local);
+    tutti_time span =
+        tutti__sat_sub(c->est.ref_local, nth_newest(c, c->count - 1u)->mid_local);
     if (c->count < TUTTI__CLOCK_FAST_SAMPLES && span < TUTTI__CLOCK_FAST_SPAN)
         return TUTTI__CLOCK_FAST_PING;
     return TUTTI__CLOCK_STEADY_PING;

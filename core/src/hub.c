@@ -582,7 +582,8 @@ static int on_rec(void *ctx, const tutti__rec *r)
             x->s->need = r->u.ping.need > 0 && r->u.ping.need < TUTTI__MAX_HORIZON
                              ? r->u.ping.need
                              : 0;
-            x->s->tail = r->u.ping.tail > 0 && r->u.ping.tail < x->s->need ? r->u.ping.tail : 0;
+            x->s->tail =
+                r->u.ping.tail > 0 && r->u.ping.tail < x->s->need ? r->u.ping.tail : 0;
         }
         return 0;
     }
@@ -812,7 +813,8 @@ static tutti_time auto_target(const tutti_hub *h, bool *measured)
             continue;
         }
         tutti_time measured_need = s->need - s->tail;
-        tutti_time room = s->tail > h->cfg.horizon_margin ? s->tail : h->cfg.horizon_margin;
+        tutti_time room =
+            s->tail > h->cfg.horizon_margin ? s->tail : h->cfg.horizon_margin;
         tutti_time li = measured_need + measured_need / 12 + room;
         if (li > l) l = li;
     }

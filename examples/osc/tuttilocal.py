@@ -4,6 +4,7 @@ local session, the evaluation runner and the end-to-end tests share.
     Procs       every process started, stopped by pid (TERM, then KILL)
     free_port   a port free for both UDP and TCP on 127.0.0.1
     scsynth_argv   the command line of a local scsynth with tutti's plugin
+    scsynth_port_taken   whether a scsynth ended because its port was taken
     wait_for    poll a predicate with a deadline
     read        a text file, or "" when it is not there
     tutti_status   `tutti status --proxy P --json` as a dict (None if no answer)
@@ -110,6 +111,13 @@ def scsynth_argv(port, plugin_dir):
     return ["scsynth", "-u", str(port), "-B", "127.0.0.1", "-R", "0", "-i", "2", "-o", "2",
             "-b", "32768", "-a", "8192", "-c", "32768",
             "-U", plugin_dir + ":/usr/lib/SuperCollider/plugins"]
+
+
+def scsynth_port_taken(proc, log):
+    """Whether scsynth process `proc` (its output in file `log`) has ended
+    because another process took its port between the port's choice and its
+    bind: then it can start again on another."""
+    return proc.poll() is not None and "address in use" in read(log)
 
 
 def clear_jack_shm(server):

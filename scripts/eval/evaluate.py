@@ -70,7 +70,8 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 TOP = os.path.dirname(os.path.dirname(HERE))
 sys.path.insert(0, os.path.join(TOP, "examples", "osc"))
 import tuttiosc  # noqa: E402
-from tuttilocal import clear_jack_shm, free_port, read, request, scsynth_argv  # noqa: E402
+from tuttilocal import (clear_jack_shm, free_port, read, request, scsynth_argv,  # noqa: E402
+                        scsynth_port_taken)
 
 NS = 1_000_000_000
 MS = 1_000_000
@@ -528,8 +529,7 @@ class Runner:
                     if m:
                         s["proxy"] = int(m.group(1))
                         break
-                    if (s["proc"].poll() is not None and "address in use" in read(s["log"])
-                            and s["tries"] < 3):
+                    if scsynth_port_taken(s["proc"], s["log"]) and s["tries"] < 3:
                         # the port was taken between its choice and the bind
                         s["port"] = free_port()
                         self.start_server(s, plugin_dir)

@@ -131,7 +131,8 @@ static tutti_time delay_bound(tutti_sim *s, tutti_time from)
 
 /* A session with the automatic horizon, starting at L = 20 ms, its members
  * on path p both ways and kept through a partition up to `suspect`. */
-static tutti_sim *ah_session(uint64_t seed, uint32_t members, tutti_path p, tutti_time suspect)
+static tutti_sim *ah_session(uint64_t seed, uint32_t members, tutti_path p,
+                             tutti_time suspect)
 {
     tutti_sim_config c;
     tutti_sim_config_init(&c);
@@ -146,8 +147,8 @@ static tutti_sim *ah_session(uint64_t seed, uint32_t members, tutti_path p, tutt
     return s;
 }
 
-static void auto_horizon_run(uint64_t seed, int kind, tutti_time settled, tutti_time probe,
-                             ah_result *o)
+static void auto_horizon_run(uint64_t seed, int kind, tutti_time settled,
+                             tutti_time probe, ah_result *o)
 {
     tutti_path p = {30 * TUTTI_MS, 5 * TUTTI_MS, TUTTI_JITTER_UNIFORM, 0};
     const uint32_t members = 4;
@@ -335,7 +336,8 @@ static void tail_room(void)
             CHECK(info[i].need_ns > 0 && info[i].tail_ns >= 0 &&
                   info[i].tail_ns < info[i].need_ns);
             tutti_time b = info[i].need_ns - info[i].tail_ns;
-            tutti_time li = b + b / 12 + (info[i].tail_ns > margin ? info[i].tail_ns : margin);
+            tutti_time li =
+                b + b / 12 + (info[i].tail_ns > margin ? info[i].tail_ns : margin);
             if (li > target) target = li;
             if (info[i].need_ns > need) need = info[i].need_ns;
             if (info[i].tail_ns > tail) tail = info[i].tail_ns;
@@ -344,8 +346,11 @@ static void tail_room(void)
         /* every member's report is covered, its tail included */
         CHECK(hs.horizon_target >= need);
         if (getenv("TUTTI_AH_TRACE"))
-            fprintf(stderr, "  tail_room seed %llu: target %.1f ms, largest need %.1f, tail %.1f\n",
-                    (unsigned long long)seed, hs.horizon_target / 1e6, need / 1e6, tail / 1e6);
+            fprintf(
+                stderr,
+                "  tail_room seed %llu: target %.1f ms, largest need %.1f, tail %.1f\n",
+                (unsigned long long)seed, hs.horizon_target / 1e6, need / 1e6,
+                tail / 1e6);
         tailed += tail > 0;
         tutti_sim_destroy(s);
     }
