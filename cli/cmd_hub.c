@@ -3,13 +3,15 @@
  */
 #include "cli.h"
 
+#include <errno.h>
 #include <inttypes.h>
+#include <stdlib.h>
 #include <string.h>
 
 static const char usage[] =
     "usage: tutti hub [--listen URL] [--session NAME] [--horizon MS] [--suspect MS]\n"
     "                 [--auto-horizon] [--bpm X] [--duration S] [--url-file FILE]\n"
-    "                 [--quiet] [--verbose] [--realtime]\n"
+    "                 [--rehearsal FILE] [--quiet] [--verbose] [--realtime]\n"
     "\n"
     "Runs the hub of a session: members connect to it, it relays every event to\n"
     "every member and sequences who is in the session and the tempo. Session time\n"
@@ -26,6 +28,11 @@ static const char usage[] =
     "  --auto-horizon   choose L from the delays the members measure (starting\n"
     "                   at --horizon): raised at once on trouble, lowered slowly;\n"
     "                   the status line shows each member's one-way delay\n"
+    "  --rehearsal FILE with --auto-horizon: start from the L a rehearsal over\n"
+    "                   the same network called for, kept in FILE, and do not go\n"
+    "                   below it until this session has measured as long as the\n"
+    "                   rehearsal had (30 s at most); then write this session's\n"
+    "                   figures to FILE (a missing FILE starts one)\n"
     "  --suspect MS     remove a member silent this long (default 1000)\n"
     "  --bpm X          starting tempo (default 120)\n"
     "  --duration S     stop after this many seconds (default: run until stopped)\n"
@@ -36,6 +43,90 @@ static const char usage[] =
     "                   that a busy machine does not hold the session back\n"
     "\n"
     "On exit the last line on stdout is a JSON object with the final counters.\n";
+
+/*
+ * A rehearsal file: what the automatic horizon of a session settled on, for
+ * the next session over the same network to start from. Text, one
+ * "key value" per line, '#' comments; unknown keys are left alone.
+ */
+#define REHEARSAL_HOLD_MAX (30 * TUTTI_S)
+
+typedef struct rehearsal {
+    double l_ms, measured_s;
+    char session[TUTTI_NAME_MAX];
+} rehearsal;
+
+/* 0: read; 1: no such file; -1: not a rehearsal file (why in err). */
+static int rehearsal_read(const char *path, rehearsal *r, char *err, size_t errlen)
+{
+    FILE *f = fopen(path, "r");
+    if (!f) {
+        if (errno == ENOENT) return 1;
+        snprintf(err, errlen, "%s", strerror(errno));
+        return -1;
+    }
+    memset(r, 0, sizeof *r);
+    r->l_ms = r->measured_s = -1;
+    char line[256];
+    int no = 0, rc = 0;
+    while (rc == 0 && fgets(line, sizeof line, f)) {
+        no++;
+        char key[32], val[sizeof line], *end;
+        int got = line[0] == '#' ? 0 : sscanf(line, "%31s %255s", key, val);
+        if (!strchr(line, '\n') && !feof(f)) {
+            snprintf(err, errlen, "line %d is too long", no);
+            rc = -1;
+        } else if (got < 1) {
+            continue;
+        } else if (got != 2) {
+            snprintf(err, errlen, "line %d has no value", no);
+            rc = -1;
+        } else if (!strcmp(key, "L_ms") || !strcmp(key, "measured_s")) {
+            double v = strtod(val, &end);
+            bool l = key[0] == 'L';
+            if (*end || !(v >= 0 && v <= (l ? 10000 : 1e7))) {
+                snprintf(err, errlen, "line %d: %s must be a number of %s, not \"%.40s\"",
+                         no, key, l ? "milliseconds up to 10000" : "seconds", val);
+                rc = -1;
+            } else {
+                *(l ? &r->l_ms : &r->measured_s) = v;
+            }
+        } else if (!strcmp(key, "session")) {
+            if (strlen(val) < sizeof r->session) strcpy(r->session, val);
+        }
+    }
+    if (rc == 0 && ferror(f)) {
+        snprintf(err, errlen, "%s", strerror(errno));
+        rc = -1;
+    }
+    fclose(f);
+    if (rc == 0 && (r->l_ms < 1 || r->measured_s < 0)) {
+        snprintf(err, errlen, "it has no %s (a file written by tutti hub --rehearsal has)",
+                 r->l_ms < 1 ? "L_ms of 1 or more" : "measured_s");
+        rc = -1;
+    }
+    return rc;
+}
+
+/* Written whole or not at all (a new file renamed over the old). */
+static bool rehearsal_write(const char *path, const char *session, const tutti_hub_status *st)
+{
+    char tmp[4096];
+    if (snprintf(tmp, sizeof tmp, "%s.new", path) >= (int)sizeof tmp) return false;
+    FILE *f = fopen(tmp, "w");
+    if (!f) return false;
+    fprintf(f,
+            "# tutti rehearsal: the L that session \"%s\" called for (its automatic\n"
+            "# horizon's target) after measuring its members' paths for measured_s s\n"
+            "session %s\nL_ms %.1f\nmeasured_s %.1f\nmembers %" PRIu32 "\n",
+            session, session, cli_ms(st->horizon_target), st->measured_for / 1e9,
+            st->members);
+    bool ok = !ferror(f);
+    ok &= fclose(f) == 0;
+    if (ok) ok = rename(tmp, path) == 0;
+    if (!ok) remove(tmp);
+    return ok;
+}
 
 /* One line: each member's one-way delay to the hub (its high estimate),
  * clock error bound, late events and the L its deliveries needed (with the
@@ -65,7 +156,7 @@ static void print_members(tutti_net *n)
 int cmd_hub(int argc, char **argv)
 {
     const char *listen = CLI_DEFAULT_LISTEN, *session = CLI_DEFAULT_SESSION,
-               *url_file = NULL;
+               *url_file = NULL, *rehearsal_file = NULL;
     double horizon_ms = 100, suspect_ms = 1000, bpm = 120, duration = 0;
     bool quiet = false, verbose = false, auto_horizon = false, realtime = false;
     const cli_opt opts[] = {
@@ -77,6 +168,7 @@ int cmd_hub(int argc, char **argv)
         {"bpm", CLI_NUMBER, &bpm, TUTTI_BPM_MIN, TUTTI_BPM_MAX, "beats per minute"},
         {"duration", CLI_NUMBER, &duration, 0, 1e7, "seconds"},
         {"url-file", CLI_STRING, &url_file, 0, 0, NULL},
+        {"rehearsal", CLI_STRING, &rehearsal_file, 0, 0, NULL},
         {"quiet", CLI_FLAG, &quiet, 0, 0, NULL},
         {"verbose", CLI_FLAG, &verbose, 0, 0, NULL},
         {"realtime", CLI_FLAG, &realtime, 0, 0, NULL},
@@ -90,6 +182,36 @@ int cmd_hub(int argc, char **argv)
         return CLI_USAGE;
     }
 
+    if (rehearsal_file && !auto_horizon) {
+        fprintf(stderr, "tutti hub: --rehearsal goes with --auto-horizon\n");
+        return CLI_USAGE;
+    }
+    rehearsal reh = {0};
+    if (rehearsal_file) {
+        char err[200];
+        int r = rehearsal_read(rehearsal_file, &reh, err, sizeof err);
+        if (r < 0) {
+            fprintf(stderr, "tutti hub: --rehearsal %s: %s\n", rehearsal_file, err);
+            return CLI_USAGE;
+        }
+        if (r == 1) {
+            printf("tutti hub: no rehearsal in %s yet; this session's figures go there\n",
+                   rehearsal_file);
+        } else {
+            double hold = reh.measured_s < REHEARSAL_HOLD_MAX / 1e9 ? reh.measured_s
+                                                                    : REHEARSAL_HOLD_MAX / 1e9;
+            printf("tutti hub: starting from the rehearsal's L of %.1f ms (%s), held until "
+                   "this session has measured for %.1f s\n",
+                   reh.l_ms, rehearsal_file, hold);
+            if (reh.session[0] && strcmp(reh.session, session))
+                fprintf(stderr,
+                        "tutti hub: note: %s was the rehearsal of session \"%s\", this is "
+                        "\"%s\"\n",
+                        rehearsal_file, reh.session, session);
+            horizon_ms = reh.l_ms;
+        }
+    }
+
     tutti_hub_config cfg;
     tutti_hub_config_init(&cfg);
     cfg.session = session;
@@ -98,6 +220,11 @@ int cmd_hub(int argc, char **argv)
     cfg.bpm = bpm;
     cfg.session_epoch = tutti_net_session_epoch();
     cfg.auto_horizon = auto_horizon;
+    if (reh.l_ms > 0) {
+        cfg.horizon_floor = cfg.horizon;
+        cfg.floor_for = (tutti_time)(reh.measured_s * 1e9);
+        if (cfg.floor_for > REHEARSAL_HOLD_MAX) cfg.floor_for = REHEARSAL_HOLD_MAX;
+    }
     tutti_net_config ncfg;
     tutti_net_config_init(&ncfg);
     ncfg.name = "hub";
@@ -123,20 +250,29 @@ int cmd_hub(int argc, char **argv)
     tutti_time start = tutti_net_now(), next_line = start + TUTTI_S;
     tutti_hub_status st;
     tutti_net_stats ns;
+    bool write_failed = false;
     while (!cli_stop_requested) {
         tutti_time now = tutti_net_now();
         if (duration > 0 && now - start >= (tutti_time)(duration * 1e9)) break;
         if (now >= next_line) {
             next_line += TUTTI_S;
+            tutti_net_hub_status(n, &st);
+            /* the session's own figures, once it has measured as long as the
+             * rehearsal it started from */
+            if (rehearsal_file && st.members > 0 && st.measured_for > 0 && st.horizon_floor == 0 &&
+                !rehearsal_write(rehearsal_file, session, &st) && !write_failed) {
+                fprintf(stderr, "tutti hub: could not write %s: %s\n", rehearsal_file,
+                        strerror(errno));
+                write_failed = true;
+            }
             if (!quiet) {
-                tutti_net_hub_status(n, &st);
                 tutti_net_stats_get(n, &ns);
                 printf("hub: %" PRIu32 " member%s, L %.1f ms, relayed %" PRIu64
                        ", delivered %" PRIu64 ", divergences %" PRIu64
-                       ", dropped %" PRIu64 ", removed %" PRIu64 "\n",
+                       ", dropped %" PRIu64 ", removed %" PRIu64 "%s\n",
                        st.members, st.members == 1 ? "" : "s", cli_ms(st.horizon),
                        st.relayed, st.delivered, st.divergences, st.dropped_frames,
-                       st.removed);
+                       st.removed, st.horizon_floor ? ", the rehearsal's L held" : "");
                 print_members(n);
                 fflush(stdout);
             }
@@ -146,6 +282,10 @@ int cmd_hub(int argc, char **argv)
     tutti_net_hub_status(n, &st);
     tutti_net_stats_get(n, &ns);
     tutti_net_stop(n);
+    if (rehearsal_file && st.members > 0 && st.measured_for > 0 && st.horizon_floor == 0 &&
+        !rehearsal_write(rehearsal_file, session, &st))
+        fprintf(stderr, "tutti hub: could not write %s: %s\n", rehearsal_file,
+                strerror(errno));
     printf("{\"role\":\"hub\",\"url\":\"%s\",\"session_epoch_ns\":%" PRId64
            ",\"members\":%" PRIu32 ",\"horizon_ns\":%" PRId64 ",\"relayed\":%" PRIu64
            ",\"delivered\":%" PRIu64 ",\"divergences\":%" PRIu64 ",\"removed\":%" PRIu64

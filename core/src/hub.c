@@ -77,6 +77,7 @@ struct tutti_hub {
     /* the automatic horizon */
     tutti_time auto_next, auto_raised, auto_lowered, auto_target;
     tutti_time auto_measured_since; /* every member's need known since; 0: not */
+    bool floor_done;                /* the rehearsal's L has been let go */
     uint64_t auto_changes;
 };
 
@@ -119,7 +120,9 @@ int tutti_hub_create(tutti_hub **out, const tutti_hub_config *cfg, const tutti_i
         cfg->horizon > TUTTI__MAX_HORIZON || cfg->suspect_after <= 0 || cfg->heartbeat < 0 ||
         cfg->max_members == 0 || !(cfg->bpm >= TUTTI_BPM_MIN && cfg->bpm <= TUTTI_BPM_MAX) ||
         !(cfg->quantum > 0) || cfg->horizon_min < 0 || cfg->horizon_margin < 0 ||
-        cfg->horizon_min > TUTTI__MAX_HORIZON || cfg->horizon_margin > TUTTI__MAX_HORIZON)
+        cfg->horizon_min > TUTTI__MAX_HORIZON || cfg->horizon_margin > TUTTI__MAX_HORIZON ||
+        cfg->horizon_floor < 0 || cfg->horizon_floor > TUTTI__MAX_HORIZON ||
+        cfg->floor_for < 0)
         return TUTTI_EINVAL;
     tutti_hub *h = calloc(1, sizeof *h);
     if (!h) return TUTTI_ENOMEM;
@@ -841,7 +844,10 @@ static void auto_horizon(tutti_hub *h)
         if (s->late > s->late_seen) late = true;
         s->late_seen = s->late;
     }
-    if (!any) return;
+    if (!any) {
+        h->auto_measured_since = 0; /* nobody to measure */
+        return;
+    }
     tutti_time target = auto_target(h, &measured), next = h->horizon;
     h->auto_target = target;
     if (!measured)
@@ -849,6 +855,21 @@ static void auto_horizon(tutti_hub *h)
     else if (h->auto_measured_since == 0)
         h->auto_measured_since = h->now;
     bool young = measured && h->now - h->auto_measured_since < AUTO_LEARN;
+    /* A rehearsal's L is not lowered below until this session has measured
+     * its paths for as long as the rehearsal had: its first seconds have not
+     * met the slower moments the rehearsal did (a heavy tail's next burst). */
+    tutti_time floor = 0;
+    if (h->cfg.horizon_floor > 0 && !h->floor_done) {
+        if (measured && h->now - h->auto_measured_since >= h->cfg.floor_for) {
+            h->floor_done = true;
+            tutti__logf(&h->io, TUTTI_LOG_INFO,
+                        "tutti hub: measured for %.1f s, as long as the rehearsal: its L "
+                        "(%.1f ms) is no longer held",
+                        (h->now - h->auto_measured_since) / 1e9, h->cfg.horizon_floor / 1e6);
+        } else {
+            floor = h->cfg.horizon_floor;
+        }
+    }
     /* Late events raise L only when they are not measured: the measured
      * need already holds every late delivery that was not a stall, and a
      * stall (a partition, a crash) is no reason for a larger L. */
@@ -869,6 +890,8 @@ static void auto_horizon(tutti_hub *h)
         if (step < h->horizon / 10) step = h->horizon / 10;
         next = h->horizon - step;
         if (next < target) next = target;
+        if (next < floor) next = floor;
+        if (next > h->horizon) next = h->horizon; /* an L set below it by hand */
     }
     if (next == h->horizon) return;
     if (next > TUTTI__MAX_HORIZON) next = TUTTI__MAX_HORIZON;
@@ -970,6 +993,10 @@ void tutti_hub_status_get(const tutti_hub *h, tutti_hub_status *st)
     st->horizon = h->horizon;
     st->horizon_target = h->cfg.auto_horizon ? h->auto_target : 0;
     st->horizon_changes = h->auto_changes;
+    st->measured_for = h->cfg.auto_horizon && h->auto_measured_since
+                           ? h->now - h->auto_measured_since
+                           : 0;
+    st->horizon_floor = h->cfg.auto_horizon && !h->floor_done ? h->cfg.horizon_floor : 0;
     st->relayed = h->relayed;
     st->delivered = h->delivered;
     st->divergences = h->divergences;

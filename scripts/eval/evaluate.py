@@ -302,12 +302,65 @@ class Progress:
 # --------------------------------------------------------------- the runs
 
 
+REHEARSAL_SEED = 50
+
+
+def read_rehearsal(path):
+    """The figures of a hub's --rehearsal file ({} if there is none)."""
+    fig = {}
+    try:
+        with open(path) as f:
+            for line in f:
+                k = line.split()
+                if len(k) == 2 and not line.startswith("#"):
+                    fig[k[0]] = k[1]
+    except OSError:
+        pass
+    return fig
+
+
 class Runner:
     def __init__(self, a):
         self.a = a
         self.tutti = a.tutti
         self.procs = Procs()
         self.auto = a.horizon_mode == "auto"
+        self.rehearsal_file = None  # the hub's --rehearsal, while one is in use
+
+    def rehearses(self, r):
+        """A run without a fault plays a gig's network: it is rehearsed first,
+        as musicians would (the fault runs measure recovery from a cold
+        start)."""
+        return self.auto and self.a.rehearse > 0 and r["fault"] == "none"
+
+    def rehearse(self, r, rwork, prog):
+        """The rehearsal of run r: the same condition with other draws of the
+        relays (seed + REHEARSAL_SEED), --rehearse seconds at most, its hub
+        writing what it called for to rwork/rehearsal.txt, which the run's hub
+        then starts from (and rewrites); the rehearsal's own figures are kept
+        in rwork/rehearsal/rehearsal.txt. Returns them ({} if it failed: the
+        run then starts cold)."""
+        rr = dict(r, seconds=min(self.a.rehearse, r["seconds"] or self.a.seconds),
+                  seed=r.get("seed", 0) + REHEARSAL_SEED)
+        rw = os.path.join(rwork, "rehearsal")
+        os.makedirs(rw)
+        self.rehearsal_file = os.path.join(rwork, "rehearsal.txt")
+        try:
+            if r["kind"] == "scsynth":
+                self.run_scsynth(rr, rw, prog)
+            else:
+                self.run_members(rr, rw, prog)
+        except (RuntimeError, OSError, subprocess.SubprocessError) as e:
+            print("\n%s: the rehearsal failed (%s); the run starts cold" % (run_id(r), e),
+                  flush=True)
+        finally:
+            self.procs.stop_all()
+        fig = read_rehearsal(self.rehearsal_file)
+        if not fig:
+            self.rehearsal_file = None
+            return {}
+        shutil.copy(self.rehearsal_file, os.path.join(rw, "rehearsal.txt"))
+        return fig
 
     # ---- common pieces
 
@@ -344,6 +397,8 @@ class Runner:
         url_file = os.path.join(work, "hub.url")
         argv = [self.tutti, "hub", "--listen", "tcp://127.0.0.1:0", "--url-file", url_file,
                 "--duration", "600"] + self.horizon_args(r) + self.rt_args()
+        if self.rehearsal_file:
+            argv += ["--rehearsal", self.rehearsal_file]
         if suspect:
             argv += ["--suspect", str(suspect)]
         hub = self.procs.start("hub", argv, os.path.join(work, "hub.log"), pipe=True)
@@ -1171,7 +1226,8 @@ RUN_FIELDS = ["run", "group", "kind", "members", "delay_ms", "jitter_ms", "dist"
               "delay_p999_ms", "delay_max_ms", "L_p50_ms", "L_max_ms", "L_min_ms",
               "L_bound_ms", "L_ok", "L_peak_ms", "L_peak_at_s", "L_end_ms", "clock_err_p50_us", "clock_err_p99_us", "clock_err_max_us",
               "recovery_s", "ontime_again_s", "removed", "scsynth_late", "failures",
-              "members_ok", "relay_spin_us", "load_before", "load_after", "wall_s", "error"]
+              "members_ok", "relay_spin_us", "rehearsal_L_ms", "rehearsal_s", "load_before",
+              "load_after", "wall_s", "error"]
 
 MEMBER_FIELDS = ["run", "member", "crashed", "incarnations", "delivered", "on_time_pct",
                  "lateness_p50_ms", "lateness_p99_ms", "lateness_max_ms", "clock_err_p50_us",
@@ -1467,6 +1523,11 @@ def main():
                          "(the figures at a 5 ms lead, the plugin's, are given as well)")
     ap.add_argument("--auto-start", type=float, default=20.0,
                     help="with the automatic horizon, the L the hub starts at (ms)")
+    ap.add_argument("--rehearse", type=float, default=15.0,
+                    help="with the automatic horizon, every run without a fault is "
+                         "rehearsed first for this many seconds (at most its own) over the "
+                         "same condition with other draws, and its hub starts from what the "
+                         "rehearsal called for (tutti hub --rehearsal); 0: cold starts")
     ap.add_argument("--warmup", type=float, default=3.0,
                     help="seconds of playing left out of the timing figures")
     ap.add_argument("--fault-at", type=float, default=6.0,
@@ -1558,8 +1619,10 @@ def main():
             os.makedirs(rwork)
             t0 = time.monotonic()
             load0 = os.getloadavg()[0]
-            res, m, err = {}, None, ""
+            res, m, err, reh = {}, None, "", {}
             try:
+                if runner.rehearses(r):
+                    reh = runner.rehearse(r, rwork, prog)
                 if r["kind"] == "scsynth":
                     res = runner.run_scsynth(r, rwork, prog)
                     m = analyse_scsynth(r, res, a)
@@ -1570,7 +1633,10 @@ def main():
                 err = str(e)
             finally:
                 runner.procs.stop_all()
+                runner.rehearsal_file = None
             row = run_row(r, res, m, a, mode_name)
+            row["rehearsal_L_ms"] = reh.get("L_ms", "")
+            row["rehearsal_s"] = reh.get("measured_s", "")
             row["error"] = err
             row["load_before"] = "%.2f" % load0
             row["load_after"] = "%.2f" % os.getloadavg()[0]

@@ -130,16 +130,19 @@ static tutti_time delay_bound(tutti_sim *s, tutti_time from)
 }
 
 /* A session with the automatic horizon, starting at L = 20 ms, its members
- * on path p both ways and kept through a partition up to `suspect`. */
+ * on path p both ways and kept through a partition up to `suspect`; or
+ * starting from a rehearsal's L `floor`, held until measured for `floor_for`. */
 static tutti_sim *ah_session(uint64_t seed, uint32_t members, tutti_path p,
-                             tutti_time suspect)
+                             tutti_time suspect, tutti_time floor, tutti_time floor_for)
 {
     tutti_sim_config c;
     tutti_sim_config_init(&c);
     c.seed = seed;
     c.members = members;
     c.up = c.down = p;
-    c.horizon = 20 * TUTTI_MS;
+    c.horizon = floor > 0 ? floor : 20 * TUTTI_MS;
+    c.horizon_floor = floor;
+    c.floor_for = floor_for;
     c.auto_horizon = true;
     c.suspect_after = suspect;
     tutti_sim *s = NULL;
@@ -152,7 +155,7 @@ static void auto_horizon_run(uint64_t seed, int kind, tutti_time settled,
 {
     tutti_path p = {30 * TUTTI_MS, 5 * TUTTI_MS, TUTTI_JITTER_UNIFORM, 0};
     const uint32_t members = 4;
-    tutti_sim *s = ah_session(seed, members, p, 10 * TUTTI_S); /* partitioned: kept */
+    tutti_sim *s = ah_session(seed, members, p, 10 * TUTTI_S, 0, 0); /* partitioned: kept */
     if (kind == AH_SLOW_START) {
         tutti_path slow = {150 * TUTTI_MS, 5 * TUTTI_MS, TUTTI_JITTER_UNIFORM, 0};
         tutti_sim_set_paths(s, 1, &slow, &slow);
@@ -318,7 +321,7 @@ static void tail_room(void)
     for (uint64_t seed = 1; seed <= 3; seed++) {
         tutti_path p = {30 * TUTTI_MS, 10 * TUTTI_MS, TUTTI_JITTER_PARETO, 0};
         const uint32_t members = 6;
-        tutti_sim *s = ah_session(seed, members, p, 30 * TUTTI_S);
+        tutti_sim *s = ah_session(seed, members, p, 30 * TUTTI_S, 0, 0);
         if (!s) return;
         for (uint32_t i = 1; i <= members; i++) {
             tutti_sim_start(s, i, (tutti_time)i * 10 * TUTTI_MS);
@@ -358,6 +361,89 @@ static void tail_room(void)
     CHECK(tailed >= 2);
 }
 
+/*
+ * A rehearsal's L carried into the gig: a session over Pareto paths
+ * settles on an L; a second session over the same paths (other draws)
+ * starting from it does not go below it while it has measured for less
+ * time than the rehearsal had, then lets it go: its paths turn better
+ * during the hold, and L comes down to them once the hold is over.
+ */
+static void rehearsal_run(uint64_t seed, tutti_time floor, tutti_time floor_for,
+                          tutti_time better_at, tutti_time *l_end, tutti_time *measured,
+                          uint64_t *late)
+{
+    tutti_path p = {30 * TUTTI_MS, 10 * TUTTI_MS, TUTTI_JITTER_PARETO, 0};
+    tutti_path better = {10 * TUTTI_MS, TUTTI_MS, TUTTI_JITTER_UNIFORM, 0};
+    const uint32_t members = 6;
+    tutti_time end = better_at ? floor_for + 12 * TUTTI_S : 20 * TUTTI_S;
+    tutti_sim *s = ah_session(seed, members, p, 10 * TUTTI_S, floor, floor_for);
+    if (!s) return;
+    for (uint32_t i = 1; i <= members; i++)
+        tutti_sim_start(s, i, (tutti_time)i * 10 * TUTTI_MS);
+    tutti_sim_random_workload(s, 300, TUTTI_S, end - TUTTI_S, 0, 0);
+    tutti_hub_status hs;
+    bool held = true, released = false;
+    for (tutti_time t = 250 * TUTTI_MS; t <= end; t += 250 * TUTTI_MS) {
+        if (better_at && t > better_at && t <= better_at + 250 * TUTTI_MS)
+            for (uint32_t i = 1; i <= members; i++)
+                tutti_sim_set_paths(s, i, &better, &better);
+        tutti_sim_run_until(s, t);
+        tutti_hub_status_get(tutti_sim_hub(s), &hs);
+        if (hs.horizon_floor > 0) {
+            held &= hs.horizon >= floor && hs.horizon_floor == floor;
+            CHECK(hs.measured_for < floor_for + TUTTI_S);
+        } else if (floor) {
+            released = true;
+        }
+        if (getenv("TUTTI_AH_TRACE") && t % TUTTI_S == 0)
+            fprintf(stderr, "  [rehearsal %llu] %5.1f s: L %.1f ms (target %.1f, held %.1f)\n",
+                    (unsigned long long)seed, t / 1e9, hs.horizon / 1e6,
+                    hs.horizon_target / 1e6, hs.horizon_floor / 1e6);
+    }
+    CHECK(held);
+    CHECK(!floor || released);
+    tutti_sim_report r;
+    CHECK(tutti_sim_check(s, &r));
+    const tutti_sim_log *logs;
+    size_t n = tutti_sim_logs(s, &logs);
+    *late = 0;
+    for (size_t i = 0; i < n; i++)
+        for (size_t k = 0; k < logs[i].n; k++)
+            *late += logs[i].d[k].late && logs[i].d[k].true_time < 10 * TUTTI_S;
+    *l_end = hs.horizon;
+    *measured = hs.measured_for;
+    tutti_sim_destroy(s);
+}
+
+static void rehearsal(void)
+{
+    uint64_t late_cold = 0, late_warm = 0;
+    for (uint64_t seed = 1; seed <= 2; seed++) {
+        tutti_time l_r, m_r, l_g, m_g, l_c, m_c;
+        uint64_t late_r, late_g, late_c;
+        rehearsal_run(seed, 0, 0, 0, &l_r, &m_r, &late_r);
+        /* measured from its members' first reports to the end */
+        CHECK(m_r > 15 * TUTTI_S && m_r < 20 * TUTTI_S);
+        CHECK(l_r > 60 * TUTTI_MS);
+        /* the gig: the same paths (other draws) for 10 s, then better ones */
+        rehearsal_run(seed + 100, l_r, m_r, 10 * TUTTI_S, &l_g, &m_g, &late_g);
+        rehearsal_run(seed + 100, 0, m_r, 10 * TUTTI_S, &l_c, &m_c, &late_c);
+        /* down to the better paths (20 ms there and back) once let go */
+        CHECK(l_g < l_r / 2);
+        late_cold += late_c;
+        late_warm += late_g;
+        if (getenv("TUTTI_AH_TRACE"))
+            fprintf(stderr,
+                    "  rehearsal seed %llu: L %.1f ms after %.1f s; gig's first 10 s: late "
+                    "%llu from it, %llu cold; L end %.1f ms (%.1f cold)\n",
+                    (unsigned long long)seed, l_r / 1e6, m_r / 1e9,
+                    (unsigned long long)late_g, (unsigned long long)late_c, l_g / 1e6,
+                    l_c / 1e6);
+    }
+    /* the point of it: the gig's first seconds are on time */
+    CHECK(late_warm * 4 < late_cold);
+}
+
 #define CASE(name, profile, n, k)                                                    \
     static void name(void)                                                           \
     {                                                                                \
@@ -385,6 +471,7 @@ int main(void)
     RUN(replay_is_exact);
     RUN(need_tail);
     RUN(tail_room);
+    RUN(rehearsal);
     RUN(auto_horizon);
     RUN(lan_3);
     RUN(lan_8);

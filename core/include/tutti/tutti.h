@@ -353,10 +353,18 @@ typedef struct tutti_hub_config {
      * moments yet) and at most every second, by three quarters of the distance
      * to the target (a tenth of L at least). Each change is a HORIZON command
      * at its place in the order. `horizon` is where it starts.
+     *
+     * horizon_floor (0: none) is a rehearsal's L, what an earlier session
+     * over the same network settled on: L is not lowered below it until
+     * every member's report has been known for floor_for (how long the
+     * rehearsal had measured). A heavy-tailed path's first seconds have not
+     * met its slower moments yet; the rehearsal has.
      */
     bool auto_horizon;
     tutti_time horizon_min;   /* never below this (default 5 ms) */
     tutti_time horizon_margin; /* least room in the target (default 3 ms) */
+    tutti_time horizon_floor;  /* a rehearsal's L (0: none) */
+    tutti_time floor_for;      /* held until measured this long */
 } tutti_hub_config;
 
 TUTTI_API void tutti_hub_config_init(tutti_hub_config *cfg);
@@ -377,6 +385,8 @@ typedef struct tutti_hub_status {
     tutti_time horizon;
     tutti_time horizon_target; /* the automatic horizon's target (0: off) */
     uint64_t horizon_changes;  /* HORIZON commands issued by the automatic horizon */
+    tutti_time measured_for;   /* every member's need known for this long (0: not) */
+    tutti_time horizon_floor;  /* the rehearsal's L while it is held (0: not) */
     uint64_t relayed, delivered, divergences, removed, dropped_frames;
     tutti_timeline timeline;
 } tutti_hub_status;

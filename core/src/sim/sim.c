@@ -288,6 +288,8 @@ int tutti_sim_create(tutti_sim **out, const tutti_sim_config *cfg)
     hc.max_members = cfg->members * 4 + 4;
     hc.max_pending = cfg->max_pending;
     hc.auto_horizon = cfg->auto_horizon;
+    hc.horizon_floor = cfg->horizon_floor;
+    hc.floor_for = cfg->floor_for;
     int rc = tutti_hub_create(&s->hub, &hc, node_io(&s->nodes[0], &io));
     if (rc) {
         tutti_sim_destroy(s);

@@ -71,6 +71,7 @@ typedef struct tutti_sim_config {
     bool auto_rejoin;
     uint32_t max_pending;
     bool auto_horizon;         /* the hub chooses L (horizon is where it starts) */
+    tutti_time horizon_floor, floor_for; /* a rehearsal's L (tutti_hub_config) */
 } tutti_sim_config;
 
 void tutti_sim_config_init(tutti_sim_config *c);
