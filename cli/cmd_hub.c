@@ -101,7 +101,8 @@ static int rehearsal_read(const char *path, rehearsal *r, char *err, size_t errl
     }
     fclose(f);
     if (rc == 0 && (r->l_ms < 1 || r->measured_s < 0)) {
-        snprintf(err, errlen, "it has no %s (a file written by tutti hub --rehearsal has)",
+        snprintf(err, errlen,
+                 "it has no %s (a file written by tutti hub --rehearsal has)",
                  r->l_ms < 1 ? "L_ms of 1 or more" : "measured_s");
         rc = -1;
     }
@@ -109,7 +110,8 @@ static int rehearsal_read(const char *path, rehearsal *r, char *err, size_t errl
 }
 
 /* Written whole or not at all (a new file renamed over the old). */
-static bool rehearsal_write(const char *path, const char *session, const tutti_hub_status *st)
+static bool rehearsal_write(const char *path, const char *session,
+                            const tutti_hub_status *st)
 {
     char tmp[4096];
     if (snprintf(tmp, sizeof tmp, "%s.new", path) >= (int)sizeof tmp) return false;
@@ -198,16 +200,19 @@ int cmd_hub(int argc, char **argv)
             printf("tutti hub: no rehearsal in %s yet; this session's figures go there\n",
                    rehearsal_file);
         } else {
-            double hold = reh.measured_s < REHEARSAL_HOLD_MAX / 1e9 ? reh.measured_s
-                                                                    : REHEARSAL_HOLD_MAX / 1e9;
-            printf("tutti hub: starting from the rehearsal's L of %.1f ms (%s), held until "
-                   "this session has measured for %.1f s\n",
-                   reh.l_ms, rehearsal_file, hold);
+            double hold = reh.measured_s < REHEARSAL_HOLD_MAX / 1e9
+                              ? reh.measured_s
+                              : REHEARSAL_HOLD_MAX / 1e9;
+            printf(
+                "tutti hub: starting from the rehearsal's L of %.1f ms (%s), held until "
+                "this session has measured for %.1f s\n",
+                reh.l_ms, rehearsal_file, hold);
             if (reh.session[0] && strcmp(reh.session, session))
-                fprintf(stderr,
-                        "tutti hub: note: %s was the rehearsal of session \"%s\", this is "
-                        "\"%s\"\n",
-                        rehearsal_file, reh.session, session);
+                fprintf(
+                    stderr,
+                    "tutti hub: note: %s was the rehearsal of session \"%s\", this is "
+                    "\"%s\"\n",
+                    rehearsal_file, reh.session, session);
             horizon_ms = reh.l_ms;
         }
     }
@@ -259,8 +264,9 @@ int cmd_hub(int argc, char **argv)
             tutti_net_hub_status(n, &st);
             /* the session's own figures, once it has measured as long as the
              * rehearsal it started from */
-            if (rehearsal_file && st.members > 0 && st.measured_for > 0 && st.horizon_floor == 0 &&
-                !rehearsal_write(rehearsal_file, session, &st) && !write_failed) {
+            if (rehearsal_file && st.members > 0 && st.measured_for > 0 &&
+                st.horizon_floor == 0 && !rehearsal_write(rehearsal_file, session, &st) &&
+                !write_failed) {
                 fprintf(stderr, "tutti hub: could not write %s: %s\n", rehearsal_file,
                         strerror(errno));
                 write_failed = true;
@@ -282,8 +288,8 @@ int cmd_hub(int argc, char **argv)
     tutti_net_hub_status(n, &st);
     tutti_net_stats_get(n, &ns);
     tutti_net_stop(n);
-    if (rehearsal_file && st.members > 0 && st.measured_for > 0 && st.horizon_floor == 0 &&
-        !rehearsal_write(rehearsal_file, session, &st))
+    if (rehearsal_file && st.members > 0 && st.measured_for > 0 &&
+        st.horizon_floor == 0 && !rehearsal_write(rehearsal_file, session, &st))
         fprintf(stderr, "tutti hub: could not write %s: %s\n", rehearsal_file,
                 strerror(errno));
     printf("{\"role\":\"hub\",\"url\":\"%s\",\"session_epoch_ns\":%" PRId64

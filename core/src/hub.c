@@ -117,12 +117,13 @@ int tutti_hub_create(tutti_hub **out, const tutti_hub_config *cfg, const tutti_i
 {
     if (!out || !cfg || !io || !io->now || !io->send) return TUTTI_EINVAL;
     if (!cfg->session || strlen(cfg->session) >= TUTTI_NAME_MAX || cfg->horizon <= 0 ||
-        cfg->horizon > TUTTI__MAX_HORIZON || cfg->suspect_after <= 0 || cfg->heartbeat < 0 ||
-        cfg->max_members == 0 || !(cfg->bpm >= TUTTI_BPM_MIN && cfg->bpm <= TUTTI_BPM_MAX) ||
+        cfg->horizon > TUTTI__MAX_HORIZON || cfg->suspect_after <= 0 ||
+        cfg->heartbeat < 0 || cfg->max_members == 0 ||
+        !(cfg->bpm >= TUTTI_BPM_MIN && cfg->bpm <= TUTTI_BPM_MAX) ||
         !(cfg->quantum > 0) || cfg->horizon_min < 0 || cfg->horizon_margin < 0 ||
-        cfg->horizon_min > TUTTI__MAX_HORIZON || cfg->horizon_margin > TUTTI__MAX_HORIZON ||
-        cfg->horizon_floor < 0 || cfg->horizon_floor > TUTTI__MAX_HORIZON ||
-        cfg->floor_for < 0)
+        cfg->horizon_min > TUTTI__MAX_HORIZON ||
+        cfg->horizon_margin > TUTTI__MAX_HORIZON || cfg->horizon_floor < 0 ||
+        cfg->horizon_floor > TUTTI__MAX_HORIZON || cfg->floor_for < 0)
         return TUTTI_EINVAL;
     tutti_hub *h = calloc(1, sizeof *h);
     if (!h) return TUTTI_ENOMEM;
@@ -865,7 +866,8 @@ static void auto_horizon(tutti_hub *h)
             tutti__logf(&h->io, TUTTI_LOG_INFO,
                         "tutti hub: measured for %.1f s, as long as the rehearsal: its L "
                         "(%.1f ms) is no longer held",
-                        (h->now - h->auto_measured_since) / 1e9, h->cfg.horizon_floor / 1e6);
+                        (h->now - h->auto_measured_since) / 1e9,
+                        h->cfg.horizon_floor / 1e6);
         } else {
             floor = h->cfg.horizon_floor;
         }

@@ -37,9 +37,9 @@ the report to --report (default docs/evaluation.md). The grids:
 
   --smoke   one 3-member run of 5 s (the e2e smoke test)
   --quick   six short runs, about 2 minutes
-  default   37 runs (grid() below), about 16 minutes
+  default   41 runs (grid() below), about 33 minutes (20 with --rehearse 0)
   --full    102 runs: delay x jitter x loss for 8 members, and more;
-            about 45 minutes
+            about 50 minutes with --rehearse 0, over an hour without
 
 The horizon: --auto-horizon passes --auto-horizon to the hub (the default when
 the hub has it); --horizon MS fixes L; --horizon rule fixes L per condition as
@@ -1555,6 +1555,7 @@ def main():
     ap.add_argument("--no-plots", action="store_true")
     ap.add_argument("--no-report", action="store_true")
     a = ap.parse_args()
+    a.rehearsal_seed = REHEARSAL_SEED  # for the report
 
     if not a.tutti:
         for cand in ("build-eval", "build"):

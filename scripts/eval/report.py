@@ -97,7 +97,8 @@ def write(path, outdir, rows, mrows, details, pngs, info, gname, mode_name, a, e
     w("```")
     w("")
     w("`--quick` runs six conditions in about two minutes, the default grid takes about "
-      "20 minutes, `--full` (102 runs) about 50 minutes; `--only REGEX` picks runs by id, `--list` shows "
+      "33 minutes (20 without the rehearsals, `--rehearse 0`), `--full` (102 runs) about 50 "
+      "minutes without them and over an hour with them; `--only REGEX` picks runs by id, `--list` shows "
       "them. Run ids read `m08-d50-j10-l1-none`: `m` for `tutti member` processes (`s` for "
       "scsynth), 8 members, 50 ms one-way delay, ±10 ms jitter (uniform unless a letter "
       "follows: `p` pareto, `n` normal), 1 % loss, no fault; a last `-s1`, `-s2`, … marks "
@@ -199,6 +200,18 @@ def write(path, outdir, rows, mrows, details, pngs, info, gname, mode_name, a, e
           if not getattr(a, "no_realtime", False) else
           "; every process at normal priority (`--no-realtime`)",
           a.rate, a.seconds, longer_txt, a.client_lead))
+    rehearsed = [r for r in rows if r.get("rehearsal_L_ms")]
+    if rehearsed:
+        w("- **Rehearsal.** Every run without a fault (%d of these) is rehearsed first, as "
+          "musicians would before a gig: the same condition for %g s (at most the run's own "
+          "length) with other draws of the relays (their seeds + %d), its hub with "
+          "`--rehearsal FILE`. The run's hub then starts from the L the rehearsal called for "
+          "(its automatic horizon's target at its end, `rehearsal_L_ms`, after "
+          "`rehearsal_s` of measuring) and does not lower L below it until the run has "
+          "measured as long; raising is as usual. The runs with a partition or a crash start "
+          "cold, at %g ms. Only the runs themselves are measured." % (
+              len(rehearsed), getattr(a, "rehearse", 15.0), a.rehearsal_seed,
+              getattr(a, "auto_start", 20.0)))
     w("- **Coherence.** Each member's journal (`--journal`; the plugin's `TUTTI_JOURNAL`) is "
       "split into incarnations (a member the hub removed and that joined again is a new "
       "incarnation; `tutti member --timing` marks them) and compared with the union of every "
@@ -347,6 +360,12 @@ def write(path, outdir, rows, mrows, details, pngs, info, gname, mode_name, a, e
       "CLOCK_REALTIME, so the members' clocks have no real offset or drift to find. The "
       "clock error measured is what the filter makes of delay, jitter and scheduling, not of "
       "real oscillators.")
+    if rehearsed:
+        w("- The runs without a fault start from a rehearsal over the same condition (other "
+          "draws of the same relays' models): their on-time and L figures are those of a "
+          "session that has had a sound check. A cold start (`--rehearse 0`) learns L in its "
+          "first seconds, and over the pareto queue a burst larger than any seen before can "
+          "come then (docs/design.md, section 2).")
     w("- Runs are short (%g s of playing%s, %g s warm-up left out of the timing figures): "
       "p99.9 of a run's delays rests on a few events in the 3-member runs, and an automatic "
       "horizon that lowers L slowly may not have finished lowering it." %
@@ -654,13 +673,23 @@ def findings(rows, details, info):
     if warm:
         late = sum(int(f(r["warmup_late"])) for r in warm)
         worst = max(warm, key=lambda r: f(r["warmup_late"]))
-        out.append("**The first seconds**: the figures leave out each run's first %s s of "
-                   "playing, while the clocks lock and L rises from its starting 20 ms to what "
-                   "the paths need (within about a second of the members joining). In "
-                   "that window the steady `tutti member` runs had %d late deliveries in all "
-                   "(the most, %s, in %s): a session should start its automatic horizon from a "
-                   "guess above the paths, or let the members warm up before playing." % (
-                       n(details_warmup(details), 0), late, worst["warmup_late"], worst["run"]))
+        if all(r.get("rehearsal_L_ms") for r in warm):
+            out.append("**The first seconds**: the figures leave out each run's first %s s of "
+                       "playing, while the clocks lock. Started from their rehearsals' L, the "
+                       "steady `tutti member` runs had %s in that window." % (
+                           n(details_warmup(details), 0),
+                           "no late delivery" if not late else
+                           "%d late deliveries in all (the most, %s, in %s)" % (
+                               late, worst["warmup_late"], worst["run"])))
+        else:
+            out.append("**The first seconds**: the figures leave out each run's first %s s of "
+                       "playing, while the clocks lock and L rises from its starting 20 ms to "
+                       "what the paths need (within about a second of the members joining). "
+                       "In that window the steady `tutti member` runs had %d late deliveries "
+                       "in all (the most, %s, in %s): a session should start its automatic "
+                       "horizon from a rehearsal or a guess above the paths." % (
+                           n(details_warmup(details), 0), late, worst["warmup_late"],
+                           worst["run"]))
     crashes = [r for r in rows if r["fault"] == "crash" and f(r.get("recovery_s"))]
     if crashes:
         out.append("**A crash stalls everyone for the hub's suspect time**: survivors delivered "

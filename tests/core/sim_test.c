@@ -155,7 +155,8 @@ static void auto_horizon_run(uint64_t seed, int kind, tutti_time settled,
 {
     tutti_path p = {30 * TUTTI_MS, 5 * TUTTI_MS, TUTTI_JITTER_UNIFORM, 0};
     const uint32_t members = 4;
-    tutti_sim *s = ah_session(seed, members, p, 10 * TUTTI_S, 0, 0); /* partitioned: kept */
+    tutti_sim *s =
+        ah_session(seed, members, p, 10 * TUTTI_S, 0, 0); /* partitioned: kept */
     if (kind == AH_SLOW_START) {
         tutti_path slow = {150 * TUTTI_MS, 5 * TUTTI_MS, TUTTI_JITTER_UNIFORM, 0};
         tutti_sim_set_paths(s, 1, &slow, &slow);
@@ -396,7 +397,8 @@ static void rehearsal_run(uint64_t seed, tutti_time floor, tutti_time floor_for,
             released = true;
         }
         if (getenv("TUTTI_AH_TRACE") && t % TUTTI_S == 0)
-            fprintf(stderr, "  [rehearsal %llu] %5.1f s: L %.1f ms (target %.1f, held %.1f)\n",
+            fprintf(stderr,
+                    "  [rehearsal %llu] %5.1f s: L %.1f ms (target %.1f, held %.1f)\n",
                     (unsigned long long)seed, t / 1e9, hs.horizon / 1e6,
                     hs.horizon_target / 1e6, hs.horizon_floor / 1e6);
     }
@@ -433,12 +435,13 @@ static void rehearsal(void)
         late_cold += late_c;
         late_warm += late_g;
         if (getenv("TUTTI_AH_TRACE"))
-            fprintf(stderr,
-                    "  rehearsal seed %llu: L %.1f ms after %.1f s; gig's first 10 s: late "
-                    "%llu from it, %llu cold; L end %.1f ms (%.1f cold)\n",
-                    (unsigned long long)seed, l_r / 1e6, m_r / 1e9,
-                    (unsigned long long)late_g, (unsigned long long)late_c, l_g / 1e6,
-                    l_c / 1e6);
+            fprintf(
+                stderr,
+                "  rehearsal seed %llu: L %.1f ms after %.1f s; gig's first 10 s: late "
+                "%llu from it, %llu cold; L end %.1f ms (%.1f cold)\n",
+                (unsigned long long)seed, l_r / 1e6, m_r / 1e9,
+                (unsigned long long)late_g, (unsigned long long)late_c, l_g / 1e6,
+                l_c / 1e6);
     }
     /* the point of it: the gig's first seconds are on time */
     CHECK(late_warm * 4 < late_cold);
