@@ -110,8 +110,10 @@ import tuttilocal; print(tuttilocal.free_port())") || fail "no free port"
     trap 'cleanup; rm -f "$SHM" /dev/shm/jack_sem.*_"${JACK_DEFAULT_SERVER}"_* /dev/shm/jack_"${JACK_DEFAULT_SERVER}"_*' EXIT
 }
 
-# A hub on a port of its own choosing; sets HUB_URL.
+# A hub on a port of its own choosing; sets HUB_URL (an earlier hub's address
+# file is removed first: it must not be taken for this one's).
 start_hub() {
+    rm -f "$WORK/hub.url"
     start hub "$TUTTI" hub --listen tcp://127.0.0.1:0 --url-file "$WORK/hub.url" \
         --duration 300 --quiet "$@"
     local i

@@ -9,8 +9,19 @@ set -u
 
 REH="$WORK/rehearsal.txt"
 num() { awk -v k="$1" '$1 == k { print $2 }' "$REH"; }
+# The hub's stdout is a file, flushed once it says it is open (after its
+# address file appears): wait for that line before reading what came before.
+wait_open() {
+    local i
+    for i in $(seq 200); do
+        grep -q "is open at" "$WORK/hub.out" && return 0
+        sleep 0.05
+    done
+    fail "the hub never said it is open: $(cat "$WORK/hub.out")"
+}
 
 start_hub --auto-horizon --rehearsal "$REH"
+wait_open
 grep -q "no rehearsal in $REH yet" "$WORK/hub.out" || fail "the hub should say there is no rehearsal yet: $(cat "$WORK/hub.out")"
 start_trio 1000 200
 for m in anna bruno carla; do wait_ok "$m"; done
@@ -26,6 +37,7 @@ mv "$WORK/hub.log" "$WORK/hub1.log"
 
 # The gig: twice as long, so that the hold ends while it plays.
 start_hub --auto-horizon --rehearsal "$REH"
+wait_open
 grep -q "starting from the rehearsal's L of $l1 ms" "$WORK/hub.out" ||
     fail "the hub did not start from the rehearsal: $(cat "$WORK/hub.out")"
 grep -q "(L $(printf '%.0f' "$l1") ms, automatic" "$WORK/hub.out" ||
