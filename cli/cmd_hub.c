@@ -56,6 +56,14 @@ typedef struct rehearsal {
     char session[TUTTI_NAME_MAX];
 } rehearsal;
 
+/* How long the rehearsal's L is held: as long as it had measured, at most
+ * REHEARSAL_HOLD_MAX (by then the members' own windows know as much). */
+static tutti_time rehearsal_hold(const rehearsal *r)
+{
+    tutti_time t = (tutti_time)(r->measured_s * 1e9);
+    return t < REHEARSAL_HOLD_MAX ? t : REHEARSAL_HOLD_MAX;
+}
+
 /* 0: read; 1: no such file; -1: not a rehearsal file (why in err). */
 static int rehearsal_read(const char *path, rehearsal *r, char *err, size_t errlen)
 {
@@ -130,6 +138,17 @@ static bool rehearsal_write(const char *path, const char *session,
     return ok;
 }
 
+/* This session's figures to the rehearsal file, once it has its own: every
+ * member's need measured, the rehearsal's L (if any) let go. False only if
+ * that write failed. */
+static bool rehearsal_save(const char *path, const char *session,
+                           const tutti_hub_status *st)
+{
+    if (!path || st->members == 0 || st->measured_for == 0 || st->horizon_floor != 0)
+        return true;
+    return rehearsal_write(path, session, st);
+}
+
 /* One line: each member's one-way delay to the hub (its high estimate),
  * clock error bound, late events and the L its deliveries needed (with the
  * part of it that its tail adds), as the members last reported them. */
@@ -200,13 +219,10 @@ int cmd_hub(int argc, char **argv)
             printf("tutti hub: no rehearsal in %s yet; this session's figures go there\n",
                    rehearsal_file);
         } else {
-            double hold = reh.measured_s < REHEARSAL_HOLD_MAX / 1e9
-                              ? reh.measured_s
-                              : REHEARSAL_HOLD_MAX / 1e9;
             printf(
                 "tutti hub: starting from the rehearsal's L of %.1f ms (%s), held until "
                 "this session has measured for %.1f s\n",
-                reh.l_ms, rehearsal_file, hold);
+                reh.l_ms, rehearsal_file, rehearsal_hold(&reh) / 1e9);
             if (reh.session[0] && strcmp(reh.session, session))
                 fprintf(
                     stderr,
@@ -227,8 +243,7 @@ int cmd_hub(int argc, char **argv)
     cfg.auto_horizon = auto_horizon;
     if (reh.l_ms > 0) {
         cfg.horizon_floor = cfg.horizon;
-        cfg.floor_for = (tutti_time)(reh.measured_s * 1e9);
-        if (cfg.floor_for > REHEARSAL_HOLD_MAX) cfg.floor_for = REHEARSAL_HOLD_MAX;
+        cfg.floor_for = rehearsal_hold(&reh);
     }
     tutti_net_config ncfg;
     tutti_net_config_init(&ncfg);
@@ -264,9 +279,7 @@ int cmd_hub(int argc, char **argv)
             tutti_net_hub_status(n, &st);
             /* the session's own figures, once it has measured as long as the
              * rehearsal it started from */
-            if (rehearsal_file && st.members > 0 && st.measured_for > 0 &&
-                st.horizon_floor == 0 && !rehearsal_write(rehearsal_file, session, &st) &&
-                !write_failed) {
+            if (!rehearsal_save(rehearsal_file, session, &st) && !write_failed) {
                 fprintf(stderr, "tutti hub: could not write %s: %s\n", rehearsal_file,
                         strerror(errno));
                 write_failed = true;
@@ -288,8 +301,7 @@ int cmd_hub(int argc, char **argv)
     tutti_net_hub_status(n, &st);
     tutti_net_stats_get(n, &ns);
     tutti_net_stop(n);
-    if (rehearsal_file && st.members > 0 && st.measured_for > 0 &&
-        st.horizon_floor == 0 && !rehearsal_write(rehearsal_file, session, &st))
+    if (!rehearsal_save(rehearsal_file, session, &st))
         fprintf(stderr, "tutti hub: could not write %s: %s\n", rehearsal_file,
                 strerror(errno));
     printf("{\"role\":\"hub\",\"url\":\"%s\",\"session_epoch_ns\":%" PRId64

@@ -210,8 +210,7 @@ def write(path, outdir, rows, mrows, details, pngs, info, gname, mode_name, a, e
           "`rehearsal_s` of measuring) and does not lower L below it until the run has "
           "measured as long; raising is as usual. The runs with a partition or a crash start "
           "cold, at %g ms. Only the runs themselves are measured." % (
-              len(rehearsed), getattr(a, "rehearse", 15.0), a.rehearsal_seed,
-              getattr(a, "auto_start", 20.0)))
+              len(rehearsed), a.rehearse, a.rehearsal_seed, a.auto_start))
     w("- **Coherence.** Each member's journal (`--journal`; the plugin's `TUTTI_JOURNAL`) is "
       "split into incarnations (a member the hub removed and that joined again is a new "
       "incarnation; `tutti member --timing` marks them) and compared with the union of every "
