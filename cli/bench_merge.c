@@ -116,14 +116,13 @@ int tutti_bench_merge(int argc, char **argv)
             tutti__rec_put(&b, &r);
         }
         base += 5 * TUTTI_MS; /* the session moves on between batches */
-        for (uint32_t o = 0; o <= origins + 1; o++) { /* + this member */
-            memset(&r, 0, sizeof r);
-            r.type = TUTTI__REC_WATERMARK;
-            r.u.watermark.origin = o;
-            r.u.watermark.w = base;
-            r.u.watermark.next_seq = seq[o] + 1;
-            tutti__rec_put(&b, &r);
-        }
+        /* the hub's close, behind the batch */
+        memset(&r, 0, sizeof r);
+        r.type = TUTTI__REC_WATERMARK;
+        r.u.watermark.origin = 0;
+        r.u.watermark.w = base;
+        r.u.watermark.next_seq = 1;
+        tutti__rec_put(&b, &r);
         frames[f] = build(&b);
     }
 
@@ -138,7 +137,7 @@ int tutti_bench_merge(int argc, char **argv)
     /* The merge alone: the same keys, pushed and delivered. */
     tutti__order o;
     tutti__order_init(&o, 1u << 22);
-    for (uint32_t i = 0; i <= origins; i++) tutti__order_add_origin(&o, i, 0, 1);
+    for (uint32_t i = 0; i <= origins; i++) tutti__order_add_origin(&o, i, 1);
     tutti_rng_seed(&rng, 42);
     memset(seq, 0, (origins + 2) * sizeof *seq);
     base = TUTTI_S;
@@ -148,10 +147,10 @@ int tutti_bench_merge(int argc, char **argv)
         for (uint32_t k = 0; k < batch && f * batch + k < events; k++) {
             uint32_t org = 1 + (uint32_t)(tutti_rng_next(&rng) % origins);
             tutti_key key = {base + tutti_rng_range(&rng, 0, 500 * TUTTI_MS), org, ++seq[org]};
-            tutti__order_push(&o, &key, 0, pl, payload);
+            tutti__order_push(&o, &key, 0, 0, pl, payload);
         }
         base += 5 * TUTTI_MS;
-        for (uint32_t i = 0; i <= origins; i++) tutti__order_watermark(&o, i, base, seq[i] + 1);
+        tutti__order_set_close(&o, base);
         while (tutti__order_ready(&o)) {
             tutti__order_pop(&o);
             merged++;

@@ -33,7 +33,8 @@ static const char usage[] =
     "                   below it until this session has measured as long as the\n"
     "                   rehearsal had (30 s at most); then write this session's\n"
     "                   figures to FILE (a missing FILE starts one)\n"
-    "  --suspect MS     remove a member silent this long (default 1000)\n"
+    "  --suspect MS     keep a silent member's place this long, then remove it\n"
+    "                   (default 8000); nobody waits for it meanwhile\n"
     "  --bpm X          starting tempo (default 120)\n"
     "  --duration S     stop after this many seconds (default: run until stopped)\n"
     "  --url-file FILE  write the address members should dial to FILE once ready\n"
@@ -151,7 +152,9 @@ static bool rehearsal_save(const char *path, const char *session,
 
 /* One line: each member's one-way delay to the hub (its high estimate),
  * clock error bound, late events and the L its deliveries needed (with the
- * part of it that its tail adds), as the members last reported them. */
+ * part of it that its tail adds), as the members last reported them; its
+ * events the hub moved to the close, and how long it has been silent when
+ * it is (a frozen laptop, a cut link: its place is kept). */
 static void list_members(void *arg, void *engine)
 {
     FILE *out = arg;
@@ -159,13 +162,18 @@ static void list_members(void *arg, void *engine)
     uint32_t n = tutti_hub_list(engine, info, 64);
     if (!n) return;
     fputs("     delays:", out);
-    for (uint32_t i = 0; i < n && i < 64; i++)
+    for (uint32_t i = 0; i < n && i < 64; i++) {
         fprintf(out,
-                " %s %.1f ms (clock +/-%.2f, late %" PRIu64
-                ", needs L %.1f, tail %.1f)%s",
+                " %s %.1f ms (clock +/-%.2f, late %" PRIu64 ", needs L %.1f, tail %.1f",
                 info[i].name, cli_ms(info[i].delay_ns), cli_ms(info[i].clock_bound_ns),
-                info[i].late, cli_ms(info[i].need_ns), cli_ms(info[i].tail_ns),
-                i + 1 < n && i + 1 < 64 ? "," : "");
+                info[i].late, cli_ms(info[i].need_ns), cli_ms(info[i].tail_ns));
+        if (info[i].moved)
+            fprintf(out, ", moved %" PRIu64 " up to %.1f ms", info[i].moved,
+                    cli_ms(info[i].max_moved_ns));
+        if (info[i].silent_ns >= TUTTI_S)
+            fprintf(out, ", SILENT %.1f s", info[i].silent_ns / 1e9);
+        fprintf(out, ")%s", i + 1 < n && i + 1 < 64 ? "," : "");
+    }
     fputc('\n', out);
 }
 
@@ -178,7 +186,7 @@ int cmd_hub(int argc, char **argv)
 {
     const char *listen = CLI_DEFAULT_LISTEN, *session = CLI_DEFAULT_SESSION,
                *url_file = NULL, *rehearsal_file = NULL;
-    double horizon_ms = 100, suspect_ms = 1000, bpm = 120, duration = 0;
+    double horizon_ms = 100, suspect_ms = 8000, bpm = 120, duration = 0;
     bool quiet = false, verbose = false, auto_horizon = false, realtime = false;
     const cli_opt opts[] = {
         {"listen", CLI_STRING, &listen, 0, 0, NULL},
@@ -288,10 +296,12 @@ int cmd_hub(int argc, char **argv)
                 tutti_net_stats_get(n, &ns);
                 printf("hub: %" PRIu32 " member%s, L %.1f ms, relayed %" PRIu64
                        ", delivered %" PRIu64 ", divergences %" PRIu64
-                       ", dropped %" PRIu64 ", removed %" PRIu64 "%s\n",
+                       ", dropped %" PRIu64 ", removed %" PRIu64 ", moved %" PRIu64
+                       ", closing %.1f ms ahead%s\n",
                        st.members, st.members == 1 ? "" : "s", cli_ms(st.horizon),
                        st.relayed, st.delivered, st.divergences, st.dropped_frames,
-                       st.removed, st.horizon_floor ? ", the rehearsal's L held" : "");
+                       st.removed, st.moved, cli_ms(st.close_lead),
+                       st.horizon_floor ? ", the rehearsal's L held" : "");
                 print_members(n);
                 fflush(stdout);
             }
@@ -311,10 +321,11 @@ int cmd_hub(int argc, char **argv)
            ",\"frames_in\":%" PRIu64 ",\"frames_out\":%" PRIu64
            ",\"send_failed\":%" PRIu64 ",\"refused\":%" PRIu64
            ",\"auto_horizon\":%s,\"horizon_target_ns\":%" PRId64
-           ",\"horizon_changes\":%" PRIu64 "}\n",
+           ",\"horizon_changes\":%" PRIu64 ",\"moved\":%" PRIu64
+           ",\"close_lead_ns\":%" PRId64 "}\n",
            url, cfg.session_epoch, st.members, st.horizon, st.relayed, st.delivered,
            st.divergences, st.removed, st.dropped_frames, ns.connects, ns.frames_in,
            ns.frames_out, ns.send_failed, ns.refused, auto_horizon ? "true" : "false",
-           st.horizon_target, st.horizon_changes);
+           st.horizon_target, st.horizon_changes, st.moved, st.close_lead);
     return CLI_OK;
 }

@@ -155,9 +155,9 @@ static void print_progress(const char *name, const tutti_member_status *st, uint
                            uint64_t events, uint64_t heard)
 {
     printf("%s: member %" PRIu32 " of %" PRIu32 ", sent %" PRIu64 "/%" PRIu64
-           ", heard %" PRIu64 ", late %" PRIu64
+           ", heard %" PRIu64 ", late %" PRIu64 ", moved %" PRIu64
            ", clock +/-%.3f ms, rtt %.3f ms, L %.0f ms\n",
-           name, st->id, st->members, sent, events, heard, st->late,
+           name, st->id, st->members, sent, events, heard, st->late, st->moved,
            cli_ms(st->clock.bound_ns), cli_ms(st->clock.rtt_last_ns),
            cli_ms(st->horizon));
     fflush(stdout);
@@ -369,7 +369,8 @@ int cmd_member(int argc, char **argv)
            ",\"rtt_ns\":%" PRId64 ",\"drift_ppm\":%.3f,\"clock_locked\":%s"
            ",\"horizon_ns\":%" PRId64 ",\"submitted\":%" PRIu64 ",\"restamped\":%" PRIu64
            ",\"delivered\":%" PRIu64 ",\"heard\":%" PRIu64 ",\"own_heard\":%" PRIu64
-           ",\"late\":%" PRIu64 ",\"max_lateness_ns\":%" PRId64 ",\"hash\":\"%016" PRIx64
+           ",\"late\":%" PRIu64 ",\"max_lateness_ns\":%" PRId64 ",\"moved\":%" PRIu64
+           ",\"max_moved_ns\":%" PRId64 ",\"moved_all\":%" PRIu64 ",\"hash\":\"%016" PRIx64
            "\",\"divergences\":%" PRIu64 ",\"dropped\":%" PRIu64
            ",\"journal_lines\":%" PRIu64 ",\"connects\":%" PRIu64
            ",\"send_failed\":%" PRIu64 "%s%s%s}\n",
@@ -377,7 +378,8 @@ int cmd_member(int argc, char **argv)
            st.clock.bound_ns, st.clock.rtt_min_ns, st.clock.rtt_last_ns,
            st.clock.drift * 1e6, st.clock.locked ? "true" : "false", st.horizon,
            st.submitted, st.restamped, st.delivered, (uint64_t)atomic_load(&run.heard),
-           (uint64_t)atomic_load(&run.own_heard), st.late, st.max_lateness, st.hash,
+           (uint64_t)atomic_load(&run.own_heard), st.late, st.max_lateness, st.moved,
+           st.max_moved, st.moved_all, st.hash,
            st.divergences, st.dropped, lines, ns.connects, ns.send_failed,
            failure ? ",\"error\":\"" : "", failure ? failure : "", failure ? "\"" : "");
     fflush(stdout);

@@ -1204,6 +1204,7 @@ void tutti__session_status_get(tutti__session_status *st)
         st->part = ms.joined ? tutti_member_part(ms.id) : 0;
         st->members = ms.members;
         st->horizon_ns = ms.horizon;
+        st->moved = ms.moved;
         st->clock_locked = ms.clock.locked;
         /* against this machine's wall clock, which session time reads as */
         st->clock_offset_ns = ms.clock.offset_ns - tutti_net_session_epoch();

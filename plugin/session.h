@@ -77,6 +77,7 @@ typedef struct tutti__session_status {
     uint64_t submitted, submit_failed, delivered, late, injected, inject_failed,
         invalid, discarded_replies, out_of_range;
     uint64_t state_messages, replays_sent, replay_failed, held, queries_here;
+    uint64_t moved; /* this member's events the hub moved to its close */
     char hub[128], session[32], name[32], journal[256];
 } tutti__session_status;
 

@@ -5,6 +5,29 @@
 #include <stdlib.h>
 #include <string.h>
 
+static int cmp_time(const void *a, const void *b)
+{
+    tutti_time x = *(const tutti_time *)a, y = *(const tutti_time *)b;
+    return (x > y) - (x < y);
+}
+
+/* A stall (a ping or an event that waited out a partition and TCP's
+ * backoff, a frozen laptop's backlog, a crashed member's suspect time) says
+ * nothing about the path the session plays on, and would hold L or the
+ * close at seconds for as long as it stays in the window. */
+tutti_time tutti__high_estimate(const tutti_time *v, uint32_t n)
+{
+    if (n == 0) return 0;
+    tutti_time s[TUTTI__DELAY_WINDOW];
+    if (n > TUTTI__DELAY_WINDOW) n = TUTTI__DELAY_WINDOW;
+    memcpy(s, v, n * sizeof *v);
+    qsort(s, n, sizeof *s, cmp_time);
+    tutti_time cap = s[n / 2] * TUTTI__STALL_FACTOR + TUTTI__STALL_SLACK;
+    for (uint32_t i = n; i-- > 0;)
+        if (s[i] <= cap) return s[i];
+    return s[n / 2];
+}
+
 /* Append raw bytes (whole records) to a buffer, with the buffer's own sticky
  * error convention. */
 void tutti__wbuf_append(tutti__wbuf *b, const uint8_t *p, size_t n)

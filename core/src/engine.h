@@ -38,6 +38,9 @@ tutti_time tutti__spread_ahead(const tutti_time *v, uint32_t n, tutti_time level
  * it is left out of the reported estimates. */
 #define TUTTI__STALL_FACTOR 4
 #define TUTTI__STALL_SLACK (20 * TUTTI_MS)
+/* The largest of v[0..n) (n <= DELAY_WINDOW) that is not a stall: samples
+ * above STALL_FACTOR x the median + STALL_SLACK are left out. */
+tutti_time tutti__high_estimate(const tutti_time *v, uint32_t n);
 /* Frames we send carry at most this much body (the decoder takes 1 MiB). */
 #define TUTTI__FRAME_BODY_MAX (TUTTI__WIRE_MAX_FRAME / 4)
 /* A peer that is not connected: frames are numbered and kept, not sent. */

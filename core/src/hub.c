@@ -10,13 +10,31 @@
  * - The hub is origin 0. Its commands (ADD, REMOVE, TEMPO, HORIZON, ROLE) are
  *   events like any other, stamped by the same horizon rule, so they take their
  *   place in the one total order and every member applies them at the same
- *   point. The command sequence is a deterministic state machine fed only by
- *   the hub's inputs, so a replicated coordinator can later replace it.
+ *   point. The command sequence, the closes and the moves are a deterministic
+ *   state machine fed only by the hub's inputs and its clock, so a standby
+ *   hub fed the same inputs could continue it (the hub's own stall is the
+ *   one silence that still holds everyone back).
+ * - The hub closes session time on its own clock. Every heartbeat it raises
+ *   the close C to now + c (c, the close lead, is L less what an event may
+ *   take from its origin to the hub, see close_lead) and sends C to every
+ *   member behind everything it has relayed. From then on it relays nothing
+ *   with t < C: an event that reaches it later than that is moved to C, the
+ *   first open instant, its stamped t sent along (moved_from), counted for
+ *   its origin and told to that origin's player. Members deliver every key
+ *   with t < C as soon as C arrives, so no member's silence (a crash, a
+ *   frozen laptop, a cut link, a joiner that never plays) holds anyone back:
+ *   only the hub's own.
+ * - Why moved and not dropped: a moved note plays a little late on every
+ *   server alike, while a dropped /n_free leaves a note hanging on every
+ *   server and a dropped /s_new makes the /n_set that follows fail. It is
+ *   what the origin's own horizon rule does with an event asked for too
+ *   late, one step further along the path.
  * - The hub runs the ordered merge itself. It needs it for three things: a
  *   joiner's snapshot (everything still pending), the removal cut, and the
  *   reference hash chain each member's reports are checked against.
- * - Removal cut: a member silent for suspect_after (or that said BYE, or whose
- *   link cannot be repaired) is removed by REMOVE(id, last_seq), where last_seq
+ * - Removal cut: a member silent for suspect_after (8 s by default: it keeps
+ *   its place that long and resumes where it was), or that said BYE, or whose
+ *   link cannot be repaired, is removed by REMOVE(id, last_seq), where last_seq
  *   is the highest sequence number the hub has from it. Members received every
  *   one of those before the command (FIFO from the hub), and no one can have
  *   more (they get the member's events only through the hub), so all deliver
@@ -25,15 +43,24 @@
  *   sequence, of kind USER, never below the watermark it promised. Anything
  *   else is dropped with a logged reason; it never reaches other members.
  */
+#include "clock.h"
 #include "engine.h"
 #include "order.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 enum { S_FREE, S_ACTIVE, S_REMOVED };
 
 #define CP_RING 64
+/* A member's trip to the hub is measured per interval of UP_EVERY (the
+ * largest of its watermarks' and events' trips) over the last UP_WINDOW
+ * intervals (1.6 s, as the members' need follows its level). */
+#define UP_EVERY (100 * TUTTI_MS)
+#define UP_WINDOW 16
+/* A member whose events were moved is told so at most this often. */
+#define MOVED_NOTE_EVERY TUTTI_S
 
 typedef struct slot {
     int state;
@@ -56,6 +83,13 @@ typedef struct slot {
     /* last reported by the member (its pings) */
     tutti_time delay, bound, need, tail;
     uint64_t late, late_seen;
+    /* its trips to the hub: a promise w stamped at now + L arrives at
+     * now_s + L - w after it was made (the trip and its clock's error) */
+    tutti_time up[UP_WINDOW], up_cur, up_next_at;
+    uint32_t nup, up_next;
+    /* its events moved to the close; told up to moved_noted */
+    uint64_t moved, moved_noted;
+    tutti_time max_moved, moved_noted_at;
 } slot;
 
 struct tutti_hub {
@@ -69,6 +103,12 @@ struct tutti_hub {
     tutti__order order;
     tutti_time horizon, heartbeat, w0;
     uint64_t seq0;
+    /* The session's close and its lead over the hub's clock; after L is
+     * raised the lead stays at most close_hold_lead until close_hold_until
+     * (events stamped under the old L are still on their way). */
+    tutti_time close, close_lead, close_hold_until, close_hold_lead;
+    tutti_time up_quiet_until; /* no trips measured before (L changed) */
+    uint64_t moved;
     tutti_time last_beat, last_coalesce, last_drop_log;
     tutti__tempo tempo;      /* as delivered: what the members have */
     tutti_timeline issued;   /* the last tempo this hub has ordered */
@@ -86,7 +126,7 @@ void tutti_hub_config_init(tutti_hub_config *cfg)
     memset(cfg, 0, sizeof *cfg);
     cfg->session = "default";
     cfg->horizon = 100 * TUTTI_MS;
-    cfg->suspect_after = TUTTI_S;
+    cfg->suspect_after = 8 * TUTTI_S;
     cfg->bpm = 120.0;
     cfg->quantum = 4.0;
     cfg->max_members = 64;
@@ -146,7 +186,9 @@ int tutti_hub_create(tutti_hub **out, const tutti_hub_config *cfg, const tutti_i
     tutti__wbuf_init(&h->cmdbuf);
     clock_now(h);
     h->w0 = h->now_s;
-    tutti__order_add_origin(&h->order, 0, h->w0, 1);
+    h->close = h->now_s;
+    tutti__order_set_close(&h->order, h->close);
+    tutti__order_add_origin(&h->order, 0, 1);
     h->seq0 = 1;
     tutti_timeline tl;
     tutti_timeline_init(&tl, cfg->bpm, cfg->quantum, h->now_s);
@@ -299,6 +341,7 @@ static tutti_key stamp(tutti_hub *h, tutti_time at_least)
 {
     tutti_time t = h->now_s + h->horizon;
     if (t < h->w0) t = h->w0;
+    if (t < h->close) t = h->close;
     if (t < at_least) t = at_least;
     h->w0 = t;
     tutti_key k = {t, 0, h->seq0++};
@@ -313,8 +356,7 @@ static void issue(tutti_hub *h, const tutti_key *k, const tutti__rec *cmd)
     broadcast_rec(h, true);
     tutti__wbuf_reset(&h->cmdbuf);
     tutti__command_encode(&h->cmdbuf, cmd);
-    tutti__order_push(&h->order, k, TUTTI_EV_COMMAND, h->cmdbuf.p, (uint32_t)h->cmdbuf.len);
-    tutti__order_watermark(&h->order, 0, h->w0, h->seq0);
+    tutti__order_push(&h->order, k, 0, TUTTI_EV_COMMAND, h->cmdbuf.p, (uint32_t)h->cmdbuf.len);
 }
 
 static void remove_member(tutti_hub *h, slot *s, const char *why)
@@ -399,10 +441,7 @@ static void send_snapshot(tutti_hub *h, slot *j)
         r.u.event.payload.len = p->len;
         tutti__rec_put(b, &r);
     }
-    for (uint32_t i = 0; i < h->order.norigins; i++) {
-        const tutti__origin *o = &h->order.origins[i];
-        tutti__put_watermark(b, o->id, o->w, o->next_seq);
-    }
+    tutti__put_watermark(b, 0, h->close, h->seq0);
     j->dirty = j->urgent = true;
 }
 
@@ -467,7 +506,7 @@ static void on_hello(tutti_hub *h, uint32_t peer, const tutti__rec *r)
     s->state = S_FREE;
     issue(h, &s->added, &c);
     s->state = S_ACTIVE;
-    tutti__order_add_origin(&h->order, s->id, s->w, 1);
+    tutti__order_add_origin(&h->order, s->id, 1);
 
     tutti__rec wr;
     memset(&wr, 0, sizeof wr);
@@ -508,7 +547,16 @@ static bool relay_event(tutti_hub *h, slot *s, const tutti__rec *r)
         why = "scheduled an event too far ahead";
     else if (r->u.event.payload.len > TUTTI__MAX_PAYLOAD)
         why = "sent an event that is too large";
-    if (!why && tutti__order_push(&h->order, k, TUTTI_EV_USER, r->u.event.payload.p,
+    /* Session time before the close is closed: the event goes to the first
+     * open instant, with the t its origin stamped. */
+    tutti__rec fwd = *r;
+    fwd.u.event.moved_from = 0;
+    if (!why && k->t < h->close) {
+        fwd.u.event.key.t = h->close;
+        fwd.u.event.moved_from = k->t;
+    }
+    if (!why && tutti__order_push(&h->order, &fwd.u.event.key, fwd.u.event.moved_from,
+                                  TUTTI_EV_USER, r->u.event.payload.p,
                                   r->u.event.payload.len) < 0)
         why = "sent more than the hub can hold";
     if (why) {
@@ -516,31 +564,52 @@ static bool relay_event(tutti_hub *h, slot *s, const tutti__rec *r)
         remove_member(h, s, why);
         return false;
     }
+    if (fwd.u.event.moved_from) {
+        tutti_time by = h->close - k->t;
+        h->moved++;
+        s->moved++;
+        if (by > s->max_moved) s->max_moved = by;
+    }
     s->next_seq++;
     tutti__wbuf_reset(&h->rec);
-    tutti__rec_put(&h->rec, r);
+    tutti__rec_put(&h->rec, &fwd);
     broadcast_rec(h, true);
     h->relayed++;
     return true;
 }
 
-static void relay_watermark(tutti_hub *h, slot *s, const tutti__rec *r)
+/* One trip of a member's promise to the hub, into its window. */
+static void up_sample(tutti_hub *h, slot *s, tutti_time trip)
+{
+    if (h->now < h->up_quiet_until) return; /* promises under an older L */
+    if (trip < 0) trip = 0;
+    if (trip > s->up_cur) s->up_cur = trip;
+    if (h->now < s->up_next_at) return;
+    s->up[s->up_next] = s->up_cur;
+    s->up_next = (s->up_next + 1) % UP_WINDOW;
+    if (s->nup < UP_WINDOW) s->nup++;
+    s->up_cur = 0;
+    s->up_next_at = h->now + UP_EVERY;
+}
+
+/*
+ * A member's promise. The hub relays no member's promises (it closes
+ * session time itself); it keeps them to check the member's events against
+ * and to measure its trip: a promise is made at now + L, so it arrives
+ * now_s + L - w after it was made.
+ */
+static void on_watermark(tutti_hub *h, slot *s, const tutti__rec *r)
 {
     if (r->u.watermark.origin != s->id) {
         h->dropped++;
         return;
     }
     if (r->u.watermark.w <= s->w) return; /* stale; promises only grow */
+    up_sample(h, s, tutti__sat_sub(h->now_s + h->horizon, r->u.watermark.w));
     s->w = r->u.watermark.w;
     /* Alive means keeping the promise moving: a peer that only talks (NACKs,
-     * duplicates, hellos) but never advances would hold everyone back. */
+     * duplicates, hellos) but never advances is not playing. */
     s->last_heard = h->now;
-    tutti__wbuf_reset(&h->rec);
-    tutti__rec wr = *r;
-    wr.u.watermark.next_seq = s->next_seq; /* what the hub has relayed */
-    tutti__rec_put(&h->rec, &wr);
-    broadcast_rec(h, false);
-    tutti__order_watermark(&h->order, s->id, s->w, s->next_seq);
 }
 
 static void on_request(tutti_hub *h, slot *s, const tutti__rec *r)
@@ -629,7 +698,7 @@ static int on_rec(void *ctx, const tutti__rec *r)
     case TUTTI__REC_EVENT:
         if (!relay_event(h, s, r)) return 1;
         break;
-    case TUTTI__REC_WATERMARK: relay_watermark(h, s, r); break;
+    case TUTTI__REC_WATERMARK: on_watermark(h, s, r); break;
     case TUTTI__REC_REPORT: on_report(h, s, r->u.report.count, r->u.report.hash); break;
     case TUTTI__REC_REQUEST: on_request(h, s, r); break;
     case TUTTI__REC_BYE: remove_member(h, s, "left"); return 1;
@@ -911,21 +980,94 @@ static void auto_horizon(tutti_hub *h)
     }
 }
 
+/*
+ * The close lead c: how far ahead of the hub's clock session time is closed.
+ * An event stamped at now + L reaches the hub after its trip u, when the
+ * close stands at most u + c ahead of where it started, so it is in time
+ * when u <= a = L - c (the origins' allowance); it is delivered once the
+ * close passes its t, which reaches a member at most h + d later (the
+ * heartbeat, the trip back), so it is on time there when h + d + the
+ * member's lead <= c.
+ * - With L fixed by hand, the room L leaves after a heartbeat is shared
+ *   evenly: a = (L - h) / 2, c = (L + h) / 2. A path's slow moments then
+ *   cost its own events a move (up) or its own server late events (down),
+ *   never the others', and a statistic of the paths cannot starve either
+ *   side (over a lossy path, a largest recent trip of 250 ms against an L of
+ *   300 ms would leave the close no room at all).
+ * - With the automatic horizon, a is the largest member's trip to the hub
+ *   over the last seconds (stalls left out) and a twelfth: the members'
+ *   needs then hold the wait for the close, and L follows both sides.
+ */
+static tutti_time close_lead(tutti_hub *h)
+{
+    tutti_time a = (h->horizon - h->heartbeat) / 2;
+    if (h->cfg.auto_horizon) {
+        tutti_time up = 0;
+        for (uint32_t i = 0; i < h->nslots; i++) {
+            const slot *s = &h->slots[i];
+            if (s->state != S_ACTIVE || s->nup == 0) continue;
+            tutti_time u = tutti__high_estimate(s->up, s->nup);
+            if (u > up) up = u;
+        }
+        a = up + up / 12;
+    }
+    tutti_time c = h->horizon - a;
+    if (c < 0) c = 0;
+    if (h->now < h->close_hold_until && c > h->close_hold_lead) c = h->close_hold_lead;
+    return c;
+}
+
+/* Close session time up to now + c and tell every member, behind everything
+ * relayed so far. Sent every heartbeat even when it has not moved: it is
+ * also how members know the hub is there. */
+static void close_time(tutti_hub *h)
+{
+    h->close_lead = close_lead(h);
+    tutti_time c = h->now_s + h->close_lead;
+    if (c > h->close) h->close = c;
+    tutti__order_set_close(&h->order, h->close);
+    tutti__wbuf_reset(&h->rec);
+    tutti__put_watermark(&h->rec, 0, h->close, h->seq0);
+    broadcast_rec(h, true);
+}
+
+/* Tell a member's player that its events came after their close. */
+static void note_moved(tutti_hub *h, slot *s)
+{
+    if (s->moved == s->moved_noted || h->now - s->moved_noted_at < MOVED_NOTE_EVERY) return;
+    char text[160];
+    snprintf(text, sizeof text,
+             "%llu of your events reached the hub after their time had closed and were "
+             "moved later (up to %.1f ms); %llu in all",
+             (unsigned long long)(s->moved - s->moved_noted), s->max_moved / 1e6,
+             (unsigned long long)s->moved);
+    tutti__logf(&h->io, TUTTI_LOG_WARN, "tutti hub: member %u (%s): %s", (unsigned)s->id,
+                s->name, text);
+    tutti__rec n;
+    memset(&n, 0, sizeof n);
+    n.type = TUTTI__REC_NOTICE;
+    n.u.notice.code = TUTTI__NOTE_MOVED;
+    n.u.notice.level = TUTTI_LOG_WARN;
+    n.u.notice.text = tutti__str_c(text);
+    if (s->peer) tutti__send_rec(&h->io, s->peer, &s->link, &n, &h->scratch);
+    s->moved_noted = s->moved;
+    s->moved_noted_at = h->now;
+}
+
 tutti_time tutti_hub_tick(tutti_hub *h)
 {
     clock_now(h);
     auto_horizon(h);
     for (uint32_t i = 0; i < h->nslots; i++) {
         slot *s = &h->slots[i];
-        if (s->state == S_ACTIVE && h->now - s->last_heard > h->cfg.suspect_after)
+        if (s->state != S_ACTIVE) continue;
+        if (h->now - s->last_heard > h->cfg.suspect_after)
             remove_member(h, s, "silent for too long");
+        else
+            note_moved(h, s);
     }
     if (h->now - h->last_beat >= h->heartbeat) {
-        if (h->now_s + h->horizon > h->w0) h->w0 = h->now_s + h->horizon;
-        tutti__wbuf_reset(&h->rec);
-        tutti__put_watermark(&h->rec, 0, h->w0, h->seq0);
-        broadcast_rec(h, false);
-        tutti__order_watermark(&h->order, 0, h->w0, h->seq0);
+        close_time(h);
         h->last_beat = h->now;
     }
     hub_deliver(h);
@@ -939,6 +1081,14 @@ int tutti_hub_set_horizon(tutti_hub *h, tutti_time horizon)
 {
     if (horizon <= 0 || horizon > TUTTI__MAX_HORIZON) return TUTTI_EINVAL;
     clock_now(h);
+    /* Events stamped under the old L are on their way for up to about that
+     * long: a close lead grown with a raise waits for them, and promises
+     * made under either L are no measure of a trip until both have passed. */
+    if (horizon > h->horizon && h->now + h->horizon > h->close_hold_until) {
+        h->close_hold_until = h->now + h->horizon;
+        h->close_hold_lead = h->close_lead;
+    }
+    h->up_quiet_until = h->now + h->horizon + horizon;
     h->horizon = horizon;
     h->heartbeat = h->cfg.heartbeat > 0 ? h->cfg.heartbeat : derive_heartbeat(horizon);
     tutti__rec c;
@@ -999,6 +1149,8 @@ void tutti_hub_status_get(const tutti_hub *h, tutti_hub_status *st)
                            ? h->now - h->auto_measured_since
                            : 0;
     st->horizon_floor = h->cfg.auto_horizon && !h->floor_done ? h->cfg.horizon_floor : 0;
+    st->close_lead = h->close_lead;
+    st->moved = h->moved;
     st->relayed = h->relayed;
     st->delivered = h->delivered;
     st->divergences = h->divergences;
@@ -1023,6 +1175,9 @@ uint32_t tutti_hub_list(const tutti_hub *h, tutti_member_info *out, uint32_t cap
             out[n].late = s->late;
             out[n].need_ns = s->need;
             out[n].tail_ns = s->tail;
+            out[n].moved = s->moved;
+            out[n].max_moved_ns = s->max_moved;
+            out[n].silent_ns = h->now - s->last_heard;
         }
         n++;
     }

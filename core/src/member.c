@@ -11,9 +11,13 @@
  *   session time t is stamped t' = max(t, W) where W = max(W_prev, now + L) is
  *   the watermark this member has promised. Watermarks only grow, so every
  *   event it will ever send has t' >= every watermark it has announced.
- * - Every sequenced frame to the hub carries the current watermark; when there
- *   is nothing to send, a heartbeat does. A quiet member therefore holds back
- *   the others' deliveries by at most one heartbeat interval.
+ * - Delivery waits for the hub's close alone (order.h): every key with t
+ *   below the close the hub last sent is delivered. Every sequenced frame to
+ *   the hub still carries this member's watermark, and a heartbeat does when
+ *   there is nothing to send: the hub checks events against it, measures
+ *   the trip with it, and knows the member is there. An event of this
+ *   member that reached the hub after its close comes back moved (its
+ *   moved_from says from where): counted, and played where it was moved.
  * - The hash chain covers every event delivered since this incarnation joined;
  *   every TUTTI__CHECKPOINT events the member reports (count, hash) and the
  *   coordinator, which delivers the same sequence, compares.
@@ -55,7 +59,8 @@ struct tutti_member {
     uint64_t hash, count, reported, cp_count, cp_hash;
     /* stats */
     uint64_t submitted, restamped, delivered, late, divergences, dropped;
-    tutti_time max_lateness;
+    uint64_t moved, moved_all;
+    tutti_time max_lateness, max_moved;
     /* round trips to the hub, newest last: their largest half (stalls left
      * out) is the delay this member reports for the automatic horizon */
     tutti_time rtt[TUTTI__DELAY_WINDOW];
@@ -169,29 +174,12 @@ static int cmp_time(const void *a, const void *b)
     return (x > y) - (x < y);
 }
 
-/* The largest sample of a window that is not a stall: samples above
- * STALL_FACTOR x the median + STALL_SLACK are left out. A stall (a ping or
- * an event that waited out a partition and TCP's backoff, or a crashed
- * member's suspect time) says nothing about the path the session plays on,
- * and would hold L at seconds for as long as it stays in the window. */
-static tutti_time high_estimate(const tutti_time *v, uint32_t n)
-{
-    if (n == 0) return 0;
-    tutti_time s[TUTTI__DELAY_WINDOW];
-    memcpy(s, v, n * sizeof *v);
-    qsort(s, n, sizeof *s, cmp_time);
-    tutti_time cap = s[n / 2] * TUTTI__STALL_FACTOR + TUTTI__STALL_SLACK;
-    for (uint32_t i = n; i-- > 0;)
-        if (s[i] <= cap) return s[i];
-    return s[n / 2];
-}
-
 /* A high estimate of the one-way delay to the hub: half the largest round
  * trip of the window, stalls left out (pings share the connection with
  * events, so the stream's bunching shows in them too). */
 static tutti_time delay_high(const tutti_member *m)
 {
-    return high_estimate(m->rtt, m->nrtt) / 2;
+    return tutti__high_estimate(m->rtt, m->nrtt) / 2;
 }
 
 static tutti_time median_of(const tutti_time *v, uint32_t n)
@@ -443,12 +431,15 @@ static void deliver_ready(tutti_member *m)
             if (lateness > m->max_lateness) m->max_lateness = lateness;
         }
         /* The L at which this event would have been just on time here: for
-         * an event stamped "now + L" its trip, the wait for every origin's
-         * promise and the lead; for one stamped further ahead the same, as
-         * its delivery waits for the promises stamped L before its time. */
-        if (m->clock.est.locked && p->key.origin != 0 && p->key.t >= m->need_from &&
-            lateness < TUTTI__MAX_HORIZON) {
-            tutti_time need = m->horizon + lateness;
+         * an event stamped "now + L" its trip, the wait for the hub's close
+         * and the lead; for one stamped further ahead the same, as the close
+         * passes its time L before it. An event the hub moved is judged
+         * from where its origin stamped it: it needed its whole trip, and
+         * the move is what a too small L cost it. */
+        tutti_time behind = tutti__sat_sub(now_s, tutti__sat_sub(p->stamped, m->cfg.deliver_lead));
+        if (m->clock.est.locked && p->key.origin != 0 && p->stamped >= m->need_from &&
+            behind < TUTTI__MAX_HORIZON) {
+            tutti_time need = m->horizon + behind;
             if (need > m->need_cur) m->need_cur = need;
         }
         uint64_t d = tutti__event_digest(&p->key, p->kind, p->data, p->len);
@@ -478,8 +469,7 @@ static void on_command_receipt(tutti_member *m, const tutti_key *k, const tutti_
     bool history = tutti_key_cmp(k, &m->order.start) <= 0;
     switch (c->u.command.op) {
     case TUTTI__CMD_ADD:
-        /* ADD carries the newcomer's first promise as a lead past the ADD. */
-        tutti__order_add_origin(&m->order, id, k->t + c->u.command.horizon, 1);
+        tutti__order_add_origin(&m->order, id, 1);
         if (history) list_add(m, id, (int)c->u.command.role, c->u.command.name, k);
         break;
     case TUTTI__CMD_REMOVE:
@@ -528,7 +518,7 @@ static void on_welcome(tutti_member *m, const tutti__rec *r)
     /* The first seconds of a member (its clock locking, a session's
      * processes starting together) are not what its paths are like. */
     m->need_from = m->joined_at.t + TUTTI__NEED_WARMUP;
-    tutti__order_add_origin(&m->order, m->id, m->w, 1);
+    tutti__order_add_origin(&m->order, m->id, 1);
     tutti__link_free(&m->link);
     tutti__link_init(&m->link, 1, r->u.welcome.hub_next);
     m->next_seq = 1;
@@ -631,17 +621,25 @@ static int on_rec(void *ctx, const tutti__rec *r)
             on_command_receipt(m, k, &c);
             if (m->state != M_JOINED) return 1;
         }
-        int rc = tutti__order_push(&m->order, k, r->u.event.kind, r->u.event.payload.p,
-                                   r->u.event.payload.len);
+        int rc = tutti__order_push(&m->order, k, r->u.event.moved_from, r->u.event.kind,
+                                   r->u.event.payload.p, r->u.event.payload.len);
         if (rc < 0) {
             end_incarnation(m, "tutti: too many events waiting for their turn; rejoining");
             return 1;
         }
+        if (rc == 0 && r->u.event.moved_from != 0 && r->u.event.moved_from < k->t) {
+            m->moved_all++;
+            if (k->origin == m->id) {
+                tutti_time by = k->t - r->u.event.moved_from;
+                m->moved++;
+                if (by > m->max_moved) m->max_moved = by;
+            }
+        }
         break;
     }
     case TUTTI__REC_WATERMARK:
-        tutti__order_watermark(&m->order, r->u.watermark.origin, r->u.watermark.w,
-                               r->u.watermark.next_seq);
+        /* Only the hub's close counts; members' promises are the hub's. */
+        if (r->u.watermark.origin == 0) tutti__order_set_close(&m->order, r->u.watermark.w);
         break;
     default:
         break;
@@ -789,6 +787,9 @@ void tutti_member_status_get(const tutti_member *m, tutti_member_status *st)
     st->restamped = m->restamped;
     st->delivered = m->delivered;
     st->late = m->late;
+    st->moved = m->moved;
+    st->moved_all = m->moved_all;
+    st->max_moved = m->max_moved;
     st->pending = m->order.n;
     st->max_lateness = m->max_lateness;
     st->hash = m->hash;

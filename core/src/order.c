@@ -38,6 +38,7 @@ int tutti__order_init(tutti__order *o, uint32_t max_pending)
     memset(o, 0, sizeof *o);
     o->max = max_pending ? max_pending : (1u << 20);
     o->start.t = INT64_MIN;
+    o->close = INT64_MIN;
     return 0;
 }
 
@@ -60,6 +61,7 @@ void tutti__order_reset(tutti__order *o, tutti_key start)
     clear_heap(o);
     o->norigins = 0;
     o->start = start;
+    o->close = INT64_MIN;
     o->any_delivered = false;
     memset(&o->last, 0, sizeof o->last);
 }
@@ -71,7 +73,7 @@ tutti__origin *tutti__order_origin(tutti__order *o, uint32_t id)
     return NULL;
 }
 
-int tutti__order_add_origin(tutti__order *o, uint32_t id, tutti_time w, uint64_t next_seq)
+int tutti__order_add_origin(tutti__order *o, uint32_t id, uint64_t next_seq)
 {
     if (tutti__order_origin(o, id)) return 0;
     if (o->norigins == o->origins_cap) {
@@ -84,18 +86,13 @@ int tutti__order_add_origin(tutti__order *o, uint32_t id, tutti_time w, uint64_t
     tutti__origin *r = &o->origins[o->norigins++];
     memset(r, 0, sizeof *r);
     r->id = id;
-    r->w = w;
     r->next_seq = next_seq;
     return 0;
 }
 
-int tutti__order_watermark(tutti__order *o, uint32_t id, tutti_time w, uint64_t next_seq)
+void tutti__order_set_close(tutti__order *o, tutti_time t)
 {
-    tutti__origin *r = tutti__order_origin(o, id);
-    if (!r) return tutti__order_add_origin(o, id, w, next_seq);
-    if (w > r->w) r->w = w;
-    if (next_seq > r->next_seq) r->next_seq = next_seq;
-    return 0;
+    if (t > o->close) o->close = t;
 }
 
 void tutti__order_close(tutti__order *o, uint32_t id, uint64_t last_seq, tutti_key rm_key)
@@ -103,7 +100,7 @@ void tutti__order_close(tutti__order *o, uint32_t id, uint64_t last_seq, tutti_k
     tutti__origin *r = tutti__order_origin(o, id);
     if (!r) {
         /* Never heard of: it can send nothing we will deliver. */
-        if (tutti__order_add_origin(o, id, INT64_MIN, last_seq + 1) != 0) return;
+        if (tutti__order_add_origin(o, id, last_seq + 1) != 0) return;
         r = tutti__order_origin(o, id);
     }
     r->closed = true;
@@ -161,8 +158,8 @@ static void sift_down(tutti__order *o, uint32_t i)
     o->heap[i] = x;
 }
 
-int tutti__order_push(tutti__order *o, const tutti_key *key, uint32_t kind,
-                      const uint8_t *data, uint32_t len)
+int tutti__order_push(tutti__order *o, const tutti_key *key, tutti_time stamped,
+                      uint32_t kind, const uint8_t *data, uint32_t len)
 {
     if (tutti_key_cmp(key, &o->start) <= 0) {
         o->stale++;
@@ -186,25 +183,20 @@ int tutti__order_push(tutti__order *o, const tutti_key *key, uint32_t kind,
     tutti__pending *p = malloc(sizeof *p + len);
     if (!p) return TUTTI_ENOMEM;
     p->key = *key;
+    p->stamped = stamped && stamped < key->t ? stamped : key->t;
     p->kind = kind;
     p->len = len;
     if (len) memcpy(p->data, data, len);
     o->heap[o->n] = p;
     sift_up(o, o->n++);
-    /* Only a stored event moves the frontier: a refused one must hold it. */
+    /* Only a stored event counts towards a removed origin's complete stream. */
     if (r && key->seq >= r->next_seq) r->next_seq = key->seq + 1;
     return 0;
 }
 
 tutti_key tutti__order_frontier(const tutti__order *o)
 {
-    tutti_key f = {TUTTI_TIME_MAX, UINT32_MAX, UINT64_MAX};
-    for (uint32_t i = 0; i < o->norigins; i++) {
-        const tutti__origin *r = &o->origins[i];
-        if (r->closed && r->next_seq > r->last_seq) continue; /* complete */
-        tutti_key k = {r->w, r->id, r->next_seq};
-        if (tutti_key_cmp(&k, &f) < 0) f = k;
-    }
+    tutti_key f = {o->close, 0, 0};
     return f;
 }
 

@@ -157,7 +157,7 @@ static const field_desc reject_fields[] = {
 static const field_desc event_fields[] = {
     F(1, FMT_I64, event.key.t),  F(2, FMT_U32, event.key.origin),
     F(3, FMT_U64, event.key.seq), F(4, FMT_U32, event.kind),
-    F(5, FMT_BYTES, event.payload),
+    F(5, FMT_BYTES, event.payload), F(6, FMT_I64, event.moved_from),
 };
 static const field_desc watermark_fields[] = {
     F(1, FMT_U32, watermark.origin),

@@ -41,7 +41,7 @@ enum tutti__rec_type {
     TUTTI__REC_WELCOME = 2,   /* hub -> member: admitted */
     TUTTI__REC_REJECT = 3,    /* hub -> member: refused or removed */
     TUTTI__REC_EVENT = 4,     /* both ways: one event */
-    TUTTI__REC_WATERMARK = 5, /* both ways: an origin's promise */
+    TUTTI__REC_WATERMARK = 5, /* both ways: a promise (origin 0: the session's close) */
     TUTTI__REC_PING = 6,      /* member -> hub */
     TUTTI__REC_PONG = 7,      /* hub -> member */
     TUTTI__REC_NACK = 8,      /* both ways: resend from link_seq */
@@ -63,6 +63,7 @@ enum tutti__reject_code {
 enum tutti__notice_code {
     TUTTI__NOTE_TEXT = 0,
     TUTTI__NOTE_DIVERGED = 1, /* a member's hash differs from the coordinator's */
+    TUTTI__NOTE_MOVED = 2,    /* some of the member's events came after their close */
 };
 
 enum tutti__request_kind {
@@ -108,10 +109,17 @@ typedef struct tutti__rec {
             tutti_key key;
             uint32_t kind;
             tutti__str payload;
+            /* hub -> member: the t the origin stamped, when the event reached
+             * the hub after session time had closed on it and was moved to
+             * key.t, the first open instant (0: not moved) */
+            tutti_time moved_from;
         } event;
         struct {
+            /* member -> hub: no future event of `origin` has t < w.
+             * hub -> member, origin 0: the session's close, no record the hub
+             * relays from now on has t < w (from any origin). */
             uint32_t origin;
-            tutti_time w;      /* no future event of origin has t < w */
+            tutti_time w;
             uint64_t next_seq; /* the origin's next sequence number */
         } watermark;
         struct {

@@ -223,6 +223,11 @@ typedef struct tutti_member_info {
     tutti_time delay_ns, clock_bound_ns;
     uint64_t late;
     tutti_time need_ns, tail_ns;
+    /* (the hub's list only) its events that reached the hub after session
+     * time had closed on them and were moved to the first open instant, and
+     * the largest move; how long ago it was last heard from */
+    uint64_t moved;
+    tutti_time max_moved_ns, silent_ns;
 } tutti_member_info;
 
 /* -------------------------------------------------------------- member */
@@ -290,6 +295,12 @@ typedef struct tutti_member_status {
     tutti_time horizon;    /* L */
     tutti_time heartbeat;  /* heartbeat interval */
     uint64_t submitted, restamped, delivered, late;
+    /* This member's events that reached the hub after session time had
+     * closed on them (a link cut, a stalled laptop) and were moved to the
+     * first open instant, and the largest move; every member plays them
+     * there. moved_all counts such events of every origin. */
+    uint64_t moved, moved_all;
+    tutti_time max_moved;
     uint64_t pending;      /* received, not yet deliverable */
     tutti_time max_lateness;
     uint64_t hash;         /* running hash of the delivered sequence since joining */
@@ -324,7 +335,10 @@ typedef struct tutti_hub_config {
     const char *session;
     tutti_time horizon;        /* initial L */
     tutti_time heartbeat;      /* 0: derived from L (L/10, within [5 ms, 20 ms]) */
-    tutti_time suspect_after;  /* remove a member silent this long */
+    /* A member silent this long is removed at an agreed cut (default 8 s).
+     * Until then it keeps its place and resumes where it was; nobody waits
+     * for it meanwhile (the hub closes session time on its own clock). */
+    tutti_time suspect_after;
     double bpm, quantum;       /* initial timeline */
     uint32_t max_members;
     uint32_t max_pending;
@@ -387,6 +401,8 @@ typedef struct tutti_hub_status {
     uint64_t horizon_changes;  /* HORIZON commands issued by the automatic horizon */
     tutti_time measured_for;   /* every member's need known for this long (0: not) */
     tutti_time horizon_floor;  /* the rehearsal's L while it is held (0: not) */
+    tutti_time close_lead;     /* how far ahead of the hub's clock time is closed */
+    uint64_t moved;            /* events that came after their close, moved */
     uint64_t relayed, delivered, divergences, removed, dropped_frames;
     tutti_timeline timeline;
 } tutti_hub_status;

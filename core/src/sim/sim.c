@@ -33,6 +33,8 @@ typedef struct simnode {
     uint32_t tick_gen;
     tutti_path up, down;
     tutti_time up_last, down_last;
+    tutti_time max_up, max_down;
+    window pause; /* its process stopped during [from, to) */
     window *parts;
     uint32_t nparts;
     int cur_log; /* index into sim->logs, -1 none */
@@ -64,7 +66,7 @@ void tutti_sim_config_init(tutti_sim_config *c)
     c->members = 3;
     c->up.base = c->down.base = 5 * TUTTI_MS;
     c->horizon = 50 * TUTTI_MS;
-    c->suspect_after = TUTTI_S;
+    c->suspect_after = 8 * TUTTI_S; /* the hub's default */
     c->rto = 200 * TUTTI_MS;
     c->max_drift_ppm = 50;
     c->max_offset = 10 * TUTTI_S;
@@ -183,6 +185,8 @@ static void io_send(void *ctx, uint32_t peer, const uint8_t *buf, size_t len)
     tutti_time seen = at - s->now;
     if (up && seen > s->max_up) s->max_up = seen;
     if (!up && seen > s->max_down) s->max_down = seen;
+    if (up && seen > member->max_up) member->max_up = seen;
+    if (!up && seen > member->max_down) member->max_down = seen;
     simev *e = new_ev(EV_FRAME, up ? 0 : peer, at);
     e->from = from->idx;
     e->buf = malloc(len ? len : 1);
@@ -393,6 +397,16 @@ static void step(tutti_sim *s, simev *e)
         return;
     }
     if (n->crashed) return;
+    if (s->now >= n->pause.from && s->now < n->pause.to) {
+        /* Stopped: what comes waits, in order, until it goes on. */
+        if (n->pause.to == TUTTI_TIME_MAX) return;
+        simev *w = new_ev(e->type, e->node, n->pause.to);
+        *w = *e;
+        w->at = n->pause.to;
+        e->buf = NULL; /* now w's */
+        push(s, w);
+        return;
+    }
     switch (e->type) {
     case EV_FRAME:
         tutti_member_receive(n->m, e->buf, e->len);
@@ -456,6 +470,12 @@ void tutti_sim_crash(tutti_sim *s, uint32_t node, tutti_time at)
 void tutti_sim_leave(tutti_sim *s, uint32_t node, tutti_time at)
 {
     at_node(s, EV_LEAVE, node, at);
+}
+
+void tutti_sim_pause(tutti_sim *s, uint32_t node, tutti_time from, tutti_time to)
+{
+    if (node == 0 || node >= s->nnodes) return;
+    s->nodes[node].pause = (window){from, to};
 }
 
 void tutti_sim_partition(tutti_sim *s, uint32_t node, tutti_time from, tutti_time to)
@@ -528,6 +548,16 @@ tutti_time tutti_sim_max_delay_seen(const tutti_sim *s)
     return s->max_up + s->max_down;
 }
 
+tutti_time tutti_sim_max_up(const tutti_sim *s, uint32_t node)
+{
+    return node > 0 && node < s->nnodes ? s->nodes[node].max_up : s->max_up;
+}
+
+tutti_time tutti_sim_max_down(const tutti_sim *s, uint32_t node)
+{
+    return node > 0 && node < s->nnodes ? s->nodes[node].max_down : s->max_down;
+}
+
 tutti_time tutti_sim_true_session(const tutti_sim *s)
 {
     return s->now; /* the hub's clock is the true clock, epoch 0 */
@@ -540,7 +570,10 @@ uint64_t tutti_sim_frames_sent(const tutti_sim *s)
 
 bool tutti_sim_crashed(const tutti_sim *s, uint32_t node)
 {
-    return node > 0 && node < s->nnodes && s->nodes[node].crashed;
+    if (node == 0 || node >= s->nnodes) return false;
+    const simnode *n = &s->nodes[node];
+    /* stopped for good: as good as crashed */
+    return n->crashed || (n->pause.to == TUTTI_TIME_MAX && s->now >= n->pause.from);
 }
 
 size_t tutti_sim_submissions(const tutti_sim *s, const tutti_sim_submitted **subs)
