@@ -12,6 +12,9 @@ Usage: badpeer.py HOST PORT SESSION [SEED]      attack the hub at HOST:PORT
        badpeer.py --hub PORTFILE SECONDS [SEED]  play a hostile hub: listen on
            127.0.0.1 (port written to PORTFILE), answer whoever connects with
            garbage for SECONDS
+       badpeer.py --silent HOST PORT SESSION SECONDS  join the session, then
+           say nothing at all (not even pings) for SECONDS, reading and
+           dropping what the hub sends
 Prints one line per attack; never fails on a closed or reset connection.
 """
 import random
@@ -20,7 +23,7 @@ import struct
 import sys
 import time
 
-rng = random.Random(int(sys.argv[4]) if len(sys.argv) > 4 else 1)
+rng = random.Random(int(sys.argv[4]) if len(sys.argv) > 4 and sys.argv[1] != "--silent" else 1)
 
 SP_PAIR1 = b"\x00SP\x00\x00\x11\x00\x00"
 SP_PAIR0 = b"\x00SP\x00\x00\x10\x00\x00"
@@ -284,8 +287,25 @@ def hostile_hub(portfile, seconds):
     print("hostile hub sent %d frames" % sent, flush=True)
 
 
+def silent_joiner(seconds):
+    # A member that joins and then never plays: it must cost the others
+    # nothing, and be removed once its place has been kept long enough.
+    s = connect()
+    hello = record(1, field_bytes(1, SESSION.encode()) + field_bytes(2, b"quiet"))
+    s.sendall(message(frame(hello)))
+    print("joined, now silent", flush=True)
+    end = time.time() + seconds
+    while time.time() < end and drain(s, 0.2):
+        pass
+    s.close()
+
+
 if sys.argv[1] == "--hub":
     hostile_hub(sys.argv[2], float(sys.argv[3]))
+    sys.exit(0)
+if sys.argv[1] == "--silent":
+    HOST, PORT, SESSION = sys.argv[2], int(sys.argv[3]), sys.argv[4]
+    silent_joiner(float(sys.argv[5]))
     sys.exit(0)
 
 HOST, PORT, SESSION = sys.argv[1], int(sys.argv[2]), sys.argv[3]
