@@ -630,7 +630,7 @@ static int on_rec(void *ctx, const tutti__rec *r)
         if (rc == 0 && r->u.event.moved_from != 0 && r->u.event.moved_from < k->t) {
             m->moved_all++;
             if (k->origin == m->id) {
-                tutti_time by = k->t - r->u.event.moved_from;
+                tutti_time by = tutti__sat_sub(k->t, r->u.event.moved_from);
                 m->moved++;
                 if (by > m->max_moved) m->max_moved = by;
             }

@@ -478,7 +478,9 @@ class Runner:
         fault_member = names[-1] if r["fault"] != "none" else None
         join_allow = 1.5 + 8 * (r["delay"] + 2 * r["jitter"]) / 1000.0 + 0.05 * n
         fault_at = join_allow + a.fault_at
-        suspect = 10000 if r["fault"] == "partition" else None
+        # partition: the hub keeps the member's place through it; rejoin: the
+        # member is removed after 1 s and joins again
+        suspect = {"partition": 10000, "rejoin": 1000}.get(r["fault"])
         t0 = time.monotonic()
         hub, hub_url = self.start_hub(r, work, suspect)
         relays, urls = self.start_relays(r, work, hub_url, names, fault_member, fault_at)
@@ -547,7 +549,7 @@ class Runner:
         play_s = bars * 4 * 60.0 / bpm
         names = ["member%d" % (i + 1) for i in range(n)]
         fault_member = names[-1] if r["fault"] != "none" else None
-        suspect = 10000 if r["fault"] == "partition" else None
+        suspect = {"partition": 10000, "rejoin": 1000}.get(r["fault"])
         env = dict(os.environ, JACK_DEFAULT_SERVER=JACK_NAME, JACK_NO_START_SERVER="1")
         t0 = time.monotonic()
         jack = self.procs.start("jackd", ["jackd", "-r", "-d", "dummy", "-r", "48000", "-p",
@@ -970,6 +972,7 @@ def analyse_members(r, res, a):
     shares = [p["on_time_share"] for n, p in per.items()
               if p["on_time_share"] is not None and not p["crashed"]]
     out["on_time_min"] = min(shares) if shares else None
+    out.update(fault_shares(per, res["fault_member"]))
     shares5 = [p["on_time5_share"] for n, p in per.items()
                if p["on_time5_share"] is not None and not p["crashed"]]
     out["on_time5_min"] = min(shares5) if shares5 else None
@@ -1167,6 +1170,7 @@ def analyse_scsynth(r, res, a):
            "on_time_min": min(shares) if shares else None,
            "on_time_all": (sum(p["on_time"] for p in per.values()) /
                            max(1, sum(p["delivered"] for p in per.values())))}
+    out.update(fault_shares(per, res["fault_member"]))
     # recovery: from the status samples (100 ms apart): the first sample
     # after the end in which every member's delivered count has grown
     for key, t_end in (("partition", (res["partition"] or (None, None))[1]),
@@ -1206,6 +1210,18 @@ def analyse_scsynth(r, res, a):
     return out
 
 
+def fault_shares(per, fault_member):
+    """On time in a fault run, the faulty member apart from the others: what
+    one member's crash, partition or stall cost the honest ones."""
+    if not fault_member:
+        return {}
+    others = [p["on_time_share"] for n, p in per.items()
+              if n != fault_member and p["on_time_share"] is not None and not p["crashed"]]
+    faulty = per.get(fault_member) or {}
+    return {"on_time_others_min": min(others) if others else None,
+            "on_time_faulty": None if faulty.get("crashed") else faulty.get("on_time_share")}
+
+
 # ------------------------------------------------------------- the output
 
 
@@ -1219,6 +1235,7 @@ def fmt(v, digits=1):
 
 RUN_FIELDS = ["run", "group", "kind", "members", "delay_ms", "jitter_ms", "dist", "loss_pct",
               "fault", "horizon_mode", "seconds", "events", "measured_events", "coherent",
+              "on_time_others_min_pct", "on_time_faulty_pct", "moved",
               "misordered", "missing", "mismatched", "verify", "divergences", "on_time_min_pct",
               "on_time_all_pct", "lead_ms", "on_time5_min_pct", "warmup_late", "late_from_s",
               "late_to_s", "lateness_p50_ms", "lateness_p99_ms",
@@ -1271,7 +1288,10 @@ def run_row(r, res, m, a, mode_name):
                 "clock_err_p50_us": fmt(m["clock_err_abs_us"]["p50"], 0),
                 "clock_err_p99_us": fmt(m["clock_err_abs_us"]["p99"], 0),
                 "clock_err_max_us": fmt(m["clock_err_abs_us"]["max"], 0),
-                "removed": (res["hub"] or {}).get("removed")})
+                "removed": (res["hub"] or {}).get("removed"),
+                "moved": (res["hub"] or {}).get("moved"),
+                "on_time_others_min_pct": fmt(pct(m.get("on_time_others_min")), 3),
+                "on_time_faulty_pct": fmt(pct(m.get("on_time_faulty")), 3)})
     if m["D"]["p999"] is not None:
         bound = 1.2 * m["D"]["p999"] + 5.0
         row["L_bound_ms"] = fmt(bound, 1)
