@@ -515,6 +515,7 @@ static void session_status(uint64_t ctx)
         {"submit_failed", 'i', NULL, (double)st.submit_failed},
         {"delivered", 'i', NULL, (double)st.delivered},
         {"late", 'i', NULL, (double)st.late},
+        {"late_injected", 'i', NULL, (double)st.late_injected},
         {"injected", 'i', NULL, (double)st.injected},
         {"inject_failed", 'i', NULL, (double)st.inject_failed},
         {"invalid_events", 'i', NULL, (double)st.invalid},

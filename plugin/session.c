@@ -48,7 +48,7 @@ static struct session {
     /* Published by the member's thread, read by the proxy's. */
     _Atomic uint32_t my_id;
     _Atomic uint64_t submitted, submit_failed, delivered, late, injected, inject_failed,
-        invalid, discarded_replies;
+        invalid, discarded_replies, late_injected;
 
     /* The member's loop thread only. */
     tutti__ns *ns;
@@ -780,6 +780,20 @@ static void trace(const tutti_event *ev, int how, size_t n, tutti_time when)
 }
 
 
+/* A bundle handed to the server after its time: scsynth prints `late` for
+ * it. The member judges lateness only with a locked clock and against its
+ * own reading of the time; this is what the server will see, counted
+ * whatever the reason (late_injected in the status). */
+static void note_late(const tutti_event *ev, tutti_time at)
+{
+    tutti_time now = wall_now();
+    if (at >= now) return;
+    if (atomic_fetch_add(&S.late_injected, 1) < 5)
+        logf_("tutti: event %" PRIu32 ":%" PRIu64 " reached this server %.3f ms after its "
+              "time",
+              ev->key.origin, ev->key.seq, (double)(now - at) / 1e6);
+}
+
 /* A user event: checked, rewritten into its part, journaled, played. */
 static void deliver_user(const tutti_event *ev, tutti_time at, int how)
 {
@@ -831,6 +845,7 @@ static void deliver_user(const tutti_event *ev, tutti_time at, int how)
         return;
     }
     size_t m = timed(S.out, (size_t)n, at, S.canon);
+    note_late(ev, at);
     inject(S.canon, m, reply_to);
 }
 
@@ -872,7 +887,15 @@ static void deliver(void *ctx, const tutti_event *ev, tutti_time now_session, bo
      * previous event's, so scsynth keeps the session's order even while the
      * clock's estimate moves (it does most in the first seconds after a join:
      * two events in a row came out 8 ms the wrong way round). */
-    tutti_time at = wall_now() + (ev->key.t - now_session);
+    /* Session time now, read again for every event: the member hands a whole
+     * batch over with the time its loop woke at, and what is done for one
+     * event of it (a newcomer's state sent, a shared file stored) can take
+     * tens of milliseconds, which would move every later event of the batch
+     * that much later on this server alone. */
+    tutti_time now_s = now_session, fresh;
+    tutti_net *net = atomic_load(&S.live);
+    if (net && tutti_net_session_now(net, &fresh) == 0) now_s = fresh;
+    tutti_time at = wall_now() + (ev->key.t - now_s);
     if (at < S.last_at) at = S.last_at;
     S.last_at = at;
     if (ev->kind == TUTTI_EV_COMMAND) {
@@ -1229,6 +1252,7 @@ void tutti__session_status_get(tutti__session_status *st)
     st->submit_failed = atomic_load(&S.submit_failed);
     st->delivered = atomic_load(&S.delivered);
     st->late = atomic_load(&S.late);
+    st->late_injected = atomic_load(&S.late_injected);
     st->injected = atomic_load(&S.injected);
     st->inject_failed = atomic_load(&S.inject_failed);
     st->invalid = atomic_load(&S.invalid);

@@ -75,7 +75,7 @@ typedef struct tutti__session_status {
     int64_t tl_t0;                  /* the timeline: session time of beat tl_beat0 */
     double tl_beat0;
     uint64_t submitted, submit_failed, delivered, late, injected, inject_failed,
-        invalid, discarded_replies, out_of_range;
+        invalid, discarded_replies, out_of_range, late_injected;
     uint64_t state_messages, replays_sent, replay_failed, held, queries_here;
     char hub[128], session[32], name[32], journal[256];
 } tutti__session_status;
