@@ -400,7 +400,7 @@ static bool inject(const uint8_t *p, size_t len, uint64_t ctx)
 static void free_nodes(const int32_t *ids, size_t n, tutti_time at)
 {
     if (!n) return;
-    size_t cap = 64 + 16 * n;
+    size_t cap = 64 + 24 * n; /* 4 + 16 bytes a /n_free */
     uint8_t *b = malloc(cap);
     if (!b) return;
     memcpy(b, "#bundle", 8);
