@@ -492,6 +492,7 @@ static void session_status(uint64_t ctx)
     snprintf(beat0, sizeof beat0, "%.9f", st.tl_beat0);
     const kv kvs[] = {
         {"mode", 's', st.joined ? "session" : "joining", 0},
+        {"carried", 'i', NULL, st.carried},
         {"port", 'i', NULL, P.port},
         {"hub", 's', st.hub, 0},
         {"session", 's', st.session, 0},
@@ -516,6 +517,7 @@ static void session_status(uint64_t ctx)
         {"delivered", 'i', NULL, (double)st.delivered},
         {"late", 'i', NULL, (double)st.late},
         {"moved", 'i', NULL, (double)st.moved},
+        {"late_injected", 'i', NULL, (double)st.late_injected},
         {"injected", 'i', NULL, (double)st.injected},
         {"inject_failed", 'i', NULL, (double)st.inject_failed},
         {"invalid_events", 'i', NULL, (double)st.invalid},
@@ -829,6 +831,14 @@ static void session_packet(uint64_t ctx, const uint8_t *p, size_t len)
 
 /* ---------------------------------------------------- client packets, solo */
 
+static void solo_packet(uint64_t ctx, const uint8_t *p, size_t len);
+
+static int count_tutti_cmd(void *ctx, const uint8_t *p, size_t len)
+{
+    *(int *)ctx += is_tutti_cmd(p, len);
+    return 0;
+}
+
 static void on_packet(uint64_t ctx, const uint8_t *p, size_t len)
 {
     P.st.packets++;
@@ -840,10 +850,24 @@ static void on_packet(uint64_t ctx, const uint8_t *p, size_t len)
                   len);
         return;
     }
-    if (tutti__session_active()) {
+    if (tutti__session_routes()) {
         session_packet(ctx, p, len);
         return;
     }
+    /* Solo, or joining: played here, and noted in the part's model, which a
+     * join carries into the part (session.h). The proxy hears of every
+     * node's end from then on, so the model forgets synths that ended. */
+    if (!P.nt.requested) self_notify();
+    int cmds = 0;
+    if (tutti__osc_is_bundle(p, len))
+        tutti__osc_each_message(p, len, count_tutti_cmd, &cmds);
+    else
+        cmds = is_tutti_cmd(p, len);
+    if (!tutti__session_solo(ctx, p, len, cmds == 0, solo_packet)) session_packet(ctx, p, len);
+}
+
+static void solo_packet(uint64_t ctx, const uint8_t *p, size_t len)
+{
     if (!tutti__osc_is_bundle(p, len)) {
         local_message(ctx, p, len);
         return;
@@ -1123,9 +1147,14 @@ static void send_attach(void)
 static void on_timer(uv_timer_t *t)
 {
     int r = P.host.ready(P.host.host);
+    if (P.listening) { /* every 100 ms: a join's carry, if no delivery did it */
+        tutti__session_poll();
+        return;
+    }
     if (r == TUTTI_PROXY_READY) {
         uv_timer_stop(t);
         open_sockets();
+        if (P.listening) uv_timer_start(t, on_timer, 100, 100);
         return;
     }
     if (r != TUTTI_PROXY_WAIT_ATTACH || P.attach_tries >= ATTACH_TRIES) return;

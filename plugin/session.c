@@ -22,6 +22,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 
 #define CTX_BYTES 8
@@ -30,6 +31,13 @@
 #define REPLAY_TAG 0x6000747500000000ull
 #define REPLAY_MASK 0xf000ffff00000000ull
 #define REPLAY_CTX(id) (REPLAY_TAG | (uint32_t)(id))
+/* The reply context of the events that carry what this member's clients
+ * made while its server was solo into its part, on every server (carry). */
+#define STATE_TAG 0x6000747600000000ull
+#define IS_TAGGED(tag) (((tag)&REPLAY_MASK) == REPLAY_TAG || ((tag)&REPLAY_MASK) == STATE_TAG)
+#define MAX_ROOTS 512
+/* Buffers of a part that the session frees when the part goes. */
+#define PART_BUFS 1024
 #define REPLAY_WAIT (6 * TUTTI_S)
 #define MAX_EVENT (64 * 1024)               /* the member's payload limit */
 #define OUT_CAP (2 * MAX_EVENT + 4096)      /* a rewritten event, with room to grow */
@@ -48,11 +56,19 @@ static struct session {
     /* Published by the member's thread, read by the proxy's. */
     _Atomic uint32_t my_id;
     _Atomic uint64_t submitted, submit_failed, delivered, late, injected, inject_failed,
-        invalid, discarded_replies;
+        invalid, discarded_replies, late_injected;
 
     /* The member's loop thread only. */
     tutti__ns *ns;
     uint32_t groups_made; /* bit p: part p's group exists on this server */
+    /* per part: the buffers (the part's own numbers) its events touched on
+     * this server, freed with the part (bit b of word b / 32) */
+    uint32_t part_bufs[TUTTI_NS_SLOTS][PART_BUFS / 32];
+    /* this member's solo nodes (the clients' ids, in the server's own space)
+     * to free when its carried state plays here: the part's copies take
+     * their place */
+    int32_t solo_roots[MAX_ROOTS];
+    uint32_t nsolo_roots;
     /* per part: a removed member whose part is to be silenced after its
      * last event (0: none) */
     uint32_t gone[TUTTI_NS_SLOTS];
@@ -69,6 +85,11 @@ static struct session {
      * model to a newcomer), and never held while waiting for either. */
     pthread_mutex_t state_mu;
     tutti__state *state;
+    /* Under state_mu (read without it too): the model, what the clients made
+     * while solo included, has been submitted as this part's state; from
+     * then on the clients' traffic is the session's. Until then (solo, and
+     * while joining) it goes to this server as in solo, and into the model. */
+    _Atomic bool carried;
     _Atomic uint64_t replays_sent, replay_failed, held;
     /* Under state_mu too: per bucket of client buffer numbers (see
      * tutti__session_query_here), this member's events that change one of
@@ -373,6 +394,76 @@ static bool inject(const uint8_t *p, size_t len, uint64_t ctx)
     return ok;
 }
 
+/* Frees nodes by id on this server (at local wall time `at`, or now when
+ * 0), with scsynth's error posting off for the bundle: some of them may have
+ * ended already. */
+static void free_nodes(const int32_t *ids, size_t n, tutti_time at)
+{
+    if (!n) return;
+    size_t cap = 64 + 24 * n; /* 4 + 16 bytes a /n_free */
+    uint8_t *b = malloc(cap);
+    if (!b) return;
+    memcpy(b, "#bundle", 8);
+    put_be64(b + 8, at ? tutti_time_to_ntp(at) : 1);
+    size_t k = 16;
+    uint8_t msg[32];
+    size_t m = tutti__osc_write(msg, sizeof msg, "/error", "i", -1);
+    tutti__osc_wr32(b + k, (uint32_t)m);
+    memcpy(b + k + 4, msg, m);
+    k += 4 + m;
+    for (size_t i = 0; i < n; i++) {
+        m = tutti__osc_write(msg, sizeof msg, "/n_free", "i", ids[i]);
+        tutti__osc_wr32(b + k, (uint32_t)m);
+        memcpy(b + k + 4, msg, m);
+        k += 4 + m;
+    }
+    inject(b, k, TUTTI_PROXY_CTX_DISCARD);
+    free(b);
+}
+
+static void mark_buf(void *arg, int32_t buf)
+{
+    uint32_t part = *(const uint32_t *)arg;
+    if (part < TUTTI_NS_SLOTS && buf >= 0 && buf < PART_BUFS)
+        S.part_bufs[part][buf / 32] |= 1u << (buf % 32);
+}
+
+/* A bundle (timed `at`, or now when 0) that frees a part on this server:
+ * its group with every node in it, and every buffer its events touched. The
+ * part's slot is then free for another member: its group is made again,
+ * and its synthdef names are forgotten. */
+static void drop_part(uint32_t part, tutti_time at)
+{
+    if (part == 0 || part >= TUTTI_NS_SLOTS || !(S.groups_made & (1u << part))) return;
+    size_t cap = 64 + 24 * (PART_BUFS + 1);
+    uint8_t *b = malloc(cap);
+    if (!b) return;
+    memcpy(b, "#bundle", 8);
+    put_be64(b + 8, at ? tutti_time_to_ntp(at) : 1);
+    size_t k = 16, m;
+    uint8_t msg[32];
+    m = tutti__osc_write(msg, sizeof msg, "/n_free", "i", (int32_t)tutti__ns_part_group(part));
+    tutti__osc_wr32(b + k, (uint32_t)m);
+    memcpy(b + k + 4, msg, m);
+    k += 4 + m;
+    const tutti__ns_config *cfg = S.ns ? tutti__ns_get_config(S.ns) : NULL;
+    for (int32_t buf = 0; cfg && buf < PART_BUFS; buf++) {
+        int32_t mapped;
+        if (!(S.part_bufs[part][buf / 32] & (1u << (buf % 32))) ||
+            tutti__ns_buf(cfg, part, buf, &mapped) != TUTTI_NS_MAP_OK)
+            continue;
+        m = tutti__osc_write(msg, sizeof msg, "/b_free", "i", mapped);
+        tutti__osc_wr32(b + k, (uint32_t)m);
+        memcpy(b + k + 4, msg, m);
+        k += 4 + m;
+    }
+    inject(b, k, TUTTI_PROXY_CTX_DISCARD);
+    free(b);
+    memset(S.part_bufs[part], 0, sizeof S.part_bufs[part]);
+    S.groups_made &= ~(1u << part);
+    if (S.ns) tutti__ns_forget(S.ns, part);
+}
+
 /* The part's group, made on this server the first time the part is heard. */
 static void ensure_group(uint32_t part)
 {
@@ -413,11 +504,7 @@ static void journal(const tutti_event *ev, const uint8_t *data, size_t len)
 /* Frees every node of a part, timed at `at` (after what is timed there). */
 static void free_part(uint32_t part, tutti_time at)
 {
-    if (!(S.groups_made & (1u << part))) return;
-    uint8_t msg[64], b[96];
-    size_t n = tutti__osc_write(msg, sizeof msg, "/g_freeAll", "i",
-                                (int32_t)tutti__ns_part_group(part));
-    if (n) inject(b, timed(msg, n, at, b), TUTTI_PROXY_CTX_DISCARD);
+    drop_part(part, at);
 }
 
 /* ------------------------------------------------ state for newcomers */
@@ -449,6 +536,7 @@ typedef struct replay {
     size_t blen;
     uint32_t events;
     int rc;
+    tutti__state *note; /* carry: the model of what was submitted, in its form */
 } replay;
 
 static int replay_send(void *arg, const uint8_t *p, size_t len)
@@ -464,6 +552,7 @@ static int replay_send(void *arg, const uint8_t *p, size_t len)
     r->rc = tutti_net_submit(r->net, 0, buf, (uint32_t)(len + CTX_BYTES));
     free(buf);
     if (!r->rc) r->events++;
+    if (!r->rc && r->note) tutti__state_note(r->note, p, len);
     return r->rc;
 }
 
@@ -486,6 +575,28 @@ static int replay_message(void *arg, const uint8_t *p, size_t len)
     const char *token = is_read_command(tutti__ns_command_name(p, len))
                             ? first_string(p, len, &done, &dl)
                             : NULL;
+    if (token && !tutti__asset_token_parse(token, NULL)) {
+        /* a file read by path while solo: shared by content as the
+         * session shares it (and the model keeps the token from then on) */
+        replay_flush(r);
+        uint8_t *d;
+        size_t n;
+        if (tutti__asset_read(token, &d, &n)) {
+            logf_("tutti: %s, read into a buffer while solo, cannot be read any more; "
+                  "that buffer is not carried into the part",
+                  token);
+            return r->rc;
+        }
+        char tok[TUTTI_ASSET_TOKEN_MAX + 16];
+        tutti__asset_token(tutti__asset_hash(d, n), token, tok, sizeof tok);
+        int rc = submit_chunks(replay_send, r, tok, d, n);
+        free(d);
+        uint8_t *msg = rc ? NULL : malloc(MAX_EVENT);
+        size_t m = msg ? tutti__osc_replace_string(p, len, tok, msg, MAX_EVENT - CTX_BYTES) : 0;
+        if (m) replay_send(r, msg, m);
+        free(msg);
+        return r->rc;
+    }
     if (token && tutti__asset_token_parse(token, NULL)) {
         replay_flush(r);
         char path[4200];
@@ -515,13 +626,69 @@ static int replay_message(void *arg, const uint8_t *p, size_t len)
     return 0;
 }
 
+/* What this member's clients made while its server was solo (or while it
+ * was joining) becomes its part's state on every server (member's thread,
+ * once per join, before anything else of this member's goes out): the model
+ * is submitted as ordinary events of this member marked STATE_TAG, played
+ * on every server, this one included, in the part's namespace (loads at
+ * once, as a newcomer plays a state; the rest at its time), and journaled
+ * everywhere. A file read by path goes by content. The model is rebuilt
+ * from what was submitted, so it names files by token from now on. On this
+ * server the solo copies are freed when the part's copies start (see
+ * deliver_state). Until this has run the proxy plays its clients' traffic as
+ * in solo and notes it here, so nothing a client sent before is left out,
+ * whatever the order of booting, connecting and joining. */
+static void carry(void)
+{
+    if (atomic_load(&S.carried)) return;
+    tutti_net *net = atomic_load(&S.live);
+    if (!net) return;
+    tutti_net_call(net, learn_id, NULL); /* at once: this is its thread */
+    if (!atomic_load(&S.my_id)) return;
+    tutti__state *fresh = NULL;
+    if (tutti__state_create(&fresh)) return;
+    replay r = {net, STATE_TAG, malloc(REPLAY_BUNDLE), 16, 0, 0, fresh};
+    if (!r.bundle) {
+        tutti__state_destroy(fresh);
+        return;
+    }
+    memcpy(r.bundle, "#bundle", 8);
+    put_be64(r.bundle + 8, 1);
+    pthread_mutex_lock(&S.state_mu);
+    tutti__state *old = S.state;
+    size_t count = old ? tutti__state_count(old) : 0, roots = 0;
+    if (old) {
+        int32_t all[MAX_ROOTS];
+        roots = tutti__state_roots(old, all, MAX_ROOTS);
+        S.nsolo_roots = 0;
+        for (size_t i = 0; i < roots && i < MAX_ROOTS; i++)
+            if (all[i] > 0 && all[i] < TUTTI_NS_NODE_SPAN)
+                S.solo_roots[S.nsolo_roots++] = all[i];
+        tutti__state_each(old, replay_message, &r);
+        replay_flush(&r);
+    }
+    S.state = fresh;
+    atomic_store(&S.carried, true);
+    pthread_mutex_unlock(&S.state_mu);
+    free(r.bundle);
+    if (r.rc)
+        logf_("tutti: what was made while solo could not all be carried into the part: %s",
+              tutti_strerror(r.rc));
+    else if (count)
+        logf_("tutti: carried what was made while solo (%zu messages, %" PRIu32
+              " events, %zu nodes) into part %" PRIu32 " on every server",
+              count, r.events, roots, tutti_member_part(atomic_load(&S.my_id)));
+    tutti__state_destroy(old);
+}
+
 /* This part's state to member `id`, which was just added (member's thread). */
 static void send_state(uint32_t id)
 {
+    carry(); /* what it sends must be the part's state, carried first */
     tutti_net *net = atomic_load(&S.live);
     uint32_t me = atomic_load(&S.my_id);
     if (!net || !id || id == me) return;
-    replay r = {net, REPLAY_CTX(id), malloc(REPLAY_BUNDLE), 16, 0, 0};
+    replay r = {net, REPLAY_CTX(id), malloc(REPLAY_BUNDLE), 16, 0, 0, NULL};
     if (!r.bundle) return;
     memcpy(r.bundle, "#bundle", 8);
     put_be64(r.bundle + 8, 1);
@@ -780,6 +947,20 @@ static void trace(const tutti_event *ev, int how, size_t n, tutti_time when)
 }
 
 
+/* A bundle handed to the server after its time: scsynth prints `late` for
+ * it. The member judges lateness only with a locked clock and against its
+ * own reading of the time; this is what the server will see, counted
+ * whatever the reason (late_injected in the status). */
+static void note_late(const tutti_event *ev, tutti_time at)
+{
+    tutti_time now = wall_now();
+    if (at >= now) return;
+    if (atomic_fetch_add(&S.late_injected, 1) < 5)
+        logf_("tutti: event %" PRIu32 ":%" PRIu64 " reached this server %.3f ms after its "
+              "time",
+              ev->key.origin, ev->key.seq, (double)(now - at) / 1e6);
+}
+
 /* A user event: checked, rewritten into its part, journaled, played. */
 static void deliver_user(const tutti_event *ev, tutti_time at, int how)
 {
@@ -789,13 +970,14 @@ static void deliver_user(const tutti_event *ev, tutti_time at, int how)
     ssize_t n = -1;
     bool file = false;
     uint64_t tag = ev->len >= CTX_BYTES ? get_be64(ev->data) : 0;
-    bool mine = ev->key.origin == atomic_load(&S.my_id) && (tag & REPLAY_MASK) != REPLAY_TAG;
+    bool mine = ev->key.origin == atomic_load(&S.my_id) && !IS_TAGGED(tag);
     bool checked = ev->len >= CTX_BYTES && tutti__osc_check(osc, len) == 0;
     if (mine && checked) {
         pthread_mutex_lock(&S.state_mu);
         tutti__state_buffers_changed(osc, len, buf_handed_over, &at);
         pthread_mutex_unlock(&S.state_mu);
     }
+    if (checked) tutti__state_buffers_changed(osc, len, mark_buf, &part);
     if (checked) {
         int f = file_event(osc, len, ev->key.origin);
         if (f == FILE_ASSET) {
@@ -831,6 +1013,7 @@ static void deliver_user(const tutti_event *ev, tutti_time at, int how)
         return;
     }
     size_t m = timed(S.out, (size_t)n, at, S.canon);
+    note_late(ev, at);
     inject(S.canon, m, reply_to);
 }
 
@@ -861,8 +1044,35 @@ static void deliver_replay(const tutti_event *ev, tutti_time at, uint32_t target
     deliver_user(ev, at, early ? PLAY_NOW : PLAY_AT);
 }
 
+/* A member's carried state (STATE_TAG), played on every server: loads at
+ * once, the rest at its time; on the member's own server its solo copies go
+ * at the same time. A newcomer that waits for that member's state, or has
+ * it already, treats it as any of its events. */
+static void deliver_state(const tutti_event *ev, tutti_time at)
+{
+    const uint8_t *osc = ev->data + CTX_BYTES;
+    size_t len = ev->len - CTX_BYTES;
+    if (waiting_for(ev->key.origin)) {
+        atomic_fetch_add(&S.held, 1);
+        return;
+    }
+    if (in_state(ev->key.origin, ev->key.seq)) {
+        atomic_fetch_add(&S.held, 1);
+        deliver_user(ev, at, PLAY_NOT);
+        return;
+    }
+    if (ev->key.origin == atomic_load(&S.my_id) && S.nsolo_roots) {
+        free_nodes(S.solo_roots, S.nsolo_roots, at);
+        S.nsolo_roots = 0;
+    }
+    bool early = !tutti__osc_is_bundle(osc, len) &&
+                 is_async_command(tutti__ns_command_name(osc, len));
+    deliver_user(ev, at, early ? PLAY_NOW : PLAY_AT);
+}
+
 static void deliver(void *ctx, const tutti_event *ev, tutti_time now_session, bool late)
 {
+    if (!atomic_load(&S.carried)) carry();
     (void)ctx;
     atomic_fetch_add(&S.delivered, 1);
     if (late) atomic_fetch_add(&S.late, 1);
@@ -872,7 +1082,15 @@ static void deliver(void *ctx, const tutti_event *ev, tutti_time now_session, bo
      * previous event's, so scsynth keeps the session's order even while the
      * clock's estimate moves (it does most in the first seconds after a join:
      * two events in a row came out 8 ms the wrong way round). */
-    tutti_time at = wall_now() + (ev->key.t - now_session);
+    /* Session time now, read again for every event: the member hands a whole
+     * batch over with the time its loop woke at, and what is done for one
+     * event of it (a newcomer's state sent, a shared file stored) can take
+     * tens of milliseconds, which would move every later event of the batch
+     * that much later on this server alone. */
+    tutti_time now_s = now_session, fresh;
+    tutti_net *net = atomic_load(&S.live);
+    if (net && tutti_net_session_now(net, &fresh) == 0) now_s = fresh;
+    tutti_time at = wall_now() + (ev->key.t - now_s);
     if (at < S.last_at) at = S.last_at;
     S.last_at = at;
     if (ev->kind == TUTTI_EV_COMMAND) {
@@ -882,6 +1100,8 @@ static void deliver(void *ctx, const tutti_event *ev, tutti_time now_session, bo
     uint64_t tag = ev->len >= CTX_BYTES ? get_be64(ev->data) : 0;
     if ((tag & REPLAY_MASK) == REPLAY_TAG) {
         deliver_replay(ev, at, (uint32_t)tag);
+    } else if ((tag & REPLAY_MASK) == STATE_TAG && ev->len > CTX_BYTES) {
+        deliver_state(ev, at);
     } else if (waiting_for(ev->key.origin)) {
         atomic_fetch_add(&S.held, 1); /* its state, still to come, has this */
     } else if (in_state(ev->key.origin, ev->key.seq)) {
@@ -916,7 +1136,19 @@ static void net_log(void *ctx, int level, const char *msg)
 ssize_t tutti__session_reply(const uint8_t *p, size_t len, uint8_t *out, size_t cap)
 {
     uint32_t id = atomic_load(&S.my_id);
-    if (!atomic_load(&S.active) || !id) return -1;
+    if (!atomic_load(&S.carried) || !atomic_load(&S.active) || !id) {
+        /* solo: the model forgets synths that ended (in the server's ids,
+         * which are the clients' in solo) */
+        tutti__osc_msg m;
+        if (tutti__osc_msg_parse(p, len, &m) == 0 && m.addr && !strcmp(m.addr, "/n_end") &&
+            m.tags && m.tags[0] == 'i') {
+            pthread_mutex_lock(&S.state_mu);
+            if (S.state && !atomic_load(&S.carried))
+                tutti__state_node_end(S.state, (int32_t)tutti__osc_rd32(m.args));
+            pthread_mutex_unlock(&S.state_mu);
+        }
+        return -1;
+    }
     ssize_t n = tutti__ns_reply(S.ns, tutti_member_part(id), p, len, out, cap);
     if (n == 0) atomic_fetch_add(&S.discarded_replies, 1);
     tutti__osc_msg m;
@@ -979,11 +1211,7 @@ static void stop_member(void)
     tutti_net_call(n, close_journal, NULL);
     tutti_net_stop(n);
     atomic_store(&S.my_id, 0);
-    tutti__ns_destroy(S.ns);
-    S.ns = NULL;
     pthread_mutex_lock(&S.state_mu);
-    tutti__state_destroy(S.state);
-    S.state = NULL;
     memset(S.buf_pending, 0, sizeof S.buf_pending);
     memset(S.buf_at, 0, sizeof S.buf_at);
     pthread_mutex_unlock(&S.state_mu);
@@ -1016,18 +1244,38 @@ int tutti__session_join(const tutti__session_opts *o, char *why, size_t cap)
     if (rules && *rules && tutti__ns_rules_parse(S.ns, rules))
         logf_("tutti: TUTTI_NS_RULES=\"%s\" is not a list of name:kind pairs; ignored", rules);
     S.groups_made = 1; /* part 0 is the server's own */
+    memset(S.part_bufs, 0, sizeof S.part_bufs);
+    S.nsolo_roots = 0;
     S.started = S.journaling = false;
     S.last_at = 0;
     S.trace = getenv("TUTTI_TRACE") && *getenv("TUTTI_TRACE") == '1';
     S.nold = 0;
     S.nannounced = 0;
+    /* The model is kept: what the clients made while solo is carried into
+     * the part once joined (carry). Solo nodes in other parts' id ranges
+     * (sclang makes a default group k * 2^26 + 1 for every client id k) go
+     * now: those ids are the parts' on every server. */
     pthread_mutex_lock(&S.state_mu);
     if (!S.state && tutti__state_create(&S.state)) logf_("tutti: no memory for the part's state");
-    if (S.state) tutti__state_reset(S.state);
+    atomic_store(&S.carried, false);
+    if (S.state) {
+        int32_t roots[MAX_ROOTS], high[MAX_ROOTS];
+        size_t n = tutti__state_roots(S.state, roots, MAX_ROOTS), k = 0;
+        for (size_t i = 0; i < n && i < MAX_ROOTS; i++)
+            if (roots[i] >= TUTTI_NS_NODE_SPAN) high[k++] = roots[i];
+        free_nodes(high, k, 0);
+    }
     pthread_mutex_unlock(&S.state_mu);
     memset(S.gone, 0, sizeof S.gone);
     S.journal_open = false;
     snprintf(S.journal_path, sizeof S.journal_path, "%s", o->journal ? o->journal : "");
+    if (S.journal_path[0]) {
+        /* A journal of an earlier join is kept: this one goes beside it,
+         * PATH.2, PATH.3, ... (the status names the file). */
+        struct stat jst;
+        for (int k = 2; k < 1000 && stat(S.journal_path, &jst) == 0 && jst.st_size > 0; k++)
+            snprintf(S.journal_path, sizeof S.journal_path, "%s.%d", o->journal, k);
+    }
     if (S.journal_path[0]) {
         if (cli_journal_open(&S.journal, S.journal_path)) {
             snprintf(why, cap, "cannot write the journal %s", S.journal_path);
@@ -1070,30 +1318,150 @@ int tutti__session_join(const tutti__session_opts *o, char *why, size_t cap)
     return 0;
 }
 
+typedef struct replay_local {
+    uint8_t *bundle;
+    size_t blen;
+    uint32_t loads;
+} replay_local;
+
+/* One message of the model onto this server: a load at once (a file by its
+ * token read from this server's cache), the rest into the bundle. */
+static int restore_message(void *arg, const uint8_t *p, size_t len)
+{
+    replay_local *r = arg;
+    const char *name = tutti__ns_command_name(p, len);
+    if (is_async_command(name)) {
+        const uint8_t *done;
+        size_t dl;
+        const char *token = is_read_command(name) ? first_string(p, len, &done, &dl) : NULL;
+        char path[4200];
+        if (token && tutti__asset_token_parse(token, NULL) &&
+            tutti__asset_path(token, path, sizeof path) == 0) {
+            uint8_t *msg = malloc(MAX_EVENT);
+            size_t m = msg ? tutti__osc_replace_string(p, len, path, msg, MAX_EVENT) : 0;
+            if (m) inject(msg, m, TUTTI_PROXY_CTX_DISCARD);
+            free(msg);
+        } else {
+            inject(p, len, TUTTI_PROXY_CTX_DISCARD);
+        }
+        r->loads++;
+        return 0;
+    }
+    if (r->blen + 4 + len > REPLAY_BUNDLE) {
+        if (r->blen > 16) {
+            put_be64(r->bundle + 8, r->loads ? tutti_time_to_ntp(wall_now() + 100 * TUTTI_MS) : 1);
+            inject(r->bundle, r->blen, TUTTI_PROXY_CTX_DISCARD);
+        }
+        r->blen = 16;
+    }
+    if (16 + 4 + len > REPLAY_BUNDLE) return 0;
+    tutti__osc_wr32(r->bundle + r->blen, (uint32_t)len);
+    memcpy(r->bundle + r->blen + 4, p, len);
+    r->blen += 4 + len;
+    return 0;
+}
+
 /* Back to solo: the session's parts leave this server (their groups, and
  * with them every node they made), this member's own included. */
 static void clear_parts(void)
 {
-    for (uint32_t part = 1; part < TUTTI_NS_SLOTS; part++) {
-        if (!(S.groups_made & (1u << part))) continue;
-        uint8_t msg[64];
-        size_t n = tutti__osc_write(msg, sizeof msg, "/n_free", "i",
-                                    (int32_t)tutti__ns_part_group(part));
-        if (n) inject(msg, n, TUTTI_PROXY_CTX_DISCARD);
-    }
+    for (uint32_t part = 1; part < TUTTI_NS_SLOTS; part++)
+        drop_part(part, 0);
     S.groups_made = 1;
+}
+
+/* Back to solo with everything the part had: the model, in the clients'
+ * own numbers and names, made again on this server (proxy's thread, after
+ * the member stopped). Solo copies still here (the part's state had not
+ * played yet) are freed first; loads run at once, the rest a little later,
+ * when they are done. */
+static void restore_solo(void)
+{
+    pthread_mutex_lock(&S.state_mu);
+    if (!S.state || !atomic_load(&S.carried)) {
+        atomic_store(&S.carried, false);
+        pthread_mutex_unlock(&S.state_mu);
+        return;
+    }
+    int32_t roots[MAX_ROOTS];
+    size_t n = tutti__state_roots(S.state, roots, MAX_ROOTS);
+    free_nodes(roots, n < MAX_ROOTS ? n : MAX_ROOTS, 0);
+    uint8_t *b = malloc(REPLAY_BUNDLE);
+    replay_local rl = {b, 16, 0};
+    if (b) {
+        memcpy(b, "#bundle", 8);
+        tutti__state_each(S.state, restore_message, &rl);
+        put_be64(b + 8, rl.loads ? tutti_time_to_ntp(wall_now() + 100 * TUTTI_MS) : 1);
+        if (rl.blen > 16) inject(b, rl.blen, TUTTI_PROXY_CTX_DISCARD);
+        free(b);
+    }
+    size_t count = tutti__state_count(S.state);
+    atomic_store(&S.carried, false);
+    pthread_mutex_unlock(&S.state_mu);
+    if (count)
+        logf_("tutti: the part's state (%zu messages) is this server's own again", count);
 }
 
 void tutti__session_leave(void)
 {
     bool was = atomic_load(&S.live) != NULL;
     stop_member();
-    if (was) clear_parts(); /* the member's thread is gone: its state is ours */
+    if (was) { /* the member's thread is gone: its state is ours */
+        clear_parts();
+        restore_solo();
+    }
+    atomic_store(&S.carried, false);
 }
 
 void tutti__session_stop(void)
 {
     stop_member();
+    pthread_mutex_lock(&S.state_mu);
+    tutti__state_destroy(S.state);
+    S.state = NULL;
+    pthread_mutex_unlock(&S.state_mu);
+}
+
+bool tutti__session_routes(void)
+{
+    return atomic_load(&S.active) && atomic_load(&S.carried);
+}
+
+bool tutti__session_solo(uint64_t ctx, const uint8_t *p, size_t len, bool note,
+                         void (*play)(uint64_t ctx, const uint8_t *p, size_t len))
+{
+    if (!note) {
+        play(ctx, p, len);
+        return true;
+    }
+    pthread_mutex_lock(&S.state_mu);
+    if (atomic_load(&S.carried)) {
+        pthread_mutex_unlock(&S.state_mu);
+        return false;
+    }
+    play(ctx, p, len);
+    if (!S.state && tutti__state_create(&S.state)) S.state = NULL;
+    if (S.state) tutti__state_note(S.state, p, len);
+    pthread_mutex_unlock(&S.state_mu);
+    return true;
+}
+
+static void do_carry(void *arg, void *engine)
+{
+    (void)arg, (void)engine;
+    carry();
+}
+
+void tutti__session_poll(void)
+{
+    if (!atomic_load(&S.active) || atomic_load(&S.carried)) return;
+    pthread_mutex_lock(&S.mu);
+    if (S.net) {
+        tutti_member_status ms;
+        tutti_net_member_status(S.net, &ms);
+        if (ms.joined) tutti_net_call(S.net, do_carry, NULL);
+    }
+    pthread_mutex_unlock(&S.mu);
 }
 
 /* ------------------------------------------------ buffer queries, here */
@@ -1230,6 +1598,7 @@ void tutti__session_status_get(tutti__session_status *st)
     st->submit_failed = atomic_load(&S.submit_failed);
     st->delivered = atomic_load(&S.delivered);
     st->late = atomic_load(&S.late);
+    st->late_injected = atomic_load(&S.late_injected);
     st->injected = atomic_load(&S.injected);
     st->inject_failed = atomic_load(&S.inject_failed);
     st->invalid = atomic_load(&S.invalid);
@@ -1239,6 +1608,7 @@ void tutti__session_status_get(tutti__session_status *st)
     st->held = atomic_load(&S.held);
     pthread_mutex_lock(&S.state_mu);
     st->state_messages = S.state ? tutti__state_count(S.state) : 0;
+    st->carried = atomic_load(&S.carried);
     pthread_mutex_unlock(&S.state_mu);
     st->queries_here = atomic_load(&S.queries_here);
 }

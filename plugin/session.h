@@ -75,9 +75,10 @@ typedef struct tutti__session_status {
     int64_t tl_t0;                  /* the timeline: session time of beat tl_beat0 */
     double tl_beat0;
     uint64_t submitted, submit_failed, delivered, late, injected, inject_failed,
-        invalid, discarded_replies, out_of_range;
+        invalid, discarded_replies, out_of_range, late_injected;
     uint64_t state_messages, replays_sent, replay_failed, held, queries_here;
     uint64_t moved; /* this member's events the hub moved to its close */
+    bool carried; /* what was made solo is the part's state; traffic is the session's */
     char hub[128], session[32], name[32], journal[256];
 } tutti__session_status;
 
@@ -132,6 +133,22 @@ int tutti__session_propose_bpm(double bpm);
 
 /* The members of the session (up to `cap`); how many there are. */
 uint32_t tutti__session_members(tutti_member_info *out, uint32_t cap);
+
+/* Whether the clients' traffic goes to the session: joined, and what they
+ * made before is carried into the part (proxy's thread). Until then it is
+ * played here as in solo and noted in the part's model. */
+bool tutti__session_routes(void);
+
+/* A client packet while the session does not route traffic: play(ctx, p,
+ * len) on this server and, when `note`, note it in the part's model, in one
+ * step with respect to the carry. False (nothing done) when the session
+ * routes traffic by now: submit it instead. Proxy's thread. */
+bool tutti__session_solo(uint64_t ctx, const uint8_t *p, size_t len, bool note,
+                         void (*play)(uint64_t ctx, const uint8_t *p, size_t len));
+
+/* Called every 100 ms or so on the proxy's thread: once joined, carries the
+ * model into the part if no delivery has done so yet. */
+void tutti__session_poll(void);
 
 /* Leaves and stops; at unload. */
 void tutti__session_stop(void);

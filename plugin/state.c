@@ -73,6 +73,20 @@ size_t tutti__state_nodes(const tutti__state *s)
     return s->nn;
 }
 
+size_t tutti__state_roots(const tutti__state *s, int32_t *out, size_t cap)
+{
+    size_t k = 0;
+    for (size_t i = 0; i < s->nn; i++) {
+        bool inside = false;
+        for (size_t j = 0; j < s->nn && !inside; j++)
+            inside = j != i && s->nodes[j].id == s->nodes[i].parent && s->nodes[j].group;
+        if (inside) continue;
+        if (k < cap) out[k] = s->nodes[i].id;
+        k++;
+    }
+    return k;
+}
+
 bool tutti__state_overflowed(const tutti__state *s)
 {
     return s->overflow;

@@ -69,6 +69,10 @@ int tutti__state_each(const tutti__state *s, tutti__state_emit_fn emit, void *ct
 size_t tutti__state_count(const tutti__state *s);
 size_t tutti__state_nodes(const tutti__state *s);
 bool tutti__state_overflowed(const tutti__state *s);
+/* The nodes the model holds that are in no group it holds (made in the
+ * server's root group, or in a node it does not know): up to `cap` into
+ * `out`; how many there are. Freeing them frees every node of the model. */
+size_t tutti__state_roots(const tutti__state *s, int32_t *out, size_t cap);
 
 /* Calls fn(arg, buffer) for every buffer a checked packet changes: the
  * first argument of each /b_ command that is not a read (/b_query, /b_get,

@@ -314,12 +314,14 @@ def main():
                 (s["name"], s["part"], s["client"], st.get("delivered"), st.get("late"),
                  late, failures, "ok" if row["client_ok"] else "NOT OK", row["tree_nodes_by_part"],
                  row["wav_rms"], s["wav"]))
+            # a `late` line fails the run on any server, one that quit included
+            if late or st.get("late_injected"):
+                problems.append("%s: scsynth played bundles late (%d lines, %s handed over "
+                                "after their time)" % (s["name"], late, st.get("late_injected")))
             if row["quit"]:
                 continue
             if failures:
                 problems.append("%s: scsynth printed FAILURE" % s["name"])
-            if late:
-                problems.append("%s: scsynth played bundles late" % s["name"])
             if not row["client_ok"]:
                 problems.append("%s: its client (%s) did not get what it expected" %
                                 (s["name"], s["client"]))

@@ -149,7 +149,7 @@ module SonicPi
       # Everything the extension keeps, one per Sonic Pi.
       class State
         attr_accessor :joined, :hub, :session, :name, :snapshot, :made, :sat_before,
-                      :status, :status_at
+                      :status, :status_at, :carries
         attr_reader :mutex
         def initialize
           @mutex = Mutex.new
@@ -402,14 +402,27 @@ module SonicPi
             end
             Kernel.sleep 0.1
           end
-          # Sonic Pi's groups, mixers and buffers, in the part, everywhere
-          __tutti_make_studio(__tutti_link)
-          st.made = __tutti_make(__tutti_link, inv)
+          # A plugin that carries what was made solo into the part (status
+          # key "carried") makes Sonic Pi's studio, runs and samples the
+          # part's on every server itself; wait until it has.
+          st.carries = status.key?(:carried)
+          if st.carries
+            Kernel.loop do
+              status = __tutti_raw_status
+              break if status && status[:carried].to_i == 1
+              break if Time.now > deadline + 5
+              Kernel.sleep 0.05
+            end
+          else
+            # Sonic Pi's groups, mixers and buffers, in the part, everywhere
+            __tutti_make_studio(__tutti_link)
+            st.made = __tutti_make(__tutti_link, inv)
+          end
           st.snapshot = inv
           unless __tutti_sync(__tutti_link, 10 + status[:horizon_ms].to_f / 1000.0)
             __info "tutti: warning: the part's set-up was not confirmed within 10 s"
           end
-          raw = __tutti_raw_link
+          raw = st.carries ? nil : __tutti_raw_link
           raw.send_msg("/n_run", __tutti_studio.mixer_group.to_i, 0) if raw
           st.joined = true
           st.hub, st.session, st.name = hub, session.to_s, name
@@ -459,7 +472,9 @@ end"]
             Kernel.sleep 0.1
           end
           link = __tutti_link
-          if st.joined == :boot
+          if status.key?(:carried)
+            # the plugin made the part's state this server's own again
+          elsif st.joined == :boot
             # the boot sequence went to the part only: make it locally now
             __tutti_make_studio(link)
             __tutti_make(link, inv)
