@@ -704,9 +704,14 @@ tutti_time tutti_member_tick(tutti_member *m)
         if (m->last_hello + TUTTI_S < next) next = m->last_hello + TUTTI_S;
     }
     if (m->state == M_JOINED) {
-        if (m->now - m->last_flush >= m->heartbeat) flush(m, true);
+        /* Nobody waits for this member's promise (the hub closes session
+         * time itself): a heartbeat only carries acks, the promise the hub
+         * checks events against and measures the trip with, and the sign of
+         * life, so it need not come as often as the hub's close. */
+        tutti_time beat = m->heartbeat > TUTTI__MEMBER_BEAT ? m->heartbeat : TUTTI__MEMBER_BEAT;
+        if (m->now - m->last_flush >= beat) flush(m, true);
         else flush(m, false);
-        if (m->last_flush + m->heartbeat < next) next = m->last_flush + m->heartbeat;
+        if (m->last_flush + beat < next) next = m->last_flush + beat;
     }
     return next;
 }
