@@ -145,7 +145,7 @@ static uint8_t udp_buf[65536];
 
 void tutti__proxy_logf(const char *fmt, ...)
 {
-    char line[512];
+    char line[1024]; /* a join's reason (TUTTI__NS_WHY_MAX) and what it names */
     va_list ap;
     va_start(ap, fmt);
     vsnprintf(line, sizeof line, fmt, ap);
@@ -593,7 +593,7 @@ static void tutti_command(uint64_t ctx, tutti__osc_iter *it)
         o.session = tutti__osc_iter_gets(it, NULL);
         o.name = tutti__osc_iter_gets(it, NULL);
         o.journal = tutti__osc_iter_gets(it, NULL);
-        char why[256] = "";
+        char why[TUTTI__NS_WHY_MAX] = "";
         int rc = tutti__session_join(&o, why, sizeof why);
         if (rc)
             reply_fmt(ctx, "/fail", "ss", "/cmd", why);
@@ -1033,7 +1033,7 @@ static void auto_join(void)
     tutti__session_opts o = {getenv("TUTTI_HUB"), getenv("TUTTI_SESSION"),
                              getenv("TUTTI_NAME"), getenv("TUTTI_JOURNAL")};
     if (!o.hub || !*o.hub) return;
-    char why[256] = "";
+    char why[TUTTI__NS_WHY_MAX] = "";
     if (tutti__session_join(&o, why, sizeof why))
         logf_("tutti: cannot join from TUTTI_HUB=%s: %s", o.hub, why);
     else
