@@ -486,7 +486,10 @@ static int parse_addr(const char *opt, const char *s, char *host, size_t cap, in
 static int write_url_file(const char *path, const char *url)
 {
     char tmp[4096];
-    snprintf(tmp, sizeof tmp, "%s.tmp", path);
+    if (snprintf(tmp, sizeof tmp, "%s.tmp", path) >= (int)sizeof tmp) {
+        errno = ENAMETOOLONG;
+        return -1;
+    }
     FILE *f = fopen(tmp, "w");
     if (!f) return -1;
     fprintf(f, "%s\n", url);
