@@ -189,7 +189,7 @@ int cmd_hub(int argc, char **argv)
     double horizon_ms = 100, suspect_ms = 8000, bpm = 120, duration = 0;
     bool quiet = false, verbose = false, auto_horizon = false, realtime = false;
     const cli_opt opts[] = {
-        {"listen", CLI_STRING, &listen, 0, 0, NULL},
+        {"listen", CLI_LISTEN, &listen, 0, 0, NULL},
         {"session", CLI_STRING, &session, 0, 0, NULL},
         {"horizon", CLI_NUMBER, &horizon_ms, 1, 10000, "milliseconds"},
         {"suspect", CLI_NUMBER, &suspect_ms, 10, 600000, "milliseconds"},

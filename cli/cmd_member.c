@@ -171,7 +171,7 @@ int cmd_member(int argc, char **argv)
     double rate = 100, lead_max_ms = 200, duration = 0, timeout = 0;
     bool quiet = false, verbose = false, rejoin = false, realtime = false;
     const cli_opt opts[] = {
-        {"hub", CLI_STRING, &hub, 0, 0, NULL},
+        {"hub", CLI_DIAL, &hub, 0, 0, NULL},
         {"name", CLI_STRING, &name, 0, 0, NULL},
         {"session", CLI_STRING, &session, 0, 0, NULL},
         {"events", CLI_COUNT, &events, 0, 1e9, "events"},

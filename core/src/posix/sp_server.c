@@ -31,6 +31,7 @@
  *   may close connections (even the one being read) and the parser notices.
  */
 #include "posix/sp_server.h"
+#include "posix/url.h"
 
 #include <arpa/inet.h>
 #include <netdb.h>
@@ -338,43 +339,22 @@ static conn *find(tutti__sp_server *s, uint32_t id)
 
 /* ------------------------------------------------------------- API */
 
-/* "tcp://HOST:PORT": HOST may be empty or "*" (every address), a name, an
- * IPv4 address or a bracketed IPv6 address. */
-static int parse_url(const char *url, char *host, size_t hcap, char *port, size_t pcap)
-{
-    const char *p;
-    if (!strncmp(url, "tcp://", 6))
-        p = url + 6;
-    else
-        return TUTTI_EINVAL;
-    const char *colon;
-    if (*p == '[') {
-        const char *end = strchr(p, ']');
-        if (!end || end[1] != ':') return TUTTI_EINVAL;
-        if ((size_t)(end - p - 1) >= hcap) return TUTTI_EINVAL;
-        memcpy(host, p + 1, (size_t)(end - p - 1));
-        host[end - p - 1] = 0;
-        colon = end + 1;
-    } else {
-        colon = strrchr(p, ':');
-        if (!colon || (size_t)(colon - p) >= hcap) return TUTTI_EINVAL;
-        memcpy(host, p, (size_t)(colon - p));
-        host[colon - p] = 0;
-    }
-    if (!strcmp(host, "*")) host[0] = 0;
-    const char *q = colon + 1;
-    if (!*q || strlen(q) >= pcap || strspn(q, "0123456789") != strlen(q))
-        return TUTTI_EINVAL;
-    strcpy(port, q);
-    return 0;
-}
-
 int tutti__sp_listen(tutti__sp_server **out, uv_loop_t *loop, const char *url,
                      uint16_t proto, size_t max_msg, size_t max_queue,
                      const tutti__sp_callbacks *cb, char *bound, size_t bound_cap)
 {
-    char host[256], port[16];
-    if (parse_url(url, host, sizeof host, port, sizeof port)) return TUTTI_EINVAL;
+    char host[256], port[8];
+    uint16_t pnum;
+    const char *why;
+    if (tutti__url_listen_parse(url, host, sizeof host, &pnum, &why)) {
+        if (cb->log) {
+            char msg[320];
+            snprintf(msg, sizeof msg, "cannot listen on %.200s: %s", url, why);
+            cb->log(cb->ctx, TUTTI_LOG_ERROR, msg);
+        }
+        return TUTTI_EINVAL;
+    }
+    snprintf(port, sizeof port, "%u", (unsigned)pnum);
     struct addrinfo hints, *ai = NULL;
     memset(&hints, 0, sizeof hints);
     hints.ai_family = AF_UNSPEC;

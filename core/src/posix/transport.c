@@ -54,6 +54,7 @@
 #include "engine.h"
 #include "posix/posix.h"
 #include "posix/sp_server.h"
+#include "posix/url.h"
 #include "wire.h"
 
 #include <nng/nng.h>
@@ -868,10 +869,7 @@ int tutti_net_hub_start(tutti_net **out, const tutti_hub_config *cfg, const char
     rc = tutti__sp_listen(&n->srv, &n->loop, n->url, TUTTI__SP_PAIR1,
                           TUTTI__WIRE_MAX_FRAME + 4, HUB_MAX_QUEUE, &cb, bound,
                           sizeof bound);
-    if (rc != 0) {
-        if (rc == TUTTI_EINVAL)
-            logf_(n, TUTTI_LOG_ERROR, "cannot listen on %s: give tcp://HOST:PORT",
-                  n->url);
+    if (rc != 0) { /* tutti__sp_listen logged why */
         net_free(n);
         return rc;
     }
@@ -905,6 +903,12 @@ int tutti_net_member_start(tutti_net **out, const tutti_member_config *cfg,
     tutti_net *n;
     int rc = net_alloc(&n, ROLE_MEMBER, hub_url, &c);
     if (rc) return rc;
+    const char *why;
+    if (tutti__url_dial_check(n->url, &why)) {
+        logf_(n, TUTTI_LOG_ERROR, "cannot dial %s: %s", n->url, why);
+        net_free(n);
+        return TUTTI_EINVAL;
+    }
     if ((rc = tutti_member_create(&n->member, cfg, &n->io, cb)) != 0) {
         logf_(n, TUTTI_LOG_ERROR, "cannot create the member: %s", tutti_strerror(rc));
         net_free(n);
