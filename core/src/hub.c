@@ -70,7 +70,7 @@ typedef struct slot {
     tutti_key added;
     tutti__link link;
     tutti__wbuf body;
-    bool dirty, urgent; /* something queued; something that should not wait */
+    bool dirty; /* something queued */
     tutti_time last_heard, last_reject, last_nack_served, last_request;
     tutti_time w;      /* its promise */
     uint64_t next_seq; /* its next event */
@@ -109,7 +109,7 @@ struct tutti_hub {
     tutti_time close, close_lead, close_hold_until, close_hold_lead;
     tutti_time up_quiet_until; /* no trips measured before (L changed) */
     uint64_t moved;
-    tutti_time last_beat, last_coalesce, last_drop_log;
+    tutti_time last_beat, last_drop_log;
     tutti__tempo tempo;      /* as delivered: what the members have */
     tutti_timeline issued;   /* the last tempo this hub has ordered */
     tutti__wbuf rec, scratch, cmdbuf;
@@ -187,6 +187,7 @@ int tutti_hub_create(tutti_hub **out, const tutti_hub_config *cfg, const tutti_i
     clock_now(h);
     h->w0 = h->now_s;
     h->close = h->now_s;
+    h->close_lead = (h->horizon + h->heartbeat) / 2; /* until the first heartbeat */
     tutti__order_set_close(&h->order, h->close);
     tutti__order_add_origin(&h->order, 0, 1);
     h->seq0 = 1;
@@ -306,33 +307,30 @@ static void reject(tutti_hub *h, uint32_t peer, uint32_t code, const char *reaso
 }
 
 /*
- * Append the encoded record in h->rec to every active member's body. Events
- * and commands are urgent: they go out at the end of the call that produced
- * them. Watermarks alone may wait up to a quarter heartbeat, so that with many
- * members each one gets a few frames per heartbeat instead of one per member
- * heartbeat (N^2 frames); the timeliness bound grows by that quarter.
+ * Append the encoded record in h->rec to every active member's body; it goes
+ * out at the end of the call that produced it (flush_all). The hub sends no
+ * member's promises any more, only events, commands and its close once a
+ * heartbeat: nothing is worth holding back to save frames.
  */
-static void broadcast_rec(tutti_hub *h, bool urgent)
+static void broadcast_rec(tutti_hub *h)
 {
     for (uint32_t i = 0; i < h->nslots; i++) {
         slot *s = &h->slots[i];
         if (s->state != S_ACTIVE) continue;
         tutti__wbuf_append(&s->body, h->rec.p, h->rec.len);
         s->dirty = true;
-        s->urgent |= urgent;
     }
 }
 
-static void flush_all(tutti_hub *h, bool all)
+static void flush_all(tutti_hub *h)
 {
-    if (all) h->last_coalesce = h->now;
     for (uint32_t i = 0; i < h->nslots; i++) {
         slot *s = &h->slots[i];
-        if (s->state != S_ACTIVE || !s->dirty || !(all || s->urgent)) continue;
+        if (s->state != S_ACTIVE || !s->dirty) continue;
         tutti__send_frame(&h->io, s->peer ? s->peer : TUTTI__NO_PEER, &s->link, true,
                           &s->body, &h->scratch);
         tutti__wbuf_reset(&s->body);
-        s->dirty = s->urgent = false;
+        s->dirty = false;
     }
 }
 
@@ -353,7 +351,7 @@ static void issue(tutti_hub *h, const tutti_key *k, const tutti__rec *cmd)
 {
     tutti__wbuf_reset(&h->rec);
     tutti__put_command(&h->rec, k, cmd, &h->cmdbuf);
-    broadcast_rec(h, true);
+    broadcast_rec(h);
     tutti__wbuf_reset(&h->cmdbuf);
     tutti__command_encode(&h->cmdbuf, cmd);
     tutti__order_push(&h->order, k, 0, TUTTI_EV_COMMAND, h->cmdbuf.p, (uint32_t)h->cmdbuf.len);
@@ -379,7 +377,7 @@ static void remove_member(tutti_hub *h, slot *s, const char *why)
     s->last_reject = h->now;
     tutti__link_free(&s->link);
     tutti__wbuf_reset(&s->body);
-    s->dirty = s->urgent = false;
+    s->dirty = false;
 }
 
 /* ------------------------------------------------------------- joining */
@@ -442,7 +440,7 @@ static void send_snapshot(tutti_hub *h, slot *j)
         tutti__rec_put(b, &r);
     }
     tutti__put_watermark(b, 0, h->close, h->seq0);
-    j->dirty = j->urgent = true;
+    j->dirty = true;
 }
 
 static void on_hello(tutti_hub *h, uint32_t peer, const tutti__rec *r)
@@ -573,7 +571,7 @@ static bool relay_event(tutti_hub *h, slot *s, const tutti__rec *r)
     s->next_seq++;
     tutti__wbuf_reset(&h->rec);
     tutti__rec_put(&h->rec, &fwd);
-    broadcast_rec(h, true);
+    broadcast_rec(h);
     h->relayed++;
     return true;
 }
@@ -806,7 +804,7 @@ int tutti_hub_receive(tutti_hub *h, uint32_t peer, const uint8_t *buf, size_t le
         }
     }
     hub_deliver(h);
-    flush_all(h, false);
+    flush_all(h);
     return 0;
 }
 
@@ -1028,7 +1026,7 @@ static void close_time(tutti_hub *h)
     tutti__order_set_close(&h->order, h->close);
     tutti__wbuf_reset(&h->rec);
     tutti__put_watermark(&h->rec, 0, h->close, h->seq0);
-    broadcast_rec(h, true);
+    broadcast_rec(h);
 }
 
 /* Tell a member's player that its events came after their close. */
@@ -1071,10 +1069,8 @@ tutti_time tutti_hub_tick(tutti_hub *h)
         h->last_beat = h->now;
     }
     hub_deliver(h);
-    tutti_time coalesce = h->heartbeat / 4;
-    flush_all(h, h->now - h->last_coalesce >= coalesce);
-    tutti_time next = h->last_beat + h->heartbeat;
-    return h->last_coalesce + coalesce < next ? h->last_coalesce + coalesce : next;
+    flush_all(h);
+    return h->last_beat + h->heartbeat;
 }
 
 int tutti_hub_set_horizon(tutti_hub *h, tutti_time horizon)
@@ -1099,7 +1095,7 @@ int tutti_hub_set_horizon(tutti_hub *h, tutti_time horizon)
     c.u.command.heartbeat = h->heartbeat;
     tutti_key k = stamp(h, 0);
     issue(h, &k, &c);
-    flush_all(h, false);
+    flush_all(h);
     return 0;
 }
 
@@ -1133,7 +1129,7 @@ int tutti_hub_set_bpm(tutti_hub *h, double bpm)
      * payload), so it never drags the hub's promise forward to the bar line. */
     tutti_key k = stamp(h, 0);
     issue(h, &k, &c);
-    flush_all(h, false);
+    flush_all(h);
     return 0;
 }
 
