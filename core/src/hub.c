@@ -998,13 +998,16 @@ static void auto_horizon(tutti_hub *h)
  */
 static tutti_time close_lead(tutti_hub *h)
 {
-    tutti_time a = (h->horizon - h->heartbeat) / 2;
+    tutti_time half = (h->horizon - h->heartbeat) / 2, a = half;
     if (h->cfg.auto_horizon) {
+        /* A member whose trip is not measured yet (its first 100 ms) gets
+         * half of L, as with a fixed L: an allowance of 0 would move all
+         * its first events. */
         tutti_time up = 0;
         for (uint32_t i = 0; i < h->nslots; i++) {
             const slot *s = &h->slots[i];
-            if (s->state != S_ACTIVE || s->nup == 0) continue;
-            tutti_time u = tutti__high_estimate(s->up, s->nup);
+            if (s->state != S_ACTIVE) continue;
+            tutti_time u = s->nup ? tutti__high_estimate(s->up, s->nup) : half;
             if (u > up) up = u;
         }
         a = up + up / 12;
