@@ -85,6 +85,9 @@ enum { S_FREE, S_ACTIVE, S_REMOVED };
 #define DEF_BYTE_BURST (8.0 * 1024 * 1024)
 #define DEF_MAX_AHEAD (20 * TUTTI_S)
 #define DEF_MAX_HELD ((uint64_t)4 << 20)
+/* Refused events within a second beyond which a member is removed as a
+ * flooder: this many times its burst. */
+#define FLOOD_FACTOR 2.0
 
 /* A handshake under way: what the HELLO said and what the CHALLENGE bound. */
 typedef struct hs_entry {
@@ -119,6 +122,7 @@ typedef struct slot {
     uint64_t refused, refused_noted, refused_requests;
     const char *refused_why;
     tutti_time refused_noted_at;
+    uint64_t flood, flood_at; /* refused for its rate this second, since when */
     /* reference chain over what this member should have delivered */
     uint64_t chain, count;
     uint64_t cp[CP_RING];
@@ -896,6 +900,24 @@ static bool relay_event(tutti_hub *h, slot *s, const tutti__rec *r)
             s->refused++;
             s->refused_why = limit;
             h->refused_events++;
+            /* A member that keeps sending far beyond its rate is not playing:
+             * decoding its flood costs the hub (and the machine the others
+             * share) more than refusing it is worth. */
+            if (h->now - (tutti_time)s->flood_at >= TUTTI_S) {
+                s->flood_at = (uint64_t)h->now;
+                s->flood = 0;
+            }
+            if (++s->flood > FLOOD_FACTOR * h->cfg.max_event_burst + 1000) {
+                char msg[120];
+                snprintf(msg, sizeof msg,
+                         "flooding: over %.0f events a second beyond its limit",
+                         FLOOD_FACTOR * h->cfg.max_event_burst);
+                h->dropped++;
+                uint32_t peer = s->peer;
+                remove_member(h, s, msg);
+                if (peer) peer_do(h, peer, TUTTI_PEER_CLOSE);
+                return false;
+            }
             return true;
         }
     }
