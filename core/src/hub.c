@@ -1480,13 +1480,7 @@ static void note_moved(tutti_hub *h, slot *s)
              (unsigned long long)s->moved);
     tutti__logf(&h->io, TUTTI_LOG_WARN, "tutti hub: member %u (%s): %s", (unsigned)s->id,
                 s->name, text);
-    tutti__rec n;
-    memset(&n, 0, sizeof n);
-    n.type = TUTTI__REC_NOTICE;
-    n.u.notice.code = TUTTI__NOTE_MOVED;
-    n.u.notice.level = TUTTI_LOG_WARN;
-    n.u.notice.text = tutti__str_c(text);
-    if (s->peer) tutti__send_rec(&h->io, s->peer, &s->link, &n, &h->scratch);
+    notice_to(h, s, TUTTI__NOTE_MOVED, TUTTI_LOG_WARN, text);
     s->moved_noted = s->moved;
     s->moved_noted_at = h->now;
 }

@@ -33,40 +33,11 @@ SP_PAIR1 = b"\x00SP\x00\x00\x11\x00\x00"
 SP_PAIR0 = b"\x00SP\x00\x00\x10\x00\x00"
 
 
-def varint(v):
-    out = bytearray()
-    while True:
-        b = v & 0x7F
-        v >>= 7
-        if v:
-            out.append(b | 0x80)
-        else:
-            out.append(b)
-            return bytes(out)
-
-
-def zigzag(v):
-    return (v << 1) ^ (v >> 63)
-
-
-def field_bytes(no, data):
-    return varint(no << 3 | 2) + varint(len(data)) + data
-
-
-def field_varint(no, v):
-    return varint(no << 3) + varint(v)
-
-
-def record(rtype, body):
-    return bytes([rtype]) + varint(len(body)) + body
-
-
-def frame(records, link_seq=0, ack=0, version=1):
-    return b"TU" + bytes([version, 0]) + varint(link_seq) + varint(ack) + records
-
-
-def message(body, hops=1):
-    return struct.pack(">Q", len(body) + 4) + struct.pack(">I", hops) + body
+# the wire's building blocks, as the protocol module has them
+varint, zigzag, record, frame, message = (tuttiproto.varint, tuttiproto.zigzag,
+                                          tuttiproto.record, tuttiproto.frame,
+                                          tuttiproto.message)
+field_bytes, field_varint = tuttiproto.f_bytes, tuttiproto.f_varint
 
 
 def connect(handshake=SP_PAIR1):
