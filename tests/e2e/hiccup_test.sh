@@ -23,6 +23,7 @@ run() {
     for i in $(seq "$honest"); do names+=("h$i"); done
     start_hub --horizon 150
     local hub_port=${HUB_URL##*:}
+    rm -f "$WORK/relay.url" # an earlier run's relay must not be taken for this one
     start relay "$TUTTI" netsim --listen 127.0.0.1:0 --to "127.0.0.1:$hub_port" \
         --url-file "$WORK/relay.url" --event "at 14s partition 2s" --duration 60 --quiet
     for i in $(seq 100); do [ -s "$WORK/relay.url" ] && break; sleep 0.05; done
