@@ -179,6 +179,10 @@ struct tutti_hub {
     uint64_t rnd_fallback;
     uint64_t auth_ok, auth_refused, refused_events, refused_requests;
     tutti_time last_auth_log;
+    /* sealed links (seal.h): where a sealed frame is opened; frames dropped
+     * because they did not open or came in clear on a sealed link */
+    tutti__wbuf opened;
+    uint64_t unsealed;
 };
 
 void tutti_hub_config_init(tutti_hub_config *cfg)
@@ -294,6 +298,7 @@ int tutti_hub_create(tutti_hub **out, const tutti_hub_config *cfg, const tutti_i
     tutti__wbuf_init(&h->rec);
     tutti__wbuf_init(&h->scratch);
     tutti__wbuf_init(&h->cmdbuf);
+    tutti__wbuf_init(&h->opened);
     clock_now(h);
     h->w0 = h->now_s;
     h->close = h->now_s;
@@ -322,6 +327,7 @@ void tutti_hub_destroy(tutti_hub *h)
     tutti__wbuf_free(&h->rec);
     tutti__wbuf_free(&h->scratch);
     tutti__wbuf_free(&h->cmdbuf);
+    tutti__wbuf_free(&h->opened);
     if (h->invites) tutti__auth_wipe(h->invites, h->ninvites * sizeof *h->invites);
     free(h->invites);
     tutti__auth_wipe(h->sk, sizeof h->sk);
@@ -411,14 +417,22 @@ static slot *slot_alloc(tutti_hub *h)
 
 /* ------------------------------------------------------------- sending */
 
-static void reject(tutti_hub *h, uint32_t peer, uint32_t code, const char *reason)
+/* A REJECT on a member's link (sealed when it seals), or in clear during a
+ * handshake (link NULL). */
+static void reject_on(tutti_hub *h, uint32_t peer, tutti__link *l, uint32_t code,
+                      const char *reason)
 {
     tutti__rec r;
     memset(&r, 0, sizeof r);
     r.type = TUTTI__REC_REJECT;
     r.u.reject.code = code;
     r.u.reject.reason = tutti__str_c(reason);
-    tutti__send_rec(&h->io, peer, NULL, &r, &h->scratch);
+    tutti__send_rec(&h->io, peer, l, &r, &h->scratch);
+}
+
+static void reject(tutti_hub *h, uint32_t peer, uint32_t code, const char *reason)
+{
+    reject_on(h, peer, NULL, code, reason);
 }
 
 /*
@@ -488,9 +502,14 @@ static void remove_member(tutti_hub *h, slot *s, const char *why)
     h->removed++;
     tutti__logf(&h->io, TUTTI_LOG_INFO, "tutti hub: member %u (%s) removed: %s",
                 (unsigned)s->id, s->name, why);
-    if (s->peer) reject(h, s->peer, TUTTI__REJ_REMOVED, why);
+    if (s->peer) reject_on(h, s->peer, &s->link, TUTTI__REJ_REMOVED, why);
     s->last_reject = h->now;
+    /* The keys stay until the slot is reused, so the member's later frames
+     * still open and are answered (sealed) that it was removed. */
+    tutti__seal keep = s->link.seal;
     tutti__link_free(&s->link);
+    s->link.seal = keep;
+    tutti__auth_wipe(&keep, sizeof keep);
     tutti__wbuf_reset(&s->body);
     s->dirty = false;
 }
@@ -726,6 +745,10 @@ static void admit(tutti_hub *h, uint32_t peer, const hs_entry *e, int role, int 
     s->bucket_at = h->now;
     s->refused_why = "";
     tutti__link_init(&s->link, 1, 1);
+    /* Everything after the WELCOME is sealed with keys from the member
+     * secret, unless the member joined an open hub with no credential
+     * (docs/security.md: an open hub stays in clear). */
+    if (kind != TUTTI__AUTH_OPEN) tutti__seal_init(&s->link.seal, s->secret, true);
     tutti__wbuf_init(&s->body);
 
     /* The newcomer's first promise is one horizon past its ADD: it cannot stamp
@@ -756,7 +779,8 @@ static void admit(tutti_hub *h, uint32_t peer, const hs_entry *e, int role, int 
                 kind == TUTTI__AUTH_INVITE       ? "invitation "
                 : kind == TUTTI__AUTH_PASSPHRASE ? "passphrase"
                                                  : "open hub",
-                kind == TUTTI__AUTH_INVITE ? s->cred_id : "", "");
+                kind == TUTTI__AUTH_INVITE ? s->cred_id : "",
+                s->link.seal.on ? ", link encrypted" : ", link NOT encrypted");
 }
 
 /* An AUTH: check the proof against the credential it names, then admit or
@@ -1055,12 +1079,23 @@ typedef struct rx {
     const tutti__frame_hdr *hdr;
     int verdict;
     tutti_time t2;
+    bool sealed; /* the frame came sealed (and opened) */
 } rx;
 
 static int on_rec(void *ctx, const tutti__rec *r)
 {
     rx *x = ctx;
     tutti_hub *h = x->h;
+    /* On a sealed link a clear frame may only be a handshake (the member
+     * starting over on the same connection) or a ping, answered in clear
+     * and not believed; anything else in clear is dropped and counted. */
+    bool clear_on_sealed = x->s && x->s->link.seal.on && !x->sealed;
+    if (clear_on_sealed && r->type != TUTTI__REC_HELLO && r->type != TUTTI__REC_AUTH &&
+        r->type != TUTTI__REC_PING) {
+        h->unsealed++;
+        h->dropped++;
+        return 1;
+    }
     if (r->type == TUTTI__REC_PING) {
         tutti__rec p;
         memset(&p, 0, sizeof p);
@@ -1068,9 +1103,9 @@ static int on_rec(void *ctx, const tutti__rec *r)
         p.u.pong.t1 = r->u.ping.t1;
         p.u.pong.t2 = x->t2;
         p.u.pong.t3 = h->io.now(h->io.ctx) + h->cfg.session_epoch;
-        tutti__send_rec(&h->io, x->peer, x->s && x->s->state == S_ACTIVE ? &x->s->link : NULL,
-                        &p, &h->scratch);
-        if (x->s && x->s->state == S_ACTIVE) {
+        bool member = x->s && x->s->state == S_ACTIVE && !clear_on_sealed;
+        tutti__send_rec(&h->io, x->peer, member ? &x->s->link : NULL, &p, &h->scratch);
+        if (member) {
             /* what the member measures, for the automatic horizon and status */
             x->s->delay = r->u.ping.delay > 0 && r->u.ping.delay < TUTTI__MAX_HORIZON
                               ? r->u.ping.delay
@@ -1106,7 +1141,8 @@ static int on_rec(void *ctx, const tutti__rec *r)
     }
     if (s->state != S_ACTIVE) {
         if (h->now - s->last_reject >= 100 * TUTTI_MS) {
-            reject(h, x->peer, TUTTI__REJ_REMOVED, "this member was removed; join again");
+            reject_on(h, x->peer, &s->link, TUTTI__REJ_REMOVED,
+                      "this member was removed; join again");
             s->last_reject = h->now;
         }
         return 1;
@@ -1210,9 +1246,14 @@ int tutti_hub_receive(tutti_hub *h, uint32_t peer, const uint8_t *buf, size_t le
     clock_now(h);
     tutti__frame_hdr hdr;
     memset(&hdr, 0, sizeof hdr);
-    rx x = {h, peer, slot_by_peer(h, peer), &hdr, -1, h->now_s};
+    rx x = {h, peer, slot_by_peer(h, peer), &hdr, -1, h->now_s, false};
     const char *why = NULL;
-    int rc = tutti__frame_decode(buf, len, &hdr, on_rec, &x, &why);
+    const uint8_t *frame;
+    size_t flen;
+    int rc = tutti__open_frame(x.s ? &x.s->link : NULL, buf, len, &h->opened, &frame, &flen,
+                               &x.sealed, &why);
+    if (rc < 0) h->unsealed++;
+    if (rc == 0) rc = tutti__frame_decode(frame, flen, &hdr, on_rec, &x, &why);
     if (rc < 0) {
         /* Logged at most once a second, with how many more were dropped, so a
          * flood cannot flood the log too. */
@@ -1228,7 +1269,7 @@ int tutti_hub_receive(tutti_hub *h, uint32_t peer, const uint8_t *buf, size_t le
         return rc;
     }
     slot *s = x.s;
-    if (s && s->state == S_ACTIVE && hdr.link_seq != 0) {
+    if (s && s->state == S_ACTIVE && hdr.link_seq != 0 && (x.sealed || !s->link.seal.on)) {
         if (x.verdict < 0) x.verdict = tutti__link_receive(&s->link, hdr.link_seq, hdr.ack);
         if (x.verdict == TUTTI__LINK_GAP &&
             tutti__link_should_nack(&s->link, h->now, 20 * TUTTI_MS)) {
@@ -1625,6 +1666,10 @@ void tutti_hub_status_get(const tutti_hub *h, tutti_hub_status *st)
     st->refused_events = h->refused_events;
     st->refused_requests = h->refused_requests;
     st->handshakes = h->nhs;
+    st->unsealed_dropped = h->unsealed;
+    st->sealed_members = 0;
+    for (uint32_t i = 0; i < h->nslots; i++)
+        if (h->slots[i].state == S_ACTIVE && h->slots[i].link.seal.on) st->sealed_members++;
 }
 
 int tutti_hub_set_invites(tutti_hub *h, const tutti_invite *inv, uint32_t n)
