@@ -97,6 +97,7 @@ typedef struct hs_entry {
     char name[TUTTI_NAME_MAX];
     uint32_t role, resume_id;
     uint64_t recv_next;
+    bool hidden; /* session and name come sealed in the AUTH (auth.h) */
 } hs_entry;
 
 typedef struct slot {
@@ -617,8 +618,11 @@ static void refuse_auth(tutti_hub *h, uint32_t peer, const char *why)
 static void on_hello(tutti_hub *h, uint32_t peer, const tutti__rec *r)
 {
     char session[TUTTI_NAME_MAX], name[TUTTI_NAME_MAX];
-    if (!tutti__str_copy(session, sizeof session, r->u.hello.session) ||
-        strcmp(session, h->session) != 0) {
+    /* Both empty: the member hides them until its AUTH (ident), where the
+     * session is checked; the transcript then covers the empty session. */
+    bool hidden = r->u.hello.session.len == 0 && r->u.hello.name.len == 0;
+    if (!hidden && (!tutti__str_copy(session, sizeof session, r->u.hello.session) ||
+                    strcmp(session, h->session) != 0)) {
         reject(h, peer, TUTTI__REJ_SESSION, "no such session on this hub");
         return;
     }
@@ -656,7 +660,9 @@ static void on_hello(tutti_hub *h, uint32_t peer, const tutti__rec *r)
         memcpy(e->cnonce, r->u.hello.cnonce.p, 32);
         memcpy(e->epk, r->u.hello.epk.p, 32);
         hub_random(h, e->hnonce, 32);
-        tutti__auth_transcript(e->th, h->session, e->cnonce, e->epk, e->hnonce, h->pk);
+        tutti__auth_transcript(e->th, hidden ? "" : h->session, e->cnonce, e->epk, e->hnonce,
+                               h->pk);
+        e->hidden = hidden;
         if (!tutti__auth_dh_hub(e->dh, h->sk, e->epk)) {
             hs_drop(h, e);
             refuse_auth(h, peer, "a degenerate key in the hello");
@@ -799,6 +805,20 @@ static void on_auth(tutti_hub *h, uint32_t peer, const tutti__rec *r)
         r->u.auth.proof.len != 32) {
         refuse_auth(h, peer, "a malformed credential");
         goto out;
+    }
+    if (hs.hidden) {
+        char session[TUTTI_NAME_MAX];
+        if (!tutti__auth_open_id(session, hs.name, hs.dh, hs.th, r->u.auth.ident.p,
+                                 r->u.auth.ident.len)) {
+            refuse_auth(h, peer, "the sealed identity does not open");
+            goto out;
+        }
+        if (strcmp(session, h->session) != 0) {
+            h->auth_refused++;
+            reject(h, peer, TUTTI__REJ_SESSION, "no such session on this hub");
+            peer_do(h, peer, TUTTI_PEER_CLOSE);
+            goto out;
+        }
     }
     const uint8_t zero[32] = {0};
     const uint8_t *key = NULL;

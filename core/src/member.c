@@ -94,6 +94,7 @@ struct tutti_member {
     uint8_t cnonce[32], epk[32], esk[32];
     uint8_t secret[32], pending_secret[32]; /* the member secret; the next one */
     uint32_t hs_kind;       /* the credential of the AUTH under way */
+    bool hs_hidden;         /* our HELLO left session and name out (auth.h) */
     uint64_t rnd_fallback, refused;
     /* sealed link (seal.h): where sealed frames are opened; frames dropped
      * because they did not open or came in clear on the sealed link */
@@ -233,11 +234,15 @@ static void send_hello(tutti_member *m, uint32_t resume_id)
     tutti__auth_wipe(seed, sizeof seed);
     m->hs = HS_HELLO;
     m->hs_resume = resume_id;
+    /* With a credential (or resuming a sealed link) the session's name and
+     * ours go sealed in the AUTH, not in clear here; an open hub's member
+     * has nothing to seal them with that the hub would check. */
+    m->hs_hidden = m->has_invite || m->has_pass || (resume_id && m->link.seal.on);
     tutti__rec r;
     memset(&r, 0, sizeof r);
     r.type = TUTTI__REC_HELLO;
-    r.u.hello.session = tutti__str_c(m->session);
-    r.u.hello.name = tutti__str_c(m->name);
+    r.u.hello.session = tutti__str_c(m->hs_hidden ? "" : m->session);
+    r.u.hello.name = tutti__str_c(m->hs_hidden ? "" : m->name);
     r.u.hello.role = (uint32_t)m->cfg.role;
     r.u.hello.resume_id = resume_id;
     r.u.hello.recv_next = m->link.recv_next;
@@ -267,7 +272,8 @@ static void on_challenge(tutti_member *m, const tutti__rec *r)
         m->hs = HS_NONE;
         return;
     }
-    tutti__auth_transcript(th, m->session, m->cnonce, m->epk, r->u.challenge.hnonce.p, pk);
+    tutti__auth_transcript(th, m->hs_hidden ? "" : m->session, m->cnonce, m->epk,
+                           r->u.challenge.hnonce.p, pk);
     if (!tutti__auth_verify(r->u.challenge.sig.p, th, pk)) {
         m->dropped++;
         notice(m, TUTTI_LOG_ERROR,
@@ -315,6 +321,10 @@ static void on_challenge(tutti_member *m, const tutti__rec *r)
     a.u.auth.kind = kind;
     a.u.auth.cred_id = tutti__str_c(cred_id);
     a.u.auth.proof = (tutti__str){proof, 32};
+    uint8_t ident[TUTTI__ID_SEALED_MAX];
+    if (m->hs_hidden)
+        a.u.auth.ident =
+            (tutti__str){ident, (uint32_t)tutti__auth_seal_id(ident, dh, th, m->session, m->name)};
     send_unseq(m, &a);
     m->hs = HS_AUTH;
     m->hs_kind = kind;
