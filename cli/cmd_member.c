@@ -326,6 +326,7 @@ int cmd_member(int argc, char **argv)
     tutti_time play_start = 0, next_progress = start + TUTTI_S, next_clock = start;
     const char *failure = NULL;
     uint8_t payload[128];
+    bool sealed = false; /* the link was encrypted (a credentialed join) */
     if (osc && (osc[0] != '/' || strlen(osc) > 60)) {
         fprintf(stderr, "tutti member: --osc wants an OSC address (/...), at most 60 bytes\n");
         return CLI_USAGE;
@@ -334,6 +335,7 @@ int cmd_member(int argc, char **argv)
     for (;;) {
         tutti_time now = tutti_net_now();
         tutti_net_member_status(n, &st);
+        if (st.sealed) sealed = true;
         if (cli_stop_requested) {
             failure = "interrupted";
             break;
@@ -469,7 +471,8 @@ int cmd_member(int argc, char **argv)
            ",\"max_moved_ns\":%" PRId64 ",\"moved_all\":%" PRIu64 ",\"hash\":\"%016" PRIx64
            "\",\"divergences\":%" PRIu64 ",\"dropped\":%" PRIu64
            ",\"journal_lines\":%" PRIu64 ",\"connects\":%" PRIu64
-           ",\"send_failed\":%" PRIu64 ",\"role\":\"%s\",\"hub_verified\":%s%s%s%s}\n",
+           ",\"send_failed\":%" PRIu64 ",\"role\":\"%s\",\"hub_verified\":%s"
+           ",\"sealed\":%s,\"unsealed_dropped\":%" PRIu64 "%s%s%s}\n",
            name, failure ? "false" : "true", st.id, st.incarnation, session_now - local,
            st.clock.bound_ns, st.clock.rtt_min_ns, st.clock.rtt_last_ns,
            st.clock.drift * 1e6, st.clock.locked ? "true" : "false", st.horizon,
@@ -478,6 +481,7 @@ int cmd_member(int argc, char **argv)
            st.max_moved, st.moved_all, st.hash,
            st.divergences, st.dropped, lines, ns.connects, ns.send_failed,
            tutti_role_name(st.role), st.hub_verified ? "true" : "false",
+           sealed ? "true" : "false", st.unsealed_dropped,
            failure ? ",\"error\":\"" : "", failure ? failure : "", failure ? "\"" : "");
     fflush(stdout);
     cli_exit_after(10, failure ? CLI_FAIL : CLI_OK);
