@@ -55,14 +55,15 @@ found() { # found FILE WORD: how many times WORD occurs in the bytes of FILE
     python3 -c "import sys; print(open(sys.argv[1],'rb').read().count(sys.argv[2].encode()))" "$1" "$2"
 }
 
-# --- a hub with invitations: sealed, every connection cut once after 4 s
+# --- a hub with invitations: sealed, every connection cut once after 2.5 s (mid-play)
 start_hub --session "$SESSION" --keys "$KEYS"
-relay cap 4
+relay cap 2.5
 play sealed invite
 grep -q "cut [1-9]" "$WORK/cap.out" || fail "the relay cut no connection"
 for m in $NAMES; do
     grep -q '"sealed":true' "$WORK/sealed_${m//-/_}.out" || fail "$m: its link was not sealed: $(cat "$WORK/sealed_${m//-/_}.out")"
-    grep -q '"incarnation":1,' "$WORK/sealed_${m//-/_}.out" || fail "$m did not resume as itself: $(cat "$WORK/sealed_${m//-/_}.out")"
+    grep -q '"incarnation":1,' "$WORK/sealed_${m//-/_}.out" && grep -q '"connects":[2-9]' "$WORK/sealed_${m//-/_}.out" \
+        || fail "$m did not reconnect and resume as itself: $(cat "$WORK/sealed_${m//-/_}.out")"
 done
 resumes=$(grep -c "link encrypted" "$WORK/hub.log")
 stop_hub
