@@ -242,7 +242,7 @@ static void world_free(void)
     memset(&w, 0, sizeof w);
 }
 
-static void session(bool with_invite)
+static void session_named(bool with_invite, const char *member_session)
 {
     memset(&w, 0, sizeof w);
     w.now = TUTTI_S;
@@ -263,7 +263,7 @@ static void session(bool with_invite)
     if (with_invite) CHECK_EQ_I64(tutti_hub_set_invites(w.h, &inv, 1), 0);
     tutti_member_config mc;
     tutti_member_config_init(&mc);
-    mc.session = "moonlight-sonata";
+    mc.session = member_session;
     mc.name = "clarinet-zoe";
     if (with_invite) mc.invite = &inv;
     tutti_member_callbacks cb = {NULL, on_deliver, NULL};
@@ -272,6 +272,17 @@ static void session(bool with_invite)
     pump(w.now + 500 * TUTTI_MS);
     tutti_member_status st;
     tutti_member_status_get(w.m, &st);
+    if (strcmp(member_session, "moonlight-sonata") != 0) {
+        /* the session is checked inside the sealed identity: refused */
+        CHECK(!st.joined);
+        CHECK(st.failed);
+        tutti_hub_status hs;
+        tutti_hub_status_get(w.h, &hs);
+        CHECK_EQ_I64(hs.members, 0);
+        CHECK_EQ_I64(hs.auth_refused, 1);
+        CHECK_EQ_I64(w.name_leaks, 0);
+        return;
+    }
     CHECK(st.joined);
     CHECK_EQ_I64(st.sealed, with_invite);
     const char osc[] = "/s_new\0\0,sii\0\0\0\0secret-synth";
@@ -306,6 +317,17 @@ static void session(bool with_invite)
         CHECK(leaks > 0); /* an open hub: the OSC in clear, as documented */
         CHECK(w.name_leaks > 0);
     }
+}
+
+static void session(bool with_invite)
+{
+    session_named(with_invite, "moonlight-sonata");
+}
+
+static void test_wrong_session_hidden(void)
+{
+    session_named(true, "moonlight-sonatina");
+    world_free();
 }
 
 static void test_session_sealed(void)
@@ -371,5 +393,6 @@ int main(void)
     RUN(test_tamper_and_truncate);
     RUN(test_session_sealed);
     RUN(test_session_open);
+    RUN(test_wrong_session_hidden);
     TEST_END();
 }
