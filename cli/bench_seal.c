@@ -63,7 +63,8 @@ static double run(uint32_t events, uint32_t batch, uint32_t payload, size_t *fra
     tutti_time t0 = mono_ns();
     for (uint32_t f = 0; f < frames; f++) {
         size_t n = tutti__seal_frame(&hub, sealed, b.p, b.len), m = 0;
-        if (tutti__seal_open(&mem, plain, &m, sealed, n, NULL) != 0 || m != b.len) *ok = false;
+        if (tutti__seal_open(&mem, plain, &m, sealed, n, NULL) != 0 || m != b.len)
+            *ok = false;
     }
     tutti_time t1 = mono_ns();
     free(sealed);
@@ -77,7 +78,8 @@ int tutti_bench_seal(int argc, char **argv)
 {
     uint32_t events = 1000000, payload = 64;
     for (int i = 1; i < argc; i++) {
-        if (!strcmp(argv[i], "--events") && i + 1 < argc) events = (uint32_t)atol(argv[++i]);
+        if (!strcmp(argv[i], "--events") && i + 1 < argc)
+            events = (uint32_t)atol(argv[++i]);
         else {
             fprintf(stderr, "usage: tutti bench seal [--events N]\n");
             return 2;
@@ -88,9 +90,10 @@ int tutti_bench_seal(int argc, char **argv)
     bool ok64, ok1;
     double f64 = run(events, 64, payload, &bytes64, &ok64);
     double f1 = run(events / 4, 1, payload, &bytes1, &ok1);
-    printf("seal + open, 64 events a frame (%zu bytes): %.0f ns/frame, %.1f ns/event\n", bytes64,
-           f64, f64 / 64);
-    printf("seal + open, 1 event a frame (%zu bytes): %.0f ns/frame = ns/event\n", bytes1, f1);
+    printf("seal + open, 64 events a frame (%zu bytes): %.0f ns/frame, %.1f ns/event\n",
+           bytes64, f64, f64 / 64);
+    printf("seal + open, 1 event a frame (%zu bytes): %.0f ns/frame = ns/event\n", bytes1,
+           f1);
     printf("{\"bench\":\"seal\",\"aead\":\"chacha20poly1305_ietf\",\"payload_bytes\":%u,"
            "\"frame64_bytes\":%zu,\"ns_per_frame64\":%.0f,\"ns_per_event_batch64\":%.1f,"
            "\"frame1_bytes\":%zu,\"ns_per_event_batch1\":%.0f,\"overhead_bytes\":%d,"

@@ -5,7 +5,8 @@
 #include <sodium.h>
 #include <string.h>
 
-static const char KDF_CTX[crypto_kdf_CONTEXTBYTES] = {'t', 'u', 't', 't', 'i', 'l', 'n', 'k'};
+static const char KDF_CTX[crypto_kdf_CONTEXTBYTES] = {'t', 'u', 't', 't',
+                                                      'i', 'l', 'n', 'k'};
 enum { SUBKEY_MEMBER_TO_HUB = 1, SUBKEY_HUB_TO_MEMBER = 2 };
 
 void tutti__seal_init(tutti__seal *s, const uint8_t secret[32], bool hub)
@@ -36,13 +37,15 @@ bool tutti__seal_is_sealed(const uint8_t *buf, size_t len)
 
 static void put_u64le(uint8_t *p, uint64_t v)
 {
-    for (int i = 0; i < 8; i++) p[i] = (uint8_t)(v >> (8 * i));
+    for (int i = 0; i < 8; i++)
+        p[i] = (uint8_t)(v >> (8 * i));
 }
 
 static uint64_t get_u64le(const uint8_t *p)
 {
     uint64_t v = 0;
-    for (int i = 0; i < 8; i++) v |= (uint64_t)p[i] << (8 * i);
+    for (int i = 0; i < 8; i++)
+        v |= (uint64_t)p[i] << (8 * i);
     return v;
 }
 
@@ -91,9 +94,9 @@ int tutti__seal_open(tutti__seal *s, uint8_t *out, size_t *out_len, const uint8_
         uint8_t nonce[crypto_aead_chacha20poly1305_ietf_NPUBBYTES];
         unsigned long long mlen = 0;
         nonce_of(nonce, in + 4);
-        if (crypto_aead_chacha20poly1305_ietf_decrypt(out, &mlen, NULL, in + TUTTI__SEAL_HDR,
-                                                      len - TUTTI__SEAL_HDR, in,
-                                                      TUTTI__SEAL_HDR, nonce, s->rx_key) != 0)
+        if (crypto_aead_chacha20poly1305_ietf_decrypt(
+                out, &mlen, NULL, in + TUTTI__SEAL_HDR, len - TUTTI__SEAL_HDR, in,
+                TUTTI__SEAL_HDR, nonce, s->rx_key) != 0)
             w = "a sealed frame that does not open (wrong key or altered)";
         else
             *out_len = (size_t)mlen;

@@ -48,7 +48,7 @@
 #include "tutti/tutti.h"
 
 #define TUTTI__FLAG_SEALED 0x80u
-#define TUTTI__SEAL_HDR 12    /* "TU", version, flags, counter u64 */
+#define TUTTI__SEAL_HDR 12 /* "TU", version, flags, counter u64 */
 #define TUTTI__SEAL_TAG 16
 #define TUTTI__SEAL_OVERHEAD (TUTTI__SEAL_HDR + TUTTI__SEAL_TAG)
 

@@ -83,10 +83,12 @@ static void test_replay_and_reorder(void)
     uint8_t f[100][64];
     size_t n[100];
     char out[64];
-    for (int i = 0; i < 100; i++) n[i] = seal_one(&m, f[i], "frame");
+    for (int i = 0; i < 100; i++)
+        n[i] = seal_one(&m, f[i], "frame");
     /* order 3, 1, 2, 5, 4: all open (within the window) */
     int order[] = {2, 0, 1, 4, 3};
-    for (int i = 0; i < 5; i++) CHECK_EQ_I64(open_one(&h, f[order[i]], n[order[i]], out), 0);
+    for (int i = 0; i < 5; i++)
+        CHECK_EQ_I64(open_one(&h, f[order[i]], n[order[i]], out), 0);
     /* each again: replays */
     for (int i = 0; i < 5; i++)
         CHECK_EQ_I64(open_one(&h, f[i], n[i], out), TUTTI_EPROTO);
@@ -173,7 +175,8 @@ static int is_welcome(void *ctx, const tutti__rec *r)
 
 static void capture(bool to_hub, const uint8_t *buf, size_t len)
 {
-    if (memmem(buf, len, "moonlight", 9) || memmem(buf, len, "clarinet-zoe", 12)) w.name_leaks++;
+    if (memmem(buf, len, "moonlight", 9) || memmem(buf, len, "clarinet-zoe", 12))
+        w.name_leaks++;
     if (w.welcomed && w.ncap < QMAX) {
         w.cap[w.ncap] = malloc(len);
         memcpy(w.cap[w.ncap], buf, len);
@@ -235,8 +238,10 @@ static void pump(tutti_time until)
 
 static void world_free(void)
 {
-    while (w.head < w.tail) free(w.q[w.head++ % QMAX].p);
-    for (size_t i = 0; i < w.ncap; i++) free(w.cap[i]);
+    while (w.head < w.tail)
+        free(w.q[w.head++ % QMAX].p);
+    for (size_t i = 0; i < w.ncap; i++)
+        free(w.cap[i]);
     tutti_member_destroy(w.m);
     tutti_hub_destroy(w.h);
     memset(&w, 0, sizeof w);
@@ -288,8 +293,8 @@ static void session_named(bool with_invite, const char *member_session)
     const char osc[] = "/s_new\0\0,sii\0\0\0\0secret-synth";
     for (int i = 0; i < 20; i++) {
         tutti_key k;
-        CHECK_EQ_I64(tutti_member_submit(w.m, tutti_member_session_now(w.m), (const uint8_t *)osc,
-                                         sizeof osc, &k),
+        CHECK_EQ_I64(tutti_member_submit(w.m, tutti_member_session_now(w.m),
+                                         (const uint8_t *)osc, sizeof osc, &k),
                      0);
         pump(w.now + 10 * TUTTI_MS);
     }
@@ -311,7 +316,8 @@ static void session_named(bool with_invite, const char *member_session)
     if (with_invite) {
         CHECK_EQ_I64(w.nclear_after, 0);
         CHECK_EQ_I64(leaks, 0);
-        CHECK_EQ_I64(w.name_leaks, 0); /* the handshake too: the names go sealed in AUTH */
+        CHECK_EQ_I64(w.name_leaks,
+                     0); /* the handshake too: the names go sealed in AUTH */
     } else {
         CHECK(w.nclear_after == w.ncap);
         CHECK(leaks > 0); /* an open hub: the OSC in clear, as documented */

@@ -50,7 +50,8 @@ static int seen(void *ctx, const tutti__rec *r)
         got_challenge++;
     }
     if (r->type == TUTTI__REC_WELCOME) hub_welcomes++;
-    if (r->type == TUTTI__REC_HELLO && r->u.hello.cnonce.len == 32 && r->u.hello.epk.len == 32) {
+    if (r->type == TUTTI__REC_HELLO && r->u.hello.cnonce.len == 32 &&
+        r->u.hello.epk.len == 32) {
         REQUIRE(r->u.hello.session.len == 0 && r->u.hello.name.len == 0); /* hidden */
         memcpy(he_cnonce, r->u.hello.cnonce.p, 32);
         memcpy(he_epk, r->u.hello.epk.p, 32);
@@ -63,7 +64,8 @@ static int seen(void *ctx, const tutti__rec *r)
 static void io_send(void *ctx, uint32_t peer, const uint8_t *buf, size_t len)
 {
     (void)ctx, (void)peer;
-    if (!tutti__seal_is_sealed(buf, len)) tutti__frame_decode(buf, len, NULL, seen, NULL, NULL);
+    if (!tutti__seal_is_sealed(buf, len))
+        tutti__frame_decode(buf, len, NULL, seen, NULL, NULL);
 }
 
 static void put(tutti__wbuf *b, const tutti__rec *r)
@@ -75,7 +77,8 @@ static void put(tutti__wbuf *b, const tutti__rec *r)
 }
 
 /* Join the hub as peer 1 with the invitation; the member->hub keys in *out. */
-static bool join_hub(tutti_hub *h, const tutti_invite *inv, tutti__wbuf *b, tutti__seal *out)
+static bool join_hub(tutti_hub *h, const tutti_invite *inv, tutti__wbuf *b,
+                     tutti__seal *out)
 {
     uint8_t cnonce[32] = {3}, seed[32] = {4}, epk[32], esk[32], th[32], dh[32], proof[32];
     uint8_t ident[TUTTI__ID_SEALED_MAX], secret[32];
@@ -97,7 +100,8 @@ static bool join_hub(tutti_hub *h, const tutti_invite *inv, tutti__wbuf *b, tutt
     r.u.auth.kind = TUTTI__AUTH_INVITE;
     r.u.auth.cred_id = tutti__str_c(inv->id);
     r.u.auth.proof = (tutti__str){proof, 32};
-    r.u.auth.ident = (tutti__str){ident, (uint32_t)tutti__auth_seal_id(ident, dh, th, "fuzz", "p")};
+    r.u.auth.ident =
+        (tutti__str){ident, (uint32_t)tutti__auth_seal_id(ident, dh, th, "fuzz", "p")};
     put(b, &r);
     tutti_hub_receive(h, 1, b->p, b->len);
     tutti__auth_member_secret(secret, dh, th);
