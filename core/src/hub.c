@@ -49,6 +49,13 @@
  *   comes from the credential; an open hub gives the role asked for.
  *   Handshakes under way are kept in a small table, the oldest dropped
  *   when it is full; a connection that fails one is closed.
+ * - Sealing (seal.h): a member admitted with a credential gets keys from its
+ *   member secret; every frame after the WELCOME goes sealed both ways and
+ *   a frame on that link that does not open, or comes in clear (other than
+ *   the handshake's own records and pings), is dropped and counted
+ *   (unsealed). A removed member's slot keeps its keys until reused, so its
+ *   late frames are still answered, sealed, that it was removed. A resume
+ *   keeps the keys and counters. An open hub's joins stay in clear.
  * - Roles and limits are checked per record: a listener's events, events
  *   beyond the member's token buckets, too far ahead or beyond what it may
  *   hold ahead are refused, each counted and told to the member. A refused
