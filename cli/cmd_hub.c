@@ -471,12 +471,14 @@ int cmd_hub(int argc, char **argv)
            ",\"close_lead_ns\":%" PRId64 ",\"open\":%s,\"auth_ok\":%" PRIu64
            ",\"auth_refused\":%" PRIu64 ",\"refused_events\":%" PRIu64
            ",\"refused_requests\":%" PRIu64 ",\"hello_timeouts\":%" PRIu64
-           ",\"addr_refused\":%" PRIu64 ",\"evicted\":%" PRIu64 "}\n",
+           ",\"addr_refused\":%" PRIu64 ",\"evicted\":%" PRIu64
+           ",\"unsealed_dropped\":%" PRIu64 "}\n",
            url, cfg.session_epoch, st.members, st.horizon, st.relayed, st.delivered,
            st.divergences, st.removed, st.dropped_frames, ns.connects, ns.frames_in,
            ns.frames_out, ns.send_failed, ns.refused, auto_horizon ? "true" : "false",
            st.horizon_target, st.horizon_changes, st.moved, st.close_lead,
            st.open ? "true" : "false", st.auth_ok, st.auth_refused, st.refused_events,
-           st.refused_requests, ns.hello_timeouts, ns.addr_refused, ns.evicted);
+           st.refused_requests, ns.hello_timeouts, ns.addr_refused, ns.evicted,
+           st.unsealed_dropped);
     return CLI_OK;
 }

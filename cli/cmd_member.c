@@ -22,7 +22,7 @@ static const char usage[] =
     "                    [--verbose] [--timing FILE] [--rejoin] [--realtime]\n"
     "                    [--invite FILE] [--passphrase-file FILE] [--hub-key HEX]\n"
     "                    [--role ROLE] [--request-bpm X] [--request-horizon MS]\n"
-    "                    [--request-remove ID]\n"
+    "                    [--request-remove ID] [--osc ADDRESS]\n"
     "\n"
     "Joins a session and plays N test events at about HZ per second, each stamped\n"
     "for a random moment between now and now + lead-max (an event stamped closer\n"
@@ -46,6 +46,8 @@ static const char usage[] =
     "  --events N         test events to play (default 100)\n"
     "  --rate HZ          events per second (default 100)\n"
     "  --lead-max MS      stamp events up to this far ahead (default 200)\n"
+    "  --osc ADDRESS      each event's payload is its 8-byte tag then an OSC\n"
+    "                     message to ADDRESS with one int (default: random bytes)\n"
     "  --journal FILE     write every event heard to FILE, one line each\n"
     "  --duration S       stay at least this many seconds (default 0)\n"
     "  --wait-members K   start playing when K members (this one included) are in\n"
@@ -200,7 +202,9 @@ int cmd_member(int argc, char **argv)
     const char *invite_file = NULL, *pass_file = NULL, *hub_key = NULL, *role = "performer";
     double req_bpm = 0, req_horizon = 0;
     uint64_t req_remove = 0;
+    const char *osc = NULL;
     const cli_opt opts[] = {
+        {"osc", CLI_STRING, &osc, 0, 0, NULL},
         {"invite", CLI_STRING, &invite_file, 0, 0, NULL},
         {"passphrase-file", CLI_STRING, &pass_file, 0, 0, NULL},
         {"hub-key", CLI_STRING, &hub_key, 0, 0, NULL},
@@ -321,11 +325,17 @@ int cmd_member(int argc, char **argv)
     uint32_t incarnation = 0;
     tutti_time play_start = 0, next_progress = start + TUTTI_S, next_clock = start;
     const char *failure = NULL;
-    uint8_t payload[64];
+    uint8_t payload[128];
+    bool sealed = false; /* the link was encrypted (a credentialed join) */
+    if (osc && (osc[0] != '/' || strlen(osc) > 60)) {
+        fprintf(stderr, "tutti member: --osc wants an OSC address (/...), at most 60 bytes\n");
+        return CLI_USAGE;
+    }
 
     for (;;) {
         tutti_time now = tutti_net_now();
         tutti_net_member_status(n, &st);
+        if (st.sealed) sealed = true;
         if (cli_stop_requested) {
             failure = "interrupted";
             break;
@@ -398,9 +408,21 @@ int cmd_member(int argc, char **argv)
             tutti_net_session_now(n, &t);
             est_now = t;
             t += tutti_rng_range(&rng, 0, lead_max);
-            uint32_t len = 8 + (uint32_t)tutti_rng_range(&rng, 0, sizeof payload - 8);
+            uint32_t len = 8 + (uint32_t)tutti_rng_range(&rng, 0, 64 - 8);
             for (uint32_t i = 0; i < len; i++)
                 payload[i] = (uint8_t)tutti_rng_next(&rng);
+            if (osc) {
+                /* tag | address, NUL-padded to 4 | ",i\0\0" | int32 BE */
+                size_t a = strlen(osc), pad = (a + 4) & ~(size_t)3;
+                len = 8;
+                memset(payload + len, 0, pad);
+                memcpy(payload + len, osc, a);
+                len += (uint32_t)pad;
+                memcpy(payload + len, ",i\0\0", 4);
+                len += 4;
+                uint32_t v = (uint32_t)sent;
+                for (int i = 0; i < 4; i++) payload[len++] = (uint8_t)(v >> (24 - 8 * i));
+            }
             tutti_time submit_local = tutti_net_now();
             rc = tutti_net_submit(n, t, payload, len);
             if (rc == 0) {
@@ -449,7 +471,8 @@ int cmd_member(int argc, char **argv)
            ",\"max_moved_ns\":%" PRId64 ",\"moved_all\":%" PRIu64 ",\"hash\":\"%016" PRIx64
            "\",\"divergences\":%" PRIu64 ",\"dropped\":%" PRIu64
            ",\"journal_lines\":%" PRIu64 ",\"connects\":%" PRIu64
-           ",\"send_failed\":%" PRIu64 ",\"role\":\"%s\",\"hub_verified\":%s%s%s%s}\n",
+           ",\"send_failed\":%" PRIu64 ",\"role\":\"%s\",\"hub_verified\":%s"
+           ",\"sealed\":%s,\"unsealed_dropped\":%" PRIu64 "%s%s%s}\n",
            name, failure ? "false" : "true", st.id, st.incarnation, session_now - local,
            st.clock.bound_ns, st.clock.rtt_min_ns, st.clock.rtt_last_ns,
            st.clock.drift * 1e6, st.clock.locked ? "true" : "false", st.horizon,
@@ -458,6 +481,7 @@ int cmd_member(int argc, char **argv)
            st.max_moved, st.moved_all, st.hash,
            st.divergences, st.dropped, lines, ns.connects, ns.send_failed,
            tutti_role_name(st.role), st.hub_verified ? "true" : "false",
+           sealed ? "true" : "false", st.unsealed_dropped,
            failure ? ",\"error\":\"" : "", failure ? failure : "", failure ? "\"" : "");
     fflush(stdout);
     cli_exit_after(10, failure ? CLI_FAIL : CLI_OK);

@@ -113,6 +113,57 @@ void tutti__auth_member_secret(uint8_t secret[32], const uint8_t dh[32], const u
     crypto_generichash_final(&st, secret, 32);
 }
 
+static void id_key(uint8_t k[32], const uint8_t dh[32], const uint8_t th[32])
+{
+    crypto_generichash_state st;
+    crypto_generichash_init(&st, dh, 32, 32);
+    h_part(&st, "tutti-id-1", 10);
+    h_part(&st, th, 32);
+    crypto_generichash_final(&st, k, 32);
+}
+
+size_t tutti__auth_seal_id(uint8_t *out, const uint8_t dh[32], const uint8_t th[32],
+                           const char *session, const char *name)
+{
+    uint8_t plain[2 + 2 * TUTTI_NAME_MAX], k[32];
+    uint8_t nonce[crypto_aead_chacha20poly1305_ietf_NPUBBYTES] = {0};
+    size_t a = strnlen(session, TUTTI_NAME_MAX - 1), b = strnlen(name, TUTTI_NAME_MAX - 1), n = 0;
+    plain[n++] = (uint8_t)a;
+    memcpy(plain + n, session, a);
+    n += a;
+    plain[n++] = (uint8_t)b;
+    memcpy(plain + n, name, b);
+    n += b;
+    id_key(k, dh, th);
+    unsigned long long clen = 0;
+    crypto_aead_chacha20poly1305_ietf_encrypt(out, &clen, plain, n, th, 32, NULL, nonce, k);
+    sodium_memzero(k, sizeof k);
+    return (size_t)clen;
+}
+
+bool tutti__auth_open_id(char *session, char *name, const uint8_t dh[32],
+                         const uint8_t th[32], const uint8_t *in, size_t len)
+{
+    uint8_t plain[TUTTI__ID_SEALED_MAX], k[32];
+    uint8_t nonce[crypto_aead_chacha20poly1305_ietf_NPUBBYTES] = {0};
+    unsigned long long n = 0;
+    if (len < 16 || len > TUTTI__ID_SEALED_MAX) return false;
+    id_key(k, dh, th);
+    int rc = crypto_aead_chacha20poly1305_ietf_decrypt(plain, &n, NULL, in, len, th, 32, nonce, k);
+    sodium_memzero(k, sizeof k);
+    if (rc != 0 || n < 2) return false;
+    size_t a = plain[0];
+    if (a >= TUTTI_NAME_MAX || 1 + a + 1 > n) return false;
+    size_t b = plain[1 + a];
+    if (b >= TUTTI_NAME_MAX || 2 + a + b != n) return false;
+    if (memchr(plain + 1, 0, a) || memchr(plain + 2 + a, 0, b)) return false;
+    memcpy(session, plain + 1, a);
+    session[a] = 0;
+    memcpy(name, plain + 2 + a, b);
+    name[b] = 0;
+    return true;
+}
+
 int tutti__auth_passphrase_key(uint8_t key[32], const char *passphrase, const char *session)
 {
     uint8_t salt[crypto_pwhash_SALTBYTES];

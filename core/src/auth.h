@@ -79,6 +79,26 @@ void tutti__auth_proof(uint8_t proof[32], const uint8_t key[32], const uint8_t d
 bool tutti__auth_equal(const uint8_t *a, const uint8_t *b, size_t n);
 void tutti__auth_member_secret(uint8_t secret[32], const uint8_t dh[32], const uint8_t th[32]);
 
+/*
+ * The member's identity sealed into its AUTH, so that a credentialed join
+ * sends neither the session's name nor the member's in clear: the HELLO
+ * leaves both empty (the transcript then covers an empty session) and the
+ * AUTH carries ident = ChaCha20-Poly1305 (IETF) under
+ * k = BLAKE2b-256 keyed with dh over "tutti-id-1" | th, nonce zero, th as
+ * associated data, of: u8 len | session | u8 len | name. k is new for every
+ * handshake (th covers both sides' fresh nonces) and seals one message, so
+ * the zero nonce is never used twice under one key. Only the hub (which
+ * computes dh) opens it; a passive observer learns the lengths only.
+ */
+#define TUTTI__ID_SEALED_MAX (2 + 2 * (TUTTI_NAME_MAX - 1) + 16)
+/* Returns the sealed length (at most TUTTI__ID_SEALED_MAX). */
+size_t tutti__auth_seal_id(uint8_t *out, const uint8_t dh[32], const uint8_t th[32],
+                           const char *session, const char *name);
+/* Opens it into session and name (NUL-terminated, TUTTI_NAME_MAX bytes
+ * each); false if it does not open or is malformed. */
+bool tutti__auth_open_id(char *session, char *name, const uint8_t dh[32],
+                         const uint8_t th[32], const uint8_t *in, size_t len);
+
 /* Argon2id ("interactive") of a passphrase salted with the session name.
  * Takes ~0.1 s and 64 MiB. 0 or TUTTI_ENOMEM. */
 int tutti__auth_passphrase_key(uint8_t key[32], const char *passphrase, const char *session);

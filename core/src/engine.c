@@ -48,6 +48,65 @@ void tutti__wbuf_append(tutti__wbuf *b, const uint8_t *p, size_t n)
     b->len += n;
 }
 
+uint8_t *tutti__wbuf_room(tutti__wbuf *b, size_t n)
+{
+    b->len = 0;
+    if (b->err) return NULL;
+    if (n > b->cap) {
+        uint8_t *q = realloc(b->p, n);
+        if (!q) return NULL;
+        b->p = q;
+        b->cap = n;
+    }
+    return b->p;
+}
+
+/* Hand a frame to the transport, sealed when asked and the link seals. A
+ * frame that cannot be sealed (no memory) is not sent: the link's resend
+ * (or the peer's NACK) repairs it like a lost frame; it never goes out in
+ * clear. */
+static void tx(const tutti_io *io, uint32_t peer, tutti__link *l, bool seal,
+               const uint8_t *p, size_t n)
+{
+    if (!seal || !l || !l->seal.on) {
+        io->send(io->ctx, peer, p, n);
+        return;
+    }
+    size_t need = n + TUTTI__SEAL_OVERHEAD;
+    if (need > l->scap) {
+        uint8_t *q = realloc(l->sbuf, need);
+        if (!q) return;
+        l->sbuf = q;
+        l->scap = need;
+    }
+    size_t m = tutti__seal_frame(&l->seal, l->sbuf, p, n);
+    io->send(io->ctx, peer, l->sbuf, m);
+}
+
+int tutti__open_frame(tutti__link *l, const uint8_t *buf, size_t len, tutti__wbuf *out,
+                      const uint8_t **frame, size_t *flen, bool *sealed, const char **why)
+{
+    *sealed = false;
+    *frame = buf;
+    *flen = len;
+    if (!tutti__seal_is_sealed(buf, len)) return 0;
+    if (!l || !l->seal.on) {
+        if (l) l->seal.refused++;
+        if (why) *why = "a sealed frame on a link without keys";
+        return TUTTI_EPROTO;
+    }
+    uint8_t *p = tutti__wbuf_room(out, len);
+    if (!p) return TUTTI_ENOMEM;
+    size_t n = 0;
+    int rc = tutti__seal_open(&l->seal, p, &n, buf, len, why);
+    if (rc) return rc;
+    out->len = n;
+    *frame = p;
+    *flen = n;
+    *sealed = true;
+    return 0;
+}
+
 /* Bytes of the record starting at p (type, varint length, body), or 0 if the
  * bytes we encoded ourselves are somehow not a record. */
 static size_t record_size(const uint8_t *p, size_t n)
@@ -70,7 +129,7 @@ static void send_one(const tutti_io *io, uint32_t peer, tutti__link *l, bool seq
     tutti__wbuf_append(scratch, body, len);
     if (scratch->err) return;
     if (seq) tutti__link_keep(l, scratch->p, scratch->len);
-    if (peer != TUTTI__NO_PEER) io->send(io->ctx, peer, scratch->p, scratch->len);
+    if (peer != TUTTI__NO_PEER) tx(io, peer, l, true, scratch->p, scratch->len);
 }
 
 void tutti__send_frame(const tutti_io *io, uint32_t peer, tutti__link *l, bool seq,
@@ -100,16 +159,17 @@ void tutti__send_rec(const tutti_io *io, uint32_t peer, tutti__link *l,
     tutti__wbuf_reset(scratch);
     tutti__frame_begin(scratch, &hdr);
     tutti__rec_put(scratch, r);
-    if (!scratch->err) io->send(io->ctx, peer, scratch->p, scratch->len);
+    bool seal = r->type != TUTTI__REC_HELLO && r->type != TUTTI__REC_AUTH;
+    if (!scratch->err) tx(io, peer, l, seal, scratch->p, scratch->len);
 }
 
-bool tutti__resend(const tutti_io *io, uint32_t peer, const tutti__link *l, uint64_t from)
+bool tutti__resend(const tutti_io *io, uint32_t peer, tutti__link *l, uint64_t from)
 {
     if (from == 0) from = 1;
     for (uint64_t s = from; s < l->send_next; s++) {
         const tutti__link_frame *f = tutti__link_find(l, s);
         if (!f) return false;
-        io->send(io->ctx, peer, f->buf, f->len);
+        tx(io, peer, l, true, f->buf, f->len);
     }
     return true;
 }

@@ -52,15 +52,28 @@ tutti_time tutti__high_estimate(const tutti_time *v, uint32_t n);
 /* Append raw bytes (whole records). */
 void tutti__wbuf_append(tutti__wbuf *b, const uint8_t *p, size_t n);
 
+/* At least n writable bytes at b->p (len set to 0); NULL when out of memory. */
+uint8_t *tutti__wbuf_room(tutti__wbuf *b, size_t n);
+
 /* Send `body` (records) as one frame, or several if it is large. Sequenced frames (seq=true) get the
  * link's next number and are kept for resending. `scratch` is reused. */
 void tutti__send_frame(const tutti_io *io, uint32_t peer, tutti__link *l, bool seq,
                        const tutti__wbuf *body, tutti__wbuf *scratch);
-/* Send one unsequenced record. */
+/* Send one unsequenced record. Sealed when l has sealing on, except the
+ * handshake's HELLO and AUTH, which a hub reads before it knows the link. */
 void tutti__send_rec(const tutti_io *io, uint32_t peer, tutti__link *l,
                      const tutti__rec *r, tutti__wbuf *scratch);
-/* Resend kept frames from `from` on; false if some have left the ring. */
-bool tutti__resend(const tutti_io *io, uint32_t peer, const tutti__link *l, uint64_t from);
+/* Resend kept frames from `from` on (each sealed afresh when the link
+ * seals); false if some have left the ring. */
+bool tutti__resend(const tutti_io *io, uint32_t peer, tutti__link *l, uint64_t from);
+
+/* An incoming frame, opened when it is sealed. If buf is sealed and l has
+ * keys, it is opened into `out` and frame/flen point there, *sealed = true;
+ * if it is not sealed, *frame = buf. TUTTI_EPROTO (with *why) when it is
+ * sealed and does not open, or when l is NULL or has no keys; counted in
+ * l->seal.refused when l is given. */
+int tutti__open_frame(tutti__link *l, const uint8_t *buf, size_t len, tutti__wbuf *out,
+                      const uint8_t **frame, size_t *flen, bool *sealed, const char **why);
 
 void tutti__logf(const tutti_io *io, int level, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));

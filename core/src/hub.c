@@ -49,6 +49,13 @@
  *   comes from the credential; an open hub gives the role asked for.
  *   Handshakes under way are kept in a small table, the oldest dropped
  *   when it is full; a connection that fails one is closed.
+ * - Sealing (seal.h): a member admitted with a credential gets keys from its
+ *   member secret; every frame after the WELCOME goes sealed both ways and
+ *   a frame on that link that does not open, or comes in clear (other than
+ *   the handshake's own records and pings), is dropped and counted
+ *   (unsealed). A removed member's slot keeps its keys until reused, so its
+ *   late frames are still answered, sealed, that it was removed. A resume
+ *   keeps the keys and counters. An open hub's joins stay in clear.
  * - Roles and limits are checked per record: a listener's events, events
  *   beyond the member's token buckets, too far ahead or beyond what it may
  *   hold ahead are refused, each counted and told to the member. A refused
@@ -97,6 +104,7 @@ typedef struct hs_entry {
     char name[TUTTI_NAME_MAX];
     uint32_t role, resume_id;
     uint64_t recv_next;
+    bool hidden; /* session and name come sealed in the AUTH (auth.h) */
 } hs_entry;
 
 typedef struct slot {
@@ -179,6 +187,10 @@ struct tutti_hub {
     uint64_t rnd_fallback;
     uint64_t auth_ok, auth_refused, refused_events, refused_requests;
     tutti_time last_auth_log;
+    /* sealed links (seal.h): where a sealed frame is opened; frames dropped
+     * because they did not open or came in clear on a sealed link */
+    tutti__wbuf opened;
+    uint64_t unsealed;
 };
 
 void tutti_hub_config_init(tutti_hub_config *cfg)
@@ -294,6 +306,7 @@ int tutti_hub_create(tutti_hub **out, const tutti_hub_config *cfg, const tutti_i
     tutti__wbuf_init(&h->rec);
     tutti__wbuf_init(&h->scratch);
     tutti__wbuf_init(&h->cmdbuf);
+    tutti__wbuf_init(&h->opened);
     clock_now(h);
     h->w0 = h->now_s;
     h->close = h->now_s;
@@ -322,6 +335,7 @@ void tutti_hub_destroy(tutti_hub *h)
     tutti__wbuf_free(&h->rec);
     tutti__wbuf_free(&h->scratch);
     tutti__wbuf_free(&h->cmdbuf);
+    tutti__wbuf_free(&h->opened);
     if (h->invites) tutti__auth_wipe(h->invites, h->ninvites * sizeof *h->invites);
     free(h->invites);
     tutti__auth_wipe(h->sk, sizeof h->sk);
@@ -411,14 +425,22 @@ static slot *slot_alloc(tutti_hub *h)
 
 /* ------------------------------------------------------------- sending */
 
-static void reject(tutti_hub *h, uint32_t peer, uint32_t code, const char *reason)
+/* A REJECT on a member's link (sealed when it seals), or in clear during a
+ * handshake (link NULL). */
+static void reject_on(tutti_hub *h, uint32_t peer, tutti__link *l, uint32_t code,
+                      const char *reason)
 {
     tutti__rec r;
     memset(&r, 0, sizeof r);
     r.type = TUTTI__REC_REJECT;
     r.u.reject.code = code;
     r.u.reject.reason = tutti__str_c(reason);
-    tutti__send_rec(&h->io, peer, NULL, &r, &h->scratch);
+    tutti__send_rec(&h->io, peer, l, &r, &h->scratch);
+}
+
+static void reject(tutti_hub *h, uint32_t peer, uint32_t code, const char *reason)
+{
+    reject_on(h, peer, NULL, code, reason);
 }
 
 /*
@@ -488,9 +510,14 @@ static void remove_member(tutti_hub *h, slot *s, const char *why)
     h->removed++;
     tutti__logf(&h->io, TUTTI_LOG_INFO, "tutti hub: member %u (%s) removed: %s",
                 (unsigned)s->id, s->name, why);
-    if (s->peer) reject(h, s->peer, TUTTI__REJ_REMOVED, why);
+    if (s->peer) reject_on(h, s->peer, &s->link, TUTTI__REJ_REMOVED, why);
     s->last_reject = h->now;
+    /* The keys stay until the slot is reused, so the member's later frames
+     * still open and are answered (sealed) that it was removed. */
+    tutti__seal keep = s->link.seal;
     tutti__link_free(&s->link);
+    s->link.seal = keep;
+    tutti__auth_wipe(&keep, sizeof keep);
     tutti__wbuf_reset(&s->body);
     s->dirty = false;
 }
@@ -598,8 +625,11 @@ static void refuse_auth(tutti_hub *h, uint32_t peer, const char *why)
 static void on_hello(tutti_hub *h, uint32_t peer, const tutti__rec *r)
 {
     char session[TUTTI_NAME_MAX], name[TUTTI_NAME_MAX];
-    if (!tutti__str_copy(session, sizeof session, r->u.hello.session) ||
-        strcmp(session, h->session) != 0) {
+    /* Both empty: the member hides them until its AUTH (ident), where the
+     * session is checked; the transcript then covers the empty session. */
+    bool hidden = r->u.hello.session.len == 0 && r->u.hello.name.len == 0;
+    if (!hidden && (!tutti__str_copy(session, sizeof session, r->u.hello.session) ||
+                    strcmp(session, h->session) != 0)) {
         reject(h, peer, TUTTI__REJ_SESSION, "no such session on this hub");
         return;
     }
@@ -637,7 +667,9 @@ static void on_hello(tutti_hub *h, uint32_t peer, const tutti__rec *r)
         memcpy(e->cnonce, r->u.hello.cnonce.p, 32);
         memcpy(e->epk, r->u.hello.epk.p, 32);
         hub_random(h, e->hnonce, 32);
-        tutti__auth_transcript(e->th, h->session, e->cnonce, e->epk, e->hnonce, h->pk);
+        tutti__auth_transcript(e->th, hidden ? "" : h->session, e->cnonce, e->epk, e->hnonce,
+                               h->pk);
+        e->hidden = hidden;
         if (!tutti__auth_dh_hub(e->dh, h->sk, e->epk)) {
             hs_drop(h, e);
             refuse_auth(h, peer, "a degenerate key in the hello");
@@ -726,6 +758,10 @@ static void admit(tutti_hub *h, uint32_t peer, const hs_entry *e, int role, int 
     s->bucket_at = h->now;
     s->refused_why = "";
     tutti__link_init(&s->link, 1, 1);
+    /* Everything after the WELCOME is sealed with keys from the member
+     * secret, unless the member joined an open hub with no credential
+     * (docs/security.md: an open hub stays in clear). */
+    if (kind != TUTTI__AUTH_OPEN) tutti__seal_init(&s->link.seal, s->secret, true);
     tutti__wbuf_init(&s->body);
 
     /* The newcomer's first promise is one horizon past its ADD: it cannot stamp
@@ -756,7 +792,8 @@ static void admit(tutti_hub *h, uint32_t peer, const hs_entry *e, int role, int 
                 kind == TUTTI__AUTH_INVITE       ? "invitation "
                 : kind == TUTTI__AUTH_PASSPHRASE ? "passphrase"
                                                  : "open hub",
-                kind == TUTTI__AUTH_INVITE ? s->cred_id : "", "");
+                kind == TUTTI__AUTH_INVITE ? s->cred_id : "",
+                s->link.seal.on ? ", link encrypted" : ", link NOT encrypted");
 }
 
 /* An AUTH: check the proof against the credential it names, then admit or
@@ -775,6 +812,20 @@ static void on_auth(tutti_hub *h, uint32_t peer, const tutti__rec *r)
         r->u.auth.proof.len != 32) {
         refuse_auth(h, peer, "a malformed credential");
         goto out;
+    }
+    if (hs.hidden) {
+        char session[TUTTI_NAME_MAX];
+        if (!tutti__auth_open_id(session, hs.name, hs.dh, hs.th, r->u.auth.ident.p,
+                                 r->u.auth.ident.len)) {
+            refuse_auth(h, peer, "the sealed identity does not open");
+            goto out;
+        }
+        if (strcmp(session, h->session) != 0) {
+            h->auth_refused++;
+            reject(h, peer, TUTTI__REJ_SESSION, "no such session on this hub");
+            peer_do(h, peer, TUTTI_PEER_CLOSE);
+            goto out;
+        }
     }
     const uint8_t zero[32] = {0};
     const uint8_t *key = NULL;
@@ -1055,12 +1106,23 @@ typedef struct rx {
     const tutti__frame_hdr *hdr;
     int verdict;
     tutti_time t2;
+    bool sealed; /* the frame came sealed (and opened) */
 } rx;
 
 static int on_rec(void *ctx, const tutti__rec *r)
 {
     rx *x = ctx;
     tutti_hub *h = x->h;
+    /* On a sealed link a clear frame may only be a handshake (the member
+     * starting over on the same connection) or a ping, answered in clear
+     * and not believed; anything else in clear is dropped and counted. */
+    bool clear_on_sealed = x->s && x->s->link.seal.on && !x->sealed;
+    if (clear_on_sealed && r->type != TUTTI__REC_HELLO && r->type != TUTTI__REC_AUTH &&
+        r->type != TUTTI__REC_PING) {
+        h->unsealed++;
+        h->dropped++;
+        return 1;
+    }
     if (r->type == TUTTI__REC_PING) {
         tutti__rec p;
         memset(&p, 0, sizeof p);
@@ -1068,9 +1130,9 @@ static int on_rec(void *ctx, const tutti__rec *r)
         p.u.pong.t1 = r->u.ping.t1;
         p.u.pong.t2 = x->t2;
         p.u.pong.t3 = h->io.now(h->io.ctx) + h->cfg.session_epoch;
-        tutti__send_rec(&h->io, x->peer, x->s && x->s->state == S_ACTIVE ? &x->s->link : NULL,
-                        &p, &h->scratch);
-        if (x->s && x->s->state == S_ACTIVE) {
+        bool member = x->s && x->s->state == S_ACTIVE && !clear_on_sealed;
+        tutti__send_rec(&h->io, x->peer, member ? &x->s->link : NULL, &p, &h->scratch);
+        if (member) {
             /* what the member measures, for the automatic horizon and status */
             x->s->delay = r->u.ping.delay > 0 && r->u.ping.delay < TUTTI__MAX_HORIZON
                               ? r->u.ping.delay
@@ -1106,7 +1168,8 @@ static int on_rec(void *ctx, const tutti__rec *r)
     }
     if (s->state != S_ACTIVE) {
         if (h->now - s->last_reject >= 100 * TUTTI_MS) {
-            reject(h, x->peer, TUTTI__REJ_REMOVED, "this member was removed; join again");
+            reject_on(h, x->peer, &s->link, TUTTI__REJ_REMOVED,
+                      "this member was removed; join again");
             s->last_reject = h->now;
         }
         return 1;
@@ -1210,9 +1273,14 @@ int tutti_hub_receive(tutti_hub *h, uint32_t peer, const uint8_t *buf, size_t le
     clock_now(h);
     tutti__frame_hdr hdr;
     memset(&hdr, 0, sizeof hdr);
-    rx x = {h, peer, slot_by_peer(h, peer), &hdr, -1, h->now_s};
+    rx x = {h, peer, slot_by_peer(h, peer), &hdr, -1, h->now_s, false};
     const char *why = NULL;
-    int rc = tutti__frame_decode(buf, len, &hdr, on_rec, &x, &why);
+    const uint8_t *frame;
+    size_t flen;
+    int rc = tutti__open_frame(x.s ? &x.s->link : NULL, buf, len, &h->opened, &frame, &flen,
+                               &x.sealed, &why);
+    if (rc < 0) h->unsealed++;
+    if (rc == 0) rc = tutti__frame_decode(frame, flen, &hdr, on_rec, &x, &why);
     if (rc < 0) {
         /* Logged at most once a second, with how many more were dropped, so a
          * flood cannot flood the log too. */
@@ -1228,7 +1296,7 @@ int tutti_hub_receive(tutti_hub *h, uint32_t peer, const uint8_t *buf, size_t le
         return rc;
     }
     slot *s = x.s;
-    if (s && s->state == S_ACTIVE && hdr.link_seq != 0) {
+    if (s && s->state == S_ACTIVE && hdr.link_seq != 0 && (x.sealed || !s->link.seal.on)) {
         if (x.verdict < 0) x.verdict = tutti__link_receive(&s->link, hdr.link_seq, hdr.ack);
         if (x.verdict == TUTTI__LINK_GAP &&
             tutti__link_should_nack(&s->link, h->now, 20 * TUTTI_MS)) {
@@ -1619,6 +1687,10 @@ void tutti_hub_status_get(const tutti_hub *h, tutti_hub_status *st)
     st->refused_events = h->refused_events;
     st->refused_requests = h->refused_requests;
     st->handshakes = h->nhs;
+    st->unsealed_dropped = h->unsealed;
+    st->sealed_members = 0;
+    for (uint32_t i = 0; i < h->nslots; i++)
+        if (h->slots[i].state == S_ACTIVE && h->slots[i].link.seal.on) st->sealed_members++;
 }
 
 int tutti_hub_set_invites(tutti_hub *h, const tutti_invite *inv, uint32_t n)

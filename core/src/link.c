@@ -17,6 +17,10 @@ void tutti__link_free(tutti__link *l)
 {
     for (size_t i = 0; i < TUTTI__LINK_RING; i++) free(l->ring[i].buf);
     memset(l->ring, 0, sizeof l->ring);
+    free(l->sbuf);
+    l->sbuf = NULL;
+    l->scap = 0;
+    tutti__seal_off(&l->seal);
 }
 
 int tutti__link_receive(tutti__link *l, uint64_t link_seq, uint64_t ack)

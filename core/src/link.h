@@ -19,6 +19,7 @@
 #ifndef TUTTI_LINK_H
 #define TUTTI_LINK_H
 
+#include "seal.h"
 #include "tutti/tutti.h"
 
 #define TUTTI__LINK_RING 2048 /* frames kept for resending (power of two) */
@@ -36,8 +37,18 @@ typedef struct tutti__link {
     tutti_time last_nack;
     uint64_t gaps, dups;
     tutti__link_frame ring[TUTTI__LINK_RING];
+    /* Sealing (seal.h): off on a fresh link; when on, every frame sent on
+     * this link except the handshake's own records is sealed, and the
+     * ring keeps plain frames (each resend is sealed afresh, new counter).
+     * sbuf is where frames are sealed before io->send (owned, freed by
+     * tutti__link_free). */
+    tutti__seal seal;
+    uint8_t *sbuf;
+    size_t scap;
 } tutti__link;
 
+/* Init clears everything (sealing off); call tutti__link_free first on a
+ * link that was in use. Free releases the kept frames and wipes the keys. */
 void tutti__link_init(tutti__link *l, uint64_t send_next, uint64_t recv_next);
 void tutti__link_free(tutti__link *l);
 

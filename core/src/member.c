@@ -93,7 +93,13 @@ struct tutti_member {
     uint32_t hs_resume;     /* the resume id of the HELLO under way */
     uint8_t cnonce[32], epk[32], esk[32];
     uint8_t secret[32], pending_secret[32]; /* the member secret; the next one */
+    uint32_t hs_kind;       /* the credential of the AUTH under way */
+    bool hs_hidden;         /* our HELLO left session and name out (auth.h) */
     uint64_t rnd_fallback, refused;
+    /* sealed link (seal.h): where sealed frames are opened; frames dropped
+     * because they did not open or came in clear on the sealed link */
+    tutti__wbuf opened;
+    uint64_t unsealed;
 };
 
 enum { HS_NONE, HS_HELLO, HS_AUTH };
@@ -173,6 +179,7 @@ int tutti_member_create(tutti_member **out, const tutti_member_config *cfg,
     tutti__wbuf_init(&m->body);
     tutti__wbuf_init(&m->scratch);
     tutti__wbuf_init(&m->cmdbuf);
+    tutti__wbuf_init(&m->opened);
     tutti_timeline tl;
     tutti_timeline_init(&tl, 120.0, 4.0, 0);
     tutti__tempo_init(&m->tempo, &tl);
@@ -189,6 +196,7 @@ void tutti_member_destroy(tutti_member *m)
     tutti__wbuf_free(&m->body);
     tutti__wbuf_free(&m->scratch);
     tutti__wbuf_free(&m->cmdbuf);
+    tutti__wbuf_free(&m->opened);
     free(m->members);
     tutti__auth_wipe(m, sizeof *m);
     free(m);
@@ -226,11 +234,15 @@ static void send_hello(tutti_member *m, uint32_t resume_id)
     tutti__auth_wipe(seed, sizeof seed);
     m->hs = HS_HELLO;
     m->hs_resume = resume_id;
+    /* With a credential (or resuming a sealed link) the session's name and
+     * ours go sealed in the AUTH, not in clear here; an open hub's member
+     * has nothing to seal them with that the hub would check. */
+    m->hs_hidden = m->has_invite || m->has_pass || (resume_id && m->link.seal.on);
     tutti__rec r;
     memset(&r, 0, sizeof r);
     r.type = TUTTI__REC_HELLO;
-    r.u.hello.session = tutti__str_c(m->session);
-    r.u.hello.name = tutti__str_c(m->name);
+    r.u.hello.session = tutti__str_c(m->hs_hidden ? "" : m->session);
+    r.u.hello.name = tutti__str_c(m->hs_hidden ? "" : m->name);
     r.u.hello.role = (uint32_t)m->cfg.role;
     r.u.hello.resume_id = resume_id;
     r.u.hello.recv_next = m->link.recv_next;
@@ -260,7 +272,8 @@ static void on_challenge(tutti_member *m, const tutti__rec *r)
         m->hs = HS_NONE;
         return;
     }
-    tutti__auth_transcript(th, m->session, m->cnonce, m->epk, r->u.challenge.hnonce.p, pk);
+    tutti__auth_transcript(th, m->hs_hidden ? "" : m->session, m->cnonce, m->epk,
+                           r->u.challenge.hnonce.p, pk);
     if (!tutti__auth_verify(r->u.challenge.sig.p, th, pk)) {
         m->dropped++;
         notice(m, TUTTI_LOG_ERROR,
@@ -308,8 +321,13 @@ static void on_challenge(tutti_member *m, const tutti__rec *r)
     a.u.auth.kind = kind;
     a.u.auth.cred_id = tutti__str_c(cred_id);
     a.u.auth.proof = (tutti__str){proof, 32};
+    uint8_t ident[TUTTI__ID_SEALED_MAX];
+    if (m->hs_hidden)
+        a.u.auth.ident =
+            (tutti__str){ident, (uint32_t)tutti__auth_seal_id(ident, dh, th, m->session, m->name)};
     send_unseq(m, &a);
     m->hs = HS_AUTH;
+    m->hs_kind = kind;
     m->last_hello = m->now;
     tutti__auth_wipe(dh, sizeof dh);
     tutti__auth_wipe(m->esk, sizeof m->esk);
@@ -671,6 +689,9 @@ static void on_welcome(tutti_member *m, const tutti__rec *r)
     tutti__order_add_origin(&m->order, m->id, 1);
     tutti__link_free(&m->link);
     tutti__link_init(&m->link, 1, r->u.welcome.hub_next);
+    /* From here on both directions are sealed, unless we joined an open
+     * hub with no credential (the hub does the same, see hub.c admit). */
+    if (m->hs_kind != TUTTI__AUTH_OPEN) tutti__seal_init(&m->link.seal, m->secret, false);
     m->next_seq = 1;
     m->hash = 0;
     m->count = 0;
@@ -678,10 +699,11 @@ static void on_welcome(tutti_member *m, const tutti__rec *r)
     m->cp_count = 0;
     m->state = M_JOINED;
     m->last_flush = m->now;
-    char msg[96];
-    snprintf(msg, sizeof msg, "tutti: joined session \"%s\" as member %u (%s%s)", m->session,
-             (unsigned)m->id, tutti_role_name(m->role),
-             m->hub_verified ? ", the hub's key checked" : "");
+    char msg[160];
+    snprintf(msg, sizeof msg, "tutti: joined session \"%s\" as member %u (%s%s, %s)",
+             m->session, (unsigned)m->id, tutti_role_name(m->role),
+             m->hub_verified ? ", the hub's key checked" : "",
+             m->link.seal.on ? "link encrypted" : "link NOT encrypted: an open hub");
     notice(m, TUTTI_LOG_INFO, msg);
 }
 
@@ -689,12 +711,25 @@ typedef struct rx {
     tutti_member *m;
     const tutti__frame_hdr *hdr;
     int verdict; /* -1 unchecked, else a TUTTI__LINK_* value */
+    bool sealed; /* the frame came sealed (and opened) */
 } rx;
 
 static int on_rec(void *ctx, const tutti__rec *r)
 {
     rx *x = ctx;
     tutti_member *m = x->m;
+    /* On a sealed link, a clear frame is believed only while a handshake
+     * (a resume) is under way, and only for the handshake's replies: the
+     * hub answers a resume's HELLO in clear, before it knows the
+     * connection is this member's. */
+    if (m->link.seal.on && !x->sealed &&
+        (m->hs == HS_NONE ||
+         (r->type != TUTTI__REC_CHALLENGE && r->type != TUTTI__REC_REJECT &&
+          r->type != TUTTI__REC_WELCOME))) {
+        m->unsealed++;
+        m->dropped++;
+        return 1;
+    }
     if (x->hdr->link_seq == 0) {
         switch (r->type) {
         case TUTTI__REC_PONG: {
@@ -810,16 +845,25 @@ int tutti_member_receive(tutti_member *m, const uint8_t *buf, size_t len)
     m->now = now_local(m);
     tutti__frame_hdr hdr;
     memset(&hdr, 0, sizeof hdr);
-    rx x = {m, &hdr, -1};
+    rx x = {m, &hdr, -1, false};
     const char *why = NULL;
-    int rc = tutti__frame_decode(buf, len, &hdr, on_rec, &x, &why);
+    const uint8_t *frame;
+    size_t flen;
+    int rc = tutti__open_frame(&m->link, buf, len, &m->opened, &frame, &flen, &x.sealed, &why);
+    if (rc < 0) m->unsealed++;
+    /* A sealed frame that opens on a resume's connection: the hub took the
+     * resume (it seals to us only once it knows the connection is ours), so
+     * the handshake is over and clear frames are no longer believed. */
+    if (rc == 0 && x.sealed && m->hs == HS_AUTH && m->hs_resume) m->hs = HS_NONE;
+    if (rc == 0) rc = tutti__frame_decode(frame, flen, &hdr, on_rec, &x, &why);
     if (rc < 0) {
         m->dropped++;
         tutti__logf(&m->io, TUTTI_LOG_WARN, "tutti: dropped a malformed frame from the hub: %s",
                     why ? why : tutti_strerror(rc));
         return rc;
     }
-    if (m->state == M_JOINED && hdr.link_seq != 0 && x.verdict < 0)
+    if (m->state == M_JOINED && hdr.link_seq != 0 && x.verdict < 0 &&
+        (x.sealed || !m->link.seal.on))
         x.verdict = tutti__link_receive(&m->link, hdr.link_seq, hdr.ack);
     if (m->state == M_JOINED && x.verdict == TUTTI__LINK_GAP) {
         tutti_time iv = m->clock.est.rtt_last_ns + 10 * TUTTI_MS;
@@ -994,6 +1038,8 @@ void tutti_member_status_get(const tutti_member *m, tutti_member_status *st)
     st->role = m->role;
     st->hub_verified = m->hub_verified;
     st->failed = m->state == M_FAILED;
+    st->sealed = m->state == M_JOINED && m->link.seal.on;
+    st->unsealed_dropped = m->unsealed;
     st->refused = m->refused;
 }
 

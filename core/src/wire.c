@@ -165,6 +165,7 @@ static const field_desc challenge_fields[] = {
 };
 static const field_desc auth_fields[] = {
     F(1, FMT_U32, auth.kind), F(2, FMT_STR, auth.cred_id), F(3, FMT_BYTES, auth.proof),
+    F(4, FMT_BYTES, auth.ident),
 };
 static const field_desc welcome_fields[] = {
     F(1, FMT_U32, welcome.member_id),    F(2, FMT_I64, welcome.horizon),

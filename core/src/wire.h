@@ -96,6 +96,7 @@ typedef struct tutti__rec {
     uint8_t type; /* enum tutti__rec_type; unknown types are skipped, not passed */
     union {
         struct {
+            /* both empty: the member hides them until its AUTH (ident) */
             tutti__str session, name;
             uint32_t role;
             uint32_t resume_id;   /* 0: a new join */
@@ -113,6 +114,9 @@ typedef struct tutti__rec {
             uint32_t kind;        /* enum tutti__auth_kind */
             tutti__str cred_id;   /* an invitation's id */
             tutti__str proof;     /* 32 bytes */
+            /* the member's session and name sealed to this handshake
+             * (tutti__auth_seal_id), when its HELLO left them out */
+            tutti__str ident;
         } auth;
         struct {
             uint32_t member_id;

@@ -489,6 +489,41 @@ CASE(all_32, "wan40", 32, 2)
 CASE(partition_32, "partition", 32, 1)
 CASE(crash_32, "crash", 32, 1)
 CASE(freeze_32, "freeze", 32, 1)
+/* The same with invitations: every link encrypted (seal.h); losses resent,
+ * cut links resumed with their keys, removed members rejoining anew. */
+CASE(wan150_sealed_3, "wan150-sealed", 3, seeds())
+CASE(partition_sealed_3, "partition-sealed", 3, seeds())
+CASE(crash_sealed_3, "crash-sealed", 3, seeds())
+CASE(churn_sealed_3, "churn-sealed", 3, seeds())
+CASE(freeze_sealed_3, "freeze-sealed", 3, seeds())
+CASE(cut_sealed_3, "cut-sealed", 3, seeds())
+CASE(cut_sealed_8, "cut-sealed", 8, seeds())
+
+/* A sealed simulation's links are sealed, and nothing fails to open. */
+static void sealed_links(void)
+{
+    tutti_sim_config c;
+    tutti_sim_config_init(&c);
+    c.seed = 5;
+    c.members = 4;
+    c.up = c.down = (tutti_path){20 * TUTTI_MS, 5 * TUTTI_MS, TUTTI_JITTER_UNIFORM, 0.02};
+    c.horizon = 150 * TUTTI_MS;
+    c.sealed = true;
+    tutti_sim *s = NULL;
+    CHECK(tutti_sim_create(&s, &c) == 0);
+    for (uint32_t i = 1; i <= c.members; i++) tutti_sim_start(s, i, (tutti_time)i * 10 * TUTTI_MS);
+    tutti_sim_random_workload(s, 400, TUTTI_S, 5 * TUTTI_S, 0, 0);
+    tutti_sim_run_until(s, 7 * TUTTI_S);
+    tutti_hub_status hs;
+    tutti_hub_status_get(tutti_sim_hub(s), &hs);
+    CHECK_EQ_I64(hs.members, c.members);
+    CHECK_EQ_I64(hs.sealed_members, c.members);
+    CHECK_EQ_I64(hs.unsealed_dropped, 0);
+    tutti_sim_report r;
+    CHECK(tutti_sim_check(s, &r));
+    CHECK(r.user_events > 0);
+    tutti_sim_destroy(s);
+}
 
 int main(void)
 {
@@ -520,5 +555,13 @@ int main(void)
     RUN(partition_32);
     RUN(crash_32);
     RUN(freeze_32);
+    RUN(sealed_links);
+    RUN(wan150_sealed_3);
+    RUN(partition_sealed_3);
+    RUN(crash_sealed_3);
+    RUN(churn_sealed_3);
+    RUN(freeze_sealed_3);
+    RUN(cut_sealed_3);
+    RUN(cut_sealed_8);
     TEST_END();
 }

@@ -11,7 +11,17 @@ recv_next, cnonce, epk) -> CHALLENGE(hnonce, hub_pk, sig, mode) ->
 AUTH(kind, cred_id, proof) -> WELCOME | REJECT. X25519 is RFC 7748's ladder;
 the hub's Ed25519 key becomes an X25519 one by u = (1 + y) / (1 - y).
 The hub's signature is not checked here (an attacker does not care).
+
+After a WELCOME won with a credential (not on an open hub) every frame both
+ways is sealed (core/src/seal.h): "TU", version, flags 0x80, a 64-bit LE
+counter, then ChaCha20-Poly1305 (IETF, nonce = 4 zero bytes | counter) of
+the plain frame, the 12 header bytes as associated data; keys from the
+member secret by crypto_kdf (context "tuttilnk", 1: member -> hub, 2: hub ->
+member). Python has no AEAD of its own, so Seal calls libsodium (which the
+project depends on anyway) through ctypes.
 """
+import ctypes
+import ctypes.util
 import hashlib
 import os
 import socket
@@ -100,8 +110,8 @@ def parse_fields(body):
 
 
 def parse_frame(msg):
-    """-> (link_seq, [(type, fields)]) or None."""
-    if len(msg) < 4 or msg[:2] != b"TU":
+    """-> (link_seq, [(type, fields)]) or None (also for a sealed frame)."""
+    if len(msg) < 4 or msg[:2] != b"TU" or msg[3] & 0x80:
         return None
     i = 4
     seq, i = read_varint(msg, i)
@@ -124,8 +134,12 @@ class Conn:
         self.s.sendall(SP_PAIR1)
         self.buf = b""
         self.got_header = False
+        self.seal = None        # a Seal once the link is sealed
+        self.unopened = 0       # sealed frames that did not open
 
     def send(self, body):
+        if self.seal:
+            body = self.seal.seal(body)
         self.s.sendall(message(body))
 
     def recv(self, timeout=2.0):
@@ -140,6 +154,12 @@ class Conn:
                 if len(self.buf) >= 8 + n:
                     m = self.buf[12:8 + n]
                     self.buf = self.buf[8 + n:]
+                    if len(m) >= 4 and m[3] & 0x80 and self.seal:
+                        p = self.seal.open(m)
+                        if p is None:
+                            self.unopened += 1
+                            continue
+                        m = p
                     return m
             left = end - time.time()
             if left <= 0:
@@ -254,6 +274,46 @@ def read_invite(path):
             "secret": bytes.fromhex(line[4]), "hub_pk": bytes.fromhex(line[5])}
 
 
+class Seal:
+    """One end of a sealed link (core/src/seal.h), libsodium through ctypes."""
+    lib = None
+
+    def __init__(self, secret, hub=False):
+        if Seal.lib is None:
+            Seal.lib = ctypes.CDLL(ctypes.util.find_library("sodium") or "libsodium.so.23")
+            assert Seal.lib.sodium_init() >= 0
+        keys = {}
+        for sub in (1, 2):
+            k = ctypes.create_string_buffer(32)
+            Seal.lib.crypto_kdf_derive_from_key(k, ctypes.c_size_t(32), ctypes.c_uint64(sub),
+                                                b"tuttilnk", secret)
+            keys[sub] = k.raw
+        self.tx, self.rx = (keys[2], keys[1]) if hub else (keys[1], keys[2])
+        self.tx_next = 1
+
+    def seal(self, plain, counter=None):
+        ctr = self.tx_next if counter is None else counter
+        self.tx_next = max(self.tx_next, ctr + 1)
+        hdr = b"TU" + bytes([1, 0x80]) + struct.pack("<Q", ctr)
+        out = ctypes.create_string_buffer(len(plain) + 16)
+        n = ctypes.c_ulonglong(0)
+        Seal.lib.crypto_aead_chacha20poly1305_ietf_encrypt(
+            out, ctypes.byref(n), plain, ctypes.c_ulonglong(len(plain)), hdr,
+            ctypes.c_ulonglong(len(hdr)), None, bytes(4) + hdr[4:], self.tx)
+        return hdr + out.raw[:n.value]
+
+    def open(self, sealed):
+        """The plain frame, or None (no replay check here: a test peer)."""
+        if len(sealed) < 28:
+            return None
+        out = ctypes.create_string_buffer(len(sealed))
+        n = ctypes.c_ulonglong(0)
+        rc = Seal.lib.crypto_aead_chacha20poly1305_ietf_decrypt(
+            out, ctypes.byref(n), None, sealed[12:], ctypes.c_ulonglong(len(sealed) - 12),
+            sealed[:12], ctypes.c_ulonglong(12), bytes(4) + sealed[4:12], self.rx)
+        return out.raw[:n.value] if rc == 0 else None
+
+
 # --------------------------------------------------------------- joining
 
 def hello(session, name, role=0, resume_id=0, recv_next=1, cnonce=None, epk=None):
@@ -308,6 +368,9 @@ class Handshake:
         self.c.send(a)
         self.secret = member_secret(dh, th)
         self.reply = self.c.wait_for({REC_WELCOME, REC_REJECT}, timeout)
+        if self.reply and self.reply[0] == REC_WELCOME and self.kind != AUTH_OPEN \
+                and not self.resume_id:
+            self.c.seal = Seal(self.secret)
         return self.reply
 
 

@@ -353,6 +353,9 @@ typedef struct tutti_member_status {
     bool hub_verified;     /* the hub proved the key this member pinned */
     bool failed;           /* the hub refused us for good (see the notices) */
     uint64_t refused;      /* submissions refused here (a listener) */
+    bool sealed;           /* the link to the hub is encrypted (joined with a credential) */
+    uint64_t unsealed_dropped; /* frames dropped: sealed and not opening, or clear on
+                                * the encrypted link */
 } tutti_member_status;
 
 TUTTI_API void tutti_member_status_get(const tutti_member *m, tutti_member_status *st);
@@ -485,6 +488,10 @@ typedef struct tutti_hub_status {
     uint64_t auth_ok, auth_refused;  /* handshakes */
     uint64_t refused_events, refused_requests;
     uint32_t handshakes;       /* handshakes under way now */
+    /* frames dropped because they were sealed and did not open (wrong key,
+     * altered, replayed) or came in clear on an encrypted link */
+    uint64_t unsealed_dropped;
+    uint32_t sealed_members;   /* active members whose link is encrypted */
 } tutti_hub_status;
 TUTTI_API void tutti_hub_status_get(const tutti_hub *h, tutti_hub_status *st);
 TUTTI_API uint32_t tutti_hub_list(const tutti_hub *h, tutti_member_info *out, uint32_t cap);

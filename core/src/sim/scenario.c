@@ -32,6 +32,15 @@ int tutti_sim_scenario(const char *profile, uint32_t members, uint64_t seed,
     tutti_sim_config_init(&c);
     c.seed = seed;
     c.members = members;
+    /* PROFILE-sealed: the same with invitations, so every link is encrypted */
+    char base[32];
+    size_t pl = strlen(profile);
+    if (pl > 7 && pl - 7 < sizeof base && !strcmp(profile + pl - 7, "-sealed")) {
+        memcpy(base, profile, pl - 7);
+        base[pl - 7] = 0;
+        profile = base;
+        c.sealed = true;
+    }
     bool partition = false, crash = false, churn = false, freeze = false, silent = false,
          cut = false;
     if (!strcmp(profile, "lan")) {

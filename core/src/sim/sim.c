@@ -294,10 +294,32 @@ int tutti_sim_create(tutti_sim **out, const tutti_sim_config *cfg)
     hc.auto_horizon = cfg->auto_horizon;
     hc.horizon_floor = cfg->horizon_floor;
     hc.floor_for = cfg->floor_for;
+    hc.open = !cfg->sealed;
     int rc = tutti_hub_create(&s->hub, &hc, node_io(&s->nodes[0], &io));
     if (rc) {
         tutti_sim_destroy(s);
         return rc;
+    }
+    /* Sealed: one invitation a member, its secret from the seeded stream. */
+    tutti_invite *inv = NULL;
+    if (cfg->sealed) {
+        inv = calloc(s->nnodes, sizeof *inv);
+        if (!inv) {
+            tutti_sim_destroy(s);
+            return TUTTI_ENOMEM;
+        }
+        for (uint32_t i = 0; i < s->nnodes; i++) {
+            snprintf(inv[i].id, sizeof inv[i].id, "%x", (unsigned)i + 1);
+            inv[i].role = TUTTI_ROLE_PERFORMER;
+            for (int k = 0; k < 32; k++) inv[i].secret[k] = (uint8_t)tutti_rng_next(&s->rng);
+            tutti_hub_public_key(s->hub, inv[i].hub_pk);
+        }
+        rc = tutti_hub_set_invites(s->hub, inv, s->nnodes);
+        if (rc) {
+            free(inv);
+            tutti_sim_destroy(s);
+            return rc;
+        }
     }
     for (uint32_t i = 1; i < s->nnodes; i++) {
         tutti_member_config mc;
@@ -308,13 +330,16 @@ int tutti_sim_create(tutti_sim **out, const tutti_sim_config *cfg)
         mc.name = name;
         mc.auto_rejoin = cfg->auto_rejoin;
         mc.max_pending = cfg->max_pending;
+        if (inv) mc.invite = &inv[i];
         tutti_member_callbacks cb = {&s->nodes[i], on_deliver, NULL};
         rc = tutti_member_create(&s->nodes[i].m, &mc, node_io(&s->nodes[i], &io), &cb);
         if (rc) {
+            free(inv);
             tutti_sim_destroy(s);
             return rc;
         }
     }
+    free(inv);
     simev *e = new_ev(EV_TICK, 0, 0);
     push(s, e);
     *out = s;

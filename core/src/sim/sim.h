@@ -72,6 +72,7 @@ typedef struct tutti_sim_config {
     uint32_t max_pending;
     bool auto_horizon;         /* the hub chooses L (horizon is where it starts) */
     tutti_time horizon_floor, floor_for; /* a rehearsal's L (tutti_hub_config) */
+    bool sealed; /* the hub needs invitations (one a member): links encrypted */
 } tutti_sim_config;
 
 void tutti_sim_config_init(tutti_sim_config *c);
