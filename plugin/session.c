@@ -5,6 +5,7 @@
 #include "session.h"
 
 #include "asset.h"
+#include "check.h"
 #include "journal.h"
 #include "ns.h"
 #include "osc.h"
@@ -34,7 +35,14 @@
 /* The reply context of the events that carry what this member's clients
  * made while its server was solo into its part, on every server (carry). */
 #define STATE_TAG 0x6000747600000000ull
-#define IS_TAGGED(tag) (((tag)&REPLAY_MASK) == REPLAY_TAG || ((tag)&REPLAY_MASK) == STATE_TAG)
+/* The reply context of a member's server-check digest (check.h). */
+#define CHECK_TAG 0x6000747700000000ull
+#define IS_TAGGED(tag)                                                                     \
+    (((tag)&REPLAY_MASK) == REPLAY_TAG || ((tag)&REPLAY_MASK) == STATE_TAG ||              \
+     ((tag)&REPLAY_MASK) == CHECK_TAG)
+/* A member sends digests from this long after it holds nothing back (a
+ * newcomer's server plays the notes submitted before its join at the join). */
+#define CHECK_SETTLE (2 * TUTTI_S)
 #define MAX_ROOTS 512
 /* Buffers of a part that the session frees when the part goes. */
 #define PART_BUFS 1024
@@ -113,11 +121,25 @@ static struct session {
     tutti_time last_at; /* the local time the last event was played at */
     bool journaling; /* nothing is held any more: the journal runs */
 
+    /* The server check (check.h). The member's thread: the round to ask the
+     * server about next (its session time; 0: the first event's), and
+     * from when (wall clock) this member sends digests. The checker under
+     * check_mu (the status reads it). The proxy's thread: the /fail
+     * replies of the current window. */
+    tutti_time check_next, check_after;
+    pthread_mutex_t check_mu;
+    tutti__checker *checker;
+    char check_last[480];
+    char check_logged[TUTTI_NS_SLOTS][2][480];
+    tutti__digest fails;
+
     /* The proxy's thread only: groups answered /n_go early (see
      * tutti__session_announce), whose real /n_go is not passed on. */
     int32_t announced[64];
     uint32_t nannounced;
-} S = {.mu = PTHREAD_MUTEX_INITIALIZER, .state_mu = PTHREAD_MUTEX_INITIALIZER};
+} S = {.mu = PTHREAD_MUTEX_INITIALIZER,
+       .state_mu = PTHREAD_MUTEX_INITIALIZER,
+       .check_mu = PTHREAD_MUTEX_INITIALIZER};
 
 #define logf_ tutti__proxy_logf
 
@@ -725,6 +747,7 @@ static void journal_if_ready(void)
     for (uint32_t i = 0; i < S.nold; i++)
         if (S.old[i].waiting) return;
     S.journaling = true;
+    S.check_after = wall_now() + CHECK_SETTLE;
 }
 
 /* Member `origin` holds nothing back any more (`why`: say so, or NULL). */
@@ -1006,7 +1029,8 @@ static void deliver_user(const tutti_event *ev, tutti_time at, int how)
     ensure_group(part);
     tutti_net *net = atomic_load(&S.live);
     if (net) tutti_net_call(net, learn_id, NULL); /* runs at once: this is its thread */
-    uint64_t reply_to = mine ? tag : TUTTI_PROXY_CTX_DISCARD;
+    uint64_t reply_to = (mine ? tag : TUTTI_PROXY_CTX_DISCARD) | TUTTI_PROXY_CTX_EVENT |
+                        TUTTI_PROXY_CTX_PART(part);
     if (S.trace) trace(ev, how, (size_t)n, at);
     if (how == PLAY_NOW) {
         inject(S.out, (size_t)n, reply_to);
@@ -1070,6 +1094,94 @@ static void deliver_state(const tutti_event *ev, tutti_time at)
     deliver_user(ev, at, early ? PLAY_NOW : PLAY_AT);
 }
 
+/* ------------------------------------------------------ server check */
+
+/* A difference the checker found (member's thread): logged when it says
+ * something new about its part, and kept for the status. */
+static void check_report(void *arg, const tutti__check_diff *d)
+{
+    (void)arg; /* called by the checker, under check_mu */
+    snprintf(S.check_last, sizeof S.check_last, "%s", d->text);
+    /* the text without its round: the same difference round after round
+     * is logged once */
+    const char *what = strchr(d->text, ',');
+    what = what ? what : d->text;
+    char *last = S.check_logged[d->slot % TUTTI_NS_SLOTS][d->fails];
+    if (!strcmp(last, what) && !d->fails) return;
+    snprintf(last, sizeof S.check_logged[0][0], "%s", what);
+    logf_("tutti: server check: %s", d->text);
+}
+
+/* Round k of the server check is asked at the first event stamped after
+ * T_k: a /g_queryTree of the whole server timed at T_k (never before what
+ * was handed over already, nor in the past), so it runs after every event
+ * at or before T_k and before any later one, on every server. Only once
+ * this member holds nothing back, and has played on for CHECK_SETTLE. */
+static void check_round(tutti_time t, tutti_time now_s)
+{
+    if (t <= S.check_next) return;
+    int64_t k = (t - 1) / TUTTI_CHECK_PERIOD;
+    tutti_time T = k * TUTTI_CHECK_PERIOD;
+    S.check_next = T + TUTTI_CHECK_PERIOD;
+    if (!S.journaling || !atomic_load(&S.my_id) || wall_now() < S.check_after) return;
+    tutti_time now = wall_now(), at = now + (T - now_s);
+    if (at < S.last_at) at = S.last_at;
+    /* T_k is past when no event came between it and the trigger: the query
+     * runs a little from now, still after everything at or before T_k and
+     * before the trigger (it is handed over first) */
+    if (at < now + 2 * DELIVER_LEAD) at = now + 2 * DELIVER_LEAD;
+    S.last_at = at;
+    uint8_t msg[48], b[80];
+    size_t n = tutti__osc_write(msg, sizeof msg, "/g_queryTree", "ii", 0, 0);
+    size_t m = timed(msg, n, at, b);
+    inject(b, m, TUTTI_PROXY_CTX_CHECK | ((uint64_t)k & ((1ull << 48) - 1)));
+}
+
+/* A digest delivered (any member's, this one's included): journaled as it
+ * came and compared. */
+static void deliver_digest(const tutti_event *ev)
+{
+    const uint8_t *osc = ev->data + CTX_BYTES;
+    size_t len = ev->len - CTX_BYTES;
+    journal(ev, osc, len);
+    tutti__digest d;
+    if (tutti__digest_decode(&d, osc, len, ev->key.origin)) return;
+    pthread_mutex_lock(&S.check_mu);
+    if (S.checker) tutti__checker_digest(S.checker, &d);
+    pthread_mutex_unlock(&S.check_mu);
+    tutti__digest_clear(&d);
+}
+
+void tutti__session_event_reply(uint32_t part, const uint8_t *p, size_t len)
+{
+    if (len >= 8 && !memcmp(p, "/fail\0\0\0", 8)) tutti__digest_fail(&S.fails, part, p, len);
+}
+
+void tutti__session_check_reply(int64_t round, const uint8_t *p, size_t len)
+{
+    static tutti__digest d;
+    static uint8_t buf[MAX_EVENT];
+    uint32_t me = atomic_load(&S.my_id);
+    pthread_mutex_lock(&S.mu);
+    tutti__digest_init(&d, round, me ? tutti_member_part(me) : 0, S.name);
+    pthread_mutex_unlock(&S.mu);
+    if (tutti__digest_tree(&d, p, len)) {
+        tutti__digest_clear(&d);
+        return;
+    }
+    tutti__digest_add_fails(&d, &S.fails);
+    tutti__digest_clear(&S.fails);
+    put_be64(buf, CHECK_TAG);
+    size_t n = tutti__digest_encode(&d, buf + CTX_BYTES, sizeof buf - CTX_BYTES);
+    tutti__digest_clear(&d);
+    if (!n) return;
+    /* stamped just after the next round's time: the next round's trigger */
+    tutti_time t = (round + 1) * TUTTI_CHECK_PERIOD + 1;
+    pthread_mutex_lock(&S.mu);
+    if (S.net && me) tutti_net_submit(S.net, t, buf, (uint32_t)(n + CTX_BYTES));
+    pthread_mutex_unlock(&S.mu);
+}
+
 static void deliver(void *ctx, const tutti_event *ev, tutti_time now_session, bool late)
 {
     if (!atomic_load(&S.carried)) carry();
@@ -1090,6 +1202,10 @@ static void deliver(void *ctx, const tutti_event *ev, tutti_time now_session, bo
     tutti_time now_s = now_session, fresh;
     tutti_net *net = atomic_load(&S.live);
     if (net && tutti_net_session_now(net, &fresh) == 0) now_s = fresh;
+    check_round(ev->key.t, now_s);
+    pthread_mutex_lock(&S.check_mu);
+    if (S.checker) tutti__checker_time(S.checker, ev->key.t);
+    pthread_mutex_unlock(&S.check_mu);
     tutti_time at = wall_now() + (ev->key.t - now_s);
     if (at < S.last_at) at = S.last_at;
     S.last_at = at;
@@ -1098,7 +1214,9 @@ static void deliver(void *ctx, const tutti_event *ev, tutti_time now_session, bo
         return;
     }
     uint64_t tag = ev->len >= CTX_BYTES ? get_be64(ev->data) : 0;
-    if ((tag & REPLAY_MASK) == REPLAY_TAG) {
+    if ((tag & REPLAY_MASK) == CHECK_TAG) {
+        deliver_digest(ev);
+    } else if ((tag & REPLAY_MASK) == REPLAY_TAG) {
         deliver_replay(ev, at, (uint32_t)tag);
     } else if ((tag & REPLAY_MASK) == STATE_TAG && ev->len > CTX_BYTES) {
         deliver_state(ev, at);
@@ -1211,6 +1329,10 @@ static void stop_member(void)
     tutti_net_call(n, close_journal, NULL);
     tutti_net_stop(n);
     atomic_store(&S.my_id, 0);
+    pthread_mutex_lock(&S.check_mu);
+    tutti__checker_free(S.checker);
+    S.checker = NULL;
+    pthread_mutex_unlock(&S.check_mu);
     pthread_mutex_lock(&S.state_mu);
     memset(S.buf_pending, 0, sizeof S.buf_pending);
     memset(S.buf_at, 0, sizeof S.buf_at);
@@ -1251,6 +1373,15 @@ int tutti__session_join(const tutti__session_opts *o, char *why, size_t cap)
     S.trace = getenv("TUTTI_TRACE") && *getenv("TUTTI_TRACE") == '1';
     S.nold = 0;
     S.nannounced = 0;
+    S.check_next = 0;
+    S.check_after = 0;
+    memset(S.check_logged, 0, sizeof S.check_logged);
+    tutti__digest_clear(&S.fails);
+    pthread_mutex_lock(&S.check_mu);
+    S.check_last[0] = 0;
+    tutti__checker_free(S.checker);
+    S.checker = tutti__checker_new(check_report, NULL);
+    pthread_mutex_unlock(&S.check_mu);
     /* The model is kept: what the clients made while solo is carried into
      * the part once joined (carry). Solo nodes in other parts' id ranges
      * (sclang makes a default group k * 2^26 + 1 for every client id k) go
@@ -1611,4 +1742,17 @@ void tutti__session_status_get(tutti__session_status *st)
     st->carried = atomic_load(&S.carried);
     pthread_mutex_unlock(&S.state_mu);
     st->queries_here = atomic_load(&S.queries_here);
+    pthread_mutex_lock(&S.check_mu);
+    if (S.checker) {
+        tutti__checker_stats cs;
+        tutti__checker_stats_get(S.checker, &cs);
+        st->check_rounds = cs.rounds;
+        st->check_identical = cs.identical;
+        st->check_diffs = cs.diffs;
+        st->check_late = cs.late;
+        st->check_servers = cs.servers;
+        st->check_differs = cs.last_diff_round >= 0 && cs.last_diff_round == cs.last_round;
+    }
+    snprintf(st->check_last, sizeof st->check_last, "%s", S.check_last);
+    pthread_mutex_unlock(&S.check_mu);
 }
