@@ -35,11 +35,19 @@ typedef struct found {
     size_t n, cap;
 } found;
 
+/* The text without its round ("round K, "): a difference that lasts is
+ * listed once, at its first round. */
+static const char *what(const char *text)
+{
+    const char *c = strchr(text, ',');
+    return c ? c : text;
+}
+
 static void on_diff(void *arg, const tutti__check_diff *d)
 {
     found *f = arg;
     for (size_t i = 0; i < f->n; i++)
-        if (!strcmp(f->text[i], d->text)) return;
+        if (!strcmp(what(f->text[i]), what(d->text))) return;
     if (f->n == f->cap) {
         size_t cap = f->cap ? 2 * f->cap : 16;
         void *p = realloc(f->text, cap * sizeof *f->text);
@@ -143,7 +151,7 @@ int cmd_verify(int argc, char **argv)
         }
         if (f.n) {
             printf("not coherent: the servers did different things with the same stream "
-                   "(%zu difference%s in %" PRIu64 " rounds of the server check):\n",
+                   "(%zu difference%s over %" PRIu64 " rounds of the server check):\n",
                    f.n, f.n == 1 ? "" : "s", rounds);
             for (size_t i = 0; i < f.n; i++) printf("  %s\n", f.text[i]);
             rc = CLI_JOURNALS_DIFFER;
