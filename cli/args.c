@@ -2,6 +2,7 @@
  * Option parsing, signals and small helpers shared by the commands.
  */
 #include "cli.h"
+#include "posix/url.h"
 
 #include <errno.h>
 #include <math.h>
@@ -127,6 +128,29 @@ static int set_value(const char *cmd, const cli_opt *o, const char *v)
         *(const char **)o->dst = v;
         return 0;
     }
+    if (o->kind == CLI_PORT) {
+        uint16_t port;
+        if (tutti__port_parse(v, strlen(v), (unsigned)o->lo, &port)) {
+            fprintf(stderr, "tutti %s: --%s wants a port from %u to 65535, not \"%s\"\n",
+                    cmd, o->name, (unsigned)o->lo, v);
+            return CLI_USAGE;
+        }
+        *(int *)o->dst = port;
+        return 0;
+    }
+    if (o->kind == CLI_LISTEN || o->kind == CLI_DIAL) {
+        uint16_t port;
+        char host[256];
+        const char *why = NULL;
+        if (o->kind == CLI_LISTEN
+                ? tutti__url_listen_parse(v, host, sizeof host, &port, &why)
+                : tutti__url_dial_check(v, &why)) {
+            fprintf(stderr, "tutti %s: --%s \"%s\": %s\n", cmd, o->name, v, why);
+            return CLI_USAGE;
+        }
+        *(const char **)o->dst = v;
+        return 0;
+    }
     double d = strtod(v, &end);
     if (end == v || *end || errno || !isfinite(d) || d < o->lo || d > o->hi ||
         (o->kind == CLI_COUNT && d != floor(d))) {
@@ -186,4 +210,17 @@ int cli_parse(const char *cmd, const char *usage, int argc, char **argv,
         if (rc) return rc;
     }
     return 0;
+}
+
+int cli_env_port(const char *cmd, const char *var, unsigned lo, int dflt)
+{
+    const char *e = getenv(var);
+    if (!e || !*e) return dflt;
+    uint16_t port;
+    if (tutti__port_parse(e, strlen(e), lo, &port)) {
+        fprintf(stderr, "tutti %s: %s wants a port from %u to 65535, not \"%s\"\n", cmd,
+                var, lo, e);
+        return -1;
+    }
+    return port;
 }

@@ -66,7 +66,7 @@ int tutti_bench_merge(int argc, char **argv)
     }
     if (!events || !origins || !batch) return 2;
 
-    tutti_io io = {NULL, mono_now, NULL, no_send, NULL};
+    tutti_io io = {NULL, mono_now, NULL, no_send, NULL, NULL};
     tutti_member_config cfg;
     tutti_member_config_init(&cfg);
     tutti_member_callbacks cb = {NULL, on_deliver, NULL};

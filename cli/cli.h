@@ -50,6 +50,9 @@ enum cli_opt_kind {
     CLI_STRING, /* const char *: points into argv */
     CLI_NUMBER, /* double within [lo, hi] */
     CLI_COUNT,  /* uint64_t within [lo, hi] */
+    CLI_PORT,   /* int: a TCP or UDP port, decimal digits, from lo (0 or 1) to 65535 */
+    CLI_LISTEN, /* const char *: a hub's listen URL, tcp://HOST:PORT (port 0 to 65535) */
+    CLI_DIAL,   /* const char *: a hub's URL to dial (port 1 to 65535) */
 };
 
 typedef struct cli_opt {
@@ -62,6 +65,11 @@ typedef struct cli_opt {
 
 int cli_parse(const char *cmd, const char *usage, int argc, char **argv,
               const cli_opt *opts, char **rest, int *nrest);
+
+/* The port in environment variable `var` for `tutti <cmd>`: `dflt` when it
+ * is unset or empty, its value when it is a port from `lo` to 65535, else -1
+ * after saying so on stderr. */
+int cli_env_port(const char *cmd, const char *var, unsigned lo, int dflt);
 
 /* ------------------------------------------------------------ signals */
 

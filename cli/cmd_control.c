@@ -134,33 +134,36 @@ static const char join_usage[] =
     "  --wait S        give up after S seconds (default 10)\n"
     "  --json          the status as one JSON object\n";
 
-static int default_port(void)
+/* The proxy's port when --proxy is not given (`port` still -1): the one in
+ * TUTTI_PROXY_PORT, or 57121. -1 (said on stderr) if TUTTI_PROXY_PORT is not
+ * a port a client can reach (0, the plugin's "any free port", is not). */
+static int default_port(const char *cmd, int port)
 {
-    const char *e = getenv("TUTTI_PROXY_PORT");
-    int p = e && *e ? atoi(e) : 0;
-    return p > 0 && p < 65536 ? p : DEFAULT_PROXY;
+    return port >= 0 ? port : cli_env_port(cmd, "TUTTI_PROXY_PORT", 1, DEFAULT_PROXY);
 }
 
 int cmd_join(int argc, char **argv)
 {
     const char *hub = NULL, *name = NULL, *session = CLI_DEFAULT_SESSION, *journal = "";
-    double port = default_port(), wait_s = 10;
+    double wait_s = 10;
+    int port = -1;
     bool json = false;
-    cli_opt opts[] = {{"hub", CLI_STRING, &hub, 0, 0, NULL},
+    cli_opt opts[] = {{"hub", CLI_DIAL, &hub, 0, 0, NULL},
                       {"name", CLI_STRING, &name, 0, 0, NULL},
                       {"session", CLI_STRING, &session, 0, 0, NULL},
                       {"journal", CLI_STRING, &journal, 0, 0, NULL},
-                      {"proxy", CLI_NUMBER, &port, 1, 65535, "port"},
+                      {"proxy", CLI_PORT, &port, 1, 65535, NULL},
                       {"wait", CLI_NUMBER, &wait_s, 0.1, 3600, "seconds"},
                       {"json", CLI_FLAG, &json, 0, 0, NULL},
                       {NULL, 0, NULL, 0, 0, NULL}};
     int rc = cli_parse("join", join_usage, argc, argv, opts, NULL, NULL);
     if (rc) return rc < 0 ? CLI_OK : rc;
+    if ((port = default_port("join", port)) < 0) return CLI_USAGE;
     if (!hub || !name) {
         fprintf(stderr, "tutti join: --hub and --name are needed\n\n%s", join_usage);
         return CLI_USAGE;
     }
-    int s = proxy_socket((int)port);
+    int s = proxy_socket(port);
     if (s < 0) {
         perror("tutti join: socket");
         return CLI_FAIL;
@@ -172,7 +175,7 @@ int cmd_join(int argc, char **argv)
     if (!n || send(s, req, n, 0) < 0 ||
         await(s, buf, sizeof buf, 2000, "/done", "/fail", &m) < 0) {
         fprintf(stderr, "tutti join: no answer from a tutti proxy on 127.0.0.1:%d\n",
-                (int)port);
+                port);
         close(s);
         return CLI_FAIL;
     }
@@ -188,9 +191,9 @@ int cmd_join(int argc, char **argv)
     tutti_time end = tutti_net_now() + (tutti_time)(wait_s * 1e9);
     char mode[32] = "";
     while (tutti_net_now() < end) {
-        if (status_once(s, (int)port, json, false, mode, sizeof mode)) break;
+        if (status_once(s, port, json, false, mode, sizeof mode)) break;
         if (!strcmp(mode, "session")) {
-            status_once(s, (int)port, json, true, mode, sizeof mode);
+            status_once(s, port, json, true, mode, sizeof mode);
             close(s);
             return CLI_OK;
         }
@@ -212,12 +215,13 @@ static const char leave_usage[] =
 
 int cmd_leave(int argc, char **argv)
 {
-    double port = default_port();
-    cli_opt opts[] = {{"proxy", CLI_NUMBER, &port, 1, 65535, "port"},
+    int port = -1;
+    cli_opt opts[] = {{"proxy", CLI_PORT, &port, 1, 65535, NULL},
                       {NULL, 0, NULL, 0, 0, NULL}};
     int rc = cli_parse("leave", leave_usage, argc, argv, opts, NULL, NULL);
     if (rc) return rc < 0 ? CLI_OK : rc;
-    int s = proxy_socket((int)port);
+    if ((port = default_port("leave", port)) < 0) return CLI_USAGE;
+    int s = proxy_socket(port);
     if (s < 0) return CLI_FAIL;
     uint8_t req[64], buf[1024];
     size_t n = tutti__osc_write(req, sizeof req, "/cmd", "ss", "tutti", "leave");
@@ -225,7 +229,9 @@ int cmd_leave(int argc, char **argv)
     rc = send(s, req, n, 0) < 0 || await(s, buf, sizeof buf, 3000, "/done", "/fail", &m) < 0
              ? CLI_FAIL
              : CLI_OK;
-    if (rc) fprintf(stderr, "tutti leave: no answer from a tutti proxy on 127.0.0.1:%d\n", (int)port);
+    if (rc)
+        fprintf(stderr, "tutti leave: no answer from a tutti proxy on 127.0.0.1:%d\n",
+                port);
     close(s);
     return rc;
 }
@@ -238,17 +244,18 @@ static const char status_usage[] =
 
 int cmd_status(int argc, char **argv)
 {
-    double port = default_port();
+    int port = -1;
     bool json = false;
-    cli_opt opts[] = {{"proxy", CLI_NUMBER, &port, 1, 65535, "port"},
+    cli_opt opts[] = {{"proxy", CLI_PORT, &port, 1, 65535, NULL},
                       {"json", CLI_FLAG, &json, 0, 0, NULL},
                       {NULL, 0, NULL, 0, 0, NULL}};
     int rc = cli_parse("status", status_usage, argc, argv, opts, NULL, NULL);
     if (rc) return rc < 0 ? CLI_OK : rc;
-    int s = proxy_socket((int)port);
+    if ((port = default_port("status", port)) < 0) return CLI_USAGE;
+    int s = proxy_socket(port);
     if (s < 0) return CLI_FAIL;
     char mode[32];
-    rc = status_once(s, (int)port, json, true, mode, sizeof mode);
+    rc = status_once(s, port, json, true, mode, sizeof mode);
     close(s);
     return rc;
 }

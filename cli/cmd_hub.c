@@ -2,16 +2,22 @@
  * tutti hub: relay and coordinate a session until interrupted.
  */
 #include "cli.h"
+#include "credentials.h"
 
 #include <errno.h>
 #include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sodium.h>
+#include <sys/stat.h>
 
 static const char usage[] =
     "usage: tutti hub [--listen URL] [--session NAME] [--horizon MS] [--suspect MS]\n"
     "                 [--auto-horizon] [--bpm X] [--duration S] [--url-file FILE]\n"
     "                 [--rehearsal FILE] [--quiet] [--verbose] [--realtime]\n"
+    "                 [--keys DIR] [--passphrase-file FILE] [--passphrase-role ROLE]\n"
+    "                 [--max-rate N] [--max-kib-rate N] [--max-ahead S] [--max-held-kib N]\n"
+    "                 [--per-address N] [--max-unauth N] [--hello-deadline MS]\n"
     "\n"
     "Runs the hub of a session: members connect to it, it relays every event to\n"
     "every member and sequences who is in the session and the tempo. Session time\n"
@@ -42,6 +48,25 @@ static const char usage[] =
     "  --verbose        log connections and other details to stderr\n"
     "  --realtime       run at real-time priority (SCHED_FIFO 10, below audio), so\n"
     "                   that a busy machine does not hold the session back\n"
+    "\n"
+    "Who may join (docs/security.md). With neither of the next two the hub is\n"
+    "OPEN: anyone who reaches it joins with the role it asks for.\n"
+    "  --keys DIR       the hub's key (DIR/hub.key, made if missing) and the\n"
+    "                   invitations it accepts (DIR/invites, made by tutti invite,\n"
+    "                   re-read within a second of a change)\n"
+    "  --passphrase-file FILE  members may also join with this passphrase (the\n"
+    "                   first line of FILE), as --passphrase-role (performer)\n"
+    "Limits per member, beyond which its events are refused and it is told why:\n"
+    "  --max-rate N     events per second (5000; bursts of twice that)\n"
+    "  --max-kib-rate N KiB of payload per second (4096; bursts of twice that)\n"
+    "  --max-ahead S    how far ahead of now an event may be stamped (20)\n"
+    "  --max-held-kib N KiB of its events relayed and not yet due (4096)\n"
+    "Limits on connections:\n"
+    "  --per-address N  connections one address may hold (32)\n"
+    "  --max-unauth N   connections without a credential yet (64; a new one\n"
+    "                   closes the oldest)\n"
+    "  --hello-deadline MS  close a connection with no credential after this\n"
+    "                   long (5000)\n"
     "\n"
     "On exit the last line on stdout is a JSON object with the final counters.\n";
 
@@ -164,9 +189,15 @@ static void list_members(void *arg, void *engine)
     fputs("     delays:", out);
     for (uint32_t i = 0; i < n && i < 64; i++) {
         fprintf(out,
-                " %s %.1f ms (clock +/-%.2f, late %" PRIu64 ", needs L %.1f, tail %.1f",
-                info[i].name, cli_ms(info[i].delay_ns), cli_ms(info[i].clock_bound_ns),
-                info[i].late, cli_ms(info[i].need_ns), cli_ms(info[i].tail_ns));
+                " %s [%s] %.1f ms (clock +/-%.2f, late %" PRIu64 ", needs L %.1f, tail %.1f",
+                info[i].name, tutti_role_name(info[i].role), cli_ms(info[i].delay_ns),
+                cli_ms(info[i].clock_bound_ns), info[i].late, cli_ms(info[i].need_ns),
+                cli_ms(info[i].tail_ns));
+        if (info[i].refused)
+            fprintf(out, ", REFUSED %" PRIu64 " events: %s", info[i].refused,
+                    info[i].refused_why);
+        if (info[i].refused_requests)
+            fprintf(out, ", %" PRIu64 " requests refused", info[i].refused_requests);
         if (info[i].moved)
             fprintf(out, ", moved %" PRIu64 " up to %.1f ms", info[i].moved,
                     cli_ms(info[i].max_moved_ns));
@@ -182,14 +213,70 @@ static void print_members(tutti_net *n)
     tutti_net_call(n, list_members, stdout);
 }
 
+typedef struct invites_call {
+    tutti_invite *list;
+    uint32_t n;
+} invites_call;
+
+static void set_invites(void *arg, void *engine)
+{
+    invites_call *c = arg;
+    tutti_hub_set_invites(engine, c->list, c->n);
+}
+
+/* Re-read DIR/invites when it changed (by mtime and size); log what the hub
+ * now accepts. */
+static void reload_invites(tutti_net *n, const char *dir, struct timespec *seen, off_t *size,
+                           bool first)
+{
+    char path[4096], err[300];
+    struct stat st;
+    snprintf(path, sizeof path, "%s/invites", dir);
+    if (stat(path, &st) != 0) memset(&st, 0, sizeof st);
+    if (!first && st.st_mtim.tv_sec == seen->tv_sec && st.st_mtim.tv_nsec == seen->tv_nsec &&
+        st.st_size == *size)
+        return;
+    *seen = st.st_mtim;
+    *size = st.st_size;
+    invites_call c;
+    if (cli_invites_load(dir, &c.list, &c.n, err, sizeof err) != 0) {
+        fprintf(stderr, "tutti hub: %s (the invitations in force stay as they were)\n", err);
+        return;
+    }
+    if (n) tutti_net_call(n, set_invites, &c);
+    printf("tutti hub: %u invitation%s in force (%s)\n", (unsigned)c.n, c.n == 1 ? "" : "s",
+           path);
+    fflush(stdout);
+    if (c.list) sodium_memzero(c.list, c.n * sizeof *c.list);
+    free(c.list);
+}
+
+static void hub_key_of(void *arg, void *engine)
+{
+    tutti_hub_public_key(engine, arg);
+}
+
 int cmd_hub(int argc, char **argv)
 {
     const char *listen = CLI_DEFAULT_LISTEN, *session = CLI_DEFAULT_SESSION,
                *url_file = NULL, *rehearsal_file = NULL;
     double horizon_ms = 100, suspect_ms = 8000, bpm = 120, duration = 0;
     bool quiet = false, verbose = false, auto_horizon = false, realtime = false;
+    const char *keys = NULL, *pass_file = NULL, *pass_role = "performer";
+    double max_rate = 5000, max_kib_rate = 4096, max_ahead = 20, max_held_kib = 4096,
+           per_addr = 32, max_unauth = 64, hello_deadline = 5000;
     const cli_opt opts[] = {
-        {"listen", CLI_STRING, &listen, 0, 0, NULL},
+        {"keys", CLI_STRING, &keys, 0, 0, NULL},
+        {"passphrase-file", CLI_STRING, &pass_file, 0, 0, NULL},
+        {"passphrase-role", CLI_STRING, &pass_role, 0, 0, NULL},
+        {"max-rate", CLI_NUMBER, &max_rate, 1, 1e7, "events per second"},
+        {"max-kib-rate", CLI_NUMBER, &max_kib_rate, 1, 1e7, "KiB per second"},
+        {"max-ahead", CLI_NUMBER, &max_ahead, 0.1, 60, "seconds"},
+        {"max-held-kib", CLI_NUMBER, &max_held_kib, 64, 1e7, "KiB"},
+        {"per-address", CLI_NUMBER, &per_addr, 1, 4096, "connections"},
+        {"max-unauth", CLI_NUMBER, &max_unauth, 1, 4096, "connections"},
+        {"hello-deadline", CLI_NUMBER, &hello_deadline, 100, 600000, "milliseconds"},
+        {"listen", CLI_LISTEN, &listen, 0, 0, NULL},
         {"session", CLI_STRING, &session, 0, 0, NULL},
         {"horizon", CLI_NUMBER, &horizon_ms, 1, 10000, "milliseconds"},
         {"suspect", CLI_NUMBER, &suspect_ms, 10, 600000, "milliseconds"},
@@ -253,8 +340,40 @@ int cmd_hub(int argc, char **argv)
         cfg.horizon_floor = cfg.horizon;
         cfg.floor_for = rehearsal_hold(&reh);
     }
+    cfg.max_event_rate = max_rate;
+    cfg.max_event_burst = 2 * max_rate;
+    cfg.max_byte_rate = max_kib_rate * 1024;
+    cfg.max_byte_burst = 2 * max_kib_rate * 1024;
+    cfg.max_ahead = (tutti_time)(max_ahead * 1e9);
+    cfg.max_held = (uint64_t)(max_held_kib * 1024);
+    uint8_t sk[64];
+    char pass[256], err[300];
+    if (keys) {
+        if (cli_hub_key(keys, sk, err, sizeof err) != 0) {
+            fprintf(stderr, "tutti hub: %s\n", err);
+            return CLI_FAIL;
+        }
+        cfg.hub_sk = sk;
+        cfg.open = false;
+    }
+    if (pass_file) {
+        if (cli_read_line_file(pass_file, pass, sizeof pass) != 0 || !pass[0]) {
+            fprintf(stderr, "tutti hub: cannot read a passphrase from %s\n", pass_file);
+            return CLI_USAGE;
+        }
+        if ((cfg.passphrase_role = cli_role(pass_role)) < 0) {
+            fprintf(stderr, "tutti hub: --passphrase-role is performer, listener, "
+                            "conductor or admin\n");
+            return CLI_USAGE;
+        }
+        cfg.passphrase = pass;
+        cfg.open = false;
+    }
     tutti_net_config ncfg;
     tutti_net_config_init(&ncfg);
+    ncfg.per_addr = (uint32_t)per_addr;
+    ncfg.max_unauth = (uint32_t)max_unauth;
+    ncfg.hello_deadline = (tutti_time)(hello_deadline * 1e6);
     ncfg.name = "hub";
     ncfg.log = cli_log;
     ncfg.log_ctx = "hub";
@@ -269,10 +388,31 @@ int cmd_hub(int argc, char **argv)
                 tutti_strerror(rc));
         return CLI_FAIL;
     }
+    if (keys) sodium_memzero(sk, sizeof sk);
+    if (pass_file) sodium_memzero(pass, sizeof pass);
     char url[256];
     tutti_net_url(n, url, sizeof url);
     printf("tutti hub: session \"%s\" is open at %s (L %.0f ms%s, %.0f bpm)\n", session,
            url, horizon_ms, auto_horizon ? ", automatic" : "", bpm);
+    uint8_t pk[32];
+    char pkhex[65];
+    tutti_net_call(n, hub_key_of, pk);
+    cli_hex_key(pkhex, pk);
+    if (cfg.open)
+        fprintf(stderr,
+                "tutti hub: WARNING: THIS HUB IS OPEN: anyone who can reach %s joins with "
+                "any role they ask for (tempo, L, removing members). Give --keys DIR (and "
+                "tutti invite) or --passphrase-file for a hub others can reach.\n",
+                url);
+    printf("tutti hub: %s; hub key %s\n",
+           cfg.open ? "OPEN (no credential needed)"
+                    : pass_file ? (keys ? "invitations or the passphrase needed"
+                                        : "the passphrase needed")
+                                : "invitations needed",
+           pkhex);
+    struct timespec inv_seen = {0, 0};
+    off_t inv_size = 0;
+    if (keys) reload_invites(n, keys, &inv_seen, &inv_size, true);
     fflush(stdout);
 
     tutti_time start = tutti_net_now(), next_line = start + TUTTI_S;
@@ -284,6 +424,7 @@ int cmd_hub(int argc, char **argv)
         if (duration > 0 && now - start >= (tutti_time)(duration * 1e9)) break;
         if (now >= next_line) {
             next_line += TUTTI_S;
+            if (keys) reload_invites(n, keys, &inv_seen, &inv_size, false);
             tutti_net_hub_status(n, &st);
             /* the session's own figures, once it has measured as long as the
              * rehearsal it started from */
@@ -297,11 +438,16 @@ int cmd_hub(int argc, char **argv)
                 printf("hub: %" PRIu32 " member%s, L %.1f ms, relayed %" PRIu64
                        ", delivered %" PRIu64 ", divergences %" PRIu64
                        ", dropped %" PRIu64 ", removed %" PRIu64 ", moved %" PRIu64
-                       ", closing %.1f ms ahead%s\n",
+                       ", closing %.1f ms ahead%s; auth ok %" PRIu64 " refused %" PRIu64
+                       ", refused events %" PRIu64 " requests %" PRIu64
+                       ", connections closed at the hello deadline %" PRIu64
+                       " refused for their address %" PRIu64 " evicted %" PRIu64 "\n",
                        st.members, st.members == 1 ? "" : "s", cli_ms(st.horizon),
                        st.relayed, st.delivered, st.divergences, st.dropped_frames,
                        st.removed, st.moved, cli_ms(st.close_lead),
-                       st.horizon_floor ? ", the rehearsal's L held" : "");
+                       st.horizon_floor ? ", the rehearsal's L held" : "", st.auth_ok,
+                       st.auth_refused, st.refused_events, st.refused_requests,
+                       ns.hello_timeouts, ns.addr_refused, ns.evicted);
                 print_members(n);
                 fflush(stdout);
             }
@@ -322,10 +468,15 @@ int cmd_hub(int argc, char **argv)
            ",\"send_failed\":%" PRIu64 ",\"refused\":%" PRIu64
            ",\"auto_horizon\":%s,\"horizon_target_ns\":%" PRId64
            ",\"horizon_changes\":%" PRIu64 ",\"moved\":%" PRIu64
-           ",\"close_lead_ns\":%" PRId64 "}\n",
+           ",\"close_lead_ns\":%" PRId64 ",\"open\":%s,\"auth_ok\":%" PRIu64
+           ",\"auth_refused\":%" PRIu64 ",\"refused_events\":%" PRIu64
+           ",\"refused_requests\":%" PRIu64 ",\"hello_timeouts\":%" PRIu64
+           ",\"addr_refused\":%" PRIu64 ",\"evicted\":%" PRIu64 "}\n",
            url, cfg.session_epoch, st.members, st.horizon, st.relayed, st.delivered,
            st.divergences, st.removed, st.dropped_frames, ns.connects, ns.frames_in,
            ns.frames_out, ns.send_failed, ns.refused, auto_horizon ? "true" : "false",
-           st.horizon_target, st.horizon_changes, st.moved, st.close_lead);
+           st.horizon_target, st.horizon_changes, st.moved, st.close_lead,
+           st.open ? "true" : "false", st.auth_ok, st.auth_refused, st.refused_events,
+           st.refused_requests, ns.hello_timeouts, ns.addr_refused, ns.evicted);
     return CLI_OK;
 }

@@ -6,6 +6,7 @@
  * They share only the atomic counters below.
  */
 #include "cli.h"
+#include "credentials.h"
 #include "journal.h"
 #include "sim/sim.h"
 
@@ -19,6 +20,9 @@ static const char usage[] =
     "                    [--rate HZ] [--lead-max MS] [--journal FILE] [--duration S]\n"
     "                    [--wait-members K] [--expect N] [--timeout S] [--quiet]\n"
     "                    [--verbose] [--timing FILE] [--rejoin] [--realtime]\n"
+    "                    [--invite FILE] [--passphrase-file FILE] [--hub-key HEX]\n"
+    "                    [--role ROLE] [--request-bpm X] [--request-horizon MS]\n"
+    "                    [--request-remove ID]\n"
     "\n"
     "Joins a session and plays N test events at about HZ per second, each stamped\n"
     "for a random moment between now and now + lead-max (an event stamped closer\n"
@@ -29,6 +33,15 @@ static const char usage[] =
     "\n"
     "  --hub URL          the hub's address, e.g. tcp://127.0.0.1:7770\n"
     "  --name NAME        this member's name in the session\n"
+    "  --invite FILE      join with this invitation (tutti invite made it; the\n"
+    "                     line itself also works); the hub's key in it is checked\n"
+    "  --passphrase-file FILE  join with the session passphrase (first line)\n"
+    "  --hub-key HEX      the hub's key (its log prints it): refuse any other hub\n"
+    "  --role ROLE        the role asked of an open hub (performer); a credential's\n"
+    "                     role is the credential's\n"
+    "  --request-bpm X, --request-horizon MS, --request-remove ID  once joined,\n"
+    "                     ask the hub for a tempo, an L, a member's removal (the\n"
+    "                     hub refuses what this member's role may not do)\n"
     "  --session NAME     the session to join (default " CLI_DEFAULT_SESSION ")\n"
     "  --events N         test events to play (default 100)\n"
     "  --rate HZ          events per second (default 100)\n"
@@ -142,6 +155,20 @@ static void on_deliver(void *ctx, const tutti_event *ev, tutti_time now_s, bool 
     if (ev->key.origin == atomic_load(&r->my_id)) atomic_fetch_add(&r->own_heard, 1);
 }
 
+typedef struct member_requests {
+    double bpm;
+    tutti_time horizon;
+    uint32_t remove;
+} member_requests;
+
+static void send_requests(void *arg, void *engine)
+{
+    member_requests *rq = arg;
+    if (rq->bpm) tutti_member_propose_bpm(engine, rq->bpm);
+    if (rq->horizon) tutti_member_propose_horizon(engine, rq->horizon);
+    if (rq->remove) tutti_member_propose_remove(engine, rq->remove);
+}
+
 static uint64_t seed_from(const char *name)
 {
     uint64_t h =
@@ -170,8 +197,18 @@ int cmd_member(int argc, char **argv)
     uint64_t events = 100, wait_members = 1, expect = 0;
     double rate = 100, lead_max_ms = 200, duration = 0, timeout = 0;
     bool quiet = false, verbose = false, rejoin = false, realtime = false;
+    const char *invite_file = NULL, *pass_file = NULL, *hub_key = NULL, *role = "performer";
+    double req_bpm = 0, req_horizon = 0;
+    uint64_t req_remove = 0;
     const cli_opt opts[] = {
-        {"hub", CLI_STRING, &hub, 0, 0, NULL},
+        {"invite", CLI_STRING, &invite_file, 0, 0, NULL},
+        {"passphrase-file", CLI_STRING, &pass_file, 0, 0, NULL},
+        {"hub-key", CLI_STRING, &hub_key, 0, 0, NULL},
+        {"role", CLI_STRING, &role, 0, 0, NULL},
+        {"request-bpm", CLI_NUMBER, &req_bpm, TUTTI_BPM_MIN, TUTTI_BPM_MAX, "bpm"},
+        {"request-horizon", CLI_NUMBER, &req_horizon, 1, 10000, "milliseconds"},
+        {"request-remove", CLI_COUNT, &req_remove, 1, UINT32_MAX, "member id"},
+        {"hub", CLI_DIAL, &hub, 0, 0, NULL},
         {"name", CLI_STRING, &name, 0, 0, NULL},
         {"session", CLI_STRING, &session, 0, 0, NULL},
         {"events", CLI_COUNT, &events, 0, 1e9, "events"},
@@ -226,6 +263,34 @@ int cmd_member(int argc, char **argv)
     tutti_member_config_init(&cfg);
     cfg.session = session;
     cfg.name = name;
+    tutti_invite invite;
+    uint8_t pin[32];
+    char pass[256], err[300];
+    if ((cfg.role = cli_role(role)) < 0) {
+        fprintf(stderr, "tutti member: --role is performer, listener, conductor or admin\n");
+        return CLI_USAGE;
+    }
+    if (invite_file) {
+        if (cli_invite_read(invite_file, &invite, err, sizeof err) != 0) {
+            fprintf(stderr, "tutti member: --invite: %s\n", err);
+            return CLI_USAGE;
+        }
+        cfg.invite = &invite;
+    }
+    if (pass_file) {
+        if (cli_read_line_file(pass_file, pass, sizeof pass) != 0 || !pass[0]) {
+            fprintf(stderr, "tutti member: cannot read a passphrase from %s\n", pass_file);
+            return CLI_USAGE;
+        }
+        cfg.passphrase = pass;
+    }
+    if (hub_key) {
+        if (!cli_parse_key(hub_key, pin)) {
+            fprintf(stderr, "tutti member: --hub-key is 64 hex digits\n");
+            return CLI_USAGE;
+        }
+        cfg.hub_key = pin;
+    }
     /* notices are logged too; the timing file records them */
     tutti_member_callbacks cb = {&run, on_deliver, tpath ? on_notice : NULL};
     tutti_net_config ncfg;
@@ -288,7 +353,18 @@ int cmd_member(int argc, char **argv)
             next_progress += TUTTI_S;
             print_progress(name, &st, sent, events, atomic_load(&run.heard));
         }
+        if (st.failed) {
+            failure = "the hub refused to admit this member (see the log)";
+            break;
+        }
         if (!play_start) {
+            if (st.joined && (req_bpm || req_horizon || req_remove)) {
+                member_requests rq = {req_bpm, (tutti_time)(req_horizon * 1e6),
+                                      (uint32_t)req_remove};
+                tutti_net_call(n, send_requests, &rq);
+                req_bpm = req_horizon = 0;
+                req_remove = 0;
+            }
             if (st.joined && st.members >= wait_members) {
                 atomic_store(&run.my_id, st.id);
                 incarnation = st.incarnation;
@@ -373,7 +449,7 @@ int cmd_member(int argc, char **argv)
            ",\"max_moved_ns\":%" PRId64 ",\"moved_all\":%" PRIu64 ",\"hash\":\"%016" PRIx64
            "\",\"divergences\":%" PRIu64 ",\"dropped\":%" PRIu64
            ",\"journal_lines\":%" PRIu64 ",\"connects\":%" PRIu64
-           ",\"send_failed\":%" PRIu64 "%s%s%s}\n",
+           ",\"send_failed\":%" PRIu64 ",\"role\":\"%s\",\"hub_verified\":%s%s%s%s}\n",
            name, failure ? "false" : "true", st.id, st.incarnation, session_now - local,
            st.clock.bound_ns, st.clock.rtt_min_ns, st.clock.rtt_last_ns,
            st.clock.drift * 1e6, st.clock.locked ? "true" : "false", st.horizon,
@@ -381,6 +457,7 @@ int cmd_member(int argc, char **argv)
            (uint64_t)atomic_load(&run.own_heard), st.late, st.max_lateness, st.moved,
            st.max_moved, st.moved_all, st.hash,
            st.divergences, st.dropped, lines, ns.connects, ns.send_failed,
+           tutti_role_name(st.role), st.hub_verified ? "true" : "false",
            failure ? ",\"error\":\"" : "", failure ? failure : "", failure ? "\"" : "");
     fflush(stdout);
     cli_exit_after(10, failure ? CLI_FAIL : CLI_OK);

@@ -20,6 +20,7 @@
  */
 #include "cli.h"
 #include "netsim.h"
+#include "posix/url.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -455,17 +456,22 @@ static int read_scenario(const char *path, evlist *out)
 
 /* ---------------------------------------------------------- addresses */
 
-/* "tcp://HOST:PORT", "HOST:PORT", "[V6]:PORT" or ":PORT". */
-static int parse_addr(const char *opt, const char *s, char *host, size_t cap, int *port)
+/* "tcp://HOST:PORT", "HOST:PORT", "[V6]:PORT" or ":PORT", the port from `lo`
+ * (0 for --listen: any free port; 1 for --to) to 65535. */
+static int parse_addr(const char *opt, const char *s, unsigned lo, char *host, size_t cap,
+                      int *port)
 {
     if (!strncmp(s, "tcp://", 6)) s += 6;
     const char *colon = strrchr(s, ':');
-    char *end;
-    long p = colon ? strtol(colon + 1, &end, 10) : -1;
-    if (!colon || colon[1] == 0 || *end || p < 0 || p > 65535) {
+    if (!colon) {
         fprintf(stderr,
                 "tutti netsim: --%s wants HOST:PORT (or tcp://HOST:PORT), not \"%s\"\n",
                 opt, s);
+        return CLI_USAGE;
+    }
+    uint16_t p;
+    if (tutti__port_parse(colon + 1, strlen(colon + 1), lo, &p)) {
+        fprintf(stderr, "tutti netsim: --%s \"%s\": %s\n", opt, s, tutti__port_rule(lo));
         return CLI_USAGE;
     }
     size_t hl = (size_t)(colon - s);
@@ -486,7 +492,10 @@ static int parse_addr(const char *opt, const char *s, char *host, size_t cap, in
 static int write_url_file(const char *path, const char *url)
 {
     char tmp[4096];
-    snprintf(tmp, sizeof tmp, "%s.tmp", path);
+    if (snprintf(tmp, sizeof tmp, "%s.tmp", path) >= (int)sizeof tmp) {
+        errno = ENAMETOOLONG;
+        return -1;
+    }
     FILE *f = fopen(tmp, "w");
     if (!f) return -1;
     fprintf(f, "%s\n", url);
@@ -650,14 +659,10 @@ int cmd_netsim(int argc, char **argv)
     netsim_config cfg;
     netsim_config_init(&cfg);
     char lhost[256], thost[256];
-    if ((rc = parse_addr("listen", listen, lhost, sizeof lhost, &cfg.listen_port)) ||
-        (rc = parse_addr("to", to, thost, sizeof thost, &cfg.to_port)))
+    if ((rc = parse_addr("listen", listen, TUTTI__PORT_ANY, lhost, sizeof lhost,
+                         &cfg.listen_port)) ||
+        (rc = parse_addr("to", to, TUTTI__PORT_MIN, thost, sizeof thost, &cfg.to_port)))
         goto out;
-    if (cfg.to_port == 0) {
-        fprintf(stderr, "tutti netsim: --to needs a port other than 0\n");
-        rc = CLI_USAGE;
-        goto out;
-    }
     cfg.listen_host = lhost;
     cfg.to_host = thost;
     if ((rc = link_option("delay", delay, cfg.link, NETSIM_F_DELAY)) ||

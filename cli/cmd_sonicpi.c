@@ -23,6 +23,7 @@
  * `uninstall` removes exactly that block and those files.
  */
 #include "cli.h"
+#include "posix/url.h"
 #include "sonicpi.h"
 
 #include <arpa/inet.h>
@@ -590,6 +591,15 @@ static int scsynth(int argc, char **argv)
     if (!nargv) return CLI_FAIL;
     nargv[0] = real;
     long proxy = u_at >= 0 ? arg_num(sargv[u_at], -1) : -1;
+    uint16_t valid;
+    if (u_at >= 0 &&
+        tutti__port_parse(sargv[u_at], strlen(sargv[u_at]), TUTTI__PORT_ANY, &valid)) {
+        fprintf(stderr,
+                "tutti sonicpi scsynth: -u wants a port from 0 to 65535, not \"%s\"\n",
+                sargv[u_at]);
+        free(nargv);
+        return CLI_USAGE;
+    }
     if (proxy <= 0 || !plugin_in(plugin)) {
         if (proxy > 0)
             fprintf(stderr,
@@ -601,8 +611,12 @@ static int scsynth(int argc, char **argv)
         fprintf(stderr, "tutti sonicpi scsynth: cannot run %s: %s\n", real, strerror(errno));
         return 127;
     }
-    long port = arg_num(getenv("TUTTI_SCSYNTH_PORT"), 0);
-    if (port <= 0) port = free_port();
+    long port = cli_env_port("sonicpi scsynth", "TUTTI_SCSYNTH_PORT", TUTTI__PORT_ANY, 0);
+    if (port < 0) {
+        free(nargv);
+        return CLI_USAGE;
+    }
+    if (port == 0) port = free_port();
     if (port <= 0) {
         fprintf(stderr, "tutti sonicpi scsynth: no free port for scsynth\n");
         return CLI_FAIL;

@@ -4,6 +4,7 @@
  */
 #include "bench.h"
 #include "cli.h"
+#include "credentials.h"
 #include "netsim.h"
 #include "simulate.h"
 #include "sonicpi.h"
@@ -23,6 +24,7 @@ static const char usage[] =
     "            and report whether they all heard the same performance\n"
     "  hub       relay and coordinate a session (members connect to it)\n"
     "  member    join a session, play test events, journal what is heard\n"
+    "  invite    issue or revoke an invitation to a hub's session\n"
     "  verify    compare members' journals\n"
     "  join      make a server with the tutti plugin join a session\n"
     "  leave     make it leave (it plays solo again)\n"
@@ -74,6 +76,7 @@ int main(int argc, char **argv)
     const char *c = argv[1];
     if (!strcmp(c, "hub")) return cmd_hub(argc - 1, argv + 1);
     if (!strcmp(c, "member")) return cmd_member(argc - 1, argv + 1);
+    if (!strcmp(c, "invite")) return cmd_invite(argc - 1, argv + 1);
     if (!strcmp(c, "session")) return cmd_session(argc - 1, argv + 1);
     if (!strcmp(c, "verify")) return cmd_verify(argc - 1, argv + 1);
     if (!strcmp(c, "join")) return cmd_join(argc - 1, argv + 1);

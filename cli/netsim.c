@@ -1168,22 +1168,26 @@ static void tune(int fd)
     setsockopt(fd, SOL_SOCKET, SO_TIMESTAMPNS, &one, sizeof one);
 }
 
+/* "HOST:PORT" of the connection's peer, an IPv6 host in brackets: at most
+ * 54 bytes with the terminator, so a 64-byte `out` always holds it. */
 static void peer_name(int fd, char *out, size_t cap)
 {
     struct sockaddr_storage a;
     socklen_t al = sizeof a;
-    char host[64] = "?";
+    char host[INET6_ADDRSTRLEN] = "?";
     int port = 0;
+    bool v6 = false;
     if (getpeername(fd, (struct sockaddr *)&a, &al) == 0) {
         if (a.ss_family == AF_INET6) {
             uv_ip6_name((struct sockaddr_in6 *)&a, host, sizeof host);
             port = ntohs(((struct sockaddr_in6 *)&a)->sin6_port);
+            v6 = true;
         } else {
             uv_ip4_name((struct sockaddr_in *)&a, host, sizeof host);
             port = ntohs(((struct sockaddr_in *)&a)->sin_port);
         }
     }
-    snprintf(out, cap, "%s:%d", host, port);
+    snprintf(out, cap, v6 ? "[%s]:%d" : "%s:%d", host, port);
 }
 
 static void new_conn(netsim *ns, int fd)

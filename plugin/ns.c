@@ -193,12 +193,18 @@ static bool config_ok(const tutti__ns_config *cfg)
            cfg->hw_audio_buses + (int64_t)cfg->abus_span * TUTTI_NS_SLOTS <= INT32_MAX;
 }
 
+/* Appends one sentence to `why`. A sentence that does not fit is cut and
+ * nothing more is written (*at becomes cap), rather than the next sentence
+ * being squeezed into the last byte. */
 static void say(char *why, size_t cap, size_t *at, const char *fmt, long long have,
                 long long need)
 {
     if (!why || *at >= cap) return;
     int n = snprintf(why + *at, cap - *at, fmt, have, need, need);
-    if (n > 0) *at += (size_t)n < cap - *at ? (size_t)n : cap - *at - 1;
+    if (n < 0 || (size_t)n >= cap - *at)
+        *at = cap;
+    else
+        *at += (size_t)n;
 }
 
 int tutti__ns_check_server(const tutti__ns_config *cfg, int32_t num_buffers,
@@ -237,7 +243,7 @@ int tutti__ns_check_server(const tutti__ns_config *cfg, int32_t num_buffers,
             num_control_buses, need_c);
         ok = false;
     }
-    if (why && at && why[at - 1] == ' ') why[at - 1] = 0;
+    if (why && at && at < cap && why[at - 1] == ' ') why[at - 1] = 0;
     return ok ? 0 : TUTTI_EINVAL;
 }
 
@@ -1171,8 +1177,7 @@ static bool nref_is_pg(const rw *c, const nref *r)
  * an int. Refuses what could leave the part's space. */
 static int rd_nref(rw *c, ar *a, nref *r)
 {
-    r->present = false;
-    r->path = NULL;
+    *r = (nref){NULL, 0, 0, false};
     if (ar_done(a)) return 0;
     if (ar_tag(a) == 's') {
         for (const uint8_t *s = a->d; *s; s++)

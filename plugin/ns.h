@@ -173,7 +173,9 @@ void tutti__ns_config_init(tutti__ns_config *cfg);
 /* 0 when a server with these numbers of buffers (-b), audio bus channels
  * (-a, hardware included) and control bus channels (-c) can host a session
  * with `cfg`; otherwise TUTTI_EINVAL and, in `why`, one sentence per option
- * that is too small, naming the value it needs. */
+ * that is too small, naming the value it needs. All three sentences fit in
+ * TUTTI__NS_WHY_MAX bytes; a smaller `why` gets what fits, cut. */
+#define TUTTI__NS_WHY_MAX 512
 int tutti__ns_check_server(const tutti__ns_config *cfg, int32_t num_buffers,
                            int32_t num_audio_buses, int32_t num_control_buses, char *why,
                            size_t cap);

@@ -13,6 +13,7 @@
 
 #include "ns.h"
 #include "osc.h"
+#include "posix/url.h"
 #include "ring.h"
 #include "session.h"
 #include "tutti/tutti.h"
@@ -145,7 +146,7 @@ static uint8_t udp_buf[65536];
 
 void tutti__proxy_logf(const char *fmt, ...)
 {
-    char line[512];
+    char line[1024]; /* a join's reason (TUTTI__NS_WHY_MAX) and what it names */
     va_list ap;
     va_start(ap, fmt);
     vsnprintf(line, sizeof line, fmt, ap);
@@ -160,11 +161,11 @@ void tutti__proxy_config_init(tutti_proxy_config *cfg)
     memset(cfg, 0, sizeof *cfg);
     cfg->port = 57121;
     const char *e = getenv("TUTTI_PROXY_PORT");
-    if (e && *e) {
-        char *end;
-        long v = strtol(e, &end, 10);
-        if (!*end && v >= 0 && v <= 65535) cfg->port = (int)v;
-    }
+    uint16_t port;
+    if (e && *e)
+        cfg->port = tutti__port_parse(e, strlen(e), TUTTI__PORT_ANY, &port) == 0
+                        ? port
+                        : TUTTI_PROXY_PORT_INVALID;
     cfg->max_packet = (size_t)16 << 20;
     cfg->max_tcp = 64;
 }
@@ -604,7 +605,7 @@ static void tutti_command(uint64_t ctx, tutti__osc_iter *it)
         o.session = tutti__osc_iter_gets(it, NULL);
         o.name = tutti__osc_iter_gets(it, NULL);
         o.journal = tutti__osc_iter_gets(it, NULL);
-        char why[256] = "";
+        char why[TUTTI__NS_WHY_MAX] = "";
         int rc = tutti__session_join(&o, why, sizeof why);
         if (rc)
             reply_fmt(ctx, "/fail", "ss", "/cmd", why);
@@ -1066,7 +1067,7 @@ static void auto_join(void)
     tutti__session_opts o = {getenv("TUTTI_HUB"), getenv("TUTTI_SESSION"),
                              getenv("TUTTI_NAME"), getenv("TUTTI_JOURNAL")};
     if (!o.hub || !*o.hub) return;
-    char why[256] = "";
+    char why[TUTTI__NS_WHY_MAX] = "";
     if (tutti__session_join(&o, why, sizeof why))
         logf_("tutti: cannot join from TUTTI_HUB=%s: %s", o.hub, why);
     else
@@ -1254,6 +1255,16 @@ static void loop_main(void *arg)
 int tutti__proxy_start(const tutti_proxy_config *cfg, const tutti_proxy_host *host)
 {
     if (P.started) return TUTTI_ESTATE;
+    if (cfg && host && cfg->port == TUTTI_PROXY_PORT_INVALID && host->log) {
+        char line[160];
+        snprintf(
+            line, sizeof line,
+            "tutti: TUTTI_PROXY_PORT=\"%.40s\" is not a port from 0 to 65535 (0 picks "
+            "a free one); the proxy is not open",
+            getenv("TUTTI_PROXY_PORT") ? getenv("TUTTI_PROXY_PORT") : "");
+        host->log(host->host, line);
+        return TUTTI_EINVAL;
+    }
     if (!cfg || !host || !host->inject || !host->ready || cfg->port < 0 ||
         cfg->port > 65535 || !cfg->max_tcp || cfg->max_tcp > 65535 ||
         cfg->max_packet < 64 || cfg->max_packet > (1u << 30))

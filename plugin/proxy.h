@@ -115,8 +115,12 @@ typedef struct tutti_proxy_config {
     uint32_t max_tcp;
 } tutti_proxy_config;
 
+#define TUTTI_PROXY_PORT_INVALID (-1)
+
 /* Port from TUTTI_PROXY_PORT (57121 when unset), 16 MiB packets, 64
- * connections. */
+ * connections. A TUTTI_PROXY_PORT that is not a port from 0 to 65535 (such
+ * as 83306) gives port TUTTI_PROXY_PORT_INVALID: tutti__proxy_start then
+ * logs why and does not open the proxy, rather than quietly using 57121. */
 void tutti__proxy_config_init(tutti_proxy_config *cfg);
 
 /* Starts the loop thread. One proxy per process. 0 or a TUTTI_E* code. */

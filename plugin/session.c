@@ -9,6 +9,7 @@
 #include "journal.h"
 #include "ns.h"
 #include "osc.h"
+#include "posix/url.h"
 #include "state.h"
 #include "tutti/net.h"
 #include "wire.h"
@@ -1364,6 +1365,11 @@ int tutti__session_join(const tutti__session_opts *o, char *why, size_t cap)
 {
     if (!o->hub || !*o->hub || !o->name || !*o->name) {
         snprintf(why, cap, "join needs a hub URL and a member name");
+        return TUTTI_EINVAL;
+    }
+    const char *bad_url;
+    if (tutti__url_dial_check(o->hub, &bad_url)) { /* before leaving a session */
+        snprintf(why, cap, "the hub URL \"%.200s\": %s", o->hub, bad_url);
         return TUTTI_EINVAL;
     }
     stop_member();

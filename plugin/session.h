@@ -99,7 +99,8 @@ typedef struct tutti__session_status {
 void tutti__session_init(const tutti_proxy_host *host);
 
 /* Joins (starts a member that dials the hub). 0, or a TUTTI_E* code with a
- * sentence in `why`. Joining again while active leaves first. */
+ * sentence in `why` (give it TUTTI__NS_WHY_MAX bytes: the server check's
+ * sentences fill most of that). Joining again while active leaves first. */
 int tutti__session_join(const tutti__session_opts *o, char *why, size_t cap);
 
 /* Leaves politely and stops the member; back to solo. */

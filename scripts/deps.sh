@@ -5,12 +5,12 @@
 #   scripts/deps.sh --armhf    also the Bela (armhf) cross toolchain and qemu
 set -euo pipefail
 
-want=(build-essential cmake pkg-config libuv1-dev libnng-dev liblo-dev liblo-tools
+want=(build-essential cmake pkg-config libuv1-dev libnng-dev libsodium-dev liblo-dev liblo-tools
       clang libclang-rt-14-dev python3 file
       supercollider-server supercollider-dev jackd2 ruby sonic-pi-server sonic-pi-samples
       gnuplot-nox)
 armhf=(gcc-arm-linux-gnueabihf libc6-dev-armhf-cross qemu-user
-       libuv1-dev:armhf libnng-dev:armhf)
+       libuv1-dev:armhf libnng-dev:armhf libsodium-dev:armhf)
 
 sudo=""
 if [ "$(id -u)" != 0 ]; then sudo="sudo"; fi

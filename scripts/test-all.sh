@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # Builds and runs every test: unit and simulation tests, end-to-end tests over
-# real sockets, sanitizer builds (address+undefined, thread), the Bela (armhf)
-# cross build with its unit tests under qemu, and a short fuzzing run.
-# TUTTI_QUICK=1 skips the sanitizer, armhf and fuzz stages.
+# real sockets, a compile of every build type with GCC and Clang, sanitizer
+# builds (address+undefined, thread), the Bela (armhf) cross build with its
+# unit tests under qemu, and a short fuzzing run. Every build treats warnings
+# as errors (TUTTI_WERROR=ON); a user's or packager's build does not.
+# TUTTI_QUICK=1 skips everything after the first stage's tests.
 set -euo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
 cd "$top"
@@ -13,39 +15,62 @@ stage "dependencies"
 if [ "${TUTTI_QUICK:-0}" = 1 ]; then bash scripts/deps.sh; else bash scripts/deps.sh --armhf; fi
 
 stage "build and test (RelWithDebInfo)"
-cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo -DTUTTI_WERROR=ON >/dev/null
 cmake --build build -j"$jobs"
 ctest --test-dir build --output-on-failure -j"$jobs"
 
 [ "${TUTTI_QUICK:-0}" = 1 ] && exit 0
 
+# GCC and Clang warn differently at each optimisation level (GCC's
+# -Wformat-truncation and -Wmaybe-uninitialized only with optimisation), so
+# the product (library, tutti, plugin) is compiled in every build type with
+# both; no tests are built or run here. Each build's output is shown only
+# when it fails.
+stage "compile every build type with GCC and Clang"
+for cc in gcc clang; do
+    cxx=g++
+    [ "$cc" = clang ] && cxx=clang++
+    for type in Debug Release RelWithDebInfo MinSizeRel; do
+        dir=build-types/$cc-$type
+        start=$SECONDS
+        cmake -S . -B "$dir" -DCMAKE_BUILD_TYPE="$type" -DCMAKE_C_COMPILER="$cc" \
+              -DCMAKE_CXX_COMPILER="$cxx" -DTUTTI_WERROR=ON -DTUTTI_BUILD_TESTS=OFF >/dev/null
+        if ! cmake --build "$dir" -j"$jobs" >"$dir/build.log" 2>&1; then
+            cat "$dir/build.log"
+            echo "$cc $type: the build failed"
+            exit 1
+        fi
+        echo "$cc $type: compiled in $((SECONDS - start)) s"
+    done
+done
+
 stage "address + undefined sanitizers"
 cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DCMAKE_C_COMPILER=clang \
-      -DTUTTI_SANITIZER=address >/dev/null
+      -DTUTTI_SANITIZER=address -DTUTTI_WERROR=ON >/dev/null
 cmake --build build-asan -j"$jobs"
 export TUTTI_SONICPI_SESSION=0 # Sonic Pi's scsynth runs the plugin, never sanitized
 TUTTI_SIM_SEEDS=3 ASAN_OPTIONS=detect_leaks=1 ctest --test-dir build-asan --output-on-failure -j"$jobs"
 cmake -S . -B build-ubsan -DCMAKE_BUILD_TYPE=Debug -DCMAKE_C_COMPILER=clang \
-      -DTUTTI_SANITIZER=undefined >/dev/null
+      -DTUTTI_SANITIZER=undefined -DTUTTI_WERROR=ON >/dev/null
 cmake --build build-ubsan -j"$jobs"
 TUTTI_SIM_SEEDS=3 ctest --test-dir build-ubsan --output-on-failure -j"$jobs"
 
 stage "thread sanitizer"
 cmake -S . -B build-tsan -DCMAKE_BUILD_TYPE=Debug -DCMAKE_C_COMPILER=clang \
-      -DTUTTI_SANITIZER=thread >/dev/null
+      -DTUTTI_SANITIZER=thread -DTUTTI_WERROR=ON >/dev/null
 cmake --build build-tsan -j"$jobs"
 TUTTI_SIM_SEEDS=2 TSAN_OPTIONS=halt_on_error=1 ctest --test-dir build-tsan --output-on-failure -j"$jobs"
 
 stage "Bela: armhf cross build, unit tests under qemu-arm"
 cmake -S . -B build-armhf -DCMAKE_TOOLCHAIN_FILE=cmake/armhf-toolchain.cmake \
-      -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+      -DCMAKE_BUILD_TYPE=RelWithDebInfo -DTUTTI_WERROR=ON >/dev/null
 cmake --build build-armhf -j"$jobs"
 file build-armhf/tutti | grep -q "ARM, EABI5" || { echo "not an armhf binary"; exit 1; }
 TUTTI_SIM_SEEDS=2 ctest --test-dir build-armhf --output-on-failure -j"$jobs" -L unit
 
 stage "fuzzing the wire decoder (short run)"
 cmake -S . -B build-fuzz -DCMAKE_C_COMPILER=clang -DTUTTI_FUZZ=ON -DTUTTI_BUILD_NET=OFF \
-      -DTUTTI_BUILD_TESTS=OFF >/dev/null
+      -DTUTTI_BUILD_TESTS=OFF -DTUTTI_WERROR=ON >/dev/null
 cmake --build build-fuzz -j"$jobs"
 bash tests/fuzz/run.sh build-fuzz 60
 

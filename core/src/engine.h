@@ -41,6 +41,9 @@ tutti_time tutti__spread_ahead(const tutti_time *v, uint32_t n, tutti_time level
 /* The largest of v[0..n) (n <= DELAY_WINDOW) that is not a stall: samples
  * above STALL_FACTOR x the median + STALL_SLACK are left out. */
 tutti_time tutti__high_estimate(const tutti_time *v, uint32_t n);
+/* A member with nothing to send sends its promise at least this often (the
+ * hub's own heartbeat, the close, may be shorter: 5 ms at small L). */
+#define TUTTI__MEMBER_BEAT (20 * TUTTI_MS)
 /* Frames we send carry at most this much body (the decoder takes 1 MiB). */
 #define TUTTI__FRAME_BODY_MAX (TUTTI__WIRE_MAX_FRAME / 4)
 /* A peer that is not connected: frames are numbered and kept, not sent. */

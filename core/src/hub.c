@@ -42,7 +42,21 @@
  * - Validation: a member may only send its own events (origin = its id), in
  *   sequence, of kind USER, never below the watermark it promised. Anything
  *   else is dropped with a logged reason; it never reaches other members.
+ * - Admission (auth.h, docs/security.md): a HELLO is answered with a signed
+ *   CHALLENGE, never with session data; only an AUTH whose proof holds makes
+ *   a connection a member's (WELCOME, snapshot) or resumes one (the proof
+ *   keyed with the member secret both sides derived at its join). The role
+ *   comes from the credential; an open hub gives the role asked for.
+ *   Handshakes under way are kept in a small table, the oldest dropped
+ *   when it is full; a connection that fails one is closed.
+ * - Roles and limits are checked per record: a listener's events, events
+ *   beyond the member's token buckets, too far ahead or beyond what it may
+ *   hold ahead are refused, each counted and told to the member. A refused
+ *   event leaves no hole: the hub numbers each origin's relayed events
+ *   itself (out_seq), so every member sees a gap-free stream and the removal
+ *   cut's last_seq stays exact. Requests are checked against the role.
  */
+#include "auth.h"
 #include "clock.h"
 #include "engine.h"
 #include "order.h"
@@ -61,6 +75,29 @@ enum { S_FREE, S_ACTIVE, S_REMOVED };
 #define UP_WINDOW 16
 /* A member whose events were moved is told so at most this often. */
 #define MOVED_NOTE_EVERY TUTTI_S
+/* Handshakes under way at once; HELLOs one connection may send unanswered. */
+#define HS_MAX 256
+#define HS_HELLOS 8
+/* Defaults of the per-member limits (tutti_hub_config). */
+#define DEF_EVENT_RATE 5000.0
+#define DEF_EVENT_BURST 10000.0
+#define DEF_BYTE_RATE (4.0 * 1024 * 1024)
+#define DEF_BYTE_BURST (8.0 * 1024 * 1024)
+#define DEF_MAX_AHEAD (20 * TUTTI_S)
+#define DEF_MAX_HELD ((uint64_t)4 << 20)
+/* Refused events within a second beyond which a member is removed as a
+ * flooder: this many times its burst. */
+#define FLOOD_FACTOR 2.0
+
+/* A handshake under way: what the HELLO said and what the CHALLENGE bound. */
+typedef struct hs_entry {
+    uint32_t peer, hellos;
+    tutti_time at;
+    uint8_t cnonce[32], epk[32], hnonce[32], th[32], dh[32];
+    char name[TUTTI_NAME_MAX];
+    uint32_t role, resume_id;
+    uint64_t recv_next;
+} hs_entry;
 
 typedef struct slot {
     int state;
@@ -70,10 +107,22 @@ typedef struct slot {
     tutti_key added;
     tutti__link link;
     tutti__wbuf body;
-    bool dirty, urgent; /* something queued; something that should not wait */
+    bool dirty; /* something queued */
     tutti_time last_heard, last_reject, last_nack_served, last_request;
     tutti_time w;      /* its promise */
-    uint64_t next_seq; /* its next event */
+    uint64_t next_seq; /* its next event, as it numbers them */
+    uint64_t out_seq;  /* the seq its next relayed event gets */
+    uint8_t secret[32]; /* the member secret (auth.h): what a resume proves */
+    int cred_kind;      /* enum tutti__auth_kind it joined with */
+    char cred_id[TUTTI__INVITE_ID_MAX];
+    /* limits: token buckets (events, bytes) and payload held ahead */
+    double ev_tokens, byte_tokens;
+    tutti_time bucket_at;
+    uint64_t held;
+    uint64_t refused, refused_noted, refused_requests;
+    const char *refused_why;
+    tutti_time refused_noted_at;
+    uint64_t flood, flood_at; /* refused for its rate this second, since when */
     /* reference chain over what this member should have delivered */
     uint64_t chain, count;
     uint64_t cp[CP_RING];
@@ -109,7 +158,7 @@ struct tutti_hub {
     tutti_time close, close_lead, close_hold_until, close_hold_lead;
     tutti_time up_quiet_until; /* no trips measured before (L changed) */
     uint64_t moved;
-    tutti_time last_beat, last_coalesce, last_drop_log;
+    tutti_time last_beat, last_drop_log;
     tutti__tempo tempo;      /* as delivered: what the members have */
     tutti_timeline issued;   /* the last tempo this hub has ordered */
     tutti__wbuf rec, scratch, cmdbuf;
@@ -119,6 +168,17 @@ struct tutti_hub {
     tutti_time auto_measured_since; /* every member's need known since; 0: not */
     bool floor_done;                /* the rehearsal's L has been let go */
     uint64_t auto_changes;
+    /* admission */
+    uint8_t sk[64], pk[32], pass_key[32];
+    bool has_pass;
+    char pass_role_name[16];
+    tutti_invite *invites;
+    uint32_t ninvites;
+    hs_entry hs[HS_MAX];
+    uint32_t nhs;
+    uint64_t rnd_fallback;
+    uint64_t auth_ok, auth_refused, refused_events, refused_requests;
+    tutti_time last_auth_log;
 };
 
 void tutti_hub_config_init(tutti_hub_config *cfg)
@@ -133,6 +193,26 @@ void tutti_hub_config_init(tutti_hub_config *cfg)
     cfg->max_pending = 1u << 20;
     cfg->horizon_min = 5 * TUTTI_MS;
     cfg->horizon_margin = 3 * TUTTI_MS;
+    cfg->open = true;
+    cfg->passphrase_role = TUTTI_ROLE_PERFORMER;
+}
+
+/* Random bytes from the platform (a counter's mix when it has none: fuzzing,
+ * benchmarks). */
+static void hub_random(tutti_hub *h, uint8_t *out, size_t n)
+{
+    for (size_t i = 0; i < n; i += 8) {
+        uint64_t v;
+        if (h->io.random) {
+            v = h->io.random(h->io.ctx);
+        } else {
+            uint64_t z = (h->rnd_fallback += 0x9e3779b97f4a7c15ull);
+            z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+            z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+            v = z ^ (z >> 31);
+        }
+        for (size_t k = 0; k < 8 && i + k < n; k++) out[i + k] = (uint8_t)(v >> (8 * k));
+    }
 }
 
 /* h = L/10 within [5 ms, 20 ms]. Every member sends a promise every h and the
@@ -163,8 +243,12 @@ int tutti_hub_create(tutti_hub **out, const tutti_hub_config *cfg, const tutti_i
         !(cfg->quantum > 0) || cfg->horizon_min < 0 || cfg->horizon_margin < 0 ||
         cfg->horizon_min > TUTTI__MAX_HORIZON ||
         cfg->horizon_margin > TUTTI__MAX_HORIZON || cfg->horizon_floor < 0 ||
-        cfg->horizon_floor > TUTTI__MAX_HORIZON || cfg->floor_for < 0)
+        cfg->horizon_floor > TUTTI__MAX_HORIZON || cfg->floor_for < 0 ||
+        cfg->passphrase_role < 0 || cfg->passphrase_role > 3 || cfg->max_event_rate < 0 ||
+        cfg->max_event_burst < 0 || cfg->max_byte_rate < 0 || cfg->max_byte_burst < 0 ||
+        cfg->max_ahead < 0)
         return TUTTI_EINVAL;
+    if (tutti__auth_init() != 0) return TUTTI_ENOMEM;
     tutti_hub *h = calloc(1, sizeof *h);
     if (!h) return TUTTI_ENOMEM;
     h->slots = calloc(cfg->max_members, sizeof *h->slots);
@@ -176,6 +260,32 @@ int tutti_hub_create(tutti_hub **out, const tutti_hub_config *cfg, const tutti_i
     strcpy(h->session, cfg->session);
     h->cfg.session = h->session;
     h->io = *io;
+    if (!h->cfg.max_event_rate) h->cfg.max_event_rate = DEF_EVENT_RATE;
+    if (!h->cfg.max_event_burst) h->cfg.max_event_burst = DEF_EVENT_BURST;
+    if (!h->cfg.max_byte_rate) h->cfg.max_byte_rate = DEF_BYTE_RATE;
+    if (!h->cfg.max_byte_burst) h->cfg.max_byte_burst = DEF_BYTE_BURST;
+    if (!h->cfg.max_ahead) h->cfg.max_ahead = DEF_MAX_AHEAD;
+    if (!h->cfg.max_held) h->cfg.max_held = DEF_MAX_HELD;
+    if (h->cfg.max_ahead > TUTTI__MAX_LEAD) h->cfg.max_ahead = TUTTI__MAX_LEAD;
+    if (cfg->hub_sk) {
+        memcpy(h->sk, cfg->hub_sk, 64);
+        memcpy(h->pk, cfg->hub_sk + 32, 32);
+    } else {
+        uint8_t seed[32];
+        hub_random(h, seed, sizeof seed);
+        tutti__auth_keypair(h->pk, h->sk, seed);
+        tutti__auth_wipe(seed, sizeof seed);
+    }
+    h->cfg.hub_sk = NULL;
+    if (cfg->passphrase) {
+        if (tutti__auth_passphrase_key(h->pass_key, cfg->passphrase, h->session) != 0) {
+            free(h->slots);
+            free(h);
+            return TUTTI_ENOMEM;
+        }
+        h->has_pass = true;
+    }
+    h->cfg.passphrase = NULL;
     h->horizon = cfg->horizon;
     h->heartbeat = cfg->heartbeat > 0 ? cfg->heartbeat : derive_heartbeat(cfg->horizon);
     h->next_id = 1;
@@ -187,6 +297,7 @@ int tutti_hub_create(tutti_hub **out, const tutti_hub_config *cfg, const tutti_i
     clock_now(h);
     h->w0 = h->now_s;
     h->close = h->now_s;
+    h->close_lead = (h->horizon + h->heartbeat) / 2; /* until the first heartbeat */
     tutti__order_set_close(&h->order, h->close);
     tutti__order_add_origin(&h->order, 0, 1);
     h->seq0 = 1;
@@ -211,6 +322,11 @@ void tutti_hub_destroy(tutti_hub *h)
     tutti__wbuf_free(&h->rec);
     tutti__wbuf_free(&h->scratch);
     tutti__wbuf_free(&h->cmdbuf);
+    if (h->invites) tutti__auth_wipe(h->invites, h->ninvites * sizeof *h->invites);
+    free(h->invites);
+    tutti__auth_wipe(h->sk, sizeof h->sk);
+    tutti__auth_wipe(h->pass_key, sizeof h->pass_key);
+    tutti__auth_wipe(h->hs, sizeof h->hs);
     free(h);
 }
 
@@ -306,33 +422,30 @@ static void reject(tutti_hub *h, uint32_t peer, uint32_t code, const char *reaso
 }
 
 /*
- * Append the encoded record in h->rec to every active member's body. Events
- * and commands are urgent: they go out at the end of the call that produced
- * them. Watermarks alone may wait up to a quarter heartbeat, so that with many
- * members each one gets a few frames per heartbeat instead of one per member
- * heartbeat (N^2 frames); the timeliness bound grows by that quarter.
+ * Append the encoded record in h->rec to every active member's body; it goes
+ * out at the end of the call that produced it (flush_all). The hub sends no
+ * member's promises any more, only events, commands and its close once a
+ * heartbeat: nothing is worth holding back to save frames.
  */
-static void broadcast_rec(tutti_hub *h, bool urgent)
+static void broadcast_rec(tutti_hub *h)
 {
     for (uint32_t i = 0; i < h->nslots; i++) {
         slot *s = &h->slots[i];
         if (s->state != S_ACTIVE) continue;
         tutti__wbuf_append(&s->body, h->rec.p, h->rec.len);
         s->dirty = true;
-        s->urgent |= urgent;
     }
 }
 
-static void flush_all(tutti_hub *h, bool all)
+static void flush_all(tutti_hub *h)
 {
-    if (all) h->last_coalesce = h->now;
     for (uint32_t i = 0; i < h->nslots; i++) {
         slot *s = &h->slots[i];
-        if (s->state != S_ACTIVE || !s->dirty || !(all || s->urgent)) continue;
+        if (s->state != S_ACTIVE || !s->dirty) continue;
         tutti__send_frame(&h->io, s->peer ? s->peer : TUTTI__NO_PEER, &s->link, true,
                           &s->body, &h->scratch);
         tutti__wbuf_reset(&s->body);
-        s->dirty = s->urgent = false;
+        s->dirty = false;
     }
 }
 
@@ -353,7 +466,7 @@ static void issue(tutti_hub *h, const tutti_key *k, const tutti__rec *cmd)
 {
     tutti__wbuf_reset(&h->rec);
     tutti__put_command(&h->rec, k, cmd, &h->cmdbuf);
-    broadcast_rec(h, true);
+    broadcast_rec(h);
     tutti__wbuf_reset(&h->cmdbuf);
     tutti__command_encode(&h->cmdbuf, cmd);
     tutti__order_push(&h->order, k, 0, TUTTI_EV_COMMAND, h->cmdbuf.p, (uint32_t)h->cmdbuf.len);
@@ -368,9 +481,9 @@ static void remove_member(tutti_hub *h, slot *s, const char *why)
     c.type = TUTTI__REC_COMMAND;
     c.u.command.op = TUTTI__CMD_REMOVE;
     c.u.command.member_id = s->id;
-    c.u.command.last_seq = s->next_seq - 1;
+    c.u.command.last_seq = s->out_seq - 1;
     tutti_key k = stamp(h, 0);
-    tutti__order_close(&h->order, s->id, s->next_seq - 1, k);
+    tutti__order_close(&h->order, s->id, s->out_seq - 1, k);
     issue(h, &k, &c);
     h->removed++;
     tutti__logf(&h->io, TUTTI_LOG_INFO, "tutti hub: member %u (%s) removed: %s",
@@ -379,7 +492,7 @@ static void remove_member(tutti_hub *h, slot *s, const char *why)
     s->last_reject = h->now;
     tutti__link_free(&s->link);
     tutti__wbuf_reset(&s->body);
-    s->dirty = s->urgent = false;
+    s->dirty = false;
 }
 
 /* ------------------------------------------------------------- joining */
@@ -442,9 +555,46 @@ static void send_snapshot(tutti_hub *h, slot *j)
         tutti__rec_put(b, &r);
     }
     tutti__put_watermark(b, 0, h->close, h->seq0);
-    j->dirty = j->urgent = true;
+    j->dirty = true;
 }
 
+/* ----------------------------------------------------------- admission */
+
+static void peer_do(tutti_hub *h, uint32_t peer, int what)
+{
+    if (h->io.peer) h->io.peer(h->io.ctx, peer, what);
+}
+
+static hs_entry *hs_find(tutti_hub *h, uint32_t peer)
+{
+    for (uint32_t i = 0; i < h->nhs; i++)
+        if (h->hs[i].peer == peer) return &h->hs[i];
+    return NULL;
+}
+
+static void hs_drop(tutti_hub *h, hs_entry *e)
+{
+    tutti__auth_wipe(e, sizeof *e);
+    *e = h->hs[--h->nhs];
+    tutti__auth_wipe(&h->hs[h->nhs], sizeof *e);
+}
+
+/* A refused credential: REJECT with the reason, then the connection ends. */
+static void refuse_auth(tutti_hub *h, uint32_t peer, const char *why)
+{
+    h->auth_refused++;
+    if (h->now - h->last_auth_log >= TUTTI_S / 10) {
+        tutti__logf(&h->io, TUTTI_LOG_WARN,
+                    "tutti hub: connection %u refused: %s (%llu refused in all)",
+                    (unsigned)peer, why, (unsigned long long)h->auth_refused);
+        h->last_auth_log = h->now;
+    }
+    reject(h, peer, TUTTI__REJ_AUTH, why);
+    peer_do(h, peer, TUTTI_PEER_CLOSE);
+}
+
+/* A HELLO: remember it and send a CHALLENGE. Nothing of the session goes to
+ * a connection before its AUTH holds. */
 static void on_hello(tutti_hub *h, uint32_t peer, const tutti__rec *r)
 {
     char session[TUTTI_NAME_MAX], name[TUTTI_NAME_MAX];
@@ -453,29 +603,103 @@ static void on_hello(tutti_hub *h, uint32_t peer, const tutti__rec *r)
         reject(h, peer, TUTTI__REJ_SESSION, "no such session on this hub");
         return;
     }
-    if (r->u.hello.resume_id) {
-        slot *s = slot_by_id(h, r->u.hello.resume_id);
-        if (!s || s->state != S_ACTIVE) {
-            reject(h, peer, TUTTI__REJ_REMOVED, "this member was removed; join again");
-            return;
-        }
-        s->peer = peer;
-        s->last_heard = h->now;
-        if (!tutti__resend(&h->io, peer, &s->link, r->u.hello.recv_next)) {
-            remove_member(h, s, "gone too long to catch up");
-            return;
-        }
-        tutti__rec n;
-        memset(&n, 0, sizeof n);
-        n.type = TUTTI__REC_NACK;
-        n.u.nack.from = s->link.recv_next;
-        tutti__send_rec(&h->io, peer, &s->link, &n, &h->scratch);
+    if (r->u.hello.cnonce.len != 32 || r->u.hello.epk.len != 32) {
+        reject(h, peer, TUTTI__REJ_VERSION,
+               "this hub needs the authenticated handshake (tutti 0.2 or later)");
+        peer_do(h, peer, TUTTI_PEER_CLOSE);
         return;
     }
     if (!tutti__str_copy(name, sizeof name, r->u.hello.name) || r->u.hello.role > 3) {
         reject(h, peer, TUTTI__REJ_SESSION, "bad member name or role");
         return;
     }
+    hs_entry *e = hs_find(h, peer);
+    if (e && !memcmp(e->cnonce, r->u.hello.cnonce.p, 32) &&
+        !memcmp(e->epk, r->u.hello.epk.p, 32)) {
+        /* the same HELLO again (a repeat): the same challenge */
+    } else {
+        uint32_t hellos = e ? e->hellos : 0;
+        if (!e) {
+            if (h->nhs == HS_MAX) {
+                /* full: the oldest handshake makes room (an honest one
+                 * completes within a round trip) */
+                uint32_t old = 0;
+                for (uint32_t i = 1; i < h->nhs; i++)
+                    if (h->hs[i].at < h->hs[old].at) old = i;
+                peer_do(h, h->hs[old].peer, TUTTI_PEER_CLOSE);
+                hs_drop(h, &h->hs[old]);
+            }
+            e = &h->hs[h->nhs++];
+        }
+        memset(e, 0, sizeof *e);
+        e->peer = peer;
+        e->hellos = hellos;
+        memcpy(e->cnonce, r->u.hello.cnonce.p, 32);
+        memcpy(e->epk, r->u.hello.epk.p, 32);
+        hub_random(h, e->hnonce, 32);
+        tutti__auth_transcript(e->th, h->session, e->cnonce, e->epk, e->hnonce, h->pk);
+        if (!tutti__auth_dh_hub(e->dh, h->sk, e->epk)) {
+            hs_drop(h, e);
+            refuse_auth(h, peer, "a degenerate key in the hello");
+            return;
+        }
+    }
+    e->at = h->now;
+    if (++e->hellos > HS_HELLOS) {
+        hs_drop(h, e);
+        refuse_auth(h, peer, "too many hellos without proving a credential");
+        return;
+    }
+    strcpy(e->name, name);
+    e->role = r->u.hello.role;
+    e->resume_id = r->u.hello.resume_id;
+    e->recv_next = r->u.hello.recv_next;
+    tutti__rec c;
+    uint8_t sig[64];
+    tutti__auth_sign(sig, e->th, h->sk);
+    memset(&c, 0, sizeof c);
+    c.type = TUTTI__REC_CHALLENGE;
+    c.u.challenge.hnonce = (tutti__str){e->hnonce, 32};
+    c.u.challenge.hub_pk = (tutti__str){h->pk, 32};
+    c.u.challenge.sig = (tutti__str){sig, 64};
+    c.u.challenge.mode = (h->cfg.open ? TUTTI__MODE_OPEN : 0) |
+                         (h->has_pass ? TUTTI__MODE_PASSPHRASE : 0) |
+                         (h->ninvites ? TUTTI__MODE_INVITE : 0);
+    tutti__send_rec(&h->io, peer, NULL, &c, &h->scratch);
+}
+
+static const tutti_invite *invite_find(const tutti_hub *h, const char *id)
+{
+    for (uint32_t i = 0; i < h->ninvites; i++)
+        if (!strcmp(h->invites[i].id, id)) return &h->invites[i];
+    return NULL;
+}
+
+/* Unix seconds by the session clock (NTP time on a real hub). */
+static int64_t unix_now(const tutti_hub *h)
+{
+    return (int64_t)(h->now_s / TUTTI_S) - INT64_C(2208988800);
+}
+
+static void resume(tutti_hub *h, uint32_t peer, slot *s, uint64_t recv_next)
+{
+    /* A peer that held this member before is not its peer any more. */
+    s->peer = peer;
+    s->last_heard = h->now;
+    if (!tutti__resend(&h->io, peer, &s->link, recv_next)) {
+        remove_member(h, s, "gone too long to catch up");
+        return;
+    }
+    tutti__rec n;
+    memset(&n, 0, sizeof n);
+    n.type = TUTTI__REC_NACK;
+    n.u.nack.from = s->link.recv_next;
+    tutti__send_rec(&h->io, peer, &s->link, &n, &h->scratch);
+}
+
+static void admit(tutti_hub *h, uint32_t peer, const hs_entry *e, int role, int kind,
+                  const char *cred_id)
+{
     /* A peer that says hello again starts over: its old self is removed. */
     slot *old = slot_by_peer(h, peer);
     if (old && old->state == S_ACTIVE) remove_member(h, old, "rejoined");
@@ -489,10 +713,18 @@ static void on_hello(tutti_hub *h, uint32_t peer, const tutti__rec *r)
     s->state = S_ACTIVE;
     s->id = next_member_id(h);
     s->peer = peer;
-    s->role = (int)r->u.hello.role;
-    strcpy(s->name, name);
+    s->role = role;
+    strcpy(s->name, e->name);
     s->last_heard = h->now;
     s->next_seq = 1;
+    s->out_seq = 1;
+    s->cred_kind = kind;
+    snprintf(s->cred_id, sizeof s->cred_id, "%s", cred_id);
+    tutti__auth_member_secret(s->secret, e->dh, e->th);
+    s->ev_tokens = h->cfg.max_event_burst;
+    s->byte_tokens = h->cfg.max_byte_burst;
+    s->bucket_at = h->now;
+    s->refused_why = "";
     tutti__link_init(&s->link, 1, 1);
     tutti__wbuf_init(&s->body);
 
@@ -516,10 +748,96 @@ static void on_hello(tutti_hub *h, uint32_t peer, const tutti__rec *r)
     wr.u.welcome.heartbeat = h->heartbeat;
     wr.u.welcome.joined = s->added;
     wr.u.welcome.hub_next = 1;
+    wr.u.welcome.role = (uint32_t)role;
     tutti__send_rec(&h->io, peer, NULL, &wr, &h->scratch);
     send_snapshot(h, s);
-    tutti__logf(&h->io, TUTTI_LOG_INFO, "tutti hub: %s joined as member %u", s->name,
-                (unsigned)s->id);
+    tutti__logf(&h->io, TUTTI_LOG_INFO, "tutti hub: %s joined as member %u (%s, %s%s%s)",
+                s->name, (unsigned)s->id, tutti_role_name(role),
+                kind == TUTTI__AUTH_INVITE       ? "invitation "
+                : kind == TUTTI__AUTH_PASSPHRASE ? "passphrase"
+                                                 : "open hub",
+                kind == TUTTI__AUTH_INVITE ? s->cred_id : "", "");
+}
+
+/* An AUTH: check the proof against the credential it names, then admit or
+ * resume. */
+static void on_auth(tutti_hub *h, uint32_t peer, const tutti__rec *r)
+{
+    hs_entry *e = hs_find(h, peer);
+    if (!e) {
+        refuse_auth(h, peer, "no handshake under way (say hello first)");
+        return;
+    }
+    hs_entry hs = *e; /* the table may change below */
+    hs_drop(h, e);
+    char cred_id[TUTTI__INVITE_ID_MAX] = "";
+    if (!tutti__str_copy(cred_id, sizeof cred_id, r->u.auth.cred_id) ||
+        r->u.auth.proof.len != 32) {
+        refuse_auth(h, peer, "a malformed credential");
+        goto out;
+    }
+    const uint8_t zero[32] = {0};
+    const uint8_t *key = NULL;
+    slot *s = NULL;
+    int role = 0;
+    const char *why = NULL;
+    uint32_t kind = r->u.auth.kind;
+    if (hs.resume_id != 0 && kind != TUTTI__AUTH_RESUME)
+        why = "a resume must prove the member's secret";
+    else if (kind == TUTTI__AUTH_OPEN) {
+        if (!h->cfg.open)
+            why = "this hub is not open: it needs an invitation or the passphrase";
+        key = zero;
+        role = (int)hs.role;
+    } else if (kind == TUTTI__AUTH_INVITE) {
+        const tutti_invite *inv = invite_find(h, cred_id);
+        if (!inv)
+            why = "unknown or revoked invitation";
+        else if (inv->expires && unix_now(h) > inv->expires)
+            why = "the invitation has expired";
+        else {
+            key = inv->secret;
+            role = inv->role;
+        }
+    } else if (kind == TUTTI__AUTH_PASSPHRASE) {
+        if (!h->has_pass)
+            why = "this hub takes no passphrase";
+        key = h->pass_key;
+        role = h->cfg.passphrase_role;
+    } else if (kind == TUTTI__AUTH_RESUME) {
+        s = hs.resume_id ? slot_by_id(h, hs.resume_id) : NULL;
+        if (!s || s->state != S_ACTIVE) {
+            /* Say so only to a connection that proves nothing yet; the
+             * member behind it rejoins (as itself, with its credential). */
+            reject(h, peer, TUTTI__REJ_REMOVED, "this member was removed; join again");
+            goto out;
+        }
+        key = s->secret;
+    } else {
+        why = "an unknown kind of credential";
+    }
+    if (!why && key) {
+        uint8_t want[32];
+        tutti__auth_proof(want, key, hs.dh, hs.th, kind, cred_id, hs.name, hs.resume_id);
+        if (!tutti__auth_equal(want, r->u.auth.proof.p, 32))
+            why = kind == TUTTI__AUTH_PASSPHRASE ? "wrong passphrase"
+                  : kind == TUTTI__AUTH_RESUME   ? "the resume does not prove the member's secret"
+                  : kind == TUTTI__AUTH_INVITE   ? "the invitation's proof does not hold"
+                                                 : "the proof does not hold";
+        tutti__auth_wipe(want, sizeof want);
+    }
+    if (why) {
+        refuse_auth(h, peer, why);
+        goto out;
+    }
+    h->auth_ok++;
+    peer_do(h, peer, TUTTI_PEER_AUTHED);
+    if (kind == TUTTI__AUTH_RESUME)
+        resume(h, peer, s, hs.recv_next);
+    else
+        admit(h, peer, &hs, role, (int)kind, cred_id);
+out:
+    tutti__auth_wipe(&hs, sizeof hs);
 }
 
 /* ------------------------------------------------------------ receiving */
@@ -533,6 +851,31 @@ static void on_report(tutti_hub *h, slot *s, uint64_t count, uint64_t hash);
  * is removed with the reason, at a clean cut, and may join again. Returns
  * false when it was.
  */
+/* An event within the protocol but beyond the member's role or limits: not
+ * relayed, counted, and told to the member (note_refused). */
+static const char *over_limit(tutti_hub *h, slot *s, const tutti__rec *r)
+{
+    uint32_t len = r->u.event.payload.len;
+    if (s->role == TUTTI_ROLE_LISTENER) return "a listener cannot submit events";
+    tutti_time dt = h->now - s->bucket_at;
+    s->bucket_at = h->now;
+    if (dt > 0) {
+        s->ev_tokens += h->cfg.max_event_rate * (double)dt / 1e9;
+        s->byte_tokens += h->cfg.max_byte_rate * (double)dt / 1e9;
+        if (s->ev_tokens > h->cfg.max_event_burst) s->ev_tokens = h->cfg.max_event_burst;
+        if (s->byte_tokens > h->cfg.max_byte_burst) s->byte_tokens = h->cfg.max_byte_burst;
+    }
+    if (r->u.event.key.t > h->now_s + h->cfg.max_ahead)
+        return "an event stamped further ahead than the hub allows";
+    if (s->ev_tokens < 1) return "more events per second than the hub allows";
+    if (s->byte_tokens < len) return "more bytes per second than the hub allows";
+    if (s->held + len > h->cfg.max_held)
+        return "more bytes scheduled ahead than the hub allows";
+    s->ev_tokens -= 1;
+    s->byte_tokens -= len;
+    return NULL;
+}
+
 static bool relay_event(tutti_hub *h, slot *s, const tutti__rec *r)
 {
     const tutti_key *k = &r->u.event.key;
@@ -547,9 +890,40 @@ static bool relay_event(tutti_hub *h, slot *s, const tutti__rec *r)
         why = "scheduled an event too far ahead";
     else if (r->u.event.payload.len > TUTTI__MAX_PAYLOAD)
         why = "sent an event that is too large";
+    if (!why) {
+        const char *limit = over_limit(h, s, r);
+        if (limit) {
+            /* Within the protocol: its number is used, nothing is relayed. */
+            s->next_seq++;
+            s->refused++;
+            s->refused_why = limit;
+            h->refused_events++;
+            /* A member that keeps sending far beyond its rate is not playing:
+             * decoding its flood costs the hub (and the machine the others
+             * share) more than refusing it is worth. */
+            if (h->now - (tutti_time)s->flood_at >= TUTTI_S) {
+                s->flood_at = (uint64_t)h->now;
+                s->flood = 0;
+            }
+            if (++s->flood > FLOOD_FACTOR * h->cfg.max_event_burst + 1000) {
+                char msg[120];
+                snprintf(msg, sizeof msg,
+                         "flooding: over %.0f events a second beyond its limit",
+                         FLOOD_FACTOR * h->cfg.max_event_burst);
+                h->dropped++;
+                uint32_t peer = s->peer;
+                remove_member(h, s, msg);
+                if (peer) peer_do(h, peer, TUTTI_PEER_CLOSE);
+                return false;
+            }
+            return true;
+        }
+    }
     /* Session time before the close is closed: the event goes to the first
-     * open instant, with the t its origin stamped. */
+     * open instant, with the t its origin stamped. The hub numbers what it
+     * relays of each origin itself. */
     tutti__rec fwd = *r;
+    fwd.u.event.key.seq = s->out_seq;
     fwd.u.event.moved_from = 0;
     if (!why && k->t < h->close) {
         fwd.u.event.key.t = h->close;
@@ -571,9 +945,11 @@ static bool relay_event(tutti_hub *h, slot *s, const tutti__rec *r)
         if (by > s->max_moved) s->max_moved = by;
     }
     s->next_seq++;
+    s->out_seq++;
+    s->held += r->u.event.payload.len;
     tutti__wbuf_reset(&h->rec);
     tutti__rec_put(&h->rec, &fwd);
-    broadcast_rec(h, true);
+    broadcast_rec(h);
     h->relayed++;
     return true;
 }
@@ -612,13 +988,64 @@ static void on_watermark(tutti_hub *h, slot *s, const tutti__rec *r)
     s->last_heard = h->now;
 }
 
+static void notice_to(tutti_hub *h, slot *s, uint32_t code, int level, const char *text)
+{
+    tutti__rec n;
+    memset(&n, 0, sizeof n);
+    n.type = TUTTI__REC_NOTICE;
+    n.u.notice.code = code;
+    n.u.notice.level = level;
+    n.u.notice.text = tutti__str_c(text);
+    if (s->peer) tutti__send_rec(&h->io, s->peer, &s->link, &n, &h->scratch);
+}
+
+/* The role a request needs: tempo is the conductor's, L and membership the
+ * admin's. */
+static int request_role(uint32_t kind)
+{
+    return kind == TUTTI__REQ_BPM ? TUTTI_ROLE_CONDUCTOR : TUTTI_ROLE_ADMIN;
+}
+
+static bool role_allows(int have, int need)
+{
+    if (have == TUTTI_ROLE_ADMIN) return true;
+    return have == need;
+}
+
 static void on_request(tutti_hub *h, slot *s, const tutti__rec *r)
 {
-    if (s->role == TUTTI_ROLE_LISTENER) return;
     if (h->now - s->last_request < 100 * TUTTI_MS) return; /* one per 100 ms */
     s->last_request = h->now;
-    if (r->u.request.kind == TUTTI__REQ_BPM) tutti_hub_set_bpm(h, r->u.request.f);
-    else if (r->u.request.kind == TUTTI__REQ_HORIZON) tutti_hub_set_horizon(h, r->u.request.i);
+    uint32_t kind = r->u.request.kind;
+    const char *what = kind == TUTTI__REQ_BPM       ? "changing the tempo"
+                       : kind == TUTTI__REQ_HORIZON ? "changing L"
+                       : kind == TUTTI__REQ_REMOVE  ? "removing a member"
+                                                    : NULL;
+    char text[160];
+    if (!what) return; /* a request of a later version */
+    if (!role_allows(s->role, request_role(kind))) {
+        s->refused_requests++;
+        h->refused_requests++;
+        snprintf(text, sizeof text, "refused: %s needs the %s role (you are %s)", what,
+                 tutti_role_name(request_role(kind)), tutti_role_name(s->role));
+        tutti__logf(&h->io, TUTTI_LOG_WARN, "tutti hub: member %u (%s): %s", (unsigned)s->id,
+                    s->name, text);
+        notice_to(h, s, TUTTI__NOTE_REFUSED, TUTTI_LOG_WARN, text);
+        return;
+    }
+    int rc = 0;
+    if (kind == TUTTI__REQ_BPM)
+        rc = tutti_hub_set_bpm(h, r->u.request.f);
+    else if (kind == TUTTI__REQ_HORIZON)
+        rc = tutti_hub_set_horizon(h, r->u.request.i);
+    else
+        rc = tutti_hub_remove(h, r->u.request.member, "removed by an admin");
+    if (rc != 0) {
+        s->refused_requests++;
+        h->refused_requests++;
+        snprintf(text, sizeof text, "refused: %s: %s", what, tutti_strerror(rc));
+        notice_to(h, s, TUTTI__NOTE_REFUSED, TUTTI_LOG_WARN, text);
+    }
 }
 
 typedef struct rx {
@@ -662,6 +1089,10 @@ static int on_rec(void *ctx, const tutti__rec *r)
     }
     if (r->type == TUTTI__REC_HELLO) {
         on_hello(h, x->peer, r);
+        return 1;
+    }
+    if (r->type == TUTTI__REC_AUTH) {
+        on_auth(h, x->peer, r);
         x->s = slot_by_peer(h, x->peer);
         return 1;
     }
@@ -765,6 +1196,9 @@ static void hub_deliver(tutti_hub *h)
             if (tutti__command_decode(p->data, p->len, &c) == 0 &&
                 c.u.command.op == TUTTI__CMD_TEMPO)
                 tutti__tempo_push(&h->tempo, &c.u.command.timeline);
+        } else {
+            slot *o = slot_by_id(h, p->key.origin);
+            if (o) o->held = o->held > p->len ? o->held - p->len : 0;
         }
         h->delivered++;
         tutti__order_pop(&h->order);
@@ -806,7 +1240,7 @@ int tutti_hub_receive(tutti_hub *h, uint32_t peer, const uint8_t *buf, size_t le
         }
     }
     hub_deliver(h);
-    flush_all(h, false);
+    flush_all(h);
     return 0;
 }
 
@@ -1000,13 +1434,16 @@ static void auto_horizon(tutti_hub *h)
  */
 static tutti_time close_lead(tutti_hub *h)
 {
-    tutti_time a = (h->horizon - h->heartbeat) / 2;
+    tutti_time half = (h->horizon - h->heartbeat) / 2, a = half;
     if (h->cfg.auto_horizon) {
+        /* A member whose trip is not measured yet (its first 100 ms) gets
+         * half of L, as with a fixed L: an allowance of 0 would move all
+         * its first events. */
         tutti_time up = 0;
         for (uint32_t i = 0; i < h->nslots; i++) {
             const slot *s = &h->slots[i];
-            if (s->state != S_ACTIVE || s->nup == 0) continue;
-            tutti_time u = tutti__high_estimate(s->up, s->nup);
+            if (s->state != S_ACTIVE) continue;
+            tutti_time u = s->nup ? tutti__high_estimate(s->up, s->nup) : half;
             if (u > up) up = u;
         }
         a = up + up / 12;
@@ -1028,7 +1465,7 @@ static void close_time(tutti_hub *h)
     tutti__order_set_close(&h->order, h->close);
     tutti__wbuf_reset(&h->rec);
     tutti__put_watermark(&h->rec, 0, h->close, h->seq0);
-    broadcast_rec(h, true);
+    broadcast_rec(h);
 }
 
 /* Tell a member's player that its events came after their close. */
@@ -1054,27 +1491,52 @@ static void note_moved(tutti_hub *h, slot *s)
     s->moved_noted_at = h->now;
 }
 
+/* Tell a member that events of its were refused, and why. */
+static void note_refused(tutti_hub *h, slot *s)
+{
+    if (s->refused == s->refused_noted || h->now - s->refused_noted_at < TUTTI_S) return;
+    char text[200];
+    snprintf(text, sizeof text, "refused %llu of your events: %s (%llu refused in all)",
+             (unsigned long long)(s->refused - s->refused_noted), s->refused_why,
+             (unsigned long long)s->refused);
+    tutti__logf(&h->io, TUTTI_LOG_WARN, "tutti hub: member %u (%s): %s", (unsigned)s->id,
+                s->name, text);
+    notice_to(h, s, TUTTI__NOTE_REFUSED, TUTTI_LOG_WARN, text);
+    s->refused_noted = s->refused;
+    s->refused_noted_at = h->now;
+}
+
+/* Handshakes older than this are forgotten (the transport closes their
+ * connections at its own hello deadline). */
+#define HS_EXPIRE (10 * TUTTI_S)
+
 tutti_time tutti_hub_tick(tutti_hub *h)
 {
     clock_now(h);
     auto_horizon(h);
+    for (uint32_t i = 0; i < h->nhs;) {
+        if (h->now - h->hs[i].at > HS_EXPIRE)
+            hs_drop(h, &h->hs[i]);
+        else
+            i++;
+    }
     for (uint32_t i = 0; i < h->nslots; i++) {
         slot *s = &h->slots[i];
         if (s->state != S_ACTIVE) continue;
-        if (h->now - s->last_heard > h->cfg.suspect_after)
+        if (h->now - s->last_heard > h->cfg.suspect_after) {
             remove_member(h, s, "silent for too long");
-        else
+        } else {
             note_moved(h, s);
+            note_refused(h, s);
+        }
     }
     if (h->now - h->last_beat >= h->heartbeat) {
         close_time(h);
         h->last_beat = h->now;
     }
     hub_deliver(h);
-    tutti_time coalesce = h->heartbeat / 4;
-    flush_all(h, h->now - h->last_coalesce >= coalesce);
-    tutti_time next = h->last_beat + h->heartbeat;
-    return h->last_coalesce + coalesce < next ? h->last_coalesce + coalesce : next;
+    flush_all(h);
+    return h->last_beat + h->heartbeat;
 }
 
 int tutti_hub_set_horizon(tutti_hub *h, tutti_time horizon)
@@ -1099,7 +1561,7 @@ int tutti_hub_set_horizon(tutti_hub *h, tutti_time horizon)
     c.u.command.heartbeat = h->heartbeat;
     tutti_key k = stamp(h, 0);
     issue(h, &k, &c);
-    flush_all(h, false);
+    flush_all(h);
     return 0;
 }
 
@@ -1133,7 +1595,7 @@ int tutti_hub_set_bpm(tutti_hub *h, double bpm)
      * payload), so it never drags the hub's promise forward to the bar line. */
     tutti_key k = stamp(h, 0);
     issue(h, &k, &c);
-    flush_all(h, false);
+    flush_all(h);
     return 0;
 }
 
@@ -1157,6 +1619,50 @@ void tutti_hub_status_get(const tutti_hub *h, tutti_hub_status *st)
     st->removed = h->removed;
     st->dropped_frames = h->dropped;
     st->timeline = tutti__tempo_peek(&h->tempo, h->now_s);
+    st->open = h->cfg.open;
+    st->auth_ok = h->auth_ok;
+    st->auth_refused = h->auth_refused;
+    st->refused_events = h->refused_events;
+    st->refused_requests = h->refused_requests;
+    st->handshakes = h->nhs;
+}
+
+int tutti_hub_set_invites(tutti_hub *h, const tutti_invite *inv, uint32_t n)
+{
+    tutti_invite *copy = NULL;
+    if (n) {
+        copy = malloc(n * sizeof *copy);
+        if (!copy) return TUTTI_ENOMEM;
+        memcpy(copy, inv, n * sizeof *copy);
+    }
+    if (h->invites) tutti__auth_wipe(h->invites, h->ninvites * sizeof *h->invites);
+    free(h->invites);
+    h->invites = copy;
+    h->ninvites = n;
+    clock_now(h);
+    for (uint32_t i = 0; i < h->nslots; i++) {
+        slot *s = &h->slots[i];
+        if (s->state == S_ACTIVE && s->cred_kind == TUTTI__AUTH_INVITE &&
+            !invite_find(h, s->cred_id))
+            remove_member(h, s, "its invitation was revoked");
+    }
+    flush_all(h);
+    return 0;
+}
+
+int tutti_hub_remove(tutti_hub *h, uint32_t id, const char *why)
+{
+    slot *s = slot_by_id(h, id);
+    if (!s || s->state != S_ACTIVE) return TUTTI_EINVAL;
+    clock_now(h);
+    remove_member(h, s, why ? why : "removed");
+    flush_all(h);
+    return 0;
+}
+
+void tutti_hub_public_key(const tutti_hub *h, uint8_t pk[32])
+{
+    memcpy(pk, h->pk, 32);
 }
 
 uint32_t tutti_hub_list(const tutti_hub *h, tutti_member_info *out, uint32_t cap)
@@ -1178,6 +1684,9 @@ uint32_t tutti_hub_list(const tutti_hub *h, tutti_member_info *out, uint32_t cap
             out[n].moved = s->moved;
             out[n].max_moved_ns = s->max_moved;
             out[n].silent_ns = h->now - s->last_heard;
+            out[n].refused = s->refused;
+            out[n].refused_requests = s->refused_requests;
+            out[n].refused_why = s->refused_why ? s->refused_why : "";
         }
         n++;
     }

@@ -21,11 +21,18 @@
  * - The hash chain covers every event delivered since this incarnation joined;
  *   every TUTTI__CHECKPOINT events the member reports (count, hash) and the
  *   coordinator, which delivers the same sequence, compares.
+ * - Joining and resuming go through the hub's challenge (auth.h): HELLO with
+ *   a fresh nonce and ephemeral key, the hub's signed CHALLENGE (checked
+ *   against the pinned hub key, if any), AUTH with the proof. The member
+ *   secret derived at a join is what a later resume proves; a new HELLO
+ *   (every second while unanswered, each with fresh randomness) starts the
+ *   handshake over, and only the challenge to the latest one is answered.
  * - Commands have two moments. On receipt they change what the merge must
  *   wait for (ADD registers an origin, REMOVE fixes where its stream ends) and
  *   what this member stamps with (HORIZON). On delivery, in the total order,
  *   they change what users see (the member list, the timeline).
  */
+#include "auth.h"
 #include "clock.h"
 #include "engine.h"
 #include "order.h"
@@ -77,7 +84,19 @@ struct tutti_member {
     tutti_time need_cur, need_from;
     tutti_member_info *members;
     uint32_t nmembers, members_cap;
+    /* admission */
+    int role; /* what the hub gave */
+    bool has_invite, has_pass, has_pin, hub_verified;
+    tutti_invite invite;
+    uint8_t pass_key[32], pin[32];
+    int hs;                 /* HS_* */
+    uint32_t hs_resume;     /* the resume id of the HELLO under way */
+    uint8_t cnonce[32], epk[32], esk[32];
+    uint8_t secret[32], pending_secret[32]; /* the member secret; the next one */
+    uint64_t rnd_fallback, refused;
 };
+
+enum { HS_NONE, HS_HELLO, HS_AUTH };
 
 void tutti_member_config_init(tutti_member_config *cfg)
 {
@@ -110,15 +129,42 @@ int tutti_member_create(tutti_member **out, const tutti_member_config *cfg,
 {
     if (!out || !cfg || !io || !io->now || !io->send) return TUTTI_EINVAL;
     if (!cfg->session || strlen(cfg->session) >= TUTTI_NAME_MAX || !cfg->name ||
-        strlen(cfg->name) >= TUTTI_NAME_MAX || cfg->role < 0 || cfg->role > 3)
+        strlen(cfg->name) >= TUTTI_NAME_MAX || cfg->role < 0 || cfg->role > 3 ||
+        (cfg->invite && (cfg->invite->role < 0 || cfg->invite->role > 3 ||
+                         !memchr(cfg->invite->id, 0, sizeof cfg->invite->id))))
         return TUTTI_EINVAL;
+    if (tutti__auth_init() != 0) return TUTTI_ENOMEM;
     tutti_member *m = calloc(1, sizeof *m);
     if (!m) return TUTTI_ENOMEM;
+    if (cfg->invite) {
+        m->invite = *cfg->invite;
+        m->has_invite = true;
+        memcpy(m->pin, cfg->invite->hub_pk, 32);
+        m->has_pin = true;
+    }
+    if (cfg->hub_key) {
+        if (m->has_pin && memcmp(m->pin, cfg->hub_key, 32)) {
+            free(m);
+            return TUTTI_EINVAL; /* two different hub keys */
+        }
+        memcpy(m->pin, cfg->hub_key, 32);
+        m->has_pin = true;
+    }
+    if (cfg->passphrase) {
+        if (tutti__auth_passphrase_key(m->pass_key, cfg->passphrase, cfg->session) != 0) {
+            free(m);
+            return TUTTI_ENOMEM;
+        }
+        m->has_pass = true;
+    }
     m->cfg = *cfg;
     strcpy(m->session, cfg->session);
     strcpy(m->name, cfg->name);
     m->cfg.session = m->session;
     m->cfg.name = m->name;
+    m->cfg.invite = NULL;
+    m->cfg.passphrase = NULL;
+    m->cfg.hub_key = NULL;
     m->io = *io;
     if (cb) m->cb = *cb;
     tutti__clock_init(&m->clock);
@@ -144,6 +190,7 @@ void tutti_member_destroy(tutti_member *m)
     tutti__wbuf_free(&m->scratch);
     tutti__wbuf_free(&m->cmdbuf);
     free(m->members);
+    tutti__auth_wipe(m, sizeof *m);
     free(m);
 }
 
@@ -154,8 +201,31 @@ static void send_unseq(tutti_member *m, const tutti__rec *r)
     tutti__send_rec(&m->io, 0, &m->link, r, &m->scratch);
 }
 
+static void member_random(tutti_member *m, uint8_t *out, size_t n)
+{
+    for (size_t i = 0; i < n; i += 8) {
+        uint64_t v;
+        if (m->io.random) {
+            v = m->io.random(m->io.ctx);
+        } else {
+            uint64_t z = (m->rnd_fallback += 0x9e3779b97f4a7c15ull);
+            z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+            z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+            v = z ^ (z >> 31);
+        }
+        for (size_t k = 0; k < 8 && i + k < n; k++) out[i + k] = (uint8_t)(v >> (8 * k));
+    }
+}
+
 static void send_hello(tutti_member *m, uint32_t resume_id)
 {
+    uint8_t seed[32];
+    member_random(m, m->cnonce, 32);
+    member_random(m, seed, 32);
+    tutti__auth_ephemeral(m->epk, m->esk, seed);
+    tutti__auth_wipe(seed, sizeof seed);
+    m->hs = HS_HELLO;
+    m->hs_resume = resume_id;
     tutti__rec r;
     memset(&r, 0, sizeof r);
     r.type = TUTTI__REC_HELLO;
@@ -164,8 +234,85 @@ static void send_hello(tutti_member *m, uint32_t resume_id)
     r.u.hello.role = (uint32_t)m->cfg.role;
     r.u.hello.resume_id = resume_id;
     r.u.hello.recv_next = m->link.recv_next;
+    r.u.hello.cnonce = (tutti__str){m->cnonce, 32};
+    r.u.hello.epk = (tutti__str){m->epk, 32};
     send_unseq(m, &r);
     m->last_hello = m->now;
+}
+
+/* The hub's CHALLENGE to our latest HELLO: check it, answer with a proof. */
+static void on_challenge(tutti_member *m, const tutti__rec *r)
+{
+    if (m->hs != HS_HELLO) return; /* not asked, or answered already */
+    if (r->u.challenge.hnonce.len != 32 || r->u.challenge.hub_pk.len != 32 ||
+        r->u.challenge.sig.len != 64) {
+        m->dropped++;
+        notice(m, TUTTI_LOG_ERROR, "tutti: the hub's challenge makes no sense; ignored");
+        return;
+    }
+    const uint8_t *pk = r->u.challenge.hub_pk.p;
+    uint8_t th[32], dh[32], proof[32];
+    if (m->has_pin && !tutti__auth_equal(pk, m->pin, 32)) {
+        notice(m, TUTTI_LOG_ERROR,
+               "tutti: the hub's key is not the one in the invitation (or --hub-key): "
+               "this is not the hub that invited us, or someone is in between; not joining");
+        m->state = M_FAILED;
+        m->hs = HS_NONE;
+        return;
+    }
+    tutti__auth_transcript(th, m->session, m->cnonce, m->epk, r->u.challenge.hnonce.p, pk);
+    if (!tutti__auth_verify(r->u.challenge.sig.p, th, pk)) {
+        m->dropped++;
+        notice(m, TUTTI_LOG_ERROR,
+               "tutti: the hub's challenge is not signed by its key (a stale or forged "
+               "challenge); ignored");
+        return;
+    }
+    if (!tutti__auth_dh_member(dh, m->esk, pk)) {
+        notice(m, TUTTI_LOG_ERROR, "tutti: the hub's key is degenerate; not joining");
+        m->state = M_FAILED;
+        m->hs = HS_NONE;
+        return;
+    }
+    m->hub_verified = m->has_pin;
+    uint32_t mode = r->u.challenge.mode, kind;
+    const uint8_t zero[32] = {0};
+    const uint8_t *key = zero;
+    const char *cred_id = "";
+    if (m->hs_resume) {
+        kind = TUTTI__AUTH_RESUME;
+        key = m->secret;
+    } else if (m->has_invite) {
+        kind = TUTTI__AUTH_INVITE;
+        key = m->invite.secret;
+        cred_id = m->invite.id;
+    } else if (m->has_pass) {
+        kind = TUTTI__AUTH_PASSPHRASE;
+        key = m->pass_key;
+    } else {
+        kind = TUTTI__AUTH_OPEN;
+        if (!(mode & TUTTI__MODE_OPEN)) {
+            notice(m, TUTTI_LOG_ERROR,
+                   "tutti: this hub is not open: it needs an invitation (--invite) or the "
+                   "session passphrase (--passphrase-file)");
+            m->state = M_FAILED;
+            m->hs = HS_NONE;
+            return;
+        }
+    }
+    tutti__auth_proof(proof, key, dh, th, kind, cred_id, m->name, m->hs_resume);
+    if (!m->hs_resume) tutti__auth_member_secret(m->pending_secret, dh, th);
+    tutti__rec a;
+    memset(&a, 0, sizeof a);
+    a.type = TUTTI__REC_AUTH;
+    a.u.auth.kind = kind;
+    a.u.auth.cred_id = tutti__str_c(cred_id);
+    a.u.auth.proof = (tutti__str){proof, 32};
+    send_unseq(m, &a);
+    m->hs = HS_AUTH;
+    m->last_hello = m->now;
+    tutti__auth_wipe(dh, sizeof dh);
+    tutti__auth_wipe(m->esk, sizeof m->esk);
 }
 
 static int cmp_time(const void *a, const void *b)
@@ -513,6 +660,9 @@ static void on_welcome(tutti_member *m, const tutti__rec *r)
     m->heartbeat = r->u.welcome.heartbeat > 0 ? r->u.welcome.heartbeat : 10 * TUTTI_MS;
     m->joined_at = r->u.welcome.joined;
     m->incarnation++;
+    m->role = r->u.welcome.role <= 3 ? (int)r->u.welcome.role : TUTTI_ROLE_LISTENER;
+    memcpy(m->secret, m->pending_secret, 32);
+    m->hs = HS_NONE;
     tutti__order_reset(&m->order, m->joined_at);
     m->w = m->joined_at.t + m->horizon; /* the first promise, as ADD says */
     /* The first seconds of a member (its clock locking, a session's
@@ -529,8 +679,9 @@ static void on_welcome(tutti_member *m, const tutti__rec *r)
     m->state = M_JOINED;
     m->last_flush = m->now;
     char msg[96];
-    snprintf(msg, sizeof msg, "tutti: joined session \"%s\" as member %u", m->session,
-             (unsigned)m->id);
+    snprintf(msg, sizeof msg, "tutti: joined session \"%s\" as member %u (%s%s)", m->session,
+             (unsigned)m->id, tutti_role_name(m->role),
+             m->hub_verified ? ", the hub's key checked" : "");
     notice(m, TUTTI_LOG_INFO, msg);
 }
 
@@ -563,10 +714,17 @@ static int on_rec(void *ctx, const tutti__rec *r)
         case TUTTI__REC_WELCOME:
             on_welcome(m, r);
             break;
+        case TUTTI__REC_CHALLENGE:
+            on_challenge(m, r);
+            break;
         case TUTTI__REC_REJECT: {
             char msg[160], why[96];
             if (!tutti__str_copy(why, sizeof why, r->u.reject.reason)) strcpy(why, "?");
-            if (r->u.reject.code == TUTTI__REJ_REMOVED ||
+            if (r->u.reject.code == TUTTI__REJ_AUTH && m->state == M_JOINED) {
+                /* a resume refused: rejoin with the credential */
+                snprintf(msg, sizeof msg, "tutti: the hub refused our resume: %s", why);
+                end_incarnation(m, msg);
+            } else if (r->u.reject.code == TUTTI__REJ_REMOVED ||
                 r->u.reject.code == TUTTI__REJ_UNKNOWN) {
                 if (m->state == M_JOINED) {
                     snprintf(msg, sizeof msg, "tutti: removed from the session: %s", why);
@@ -704,9 +862,14 @@ tutti_time tutti_member_tick(tutti_member *m)
         if (m->last_hello + TUTTI_S < next) next = m->last_hello + TUTTI_S;
     }
     if (m->state == M_JOINED) {
-        if (m->now - m->last_flush >= m->heartbeat) flush(m, true);
+        /* Nobody waits for this member's promise (the hub closes session
+         * time itself): a heartbeat only carries acks, the promise the hub
+         * checks events against and measures the trip with, and the sign of
+         * life, so it need not come as often as the hub's close. */
+        tutti_time beat = m->heartbeat > TUTTI__MEMBER_BEAT ? m->heartbeat : TUTTI__MEMBER_BEAT;
+        if (m->now - m->last_flush >= beat) flush(m, true);
         else flush(m, false);
-        if (m->last_flush + m->heartbeat < next) next = m->last_flush + m->heartbeat;
+        if (m->last_flush + beat < next) next = m->last_flush + beat;
     }
     return next;
 }
@@ -733,6 +896,10 @@ int tutti_member_submit(tutti_member *m, tutti_time t, const uint8_t *data, uint
 {
     if (m->state != M_JOINED) return TUTTI_ESTATE;
     if (len > TUTTI__MAX_PAYLOAD || (len && !data)) return TUTTI_EINVAL;
+    if (m->role == TUTTI_ROLE_LISTENER) {
+        m->refused++;
+        return TUTTI_EREJECTED; /* the hub would refuse it */
+    }
     if (tutti__link_in_flight(&m->link) >= TUTTI__LINK_RING - 16) return TUTTI_EFULL;
     m->now = now_local(m);
     tutti_time now_s = tutti_clock_to_session(&m->clock.est, m->now);
@@ -767,6 +934,31 @@ int tutti_member_propose_bpm(tutti_member *m, double bpm)
     return 0;
 }
 
+static int request(tutti_member *m, uint32_t kind, double f, tutti_time i, uint32_t member)
+{
+    if (m->state != M_JOINED) return TUTTI_ESTATE;
+    tutti__rec r;
+    memset(&r, 0, sizeof r);
+    r.type = TUTTI__REC_REQUEST;
+    r.u.request.kind = kind;
+    r.u.request.f = f;
+    r.u.request.i = i;
+    r.u.request.member = member;
+    put_rec(m, &r);
+    return 0;
+}
+
+int tutti_member_propose_horizon(tutti_member *m, tutti_time horizon)
+{
+    if (horizon <= 0 || horizon > TUTTI__MAX_HORIZON) return TUTTI_EINVAL;
+    return request(m, TUTTI__REQ_HORIZON, 0, horizon, 0);
+}
+
+int tutti_member_propose_remove(tutti_member *m, uint32_t id)
+{
+    return request(m, TUTTI__REQ_REMOVE, 0, 0, id);
+}
+
 uint32_t tutti_member_origin_pending(const tutti_member *m, uint32_t id, bool *complete)
 {
     const tutti__origin *o = tutti__order_origin((tutti__order *)&m->order, id);
@@ -799,6 +991,10 @@ void tutti_member_status_get(const tutti_member *m, tutti_member_status *st)
     st->joined_at = m->joined_at;
     st->members = m->nmembers;
     st->timeline = tutti__tempo_peek(&m->tempo, tutti_member_session_now(m));
+    st->role = m->role;
+    st->hub_verified = m->hub_verified;
+    st->failed = m->state == M_FAILED;
+    st->refused = m->refused;
 }
 
 uint32_t tutti_member_list(const tutti_member *m, tutti_member_info *out, uint32_t cap)

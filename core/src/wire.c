@@ -16,6 +16,8 @@
  *                 3  role              0    varint u32
  *                 4  resume_id         0    varint u32
  *                 5  recv_next         0    varint u64
+ *                 6  cnonce            2    bytes (32)
+ *                 7  epk               2    bytes (32)
  *   WELCOME (2)   1  member_id         0    varint u32
  *                 2  horizon           0    zz i64 (ns)
  *                 3  heartbeat         0    zz i64 (ns)
@@ -23,6 +25,7 @@
  *                 5  joined.origin     0    varint u32
  *                 6  joined.seq        0    varint u64
  *                 7  hub_next          0    varint u64
+ *                 8  role              0    varint u32
  *   REJECT (3)    1  code              0    varint u32
  *                 2  reason            2    string
  *   EVENT (4)     1  key.t             0    zz i64
@@ -53,6 +56,7 @@
  *   REQUEST (11)  1  kind              0    varint u32
  *                 2  f                 1    double (finite)
  *                 3  i                 0    zz i64
+ *                 4  member            0    varint u32
  *   COMMAND (13)  1  op                0    varint u32
  *                 2  member_id         0    varint u32
  *                 3  role              0    varint u32
@@ -65,6 +69,16 @@
  *                10  timeline.t0       0    zz i64
  *                11  timeline.quantum  1    double (finite)
  *                12  timeline.playing  0    varint 0 or 1
+ *   CHALLENGE(14) 1  hnonce            2    bytes (32)
+ *                 2  hub_pk            2    bytes (32)
+ *                 3  sig               2    bytes (64)
+ *                 4  mode              0    varint u32
+ *   AUTH (15)     1  kind              0    varint u32
+ *                 2  cred_id           2    string
+ *                 3  proof             2    bytes (32)
+ *
+ *   Byte strings of a fixed size (keys, nonces) are checked by the engines,
+ *   not here: the decoder only knows kinds.
  *
  *   An event key is always numbered t, origin, seq in that order. The report
  *   hash is fixed64 because a hash is uniformly distributed: as a varint it
@@ -142,13 +156,21 @@ _Static_assert(sizeof(tutti__rec) <= UINT16_MAX, "tutti__rec too large for field
 static const field_desc hello_fields[] = {
     F(1, FMT_STR, hello.session),  F(2, FMT_STR, hello.name),
     F(3, FMT_U32, hello.role),     F(4, FMT_U32, hello.resume_id),
-    F(5, FMT_U64, hello.recv_next),
+    F(5, FMT_U64, hello.recv_next), F(6, FMT_BYTES, hello.cnonce),
+    F(7, FMT_BYTES, hello.epk),
+};
+static const field_desc challenge_fields[] = {
+    F(1, FMT_BYTES, challenge.hnonce), F(2, FMT_BYTES, challenge.hub_pk),
+    F(3, FMT_BYTES, challenge.sig),    F(4, FMT_U32, challenge.mode),
+};
+static const field_desc auth_fields[] = {
+    F(1, FMT_U32, auth.kind), F(2, FMT_STR, auth.cred_id), F(3, FMT_BYTES, auth.proof),
 };
 static const field_desc welcome_fields[] = {
     F(1, FMT_U32, welcome.member_id),    F(2, FMT_I64, welcome.horizon),
     F(3, FMT_I64, welcome.heartbeat),    F(4, FMT_I64, welcome.joined.t),
     F(5, FMT_U32, welcome.joined.origin), F(6, FMT_U64, welcome.joined.seq),
-    F(7, FMT_U64, welcome.hub_next),
+    F(7, FMT_U64, welcome.hub_next), F(8, FMT_U32, welcome.role),
 };
 static const field_desc reject_fields[] = {
     F(1, FMT_U32, reject.code),
@@ -193,6 +215,7 @@ static const field_desc request_fields[] = {
     F(1, FMT_U32, request.kind),
     F(2, FMT_DOUBLE, request.f),
     F(3, FMT_I64, request.i),
+    F(4, FMT_U32, request.member),
 };
 static const field_desc command_fields[] = {
     F(1, FMT_U32, command.op),
@@ -228,6 +251,8 @@ static const rec_desc rec_descs[] = {
     [TUTTI__REC_REQUEST] = DESC(request_fields),
     [TUTTI__REC_BYE] = {NULL, 0},
     [TUTTI__REC_COMMAND] = DESC(command_fields),
+    [TUTTI__REC_CHALLENGE] = DESC(challenge_fields),
+    [TUTTI__REC_AUTH] = DESC(auth_fields),
 };
 
 #undef DESC

@@ -50,6 +50,8 @@ enum tutti__rec_type {
     TUTTI__REC_REQUEST = 11,  /* member -> hub: ask for a command */
     TUTTI__REC_BYE = 12,      /* member -> hub: leaving */
     TUTTI__REC_COMMAND = 13,  /* only inside a TUTTI_EV_COMMAND event payload */
+    TUTTI__REC_CHALLENGE = 14, /* hub -> member: answer a HELLO (see auth.h) */
+    TUTTI__REC_AUTH = 15,      /* member -> hub: prove a credential */
 };
 
 enum tutti__reject_code {
@@ -58,17 +60,21 @@ enum tutti__reject_code {
     TUTTI__REJ_REMOVED = 3,  /* you were removed at a cut; rejoin */
     TUTTI__REJ_UNKNOWN = 4,  /* resume of an id the hub does not know */
     TUTTI__REJ_VERSION = 5,
+    TUTTI__REJ_AUTH = 6,     /* the credential was refused (reason says why) */
 };
 
 enum tutti__notice_code {
     TUTTI__NOTE_TEXT = 0,
     TUTTI__NOTE_DIVERGED = 1, /* a member's hash differs from the coordinator's */
     TUTTI__NOTE_MOVED = 2,    /* some of the member's events came after their close */
+    TUTTI__NOTE_REFUSED = 3,  /* a request or events of the member were refused (role,
+                               * limits); the text says what and why */
 };
 
 enum tutti__request_kind {
     TUTTI__REQ_BPM = 1,     /* f: bpm, from the next bar */
     TUTTI__REQ_HORIZON = 2, /* i: new L in ns */
+    TUTTI__REQ_REMOVE = 3,  /* member: remove that member (admin) */
 };
 
 enum tutti__command_op {
@@ -94,12 +100,26 @@ typedef struct tutti__rec {
             uint32_t role;
             uint32_t resume_id;   /* 0: a new join */
             uint64_t recv_next;   /* next hub link_seq this member expects */
+            tutti__str cnonce;    /* 32 fresh random bytes */
+            tutti__str epk;       /* the member's ephemeral X25519 key, 32 bytes */
         } hello;
+        struct {
+            tutti__str hnonce;    /* 32 fresh random bytes */
+            tutti__str hub_pk;    /* the hub's Ed25519 public key, 32 bytes */
+            tutti__str sig;       /* Ed25519 over the transcript, 64 bytes */
+            uint32_t mode;        /* TUTTI__MODE_* bits: what the hub accepts */
+        } challenge;
+        struct {
+            uint32_t kind;        /* enum tutti__auth_kind */
+            tutti__str cred_id;   /* an invitation's id */
+            tutti__str proof;     /* 32 bytes */
+        } auth;
         struct {
             uint32_t member_id;
             tutti_time horizon, heartbeat;
             tutti_key joined;     /* the ADD command admitting this member */
             uint64_t hub_next;    /* link_seq of the hub's next sequenced frame */
+            uint32_t role;        /* the role the hub gives (from the credential) */
         } welcome;
         struct {
             uint32_t code; /* enum tutti__reject_code */
@@ -149,6 +169,7 @@ typedef struct tutti__rec {
             uint32_t kind; /* enum tutti__request_kind */
             double f;
             tutti_time i;
+            uint32_t member; /* REMOVE: which member */
         } request;
         struct {
             uint32_t op; /* enum tutti__command_op */

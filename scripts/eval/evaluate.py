@@ -52,7 +52,6 @@ last run of each condition.
 import argparse
 import bisect
 import csv
-import datetime
 import json
 import math
 import os
@@ -1030,34 +1029,13 @@ def cdf(xs, scale):
     return out
 
 
-def hub_removal(log_path, name, epoch):
-    """When the hub removed member `name`, on CLOCK_MONOTONIC, from its log
-    (local wall-clock time of day to the millisecond) and its session epoch
-    (wall clock as NTP time minus the monotonic clock)."""
-    if not log_path or not epoch:
-        return None
-    for line in read(log_path).splitlines():
-        m = re.match(r"(\d\d):(\d\d):(\d\d)\.(\d{3}) \[hub\] member \d+ \((.*)\) removed", line)
-        if not m or m.group(5) != name:
-            continue
-        now = datetime.datetime.now()
-        t = now.replace(hour=int(m.group(1)), minute=int(m.group(2)), second=int(m.group(3)),
-                        microsecond=int(m.group(4)) * 1000)
-        for shift in (0, -1, 1):  # a run across midnight
-            cand = t + datetime.timedelta(days=shift)
-            if abs((cand - now).total_seconds()) < 12 * 3600:
-                t = cand
-                break
-        unix_ns = int(t.timestamp() * 1e9)
-        return unix_ns + 2208988800 * NS - epoch
-    return None
-
-
 def crash_stall_end(times, t_crash):
-    """Survivors deliver what sorts below the crashed member's last promise,
-    then wait until the hub removes it. The stall is the first pause after the
-    crash longer than max(250 ms, 1.5 x the longest pause in the 5 s before
-    it); returns seconds from the crash to its end (0: no stall; None: no
+    """A pause in the survivors' deliveries after a crash. (When delivery
+    waited for every member's promise, survivors stalled until the hub
+    removed the crashed member; now the hub closes session time itself and
+    there should be none.) The stall is the first pause after the crash
+    longer than max(250 ms, 1.5 x the longest pause in the 5 s before it);
+    returns seconds from the crash to its end (0: no stall; None: no
     delivery after the crash)."""
     before = [t for t in times if t_crash - 5 * NS <= t <= t_crash]
     usual = max((b - a for a, b in zip(before, before[1:])), default=0)
@@ -1083,7 +1061,10 @@ def recovery_after(t_end, timings, ms, r, lead, fault_member, subs, crash=False)
         ds = sorted(t["d"])
         after = [d for d in ds if d[0] > t_end]
         if crash:
-            first[n] = crash_stall_end([d[0] for d in ds], t_end)
+            # only while the session plays: the pause after the last events
+            # (the run winding down) is no stall
+            playing_end = max((v[0] for v in subs.values()), default=t_end) + NS
+            first[n] = crash_stall_end([d[0] for d in ds if d[0] <= playing_end], t_end)
         else:
             first[n] = (after[0][0] - t_end) / NS if after else None
         last_late = None
@@ -1182,25 +1163,12 @@ def analyse_scsynth(r, res, a):
             if m["crashed"]:
                 continue
             smp = m["samples"]
-            if key == "crash":
-                # The trio's parts rest, so a pause in deliveries says little:
-                # the first poll after the hub removed the crashed member (its
-                # log) that saw new deliveries (what waited for the cut).
-                removed = hub_removal(res.get("hub_log"), res["fault_member"], hub.get(
-                    "session_epoch_ns"))
-                first[n] = None
-                if removed:
-                    prev = None
-                    for t, st in smp:
-                        if prev is not None and t > removed and st.get("delivered") != prev:
-                            first[n] = (t - t_end) / NS
-                            break
-                        prev = st.get("delivered")
-            else:
-                before = [st for t, st in smp if t <= t_end]
-                base = before[-1].get("delivered") if before else None
-                nxt = [t for t, st in smp if t > t_end and st.get("delivered") != base]
-                first[n] = (nxt[0] - t_end) / NS if nxt else None
+            # after a crash as after a partition: the first poll that saw new
+            # deliveries (nobody waits for the crashed member's removal)
+            before = [st for t, st in smp if t <= t_end]
+            base = before[-1].get("delivered") if before else None
+            nxt = [t for t, st in smp if t > t_end and st.get("delivered") != base]
+            first[n] = (nxt[0] - t_end) / NS if nxt else None
         vals = [v for v in first.values() if v is not None]
         out[key + "_resume_s"] = max(vals) if vals and len(vals) == len(first) else None
         out[key + "_ontime_s"] = None

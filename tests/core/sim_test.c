@@ -326,7 +326,7 @@ static void need_tail(void)
 static void tail_room(void)
 {
     uint32_t tailed = 0;
-    for (uint64_t seed = 1; seed <= 3; seed++) {
+    for (uint64_t seed = 1; seed <= 6; seed++) {
         tutti_path p = {30 * TUTTI_MS, 10 * TUTTI_MS, TUTTI_JITTER_PARETO, 0};
         const uint32_t members = 6;
         tutti_sim *s = ah_session(seed, members, p, 30 * TUTTI_S, 0, 0);
@@ -365,8 +365,12 @@ static void tail_room(void)
         tailed += tail > 0;
         tutti_sim_destroy(s);
     }
-    /* the tails reach the hub (need_tail: carried in most Pareto windows) */
-    CHECK(tailed >= 2);
+    /* the tails reach the hub: a member carries one in about half of the
+     * moments over Pareto paths (need_tail: carried in most Pareto windows;
+     * the up path's tail now shows in a member's need only through the
+     * events the hub moved, its slower moments being in the close's own
+     * window): seeds 1-12 of this run had one in 6 */
+    CHECK(tailed >= 3);
 }
 
 /*

@@ -17,11 +17,15 @@ Usage: badpeer.py HOST PORT SESSION [SEED]      attack the hub at HOST:PORT
            dropping what the hub sends
 Prints one line per attack; never fails on a closed or reset connection.
 """
+import os
 import random
 import socket
 import struct
 import sys
 import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import tuttiproto  # noqa: E402
 
 rng = random.Random(int(sys.argv[4]) if len(sys.argv) > 4 and sys.argv[1] != "--silent" else 1)
 
@@ -174,9 +178,8 @@ def intruder():
     # Joins properly, then sends a forged event in another member's name and
     # an event of its own far in the past, then falls silent (the hub must
     # remove it after its suspect time).
-    s = connect()
-    hello = record(1, field_bytes(1, SESSION.encode()) + field_bytes(2, b"intruder"))
-    s.sendall(message(frame(hello)))
+    c, hs = tuttiproto.join(HOST, PORT, SESSION, "intruder")
+    s = c.s
     drain(s, 0.3)
     forged = record(4, field_varint(1, zigzag(1)) + field_varint(2, 1) + field_varint(3, 999999)
                     + field_varint(4, 0) + field_bytes(5, b"forged"))
@@ -290,10 +293,10 @@ def hostile_hub(portfile, seconds):
 def silent_joiner(seconds):
     # A member that joins and then never plays: it must cost the others
     # nothing, and be removed once its place has been kept long enough.
-    s = connect()
-    hello = record(1, field_bytes(1, SESSION.encode()) + field_bytes(2, b"quiet"))
-    s.sendall(message(frame(hello)))
-    print("joined, now silent", flush=True)
+    c, hs = tuttiproto.join(HOST, PORT, SESSION, "quiet")
+    s = c.s
+    print("joined, now silent" if hs.reply and hs.reply[0] == tuttiproto.REC_WELCOME
+          else "not admitted: %r" % (hs.reply,), flush=True)
     end = time.time() + seconds
     while time.time() < end and drain(s, 0.2):
         pass

@@ -38,7 +38,7 @@ static void hello(tutti_hub *h, uint32_t peer, tutti__wbuf *b)
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     fake_now = TUTTI_S;
-    tutti_io io = {NULL, io_now, NULL, io_send, NULL};
+    tutti_io io = {NULL, io_now, NULL, io_send, NULL, NULL};
     tutti_hub_config hc;
     tutti_hub_config_init(&hc);
     hc.session = "fuzz";

@@ -71,6 +71,12 @@ typedef struct tutti_net_config {
      * port filled in when the URL asked for port 0), written to a temporary
      * name and renamed so a reader never sees half of it. NULL: none. */
     const char *url_file;
+    /* A hub's limits on connections (0: the default): how many one address
+     * may hold (32), how many may be open without a proved credential at
+     * once (64; a new one closes the oldest of them) and how long one may
+     * stay so (5 s). */
+    uint32_t per_addr, max_unauth;
+    tutti_time hello_deadline;
 } tutti_net_config;
 
 /* Defaults as described above. Thread-safe: yes. */
@@ -186,6 +192,10 @@ typedef struct tutti_net_stats {
     uint64_t submit_dropped; /* submissions the engine refused (see submit) */
     uint32_t submit_queued;  /* submissions waiting for the loop now */
     uint64_t receive_pauses; /* times the receive queue filled up */
+    /* hub: connections closed at the hello deadline, refused for their
+     * address's cap (or the total), closed to make room for newer
+     * unauthenticated ones */
+    uint64_t hello_timeouts, addr_refused, evicted;
 } tutti_net_stats;
 
 /* Transport counters, published with the status. Thread-safe: yes. */

@@ -180,7 +180,15 @@ typedef struct tutti_io {
     uint64_t (*random)(void *ctx);  /* uniform 64-bit */
     void (*send)(void *ctx, uint32_t peer, const uint8_t *buf, size_t len);
     void (*log)(void *ctx, int level, const char *msg); /* may be NULL */
+    /* The hub tells its transport about a connection (may be NULL):
+     * TUTTI_PEER_AUTHED once it has proved a credential (the transport's
+     * hello deadline and its caps on unauthenticated connections no longer
+     * apply), TUTTI_PEER_CLOSE to end it after what was sent to it has
+     * left (a refused credential, a peer that breaks the handshake). */
+    void (*peer)(void *ctx, uint32_t peer, int what);
 } tutti_io;
+
+enum { TUTTI_PEER_AUTHED = 1, TUTTI_PEER_CLOSE = 2 };
 
 /* ------------------------------------------------------------ membership */
 
@@ -208,6 +216,20 @@ static inline uint32_t tutti_member_part(uint32_t id)
     return id ? (id - 1) % (TUTTI_PARTS - 1) + 1 : 0;
 }
 
+/*
+ * An invitation: the credential the hub's operator hands a musician (see
+ * docs/security.md). As text it is one line, "tutti-invite-1 ID ROLE EXPIRES
+ * SECRET HUBKEY [URL]" (tutti invite makes them).
+ */
+typedef struct tutti_invite {
+    char id[17];           /* 1 to 16 hex digits */
+    int role;              /* enum tutti_role */
+    int64_t expires;       /* Unix seconds; 0: never */
+    uint8_t secret[32];
+    uint8_t hub_pk[32];    /* the hub's Ed25519 public key */
+    char url[128];         /* where the hub listens ("" if not said) */
+} tutti_invite;
+
 typedef struct tutti_member_info {
     uint32_t id;
     int role;
@@ -228,6 +250,11 @@ typedef struct tutti_member_info {
      * the largest move; how long ago it was last heard from */
     uint64_t moved;
     tutti_time max_moved_ns, silent_ns;
+    /* (the hub's list only) its events the hub refused (its role, a limit),
+     * the last reason (a static string, "" if none), and its requests
+     * refused */
+    uint64_t refused, refused_requests;
+    const char *refused_why;
 } tutti_member_info;
 
 /* -------------------------------------------------------------- member */
@@ -255,6 +282,14 @@ typedef struct tutti_member_config {
     tutti_time deliver_lead; /* an event is late if delivered after t - lead */
     bool auto_rejoin;     /* rejoin as a new member after being removed */
     uint32_t max_pending; /* events held for ordering (fixed capacity) */
+    /* The credential (docs/security.md); copied at create. With an
+     * invitation the hub's key comes from it and is checked; a passphrase
+     * may come with a pinned hub key; with neither the member joins only an
+     * open hub (with `role`). `role` is what an open hub gives; otherwise
+     * the credential decides. */
+    const tutti_invite *invite;
+    const char *passphrase;
+    const uint8_t *hub_key; /* 32 bytes, the hub's Ed25519 public key; NULL: none */
 } tutti_member_config;
 
 TUTTI_API void tutti_member_config_init(tutti_member_config *cfg);
@@ -286,6 +321,10 @@ TUTTI_API int tutti_member_submit(tutti_member *m, tutti_time t, const uint8_t *
                                   uint32_t len, tutti_key *key);
 /* Ask the coordinator for a tempo change at the next bar boundary. */
 TUTTI_API int tutti_member_propose_bpm(tutti_member *m, double bpm);
+/* Ask the coordinator to set L (admins only) / remove a member (admins
+ * only). A refused request is answered with a notice. */
+TUTTI_API int tutti_member_propose_horizon(tutti_member *m, tutti_time horizon);
+TUTTI_API int tutti_member_propose_remove(tutti_member *m, uint32_t id);
 
 typedef struct tutti_member_status {
     bool joined;
@@ -310,6 +349,10 @@ typedef struct tutti_member_status {
     tutti_key joined_at;   /* the command that admitted this incarnation */
     uint32_t members;      /* active members (the coordinator excluded) */
     tutti_timeline timeline;
+    int role;              /* the role the hub gave (valid once joined) */
+    bool hub_verified;     /* the hub proved the key this member pinned */
+    bool failed;           /* the hub refused us for good (see the notices) */
+    uint64_t refused;      /* submissions refused here (a listener) */
 } tutti_member_status;
 
 TUTTI_API void tutti_member_status_get(const tutti_member *m, tutti_member_status *st);
@@ -379,6 +422,31 @@ typedef struct tutti_hub_config {
     tutti_time horizon_margin; /* least room in the target (default 3 ms) */
     tutti_time horizon_floor;  /* a rehearsal's L (0: none) */
     tutti_time floor_for;      /* held until measured this long */
+
+    /*
+     * Credentials (docs/security.md). open (the default): anyone who
+     * reaches the hub joins with the role it asks for. Otherwise a member
+     * proves an invitation (tutti_hub_set_invites) or the passphrase, and
+     * the credential gives the role. hub_sk: the hub's Ed25519 secret key
+     * (64 bytes, libsodium's layout; NULL: a fresh one from io.random).
+     * Strings and keys are copied.
+     */
+    bool open;
+    const uint8_t *hub_sk;
+    const char *passphrase;   /* NULL: none */
+    int passphrase_role;      /* what the passphrase admits as (performer) */
+    /*
+     * Limits per member (0: the default). An event beyond one is refused
+     * (not relayed, counted, the member told why); honest members stay far
+     * below: events per second and their burst (5000, 10000), payload bytes
+     * per second and their burst (4 MiB, 8 MiB), how far ahead of the hub's
+     * clock an event may be stamped (20 s), and the payload bytes of a
+     * member's events relayed and not yet due (4 MiB).
+     */
+    double max_event_rate, max_event_burst;
+    double max_byte_rate, max_byte_burst;
+    tutti_time max_ahead;
+    uint64_t max_held;
 } tutti_hub_config;
 
 TUTTI_API void tutti_hub_config_init(tutti_hub_config *cfg);
@@ -393,6 +461,14 @@ TUTTI_API tutti_time tutti_hub_tick(tutti_hub *h);
 /* Coordinator commands issued locally (the admin's console). */
 TUTTI_API int tutti_hub_set_horizon(tutti_hub *h, tutti_time horizon);
 TUTTI_API int tutti_hub_set_bpm(tutti_hub *h, double bpm);
+/* Replace the invitations the hub accepts (copied). A member admitted with
+ * an invitation that is no longer in the list is removed; one past its
+ * expiry can no longer join (members admitted with it stay). */
+TUTTI_API int tutti_hub_set_invites(tutti_hub *h, const tutti_invite *inv, uint32_t n);
+/* Remove a member (the admin's console). TUTTI_EINVAL if not active. */
+TUTTI_API int tutti_hub_remove(tutti_hub *h, uint32_t id, const char *why);
+/* The hub's Ed25519 public key (what members pin). */
+TUTTI_API void tutti_hub_public_key(const tutti_hub *h, uint8_t pk[32]);
 
 typedef struct tutti_hub_status {
     uint32_t members;
@@ -405,6 +481,10 @@ typedef struct tutti_hub_status {
     uint64_t moved;            /* events that came after their close, moved */
     uint64_t relayed, delivered, divergences, removed, dropped_frames;
     tutti_timeline timeline;
+    bool open;                 /* no credential needed */
+    uint64_t auth_ok, auth_refused;  /* handshakes */
+    uint64_t refused_events, refused_requests;
+    uint32_t handshakes;       /* handshakes under way now */
 } tutti_hub_status;
 TUTTI_API void tutti_hub_status_get(const tutti_hub *h, tutti_hub_status *st);
 TUTTI_API uint32_t tutti_hub_list(const tutti_hub *h, tutti_member_info *out, uint32_t cap);

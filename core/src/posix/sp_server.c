@@ -26,11 +26,20 @@
  *   system call per loop iteration (tutti__sp_flush): a hub relays every
  *   event to every member, and one write per frame per member was most of
  *   its CPU time under load.
+ * - Before authentication a connection is on probation: it must be marked
+ *   authenticated (tutti__sp_set_authed, by the hub once a credential is
+ *   proved) within the hello deadline or it is closed; at most max_unauth
+ *   connections may be on probation at once, and a new one closes the
+ *   oldest (an honest member proves itself within a round trip, a squatter
+ *   never does, so squatters cannot lock reconnects out); and one address
+ *   may hold at most per_addr connections, whatever their state. A sweep
+ *   timer (a quarter of the deadline) enforces the deadline.
  * - Everything runs on the loop thread that owns the uv_loop_t: no locks. A
  *   connection is freed only in its close callback; callbacks into the owner
  *   may close connections (even the one being read) and the parser notices.
  */
 #include "posix/sp_server.h"
+#include "posix/url.h"
 
 #include <arpa/inet.h>
 #include <netdb.h>
@@ -60,6 +69,11 @@ struct conn {
     uint32_t id;
     bool up; /* both headers exchanged */
     bool closing;
+    bool authed; /* the owner vouched for it */
+    bool linger; /* close once what is queued has been written */
+    uint64_t addr; /* a hash of the peer's address */
+    uint64_t accepted_ms;
+    uv_shutdown_t shut;
     uint8_t *buf; /* received, not yet parsed */
     size_t len, cap;
 };
@@ -75,6 +89,10 @@ struct tutti__sp_server {
     uint32_t nconns, next_id;
     uint32_t open_handles; /* listener + connections not yet closed */
     bool closing;
+    uv_timer_t sweep;
+    uint32_t per_addr, max_unauth;
+    uint64_t deadline_ms;
+    tutti__sp_stats stats;
 };
 
 struct wreq {
@@ -117,6 +135,13 @@ static void server_maybe_free(tutti__sp_server *s)
 }
 
 static void on_listener_closed(uv_handle_t *h)
+{
+    tutti__sp_server *s = h->data;
+    s->open_handles--;
+    server_maybe_free(s);
+}
+
+static void on_sweep_closed(uv_handle_t *h)
 {
     tutti__sp_server *s = h->data;
     s->open_handles--;
@@ -271,6 +296,7 @@ static bool parse(conn *c)
         if (hops <= PAIR1_TTL && s->cb.message)
             s->cb.message(s->cb.ctx, c->id, m + PAIR1_HOP, (size_t)n - PAIR1_HOP);
         if (c->closing) return false;
+        if (c->linger) break; /* nothing more is read from it */
     }
     if (p) {
         memmove(c->buf, c->buf + p, c->len - p);
@@ -292,6 +318,39 @@ static void on_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *b)
     }
     c->len += (size_t)nread;
     parse(c);
+}
+
+/* A hash of the peer's address (not its port), to count per address. */
+static uint64_t peer_addr(uv_tcp_t *t)
+{
+    struct sockaddr_storage ss;
+    int len = sizeof ss;
+    if (uv_tcp_getpeername(t, (struct sockaddr *)&ss, &len) != 0) return 0;
+    const uint8_t *p = NULL;
+    size_t n = 0;
+    if (ss.ss_family == AF_INET) {
+        p = (const uint8_t *)&((struct sockaddr_in *)&ss)->sin_addr;
+        n = 4;
+    } else if (ss.ss_family == AF_INET6) {
+        p = (const uint8_t *)&((struct sockaddr_in6 *)&ss)->sin6_addr;
+        n = 16;
+    }
+    uint64_t h = 0xcbf29ce484222325ull;
+    for (size_t i = 0; i < n; i++) h = (h ^ p[i]) * 0x100000001b3ull;
+    return h;
+}
+
+static void on_sweep(uv_timer_t *t)
+{
+    tutti__sp_server *s = t->data;
+    uint64_t now = uv_now(s->loop);
+    for (conn *c = s->conns; c; c = c->next) {
+        if (c->authed || c->closing || now - c->accepted_ms < s->deadline_ms) continue;
+        s->stats.hello_timeouts++;
+        logf_(s, TUTTI_LOG_DEBUG, "connection %u closed: no credential within %llu ms",
+              (unsigned)c->id, (unsigned long long)s->deadline_ms);
+        conn_close(c);
+    }
 }
 
 static void on_connection(uv_stream_t *l, int status)
@@ -319,8 +378,38 @@ static void on_connection(uv_stream_t *l, int status)
     if (s->nconns > MAX_CONNECTIONS) {
         logf_(s, TUTTI_LOG_WARN, "connection refused: already %u open",
               (unsigned)MAX_CONNECTIONS);
+        s->stats.addr_refused++;
         conn_close(c);
         return;
+    }
+    c->addr = peer_addr(&c->tcp);
+    c->accepted_ms = uv_now(s->loop);
+    uint32_t same = 0, unauth = 0;
+    conn *oldest = NULL;
+    for (conn *o = s->conns; o; o = o->next) {
+        if (o == c || o->closing) continue;
+        same += o->addr == c->addr;
+        if (!o->authed) {
+            unauth++;
+            oldest = o; /* the list is newest first */
+        }
+    }
+    if (s->per_addr && same >= s->per_addr) {
+        s->stats.addr_refused++;
+        if (s->stats.addr_refused % 1000 == 1)
+            logf_(s, TUTTI_LOG_WARN,
+                  "connection refused: its address already has %u open (%llu refused so "
+                  "far)",
+                  (unsigned)same, (unsigned long long)s->stats.addr_refused);
+        conn_close(c);
+        return;
+    }
+    if (s->max_unauth && unauth >= s->max_unauth && oldest) {
+        s->stats.evicted++;
+        logf_(s, TUTTI_LOG_DEBUG,
+              "connection %u closed: the oldest of %u without a credential yet",
+              (unsigned)oldest->id, (unsigned)unauth);
+        conn_close(oldest);
     }
     uv_tcp_nodelay(&c->tcp, 1);
     const uint8_t hdr[SP_HEADER] = {
@@ -338,43 +427,22 @@ static conn *find(tutti__sp_server *s, uint32_t id)
 
 /* ------------------------------------------------------------- API */
 
-/* "tcp://HOST:PORT": HOST may be empty or "*" (every address), a name, an
- * IPv4 address or a bracketed IPv6 address. */
-static int parse_url(const char *url, char *host, size_t hcap, char *port, size_t pcap)
-{
-    const char *p;
-    if (!strncmp(url, "tcp://", 6))
-        p = url + 6;
-    else
-        return TUTTI_EINVAL;
-    const char *colon;
-    if (*p == '[') {
-        const char *end = strchr(p, ']');
-        if (!end || end[1] != ':') return TUTTI_EINVAL;
-        if ((size_t)(end - p - 1) >= hcap) return TUTTI_EINVAL;
-        memcpy(host, p + 1, (size_t)(end - p - 1));
-        host[end - p - 1] = 0;
-        colon = end + 1;
-    } else {
-        colon = strrchr(p, ':');
-        if (!colon || (size_t)(colon - p) >= hcap) return TUTTI_EINVAL;
-        memcpy(host, p, (size_t)(colon - p));
-        host[colon - p] = 0;
-    }
-    if (!strcmp(host, "*")) host[0] = 0;
-    const char *q = colon + 1;
-    if (!*q || strlen(q) >= pcap || strspn(q, "0123456789") != strlen(q))
-        return TUTTI_EINVAL;
-    strcpy(port, q);
-    return 0;
-}
-
 int tutti__sp_listen(tutti__sp_server **out, uv_loop_t *loop, const char *url,
                      uint16_t proto, size_t max_msg, size_t max_queue,
                      const tutti__sp_callbacks *cb, char *bound, size_t bound_cap)
 {
-    char host[256], port[16];
-    if (parse_url(url, host, sizeof host, port, sizeof port)) return TUTTI_EINVAL;
+    char host[256], port[8];
+    uint16_t pnum;
+    const char *why;
+    if (tutti__url_listen_parse(url, host, sizeof host, &pnum, &why)) {
+        if (cb->log) {
+            char msg[320];
+            snprintf(msg, sizeof msg, "cannot listen on %.200s: %s", url, why);
+            cb->log(cb->ctx, TUTTI_LOG_ERROR, msg);
+        }
+        return TUTTI_EINVAL;
+    }
+    snprintf(port, sizeof port, "%u", (unsigned)pnum);
     struct addrinfo hints, *ai = NULL;
     memset(&hints, 0, sizeof hints);
     hints.ai_family = AF_UNSPEC;
@@ -401,7 +469,9 @@ int tutti__sp_listen(tutti__sp_server **out, uv_loop_t *loop, const char *url,
     s->max_queue = max_queue;
     uv_tcp_init(loop, &s->listener);
     s->listener.data = s;
-    s->open_handles = 1;
+    uv_timer_init(loop, &s->sweep);
+    s->sweep.data = s;
+    s->open_handles = 2;
     /* Prefer IPv4 for a wildcard, as NNG does. */
     struct addrinfo *a = ai;
     if (!host[0])
@@ -417,6 +487,7 @@ int tutti__sp_listen(tutti__sp_server **out, uv_loop_t *loop, const char *url,
         logf_(s, TUTTI_LOG_ERROR, "cannot listen on %s: %s", url, uv_strerror(rv));
         /* Freed by the close callback when the caller next runs the loop. */
         s->closing = true;
+        uv_close((uv_handle_t *)&s->sweep, on_sweep_closed);
         uv_close((uv_handle_t *)&s->listener, on_listener_closed);
         *out = NULL;
         return rv == UV_EADDRINUSE || rv == UV_EACCES || rv == UV_EADDRNOTAVAIL
@@ -484,6 +555,20 @@ int tutti__sp_send(tutti__sp_server *s, uint32_t id, const uint8_t *buf, size_t 
     return 0;
 }
 
+static void on_shutdown(uv_shutdown_t *req, int status)
+{
+    (void)status;
+    conn *c = req->data;
+    conn_close(c);
+}
+
+/* Close a lingering connection once its queued writes are done. */
+static void linger_close(conn *c)
+{
+    c->shut.data = c;
+    if (uv_shutdown(&c->shut, (uv_stream_t *)&c->tcp, on_shutdown) != 0) conn_close(c);
+}
+
 void tutti__sp_flush(tutti__sp_server *s)
 {
     while (s->dirty) {
@@ -495,8 +580,41 @@ void tutti__sp_flush(tutti__sp_server *s)
         if (uv_write(&w->req, (uv_stream_t *)&c->tcp, &b, 1, on_written) < 0) {
             free(w);
             conn_close(c);
+        } else if (c->linger) {
+            linger_close(c);
         }
     }
+}
+
+void tutti__sp_set_authed(tutti__sp_server *s, uint32_t id)
+{
+    conn *c = find(s, id);
+    if (c) c->authed = true;
+}
+
+void tutti__sp_close_after_flush(tutti__sp_server *s, uint32_t id)
+{
+    conn *c = find(s, id);
+    if (!c || c->closing || c->linger) return;
+    c->linger = true;
+    uv_read_stop((uv_stream_t *)&c->tcp);
+    if (!c->out) linger_close(c); /* else after the next flush */
+}
+
+void tutti__sp_set_limits(tutti__sp_server *s, uint32_t per_addr, uint32_t max_unauth,
+                          uint64_t deadline_ms)
+{
+    s->per_addr = per_addr;
+    s->max_unauth = max_unauth;
+    s->deadline_ms = deadline_ms;
+    uv_timer_stop(&s->sweep);
+    if (deadline_ms)
+        uv_timer_start(&s->sweep, on_sweep, deadline_ms / 4 + 1, deadline_ms / 4 + 1);
+}
+
+void tutti__sp_get_stats(const tutti__sp_server *s, tutti__sp_stats *st)
+{
+    *st = s->stats;
 }
 
 uint32_t tutti__sp_connections(const tutti__sp_server *s)
@@ -514,5 +632,6 @@ void tutti__sp_close(tutti__sp_server *s)
     s->closing = true;
     for (conn *c = s->conns; c; c = c->next)
         conn_close(c);
+    uv_close((uv_handle_t *)&s->sweep, on_sweep_closed);
     uv_close((uv_handle_t *)&s->listener, on_listener_closed);
 }

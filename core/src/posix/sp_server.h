@@ -42,6 +42,23 @@ int tutti__sp_send(tutti__sp_server *s, uint32_t id, const uint8_t *buf, size_t 
 /* Hand every connection's queued messages to the kernel, one write each. Call
  * once per loop iteration, after the work that sends. */
 void tutti__sp_flush(tutti__sp_server *s);
+/* The owner vouches for connection `id` (it proved a credential): the hello
+ * deadline and the cap on unauthenticated connections no longer apply. */
+void tutti__sp_set_authed(tutti__sp_server *s, uint32_t id);
+/* Stop reading connection `id` and close it once what is queued for it has
+ * been written (a REJECT before the end). */
+void tutti__sp_close_after_flush(tutti__sp_server *s, uint32_t id);
+/* Limits (0: none): connections one address may hold, connections without
+ * a credential at once (a new one closes the oldest), and how long a
+ * connection may stay without one (ms). */
+void tutti__sp_set_limits(tutti__sp_server *s, uint32_t per_addr, uint32_t max_unauth,
+                          uint64_t deadline_ms);
+typedef struct tutti__sp_stats {
+    uint64_t hello_timeouts; /* closed at the hello deadline */
+    uint64_t addr_refused;   /* refused: too many from one address (or in all) */
+    uint64_t evicted;        /* closed to make room for a newer unauthenticated one */
+} tutti__sp_stats;
+void tutti__sp_get_stats(const tutti__sp_server *s, tutti__sp_stats *st);
 /* Connections that are up. */
 uint32_t tutti__sp_connections(const tutti__sp_server *s);
 /* Close every connection and the listener; the memory is released by the

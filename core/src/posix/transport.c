@@ -54,6 +54,7 @@
 #include "engine.h"
 #include "posix/posix.h"
 #include "posix/sp_server.h"
+#include "posix/url.h"
 #include "wire.h"
 
 #include <nng/nng.h>
@@ -217,6 +218,17 @@ static void io_send(void *ctx, uint32_t peer_id, const uint8_t *buf, size_t len)
     }
     n->st.frames_out++;
     n->st.bytes_out += len;
+}
+
+/* The hub engine about a connection: vouched for, or to be closed. */
+static void io_peer(void *ctx, uint32_t peer, int what)
+{
+    tutti_net *n = ctx;
+    if (n->role != ROLE_HUB || !n->srv) return;
+    if (what == TUTTI_PEER_AUTHED)
+        tutti__sp_set_authed(n->srv, peer);
+    else if (what == TUTTI_PEER_CLOSE)
+        tutti__sp_close_after_flush(n->srv, peer);
 }
 
 /* ---------------------------------------------- the inbound queue (mu) */
@@ -524,6 +536,13 @@ static void publish(tutti_net *n)
         n->hst = hst;
     else
         n->mst = mst;
+    if (n->srv) {
+        tutti__sp_stats ss;
+        tutti__sp_get_stats(n->srv, &ss);
+        n->st.hello_timeouts = ss.hello_timeouts;
+        n->st.addr_refused = ss.addr_refused;
+        n->st.evicted = ss.evicted;
+    }
     n->pub = n->st;
     n->pub.submit_queued = n->sub_len;
     n->pub.receive_pauses = n->receive_pauses;
@@ -733,7 +752,7 @@ static int net_alloc(tutti_net **out, int role, const char *url,
         return TUTTI_ENOMEM;
     }
     tutti__posix_random_init(&n->rnd);
-    n->io = (tutti_io){n, io_now, io_random, io_send, net_log};
+    n->io = (tutti_io){n, io_now, io_random, io_send, net_log, io_peer};
     if (uv_loop_init(&n->loop) != 0) {
         net_free(n);
         return TUTTI_ENOMEM;
@@ -868,14 +887,16 @@ int tutti_net_hub_start(tutti_net **out, const tutti_hub_config *cfg, const char
     rc = tutti__sp_listen(&n->srv, &n->loop, n->url, TUTTI__SP_PAIR1,
                           TUTTI__WIRE_MAX_FRAME + 4, HUB_MAX_QUEUE, &cb, bound,
                           sizeof bound);
-    if (rc != 0) {
-        if (rc == TUTTI_EINVAL)
-            logf_(n, TUTTI_LOG_ERROR, "cannot listen on %s: give tcp://HOST:PORT",
-                  n->url);
+    if (rc != 0) { /* tutti__sp_listen logged why */
         net_free(n);
         return rc;
     }
     strcpy(n->url, bound);
+    tutti__sp_set_limits(n->srv, n->cfg.per_addr ? n->cfg.per_addr : 32,
+                         n->cfg.max_unauth ? n->cfg.max_unauth : 64,
+                         (uint64_t)((n->cfg.hello_deadline ? n->cfg.hello_deadline
+                                                           : 5 * TUTTI_S) /
+                                    TUTTI_MS));
     if (n->url_file && (rc = write_url_file(n)) != 0) {
         logf_(n, TUTTI_LOG_ERROR, "cannot write the URL to %s", n->url_file);
         net_free(n);
@@ -905,6 +926,12 @@ int tutti_net_member_start(tutti_net **out, const tutti_member_config *cfg,
     tutti_net *n;
     int rc = net_alloc(&n, ROLE_MEMBER, hub_url, &c);
     if (rc) return rc;
+    const char *why;
+    if (tutti__url_dial_check(n->url, &why)) {
+        logf_(n, TUTTI_LOG_ERROR, "cannot dial %s: %s", n->url, why);
+        net_free(n);
+        return TUTTI_EINVAL;
+    }
     if ((rc = tutti_member_create(&n->member, cfg, &n->io, cb)) != 0) {
         logf_(n, TUTTI_LOG_ERROR, "cannot create the member: %s", tutti_strerror(rc));
         net_free(n);
