@@ -494,7 +494,7 @@ static int ids_not_in(const tutti__digest_part *a, const tutti__digest_part *b, 
 {
     int n = 0;
     size_t k = 0;
-    out[0] = 0;
+    if (cap) out[0] = 0;
     for (uint32_t i = 0; a && a->ids && i < a->nids; i++) {
         if (a->ids[i] < 0 || has_id(b, a->ids[i])) continue;
         if (i && a->ids[i] == a->ids[i - 1]) continue;
@@ -504,6 +504,33 @@ static int ids_not_in(const tutti__digest_part *a, const tutti__digest_part *b, 
     }
     if (n > 4 && k < cap) snprintf(out + k, cap - k, " and %d more", n - 4);
     return n;
+}
+
+/* Up to a few ids in `a` and not in `b` that were also in `a2` and not in
+ * `b2` (the same two servers a round before), written to `out`; how many. */
+static int ids_lasting(const tutti__digest_part *a, const tutti__digest_part *b,
+                       const tutti__digest_part *a2, const tutti__digest_part *b2, char *out,
+                       size_t cap)
+{
+    int n = 0;
+    size_t k = 0;
+    out[0] = 0;
+    for (uint32_t i = 0; a && a->ids && i < a->nids; i++) {
+        int32_t id = a->ids[i];
+        if (id < 0 || has_id(b, id) || !has_id(a2, id) || has_id(b2, id)) continue;
+        if (i && id == a->ids[i - 1]) continue;
+        if (n < 4 && k < cap)
+            k += (size_t)snprintf(out + k, cap - k, "%s%" PRId32, n ? ", " : "", id);
+        n++;
+    }
+    if (n > 4 && k < cap) snprintf(out + k, cap - k, " and %d more", n - 4);
+    return n;
+}
+
+/* Whether a part's id list is whole (no part at all counts as whole). */
+static bool ids_listed(const tutti__digest_part *p)
+{
+    return !p || (!p->cut && p->nids == p->nodes);
 }
 
 /* The name of the member playing part `slot`, from the digests. */
@@ -608,18 +635,38 @@ static void decide(tutti__checker *c, round_slot *cur)
                     mi = both[i];
                     break;
                 }
-            const tutti__digest_part *mp = part_in(cur->d[mi], slot);
+            const tutti__digest *md = cur->d[mi];
+            const tutti__digest_part *mp = part_in(md, slot),
+                                     *mpp = part_in(of(prev, md->origin), slot);
             for (uint32_t i = 0; i < n; i++) {
                 if (group[i] == maj) continue;
                 const tutti__digest *b = cur->d[both[i]];
-                const tutti__digest_part *bp = part_in(b, slot);
+                const tutti__digest_part *bp = part_in(b, slot),
+                                         *bpp = part_in(of(prev, b->origin), slot);
+                /* Lasting: the same node missing (or extra) on this server
+                 * in both rounds, against the same server of the majority.
+                 * Two different nodes at two rounds' edges (a note that
+                 * ends within a block of T on one server, the next one at
+                 * the next round's on another) are timing, not a
+                 * difference. Trees with the same ids that differ (placed
+                 * differently, other synthdefs, ids the server chose) or
+                 * id lists cut short: the trees must differ in both. */
+                char miss[96], extra[96];
+                int nm = ids_lasting(mp, bp, mpp, bpp, miss, sizeof miss);
+                int ne = ids_lasting(bp, mp, bpp, mpp, extra, sizeof extra);
+                bool exact = ids_listed(mp) && ids_listed(bp) && ids_listed(mpp) &&
+                             ids_listed(bpp);
+                bool ids_now = ids_not_in(mp, bp, NULL, 0) || ids_not_in(bp, mp, NULL, 0);
+                bool ids_then =
+                    ids_not_in(mpp, bpp, NULL, 0) || ids_not_in(bpp, mpp, NULL, 0);
+                bool lasting = nm || ne || ((!exact || (!ids_now && !ids_then)) &&
+                                            !same_tree(mp, bp) && !same_tree(mpp, bpp));
+                if (!lasting) continue;
                 uint32_t agree[MAX_DIGESTS], na = 0;
                 for (uint32_t j = 0; j < n; j++)
                     if (group[j] == maj) agree[na++] = both[j];
-                char others[TUTTI_CHECK_TEXT], miss[96], extra[96];
+                char others[TUTTI_CHECK_TEXT];
                 names(cur, agree, na, others, sizeof others);
-                int nm = ids_not_in(mp, bp, miss, sizeof miss);
-                int ne = ids_not_in(bp, mp, extra, sizeof extra);
                 tutti__check_diff df = {cur->round, slot, false, ""};
                 size_t k = (size_t)snprintf(df.text, sizeof df.text,
                                             "round %" PRId64 ", %s: server %s differs from %s:",
