@@ -538,6 +538,7 @@ static void session_status(uint64_t ctx)
         {"check_diffs", 'i', NULL, (double)st.check_diffs},
         {"check_servers", 'i', NULL, (double)st.check_servers},
         {"check_late", 'i', NULL, (double)st.check_late},
+        {"check_skipped", 'i', NULL, (double)st.check_skipped},
         {"check_last", 's', st.check_last, 0},
     };
     uint8_t buf[4096];

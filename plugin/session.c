@@ -44,6 +44,8 @@
 /* A member sends digests from this long after it holds nothing back (a
  * newcomer's server plays the notes submitted before its join at the join). */
 #define CHECK_SETTLE (2 * TUTTI_S)
+/* The most lead a round's query asks for (check_round). */
+#define CHECK_LEAD_MAX (20 * TUTTI_MS)
 #define MAX_ROOTS 512
 /* Buffers of a part that the session frees when the part goes. */
 #define PART_BUFS 1024
@@ -128,6 +130,7 @@ static struct session {
      * check_mu (the status reads it). The proxy's thread: the /fail
      * replies of the current window. */
     tutti_time check_next, check_after;
+    _Atomic uint64_t check_skipped; /* rounds not asked: T_k too close or past */
     pthread_mutex_t check_mu;
     tutti__checker *checker;
     char check_last[480];
@@ -1135,9 +1138,29 @@ static void check_report(void *arg, const tutti__check_diff *d)
 
 /* Round k of the server check is asked at the first event stamped after
  * T_k: a /g_queryTree of the whole server timed at T_k (never before what
- * was handed over already, nor in the past), so it runs after every event
- * at or before T_k and before any later one, on every server. Only once
- * this member holds nothing back, and has played on for CHECK_SETTLE. */
+ * was handed over already), so it runs after every event at or before T_k
+ * and before any later one, on every server. Only once this member holds
+ * nothing back, and has played on for CHECK_SETTLE.
+ *
+ * The query must run at T_k itself: nodes end by themselves (a note's
+ * envelope), so a tree asked for later than T_k on one server is not the
+ * tree at T_k, and a bundle handed over with little time to spare is late
+ * (scsynth runs it when it comes, and prints `late`). So a round whose T_k
+ * is not at least a lead ahead when its trigger comes is skipped: no query,
+ * no digest (the checker compares the servers that sent one). That happens
+ * when no event came between T_k and the trigger (a member's first round, a
+ * silence without digests) or when this member is behind; the digests,
+ * stamped just after the next T, are each round's trigger otherwise, and
+ * come with the close, L - c ahead. The lead: L / 4, within [DELIVER_LEAD,
+ * CHECK_LEAD_MAX] (an event has DELIVER_LEAD; scsynth under JACK needs its
+ * period and its output latency, 16 ms at 256 frames). */
+static void learn_horizon(void *arg, void *engine)
+{
+    tutti_member_status st;
+    tutti_member_status_get(engine, &st);
+    *(tutti_time *)arg = st.horizon;
+}
+
 static void check_round(tutti_time t, tutti_time now_s)
 {
     if (t <= S.check_next) return;
@@ -1145,12 +1168,32 @@ static void check_round(tutti_time t, tutti_time now_s)
     tutti_time T = k * TUTTI_CHECK_PERIOD;
     S.check_next = T + TUTTI_CHECK_PERIOD;
     if (!S.journaling || !atomic_load(&S.my_id) || wall_now() < S.check_after) return;
+    tutti_time horizon = 0, lead;
+    tutti_net *net = atomic_load(&S.live);
+    if (net) tutti_net_call(net, learn_horizon, &horizon); /* at once: its thread */
+    lead = horizon / 4;
+    if (lead > CHECK_LEAD_MAX) lead = CHECK_LEAD_MAX;
+    if (lead < DELIVER_LEAD) lead = DELIVER_LEAD;
     tutti_time now = wall_now(), at = now + (T - now_s);
     if (at < S.last_at) at = S.last_at;
-    /* T_k is past when no event came between it and the trigger: the query
-     * runs a little from now, still after everything at or before T_k and
-     * before the trigger (it is handed over first) */
-    if (at < now + 2 * DELIVER_LEAD) at = now + 2 * DELIVER_LEAD;
+    if (at < now + lead) {
+        atomic_fetch_add(&S.check_skipped, 1);
+        /* no digest, but the next round's trigger all the same, in time: a
+         * marker no digest reader takes for one (without it, a member's
+         * first round, whose trigger is whatever event comes, would be
+         * skipped, and the next, and so on while the music leaves no event
+         * near a round's time) */
+        uint8_t buf[CTX_BYTES + 64];
+        char text[48];
+        int tl = snprintf(text, sizeof text, "skipped %" PRId64 "\n", k);
+        put_be64(buf, CHECK_TAG);
+        size_t n = tutti__osc_write(buf + CTX_BYTES, sizeof buf - CTX_BYTES, "/tutti/check",
+                                    "b", text, (size_t)tl);
+        if (net && n)
+            tutti_net_submit(net, (k + 1) * TUTTI_CHECK_PERIOD + 1, buf,
+                             (uint32_t)(n + CTX_BYTES));
+        return;
+    }
     S.last_at = at;
     uint8_t msg[48], b[80];
     size_t n = tutti__osc_write(msg, sizeof msg, "/g_queryTree", "ii", 0, 0);
@@ -1401,6 +1444,7 @@ int tutti__session_join(const tutti__session_opts *o, char *why, size_t cap)
     S.nannounced = 0;
     S.check_next = 0;
     S.check_after = 0;
+    atomic_store(&S.check_skipped, 0);
     memset(S.check_logged, 0, sizeof S.check_logged);
     tutti__digest_clear(&S.fails);
     pthread_mutex_lock(&S.check_mu);
@@ -1776,6 +1820,7 @@ void tutti__session_status_get(tutti__session_status *st)
         st->check_identical = cs.identical;
         st->check_diffs = cs.diffs;
         st->check_late = cs.late;
+        st->check_skipped = atomic_load(&S.check_skipped);
         st->check_servers = cs.servers;
         st->check_differs = cs.last_diff_round >= 0 && cs.last_diff_round == cs.last_round;
     }

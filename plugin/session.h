@@ -89,6 +89,7 @@ typedef struct tutti__session_status {
      * differences reported, servers in the last round, whether the last
      * round decided had a difference, and the last difference */
     uint64_t check_rounds, check_identical, check_diffs, check_late;
+    uint64_t check_skipped; /* rounds this server was not asked: too little lead */
     uint32_t check_servers;
     bool check_differs;
     char check_last[480];
