@@ -44,7 +44,11 @@ void tutti__digest_init(tutti__digest *d, int64_t round, uint32_t slot, const ch
 
 void tutti__digest_clear(tutti__digest *d)
 {
-    for (uint32_t i = 0; i < d->nparts; i++) free(d->part[i].ids);
+    for (uint32_t i = 0; i < d->nparts; i++) {
+        free(d->part[i].ids);
+        free(d->part[i].carried);
+        free(d->part[i].carried_term);
+    }
     d->nparts = 0;
 }
 
@@ -86,16 +90,41 @@ static int cmp_i32(const void *a, const void *b)
     return (x > y) - (x < y);
 }
 
-static void add_node(tutti__digest_part *p, int32_t id, int32_t parent, const char *def)
+uint64_t tutti__digest_term(uint32_t slot, int32_t id, int32_t parent, const char *def)
 {
-    int32_t own = own_id(id, p->slot), up = own_id(parent, p->slot);
+    int32_t own = own_id(id, slot), up = own_id(parent, slot);
     char name[256];
-    size_t n = def ? own_def(def, p->slot, name, sizeof name) : 0;
+    size_t n = def ? own_def(def, slot, name, sizeof name) : 0;
     uint64_t h = fnv(&own, sizeof own, 0xcbf29ce484222325ull);
     h = fnv(&up, sizeof up, h);
     h = fnv(name, n, h);
     h = fnv(def ? "s" : "g", 1, h);
-    p->tree += mix(h);
+    return mix(h);
+}
+
+void tutti__digest_carried(tutti__digest *d, uint32_t slot, int32_t id, uint64_t term)
+{
+    tutti__digest_part *p = part_of(d, slot);
+    if (!p || p->ncarried == TUTTI_CHECK_CARRIED || id < 0) return;
+    if (!p->carried) {
+        p->carried = malloc(TUTTI_CHECK_CARRIED * sizeof *p->carried);
+        p->carried_term = malloc(TUTTI_CHECK_CARRIED * sizeof *p->carried_term);
+        if (!p->carried || !p->carried_term) {
+            free(p->carried);
+            free(p->carried_term);
+            p->carried = NULL;
+            p->carried_term = NULL;
+            return;
+        }
+    }
+    p->carried[p->ncarried] = own_id(id, slot);
+    p->carried_term[p->ncarried++] = term;
+}
+
+static void add_node(tutti__digest_part *p, int32_t id, int32_t parent, const char *def)
+{
+    int32_t own = own_id(id, p->slot);
+    p->tree += tutti__digest_term(p->slot, id, parent, def);
     p->nodes++;
     if (p->nids == TUTTI_CHECK_IDS) {
         p->cut = true;
@@ -270,6 +299,7 @@ bool tutti__digest_is(const uint8_t *p, size_t len)
  *   part <slot> <nodes> <tree hex> <fails> <fail hash hex> <cut 0|1>
  *   ids <slot> <id> <id> ...
  *   fail <slot> <text>
+ *   carried <slot> <id>:<term hex> ...
  */
 size_t tutti__digest_encode(const tutti__digest *d, uint8_t *out, size_t cap)
 {
@@ -293,6 +323,20 @@ size_t tutti__digest_encode(const tutti__digest *d, uint8_t *out, size_t cap)
             w = snprintf(text + n, budget - n, "fail %" PRIu32 " %s\n", p->slot, p->fail);
             if (w > 0 && (size_t)w < budget - n) n += (size_t)w;
         }
+    }
+    for (uint32_t i = 0; i < d->nparts; i++) {
+        const tutti__digest_part *p = &d->part[i];
+        if (!p->ncarried) continue;
+        int w = snprintf(text + n, budget - n, "carried %" PRIu32, p->slot);
+        if (w < 0 || (size_t)w + 2 >= budget - n) return 0;
+        n += (size_t)w;
+        for (uint32_t j = 0; j < p->ncarried; j++) {
+            w = snprintf(text + n, budget - n, " %" PRId32 ":%016" PRIx64, p->carried[j],
+                         p->carried_term[j]);
+            if (w < 0 || (size_t)w + 2 >= budget - n) return 0;
+            n += (size_t)w;
+        }
+        text[n++] = '\n';
     }
     /* the id lists last, each cut where the room ends */
     for (uint32_t i = 0; i < d->nparts; i++) {
@@ -360,6 +404,25 @@ int tutti__digest_decode(tutti__digest *d, const uint8_t *p, size_t len, uint32_
             if (sscanf(line, "fail %u %n", &slot, &at) < 1 || !at) goto bad;
             tutti__digest_part *dp = part_of(d, slot);
             if (dp) snprintf(dp->fail, sizeof dp->fail, "%s", line + at);
+        } else if (!strncmp(line, "carried ", 8)) {
+            char *e;
+            unsigned long slot = strtoul(line + 8, &e, 10);
+            if (slot >= TUTTI_CHECK_SLOTS) goto bad;
+            for (char *s = e; *s;) {
+                long v = strtol(s, &e, 10);
+                if (e == s || *e != ':') break;
+                s = e + 1;
+                unsigned long long term = strtoull(s, &e, 16);
+                if (e == s) break;
+                s = e;
+                if (v < 0 || v >= SPAN) continue;
+                tutti__digest_part *dp = part_of(d, (uint32_t)slot);
+                if (!dp || dp->ncarried == TUTTI_CHECK_CARRIED) break;
+                uint32_t before = dp->ncarried;
+                /* ids are read in the part's own numbers already */
+                tutti__digest_carried(d, (uint32_t)slot, (int32_t)v, (uint64_t)term);
+                if (dp->ncarried == before) break;
+            }
         } else if (!strncmp(line, "ids ", 4)) {
             char *e;
             unsigned long slot = strtoul(line + 4, &e, 10);
@@ -553,20 +616,19 @@ static void names(const round_slot *s, const uint32_t *idx, uint32_t n, char *ou
  * (same_tree or same_fails): group[i] is the group of digest both[i];
  * returns the group that is the majority (the largest; among equals the one
  * holding the first digest). */
-static int groups(const round_slot *cur, const uint32_t *both, uint32_t n, uint32_t slot,
-                  bool fails, int *group)
+static int groups(const tutti__digest_part *const *parts, uint32_t n, bool fails, int *group)
 {
     int ng = 0, size[MAX_DIGESTS] = {0};
     uint32_t rep[MAX_DIGESTS];
     for (uint32_t i = 0; i < n; i++) {
-        const tutti__digest_part *p = part_in(cur->d[both[i]], slot);
+        const tutti__digest_part *p = parts[i];
         group[i] = -1;
         for (int g = 0; g < ng && group[i] < 0; g++) {
-            const tutti__digest_part *q = part_in(cur->d[rep[g]], slot);
+            const tutti__digest_part *q = parts[rep[g]];
             if (fails ? same_fails(p, q) : same_tree(p, q)) group[i] = g;
         }
         if (group[i] < 0) {
-            rep[ng] = both[i];
+            rep[ng] = i;
             group[i] = ng++;
         }
         size[group[i]]++;
@@ -575,6 +637,59 @@ static int groups(const round_slot *cur, const uint32_t *both, uint32_t n, uint3
     for (int g = 1; g < ng; g++)
         if (size[g] > size[best]) best = g;
     return best;
+}
+
+/* The carried synths (tutti__digest_part) of part `slot` that any of the
+ * digests `d[0..n)` lists: their ids and terms, at most `cap`. */
+static uint32_t carried_of(const tutti__digest *const *d, uint32_t n, uint32_t slot,
+                           int32_t *ids, uint64_t *terms, uint32_t cap)
+{
+    uint32_t k = 0;
+    for (uint32_t i = 0; i < n; i++)
+        for (uint32_t j = 0; d[i] && j < d[i]->nparts; j++) {
+            const tutti__digest_part *p = &d[i]->part[j];
+            if (p->slot != slot) continue;
+            for (uint32_t c = 0; c < p->ncarried && k < cap; c++) {
+                uint32_t x = 0;
+                while (x < k && ids[x] != p->carried[c]) x++;
+                if (x < k) continue;
+                ids[k] = p->carried[c];
+                terms[k++] = p->carried_term[c];
+            }
+        }
+    return k;
+}
+
+/* Part `p` without the carried synths `ids` (their terms taken out of its
+ * hash, their ids out of its list), in `out`; `p` itself when it holds
+ * none of them. The caller frees out->ids when the result is `out`. */
+static const tutti__digest_part *without(const tutti__digest_part *p, const int32_t *ids,
+                                         const uint64_t *terms, uint32_t k,
+                                         tutti__digest_part *out)
+{
+    if (!p || !k || !p->ids) return p;
+    bool any = false;
+    for (uint32_t c = 0; c < k && !any; c++) any = has_id(p, ids[c]);
+    if (!any) return p;
+    *out = *p;
+    out->carried = NULL;
+    out->carried_term = NULL;
+    out->ncarried = 0;
+    out->ids = malloc((p->nids ? p->nids : 1) * sizeof *out->ids);
+    if (!out->ids) return p;
+    out->nids = 0;
+    for (uint32_t i = 0; i < p->nids; i++) {
+        uint32_t c = 0;
+        while (c < k && ids[c] != p->ids[i]) c++;
+        if (c < k && p->ids[i] >= 0 && (!i || p->ids[i] != p->ids[i - 1])) {
+            out->nodes--;
+            out->tree -= terms[c];
+            continue;
+        }
+        if (c < k) continue; /* a repeat of a carried id */
+        out->ids[out->nids++] = p->ids[i];
+    }
+    return out;
 }
 
 static void decide(tutti__checker *c, round_slot *cur)
@@ -604,13 +719,30 @@ static void decide(tutti__checker *c, round_slot *cur)
          * to a round's end can fall on either side of it) */
         bool tree_now = true, tree_then = true, fails_then = true, fails_sum = true,
              fails_sum2 = true;
+        /* the trees without the synths a state carried to a newcomer (each
+         * round's own list: what any of its digests lists) */
+        const tutti__digest *dc[MAX_DIGESTS], *dp[MAX_DIGESTS];
+        for (uint32_t i = 0; i < n; i++) {
+            dc[i] = cur->d[both[i]];
+            dp[i] = of(prev, dc[i]->origin);
+        }
+        static int32_t cids[2][4 * TUTTI_CHECK_CARRIED];
+        static uint64_t cterms[2][4 * TUTTI_CHECK_CARRIED];
+        uint32_t kc = carried_of(dc, n, slot, cids[0], cterms[0], 4 * TUTTI_CHECK_CARRIED),
+                 kp = carried_of(dp, n, slot, cids[1], cterms[1], 4 * TUTTI_CHECK_CARRIED);
+        tutti__digest_part adj[2][MAX_DIGESTS];
+        const tutti__digest_part *pc[MAX_DIGESTS], *pp[MAX_DIGESTS];
+        for (uint32_t i = 0; i < n; i++) {
+            pc[i] = without(part_in(dc[i], slot), cids[0], cterms[0], kc, &adj[0][i]);
+            pp[i] = without(part_in(dp[i], slot), cids[1], cterms[1], kp, &adj[1][i]);
+        }
         const tutti__digest *a = cur->d[both[0]], *ap = of(prev, a->origin),
                             *aq = of(prev2, a->origin);
         for (uint32_t i = 1; i < n; i++) {
             const tutti__digest *b = cur->d[both[i]], *bp = of(prev, b->origin),
                                 *bq = of(prev2, b->origin);
-            tree_now &= same_tree(part_in(a, slot), part_in(b, slot));
-            tree_then &= same_tree(part_in(ap, slot), part_in(bp, slot));
+            tree_now &= same_tree(pc[0], pc[i]);
+            tree_then &= same_tree(pp[0], pp[i]);
             fails_then &= same_fails(part_in(ap, slot), part_in(bp, slot));
             fails_sum &= same_fails2(part_in(ap, slot), part_in(a, slot), part_in(bp, slot),
                                      part_in(b, slot));
@@ -628,21 +760,18 @@ static void decide(tutti__checker *c, round_slot *cur)
             snprintf(pname, sizeof pname, "part %" PRIu32, slot);
         int group[MAX_DIGESTS];
         if (!tree_now && !tree_then) {
-            int maj = groups(cur, both, n, slot, false, group);
+            int maj = groups(pc, n, false, group);
             uint32_t mi = 0;
             for (uint32_t i = 0; i < n; i++)
                 if (group[i] == maj) {
-                    mi = both[i];
+                    mi = i;
                     break;
                 }
-            const tutti__digest *md = cur->d[mi];
-            const tutti__digest_part *mp = part_in(md, slot),
-                                     *mpp = part_in(of(prev, md->origin), slot);
+            const tutti__digest_part *mp = pc[mi], *mpp = pp[mi];
             for (uint32_t i = 0; i < n; i++) {
                 if (group[i] == maj) continue;
                 const tutti__digest *b = cur->d[both[i]];
-                const tutti__digest_part *bp = part_in(b, slot),
-                                         *bpp = part_in(of(prev, b->origin), slot);
+                const tutti__digest_part *bp = pc[i], *bpp = pp[i];
                 /* Lasting: the same node missing (or extra) on this server
                  * in both rounds, against the same server of the majority.
                  * Two different nodes at two rounds' edges (a note that
@@ -697,7 +826,9 @@ static void decide(tutti__checker *c, round_slot *cur)
                 for (uint32_t j = 0; j < ps->n; j++)
                     if (ps->d[j] == pd) pb[i] = j;
             }
-            int maj = groups(ps, pb, n, slot, true, group);
+            const tutti__digest_part *pf[MAX_DIGESTS];
+            for (uint32_t i = 0; i < n; i++) pf[i] = part_in(ps->d[pb[i]], slot);
+            int maj = groups(pf, n, true, group);
             const tutti__digest_part *mp = NULL;
             uint32_t agree[MAX_DIGESTS], na = 0;
             for (uint32_t i = 0; i < n; i++)
@@ -721,6 +852,10 @@ static void decide(tutti__checker *c, round_slot *cur)
                 c->st.diffs++;
                 if (c->report) c->report(c->arg, &df);
             }
+        }
+        for (uint32_t i = 0; i < n; i++) {
+            if (pc[i] == &adj[0][i]) free(adj[0][i].ids);
+            if (pp[i] == &adj[1][i]) free(adj[1][i].ids);
         }
     }
     if (c->st.diffs == before_diffs)

@@ -61,6 +61,7 @@ extern "C" {
 #define TUTTI_CHECK_SLOTS 32
 #define TUTTI_CHECK_IDS 4096 /* node ids listed per part, at most */
 #define TUTTI_CHECK_TEXT 160
+#define TUTTI_CHECK_CARRIED 512 /* carried synths listed per part, at most */
 
 typedef struct tutti__digest_part {
     uint32_t slot, nodes, fails;
@@ -69,6 +70,15 @@ typedef struct tutti__digest_part {
     uint32_t nids;
     bool cut; /* more nodes than listed */
     char fail[TUTTI_CHECK_TEXT]; /* one failure of the window: "/cmd message" */
+    /* Synths a state carried to this server started (a newcomer's copies
+     * of the others' synths start when it joins, not when the others'
+     * did, and end that much later, or earlier for notes sent ahead): their
+     * ids and their terms of `tree` (tutti__digest_term), whether or not
+     * they are still there. The comparison leaves these ids out of every
+     * server's tree of the part. */
+    int32_t *carried;
+    uint64_t *carried_term;
+    uint32_t ncarried;
 } tutti__digest_part;
 
 typedef struct tutti__digest {
@@ -88,6 +98,12 @@ void tutti__digest_clear(tutti__digest *d);
  * subtree of every part group (slot * 2^26). 0, or -1 when it is not such a
  * reply. */
 int tutti__digest_tree(tutti__digest *d, const uint8_t *p, size_t len);
+/* A node's term of its part's tree hash: node `id`, in group `parent`
+ * (server ids), a synth of `def` (NULL: a group). */
+uint64_t tutti__digest_term(uint32_t slot, int32_t id, int32_t parent, const char *def);
+/* Lists node `id` (a server id) of part `slot` as carried (see
+ * tutti__digest_part), with its term. */
+void tutti__digest_carried(tutti__digest *d, uint32_t slot, int32_t id, uint64_t term);
 /* Counts one /fail (its OSC) a session event of part `slot` caused. Ids in
  * the text are written in the part's own numbers. */
 void tutti__digest_fail(tutti__digest *d, uint32_t slot, const uint8_t *p, size_t len);

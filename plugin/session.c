@@ -46,6 +46,8 @@
 #define CHECK_SETTLE (2 * TUTTI_S)
 /* The most lead a round's query asks for (check_round). */
 #define CHECK_LEAD_MAX (20 * TUTTI_MS)
+/* How long a synth a state started here is left out of the comparison. */
+#define CHECK_CARRIED_FOR (30 * TUTTI_S)
 #define MAX_ROOTS 512
 /* Buffers of a part that the session frees when the part goes. */
 #define PART_BUFS 1024
@@ -131,6 +133,17 @@ static struct session {
      * replies of the current window. */
     tutti_time check_next, check_after;
     _Atomic uint64_t check_skipped; /* rounds not asked: T_k too close or past */
+    /* Under check_mu: the synths the others' states started on this server
+     * (this member's thread notes them as it plays a state; each digest
+     * lists them, see tutti__digest_part), until `until` (wall clock). */
+    struct {
+        uint32_t slot;
+        int32_t id;
+        uint64_t term;
+        tutti_time until;
+    } carried_nodes[TUTTI_CHECK_CARRIED];
+    uint32_t ncarried_nodes;
+    bool replaying; /* the member's thread: deliver_user plays a state */
     pthread_mutex_t check_mu;
     tutti__checker *checker;
     char check_last[480];
@@ -1008,6 +1021,55 @@ static void note_late(const tutti_event *ev, tutti_time at)
               ev->key.origin, ev->key.seq, (double)(now - at) / 1e6);
 }
 
+/* The synths a state starts here (a newcomer's copies of an older member's
+ * synths): /s_new at the head or tail of a group, whose place and so whose
+ * term of the tree hash the message tells. The server check leaves them out
+ * of the comparison for CHECK_CARRIED_FOR (see tutti__digest_part). */
+static int carried_msg(void *arg, const uint8_t *p, size_t len)
+{
+    uint32_t part = *(const uint32_t *)arg;
+    const char *name = tutti__ns_command_name(p, len);
+    tutti__osc_msg m;
+    if (!name || strcmp(name, "/s_new") || tutti__osc_msg_parse(p, len, &m) || !m.tags)
+        return 0;
+    tutti__osc_iter it;
+    tutti__osc_iter_init(&it, &m);
+    if (m.tags[0] != 's') return 0;
+    const char *def = tutti__osc_iter_gets(&it, "");
+    if (m.tags[1] != 'i') return 0;
+    int32_t id = tutti__osc_iter_geti(&it, -1);
+    int32_t action = m.tags[2] == 'i' ? tutti__osc_iter_geti(&it, 0) : 0;
+    int32_t target = m.tags[2] == 'i' && m.tags[3] == 'i' ? tutti__osc_iter_geti(&it, 0) : 0;
+    if (id < 0 || (action != 0 && action != 1)) return 0;
+    uint64_t term = tutti__digest_term(part, id, target, def);
+    tutti_time until = wall_now() + CHECK_CARRIED_FOR;
+    pthread_mutex_lock(&S.check_mu);
+    uint32_t i = 0;
+    while (i < S.ncarried_nodes &&
+           (S.carried_nodes[i].slot != part || S.carried_nodes[i].id != id))
+        i++;
+    if (i == S.ncarried_nodes && i == TUTTI_CHECK_CARRIED) { /* full: the oldest goes */
+        memmove(S.carried_nodes, S.carried_nodes + 1,
+                (TUTTI_CHECK_CARRIED - 1) * sizeof S.carried_nodes[0]);
+        i = --S.ncarried_nodes;
+    }
+    if (i == S.ncarried_nodes) S.ncarried_nodes++;
+    S.carried_nodes[i].slot = part;
+    S.carried_nodes[i].id = id;
+    S.carried_nodes[i].term = term;
+    S.carried_nodes[i].until = until;
+    pthread_mutex_unlock(&S.check_mu);
+    return 0;
+}
+
+static void note_carried(const uint8_t *p, size_t len, uint32_t part)
+{
+    if (tutti__osc_is_bundle(p, len))
+        tutti__osc_each_message(p, len, carried_msg, &part);
+    else
+        carried_msg(&part, p, len);
+}
+
 /* A user event: checked, rewritten into its part, journaled, played. */
 static void deliver_user(const tutti_event *ev, tutti_time at, int how)
 {
@@ -1044,6 +1106,7 @@ static void deliver_user(const tutti_event *ev, tutti_time at, int how)
         journal(ev, NULL, 0);
         return;
     }
+    if (S.replaying && how != PLAY_NOT && n > 0) note_carried(S.out, (size_t)n, part);
     /* Canonical: the rewritten packet, a bundle's timetag zeroed. */
     memcpy(S.canon, S.out, (size_t)n);
     if (n && tutti__osc_is_bundle(S.canon, (size_t)n)) put_be64(S.canon + 8, 0);
@@ -1089,7 +1152,9 @@ static void deliver_replay(const tutti_event *ev, tutti_time at, uint32_t target
      * time the rest of the state, at its time, uses them. */
     bool early = !tutti__osc_is_bundle(osc, len) &&
                  is_async_command(tutti__ns_command_name(osc, len));
+    S.replaying = true;
     deliver_user(ev, at, early ? PLAY_NOW : PLAY_AT);
+    S.replaying = false;
 }
 
 /* A member's carried state (STATE_TAG), played on every server: loads at
@@ -1235,6 +1300,17 @@ void tutti__session_check_reply(int64_t round, const uint8_t *p, size_t len)
     }
     tutti__digest_add_fails(&d, &S.fails);
     tutti__digest_clear(&S.fails);
+    tutti_time now = wall_now();
+    pthread_mutex_lock(&S.check_mu);
+    uint32_t kept = 0;
+    for (uint32_t i = 0; i < S.ncarried_nodes; i++) {
+        if (S.carried_nodes[i].until < now) continue;
+        S.carried_nodes[kept++] = S.carried_nodes[i];
+        tutti__digest_carried(&d, S.carried_nodes[i].slot, S.carried_nodes[i].id,
+                              S.carried_nodes[i].term);
+    }
+    S.ncarried_nodes = kept;
+    pthread_mutex_unlock(&S.check_mu);
     put_be64(buf, CHECK_TAG);
     size_t n = tutti__digest_encode(&d, buf + CTX_BYTES, sizeof buf - CTX_BYTES);
     tutti__digest_clear(&d);
@@ -1446,6 +1522,7 @@ int tutti__session_join(const tutti__session_opts *o, char *why, size_t cap)
     S.check_after = 0;
     atomic_store(&S.check_skipped, 0);
     memset(S.check_logged, 0, sizeof S.check_logged);
+    S.ncarried_nodes = 0;
     tutti__digest_clear(&S.fails);
     pthread_mutex_lock(&S.check_mu);
     S.check_last[0] = 0;

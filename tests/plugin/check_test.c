@@ -136,6 +136,56 @@ static void test_digest_text(void)
     CHECK(tutti__digest_decode(&back, enc, m, 1) != 0);
 }
 
+/* As digest(), for a newcomer whose server started part 1's synths
+ * `carried` from a state (group 1 of part 1, "beep"). */
+static void digest_carried(tutti__checker *c, int64_t round, uint32_t origin, const char *name,
+                           const int32_t *ids, int n, const int32_t *carried, int nc)
+{
+    uint8_t buf[4096], enc[65536];
+    size_t len = tree(buf, sizeof buf, ids, n);
+    tutti__digest d, back;
+    tutti__digest_init(&d, round, origin, name);
+    CHECK(tutti__digest_tree(&d, buf, len) == 0);
+    for (int i = 0; i < nc; i++)
+        tutti__digest_carried(&d, 1, SPAN + carried[i],
+                              tutti__digest_term(1, SPAN + carried[i], SPAN + 1, "beep.p1"));
+    size_t m = tutti__digest_encode(&d, enc, sizeof enc);
+    CHECK(m > 0);
+    tutti__digest_clear(&d);
+    CHECK(tutti__digest_decode(&back, enc, m, origin) == 0);
+    tutti__checker_time(c, (round + 1) * P + 1);
+    tutti__checker_digest(c, &back);
+}
+
+/* A newcomer's copies of synths a state carried (started at its join, so
+ * ending later, or earlier for notes sent ahead) are left out of every
+ * server's tree, with their terms of the hash; other nodes are not. */
+static void test_carried(void)
+{
+    tutti__checker *c = tutti__checker_new(on_report, NULL);
+    nreports = 0;
+    int32_t all[] = {1000, 1001, 1002}, old[] = {1000, 1002}, mine[] = {1000, 1001},
+            carried[] = {1001, 1002};
+    for (int64_t k = 100; k < 108; k++) {
+        /* the others' 1001 ended at round 101; the newcomer's 1002 ended
+         * (it started early) while theirs plays on */
+        digest(c, k, 1, "anna", k < 101 ? all : old, k < 101 ? 3 : 2, 0);
+        digest(c, k, 2, "bruno", k < 101 ? all : old, k < 101 ? 3 : 2, 0);
+        digest_carried(c, k, 3, "dora", mine, 2, carried, 2);
+    }
+    for (int i = 0; i < nreports && i < 8; i++) printf("  %s\n", reports[i]);
+    CHECK_EQ_I64(nreports, 0);
+    /* not carried: reported */
+    for (int64_t k = 108; k < 112; k++) {
+        digest(c, k, 1, "anna", old, 2, 0);
+        digest(c, k, 2, "bruno", old, 2, 0);
+        digest_carried(c, k, 3, "dora", mine, 2, carried, 1);
+    }
+    CHECK(nreports >= 1);
+    CHECK(strstr(reports[0], "server dora differs from anna, bruno: node 1002 missing") != NULL);
+    tutti__checker_free(c);
+}
+
 static void test_identical(void)
 {
     tutti__checker *c = tutti__checker_new(on_report, NULL);
@@ -251,6 +301,7 @@ int main(void)
     RUN(test_identical);
     RUN(test_missing_node);
     RUN(test_edges_in_a_row);
+    RUN(test_carried);
     RUN(test_fail_windows);
     RUN(test_comings_and_goings);
     TEST_END();
