@@ -33,8 +33,14 @@
  *   sender.
  * - A difference is reported when it is not explained by timing: nodes
  *   that start or end within a few ms of T_k may be there on one server and
- *   not on another (each maps T_k to its own clock), so a part's tree must
- *   differ in two rounds in a row; a /fail sent close to a round's end may
+ *   not on another (each maps T_k to its own clock), so a server differs
+ *   when the same node is missing there (or there alone) in two rounds in
+ *   a row, not when two different nodes were at two rounds' edges; trees
+ *   with the same ids that differ (placement, synthdefs, ids the server
+ *   chose) must differ in two rounds in a row. Synths a state carried to a
+ *   newcomer (listed in its digests, tutti__digest_part) are taken out of
+ *   every server's tree: the newcomer started them at its join, not when
+ *   the others did. A /fail sent close to a round's end may
  *   fall into the next window on another server, so the failures of a
  *   round's window must differ, and so must that window and each of its
  *   neighbours taken together (reported once the next round is in).
