@@ -327,13 +327,15 @@ size_t tutti__digest_encode(const tutti__digest *d, uint8_t *out, size_t cap)
     for (uint32_t i = 0; i < d->nparts; i++) {
         const tutti__digest_part *p = &d->part[i];
         if (!p->ncarried) continue;
+        /* before the id lists: without them the comparison would take the
+         * newcomer's copies for differences */
         int w = snprintf(text + n, budget - n, "carried %" PRIu32, p->slot);
-        if (w < 0 || (size_t)w + 2 >= budget - n) return 0;
+        if (w < 0 || (size_t)w + 2 >= budget - n) break;
         n += (size_t)w;
         for (uint32_t j = 0; j < p->ncarried; j++) {
             w = snprintf(text + n, budget - n, " %" PRId32 ":%016" PRIx64, p->carried[j],
                          p->carried_term[j]);
-            if (w < 0 || (size_t)w + 2 >= budget - n) return 0;
+            if (w < 0 || (size_t)w + 2 >= budget - n) break;
             n += (size_t)w;
         }
         text[n++] = '\n';
