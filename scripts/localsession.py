@@ -357,13 +357,15 @@ def main():
             "live": {k: {"state": st.get("server_check"), "rounds": st.get("checks"),
                          "identical": st.get("checks_identical"),
                          "differences": st.get("check_diffs"), "servers": st.get("check_servers"),
+                         "skipped": st.get("check_skipped"),
                          "last": st.get("check_last")} for k, st in checks.items()},
             "logged": said, "verify": vlines}
         say("server check (node trees and failures, every 0.5 s of session time):")
         for k, st in checks.items():
-            say("  %-8s %-9s %s rounds compared (%s servers), %s identical, %s differences%s" %
+            say("  %-8s %-9s %s rounds compared (%s servers), %s identical, %s differences, "
+                "%s not asked of this server (too little lead)%s" %
                 (k, st.get("server_check"), st.get("checks"), st.get("check_servers"),
-                 st.get("checks_identical"), st.get("check_diffs"),
+                 st.get("checks_identical"), st.get("check_diffs"), st.get("check_skipped"),
                  (": " + st.get("check_last")) if st.get("check_last") else ""))
         for line in said[:6]:
             say("  said live by %s" % line)
