@@ -641,55 +641,72 @@ static int groups(const tutti__digest_part *const *parts, uint32_t n, bool fails
     return best;
 }
 
+typedef struct carried_id {
+    int32_t id;
+    uint64_t term;
+} carried_id;
+
+static int cmp_carried(const void *a, const void *b)
+{
+    int32_t x = ((const carried_id *)a)->id, y = ((const carried_id *)b)->id;
+    return (x > y) - (x < y);
+}
+
 /* The carried synths (tutti__digest_part) of part `slot` that any of the
- * digests `d[0..n)` lists: their ids and terms, at most `cap`. */
+ * digests `d[0..n)` lists, sorted by id, one each (the first listed): how
+ * many, at most `cap`. Sorted, so that a hostile list costs a log, not a
+ * product of lengths. */
 static uint32_t carried_of(const tutti__digest *const *d, uint32_t n, uint32_t slot,
-                           int32_t *ids, uint64_t *terms, uint32_t cap)
+                           carried_id *out, uint32_t cap)
 {
     uint32_t k = 0;
     for (uint32_t i = 0; i < n; i++)
         for (uint32_t j = 0; d[i] && j < d[i]->nparts; j++) {
             const tutti__digest_part *p = &d[i]->part[j];
             if (p->slot != slot) continue;
-            for (uint32_t c = 0; c < p->ncarried && k < cap; c++) {
-                uint32_t x = 0;
-                while (x < k && ids[x] != p->carried[c]) x++;
-                if (x < k) continue;
-                ids[k] = p->carried[c];
-                terms[k++] = p->carried_term[c];
-            }
+            for (uint32_t c = 0; c < p->ncarried && k < cap; c++)
+                out[k++] = (carried_id){p->carried[c], p->carried_term[c]};
         }
-    return k;
+    if (k < 2) return k;
+    /* stable for equal ids is not needed: equal ids of honest servers have
+     * equal terms */
+    qsort(out, k, sizeof *out, cmp_carried);
+    uint32_t m = 1;
+    for (uint32_t i = 1; i < k; i++)
+        if (out[i].id != out[m - 1].id) out[m++] = out[i];
+    return m;
 }
 
-/* Part `p` without the carried synths `ids` (their terms taken out of its
- * hash, their ids out of its list), in `out`; `p` itself when it holds
+/* Part `p` without the carried synths `c[0..k)` (their terms taken out of
+ * its hash, their ids out of its list), in `out`; `p` itself when it holds
  * none of them. The caller frees out->ids when the result is `out`. */
-static const tutti__digest_part *without(const tutti__digest_part *p, const int32_t *ids,
-                                         const uint64_t *terms, uint32_t k,
-                                         tutti__digest_part *out)
+static const tutti__digest_part *without(const tutti__digest_part *p, const carried_id *c,
+                                         uint32_t k, tutti__digest_part *out)
 {
-    if (!p || !k || !p->ids) return p;
+    if (!p || !k || !p->ids || !p->nids) return p;
     bool any = false;
-    for (uint32_t c = 0; c < k && !any; c++) any = has_id(p, ids[c]);
+    for (uint32_t i = 0; i < p->nids && !any; i++) {
+        carried_id key = {p->ids[i], 0};
+        any = p->ids[i] >= 0 && bsearch(&key, c, k, sizeof *c, cmp_carried);
+    }
     if (!any) return p;
     *out = *p;
     out->carried = NULL;
     out->carried_term = NULL;
     out->ncarried = 0;
-    out->ids = malloc((p->nids ? p->nids : 1) * sizeof *out->ids);
+    out->ids = malloc(p->nids * sizeof *out->ids);
     if (!out->ids) return p;
     out->nids = 0;
     for (uint32_t i = 0; i < p->nids; i++) {
-        uint32_t c = 0;
-        while (c < k && ids[c] != p->ids[i]) c++;
-        if (c < k && p->ids[i] >= 0 && (!i || p->ids[i] != p->ids[i - 1])) {
+        carried_id key = {p->ids[i], 0};
+        const carried_id *hit =
+            p->ids[i] >= 0 ? bsearch(&key, c, k, sizeof *c, cmp_carried) : NULL;
+        if (!hit) {
+            out->ids[out->nids++] = p->ids[i];
+        } else if (!i || p->ids[i] != p->ids[i - 1]) {
             out->nodes--;
-            out->tree -= terms[c];
-            continue;
+            out->tree -= hit->term;
         }
-        if (c < k) continue; /* a repeat of a carried id */
-        out->ids[out->nids++] = p->ids[i];
     }
     return out;
 }
@@ -728,15 +745,14 @@ static void decide(tutti__checker *c, round_slot *cur)
             dc[i] = cur->d[both[i]];
             dp[i] = of(prev, dc[i]->origin);
         }
-        static int32_t cids[2][4 * TUTTI_CHECK_CARRIED];
-        static uint64_t cterms[2][4 * TUTTI_CHECK_CARRIED];
-        uint32_t kc = carried_of(dc, n, slot, cids[0], cterms[0], 4 * TUTTI_CHECK_CARRIED),
-                 kp = carried_of(dp, n, slot, cids[1], cterms[1], 4 * TUTTI_CHECK_CARRIED);
+        static carried_id cc[2][4 * TUTTI_CHECK_CARRIED];
+        uint32_t kc = carried_of(dc, n, slot, cc[0], 4 * TUTTI_CHECK_CARRIED),
+                 kp = carried_of(dp, n, slot, cc[1], 4 * TUTTI_CHECK_CARRIED);
         tutti__digest_part adj[2][MAX_DIGESTS];
         const tutti__digest_part *pc[MAX_DIGESTS], *pp[MAX_DIGESTS];
         for (uint32_t i = 0; i < n; i++) {
-            pc[i] = without(part_in(dc[i], slot), cids[0], cterms[0], kc, &adj[0][i]);
-            pp[i] = without(part_in(dp[i], slot), cids[1], cterms[1], kp, &adj[1][i]);
+            pc[i] = without(part_in(dc[i], slot), cc[0], kc, &adj[0][i]);
+            pp[i] = without(part_in(dp[i], slot), cc[1], kp, &adj[1][i]);
         }
         const tutti__digest *a = cur->d[both[0]], *ap = of(prev, a->origin),
                             *aq = of(prev2, a->origin);
