@@ -37,7 +37,7 @@
 /* ------------------------------------------------------------ contexts */
 
 /* The top 4 bits say what a context names. */
-enum { K_UDP = 1, K_TCP = 2, K_SELF = 3, K_MARK = 4, K_DISCARD = 5 };
+enum { K_UDP = 1, K_TCP = 2, K_SELF = 3, K_MARK = 4, K_DISCARD = 5, K_CHECK = 6 };
 #define CTX_KIND(c) ((unsigned)((c) >> 60))
 
 static uint64_t ctx_udp(const struct sockaddr_in *a)
@@ -531,6 +531,15 @@ static void session_status(uint64_t ctx)
         {"states_failed", 'i', NULL, (double)st.replay_failed},
         {"held", 'i', NULL, (double)st.held},
         {"queries_here", 'i', NULL, (double)st.queries_here},
+        {"server_check", 's',
+         !st.check_rounds ? "waiting" : st.check_differs ? "DIFFERENT" : "identical", 0},
+        {"checks", 'i', NULL, (double)st.check_rounds},
+        {"checks_identical", 'i', NULL, (double)st.check_identical},
+        {"check_diffs", 'i', NULL, (double)st.check_diffs},
+        {"check_servers", 'i', NULL, (double)st.check_servers},
+        {"check_late", 'i', NULL, (double)st.check_late},
+        {"check_skipped", 'i', NULL, (double)st.check_skipped},
+        {"check_last", 's', st.check_last, 0},
     };
     uint8_t buf[4096];
     size_t n = write_kv(buf, sizeof buf, kvs, sizeof kvs / sizeof kvs[0]);
@@ -1173,7 +1182,14 @@ static void on_timer(uv_timer_t *t)
 
 static void dispatch(uint64_t ctx, const uint8_t *p, size_t len)
 {
+    if (CTX_KIND(ctx) != K_CHECK && (ctx & TUTTI_PROXY_CTX_EVENT)) {
+        tutti__session_event_reply((uint32_t)(ctx >> 48) & 31, p, len);
+        ctx &= ~TUTTI_PROXY_CTX_EXTRA;
+    }
     switch (CTX_KIND(ctx)) {
+    case K_CHECK:
+        tutti__session_check_reply((int64_t)(ctx & ((1ull << 48) - 1)), p, len);
+        break;
     case K_SELF:
         on_self(p, len);
         break;

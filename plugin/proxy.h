@@ -94,6 +94,16 @@ enum {
 /* Replies to packets injected with this context are dropped (the session's
  * events from other members: their replies are that member's business). */
 #define TUTTI_PROXY_CTX_DISCARD ((uint64_t)5 << 60)
+/* Replies to packets injected with this context are the server check's
+ * (the low 48 bits: the round; session.h). */
+#define TUTTI_PROXY_CTX_CHECK ((uint64_t)6 << 60)
+/* Added to the context of a session event (any kind above, or a client's):
+ * every reply to it is shown to the session first (a /fail is counted for
+ * the server check), with the event's part in bits 48-52; then it goes
+ * where the rest of the context says. Clients' contexts use bits 0-47. */
+#define TUTTI_PROXY_CTX_EVENT ((uint64_t)1 << 59)
+#define TUTTI_PROXY_CTX_PART(p) ((uint64_t)((p)&31) << 48)
+#define TUTTI_PROXY_CTX_EXTRA ((uint64_t)0xfff << 48)
 
 typedef struct tutti_proxy_config {
     /* UDP and TCP port on 127.0.0.1; 0 lets the system choose one (the

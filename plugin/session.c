@@ -5,6 +5,7 @@
 #include "session.h"
 
 #include "asset.h"
+#include "check.h"
 #include "journal.h"
 #include "ns.h"
 #include "osc.h"
@@ -35,7 +36,18 @@
 /* The reply context of the events that carry what this member's clients
  * made while its server was solo into its part, on every server (carry). */
 #define STATE_TAG 0x6000747600000000ull
-#define IS_TAGGED(tag) (((tag)&REPLAY_MASK) == REPLAY_TAG || ((tag)&REPLAY_MASK) == STATE_TAG)
+/* The reply context of a member's server-check digest (check.h). */
+#define CHECK_TAG 0x6000747700000000ull
+#define IS_TAGGED(tag)                                                                     \
+    (((tag)&REPLAY_MASK) == REPLAY_TAG || ((tag)&REPLAY_MASK) == STATE_TAG ||              \
+     ((tag)&REPLAY_MASK) == CHECK_TAG)
+/* A member sends digests from this long after it holds nothing back (a
+ * newcomer's server plays the notes submitted before its join at the join). */
+#define CHECK_SETTLE (2 * TUTTI_S)
+/* The most lead a round's query asks for (check_round). */
+#define CHECK_LEAD_MAX (20 * TUTTI_MS)
+/* How long a synth a state started here is left out of the comparison. */
+#define CHECK_CARRIED_FOR (30 * TUTTI_S)
 #define MAX_ROOTS 512
 /* Buffers of a part that the session frees when the part goes. */
 #define PART_BUFS 1024
@@ -114,11 +126,37 @@ static struct session {
     tutti_time last_at; /* the local time the last event was played at */
     bool journaling; /* nothing is held any more: the journal runs */
 
+    /* The server check (check.h). The member's thread: the round to ask the
+     * server about next (its session time; 0: the first event's), and
+     * from when (wall clock) this member sends digests. The checker under
+     * check_mu (the status reads it). The proxy's thread: the /fail
+     * replies of the current window. */
+    tutti_time check_next, check_after;
+    _Atomic uint64_t check_skipped; /* rounds not asked: T_k too close or past */
+    /* Under check_mu: the synths the others' states started on this server
+     * (this member's thread notes them as it plays a state; each digest
+     * lists them, see tutti__digest_part), until `until` (wall clock). */
+    struct {
+        uint32_t slot;
+        int32_t id;
+        uint64_t term;
+        tutti_time until;
+    } carried_nodes[TUTTI_CHECK_CARRIED];
+    uint32_t ncarried_nodes;
+    bool replaying; /* the member's thread: deliver_user plays a state */
+    pthread_mutex_t check_mu;
+    tutti__checker *checker;
+    char check_last[480];
+    char check_logged[TUTTI_NS_SLOTS][2][480];
+    tutti__digest fails;
+
     /* The proxy's thread only: groups answered /n_go early (see
      * tutti__session_announce), whose real /n_go is not passed on. */
     int32_t announced[64];
     uint32_t nannounced;
-} S = {.mu = PTHREAD_MUTEX_INITIALIZER, .state_mu = PTHREAD_MUTEX_INITIALIZER};
+} S = {.mu = PTHREAD_MUTEX_INITIALIZER,
+       .state_mu = PTHREAD_MUTEX_INITIALIZER,
+       .check_mu = PTHREAD_MUTEX_INITIALIZER};
 
 #define logf_ tutti__proxy_logf
 
@@ -465,13 +503,33 @@ static void drop_part(uint32_t part, tutti_time at)
     if (S.ns) tutti__ns_forget(S.ns, part);
 }
 
-/* The part's group, made on this server the first time the part is heard. */
+/* The part's group, made on this server the first time the part is heard.
+ * A Server object of sclang that talks to scsynth's own port makes, in its
+ * initTree, a default group k * 2^26 + 1 in the root for every client id k
+ * the server allows: for a part's slot that is the id the part's own group
+ * 1 (sclang's default group) takes, and the part's /g_new 1 would fail here
+ * alone ("duplicate node ID"). Such a group, outside the part's group, goes
+ * first (errors off: usually there is none). */
 static void ensure_group(uint32_t part)
 {
     if (part >= TUTTI_NS_SLOTS || (S.groups_made & (1u << part))) return;
-    uint8_t msg[64];
+    uint8_t msg[64], free1[32], err[32], b[160];
     size_t n = tutti__ns_part_setup(part, msg, sizeof msg);
-    if (n && inject(msg, n, TUTTI_PROXY_CTX_DISCARD)) S.groups_made |= 1u << part;
+    if (!n) return;
+    size_t e = tutti__osc_write(err, sizeof err, "/error", "i", -1);
+    size_t f = tutti__osc_write(free1, sizeof free1, "/n_free", "i",
+                                (int32_t)tutti__ns_part_group(part) + 1);
+    memcpy(b, "#bundle", 8);
+    put_be64(b + 8, 1);
+    size_t k = 16;
+    const uint8_t *parts[] = {err, free1, msg};
+    size_t lens[] = {e, f, n};
+    for (int i = 0; i < 3; i++) {
+        tutti__osc_wr32(b + k, (uint32_t)lens[i]);
+        memcpy(b + k + 4, parts[i], lens[i]);
+        k += 4 + lens[i];
+    }
+    if (inject(b, k, TUTTI_PROXY_CTX_DISCARD)) S.groups_made |= 1u << part;
 }
 
 /* `p` (a rewritten packet) as one bundle for local wall time `at`, into
@@ -726,6 +784,7 @@ static void journal_if_ready(void)
     for (uint32_t i = 0; i < S.nold; i++)
         if (S.old[i].waiting) return;
     S.journaling = true;
+    S.check_after = wall_now() + CHECK_SETTLE;
 }
 
 /* Member `origin` holds nothing back any more (`why`: say so, or NULL). */
@@ -962,6 +1021,55 @@ static void note_late(const tutti_event *ev, tutti_time at)
               ev->key.origin, ev->key.seq, (double)(now - at) / 1e6);
 }
 
+/* The synths a state starts here (a newcomer's copies of an older member's
+ * synths): /s_new at the head or tail of a group, whose place and so whose
+ * term of the tree hash the message tells. The server check leaves them out
+ * of the comparison for CHECK_CARRIED_FOR (see tutti__digest_part). */
+static int carried_msg(void *arg, const uint8_t *p, size_t len)
+{
+    uint32_t part = *(const uint32_t *)arg;
+    const char *name = tutti__ns_command_name(p, len);
+    tutti__osc_msg m;
+    if (!name || strcmp(name, "/s_new") || tutti__osc_msg_parse(p, len, &m) || !m.tags)
+        return 0;
+    tutti__osc_iter it;
+    tutti__osc_iter_init(&it, &m);
+    if (m.tags[0] != 's') return 0;
+    const char *def = tutti__osc_iter_gets(&it, "");
+    if (m.tags[1] != 'i') return 0;
+    int32_t id = tutti__osc_iter_geti(&it, -1);
+    int32_t action = m.tags[2] == 'i' ? tutti__osc_iter_geti(&it, 0) : 0;
+    int32_t target = m.tags[2] == 'i' && m.tags[3] == 'i' ? tutti__osc_iter_geti(&it, 0) : 0;
+    if (id < 0 || (action != 0 && action != 1)) return 0;
+    uint64_t term = tutti__digest_term(part, id, target, def);
+    tutti_time until = wall_now() + CHECK_CARRIED_FOR;
+    pthread_mutex_lock(&S.check_mu);
+    uint32_t i = 0;
+    while (i < S.ncarried_nodes &&
+           (S.carried_nodes[i].slot != part || S.carried_nodes[i].id != id))
+        i++;
+    if (i == S.ncarried_nodes && i == TUTTI_CHECK_CARRIED) { /* full: the oldest goes */
+        memmove(S.carried_nodes, S.carried_nodes + 1,
+                (TUTTI_CHECK_CARRIED - 1) * sizeof S.carried_nodes[0]);
+        i = --S.ncarried_nodes;
+    }
+    if (i == S.ncarried_nodes) S.ncarried_nodes++;
+    S.carried_nodes[i].slot = part;
+    S.carried_nodes[i].id = id;
+    S.carried_nodes[i].term = term;
+    S.carried_nodes[i].until = until;
+    pthread_mutex_unlock(&S.check_mu);
+    return 0;
+}
+
+static void note_carried(const uint8_t *p, size_t len, uint32_t part)
+{
+    if (tutti__osc_is_bundle(p, len))
+        tutti__osc_each_message(p, len, carried_msg, &part);
+    else
+        carried_msg(&part, p, len);
+}
+
 /* A user event: checked, rewritten into its part, journaled, played. */
 static void deliver_user(const tutti_event *ev, tutti_time at, int how)
 {
@@ -998,6 +1106,7 @@ static void deliver_user(const tutti_event *ev, tutti_time at, int how)
         journal(ev, NULL, 0);
         return;
     }
+    if (S.replaying && how != PLAY_NOT && n > 0) note_carried(S.out, (size_t)n, part);
     /* Canonical: the rewritten packet, a bundle's timetag zeroed. */
     memcpy(S.canon, S.out, (size_t)n);
     if (n && tutti__osc_is_bundle(S.canon, (size_t)n)) put_be64(S.canon + 8, 0);
@@ -1007,7 +1116,8 @@ static void deliver_user(const tutti_event *ev, tutti_time at, int how)
     ensure_group(part);
     tutti_net *net = atomic_load(&S.live);
     if (net) tutti_net_call(net, learn_id, NULL); /* runs at once: this is its thread */
-    uint64_t reply_to = mine ? tag : TUTTI_PROXY_CTX_DISCARD;
+    uint64_t reply_to = (mine ? tag : TUTTI_PROXY_CTX_DISCARD) | TUTTI_PROXY_CTX_EVENT |
+                        TUTTI_PROXY_CTX_PART(part);
     if (S.trace) trace(ev, how, (size_t)n, at);
     if (how == PLAY_NOW) {
         inject(S.out, (size_t)n, reply_to);
@@ -1042,7 +1152,9 @@ static void deliver_replay(const tutti_event *ev, tutti_time at, uint32_t target
      * time the rest of the state, at its time, uses them. */
     bool early = !tutti__osc_is_bundle(osc, len) &&
                  is_async_command(tutti__ns_command_name(osc, len));
+    S.replaying = true;
     deliver_user(ev, at, early ? PLAY_NOW : PLAY_AT);
+    S.replaying = false;
 }
 
 /* A member's carried state (STATE_TAG), played on every server: loads at
@@ -1071,6 +1183,145 @@ static void deliver_state(const tutti_event *ev, tutti_time at)
     deliver_user(ev, at, early ? PLAY_NOW : PLAY_AT);
 }
 
+/* ------------------------------------------------------ server check */
+
+/* A difference the checker found (member's thread): logged when it says
+ * something new about its part, and kept for the status. */
+static void check_report(void *arg, const tutti__check_diff *d)
+{
+    (void)arg; /* called by the checker, under check_mu */
+    snprintf(S.check_last, sizeof S.check_last, "%s", d->text);
+    /* the text without its round: the same difference round after round
+     * is logged once */
+    const char *what = strchr(d->text, ',');
+    what = what ? what : d->text;
+    char *last = S.check_logged[d->slot % TUTTI_NS_SLOTS][d->fails];
+    if (!strcmp(last, what) && !d->fails) return;
+    snprintf(last, sizeof S.check_logged[0][0], "%s", what);
+    logf_("tutti: server check: %s", d->text);
+}
+
+/* Round k of the server check is asked at the first event stamped after
+ * T_k: a /g_queryTree of the whole server timed at T_k (never before what
+ * was handed over already), so it runs after every event at or before T_k
+ * and before any later one, on every server. Only once this member holds
+ * nothing back, and has played on for CHECK_SETTLE.
+ *
+ * The query must run at T_k itself: nodes end by themselves (a note's
+ * envelope), so a tree asked for later than T_k on one server is not the
+ * tree at T_k, and a bundle handed over with little time to spare is late
+ * (scsynth runs it when it comes, and prints `late`). So a round whose T_k
+ * is not at least a lead ahead when its trigger comes is skipped: no query,
+ * no digest (the checker compares the servers that sent one). That happens
+ * when no event came between T_k and the trigger (a member's first round, a
+ * silence without digests) or when this member is behind; the digests,
+ * stamped just after the next T, are each round's trigger otherwise, and
+ * come with the close, L - c ahead. The lead: L / 4, within [DELIVER_LEAD,
+ * CHECK_LEAD_MAX] (an event has DELIVER_LEAD; scsynth under JACK needs its
+ * period and its output latency, 16 ms at 256 frames). */
+static void learn_horizon(void *arg, void *engine)
+{
+    tutti_member_status st;
+    tutti_member_status_get(engine, &st);
+    *(tutti_time *)arg = st.horizon;
+}
+
+static void check_round(tutti_time t, tutti_time now_s)
+{
+    if (t <= S.check_next) return;
+    int64_t k = (t - 1) / TUTTI_CHECK_PERIOD;
+    tutti_time T = k * TUTTI_CHECK_PERIOD;
+    S.check_next = T + TUTTI_CHECK_PERIOD;
+    if (!S.journaling || !atomic_load(&S.my_id) || wall_now() < S.check_after) return;
+    tutti_time horizon = 0, lead;
+    tutti_net *net = atomic_load(&S.live);
+    if (net) tutti_net_call(net, learn_horizon, &horizon); /* at once: its thread */
+    lead = horizon / 4;
+    if (lead > CHECK_LEAD_MAX) lead = CHECK_LEAD_MAX;
+    if (lead < DELIVER_LEAD) lead = DELIVER_LEAD;
+    tutti_time now = wall_now(), at = now + (T - now_s);
+    if (at < S.last_at) at = S.last_at;
+    if (at < now + lead) {
+        atomic_fetch_add(&S.check_skipped, 1);
+        /* no digest, but the next round's trigger all the same, in time: a
+         * marker no digest reader takes for one (without it, a member's
+         * first round, whose trigger is whatever event comes, would be
+         * skipped, and the next, and so on while the music leaves no event
+         * near a round's time) */
+        uint8_t buf[CTX_BYTES + 64];
+        char text[48];
+        int tl = snprintf(text, sizeof text, "skipped %" PRId64 "\n", k);
+        put_be64(buf, CHECK_TAG);
+        size_t n = tutti__osc_write(buf + CTX_BYTES, sizeof buf - CTX_BYTES, "/tutti/check",
+                                    "b", text, (size_t)tl);
+        if (net && n)
+            tutti_net_submit(net, (k + 1) * TUTTI_CHECK_PERIOD + 1, buf,
+                             (uint32_t)(n + CTX_BYTES));
+        return;
+    }
+    S.last_at = at;
+    uint8_t msg[48], b[80];
+    size_t n = tutti__osc_write(msg, sizeof msg, "/g_queryTree", "ii", 0, 0);
+    size_t m = timed(msg, n, at, b);
+    inject(b, m, TUTTI_PROXY_CTX_CHECK | ((uint64_t)k & ((1ull << 48) - 1)));
+}
+
+/* A digest delivered (any member's, this one's included): journaled as it
+ * came and compared. */
+static void deliver_digest(const tutti_event *ev)
+{
+    const uint8_t *osc = ev->data + CTX_BYTES;
+    size_t len = ev->len - CTX_BYTES;
+    journal(ev, osc, len);
+    tutti__digest d;
+    if (tutti__digest_decode(&d, osc, len, ev->key.origin)) return;
+    pthread_mutex_lock(&S.check_mu);
+    if (S.checker) tutti__checker_digest(S.checker, &d);
+    pthread_mutex_unlock(&S.check_mu);
+    tutti__digest_clear(&d);
+}
+
+void tutti__session_event_reply(uint32_t part, const uint8_t *p, size_t len)
+{
+    if (len >= 8 && !memcmp(p, "/fail\0\0\0", 8)) tutti__digest_fail(&S.fails, part, p, len);
+}
+
+void tutti__session_check_reply(int64_t round, const uint8_t *p, size_t len)
+{
+    static tutti__digest d;
+    static uint8_t buf[MAX_EVENT];
+    uint32_t me = atomic_load(&S.my_id);
+    pthread_mutex_lock(&S.mu);
+    tutti__digest_init(&d, round, me ? tutti_member_part(me) : 0, S.name);
+    pthread_mutex_unlock(&S.mu);
+    if (tutti__digest_tree(&d, p, len)) {
+        tutti__digest_clear(&d);
+        return;
+    }
+    tutti__digest_add_fails(&d, &S.fails);
+    tutti__digest_clear(&S.fails);
+    tutti_time now = wall_now();
+    pthread_mutex_lock(&S.check_mu);
+    uint32_t kept = 0;
+    for (uint32_t i = 0; i < S.ncarried_nodes; i++) {
+        if (S.carried_nodes[i].until < now) continue;
+        S.carried_nodes[kept++] = S.carried_nodes[i];
+        tutti__digest_carried(&d, S.carried_nodes[i].slot, S.carried_nodes[i].id,
+                              S.carried_nodes[i].term);
+    }
+    S.ncarried_nodes = kept;
+    pthread_mutex_unlock(&S.check_mu);
+    put_be64(buf, CHECK_TAG);
+    size_t n = tutti__digest_encode(&d, buf + CTX_BYTES, sizeof buf - CTX_BYTES);
+    tutti__digest_clear(&d);
+    if (!n) return;
+    /* stamped just after the next round's time: the next round's trigger */
+    tutti_time t = (round + 1) * TUTTI_CHECK_PERIOD + 1;
+    pthread_mutex_lock(&S.mu);
+    if (S.net && me) tutti_net_submit(S.net, t, buf, (uint32_t)(n + CTX_BYTES));
+    pthread_mutex_unlock(&S.mu);
+}
+
 static void deliver(void *ctx, const tutti_event *ev, tutti_time now_session, bool late)
 {
     if (!atomic_load(&S.carried)) carry();
@@ -1091,6 +1342,10 @@ static void deliver(void *ctx, const tutti_event *ev, tutti_time now_session, bo
     tutti_time now_s = now_session, fresh;
     tutti_net *net = atomic_load(&S.live);
     if (net && tutti_net_session_now(net, &fresh) == 0) now_s = fresh;
+    check_round(ev->key.t, now_s);
+    pthread_mutex_lock(&S.check_mu);
+    if (S.checker) tutti__checker_time(S.checker, ev->key.t);
+    pthread_mutex_unlock(&S.check_mu);
     tutti_time at = wall_now() + (ev->key.t - now_s);
     if (at < S.last_at) at = S.last_at;
     S.last_at = at;
@@ -1099,7 +1354,9 @@ static void deliver(void *ctx, const tutti_event *ev, tutti_time now_session, bo
         return;
     }
     uint64_t tag = ev->len >= CTX_BYTES ? get_be64(ev->data) : 0;
-    if ((tag & REPLAY_MASK) == REPLAY_TAG) {
+    if ((tag & REPLAY_MASK) == CHECK_TAG) {
+        deliver_digest(ev);
+    } else if ((tag & REPLAY_MASK) == REPLAY_TAG) {
         deliver_replay(ev, at, (uint32_t)tag);
     } else if ((tag & REPLAY_MASK) == STATE_TAG && ev->len > CTX_BYTES) {
         deliver_state(ev, at);
@@ -1212,6 +1469,10 @@ static void stop_member(void)
     tutti_net_call(n, close_journal, NULL);
     tutti_net_stop(n);
     atomic_store(&S.my_id, 0);
+    pthread_mutex_lock(&S.check_mu);
+    tutti__checker_free(S.checker);
+    S.checker = NULL;
+    pthread_mutex_unlock(&S.check_mu);
     pthread_mutex_lock(&S.state_mu);
     memset(S.buf_pending, 0, sizeof S.buf_pending);
     memset(S.buf_at, 0, sizeof S.buf_at);
@@ -1257,6 +1518,17 @@ int tutti__session_join(const tutti__session_opts *o, char *why, size_t cap)
     S.trace = getenv("TUTTI_TRACE") && *getenv("TUTTI_TRACE") == '1';
     S.nold = 0;
     S.nannounced = 0;
+    S.check_next = 0;
+    S.check_after = 0;
+    atomic_store(&S.check_skipped, 0);
+    memset(S.check_logged, 0, sizeof S.check_logged);
+    S.ncarried_nodes = 0;
+    tutti__digest_clear(&S.fails);
+    pthread_mutex_lock(&S.check_mu);
+    S.check_last[0] = 0;
+    tutti__checker_free(S.checker);
+    S.checker = tutti__checker_new(check_report, NULL);
+    pthread_mutex_unlock(&S.check_mu);
     /* The model is kept: what the clients made while solo is carried into
      * the part once joined (carry). Solo nodes in other parts' id ranges
      * (sclang makes a default group k * 2^26 + 1 for every client id k) go
@@ -1617,4 +1889,18 @@ void tutti__session_status_get(tutti__session_status *st)
     st->carried = atomic_load(&S.carried);
     pthread_mutex_unlock(&S.state_mu);
     st->queries_here = atomic_load(&S.queries_here);
+    pthread_mutex_lock(&S.check_mu);
+    if (S.checker) {
+        tutti__checker_stats cs;
+        tutti__checker_stats_get(S.checker, &cs);
+        st->check_rounds = cs.rounds;
+        st->check_identical = cs.identical;
+        st->check_diffs = cs.diffs;
+        st->check_late = cs.late;
+        st->check_skipped = atomic_load(&S.check_skipped);
+        st->check_servers = cs.servers;
+        st->check_differs = cs.last_diff_round >= 0 && cs.last_diff_round == cs.last_round;
+    }
+    snprintf(st->check_last, sizeof st->check_last, "%s", S.check_last);
+    pthread_mutex_unlock(&S.check_mu);
 }

@@ -33,6 +33,12 @@
  *   rewritten OSC with the top timetag zeroed (the local time differs between
  *   servers; the session time is the line's key). Journals of two members are
  *   identical over the range of the order they both heard.
+ * - The server check (check.h): at agreed places of the stream each member
+ *   asks its server for its node tree and sends a digest of it, with the
+ *   /fail replies session events caused, as an event of its own stream
+ *   (CHECK_TAG); every member compares the digests as they are delivered
+ *   and logs a difference ("tutti: server check: ..."), which the status
+ *   shows too. The digests are journaled, so `tutti verify` compares them.
  * - Bytes from other members are untrusted: every payload is checked
  *   (tutti__osc_check) before it is rewritten; what fails is journaled as an
  *   empty event on every member alike and never reaches the server.
@@ -79,6 +85,14 @@ typedef struct tutti__session_status {
     uint64_t state_messages, replays_sent, replay_failed, held, queries_here;
     uint64_t moved; /* this member's events the hub moved to its close */
     bool carried; /* what was made solo is the part's state; traffic is the session's */
+    /* the server check (check.h): rounds compared, of them identical,
+     * differences reported, servers in the last round, whether the last
+     * round decided had a difference, and the last difference */
+    uint64_t check_rounds, check_identical, check_diffs, check_late;
+    uint64_t check_skipped; /* rounds this server was not asked: too little lead */
+    uint32_t check_servers;
+    bool check_differs;
+    char check_last[480];
     char hub[128], session[32], name[32], journal[256];
 } tutti__session_status;
 
@@ -150,6 +164,14 @@ bool tutti__session_solo(uint64_t ctx, const uint8_t *p, size_t len, bool note,
 /* Called every 100 ms or so on the proxy's thread: once joined, carries the
  * model into the part if no delivery has done so yet. */
 void tutti__session_poll(void);
+
+/* A reply to a session event of part `part` (proxy's thread, before it
+ * goes where its context says): a /fail is counted for the server check. */
+void tutti__session_event_reply(uint32_t part, const uint8_t *p, size_t len);
+
+/* The server's answer to the server check of round `round` (proxy's
+ * thread): this member's digest is made of it and submitted. */
+void tutti__session_check_reply(int64_t round, const uint8_t *p, size_t len);
 
 /* Leaves and stops; at unload. */
 void tutti__session_stop(void);

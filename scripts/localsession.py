@@ -4,7 +4,7 @@
     localsession.py --tutti BUILD/tutti [--example examples/trio] [--members 3]
                     [--out DIR] [--bars 4] [--bpm 120] [--horizon MS]
                     [--quit-member K --quit-at S] [--late-member K --late-at S]
-                    [--check]
+                    [--fault-member K --fault-at S] [--check]
 
 Starts one JACK server (the dummy driver, so no sound card is needed), a hub,
 and one scsynth per member with the tutti plugin; the members join the
@@ -25,6 +25,18 @@ sound files, groups and buses, sent to it when it joins), so it too prints no
 FAILURE, holds every part and records sound, and its journal matches the
 others' from where it starts.
 
+Every member's plugin checks, every half second of session time, that the
+servers did the same thing with the events (each part's node tree, the
+commands that failed): the report prints that server check, as the members
+saw it live and as `tutti verify` finds it in the journals.
+
+With --fault-member K, member K's server is made to differ at --fault-at
+seconds: a group of another member's part is freed through scsynth's own
+port, behind the session's back. The report then says how long each member
+took to report the difference (it must within 2 s, naming the part and
+member K's server) and `tutti verify` must say "not coherent"; --check fails
+when either does not happen.
+
 --check makes the exit status say whether everything a session promises held
 (journals identical, every part on every server, no FAILURE, nothing late,
 every client's replies as expected, sound in every recording). Every process
@@ -44,7 +56,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 TOP = os.path.dirname(HERE)
 sys.path.insert(0, os.path.join(TOP, "examples", "osc"))
 import tuttiosc  # noqa: E402
-from tuttilocal import (Procs, clear_jack_shm, free_port, read, request,  # noqa: E402
+from tuttilocal import (NODE_SPAN, Procs, clear_jack_shm, free_port, read, request,  # noqa: E402
                         scsynth_argv, scsynth_port_taken, tree_parts, tutti_status,
                         wait_for)
 
@@ -66,6 +78,8 @@ def main():
     ap.add_argument("--quit-at", type=float, default=3.0)
     ap.add_argument("--late-member", type=int, default=0)
     ap.add_argument("--late-at", type=float, default=4.0)
+    ap.add_argument("--fault-member", type=int, default=0)
+    ap.add_argument("--fault-at", type=float, default=4.0)
     ap.add_argument("--lead-in", type=float, default=5.0,
                     help="seconds from the launch of the clients to bar 0 (their set-up)")
     ap.add_argument("--check", action="store_true")
@@ -239,6 +253,61 @@ def main():
             q = servers[a.quit_member - 1]
             request(q["port"], tuttiosc.message("/quit"), "/done")
             say("%s: scsynth told to /quit" % q["name"])
+        def fault(servers, start):
+            """Frees a group of another member's part on member K's server,
+            through scsynth's own port; then waits for the members to say so."""
+            time.sleep(max(0.0, start + a.fault_at - time.time()))
+            victim = servers[a.fault_member - 1]
+            other = servers[a.fault_member % a.members]
+            args = request(victim["port"], tuttiosc.message("/g_queryTree", 0, 0),
+                           "/g_queryTree.reply") or []
+            groups, i = [], 1
+            while i + 1 < len(args):
+                node, n = args[i], args[i + 1]
+                i += 3 if n == -1 else 2
+                if n >= 0 and node // NODE_SPAN == other["part"] and node % NODE_SPAN:
+                    groups.append(node)
+            if not groups:
+                problems.append("fault: no group of %s's part on %s" % (other["name"],
+                                                                       victim["name"]))
+                return
+            node = groups[-1]
+            c = tuttiosc.Udp(victim["port"])
+            c.send(tuttiosc.message("/n_free", node))
+            c.close()
+            t0 = time.time()
+            say("fault: %s's server freed node %d (%s's part %d, its id %d) through "
+                "scsynth's own port" % (victim["name"], node, other["name"], other["part"],
+                                        node % NODE_SPAN))
+            seen = {}
+            while time.time() < t0 + 5.0 and len(seen) < a.members:
+                for s in servers:
+                    if s["name"] in seen:
+                        continue
+                    st = tutti_status(tutti, s["proxy"]) or {}
+                    if st.get("check_diffs"):
+                        seen[s["name"]] = (time.time() - t0, st.get("check_last"))
+                time.sleep(0.05)
+            report["fault"] = {"server": victim["name"], "node": node, "part": other["part"],
+                               "reported": {k: {"after_s": round(v[0], 3), "text": v[1]}
+                                            for k, v in seen.items()}}
+            for s in servers:
+                if s["name"] not in seen:
+                    problems.append("fault: %s did not report the difference in 5 s" % s["name"])
+                    continue
+                after, text = seen[s["name"]]
+                say("fault: %s reported it after %.2f s: %s" % (s["name"], after, text))
+                # polled: the difference was there before the status said so
+                if after > 2.0:
+                    problems.append("fault: %s reported it only after %.2f s" % (s["name"], after))
+                if ("part %d" % other["part"]) not in (text or "") or \
+                        victim["name"] not in (text or ""):
+                    problems.append("fault: %s's report does not name part %d and %s: %s" %
+                                    (s["name"], other["part"], victim["name"], text))
+
+        if a.fault_member:
+            fault(servers, start)
+
         for c in clients:
             try:
                 c.wait(max(5.0, start + play_s + 20 - time.time()))
@@ -269,11 +338,57 @@ def main():
         journals = [s["journal"] for s in alive if os.path.exists(s["journal"])]
         v = subprocess.run([tutti, "verify"] + journals, capture_output=True, text=True)
         coherent = v.returncode == 0 and len(journals) == len(alive)
+        stream_same = v.stdout.startswith("identical")
         report["coherent"] = coherent
         report["verify"] = v.stdout.strip() or v.stderr.strip()
         say("")
         say("coherence: %s" % ("COHERENT: every server executed the same events in the same "
                                "order" if coherent else "NOT COHERENT: " + report["verify"]))
+        # the server check: as the members saw it live, and in the journals
+        said = []
+        for s in servers:
+            for line in read(s["log"]).splitlines():
+                if line.startswith("tutti: server check: "):
+                    said.append("%s: %s" % (s["name"], line[len("tutti: server check: "):]))
+        checks = {s["name"]: s.get("status", {}) for s in alive}
+        vlines = [l.strip() for l in v.stdout.splitlines()
+                  if l.startswith(("servers:", "not coherent", "  round"))]
+        report["server_check"] = {
+            "live": {k: {"state": st.get("server_check"), "rounds": st.get("checks"),
+                         "identical": st.get("checks_identical"),
+                         "differences": st.get("check_diffs"), "servers": st.get("check_servers"),
+                         "skipped": st.get("check_skipped"),
+                         "last": st.get("check_last")} for k, st in checks.items()},
+            "logged": said, "verify": vlines}
+        say("server check (node trees and failures, every 0.5 s of session time):")
+        for k, st in checks.items():
+            say("  %-8s %-9s %s rounds compared (%s servers), %s identical, %s differences, "
+                "%s not asked of this server (too little lead)%s" %
+                (k, st.get("server_check"), st.get("checks"), st.get("check_servers"),
+                 st.get("checks_identical"), st.get("check_diffs"), st.get("check_skipped"),
+                 (": " + st.get("check_last")) if st.get("check_last") else ""))
+        for line in said[:6]:
+            say("  said live by %s" % line)
+        if len(said) > 6:
+            say("  ... %d more lines in the servers' logs" % (len(said) - 6))
+        for line in vlines[:6]:
+            say("  tutti verify: %s" % line)
+        if a.fault_member:
+            if stream_same and v.returncode != 0 and any(l.startswith("not coherent")
+                                                         for l in vlines):
+                say("  fault: the same stream everywhere, and tutti verify says not coherent")
+            else:
+                problems.append("fault: tutti verify did not say 'not coherent' for the "
+                                "servers: %s" % report["verify"])
+        else:
+            for k, st in checks.items():
+                if st.get("check_diffs"):
+                    problems.append("%s: the server check found servers that differ: %s" %
+                                    (k, st.get("check_last")))
+                elif not st.get("checks") and len(alive) > 1:
+                    problems.append("%s: the server check compared no round" % k)
+            if said:
+                problems.append("the servers' logs report differences: " + said[0])
         parts_all = sorted({str(s["part"]) for s in servers})
         rows = []
         for s in servers:
@@ -320,7 +435,7 @@ def main():
                                 "after their time)" % (s["name"], late, st.get("late_injected")))
             if row["quit"]:
                 continue
-            if failures:
+            if failures and not (a.fault_member and s["name"] == servers[a.fault_member - 1]["name"]):
                 problems.append("%s: scsynth printed FAILURE" % s["name"])
             if not row["client_ok"]:
                 problems.append("%s: its client (%s) did not get what it expected" %
@@ -335,7 +450,7 @@ def main():
                                 (s["name"], ",".join(missing)))
             if not stat or not max(stat.get("rms") or [0]) > 1e-3:
                 problems.append("%s: its recording is silent" % s["name"])
-        if not coherent:
+        if not coherent and not (a.fault_member and stream_same):
             problems.append("journals differ: " + report["verify"])
         report["servers"] = rows
         report["problems"] = problems

@@ -117,4 +117,9 @@ for m in A B; do
     [ "$l" = 0 ] || fail "scsynth $m printed late $l times"
 done
 ok "neither scsynth printed FAILURE or late"
-"$TUTTI" leave --proxy "$PROXY_B" >/dev/null 2>&1
+# B leaves too; its answer is checked here (it was the script's exit status,
+# failing the test with no line saying why when it came after 3 s)
+t0=$(date +%s%N)
+"$TUTTI" leave --proxy "$PROXY_B" >"$WORK/leaveB.out" 2>&1 ||
+    fail "tutti leave (B) failed after $(( ($(date +%s%N) - t0) / 1000000 )) ms: $(cat "$WORK/leaveB.out")"
+ok "B left ($(( ($(date +%s%N) - t0) / 1000000 )) ms)"
