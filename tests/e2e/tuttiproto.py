@@ -140,6 +140,9 @@ class Conn:
     def send(self, body):
         if self.seal:
             body = self.seal.seal(body)
+        # recv leaves the socket with whatever was left of its own timeout
+        # (a few ms, say): a large frame to a busy hub must not fail on that
+        self.s.settimeout(10)
         self.s.sendall(message(body))
 
     def recv(self, timeout=2.0):
