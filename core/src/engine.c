@@ -28,6 +28,22 @@ tutti_time tutti__high_estimate(const tutti_time *v, uint32_t n)
     return s[n / 2];
 }
 
+void tutti__random_bytes(const tutti_io *io, uint64_t *fallback, uint8_t *out, size_t n)
+{
+    for (size_t i = 0; i < n; i += 8) {
+        uint64_t v;
+        if (io->random) {
+            v = io->random(io->ctx);
+        } else {
+            uint64_t z = (*fallback += 0x9e3779b97f4a7c15ull);
+            z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+            z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+            v = z ^ (z >> 31);
+        }
+        for (size_t k = 0; k < 8 && i + k < n; k++) out[i + k] = (uint8_t)(v >> (8 * k));
+    }
+}
+
 /* Append raw bytes (whole records) to a buffer, with the buffer's own sticky
  * error convention. */
 void tutti__wbuf_append(tutti__wbuf *b, const uint8_t *p, size_t n)

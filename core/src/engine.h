@@ -38,6 +38,9 @@ tutti_time tutti__spread_ahead(const tutti_time *v, uint32_t n, tutti_time level
  * it is left out of the reported estimates. */
 #define TUTTI__STALL_FACTOR 4
 #define TUTTI__STALL_SLACK (20 * TUTTI_MS)
+/* n random bytes from the platform's io->random, or from a splitmix64
+ * counter in *fallback when it has none (fuzzing, benchmarks). */
+void tutti__random_bytes(const tutti_io *io, uint64_t *fallback, uint8_t *out, size_t n);
 /* The largest of v[0..n) (n <= DELAY_WINDOW) that is not a stall: samples
  * above STALL_FACTOR x the median + STALL_SLACK are left out. */
 tutti_time tutti__high_estimate(const tutti_time *v, uint32_t n);

@@ -209,22 +209,9 @@ void tutti_hub_config_init(tutti_hub_config *cfg)
     cfg->passphrase_role = TUTTI_ROLE_PERFORMER;
 }
 
-/* Random bytes from the platform (a counter's mix when it has none: fuzzing,
- * benchmarks). */
 static void hub_random(tutti_hub *h, uint8_t *out, size_t n)
 {
-    for (size_t i = 0; i < n; i += 8) {
-        uint64_t v;
-        if (h->io.random) {
-            v = h->io.random(h->io.ctx);
-        } else {
-            uint64_t z = (h->rnd_fallback += 0x9e3779b97f4a7c15ull);
-            z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-            z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-            v = z ^ (z >> 31);
-        }
-        for (size_t k = 0; k < 8 && i + k < n; k++) out[i + k] = (uint8_t)(v >> (8 * k));
-    }
+    tutti__random_bytes(&h->io, &h->rnd_fallback, out, n);
 }
 
 /* h = L/10 within [5 ms, 20 ms]. Every member sends a promise every h and the

@@ -211,18 +211,7 @@ static void send_unseq(tutti_member *m, const tutti__rec *r)
 
 static void member_random(tutti_member *m, uint8_t *out, size_t n)
 {
-    for (size_t i = 0; i < n; i += 8) {
-        uint64_t v;
-        if (m->io.random) {
-            v = m->io.random(m->io.ctx);
-        } else {
-            uint64_t z = (m->rnd_fallback += 0x9e3779b97f4a7c15ull);
-            z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-            z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-            v = z ^ (z >> 31);
-        }
-        for (size_t k = 0; k < 8 && i + k < n; k++) out[i + k] = (uint8_t)(v >> (8 * k));
-    }
+    tutti__random_bytes(&m->io, &m->rnd_fallback, out, n);
 }
 
 static void send_hello(tutti_member *m, uint32_t resume_id)
