@@ -70,6 +70,12 @@ run_bounded() {
     return $rc
 }
 
+# sanitized: true in the address and thread sanitizer stages of
+# scripts/test-all.sh (they set ASAN_OPTIONS / TSAN_OPTIONS), where every
+# process runs several times slower: a test whose margins are timing (an L
+# that several busy processes must stay under) scales them there.
+sanitized() { [ -n "${ASAN_OPTIONS:-}${TSAN_OPTIONS:-}" ]; }
+
 # The JACK server name of this test: fixed, not random. JACK's registry holds
 # at most 8 servers and frees the entry of one that died only when a server
 # of the same name starts, so random names would fill it up over many runs.
