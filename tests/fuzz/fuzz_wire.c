@@ -89,6 +89,20 @@ static void touch(const tutti__rec *r)
         touch_str(r->u.hello.session, true);
         touch_str(r->u.hello.name, true);
         sink += r->u.hello.role + r->u.hello.resume_id + r->u.hello.recv_next;
+        touch_str(r->u.hello.cnonce, false);
+        touch_str(r->u.hello.epk, false);
+        break;
+    case TUTTI__REC_CHALLENGE:
+        touch_str(r->u.challenge.hnonce, false);
+        touch_str(r->u.challenge.hub_pk, false);
+        touch_str(r->u.challenge.sig, false);
+        sink += r->u.challenge.mode;
+        break;
+    case TUTTI__REC_AUTH:
+        sink += r->u.auth.kind;
+        touch_str(r->u.auth.cred_id, true);
+        touch_str(r->u.auth.proof, false);
+        touch_str(r->u.auth.ident, false);
         break;
     case TUTTI__REC_WELCOME:
         sink += r->u.welcome.member_id + (uint64_t)r->u.welcome.horizon +
