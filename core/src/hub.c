@@ -1037,6 +1037,14 @@ static void notice_to(tutti_hub *h, slot *s, uint32_t code, int level, const cha
     if (s->peer) tutti__send_rec(&h->io, s->peer, &s->link, &n, &h->scratch);
 }
 
+/* A warning about a member, in the hub's log and to the member itself. */
+static void warn_member(tutti_hub *h, slot *s, uint32_t code, const char *text)
+{
+    tutti__logf(&h->io, TUTTI_LOG_WARN, "tutti hub: member %u (%s): %s", (unsigned)s->id,
+                s->name, text);
+    notice_to(h, s, code, TUTTI_LOG_WARN, text);
+}
+
 /* The role a request needs: tempo is the conductor's, L and membership the
  * admin's. */
 static int request_role(uint32_t kind)
@@ -1066,9 +1074,7 @@ static void on_request(tutti_hub *h, slot *s, const tutti__rec *r)
         h->refused_requests++;
         snprintf(text, sizeof text, "refused: %s needs the %s role (you are %s)", what,
                  tutti_role_name(request_role(kind)), tutti_role_name(s->role));
-        tutti__logf(&h->io, TUTTI_LOG_WARN, "tutti hub: member %u (%s): %s", (unsigned)s->id,
-                    s->name, text);
-        notice_to(h, s, TUTTI__NOTE_REFUSED, TUTTI_LOG_WARN, text);
+        warn_member(h, s, TUTTI__NOTE_REFUSED, text);
         return;
     }
     int rc = 0;
@@ -1533,9 +1539,7 @@ static void note_moved(tutti_hub *h, slot *s)
              "moved later (up to %.1f ms); %llu in all",
              (unsigned long long)(s->moved - s->moved_noted), s->max_moved / 1e6,
              (unsigned long long)s->moved);
-    tutti__logf(&h->io, TUTTI_LOG_WARN, "tutti hub: member %u (%s): %s", (unsigned)s->id,
-                s->name, text);
-    notice_to(h, s, TUTTI__NOTE_MOVED, TUTTI_LOG_WARN, text);
+    warn_member(h, s, TUTTI__NOTE_MOVED, text);
     s->moved_noted = s->moved;
     s->moved_noted_at = h->now;
 }
@@ -1548,9 +1552,7 @@ static void note_refused(tutti_hub *h, slot *s)
     snprintf(text, sizeof text, "refused %llu of your events: %s (%llu refused in all)",
              (unsigned long long)(s->refused - s->refused_noted), s->refused_why,
              (unsigned long long)s->refused);
-    tutti__logf(&h->io, TUTTI_LOG_WARN, "tutti hub: member %u (%s): %s", (unsigned)s->id,
-                s->name, text);
-    notice_to(h, s, TUTTI__NOTE_REFUSED, TUTTI_LOG_WARN, text);
+    warn_member(h, s, TUTTI__NOTE_REFUSED, text);
     s->refused_noted = s->refused;
     s->refused_noted_at = h->now;
 }
