@@ -1010,19 +1010,21 @@ static void trace(const tutti_event *ev, int how, size_t n, tutti_time when)
 /* A bundle handed to the server after its time: scsynth prints `late` for
  * it. The member judges lateness only with a locked clock and against its
  * own reading of the time; this is what the server will see, counted
- * whatever the reason (late_injected in the status). */
-static void note_late(const tutti_event *ev, tutti_time at)
+ * whatever the reason (late_injected in the status). Whether it was late. */
+static bool note_late(const tutti_event *ev, tutti_time at)
 {
     tutti_time now = wall_now();
-    if (at >= now) return;
+    if (at >= now) return false;
     if (atomic_fetch_add(&S.late_injected, 1) < 5)
         logf_("tutti: event %" PRIu32 ":%" PRIu64 " reached this server %.3f ms after its "
               "time",
               ev->key.origin, ev->key.seq, (double)(now - at) / 1e6);
+    return true;
 }
 
 /* The synths a state starts here (a newcomer's copies of an older member's
- * synths): /s_new at the head or tail of a group, whose place and so whose
+ * synths), and those an event handed over late starts here: /s_new at the
+ * head or tail of a group, whose place and so whose
  * term of the tree hash the message tells. The server check leaves them out
  * of the comparison for CHECK_CARRIED_FOR (see tutti__digest_part). */
 static int carried_msg(void *arg, const uint8_t *p, size_t len)
@@ -1124,7 +1126,11 @@ static void deliver_user(const tutti_event *ev, tutti_time at, int how)
         return;
     }
     size_t m = timed(S.out, (size_t)n, at, S.canon);
-    note_late(ev, at);
+    /* A synth started late here (this member was cut off, or stalled) ends
+     * that much later than on the others: the server check leaves it out,
+     * as it does a newcomer's copies; the lateness itself is counted and
+     * scsynth says `late`. */
+    if (note_late(ev, at)) note_carried(S.out, (size_t)n, part);
     inject(S.canon, m, reply_to);
 }
 
