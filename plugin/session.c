@@ -504,32 +504,16 @@ static void drop_part(uint32_t part, tutti_time at)
 }
 
 /* The part's group, made on this server the first time the part is heard.
- * A Server object of sclang that talks to scsynth's own port makes, in its
- * initTree, a default group k * 2^26 + 1 in the root for every client id k
- * the server allows: for a part's slot that is the id the part's own group
- * 1 (sclang's default group) takes, and the part's /g_new 1 would fail here
- * alone ("duplicate node ID"). Such a group, outside the part's group, goes
- * first (errors off: usually there is none). */
+ * (Groups a sclang Server object on scsynth's own port makes for every
+ * client id, k * 2^26 + 1, are not the part's: its default group is at
+ * k * 2^26 + 2^26 - 1, tutti__ns_node_swap.) */
 static void ensure_group(uint32_t part)
 {
     if (part >= TUTTI_NS_SLOTS || (S.groups_made & (1u << part))) return;
-    uint8_t msg[64], free1[32], err[32], b[160];
+    uint8_t msg[64];
     size_t n = tutti__ns_part_setup(part, msg, sizeof msg);
     if (!n) return;
-    size_t e = tutti__osc_write(err, sizeof err, "/error", "i", -1);
-    size_t f = tutti__osc_write(free1, sizeof free1, "/n_free", "i",
-                                (int32_t)tutti__ns_part_group(part) + 1);
-    memcpy(b, "#bundle", 8);
-    put_be64(b + 8, 1);
-    size_t k = 16;
-    const uint8_t *parts[] = {err, free1, msg};
-    size_t lens[] = {e, f, n};
-    for (int i = 0; i < 3; i++) {
-        tutti__osc_wr32(b + k, (uint32_t)lens[i]);
-        memcpy(b + k + 4, parts[i], lens[i]);
-        k += 4 + lens[i];
-    }
-    if (inject(b, k, TUTTI_PROXY_CTX_DISCARD)) S.groups_made |= 1u << part;
+    if (inject(msg, n, TUTTI_PROXY_CTX_DISCARD)) S.groups_made |= 1u << part;
 }
 
 /* `p` (a rewritten packet) as one bundle for local wall time `at`, into
