@@ -10,6 +10,7 @@
 #include "ns.h"
 #include "osc.h"
 #include "posix/url.h"
+#include "record.h"
 #include "state.h"
 #include "tutti/net.h"
 #include "wire.h"
@@ -60,6 +61,10 @@
 #define DELIVER_LEAD (5 * TUTTI_MS) /* scsynth needs a bundle before its time */
 
 static struct session {
+    /* recordings through the proxy (record.h): the proxy's thread's, for
+     * member id rec_id */
+    tutti__record rec;
+    uint32_t rec_id;
     tutti_proxy_host host;
     pthread_mutex_t mu; /* guards net and the option strings */
     tutti_net *net;
@@ -111,6 +116,7 @@ static struct session {
     uint32_t buf_pending[BUF_BUCKETS];
     tutti_time buf_at[BUF_BUCKETS];
     _Atomic uint64_t queries_here;
+    _Atomic uint64_t recorded_here; /* recording messages run here alone */
 
     /* The member's loop thread only: what this member waits for from the
      * members that were there before it joined. */
@@ -1786,6 +1792,23 @@ bool tutti__session_query_here(uint64_t ctx, const uint8_t *p, size_t len)
     return q.done;
 }
 
+bool tutti__session_record(uint64_t ctx, const uint8_t *p, size_t len)
+{
+    uint32_t id = atomic_load(&S.my_id);
+    if (!atomic_load(&S.carried) || !atomic_load(&S.active) || !id || !S.ns) return false;
+    if (S.rec_id != id) { /* a new session: earlier recordings are solo ones */
+        tutti__record_clear(&S.rec);
+        S.rec_id = id;
+    }
+    uint8_t out[2048];
+    ssize_t n = tutti__record_local(&S.rec, S.ns, tutti_member_part(id), p, len, out,
+                                    sizeof out);
+    if (n <= 0) return false;
+    atomic_fetch_add(&S.recorded_here, 1);
+    inject(out, (size_t)n, ctx);
+    return true;
+}
+
 typedef struct call_bpm {
     double bpm;
     int rc;
@@ -1873,6 +1896,7 @@ void tutti__session_status_get(tutti__session_status *st)
     st->carried = atomic_load(&S.carried);
     pthread_mutex_unlock(&S.state_mu);
     st->queries_here = atomic_load(&S.queries_here);
+    st->recorded_here = atomic_load(&S.recorded_here);
     pthread_mutex_lock(&S.check_mu);
     if (S.checker) {
         tutti__checker_stats cs;
