@@ -53,7 +53,8 @@ declare -A FREQ=([A]=330 [B]=550 [C]=770)
 declare -A JOIN_AT=([A]=0 [B]=0 [C]=$LATE)
 
 start_jackd -r -d dummy -r 48000 -p 256
-start_hub --horizon 150
+# L 250 ms, clients 0.5 s ahead: see sclang_session_test.sh
+start_hub --horizon 250
 for m in A B C; do
     port=$(free_port); SC_PORTS+=("$port"); eval "PORT_$m=$port"
     start "sc$m" env TUTTI_PROXY_PORT=0 TUTTI_CACHE="$WORK/cache-$m" \
