@@ -22,6 +22,11 @@ static bool has(const int32_t *a, uint32_t n, int32_t v)
     return false;
 }
 
+bool tutti__record_has_node(const tutti__record *r, int32_t id)
+{
+    return has(r->nodes, r->nnodes, id);
+}
+
 static bool add(int32_t *a, uint32_t *n, int32_t v)
 {
     if (has(a, *n, v)) return true;

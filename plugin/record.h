@@ -63,6 +63,9 @@ typedef struct tutti__record {
 /* Forgets every recording (a new session). */
 void tutti__record_clear(tutti__record *r);
 
+/* Whether node `id` (the client's id) is a recording's synth. */
+bool tutti__record_has_node(const tutti__record *r, int32_t id);
+
 /* When `msg` (one message that passes tutti__osc_check, from a client of
  * part `slot`) belongs to a recording, writes into `out` the message to run
  * on this server alone and returns its length; 0 when it is not a

@@ -65,6 +65,7 @@ static struct session {
      * member id rec_id */
     tutti__record rec;
     uint32_t rec_id;
+    uint32_t outsiders_told; /* bit p: outsider_node logged part p's */
     tutti_proxy_host host;
     pthread_mutex_t mu; /* guards net and the option strings */
     tutti_net *net;
@@ -78,7 +79,9 @@ static struct session {
 
     /* The member's loop thread only. */
     tutti__ns *ns;
-    uint32_t groups_made; /* bit p: part p's group exists on this server */
+    /* bit p: part p's group exists on this server (the member's thread
+     * writes it; the proxy's reads it, outsider_node) */
+    _Atomic uint32_t groups_made;
     /* per part: the buffers (the part's own numbers) its events touched on
      * this server, freed with the part (bit b of word b / 32) */
     uint32_t part_bufs[TUTTI_NS_SLOTS][PART_BUFS / 32];
@@ -1381,6 +1384,52 @@ static void net_log(void *ctx, int level, const char *msg)
 
 /* ------------------------------------------------------------ replies */
 
+/* The proxy thread's own view of the session: reset for a new member id
+ * (earlier recordings are solo ones; a new part may be told again). */
+static void proxy_session(uint32_t id)
+{
+    if (S.rec_id == id) return;
+    tutti__record_clear(&S.rec);
+    S.outsiders_told = 0;
+    S.rec_id = id;
+}
+
+/* A node the server made in a part's ids outside that part's group, which
+ * no session event does: a client of scsynth's own port uses the part's ids
+ * (a sclang Server object there that did not ask for client id 31), and its
+ * nodes will collide with the part's here. Said once per part in the log;
+ * the server check reports what differs. Not: the part's group itself, the
+ * groups k * 2^26 + 1 sclang's initTree makes in the root (never a part's
+ * node, tutti__ns_node_swap), this member's recording synths (record.h). */
+static void outsider_node(const uint8_t *p, size_t len, uint32_t id)
+{
+    proxy_session(id);
+    tutti__osc_msg m;
+    if (tutti__osc_msg_parse(p, len, &m) || !m.addr || strcmp(m.addr, "/n_go") || !m.tags ||
+        strncmp(m.tags, "ii", 2))
+        return;
+    int32_t node = (int32_t)tutti__osc_rd32(m.args);
+    int32_t parent = (int32_t)tutti__osc_rd32(m.args + 4);
+    int32_t low = node & (TUTTI_NS_NODE_SPAN - 1);
+    if (node < TUTTI_NS_NODE_SPAN || low == 0 || low == 1) return;
+    uint32_t slot = (uint32_t)node >> TUTTI_NS_NODE_BITS;
+    if (slot >= TUTTI_NS_SLOTS || (S.outsiders_told & (1u << slot)) ||
+        !(atomic_load(&S.groups_made) & (1u << slot)))
+        return;
+    if (parent >= 0 && (uint32_t)parent >> TUTTI_NS_NODE_BITS == slot) return;
+    uint32_t s;
+    int32_t own;
+    if (slot == tutti_member_part(id) && tutti__ns_node_inv(node, &s, &own) &&
+        tutti__record_has_node(&S.rec, own))
+        return;
+    S.outsiders_told |= 1u << slot;
+    logf_("tutti: node %" PRId32 " (part %" PRIu32 "'s ids) was made in group %" PRId32
+          ", outside the part: a client of scsynth's own port uses that part's ids, and "
+          "this server will differ (a Server object there takes client id 31: "
+          "docs/supercollider.md)",
+          node, slot, parent);
+}
+
 ssize_t tutti__session_reply(const uint8_t *p, size_t len, uint8_t *out, size_t cap)
 {
     uint32_t id = atomic_load(&S.my_id);
@@ -1397,6 +1446,7 @@ ssize_t tutti__session_reply(const uint8_t *p, size_t len, uint8_t *out, size_t 
         }
         return -1;
     }
+    outsider_node(p, len, id);
     ssize_t n = tutti__ns_reply(S.ns, tutti_member_part(id), p, len, out, cap);
     if (n == 0) atomic_fetch_add(&S.discarded_replies, 1);
     tutti__osc_msg m;
@@ -1796,10 +1846,7 @@ bool tutti__session_record(uint64_t ctx, const uint8_t *p, size_t len)
 {
     uint32_t id = atomic_load(&S.my_id);
     if (!atomic_load(&S.carried) || !atomic_load(&S.active) || !id || !S.ns) return false;
-    if (S.rec_id != id) { /* a new session: earlier recordings are solo ones */
-        tutti__record_clear(&S.rec);
-        S.rec_id = id;
-    }
+    proxy_session(id);
     uint8_t out[2048];
     ssize_t n = tutti__record_local(&S.rec, S.ns, tutti_member_part(id), p, len, out,
                                     sizeof out);
