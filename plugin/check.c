@@ -236,7 +236,8 @@ static void own_numbers(const char *text, char *out, size_t cap)
             char *e;
             unsigned long long v = strtoull(s, &e, 10);
             if (v >= (unsigned long long)SPAN && v < (1ull << 31))
-                v = (unsigned long long)tutti__ns_node_swap((int32_t)(v % (unsigned)SPAN));
+                v = (unsigned long long)tutti__ns_node_swap(
+                    (int32_t)(v % (unsigned)SPAN));
             int w = snprintf(out + k, cap - k, "%llu", v);
             if (w < 0 || (size_t)w >= cap - k) break;
             k += (size_t)w;

@@ -1405,8 +1405,8 @@ static void outsider_node(const uint8_t *p, size_t len, uint32_t id)
 {
     proxy_session(id);
     tutti__osc_msg m;
-    if (tutti__osc_msg_parse(p, len, &m) || !m.addr || strcmp(m.addr, "/n_go") || !m.tags ||
-        strncmp(m.tags, "ii", 2))
+    if (tutti__osc_msg_parse(p, len, &m) || !m.addr || strcmp(m.addr, "/n_go") ||
+        !m.tags || strncmp(m.tags, "ii", 2))
         return;
     int32_t node = (int32_t)tutti__osc_rd32(m.args);
     int32_t parent = (int32_t)tutti__osc_rd32(m.args + 4);
@@ -1848,8 +1848,8 @@ bool tutti__session_record(uint64_t ctx, const uint8_t *p, size_t len)
     if (!atomic_load(&S.carried) || !atomic_load(&S.active) || !id || !S.ns) return false;
     proxy_session(id);
     uint8_t out[2048];
-    ssize_t n = tutti__record_local(&S.rec, S.ns, tutti_member_part(id), p, len, out,
-                                    sizeof out);
+    ssize_t n =
+        tutti__record_local(&S.rec, S.ns, tutti_member_part(id), p, len, out, sizeof out);
     if (n <= 0) return false;
     atomic_fetch_add(&S.recorded_here, 1);
     inject(out, (size_t)n, ctx);

@@ -106,7 +106,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (!tutti__osc_is_bundle(p, size)) {
         tutti__record rec;
         tutti__record_clear(&rec);
-        for (int32_t bnum = 0; bnum < 16; bnum++) rec.bufs[rec.nbufs++] = bnum;
+        for (int32_t bnum = 0; bnum < 16; bnum++)
+            rec.bufs[rec.nbufs++] = bnum;
         rec.nodes[rec.nnodes++] = 1000;
         ssize_t r = tutti__record_local(&rec, a, slot, p, size, out, cap);
         if (r < 0 && r != TUTTI_EFULL) abort();
