@@ -222,3 +222,20 @@ for f in "${j[@]}"; do [ -s "$f" ] || fail "no journal $f"; done
 cat "$WORK/verify.out"
 grep -q "servers: identical" "$WORK/verify.out" || fail "tutti verify did not find the servers' records identical"
 ok "tutti verify: the journals coherent and the servers' records identical"
+
+# A client of B's own port that makes a node in A's part's ids, outside A's
+# part (what a Server object there without client id 31 does): B's log
+# names it, the part and the group.
+PART_A=$(json_get "$STATUS_A" part)
+NODE=$(( (PART_A << 26) + 777 ))
+PYTHONPATH="$TOP/examples/osc" python3 -c '
+import sys, tuttiosc as osc
+c = osc.Udp(int(sys.argv[1])); c.send(osc.message("/g_new", int(sys.argv[2]), 1, 0)); c.close()' "$PORT_B" "$NODE"
+for i in $(seq 100); do
+    grep -q "tutti: node $NODE (part $PART_A's ids) was made in group 0, outside the part" "$WORK/scB.out" "$WORK/scB.log" && break
+    sleep 0.1
+done
+grep -h "tutti: node $NODE" "$WORK/scB.out" "$WORK/scB.log" | head -1
+grep -q "tutti: node $NODE (part $PART_A's ids) was made in group 0, outside the part" "$WORK/scB.out" "$WORK/scB.log" ||
+    fail "B's log did not name the node made in A's part's ids through its own port"
+ok "a node made in A's part's ids through B's own port is named in B's log"
