@@ -90,6 +90,9 @@ static struct session {
      * their place */
     int32_t solo_roots[MAX_ROOTS];
     uint32_t nsolo_roots;
+    /* the latest time (local wall time) of a timed bundle played solo: one
+     * sent ahead just before the carry still runs in the solo groups */
+    _Atomic tutti_time solo_until;
     /* per part: a removed member whose part is to be silenced after its
      * last event (0: none) */
     uint32_t gone[TUTTI_NS_SLOTS];
@@ -445,6 +448,33 @@ static bool inject(const uint8_t *p, size_t len, uint64_t ctx)
 /* Frees nodes by id on this server (at local wall time `at`, or now when
  * 0), with scsynth's error posting off for the bundle: some of them may have
  * ended already. */
+static void free_nodes(const int32_t *ids, size_t n, tutti_time at);
+
+/* Frees what is in groups `ids` (at local wall time `at`), errors off:
+ * those that are synths stay. */
+static void empty_groups(const int32_t *ids, size_t n, tutti_time at)
+{
+    if (!n) return;
+    uint8_t *b = malloc(64 + 24 * n);
+    if (!b) return;
+    memcpy(b, "#bundle", 8);
+    put_be64(b + 8, at ? tutti_time_to_ntp(at) : 1);
+    size_t k = 16;
+    uint8_t msg[32];
+    size_t m = tutti__osc_write(msg, sizeof msg, "/error", "i", -1);
+    tutti__osc_wr32(b + k, (uint32_t)m);
+    memcpy(b + k + 4, msg, m);
+    k += 4 + m;
+    for (size_t i = 0; i < n; i++) {
+        m = tutti__osc_write(msg, sizeof msg, "/g_freeAll", "i", ids[i]);
+        tutti__osc_wr32(b + k, (uint32_t)m);
+        memcpy(b + k + 4, msg, m);
+        k += 4 + m;
+    }
+    inject(b, k, TUTTI_PROXY_CTX_DISCARD);
+    free(b);
+}
+
 static void free_nodes(const int32_t *ids, size_t n, tutti_time at)
 {
     if (!n) return;
@@ -1168,7 +1198,13 @@ static void deliver_state(const tutti_event *ev, tutti_time at)
         return;
     }
     if (ev->key.origin == atomic_load(&S.my_id) && S.nsolo_roots) {
-        free_nodes(S.solo_roots, S.nsolo_roots, at);
+        /* Emptied when the part's copies start; freed once the bundles the
+         * clients sent ahead while solo have run (they name the solo groups:
+         * sclang's notes s.latency ahead), 2 s at most. */
+        tutti_time until = atomic_load(&S.solo_until) + 50 * TUTTI_MS;
+        if (until > at + 2 * TUTTI_S) until = at + 2 * TUTTI_S;
+        empty_groups(S.solo_roots, S.nsolo_roots, at);
+        free_nodes(S.solo_roots, S.nsolo_roots, until > at ? until : at);
         S.nsolo_roots = 0;
     }
     bool early = !tutti__osc_is_bundle(osc, len) &&
@@ -1758,6 +1794,10 @@ bool tutti__session_solo(uint64_t ctx, const uint8_t *p, size_t len, bool note,
         return false;
     }
     play(ctx, p, len);
+    if (tutti__osc_is_bundle(p, len) && tutti__osc_rd64(p + 8) > 1) {
+        tutti_time t = tutti_time_from_ntp(tutti__osc_rd64(p + 8));
+        if (t > atomic_load(&S.solo_until)) atomic_store(&S.solo_until, t);
+    }
     if (!S.state && tutti__state_create(&S.state)) S.state = NULL;
     if (S.state) tutti__state_note(S.state, p, len);
     pthread_mutex_unlock(&S.state_mu);
@@ -1777,7 +1817,9 @@ void tutti__session_poll(void)
     if (S.net) {
         tutti_member_status ms;
         tutti_net_member_status(S.net, &ms);
-        if (ms.joined) tutti_net_call(S.net, do_carry, NULL);
+        /* once the clock is locked too: until then a client's packet
+         * could not be stamped, and would be lost rather than played */
+        if (ms.joined && ms.clock.locked) tutti_net_call(S.net, do_carry, NULL);
     }
     pthread_mutex_unlock(&S.mu);
 }
