@@ -209,7 +209,7 @@ ok "every server's tree held every part's LFO and drone; while B was solo nothin
 for m in A B C; do
     f=$(grep -c FAILURE "$WORK/sc$m.out"); l=$(grep -c '^late ' "$WORK/sc$m.out")
     [ "$f" = 0 ] || fail "scsynth $m printed FAILURE: $(grep FAILURE "$WORK/sc$m.out" | sort | uniq -c | head -5)"
-    [ "$l" = 0 ] || fail "scsynth $m printed late $l times"
+    [ "$l" = 0 ] || { echo "member $m: $(eval echo "\$STATUS_$m")"; fail "scsynth $m printed late $l times"; }
     st=$(eval echo "\$STATUS_$m")
     [ "$(json_get "$st" server_check)" = identical ] ||
         fail "member $m's server check: $(json_get "$st" server_check) ($(json_get "$st" check_last))"
