@@ -89,8 +89,9 @@ for m in A B C; do
 done
 ok "three sclang clients built their parts while their servers were solo"
 
-# the session starts in 2 s; B's and C's servers are recorded from then on
-T0=$(python3 -c 'import time; print("%.3f" % (time.time() + 2))')
+# the session starts in 5 s (room for the recorders to start on a loaded
+# machine); B's and C's servers are recorded from then on
+T0=$(python3 -c 'import time; print("%.3f" % (time.time() + 5))')
 for m in B C; do
     start "rec$m" python3 "$TOP/examples/osc/record.py" --port "$(eval echo \$PORT_$m)" \
         --seconds $((END + 1)) --out "$WORK/rec-$m.wav" \
