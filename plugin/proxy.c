@@ -531,6 +531,7 @@ static void session_status(uint64_t ctx)
         {"states_failed", 'i', NULL, (double)st.replay_failed},
         {"held", 'i', NULL, (double)st.held},
         {"queries_here", 'i', NULL, (double)st.queries_here},
+        {"recorded_here", 'i', NULL, (double)st.recorded_here},
         {"server_check", 's',
          !st.check_rounds ? "waiting" : st.check_differs ? "DIFFERENT" : "identical", 0},
         {"checks", 'i', NULL, (double)st.check_rounds},
@@ -822,6 +823,7 @@ static void answer_groups(const uint8_t *p, size_t len)
 static void session_packet(uint64_t ctx, const uint8_t *p, size_t len)
 {
     if (!tutti__osc_is_bundle(p, len)) {
+        if (tutti__session_record(ctx, p, len)) return; /* s.record: here alone */
         int cls = classify(p, len);
         if (cls == TUTTI_NS_SESSION) {
             if (tutti__session_query_here(ctx, p, len)) return;

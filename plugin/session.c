@@ -10,6 +10,7 @@
 #include "ns.h"
 #include "osc.h"
 #include "posix/url.h"
+#include "record.h"
 #include "state.h"
 #include "tutti/net.h"
 #include "wire.h"
@@ -60,6 +61,11 @@
 #define DELIVER_LEAD (5 * TUTTI_MS) /* scsynth needs a bundle before its time */
 
 static struct session {
+    /* recordings through the proxy (record.h): the proxy's thread's, for
+     * member id rec_id */
+    tutti__record rec;
+    uint32_t rec_id;
+    uint32_t outsiders_told; /* bit p: outsider_node logged part p's */
     tutti_proxy_host host;
     pthread_mutex_t mu; /* guards net and the option strings */
     tutti_net *net;
@@ -73,7 +79,9 @@ static struct session {
 
     /* The member's loop thread only. */
     tutti__ns *ns;
-    uint32_t groups_made; /* bit p: part p's group exists on this server */
+    /* bit p: part p's group exists on this server (the member's thread
+     * writes it; the proxy's reads it, outsider_node) */
+    _Atomic uint32_t groups_made;
     /* per part: the buffers (the part's own numbers) its events touched on
      * this server, freed with the part (bit b of word b / 32) */
     uint32_t part_bufs[TUTTI_NS_SLOTS][PART_BUFS / 32];
@@ -82,6 +90,9 @@ static struct session {
      * their place */
     int32_t solo_roots[MAX_ROOTS];
     uint32_t nsolo_roots;
+    /* the latest time (local wall time) of a timed bundle played solo: one
+     * sent ahead just before the carry still runs in the solo groups */
+    _Atomic tutti_time solo_until;
     /* per part: a removed member whose part is to be silenced after its
      * last event (0: none) */
     uint32_t gone[TUTTI_NS_SLOTS];
@@ -111,6 +122,7 @@ static struct session {
     uint32_t buf_pending[BUF_BUCKETS];
     tutti_time buf_at[BUF_BUCKETS];
     _Atomic uint64_t queries_here;
+    _Atomic uint64_t recorded_here; /* recording messages run here alone */
 
     /* The member's loop thread only: what this member waits for from the
      * members that were there before it joined. */
@@ -436,6 +448,33 @@ static bool inject(const uint8_t *p, size_t len, uint64_t ctx)
 /* Frees nodes by id on this server (at local wall time `at`, or now when
  * 0), with scsynth's error posting off for the bundle: some of them may have
  * ended already. */
+static void free_nodes(const int32_t *ids, size_t n, tutti_time at);
+
+/* Frees what is in groups `ids` (at local wall time `at`), errors off:
+ * those that are synths stay. */
+static void empty_groups(const int32_t *ids, size_t n, tutti_time at)
+{
+    if (!n) return;
+    uint8_t *b = malloc(64 + 24 * n);
+    if (!b) return;
+    memcpy(b, "#bundle", 8);
+    put_be64(b + 8, at ? tutti_time_to_ntp(at) : 1);
+    size_t k = 16;
+    uint8_t msg[32];
+    size_t m = tutti__osc_write(msg, sizeof msg, "/error", "i", -1);
+    tutti__osc_wr32(b + k, (uint32_t)m);
+    memcpy(b + k + 4, msg, m);
+    k += 4 + m;
+    for (size_t i = 0; i < n; i++) {
+        m = tutti__osc_write(msg, sizeof msg, "/g_freeAll", "i", ids[i]);
+        tutti__osc_wr32(b + k, (uint32_t)m);
+        memcpy(b + k + 4, msg, m);
+        k += 4 + m;
+    }
+    inject(b, k, TUTTI_PROXY_CTX_DISCARD);
+    free(b);
+}
+
 static void free_nodes(const int32_t *ids, size_t n, tutti_time at)
 {
     if (!n) return;
@@ -504,32 +543,16 @@ static void drop_part(uint32_t part, tutti_time at)
 }
 
 /* The part's group, made on this server the first time the part is heard.
- * A Server object of sclang that talks to scsynth's own port makes, in its
- * initTree, a default group k * 2^26 + 1 in the root for every client id k
- * the server allows: for a part's slot that is the id the part's own group
- * 1 (sclang's default group) takes, and the part's /g_new 1 would fail here
- * alone ("duplicate node ID"). Such a group, outside the part's group, goes
- * first (errors off: usually there is none). */
+ * (Groups a sclang Server object on scsynth's own port makes for every
+ * client id, k * 2^26 + 1, are not the part's: its default group is at
+ * k * 2^26 + 2^26 - 1, tutti__ns_node_swap.) */
 static void ensure_group(uint32_t part)
 {
     if (part >= TUTTI_NS_SLOTS || (S.groups_made & (1u << part))) return;
-    uint8_t msg[64], free1[32], err[32], b[160];
+    uint8_t msg[64];
     size_t n = tutti__ns_part_setup(part, msg, sizeof msg);
     if (!n) return;
-    size_t e = tutti__osc_write(err, sizeof err, "/error", "i", -1);
-    size_t f = tutti__osc_write(free1, sizeof free1, "/n_free", "i",
-                                (int32_t)tutti__ns_part_group(part) + 1);
-    memcpy(b, "#bundle", 8);
-    put_be64(b + 8, 1);
-    size_t k = 16;
-    const uint8_t *parts[] = {err, free1, msg};
-    size_t lens[] = {e, f, n};
-    for (int i = 0; i < 3; i++) {
-        tutti__osc_wr32(b + k, (uint32_t)lens[i]);
-        memcpy(b + k + 4, parts[i], lens[i]);
-        k += 4 + lens[i];
-    }
-    if (inject(b, k, TUTTI_PROXY_CTX_DISCARD)) S.groups_made |= 1u << part;
+    if (inject(msg, n, TUTTI_PROXY_CTX_DISCARD)) S.groups_made |= 1u << part;
 }
 
 /* `p` (a rewritten packet) as one bundle for local wall time `at`, into
@@ -1181,7 +1204,13 @@ static void deliver_state(const tutti_event *ev, tutti_time at)
         return;
     }
     if (ev->key.origin == atomic_load(&S.my_id) && S.nsolo_roots) {
-        free_nodes(S.solo_roots, S.nsolo_roots, at);
+        /* Emptied when the part's copies start; freed once the bundles the
+         * clients sent ahead while solo have run (they name the solo groups:
+         * sclang's notes s.latency ahead), 2 s at most. */
+        tutti_time until = atomic_load(&S.solo_until) + 50 * TUTTI_MS;
+        if (until > at + 2 * TUTTI_S) until = at + 2 * TUTTI_S;
+        empty_groups(S.solo_roots, S.nsolo_roots, at);
+        free_nodes(S.solo_roots, S.nsolo_roots, until > at ? until : at);
         S.nsolo_roots = 0;
     }
     bool early = !tutti__osc_is_bundle(osc, len) &&
@@ -1397,6 +1426,52 @@ static void net_log(void *ctx, int level, const char *msg)
 
 /* ------------------------------------------------------------ replies */
 
+/* The proxy thread's own view of the session: reset for a new member id
+ * (earlier recordings are solo ones; a new part may be told again). */
+static void proxy_session(uint32_t id)
+{
+    if (S.rec_id == id) return;
+    tutti__record_clear(&S.rec);
+    S.outsiders_told = 0;
+    S.rec_id = id;
+}
+
+/* A node the server made in a part's ids outside that part's group, which
+ * no session event does: a client of scsynth's own port uses the part's ids
+ * (a sclang Server object there that did not ask for client id 31), and its
+ * nodes will collide with the part's here. Said once per part in the log;
+ * the server check reports what differs. Not: the part's group itself, the
+ * groups k * 2^26 + 1 sclang's initTree makes in the root (never a part's
+ * node, tutti__ns_node_swap), this member's recording synths (record.h). */
+static void outsider_node(const uint8_t *p, size_t len, uint32_t id)
+{
+    proxy_session(id);
+    tutti__osc_msg m;
+    if (tutti__osc_msg_parse(p, len, &m) || !m.addr || strcmp(m.addr, "/n_go") ||
+        !m.tags || strncmp(m.tags, "ii", 2))
+        return;
+    int32_t node = (int32_t)tutti__osc_rd32(m.args);
+    int32_t parent = (int32_t)tutti__osc_rd32(m.args + 4);
+    int32_t low = node & (TUTTI_NS_NODE_SPAN - 1);
+    if (node < TUTTI_NS_NODE_SPAN || low == 0 || low == 1) return;
+    uint32_t slot = (uint32_t)node >> TUTTI_NS_NODE_BITS;
+    if (slot >= TUTTI_NS_SLOTS || (S.outsiders_told & (1u << slot)) ||
+        !(atomic_load(&S.groups_made) & (1u << slot)))
+        return;
+    if (parent >= 0 && (uint32_t)parent >> TUTTI_NS_NODE_BITS == slot) return;
+    uint32_t s;
+    int32_t own;
+    if (slot == tutti_member_part(id) && tutti__ns_node_inv(node, &s, &own) &&
+        tutti__record_has_node(&S.rec, own))
+        return;
+    S.outsiders_told |= 1u << slot;
+    logf_("tutti: node %" PRId32 " (part %" PRIu32 "'s ids) was made in group %" PRId32
+          ", outside the part: a client of scsynth's own port uses that part's ids, and "
+          "this server will differ (a Server object there takes client id 31: "
+          "docs/supercollider.md)",
+          node, slot, parent);
+}
+
 ssize_t tutti__session_reply(const uint8_t *p, size_t len, uint8_t *out, size_t cap)
 {
     uint32_t id = atomic_load(&S.my_id);
@@ -1413,6 +1488,7 @@ ssize_t tutti__session_reply(const uint8_t *p, size_t len, uint8_t *out, size_t 
         }
         return -1;
     }
+    outsider_node(p, len, id);
     ssize_t n = tutti__ns_reply(S.ns, tutti_member_part(id), p, len, out, cap);
     if (n == 0) atomic_fetch_add(&S.discarded_replies, 1);
     tutti__osc_msg m;
@@ -1724,6 +1800,10 @@ bool tutti__session_solo(uint64_t ctx, const uint8_t *p, size_t len, bool note,
         return false;
     }
     play(ctx, p, len);
+    if (tutti__osc_is_bundle(p, len) && tutti__osc_rd64(p + 8) > 1) {
+        tutti_time t = tutti_time_from_ntp(tutti__osc_rd64(p + 8));
+        if (t > atomic_load(&S.solo_until)) atomic_store(&S.solo_until, t);
+    }
     if (!S.state && tutti__state_create(&S.state)) S.state = NULL;
     if (S.state) tutti__state_note(S.state, p, len);
     pthread_mutex_unlock(&S.state_mu);
@@ -1743,7 +1823,9 @@ void tutti__session_poll(void)
     if (S.net) {
         tutti_member_status ms;
         tutti_net_member_status(S.net, &ms);
-        if (ms.joined) tutti_net_call(S.net, do_carry, NULL);
+        /* once the clock is locked too: until then a client's packet
+         * could not be stamped, and would be lost rather than played */
+        if (ms.joined && ms.clock.locked) tutti_net_call(S.net, do_carry, NULL);
     }
     pthread_mutex_unlock(&S.mu);
 }
@@ -1806,6 +1888,20 @@ bool tutti__session_query_here(uint64_t ctx, const uint8_t *p, size_t len)
     if (S.net) tutti_net_call(S.net, do_query_here, &q);
     pthread_mutex_unlock(&S.mu);
     return q.done;
+}
+
+bool tutti__session_record(uint64_t ctx, const uint8_t *p, size_t len)
+{
+    uint32_t id = atomic_load(&S.my_id);
+    if (!atomic_load(&S.carried) || !atomic_load(&S.active) || !id || !S.ns) return false;
+    proxy_session(id);
+    uint8_t out[2048];
+    ssize_t n =
+        tutti__record_local(&S.rec, S.ns, tutti_member_part(id), p, len, out, sizeof out);
+    if (n <= 0) return false;
+    atomic_fetch_add(&S.recorded_here, 1);
+    inject(out, (size_t)n, ctx);
+    return true;
 }
 
 typedef struct call_bpm {
@@ -1895,6 +1991,7 @@ void tutti__session_status_get(tutti__session_status *st)
     st->carried = atomic_load(&S.carried);
     pthread_mutex_unlock(&S.state_mu);
     st->queries_here = atomic_load(&S.queries_here);
+    st->recorded_here = atomic_load(&S.recorded_here);
     pthread_mutex_lock(&S.check_mu);
     if (S.checker) {
         tutti__checker_stats cs;

@@ -83,6 +83,7 @@ typedef struct tutti__session_status {
     uint64_t submitted, submit_failed, delivered, late, injected, inject_failed,
         invalid, discarded_replies, out_of_range, late_injected;
     uint64_t state_messages, replays_sent, replay_failed, held, queries_here;
+    uint64_t recorded_here; /* messages of recordings run here alone (record.h) */
     uint64_t moved; /* this member's events the hub moved to its close */
     bool carried; /* what was made solo is the part's state; traffic is the session's */
     /* the server check (check.h): rounds compared, of them identical,
@@ -139,6 +140,11 @@ void tutti__session_announce(int32_t node);
  * asks for a sample's /b_info after the load's /done and waits for it
  * before the sample's first note. False: submit it as usual. */
 bool tutti__session_query_here(uint64_t ctx, const uint8_t *p, size_t len);
+
+/* A client's plain message that belongs to a recording (s.record through
+ * the proxy, record.h) run on this server alone, in the part's numbers.
+ * False: it is not a recording's; submit it as usual. The proxy's thread. */
+bool tutti__session_record(uint64_t ctx, const uint8_t *p, size_t len);
 
 void tutti__session_status_get(tutti__session_status *st);
 
