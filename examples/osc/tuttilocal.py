@@ -108,9 +108,12 @@ def free_port():
 def scsynth_argv(port, plugin_dir):
     """A local scsynth on UDP port, with tutti's plugin from plugin_dir, the
     sizes a session's parts need (each part's buffers, buses and nodes)."""
+    system = "/usr/lib/SuperCollider/plugins"
+    dirs = plugin_dir
+    if os.path.realpath(plugin_dir) != system:  # installed there: loaded once
+        dirs += ":" + system
     return ["scsynth", "-u", str(port), "-B", "127.0.0.1", "-R", "0", "-i", "2", "-o", "2",
-            "-b", "32768", "-a", "8192", "-c", "32768",
-            "-U", plugin_dir + ":/usr/lib/SuperCollider/plugins"]
+            "-b", "32768", "-a", "8192", "-c", "32768", "-U", dirs]
 
 
 def scsynth_port_taken(proc, log):
