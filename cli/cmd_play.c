@@ -139,6 +139,7 @@ int cmd_play(int argc, char **argv)
     for (int i = 1; i < argc; i++)
         args[k++] = argv[i];
     args[k] = NULL;
+    printf("tutti play: %s, plugin %s\n", script, plugin);
     fflush(stdout);
     execvp("python3", args);
     fprintf(stderr, "tutti play: cannot run python3: %s (Debian: python3)\n",

@@ -68,7 +68,7 @@ endif()
 # ------------------------------------------------------ the Debian package
 # Dependencies: the shared libraries the program and the plugin link (found
 # by dpkg-shlibdeps: libuv1, libnng1, libsodium23, liblo7, libc6), and what
-# `tutti play` runs.
+# `tutti play` runs (scsynth, JACK, the session script with python3-liblo).
 set(CPACK_GENERATOR DEB)
 set(CPACK_PACKAGE_NAME tutti)
 set(CPACK_PACKAGE_VENDOR "tutti")
@@ -84,7 +84,7 @@ the examples and the manual pages.")
 set(CPACK_DEBIAN_FILE_NAME DEB-DEFAULT)
 set(CPACK_DEBIAN_PACKAGE_SECTION sound)
 set(CPACK_DEBIAN_PACKAGE_SHLIBDEPS ON)
-set(CPACK_DEBIAN_PACKAGE_DEPENDS "supercollider-server (>= 1:3.11), python3, jackd2")
+set(CPACK_DEBIAN_PACKAGE_DEPENDS "supercollider-server, jackd2, python3, python3-liblo")
 set(CPACK_DEBIAN_PACKAGE_SUGGESTS "supercollider-language, sonic-pi")
 set(CPACK_PACKAGING_INSTALL_PREFIX ${CMAKE_INSTALL_PREFIX})
 include(CPack)
