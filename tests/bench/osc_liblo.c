@@ -5,7 +5,14 @@
  * allocations per message. docs/osc.md records the figures and the decision
  * they support.
  *
- *   bench_osc_liblo [--iterations N] [--mutations N] [--seed S] DIR...
+ *   bench_osc_liblo [--iterations N] [--mutations N] [--seed S] [--dump DIR]
+ *                   [--checked-only] DIR...
+ *
+ * --dump writes every input the two disagree on there (only-tutti-N,
+ * only-liblo-N), to look at. --checked-only hands liblo only the inputs
+ * tutti__osc_check() accepts: under valgrind, that shows whether the check in
+ * front of liblo keeps it inside its input (liblo 0.31 reads past the end of
+ * some malformed packets: docs/osc.md).
  *
  * Inputs: every file in the DIRs (the checked-in seeds of tests/fuzz/corpus/
  * osc and ns: raw OSC packets as clients and servers send them) and, for
@@ -40,22 +47,24 @@ extern void *__libc_realloc(void *, size_t);
 extern void __libc_free(void *);
 static unsigned long long allocs;
 
-void *malloc(size_t n)
+/* Exported (the build hides symbols by default), so liblo's calls come here. */
+#define EXPORTED __attribute__((visibility("default")))
+EXPORTED void *malloc(size_t n)
 {
     allocs++;
     return __libc_malloc(n);
 }
-void *calloc(size_t k, size_t n)
+EXPORTED void *calloc(size_t k, size_t n)
 {
     allocs++;
     return __libc_calloc(k, n);
 }
-void *realloc(void *p, size_t n)
+EXPORTED void *realloc(void *p, size_t n)
 {
     allocs++;
     return __libc_realloc(p, n);
 }
-void free(void *p)
+EXPORTED void free(void *p)
 {
     __libc_free(p);
 }
@@ -351,11 +360,17 @@ int main(int argc, char **argv)
     int mutations = 400;
     rng_state = 0x9e3779b97f4a7c15ull;
     int ndirs = 0, seeds = 0;
+    const char *dump = NULL;
+    bool checked_only = false;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--iterations") && i + 1 < argc)
             iters = atol(argv[++i]);
         else if (!strcmp(argv[i], "--mutations") && i + 1 < argc)
             mutations = atoi(argv[++i]);
+        else if (!strcmp(argv[i], "--checked-only"))
+            checked_only = true;
+        else if (!strcmp(argv[i], "--dump") && i + 1 < argc)
+            dump = argv[++i];
         else if (!strcmp(argv[i], "--seed") && i + 1 < argc)
             rng_state = strtoull(argv[++i], NULL, 0) | 1;
         else {
@@ -366,7 +381,8 @@ int main(int argc, char **argv)
         }
     }
     if (!ndirs || iters < 1) {
-        fputs("usage: bench_osc_liblo [--iterations N] [--mutations N] [--seed S] DIR...\n",
+        fputs("usage: bench_osc_liblo [--iterations N] [--mutations N] [--seed S] [--dump DIR] "
+              "DIR...\n",
               stderr);
         return 2;
     }
@@ -385,8 +401,21 @@ int main(int argc, char **argv)
     for (size_t i = 0; i < ninputs; i++) {
         const uint8_t *p = inputs[i].p;
         size_t n = inputs[i].n;
-        bool t = tutti__osc_check(p, n) == 0, rt;
+        bool t = tutti__osc_check(p, n) == 0, rt = true;
+        if (checked_only && !t) {
+            neither++;
+            continue;
+        }
         bool l = liblo_accepts(p, n, &rt);
+        if (dump && t != l) {
+            char path[4096];
+            snprintf(path, sizeof path, "%s/only-%s-%zu", dump, t ? "tutti" : "liblo", i);
+            FILE *f = fopen(path, "wb");
+            if (f) {
+                fwrite(p, 1, n, f);
+                fclose(f);
+            }
+        }
         if (t && l) both++;
         if (!t && !l) neither++;
         if (t && !l) {
