@@ -11,7 +11,8 @@
  *   the script   <bindir>/TUTTI_BIN_TO_DATA_DIR/scripts/localsession.py (installed)
  *                TUTTI_SOURCE_DIR/scripts/localsession.py (a build tree)
  *   the plugin   <bindir>/plugin (a build tree: build/plugin)
- *                <bindir>/TUTTI_BIN_TO_PLUGIN_DIR (installed)
+ *                <bindir>/TUTTI_BIN_TO_PLUGIN_DIR (installed for /usr)
+ *                <bindir>/TUTTI_BIN_TO_EXTENSION_DIR (installed for another prefix)
  * TUTTI_BIN_TO_* are the install folders relative to the program's own
  * (cmake/TuttiInstallDirs.cmake), so a relocated prefix still works.
  */
@@ -29,6 +30,9 @@
 #endif
 #ifndef TUTTI_BIN_TO_PLUGIN_DIR
 #define TUTTI_BIN_TO_PLUGIN_DIR "../lib/SuperCollider/plugins"
+#endif
+#ifndef TUTTI_BIN_TO_EXTENSION_DIR
+#define TUTTI_BIN_TO_EXTENSION_DIR "../share/SuperCollider/Extensions/tutti"
 #endif
 
 static const char play_usage[] =
@@ -118,11 +122,12 @@ int cmd_play(int argc, char **argv)
         return CLI_FAIL;
     }
     if (!found_in(dir, "plugin", "TuttiProxy.so", plugin, sizeof plugin) &&
-        !found_in(dir, TUTTI_BIN_TO_PLUGIN_DIR, "TuttiProxy.so", plugin, sizeof plugin)) {
+        !found_in(dir, TUTTI_BIN_TO_PLUGIN_DIR, "TuttiProxy.so", plugin, sizeof plugin) &&
+        !found_in(dir, TUTTI_BIN_TO_EXTENSION_DIR, "TuttiProxy.so", plugin, sizeof plugin)) {
         fprintf(stderr,
-                "tutti play: no TuttiProxy.so in %s/plugin or %s/%s (the scsynth plugin "
-                "is not built or not installed)\n",
-                dir, dir, TUTTI_BIN_TO_PLUGIN_DIR);
+                "tutti play: no TuttiProxy.so in %s/plugin, %s/%s or %s/%s (the scsynth "
+                "plugin is not built or not installed)\n",
+                dir, dir, TUTTI_BIN_TO_PLUGIN_DIR, dir, TUTTI_BIN_TO_EXTENSION_DIR);
         return CLI_FAIL;
     }
     char script[PATH_MAX + 32];

@@ -18,6 +18,7 @@ if(TARGET tutti)
   target_compile_definitions(tutti PRIVATE
     TUTTI_BIN_TO_DATA_DIR="${TUTTI_BIN_TO_DATA_DIR}"
     TUTTI_BIN_TO_PLUGIN_DIR="${TUTTI_BIN_TO_PLUGIN_DIR}"
+    TUTTI_BIN_TO_EXTENSION_DIR="${TUTTI_BIN_TO_EXTENSION_DIR}"
     TUTTI_SOURCE_DIR="${PROJECT_SOURCE_DIR}")
 
   # Manual pages, written from the program's own help texts
@@ -45,6 +46,25 @@ install(DIRECTORY examples/ DESTINATION ${TUTTI_INSTALL_DATA_DIR}/examples
         PATTERN "__pycache__" EXCLUDE PATTERN "*.pyc" EXCLUDE)
 # The Sonic Pi extension (`tutti sonicpi install` copies it into ~/.sonic-pi).
 install(DIRECTORY sonicpi-ext/ DESTINATION ${TUTTI_INSTALL_DATA_DIR}/sonicpi-ext)
+
+# ------------------------------------------------------ the scsynth plugin
+# Into TUTTI_SC_PLUGIN_DIR when it is set; else by the prefix the install
+# runs with: scsynth's own plugin folder for /usr, the quark's Extensions
+# folder for any other (for ~/.local, the user's, which scsynth reads too).
+if(TARGET TuttiProxy)
+  if(TUTTI_SC_PLUGIN_DIR)
+    install(TARGETS TuttiProxy LIBRARY DESTINATION ${TUTTI_SC_PLUGIN_DIR})
+  else()
+    install(CODE "
+      if(CMAKE_INSTALL_PREFIX STREQUAL \"/usr\")
+        set(tutti_plugin_dir \"${TUTTI_SC_SYSTEM_PLUGIN_DIR}\")
+      else()
+        set(tutti_plugin_dir \"${TUTTI_SC_EXTENSION_DIR}\")
+      endif()
+      file(INSTALL DESTINATION \"\${CMAKE_INSTALL_PREFIX}/\${tutti_plugin_dir}\" TYPE MODULE
+           FILES \"$<TARGET_FILE:TuttiProxy>\")")
+  endif()
+endif()
 
 # ------------------------------------------------ the SuperCollider quark
 # sc/ (classes and help files) as a whole, into an Extensions folder sclang

