@@ -2,8 +2,9 @@
 # The packager's checks (a stage of scripts/test-all.sh, a few minutes):
 #   1. a Release build configured for /usr, as Debian's package is;
 #   2. `cmake --install` into a fresh prefix laid out as a user's ~/.local
-#      (the plugin in the user's SuperCollider Extensions folder), then
-#      `cmake --build --target uninstall`: no file may be left;
+#      (the plugin in the user's SuperCollider Extensions folder, where
+#      scsynth without -U must load it), then `cmake --build --target
+#      uninstall`: no file may be left;
 #   3. `cpack -G DEB`: the package, its dependencies on Debian 12 packages;
 #   4. the package installed on this machine (apt-get, as root or through
 #      sudo), then, from the installed files only (another folder, the
@@ -34,6 +35,35 @@ cleanup() {
 trap cleanup EXIT
 fail() { echo "package-check: FAIL: $*"; exit 1; }
 
+# scsynth_loads PLUGIN HOME TUTTI: a scsynth with its default plugin folders
+# (no -U: its own, /usr/share/SuperCollider/Extensions and HOME's
+# ~/.local/share/SuperCollider/Extensions) loads the plugin: its proxy
+# answers TUTTI's `status` (on JACK's dummy driver, a server of its own).
+scsynth_loads() {
+    local plugin=$1 home=$2 tutti=$3 jack=tutti-pkgcheck port proxy="" mode p
+    export JACK_DEFAULT_SERVER=$jack JACK_NO_START_SERVER=1
+    jackd -r -d dummy -r 48000 -p 256 >"$work/jackd.log" 2>&1 &
+    pids+=($!)
+    jack_wait -w -t 10 >/dev/null 2>&1 || fail "jackd did not start: $(cat "$work/jackd.log")"
+    port=$(python3 -c 'import socket; s=socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+    HOME=$home TUTTI_PROXY_PORT=0 scsynth -u "$port" -B 127.0.0.1 >"$work/scsynth.log" 2>&1 &
+    pids+=($!)
+    for _ in $(seq 300); do
+        proxy=$(grep -o 'proxy listening on 127\.0\.0\.1:[0-9]*' "$work/scsynth.log" | head -1 | cut -d: -f2 || true)
+        [ -n "$proxy" ] && break
+        sleep 0.1
+    done
+    [ -n "$proxy" ] || fail "scsynth did not load $plugin: $(tail -5 "$work/scsynth.log")"
+    mode=$("$tutti" status --proxy "$proxy" --json | grep -o '"mode":"[a-z]*"' || true)
+    [ "$mode" = '"mode":"solo"' ] || fail "the plugin did not answer tutti status: $mode"
+    echo "scsynth (no -U) loaded $plugin: proxy on $proxy, $mode"
+    for p in "${pids[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
+    for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
+    pids=()
+    rm -f /dev/shm/*"$jack"* "/dev/shm/SuperColliderServer_$port" 2>/dev/null || true
+    unset JACK_DEFAULT_SERVER JACK_NO_START_SERVER
+}
+
 # ------------------------------------------------------------ 1. the build
 cmake -S "$top" -B "$dir" -DCMAKE_BUILD_TYPE=Release -DCMAKE_INSTALL_PREFIX=/usr \
       -DTUTTI_BUILD_TESTS=OFF -DTUTTI_WERROR=ON >/dev/null
@@ -51,6 +81,7 @@ ext=$home/.local/share/SuperCollider/Extensions/tutti
 [ -f "$home/.local/share/tutti/scripts/localsession.py" ] || fail "no local session script"
 n=$(find "$home" -type f | wc -l)
 echo "user install: $n files under a fresh ~/.local; the plugin in $ext"
+scsynth_loads "$ext/TuttiProxy.so" "$home" "$home/.local/bin/tutti"
 cmake --build "$dir" --target uninstall >/dev/null
 left=$(find "$home" -type f -o -type l | head -5)
 [ -z "$left" ] || fail "uninstall left files behind: $left"
@@ -83,31 +114,7 @@ tutti --version || fail "tutti --version"
 man -w tutti-play >/dev/null 2>&1 || [ -f /usr/share/man/man1/tutti-play.1.gz ] || [ -f /usr/share/man/man1/tutti-play.1 ] \
     || fail "no man page for tutti play"
 
-# scsynth with its default plugin folders (no -U) loads the installed plugin:
-# its proxy answers `tutti status`.
-jack=tutti-pkgcheck
-export JACK_DEFAULT_SERVER=$jack JACK_NO_START_SERVER=1
-jackd -r -d dummy -r 48000 -p 256 >"$work/jackd.log" 2>&1 &
-pids+=($!)
-jack_wait -w -t 10 >/dev/null 2>&1 || fail "jackd did not start: $(cat "$work/jackd.log")"
-port=$(python3 -c 'import socket; s=socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-TUTTI_PROXY_PORT=0 scsynth -u "$port" -B 127.0.0.1 >"$work/scsynth.log" 2>&1 &
-pids+=($!)
-proxy=""
-for _ in $(seq 300); do
-    proxy=$(grep -o 'proxy listening on 127\.0\.0\.1:[0-9]*' "$work/scsynth.log" | head -1 | cut -d: -f2 || true)
-    [ -n "$proxy" ] && break
-    sleep 0.1
-done
-[ -n "$proxy" ] || fail "scsynth did not load the installed plugin: $(tail -5 "$work/scsynth.log")"
-mode=$(tutti status --proxy "$proxy" --json | grep -o '"mode":"[a-z]*"' || true)
-[ "$mode" = '"mode":"solo"' ] || fail "the installed plugin did not answer tutti status: $mode"
-echo "scsynth (no -U) loaded /usr/lib/SuperCollider/plugins/TuttiProxy.so: proxy on $proxy, $mode"
-for p in "${pids[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
-for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
-pids=()
-rm -f /dev/shm/*"$jack"* "/dev/shm/SuperColliderServer_$port" 2>/dev/null || true
-unset JACK_DEFAULT_SERVER JACK_NO_START_SERVER
+scsynth_loads /usr/lib/SuperCollider/plugins/TuttiProxy.so "$HOME" /usr/bin/tutti
 
 # The main job from the installed files. What is judged is what the package
 # must give: the session runs, is coherent, and every member's client gets
