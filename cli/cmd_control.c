@@ -104,6 +104,8 @@ static void print_status(lo_message m, FILE *out, bool json, char *mode, size_t 
             snprintf(val, sizeof val, "%d", (int)v->i);
         } else if (tags[i + 1] == 'f') {
             snprintf(val, sizeof val, "%.3f", v->f);
+        } else if (tags[i + 1] == 'd') {
+            snprintf(val, sizeof val, "%.17g", v->d); /* exactly the double sent */
         } else {
             break;
         }
@@ -120,7 +122,7 @@ static void print_status(lo_message m, FILE *out, bool json, char *mode, size_t 
 /* Asks for the status; 0 and prints it, or CLI_FAIL with a message. */
 static int status_once(int s, int port, bool json, bool print, char *mode, size_t cap)
 {
-    uint8_t req[64], buf[4096];
+    uint8_t req[64], buf[16384];
     const char *args[] = {"tutti", "status"};
     size_t n = write_cmd(req, sizeof req, args, 2);
     const char *addr;
