@@ -250,7 +250,7 @@ def main():
         if a.quit_member:
             time.sleep(max(0.0, start + a.quit_at - time.time()))
             q = servers[a.quit_member - 1]
-            request(q["port"], "/done", "/quit")
+            request(q["port"], ("/quit",), "/done")
             say("%s: scsynth told to /quit" % q["name"])
         def fault(servers, start):
             """Frees a group of another member's part on member K's server,
@@ -258,7 +258,7 @@ def main():
             time.sleep(max(0.0, start + a.fault_at - time.time()))
             victim = servers[a.fault_member - 1]
             other = servers[a.fault_member % a.members]
-            args = request(victim["port"], "/g_queryTree.reply", "/g_queryTree", 0, 0) or []
+            args = request(victim["port"], ("/g_queryTree", 0, 0), "/g_queryTree.reply") or []
             groups, i = [], 1
             while i + 1 < len(args):
                 node, n = args[i], args[i + 1]
@@ -322,7 +322,7 @@ def main():
             subprocess.run([tutti, "leave", "--proxy", str(s["proxy"])], capture_output=True,
                            timeout=10)
         for s in alive:
-            request(s["port"], "/done", "/quit")
+            request(s["port"], ("/quit",), "/done")
         for s in servers:
             try:
                 s["proc"].wait(10)

@@ -20,6 +20,8 @@ import subprocess
 import sys
 import time
 
+import tuttiosc
+
 try:
     import liblo
 except ImportError:  # Debian's python3-liblo, from another python3 on PATH
@@ -168,16 +170,23 @@ def tutti_status(tutti, proxy):
         return None
 
 
-def request(port, want, addr, *args, timeout=3.0):
-    """Sends one message (addr, args: ints, floats, strings) to a server's
-    UDP port on 127.0.0.1; the arguments of the first reply named `want`, or
-    None. With liblo (python3-liblo): its server socket sends and receives,
-    so the reply comes back to it; port 0 lets the kernel choose it."""
+def request(port, msg, want, timeout=3.0):
+    """Sends one message to a server's UDP port on 127.0.0.1; the arguments
+    of the first reply named `want`, or None. `msg` is (address, arg, ...)
+    with ints, floats and strings, or the same message encoded
+    (tuttiosc.message). With liblo (python3-liblo): its server socket sends
+    and receives, so the reply comes back to it; port 0 lets the kernel
+    choose the port."""
+    if isinstance(msg, (bytes, bytearray)):
+        addr, args = tuttiosc.decode(bytes(msg))
+        msg = (addr, *args)
+    if any(isinstance(a, (bytes, bytearray)) for a in msg[1:]):
+        raise TypeError("request: no blobs (python3-liblo sends bytes as a string)")
     s = liblo.Server(0)
     got = []
     s.add_method(want, None, lambda path, a: got.append(a))
     try:
-        s.send(("127.0.0.1", port), addr, *args)
+        s.send(("127.0.0.1", port), *msg)
         end = time.monotonic() + timeout
         while not got and time.monotonic() < end:
             s.recv(max(1, int((end - time.monotonic()) * 1000)))
@@ -188,7 +197,7 @@ def request(port, want, addr, *args, timeout=3.0):
 
 def tree_parts(port):
     """Node ids in a server's tree (asked on its own port), by part."""
-    args = request(port, "/g_queryTree.reply", "/g_queryTree", 0, 0)
+    args = request(port, ("/g_queryTree", 0, 0), "/g_queryTree.reply")
     if args is None:
         return None
     # flag, then per node: id, children (-1 for a synth, then its def name)

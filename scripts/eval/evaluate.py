@@ -641,7 +641,7 @@ class Runner:
                                    capture_output=True, timeout=10)
             for s in servers:
                 if not s["crashed"] and s["proc"].poll() is None:
-                    request(s["port"], "/done", "/quit")
+                    request(s["port"], tuttiosc.message("/quit"), "/done")
             for s in servers:
                 try:
                     s["proc"].wait(10)

@@ -242,7 +242,7 @@ def cmd_flood(args):
 # One request and its named reply: liblo (python3-liblo) through tuttilocal.
 def cmd_status(args):
     for _ in range(args.tries):
-        r = request(args.port, "/status.reply", "/status", timeout=0.5)
+        r = request(args.port, ("/status",), "/status.reply", timeout=0.5)
         if r is not None:
             print(normalise(("/status.reply", r)))
             return 0
@@ -251,7 +251,7 @@ def cmd_status(args):
 
 
 def cmd_tutti_status(args):
-    a = request(args.port, "/tutti/status", "/cmd", "tutti", "status", timeout=2.0)
+    a = request(args.port, ("/cmd", "tutti", "status"), "/tutti/status", timeout=2.0)
     if a is None:
         return 1
     print(" ".join("%s=%s" % (a[i], a[i + 1]) for i in range(0, len(a) - 1, 2)))
@@ -259,7 +259,7 @@ def cmd_tutti_status(args):
 
 
 def cmd_quit(args):
-    r = request(args.port, "/done", "/quit", timeout=5.0)
+    r = request(args.port, ("/quit",), "/done", timeout=5.0)
     return 0 if r == ["/quit"] else 1
 
 
