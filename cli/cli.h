@@ -26,6 +26,8 @@ int cmd_hub(int argc, char **argv);
 int cmd_member(int argc, char **argv);
 int cmd_session(int argc, char **argv);
 int cmd_verify(int argc, char **argv);
+/* The main job from wherever tutti is (cmd_play.c). */
+int cmd_play(int argc, char **argv);
 /* Session control of a server with the plugin (cmd_control.c). */
 int cmd_join(int argc, char **argv);
 int cmd_leave(int argc, char **argv);

@@ -5,11 +5,21 @@
  *
  * One UDP socket on 127.0.0.1; every request waits for its answer with a
  * deadline, so a server that is not there gives a clear message, not a hang.
+ *
+ * The requests are written and the answers read with liblo
+ * (lo_message_serialise into our buffer, lo_message_deserialise): a few
+ * messages from a server on this machine, where liblo's cost does not matter
+ * (docs/osc.md has the comparison; the plugin keeps its own reader for what
+ * clients send, which must be read the way scsynth reads it). An answer
+ * passes the plugin's OSC check (plugin/osc.c, fuzzed) before liblo reads it:
+ * liblo 0.31 reads past the end of some malformed packets, the check's
+ * packets it reads inside them (docs/osc.md).
  */
 #include "cli.h"
 #include "osc.h"
 
 #include <arpa/inet.h>
+#include <lo/lo_lowlevel.h>
 #include <errno.h>
 #include <netinet/in.h>
 #include <poll.h>
@@ -33,64 +43,69 @@ static int proxy_socket(int port)
     return s;
 }
 
-/* Waits up to `ms` for a message whose address is one of `a1`, `a2`. */
-static ssize_t await(int s, uint8_t *buf, size_t cap, int ms, const char *a1,
-                     const char *a2, tutti__osc_msg *m)
+/* /cmd with the strings `args` (n of them) into `out`: its length, or 0 when
+ * it does not fit. */
+static size_t write_cmd(uint8_t *out, size_t cap, const char *const *args, int n)
+{
+    lo_message m = lo_message_new();
+    if (!m) return 0;
+    for (int i = 0; i < n; i++)
+        lo_message_add_string(m, args[i]);
+    size_t len = lo_message_length(m, "/cmd");
+    if (len > cap || !lo_message_serialise(m, "/cmd", out, &len)) len = 0;
+    lo_message_free(m);
+    return len;
+}
+
+/* Waits up to `ms` for a message whose address is one of `a1`, `a2`: the
+ * message (the caller frees it with lo_message_free) and its address in
+ * *addr (which points into `buf`), or NULL. Anything else, a bundle or a
+ * malformed packet included, is skipped. */
+static lo_message await(int s, uint8_t *buf, size_t cap, int ms, const char *a1,
+                        const char *a2, const char **addr)
 {
     tutti_time end = tutti_net_now() + (tutti_time)ms * TUTTI_MS;
     for (;;) {
         int left = (int)((end - tutti_net_now()) / TUTTI_MS);
-        if (left <= 0) return -1;
+        if (left <= 0) return NULL;
         struct pollfd p = {s, POLLIN, 0};
         if (poll(&p, 1, left) <= 0) continue;
         ssize_t n = recv(s, buf, cap, 0);
-        if (n <= 0) {
-            if (n < 0 && errno == ECONNREFUSED) return -2;
-            continue;
+        if (n <= 0 || tutti__osc_check(buf, (size_t)n) || buf[0] != '/')
+            continue; /* nothing, malformed, a bundle or an integer command */
+        int err = 0;
+        lo_message m = lo_message_deserialise(buf, (size_t)n, &err);
+        if (!m) continue;
+        const char *a = lo_get_path(buf, n);
+        if (a && (!strcmp(a, a1) || (a2 && !strcmp(a, a2)))) {
+            *addr = a;
+            return m;
         }
-        if (tutti__osc_check(buf, (size_t)n) || tutti__osc_is_bundle(buf, (size_t)n) ||
-            tutti__osc_msg_parse(buf, (size_t)n, m) || !m->addr)
-            continue;
-        if (!strcmp(m->addr, a1) || (a2 && !strcmp(m->addr, a2))) return n;
+        lo_message_free(m);
     }
 }
 
 /* Prints /tutti/status's key/value pairs to `out` (NULL: nowhere), one
  * "key value" per line, or as one JSON object. Returns the value of "mode" in
  * `mode`. */
-static void print_status(const tutti__osc_msg *m, FILE *out, bool json, char *mode,
-                         size_t cap)
+static void print_status(lo_message m, FILE *out, bool json, char *mode, size_t cap)
 {
-    const uint8_t *rd = m->args;
-    const char *tags = m->tags ? m->tags : "";
+    const char *tags = lo_message_get_types(m);
+    lo_arg **argv = lo_message_get_argv(m);
     if (out && json) fputc('{', out);
-    for (size_t i = 0; tags[i] && tags[i + 1]; i += 2) {
-        const char *key = (const char *)rd;
-        rd += (strlen(key) + 4) & ~(size_t)3;
+    for (size_t i = 0; tags[i] == 's' && tags[i + 1]; i += 2) {
+        const char *key = &argv[i]->s;
+        const lo_arg *v = argv[i + 1];
         char val[160];
         if (tags[i + 1] == 's') {
-            snprintf(val, sizeof val, "%s", (const char *)rd);
-            rd += (strlen(val) + 4) & ~(size_t)3;
+            snprintf(val, sizeof val, "%s", &v->s);
             if (!strcmp(key, "mode")) snprintf(mode, cap, "%.*s", (int)cap - 1, val);
         } else if (tags[i + 1] == 'i') {
-            int32_t v = (int32_t)((uint32_t)rd[0] << 24 | (uint32_t)rd[1] << 16 |
-                                  (uint32_t)rd[2] << 8 | rd[3]);
-            snprintf(val, sizeof val, "%d", v);
-            rd += 4;
+            snprintf(val, sizeof val, "%d", (int)v->i);
         } else if (tags[i + 1] == 'f') {
-            uint32_t u = (uint32_t)rd[0] << 24 | (uint32_t)rd[1] << 16 |
-                         (uint32_t)rd[2] << 8 | rd[3];
-            float f;
-            memcpy(&f, &u, 4);
-            snprintf(val, sizeof val, "%.3f", f);
-            rd += 4;
+            snprintf(val, sizeof val, "%.3f", v->f);
         } else if (tags[i + 1] == 'd') {
-            uint64_t u = 0;
-            for (int k = 0; k < 8; k++) u = u << 8 | rd[k];
-            double d;
-            memcpy(&d, &u, 8);
-            snprintf(val, sizeof val, "%.17g", d); /* exactly the double sent */
-            rd += 8;
+            snprintf(val, sizeof val, "%.17g", v->d); /* exactly the double sent */
         } else {
             break;
         }
@@ -108,10 +123,12 @@ static void print_status(const tutti__osc_msg *m, FILE *out, bool json, char *mo
 static int status_once(int s, int port, bool json, bool print, char *mode, size_t cap)
 {
     uint8_t req[64], buf[16384];
-    size_t n = tutti__osc_write(req, sizeof req, "/cmd", "ss", "tutti", "status");
-    tutti__osc_msg m;
-    if (send(s, req, n, 0) < 0 ||
-        await(s, buf, sizeof buf, 1000, "/tutti/status", NULL, &m) < 0) {
+    const char *args[] = {"tutti", "status"};
+    size_t n = write_cmd(req, sizeof req, args, 2);
+    const char *addr;
+    lo_message m = NULL;
+    if (!n || send(s, req, n, 0) < 0 ||
+        !(m = await(s, buf, sizeof buf, 1000, "/tutti/status", NULL, &addr))) {
         fprintf(stderr,
                 "tutti: no answer from a tutti proxy on 127.0.0.1:%d (is scsynth running "
                 "with the plugin? TUTTI_PROXY_PORT sets its port)\n",
@@ -119,7 +136,8 @@ static int status_once(int s, int port, bool json, bool print, char *mode, size_
         return CLI_FAIL;
     }
     mode[0] = 0;
-    print_status(&m, print ? stdout : NULL, json, mode, cap);
+    print_status(m, print ? stdout : NULL, json, mode, cap);
+    lo_message_free(m);
     return CLI_OK;
 }
 
@@ -181,25 +199,28 @@ int cmd_join(int argc, char **argv)
         return CLI_FAIL;
     }
     uint8_t req[1024], buf[4096];
-    size_t n = tutti__osc_write(req, sizeof req, "/cmd", "sssssss", "tutti", "join", hub,
-                                session, name, journal, role);
-    tutti__osc_msg m;
+    const char *args[] = {"tutti", "join", hub, session, name, journal, role};
+    size_t n = write_cmd(req, sizeof req, args, 7);
+    const char *addr;
+    lo_message m = NULL;
     if (!n || send(s, req, n, 0) < 0 ||
-        await(s, buf, sizeof buf, 2000, "/done", "/fail", &m) < 0) {
+        !(m = await(s, buf, sizeof buf, 2000, "/done", "/fail", &addr))) {
         fprintf(stderr, "tutti join: no answer from a tutti proxy on 127.0.0.1:%d\n",
                 port);
         close(s);
         return CLI_FAIL;
     }
-    if (!strcmp(m.addr, "/fail")) {
-        tutti__osc_iter it;
-        tutti__osc_iter_init(&it, &m);
-        tutti__osc_iter_gets(&it, NULL);
+    if (!strcmp(addr, "/fail")) {
+        /* /fail, the command's name, the reason */
+        const char *tags = lo_message_get_types(m);
+        lo_arg **got = lo_message_get_argv(m);
         fprintf(stderr, "tutti join: the server refused: %s\n",
-                tutti__osc_iter_gets(&it, "(no reason given)"));
+                tags[0] && tags[1] == 's' ? &got[1]->s : "(no reason given)");
+        lo_message_free(m);
         close(s);
         return CLI_FAIL;
     }
+    lo_message_free(m);
     tutti_time end = tutti_net_now() + (tutti_time)(wait_s * 1e9);
     char mode[32] = "";
     while (tutti_net_now() < end) {
@@ -236,11 +257,15 @@ int cmd_leave(int argc, char **argv)
     int s = proxy_socket(port);
     if (s < 0) return CLI_FAIL;
     uint8_t req[64], buf[1024];
-    size_t n = tutti__osc_write(req, sizeof req, "/cmd", "ss", "tutti", "leave");
-    tutti__osc_msg m;
-    rc = send(s, req, n, 0) < 0 || await(s, buf, sizeof buf, 3000, "/done", "/fail", &m) < 0
+    const char *args[] = {"tutti", "leave"};
+    size_t n = write_cmd(req, sizeof req, args, 2);
+    const char *addr;
+    lo_message m = NULL;
+    rc = !n || send(s, req, n, 0) < 0 ||
+                 !(m = await(s, buf, sizeof buf, 3000, "/done", "/fail", &addr))
              ? CLI_FAIL
              : CLI_OK;
+    if (m) lo_message_free(m);
     if (rc)
         fprintf(stderr, "tutti leave: no answer from a tutti proxy on 127.0.0.1:%d\n",
                 port);

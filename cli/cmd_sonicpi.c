@@ -44,6 +44,12 @@
 enum { NEED_B = 32768, NEED_C = 32768, NEED_N = 16384, NEED_D = 8192, PART_ABUS = 128 };
 #define NS_SLOTS 32
 #define SYSTEM_PLUGINS "/usr/lib/SuperCollider/plugins"
+#ifndef TUTTI_BIN_TO_PLUGIN_DIR
+#define TUTTI_BIN_TO_PLUGIN_DIR "../lib/SuperCollider/plugins"
+#endif
+#ifndef TUTTI_BIN_TO_EXTENSION_DIR
+#define TUTTI_BIN_TO_EXTENSION_DIR "../share/SuperCollider/Extensions/tutti"
+#endif
 
 static const char usage[] =
     "usage: tutti sonicpi install [--home DIR] [--plugin-dir DIR] [--ext DIR]\n"
@@ -124,8 +130,10 @@ static void find_plugin_dir(const char *given, char *out, size_t cap)
         return;
     }
     exe_dir(d, sizeof d);
-    const char *tails[] = {"/plugin", "/../lib/SuperCollider/plugins"};
-    for (size_t i = 0; d[0] && i < 2; i++) {
+    /* TUTTI_BIN_TO_*: where an install put it (cmake/TuttiInstallDirs.cmake) */
+    const char *tails[] = {"/plugin", "/" TUTTI_BIN_TO_PLUGIN_DIR, "/" TUTTI_BIN_TO_EXTENSION_DIR,
+                           "/../lib/SuperCollider/plugins"};
+    for (size_t i = 0; d[0] && i < 4; i++) {
         fmt(c, sizeof c, "%s%s", d, tails[i]);
         if (plugin_in(c) && realpath(c, out)) return;
     }

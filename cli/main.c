@@ -22,6 +22,8 @@ static const char usage[] =
     "commands:\n"
     "  session   run a hub and several members on this machine, let them play,\n"
     "            and report whether they all heard the same performance\n"
+    "  play      play an example as a local session with real scsynth servers\n"
+    "            (the main job; needs the plugin)\n"
     "  hub       relay and coordinate a session (members connect to it)\n"
     "  member    join a session, play test events, journal what is heard\n"
     "  invite    issue or revoke an invitation to a hub's session\n"
@@ -76,6 +78,7 @@ int main(int argc, char **argv)
         return CLI_USAGE;
     }
     const char *c = argv[1];
+    if (!strcmp(c, "play")) return cmd_play(argc - 1, argv + 1);
     if (!strcmp(c, "hub")) return cmd_hub(argc - 1, argv + 1);
     if (!strcmp(c, "member")) return cmd_member(argc - 1, argv + 1);
     if (!strcmp(c, "invite")) return cmd_invite(argc - 1, argv + 1);

@@ -55,9 +55,8 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 TOP = os.path.dirname(HERE)
 sys.path.insert(0, os.path.join(TOP, "examples", "osc"))
-import tuttiosc  # noqa: E402
-from tuttilocal import (NODE_SPAN, Procs, clear_jack_shm, free_port, read, request,  # noqa: E402
-                        scsynth_argv, scsynth_port_taken, tree_parts, tutti_status,
+from tuttilocal import (NODE_SPAN, Procs, clear_jack_shm, free_port, liblo, read,  # noqa: E402
+                        request, scsynth_argv, scsynth_port_taken, tree_parts, tutti_status,
                         wait_for)
 
 def main():
@@ -262,7 +261,7 @@ def main():
         if a.quit_member:
             time.sleep(max(0.0, start + a.quit_at - time.time()))
             q = servers[a.quit_member - 1]
-            request(q["port"], tuttiosc.message("/quit"), "/done")
+            request(q["port"], ("/quit",), "/done")
             say("%s: scsynth told to /quit" % q["name"])
         def fault(servers, start):
             """Frees a group of another member's part on member K's server,
@@ -270,8 +269,7 @@ def main():
             time.sleep(max(0.0, start + a.fault_at - time.time()))
             victim = servers[a.fault_member - 1]
             other = servers[a.fault_member % a.members]
-            args = request(victim["port"], tuttiosc.message("/g_queryTree", 0, 0),
-                           "/g_queryTree.reply") or []
+            args = request(victim["port"], ("/g_queryTree", 0, 0), "/g_queryTree.reply") or []
             groups, i = [], 1
             while i + 1 < len(args):
                 node, n = args[i], args[i + 1]
@@ -283,9 +281,7 @@ def main():
                                                                        victim["name"]))
                 return
             node = groups[-1]
-            c = tuttiosc.Udp(victim["port"])
-            c.send(tuttiosc.message("/n_free", node))
-            c.close()
+            liblo.send(("127.0.0.1", victim["port"]), "/n_free", node)
             t0 = time.time()
             say("fault: %s's server freed node %d (%s's part %d, its id %d) through "
                 "scsynth's own port" % (victim["name"], node, other["name"], other["part"],
@@ -337,7 +333,7 @@ def main():
             subprocess.run([tutti, "leave", "--proxy", str(s["proxy"])], capture_output=True,
                            timeout=10)
         for s in alive:
-            request(s["port"], tuttiosc.message("/quit"), "/done")
+            request(s["port"], ("/quit",), "/done")
         for s in servers:
             try:
                 s["proc"].wait(10)

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Builds and runs every test: unit and simulation tests, end-to-end tests over
 # real sockets, a compile of every build type with GCC and Clang, sanitizer
-# builds (address+undefined, thread), the Bela (armhf) cross build with its
-# unit tests under qemu, and a short fuzzing run. Every build treats warnings
+# builds (address+undefined, thread), the Debian package installed and played
+# from, the Bela (armhf) cross build with its unit tests under qemu, and a
+# short fuzzing run. Every build treats warnings
 # as errors (TUTTI_WERROR=ON); a user's or packager's build does not.
 # TUTTI_QUICK=1 skips everything after the first stage's tests.
 set -euo pipefail
@@ -43,6 +44,12 @@ for cc in gcc clang; do
         echo "$cc $type: compiled in $((SECONDS - start)) s"
     done
 done
+
+# The packager's view: a Release build for /usr, a user install and its
+# uninstall, the Debian package installed here and the main job run from the
+# installed files only, then the package removed (scripts/package-check.sh).
+stage "Debian package: build, install, play from the installed files, remove"
+bash scripts/package-check.sh build-deb
 
 stage "address + undefined sanitizers"
 cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DCMAKE_C_COMPILER=clang \

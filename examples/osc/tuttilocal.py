@@ -1,5 +1,6 @@
-"""Running tutti's processes on this machine (standard library only): what the
-local session, the evaluation runner and the end-to-end tests share.
+"""Running tutti's processes on this machine (the standard library, and
+python3-liblo for OSC requests): what the local session, the evaluation
+runner and the end-to-end tests share.
 
     Procs       every process started, stopped by pid (TERM, then KILL)
     free_port   a port free for both UDP and TCP on 127.0.0.1
@@ -8,7 +9,7 @@ local session, the evaluation runner and the end-to-end tests share.
     wait_for    poll a predicate with a deadline
     read        a text file, or "" when it is not there
     tutti_status   `tutti status --proxy P --json` as a dict (None if no answer)
-    request     one message to a server's port, the first reply of a name
+    request     one message to a server's port, the first reply of a name (liblo)
     tree_parts  a server's node tree, node ids grouped by part
 """
 import json
@@ -16,9 +17,16 @@ import os
 import random
 import socket
 import subprocess
+import sys
 import time
 
 import tuttiosc
+
+try:
+    import liblo
+except ImportError:  # Debian's python3-liblo, from another python3 on PATH
+    sys.path.append("/usr/lib/python3/dist-packages")
+    import liblo
 
 NODE_SPAN = 1 << 26  # a part's node ids: part * 2^26 + id (docs/namespaces.md)
 
@@ -108,9 +116,12 @@ def free_port():
 def scsynth_argv(port, plugin_dir):
     """A local scsynth on UDP port, with tutti's plugin from plugin_dir, the
     sizes a session's parts need (each part's buffers, buses and nodes)."""
+    system = "/usr/lib/SuperCollider/plugins"
+    dirs = plugin_dir
+    if os.path.realpath(plugin_dir) != system:  # installed there: loaded once
+        dirs += ":" + system
     return ["scsynth", "-u", str(port), "-B", "127.0.0.1", "-R", "0", "-i", "2", "-o", "2",
-            "-b", "32768", "-a", "8192", "-c", "32768",
-            "-U", plugin_dir + ":/usr/lib/SuperCollider/plugins"]
+            "-b", "32768", "-a", "8192", "-c", "32768", "-U", dirs]
 
 
 def scsynth_port_taken(proc, log):
@@ -160,29 +171,33 @@ def tutti_status(tutti, proxy):
 
 
 def request(port, msg, want, timeout=3.0):
-    """Sends one message to a server's port; the first reply named `want`."""
-    c = tuttiosc.Udp(port)
+    """Sends one message to a server's UDP port on 127.0.0.1; the arguments
+    of the first reply named `want`, or None. `msg` is (address, arg, ...)
+    with ints, floats and strings, or the same message encoded
+    (tuttiosc.message). With liblo (python3-liblo): its server socket sends
+    and receives, so the reply comes back to it; port 0 lets the kernel
+    choose the port."""
+    if isinstance(msg, (bytes, bytearray)):
+        addr, args = tuttiosc.decode(bytes(msg))
+        msg = (addr, *args)
+    if any(isinstance(a, (bytes, bytearray)) for a in msg[1:]):
+        raise TypeError("request: no blobs (python3-liblo sends bytes as a string)")
+    s = liblo.Server(0)
+    got = []
+    s.add_method(want, None, lambda path, a: got.append(a))
     try:
-        c.send(msg)
+        s.send(("127.0.0.1", port), *msg)
         end = time.monotonic() + timeout
-        while time.monotonic() < end:
-            b = c.recv(end - time.monotonic())
-            if b is None:
-                break
-            try:
-                addr, args = tuttiosc.decode(b)
-            except tuttiosc.OscError:
-                continue
-            if addr == want:
-                return args
+        while not got and time.monotonic() < end:
+            s.recv(max(1, int((end - time.monotonic()) * 1000)))
     finally:
-        c.close()
-    return None
+        s.free()
+    return got[0] if got else None
 
 
 def tree_parts(port):
     """Node ids in a server's tree (asked on its own port), by part."""
-    args = request(port, tuttiosc.message("/g_queryTree", 0, 0), "/g_queryTree.reply")
+    args = request(port, ("/g_queryTree", 0, 0), "/g_queryTree.reply")
     if args is None:
         return None
     # flag, then per node: id, children (-1 for a synth, then its def name)

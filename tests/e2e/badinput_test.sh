@@ -44,7 +44,7 @@ refused=$(echo "$final" | grep -o '"refused":[0-9]*' | cut -d: -f2)
 [ "${dropped:-0}" -gt 0 ] || fail "the hub counted no malformed frames: $final"
 [ "${refused:-0}" -gt 0 ] || fail "the hub refused no connection: $final"
 grep -q 'dropped a malformed frame' "$WORK/hub.log" || fail "the hub did not log the malformed frames"
-grep -q 'does not speak the SP protocol\|is not pair1' "$WORK/hub.log" || fail "the hub did not log the refused connections"
+grep -q 'does not speak the SP protocol\|is neither pair1' "$WORK/hub.log" || fail "the hub did not log the refused connections"
 grep -q 'intruder' "$WORK/hub.log" || fail "the intruder's join was not logged"
 ok "the hub dropped $dropped malformed frames and refused $refused connections, and logged them"
 grep -q '"divergences":0' <<<"$final" || fail "divergences reported: $final"

@@ -30,7 +30,7 @@ import tuttiproto  # noqa: E402
 rng = random.Random(int(sys.argv[4]) if len(sys.argv) > 4 and sys.argv[1] != "--silent" else 1)
 
 SP_PAIR1 = b"\x00SP\x00\x00\x11\x00\x00"
-SP_PAIR0 = b"\x00SP\x00\x00\x10\x00\x00"
+SP_PUB = b"\x00SP\x00\x00\x20\x00\x00"  # pub: neither pair1 nor pair0
 
 
 # the wire's building blocks, as the protocol module has them
@@ -85,7 +85,7 @@ def http():
 
 
 def wrong_protocol():
-    s = connect(SP_PAIR0)
+    s = connect(SP_PUB)
     s.sendall(message(b"hello"))
     drain(s, 0.2)
     s.close()

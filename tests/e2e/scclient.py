@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
-"""A small scsynth client for the plugin's end-to-end tests (standard library only).
+"""A small scsynth client for the plugin's end-to-end tests (the standard library;
+python3-liblo for status, tutti-status and quit).
 
     scclient.py sequence --port P [--tcp] --out FILE   the recorded client sequence
     scclient.py pair --port P --out FILE               two clients at once
@@ -25,6 +26,7 @@ import time
 # OSC, transports and the SynthDef builder: examples/osc/tuttiosc.py
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "examples", "osc"))
 from tuttiosc import SynthDef, Tcp, Udp, bundle, decode, message, osc_string  # noqa: E402
+from tuttilocal import request  # noqa: E402
 
 
 def synthdef(name):
@@ -237,36 +239,28 @@ def cmd_flood(args):
     return 0
 
 
+# One request and its named reply: liblo (python3-liblo) through tuttilocal.
 def cmd_status(args):
     for _ in range(args.tries):
-        c = Udp(args.port)
-        c.send(message("/status"))
-        r = c.recv(0.5)
-        if r and decode(r)[0] == "/status.reply":
-            print(normalise(decode(r)))
+        r = request(args.port, ("/status",), "/status.reply", timeout=0.5)
+        if r is not None:
+            print(normalise(("/status.reply", r)))
             return 0
         time.sleep(0.2)
     return 1
 
 
 def cmd_tutti_status(args):
-    c = Udp(args.port)
-    c.send(message("/cmd", "tutti", "status"))
-    r = c.recv(2.0)
-    if not r:
-        return 1
-    addr, a = decode(r)
-    if addr != "/tutti/status":
+    a = request(args.port, ("/cmd", "tutti", "status"), "/tutti/status", timeout=2.0)
+    if a is None:
         return 1
     print(" ".join("%s=%s" % (a[i], a[i + 1]) for i in range(0, len(a) - 1, 2)))
     return 0
 
 
 def cmd_quit(args):
-    c = Udp(args.port)
-    c.send(message("/quit"))
-    r = c.recv(5.0)
-    return 0 if r and decode(r) == ("/done", ["/quit"]) else 1
+    r = request(args.port, ("/quit",), "/done", timeout=5.0)
+    return 0 if r == ["/quit"] else 1
 
 
 def main():

@@ -1,6 +1,7 @@
 /*
  * An SP (Scalability Protocols) pair1 server on libuv TCP: the hub's side of
- * the connections that members open with NNG pair1 sockets.
+ * the connections that members open with NNG pair1 sockets (and nanomsg
+ * pair sockets, which speak pair v0).
  *
  * Design notes
  * ------------
@@ -14,14 +15,21 @@
  *   of a connection that is reading; one that stops reading long enough to
  *   fill it is cut, and its member resumes (or is removed) through the
  *   protocol.
- * - The wire is exactly what NNG speaks, so NNG pair1 dialers (and nanocat)
- *   connect unchanged: an 8-byte header each way, 0x00 'S' 'P' 0x00, the
- *   protocol number (pair1 = 0x0011, big endian) and two zero bytes; then
- *   messages as a 64-bit big-endian length followed by that many bytes, of
- *   which pair1 puts a 32-bit big-endian hop count first. We send hop count 1.
- *   A wrong header, a length over the limit, a message too short for the hop
- *   count or a hop count over 255 close the connection (as NNG does); a hop
- *   count over 8 drops the message (NNG's default TTL).
+ * - The wire is exactly what NNG speaks, so NNG pair1 dialers connect
+ *   unchanged: an 8-byte header each way, 0x00 'S' 'P' 0x00, the protocol
+ *   number (pair1 = 0x0011, big endian) and two zero bytes; then messages as
+ *   a 64-bit big-endian length followed by that many bytes, of which pair1
+ *   puts a 32-bit big-endian hop count first. We send hop count 1. A wrong
+ *   header, a length over the limit, a message too short for the hop count
+ *   or a hop count over 255 close the connection (as NNG does); a hop count
+ *   over 8 drops the message (NNG's default TTL).
+ * - Pair v0 peers (protocol 0x0010: nanomsg, which has no pair1, so its tools
+ *   such as `nanocat --pair`, and NNG's pair0) are let in too: the same
+ *   framing without the hop count. A pair0 peer accepts only a pair0 answer,
+ *   so the server sends its header once it has read the peer's, with the
+ *   peer's protocol (both NNG and nanomsg send theirs first, without
+ *   waiting). What a v0 peer sends is a tutti frame like any other; the hub
+ *   does not know or care which version carried it.
  * - Messages for a connection are gathered in one buffer and written with one
  *   system call per loop iteration (tutti__sp_flush): a hub relays every
  *   event to every member, and one write per frame per member was most of
@@ -67,7 +75,8 @@ struct conn {
     conn *next_dirty; /* in srv->dirty while `out` waits for a flush */
     wreq *out;        /* messages gathered since the last flush */
     uint32_t id;
-    bool up; /* both headers exchanged */
+    bool up;    /* both headers exchanged */
+    bool pair0; /* the peer speaks pair v0: no hop counts */
     bool closing;
     bool authed; /* the owner vouched for it */
     bool linger; /* close once what is queued has been written */
@@ -257,34 +266,44 @@ static bool parse(conn *c)
             conn_close(c);
             return false;
         }
-        if (peer != s->proto) {
+        c->pair0 = s->proto == TUTTI__SP_PAIR1 && peer == TUTTI__SP_PAIR0;
+        if (peer != s->proto && !c->pair0) {
             logf_(s, TUTTI_LOG_WARN,
-                  "connection %u closed: SP protocol 0x%04x is not pair1 (0x%04x)",
-                  (unsigned)c->id, (unsigned)peer, (unsigned)s->proto);
+                  "connection %u closed: SP protocol 0x%04x is neither pair1 (0x%04x) nor "
+                  "pair0 (0x%04x)",
+                  (unsigned)c->id, (unsigned)peer, (unsigned)s->proto,
+                  (unsigned)TUTTI__SP_PAIR0);
             if (s->cb.refused) s->cb.refused(s->cb.ctx);
             conn_close(c);
             return false;
         }
+        const uint8_t hdr[SP_HEADER] = {0, 'S', 'P', 0, (uint8_t)(peer >> 8), (uint8_t)peer,
+                                        0, 0};
+        if (conn_write(c, hdr, sizeof hdr, NULL, 0) != 0) return false;
+        if (c->pair0)
+            logf_(s, TUTTI_LOG_DEBUG, "connection %u speaks pair v0 (nanomsg)",
+                  (unsigned)c->id);
         c->up = true;
         p = SP_HEADER;
         if (s->cb.up) s->cb.up(s->cb.ctx, c->id);
         if (c->closing) return false;
     }
+    size_t hop = c->pair0 ? 0 : PAIR1_HOP;
     while (c->len - p >= SP_LENGTH) {
         uint64_t n = get_be64(c->buf + p);
-        if (n > s->max_msg || n < PAIR1_HOP) {
-            logf_(
-                s, TUTTI_LOG_WARN,
-                "connection %u closed: a message of %llu bytes (pair1 allows %zu to %zu)",
-                (unsigned)c->id, (unsigned long long)n, (size_t)PAIR1_HOP, s->max_msg);
+        if (n > s->max_msg || n < hop) {
+            logf_(s, TUTTI_LOG_WARN,
+                  "connection %u closed: a message of %llu bytes (pair%d allows %zu to %zu)",
+                  (unsigned)c->id, (unsigned long long)n, c->pair0 ? 0 : 1, hop, s->max_msg);
             if (s->cb.refused) s->cb.refused(s->cb.ctx);
             conn_close(c);
             return false;
         }
         if (c->len - p - SP_LENGTH < n) break; /* the rest is still on its way */
         const uint8_t *m = c->buf + p + SP_LENGTH;
-        uint32_t hops =
-            (uint32_t)m[0] << 24 | (uint32_t)m[1] << 16 | (uint32_t)m[2] << 8 | m[3];
+        uint32_t hops = c->pair0 ? 1
+                                 : (uint32_t)m[0] << 24 | (uint32_t)m[1] << 16 |
+                                       (uint32_t)m[2] << 8 | m[3];
         if (hops > PAIR1_MAX_HOPS) {
             logf_(s, TUTTI_LOG_WARN, "connection %u closed: a pair1 hop count of %u",
                   (unsigned)c->id, (unsigned)hops);
@@ -294,7 +313,7 @@ static bool parse(conn *c)
         }
         p += SP_LENGTH + (size_t)n;
         if (hops <= PAIR1_TTL && s->cb.message)
-            s->cb.message(s->cb.ctx, c->id, m + PAIR1_HOP, (size_t)n - PAIR1_HOP);
+            s->cb.message(s->cb.ctx, c->id, m + hop, (size_t)n - hop);
         if (c->closing) return false;
         if (c->linger) break; /* nothing more is read from it */
     }
@@ -412,9 +431,6 @@ static void on_connection(uv_stream_t *l, int status)
         conn_close(oldest);
     }
     uv_tcp_nodelay(&c->tcp, 1);
-    const uint8_t hdr[SP_HEADER] = {
-        0, 'S', 'P', 0, (uint8_t)(s->proto >> 8), (uint8_t)s->proto, 0, 0};
-    if (conn_write(c, hdr, sizeof hdr, NULL, 0) != 0) return;
     uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read);
 }
 
@@ -520,7 +536,8 @@ int tutti__sp_send(tutti__sp_server *s, uint32_t id, const uint8_t *buf, size_t 
 {
     conn *c = find(s, id);
     if (!c || !c->up || c->closing) return TUTTI_ECLOSED;
-    size_t need = SP_LENGTH + PAIR1_HOP + len;
+    size_t hop = c->pair0 ? 0 : PAIR1_HOP;
+    size_t need = SP_LENGTH + hop + len;
     size_t queued = uv_stream_get_write_queue_size((uv_stream_t *)&c->tcp);
     if (queued + (c->out ? c->out->len : 0) + need > s->max_queue) {
         logf_(s, TUTTI_LOG_WARN,
@@ -547,10 +564,12 @@ int tutti__sp_send(tutti__sp_server *s, uint32_t id, const uint8_t *buf, size_t 
         c->out = w = p;
     }
     uint8_t *d = w->data + w->len;
-    put_be64(d, (uint64_t)len + PAIR1_HOP);
-    d[8] = d[9] = d[10] = 0;
-    d[11] = 1;
-    memcpy(d + SP_LENGTH + PAIR1_HOP, buf, len);
+    put_be64(d, (uint64_t)len + hop);
+    if (hop) {
+        d[8] = d[9] = d[10] = 0;
+        d[11] = 1;
+    }
+    memcpy(d + SP_LENGTH + hop, buf, len);
     w->len += need;
     return 0;
 }

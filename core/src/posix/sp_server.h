@@ -9,12 +9,14 @@
 
 #include <uv.h>
 
-#define TUTTI__SP_PAIR1 0x0011 /* the SP protocol number of pair v1 */
+#define TUTTI__SP_PAIR1 0x0011 /* the SP protocol number of pair v1 (NNG's pair1) */
+#define TUTTI__SP_PAIR0 0x0010 /* pair v0: nanomsg's pair, NNG's pair0 */
 
 typedef struct tutti__sp_server tutti__sp_server;
 
 /* Called on the loop thread. A connection is "up" once both SP headers are
- * exchanged; `down` follows `up` exactly once, and never during close. */
+ * exchanged (the server answers the peer's header with its own: pair1, or
+ * pair0 to a pair0 peer when the server speaks pair1); `down` follows `up` exactly once, and never during close. */
 typedef struct tutti__sp_callbacks {
     void *ctx;
     void (*up)(void *ctx, uint32_t id);
@@ -26,7 +28,7 @@ typedef struct tutti__sp_callbacks {
 
 /*
  * Listen on "tcp://HOST:PORT" (port 0: any free port). `max_msg` bounds a
- * message (hop count included); `max_queue` bounds the bytes waiting to be
+ * message (a pair1 hop count included); `max_queue` bounds the bytes waiting to be
  * written to one connection before it is cut. The URL actually bound is
  * written to `bound`. Returns 0, TUTTI_EINVAL (bad URL or host),
  * TUTTI_ETRANSPORT (address in use, not allowed) or TUTTI_ENOMEM. On failure

@@ -1,0 +1,36 @@
+# Removes what the last `cmake --install` wrote (its install_manifest.txt),
+# then tutti's own folders once they are empty (share/tutti, share/doc/tutti,
+# include/tutti, lib/cmake/tutti, .../Extensions/tutti and what is below
+# them), so shared folders such as bin/ or share/man/man1/ stay.
+#   cmake -DMANIFEST=BUILD/install_manifest.txt -P cmake/uninstall.cmake
+if(NOT EXISTS "${MANIFEST}")
+  message(FATAL_ERROR "uninstall: no ${MANIFEST}: nothing was installed from this build")
+endif()
+file(STRINGS "${MANIFEST}" files)
+set(dirs "")
+set(removed 0)
+foreach(f IN LISTS files)
+  if(IS_SYMLINK "${f}" OR EXISTS "${f}")
+    file(REMOVE "${f}")
+    if(IS_SYMLINK "${f}" OR EXISTS "${f}")
+      message(FATAL_ERROR "uninstall: could not remove ${f}")
+    endif()
+    math(EXPR removed "${removed} + 1")
+  endif()
+  get_filename_component(d "${f}" DIRECTORY)
+  list(APPEND dirs "${d}")
+endforeach()
+# Deepest first, then each parent while it is empty and tutti's own.
+list(REMOVE_DUPLICATES dirs)
+list(SORT dirs ORDER DESCENDING)
+foreach(d IN LISTS dirs)
+  while(IS_DIRECTORY "${d}" AND "${d}" MATCHES "/(share|doc|include|cmake|Extensions)/tutti(/|$)")
+    file(GLOB left "${d}/*" "${d}/.*")
+    if(left)
+      break()
+    endif()
+    file(REMOVE_RECURSE "${d}")
+    get_filename_component(d "${d}" DIRECTORY)
+  endwhile()
+endforeach()
+message(STATUS "uninstall: removed ${removed} files listed in ${MANIFEST}")
