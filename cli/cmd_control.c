@@ -6,7 +6,9 @@
  * One UDP socket on 127.0.0.1; every request waits for its answer with a
  * deadline, so a server that is not there gives a clear message, not a hang.
  */
+#include "auth.h"
 #include "cli.h"
+#include "credentials.h"
 #include "osc.h"
 
 #include <arpa/inet.h>
@@ -118,6 +120,7 @@ static int status_once(int s, int port, bool json, bool print, char *mode, size_
 
 static const char join_usage[] =
     "usage: tutti join --hub URL --name NAME [--session NAME] [--journal FILE]\n"
+    "                  [--invite FILE] [--passphrase-file FILE] [--hub-key HEX]\n"
     "                  [--proxy PORT] [--wait S] [--json]\n"
     "\n"
     "Makes the server whose tutti proxy listens on PORT join a session: from\n"
@@ -130,6 +133,11 @@ static const char join_usage[] =
     "  --session NAME  the session (default " CLI_DEFAULT_SESSION ")\n"
     "  --journal FILE  the server writes what it executes there (canonical form,\n"
     "                  for tutti verify); a path on the server's machine\n"
+    "  --invite FILE   join with this invitation (tutti invite made it): the\n"
+    "                  link to the hub is then encrypted and the hub checked\n"
+    "  --passphrase-file FILE  join with the session passphrase (first line)\n"
+    "  --hub-key HEX   the hub's key (its log prints it): refuse any other hub\n"
+    "                  (an invitation carries it already)\n"
     "  --proxy PORT    the proxy's port (default 57121, or TUTTI_PROXY_PORT)\n"
     "  --wait S        give up after S seconds (default 10)\n"
     "  --json          the status as one JSON object\n";
@@ -145,6 +153,7 @@ static int default_port(const char *cmd, int port)
 int cmd_join(int argc, char **argv)
 {
     const char *hub = NULL, *name = NULL, *session = CLI_DEFAULT_SESSION, *journal = "";
+    const char *invite_file = NULL, *pass_file = NULL, *hub_key = "";
     double wait_s = 10;
     int port = -1;
     bool json = false;
@@ -152,6 +161,9 @@ int cmd_join(int argc, char **argv)
                       {"name", CLI_STRING, &name, 0, 0, NULL},
                       {"session", CLI_STRING, &session, 0, 0, NULL},
                       {"journal", CLI_STRING, &journal, 0, 0, NULL},
+                      {"invite", CLI_STRING, &invite_file, 0, 0, NULL},
+                      {"passphrase-file", CLI_STRING, &pass_file, 0, 0, NULL},
+                      {"hub-key", CLI_STRING, &hub_key, 0, 0, NULL},
                       {"proxy", CLI_PORT, &port, 1, 65535, NULL},
                       {"wait", CLI_NUMBER, &wait_s, 0.1, 3600, "seconds"},
                       {"json", CLI_FLAG, &json, 0, 0, NULL},
@@ -163,22 +175,48 @@ int cmd_join(int argc, char **argv)
         fprintf(stderr, "tutti join: --hub and --name are needed\n\n%s", join_usage);
         return CLI_USAGE;
     }
+    /* The credential is read here, by the user who has it, and goes to the
+     * server as text over the loopback proxy port (session.h). */
+    char inv[512] = "", pass[1024] = "";
+    if (invite_file) {
+        tutti_invite parsed;
+        char err[300];
+        if (cli_invite_read(invite_file, &parsed, err, sizeof err) != 0) {
+            fprintf(stderr, "tutti join: --invite: %s\n", err);
+            return CLI_FAIL;
+        }
+        tutti__invite_format(&parsed, inv, sizeof inv);
+        tutti__auth_wipe(&parsed, sizeof parsed);
+    }
+    if (pass_file && cli_read_line_file(pass_file, pass, sizeof pass) != 0) {
+        fprintf(stderr, "tutti join: cannot read a passphrase from %s\n", pass_file);
+        return CLI_FAIL;
+    }
+    if (*hub_key && strlen(hub_key) != 64) {
+        fprintf(stderr, "tutti join: --hub-key is 64 hex digits\n");
+        return CLI_USAGE;
+    }
     int s = proxy_socket(port);
     if (s < 0) {
         perror("tutti join: socket");
         return CLI_FAIL;
     }
-    uint8_t req[1024], buf[4096];
-    size_t n = tutti__osc_write(req, sizeof req, "/cmd", "ssssss", "tutti", "join", hub,
-                                session, name, journal);
+    uint8_t req[8192], buf[4096];
+    size_t n = tutti__osc_write(req, sizeof req, "/cmd", "ssssssssssss", "tutti", "join",
+                                hub, session, name, journal, "invite", inv, "passphrase",
+                                pass, "hub_key", hub_key);
+    tutti__auth_wipe(inv, sizeof inv);
+    tutti__auth_wipe(pass, sizeof pass);
     tutti__osc_msg m;
     if (!n || send(s, req, n, 0) < 0 ||
-        await(s, buf, sizeof buf, 2000, "/done", "/fail", &m) < 0) {
+        await(s, buf, sizeof buf, 5000, "/done", "/fail", &m) < 0) {
+        tutti__auth_wipe(req, sizeof req);
         fprintf(stderr, "tutti join: no answer from a tutti proxy on 127.0.0.1:%d\n",
                 port);
         close(s);
         return CLI_FAIL;
     }
+    tutti__auth_wipe(req, sizeof req);
     if (!strcmp(m.addr, "/fail")) {
         tutti__osc_iter it;
         tutti__osc_iter_init(&it, &m);
@@ -258,4 +296,66 @@ int cmd_status(int argc, char **argv)
     rc = status_once(s, port, json, true, mode, sizeof mode);
     close(s);
     return rc;
+}
+
+static const char gain_usage[] =
+    "usage: tutti gain --part WHO (--gain G | --mute | --unmute) [--proxy PORT]\n"
+    "\n"
+    "How loud this server plays one part of the session: WHO is a member's name\n"
+    "or its part's number, G from 0 (silent) to 1 (as played, the default).\n"
+    "A local monitoring choice: no other server changes, nothing goes into the\n"
+    "session or its journals, and the server check does not see it. The gain\n"
+    "comes after the part's safety limiter (docs/security.md); tutti status\n"
+    "shows each part's gain and how often its limiter acted (\"guard\").\n";
+
+int cmd_gain(int argc, char **argv)
+{
+    const char *who = NULL;
+    double gain = -1;
+    bool mute = false, unmute = false;
+    int port = -1;
+    cli_opt opts[] = {{"part", CLI_STRING, &who, 0, 0, NULL},
+                      {"gain", CLI_NUMBER, &gain, 0, 1, "a gain"},
+                      {"mute", CLI_FLAG, &mute, 0, 0, NULL},
+                      {"unmute", CLI_FLAG, &unmute, 0, 0, NULL},
+                      {"proxy", CLI_PORT, &port, 1, 65535, NULL},
+                      {NULL, 0, NULL, 0, 0, NULL}};
+    int rc = cli_parse("gain", gain_usage, argc, argv, opts, NULL, NULL);
+    if (rc) return rc < 0 ? CLI_OK : rc;
+    if ((port = default_port("gain", port)) < 0) return CLI_USAGE;
+    if (!who || (gain < 0) + !mute + !unmute != 2) {
+        fprintf(stderr, "tutti gain: --part and one of --gain, --mute, --unmute\n\n%s",
+                gain_usage);
+        return CLI_USAGE;
+    }
+    int s = proxy_socket(port);
+    if (s < 0) return CLI_FAIL;
+    uint8_t req[256], buf[1024];
+    size_t n =
+        mute ? tutti__osc_write(req, sizeof req, "/cmd", "sss", "tutti", "mute", who)
+        : unmute
+            ? tutti__osc_write(req, sizeof req, "/cmd", "sss", "tutti", "unmute", who)
+            : tutti__osc_write(req, sizeof req, "/cmd", "sssf", "tutti", "gain", who,
+                               gain);
+    tutti__osc_msg m;
+    if (!n || send(s, req, n, 0) < 0 ||
+        await(s, buf, sizeof buf, 2000, "/done", "/fail", &m) < 0) {
+        fprintf(stderr, "tutti gain: no answer from a tutti proxy on 127.0.0.1:%d\n",
+                port);
+        close(s);
+        return CLI_FAIL;
+    }
+    close(s);
+    if (!strcmp(m.addr, "/fail")) {
+        tutti__osc_iter it;
+        tutti__osc_iter_init(&it, &m);
+        tutti__osc_iter_gets(&it, NULL);
+        fprintf(stderr, "tutti gain: %s\n", tutti__osc_iter_gets(&it, "refused"));
+        return CLI_FAIL;
+    }
+    printf("tutti gain: part %s at %s on this server\n", who,
+           mute     ? "0 (muted)"
+           : unmute ? "1"
+                    : "the gain asked");
+    return CLI_OK;
 }

@@ -152,6 +152,7 @@ typedef struct slot {
 struct tutti_hub {
     tutti_hub_config cfg;
     char session[TUTTI_NAME_MAX];
+    char settings[TUTTI_SETTINGS_MAX];
     tutti_io io;
     tutti_time now, now_s;
     slot *slots;
@@ -245,7 +246,8 @@ int tutti_hub_create(tutti_hub **out, const tutti_hub_config *cfg, const tutti_i
         cfg->horizon_floor > TUTTI__MAX_HORIZON || cfg->floor_for < 0 ||
         cfg->passphrase_role < 0 || cfg->passphrase_role > 3 || cfg->max_event_rate < 0 ||
         cfg->max_event_burst < 0 || cfg->max_byte_rate < 0 || cfg->max_byte_burst < 0 ||
-        cfg->max_ahead < 0)
+        cfg->max_ahead < 0 ||
+        (cfg->settings && strlen(cfg->settings) >= TUTTI_SETTINGS_MAX))
         return TUTTI_EINVAL;
     if (tutti__auth_init() != 0) return TUTTI_ENOMEM;
     tutti_hub *h = calloc(1, sizeof *h);
@@ -258,6 +260,8 @@ int tutti_hub_create(tutti_hub **out, const tutti_hub_config *cfg, const tutti_i
     h->cfg = *cfg;
     strcpy(h->session, cfg->session);
     h->cfg.session = h->session;
+    if (cfg->settings) strcpy(h->settings, cfg->settings);
+    h->cfg.settings = h->settings;
     h->io = *io;
     if (!h->cfg.max_event_rate) h->cfg.max_event_rate = DEF_EVENT_RATE;
     if (!h->cfg.max_event_burst) h->cfg.max_event_burst = DEF_EVENT_BURST;
@@ -772,6 +776,8 @@ static void admit(tutti_hub *h, uint32_t peer, const hs_entry *e, int role, int 
     wr.u.welcome.joined = s->added;
     wr.u.welcome.hub_next = 1;
     wr.u.welcome.role = (uint32_t)role;
+    wr.u.welcome.settings =
+        (tutti__str){(const uint8_t *)h->settings, (uint32_t)strlen(h->settings)};
     tutti__send_rec(&h->io, peer, NULL, &wr, &h->scratch);
     send_snapshot(h, s);
     tutti__logf(&h->io, TUTTI_LOG_INFO, "tutti hub: %s joined as member %u (%s, %s%s%s)",
