@@ -205,10 +205,21 @@ def attacks(host, port, session, d):
     result(f.ok, "mallory joins again to flood")
     if not f.ok:
         return
-    sent = cuts = 0
+    sent = cuts = benched = 0
     notices = []
     start = time.time()
     while time.time() - start < flood_s:
+        if not f.ok:  # refused a join again: try once more a little later
+            time.sleep(0.05)
+            f.c.close()
+            f = Member(host, port, session, "flood", inv["mallory"])
+            if not f.ok:
+                why, _ = reject_reason(f.hs.reply)
+                if why and "removed for flooding" in why:
+                    benched += 1
+                    if benched == 1:
+                        notices.append("REJECT " + why)
+            continue
         due = start + sent / 50000.0
         if time.time() < due:
             time.sleep(due - time.time())
@@ -226,18 +237,26 @@ def attacks(host, port, session, d):
             f.c.close()
             f = Member(host, port, session, "flood", inv["mallory"])
             if not f.ok:
-                time.sleep(0.05)
+                why, _ = reject_reason(f.hs.reply)
+                if why and "removed for flooding" in why:
+                    benched += 1
+                    if benched == 1:
+                        notices.append("REJECT " + why)
             continue
         sent += 500
         f.collect(0.0005)
     try:
-        f.collect(1.5)
+        if f.ok:
+            f.collect(1.5)
     except OSError:
         pass
     notices += f.notices
     took = time.time() - start
-    print("flood: %d events in %.1f s (%.0f/s), cut off %d times" % (sent, took, sent / took, cuts),
-          flush=True)
+    print("flood: %d events in %.1f s (%.0f/s), cut off %d times, %d joins again refused "
+          "(the invitation sits out)" % (sent, took, sent / took, cuts, benched), flush=True)
+    if rejoin:
+        result(benched > 0, "a flooder joining again with its invitation: refused while it "
+               "sits out (%s)" % [n for n in notices if "removed for flooding" in n][:1])
     result(any("more events per second than the hub allows" in n or "flooding" in n
                for n in notices),
            "a flood of %.0f events/s: refused, the flooder removed (%s)" %
