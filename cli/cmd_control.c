@@ -86,6 +86,13 @@ static void print_status(const tutti__osc_msg *m, FILE *out, bool json, char *mo
             memcpy(&f, &u, 4);
             snprintf(val, sizeof val, "%.3f", f);
             rd += 4;
+        } else if (tags[i + 1] == 'd') {
+            uint64_t u = 0;
+            for (int k = 0; k < 8; k++) u = u << 8 | rd[k];
+            double d;
+            memcpy(&d, &u, 8);
+            snprintf(val, sizeof val, "%.17g", d); /* exactly the double sent */
+            rd += 8;
         } else {
             break;
         }
@@ -102,7 +109,7 @@ static void print_status(const tutti__osc_msg *m, FILE *out, bool json, char *mo
 /* Asks for the status; 0 and prints it, or CLI_FAIL with a message. */
 static int status_once(int s, int port, bool json, bool print, char *mode, size_t cap)
 {
-    uint8_t req[64], buf[4096];
+    uint8_t req[64], buf[16384];
     size_t n = tutti__osc_write(req, sizeof req, "/cmd", "ss", "tutti", "status");
     tutti__osc_msg m;
     if (send(s, req, n, 0) < 0 ||
@@ -120,8 +127,8 @@ static int status_once(int s, int port, bool json, bool print, char *mode, size_
 
 static const char join_usage[] =
     "usage: tutti join --hub URL --name NAME [--session NAME] [--journal FILE]\n"
-    "                  [--invite FILE] [--passphrase-file FILE] [--hub-key HEX]\n"
-    "                  [--proxy PORT] [--wait S] [--json]\n"
+    "                  [--role ROLE] [--invite FILE] [--passphrase-file FILE]\n"
+    "                  [--hub-key HEX] [--proxy PORT] [--wait S] [--json]\n"
     "\n"
     "Makes the server whose tutti proxy listens on PORT join a session: from\n"
     "then on what its clients send is played on every member's server, and\n"
@@ -133,6 +140,9 @@ static const char join_usage[] =
     "  --session NAME  the session (default " CLI_DEFAULT_SESSION ")\n"
     "  --journal FILE  the server writes what it executes there (canonical form,\n"
     "                  for tutti verify); a path on the server's machine\n"
+    "  --role ROLE     what an open hub should make this member: performer (the\n"
+    "                  default), listener, conductor (may change the tempo and\n"
+    "                  start and stop the transport) or admin\n"
     "  --invite FILE   join with this invitation (tutti invite made it): the\n"
     "                  link to the hub is then encrypted and the hub checked\n"
     "  --passphrase-file FILE  join with the session passphrase (first line)\n"
@@ -152,7 +162,8 @@ static int default_port(const char *cmd, int port)
 
 int cmd_join(int argc, char **argv)
 {
-    const char *hub = NULL, *name = NULL, *session = CLI_DEFAULT_SESSION, *journal = "";
+    const char *hub = NULL, *name = NULL, *session = CLI_DEFAULT_SESSION, *journal = "",
+               *role = "performer";
     const char *invite_file = NULL, *pass_file = NULL, *hub_key = "";
     double wait_s = 10;
     int port = -1;
@@ -161,6 +172,7 @@ int cmd_join(int argc, char **argv)
                       {"name", CLI_STRING, &name, 0, 0, NULL},
                       {"session", CLI_STRING, &session, 0, 0, NULL},
                       {"journal", CLI_STRING, &journal, 0, 0, NULL},
+                      {"role", CLI_STRING, &role, 0, 0, NULL},
                       {"invite", CLI_STRING, &invite_file, 0, 0, NULL},
                       {"passphrase-file", CLI_STRING, &pass_file, 0, 0, NULL},
                       {"hub-key", CLI_STRING, &hub_key, 0, 0, NULL},
@@ -202,9 +214,9 @@ int cmd_join(int argc, char **argv)
         return CLI_FAIL;
     }
     uint8_t req[8192], buf[4096];
-    size_t n = tutti__osc_write(req, sizeof req, "/cmd", "ssssssssssss", "tutti", "join",
-                                hub, session, name, journal, "invite", inv, "passphrase",
-                                pass, "hub_key", hub_key);
+    size_t n = tutti__osc_write(req, sizeof req, "/cmd", "sssssssssssss", "tutti", "join",
+                                hub, session, name, journal, role, "invite", inv,
+                                "passphrase", pass, "hub_key", hub_key);
     tutti__auth_wipe(inv, sizeof inv);
     tutti__auth_wipe(pass, sizeof pass);
     tutti__osc_msg m;

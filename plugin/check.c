@@ -3,6 +3,7 @@
  */
 #define _GNU_SOURCE
 #include "check.h"
+#include "ns.h"
 
 #include "osc.h"
 
@@ -67,7 +68,8 @@ static tutti__digest_part *part_of(tutti__digest *d, uint32_t slot)
 static int32_t own_id(int32_t id, uint32_t slot)
 {
     if (id < 0) return -1;
-    if ((uint32_t)id / (uint32_t)SPAN == slot) return id % SPAN;
+    if ((uint32_t)id / (uint32_t)SPAN == slot)
+        return slot ? tutti__ns_node_swap(id % SPAN) : id % SPAN;
     return id; /* another part's id, or the server's own: as it is */
 }
 
@@ -233,7 +235,9 @@ static void own_numbers(const char *text, char *out, size_t cap)
         if (*s >= '0' && *s <= '9') {
             char *e;
             unsigned long long v = strtoull(s, &e, 10);
-            if (v >= (unsigned long long)SPAN && v < (1ull << 31)) v %= (unsigned)SPAN;
+            if (v >= (unsigned long long)SPAN && v < (1ull << 31))
+                v = (unsigned long long)tutti__ns_node_swap(
+                    (int32_t)(v % (unsigned)SPAN));
             int w = snprintf(out + k, cap - k, "%llu", v);
             if (w < 0 || (size_t)w >= cap - k) break;
             k += (size_t)w;

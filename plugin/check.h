@@ -40,7 +40,9 @@
  *   chose) must differ in two rounds in a row. Synths a state carried to a
  *   newcomer (listed in its digests, tutti__digest_part) are taken out of
  *   every server's tree: the newcomer started them at its join, not when
- *   the others did. A /fail sent close to a round's end may
+ *   the others did. So are synths an event started late on one server (it
+ *   was cut off or stalled, scsynth said `late`): they end that much later
+ *   there. A /fail sent close to a round's end may
  *   fall into the next window on another server, so the failures of a
  *   round's window must differ, and so must that window and each of its
  *   neighbours taken together (reported once the next round is in).

@@ -64,7 +64,9 @@ int32_t tutti__ns_part_group(uint32_t slot)
 int32_t tutti__ns_node(uint32_t slot, int32_t id)
 {
     if (id < 0 || slot >= TUTTI_NS_SLOTS) return id;
-    return (int32_t)(slot << TUTTI_NS_NODE_BITS | ((uint32_t)id & NODE_MASK));
+    int32_t low = (int32_t)((uint32_t)id & NODE_MASK);
+    if (slot) low = tutti__ns_node_swap(low);
+    return (int32_t)(slot << TUTTI_NS_NODE_BITS | (uint32_t)low);
 }
 
 bool tutti__ns_node_inv(int32_t session_id, uint32_t *slot, int32_t *id)
@@ -72,6 +74,7 @@ bool tutti__ns_node_inv(int32_t session_id, uint32_t *slot, int32_t *id)
     if (session_id < 0) return false;
     *slot = (uint32_t)session_id >> TUTTI_NS_NODE_BITS;
     *id = session_id & NODE_MASK;
+    if (*slot) *id = tutti__ns_node_swap(*id);
     return true;
 }
 

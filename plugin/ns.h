@@ -27,7 +27,12 @@
  *     control   c < cbus_span:  slot * cbus_span + c
  *   Node 0 (the root group) thus becomes slot * 2^26, the part's own root
  *   group, which the caller creates with tutti__ns_part_setup() before the
- *   part's first event; node 1 (sclang's default group) is an ordinary id.
+ *   part's first event. Node 1 (sclang's default group) trades places with
+ *   the part's last id, 2^26 - 1 (slots >= 1 only): a sclang Server object
+ *   on scsynth's own port, beside the proxy, makes a group k * 2^26 + 1 in
+ *   the root for every client id k (Server.initTree), at any time; at
+ *   slot * 2^26 + 1 that group would take the part's default group's place
+ *   on that server alone. Every other id maps by the arithmetic above.
  *   Ids of 2^26 and above (sclang with a clientID above 0) are reduced mod
  *   2^26, so every node id of a part, after mapping, lies in
  *   [slot * 2^26, (slot + 1) * 2^26): a part cannot name another part's node
@@ -223,9 +228,21 @@ int tutti__ns_rules_parse(tutti__ns *ns, const char *spec);
 
 /* ---- mapping (pure) --------------------------------------------------- */
 
+/* In a part's space (slot >= 1) node 1 and node 2^26 - 1 trade places: a
+ * part's node 1 (sclang's default group) is slot * 2^26 + 2^26 - 1 on the
+ * servers, and its 2^26 - 1 is slot * 2^26 + 1. A sclang Server object on
+ * scsynth's own port makes, in its initTree, a group k * 2^26 + 1 in the
+ * root for every client id k: those stay outside every part, whenever it
+ * connects. The trade is its own inverse. Real-time safe. */
+static inline int32_t tutti__ns_node_swap(int32_t low)
+{
+    return low == 1 ? TUTTI_NS_NODE_SPAN - 1 : low == TUTTI_NS_NODE_SPAN - 1 ? 1 : low;
+}
+
 /* The part's root group, slot * 2^26 (-1 for a slot >= TUTTI_NS_SLOTS). */
 int32_t tutti__ns_part_group(uint32_t slot);
-/* Node ids: id >= 0 -> slot * 2^26 + (id mod 2^26); negative ids unchanged.
+/* Node ids: id >= 0 -> slot * 2^26 + (id mod 2^26, with 1 and 2^26 - 1
+ * traded in slots >= 1: tutti__ns_node_swap); negative ids unchanged.
  * A slot >= TUTTI_NS_SLOTS leaves the id unchanged. */
 int32_t tutti__ns_node(uint32_t slot, int32_t id);
 /* True for session_id >= 0, with its slot and the id the part knows. */

@@ -12,6 +12,7 @@
 #include "ns.h"
 #include "osc.h"
 #include "posix/url.h"
+#include "record.h"
 #include "state.h"
 #include "tutti/net.h"
 #include "wire.h"
@@ -72,6 +73,11 @@
 #define DELIVER_LEAD (5 * TUTTI_MS) /* scsynth needs a bundle before its time */
 
 static struct session {
+    /* recordings through the proxy (record.h): the proxy's thread's, for
+     * member id rec_id */
+    tutti__record rec;
+    uint32_t rec_id;
+    uint32_t outsiders_told; /* bit p: outsider_node logged part p's */
     tutti_proxy_host host;
     pthread_mutex_t mu; /* guards net and the option strings */
     tutti_net *net;
@@ -85,7 +91,9 @@ static struct session {
 
     /* The member's loop thread only. */
     tutti__ns *ns;
-    uint32_t groups_made; /* bit p: part p's group exists on this server */
+    /* bit p: part p's group exists on this server (the member's thread
+     * writes it; the proxy's reads it, outsider_node) */
+    _Atomic uint32_t groups_made;
     _Atomic float guard_ceiling; /* the parts' limiter (guard.h): a session setting */
     bool settings_read; /* guard_ceiling is the session's (from the hub's WELCOME) */
     /* Shared files (asset.h) per part: bytes started, and the tokens
@@ -108,6 +116,9 @@ static struct session {
      * their place */
     int32_t solo_roots[MAX_ROOTS];
     uint32_t nsolo_roots;
+    /* the latest time (local wall time) of a timed bundle played solo: one
+     * sent ahead just before the carry still runs in the solo groups */
+    _Atomic tutti_time solo_until;
     /* per part: a removed member whose part is to be silenced after its
      * last event (0: none) */
     uint32_t gone[TUTTI_NS_SLOTS];
@@ -137,6 +148,7 @@ static struct session {
     uint32_t buf_pending[BUF_BUCKETS];
     tutti_time buf_at[BUF_BUCKETS];
     _Atomic uint64_t queries_here;
+    _Atomic uint64_t recorded_here; /* recording messages run here alone */
 
     /* The member's loop thread only: what this member waits for from the
      * members that were there before it joined. */
@@ -180,15 +192,40 @@ static struct session {
      * tutti__session_announce), whose real /n_go is not passed on. */
     int32_t announced[64];
     uint32_t nannounced;
+
+    /* The feed's view (session.h): bumped on every change; the local grid
+     * without a session (the proxy's thread). */
+    _Atomic uint64_t changes;
+    tutti_timeline solo_tl[TUTTI__VIEW_TIMELINES];
+    uint32_t solo_ntl;
+    uint64_t solo_seq;
 } S = {.mu = PTHREAD_MUTEX_INITIALIZER,
        .state_mu = PTHREAD_MUTEX_INITIALIZER,
        .check_mu = PTHREAD_MUTEX_INITIALIZER};
 
 #define logf_ tutti__proxy_logf
 
+static tutti_time wall_now(void);
+
 void tutti__session_init(const tutti_proxy_host *host)
 {
     S.host = *host;
+    /* The local grid until a session gives one: 120 bpm, 4 beats a bar, beat
+     * 0 at the last whole second. */
+    tutti_timeline_init(&S.solo_tl[0], 120.0, 4.0, wall_now() / TUTTI_S * TUTTI_S);
+    S.solo_ntl = 1;
+    S.solo_seq = 0;
+}
+
+uint64_t tutti__session_changes(void)
+{
+    return atomic_load(&S.changes);
+}
+
+static void changed(void)
+{
+    atomic_fetch_add(&S.changes, 1);
+    tutti__proxy_wake();
 }
 
 bool tutti__session_active(void)
@@ -464,6 +501,33 @@ static bool inject(const uint8_t *p, size_t len, uint64_t ctx)
 /* Frees nodes by id on this server (at local wall time `at`, or now when
  * 0), with scsynth's error posting off for the bundle: some of them may have
  * ended already. */
+static void free_nodes(const int32_t *ids, size_t n, tutti_time at);
+
+/* Frees what is in groups `ids` (at local wall time `at`), errors off:
+ * those that are synths stay. */
+static void empty_groups(const int32_t *ids, size_t n, tutti_time at)
+{
+    if (!n) return;
+    uint8_t *b = malloc(64 + 24 * n);
+    if (!b) return;
+    memcpy(b, "#bundle", 8);
+    put_be64(b + 8, at ? tutti_time_to_ntp(at) : 1);
+    size_t k = 16;
+    uint8_t msg[32];
+    size_t m = tutti__osc_write(msg, sizeof msg, "/error", "i", -1);
+    tutti__osc_wr32(b + k, (uint32_t)m);
+    memcpy(b + k + 4, msg, m);
+    k += 4 + m;
+    for (size_t i = 0; i < n; i++) {
+        m = tutti__osc_write(msg, sizeof msg, "/g_freeAll", "i", ids[i]);
+        tutti__osc_wr32(b + k, (uint32_t)m);
+        memcpy(b + k + 4, msg, m);
+        k += 4 + m;
+    }
+    inject(b, k, TUTTI_PROXY_CTX_DISCARD);
+    free(b);
+}
+
 static void free_nodes(const int32_t *ids, size_t n, tutti_time at)
 {
     if (!n) return;
@@ -535,13 +599,6 @@ static void drop_part(uint32_t part, tutti_time at)
     memset(S.asset_open[part], 0, sizeof S.asset_open[part]);
 }
 
-/* The part's group, made on this server the first time the part is heard.
- * A Server object of sclang that talks to scsynth's own port makes, in its
- * initTree, a default group k * 2^26 + 1 in the root for every client id k
- * the server allows: for a part's slot that is the id the part's own group
- * 1 (sclang's default group) takes, and the part's /g_new 1 would fail here
- * alone ("duplicate node ID"). Such a group, outside the part's group, goes
- * first (errors off: usually there is none). */
 /* The session's settings (tutti_hub_config.settings), on the member's
  * thread: "limiter=DB" or "limiter=off" sets the guards' ceiling; without
  * it, the default. The same on every member, since the hub tells each the
@@ -578,6 +635,10 @@ static void read_settings(void *arg, void *engine)
               "--limiter off)");
 }
 
+/* The part's group, made on this server the first time the part is heard.
+ * (Groups a sclang Server object on scsynth's own port makes for every
+ * client id, k * 2^26 + 1, are not the part's: its default group is at
+ * k * 2^26 + 2^26 - 1, tutti__ns_node_swap.) */
 static void ensure_group(uint32_t part)
 {
     if (part >= TUTTI_NS_SLOTS || (S.groups_made & (1u << part))) return;
@@ -587,9 +648,8 @@ static void ensure_group(uint32_t part)
     size_t n = tutti__ns_part_setup(part, msg, sizeof msg);
     if (!n) return;
     size_t e = tutti__osc_write(err, sizeof err, "/error", "i", -1);
-    /* the guard nodes of an earlier part of this slot go too (guard.h) */
-    size_t f = tutti__osc_write(free1, sizeof free1, "/n_free", "iii",
-                                (int32_t)tutti__ns_part_group(part) + 1,
+    /* the guard nodes of an earlier part of this slot go first (guard.h) */
+    size_t f = tutti__osc_write(free1, sizeof free1, "/n_free", "ii",
                                 TUTTI_GUARD_NODE(part, 0), TUTTI_GUARD_NODE(part, 1));
     /* the guards around the part's group: before it (add action 2) and
      * after it (3), at the root level where the server check skips them */
@@ -960,6 +1020,7 @@ static uint32_t stream_left(uint32_t id)
 static void on_command(const tutti_event *ev, tutti_time at)
 {
     journal(ev, ev->data, ev->len);
+    changed(); /* the members, the timeline or L: the feed looks */
     tutti__rec c;
     if (tutti__command_decode(ev->data, ev->len, &c)) return;
     if (c.u.command.op == TUTTI__CMD_ADD) {
@@ -1176,19 +1237,21 @@ static void trace(const tutti_event *ev, int how, size_t n, tutti_time when)
 /* A bundle handed to the server after its time: scsynth prints `late` for
  * it. The member judges lateness only with a locked clock and against its
  * own reading of the time; this is what the server will see, counted
- * whatever the reason (late_injected in the status). */
-static void note_late(const tutti_event *ev, tutti_time at)
+ * whatever the reason (late_injected in the status). Whether it was late. */
+static bool note_late(const tutti_event *ev, tutti_time at)
 {
     tutti_time now = wall_now();
-    if (at >= now) return;
+    if (at >= now) return false;
     if (atomic_fetch_add(&S.late_injected, 1) < 5)
         logf_("tutti: event %" PRIu32 ":%" PRIu64 " reached this server %.3f ms after its "
               "time",
               ev->key.origin, ev->key.seq, (double)(now - at) / 1e6);
+    return true;
 }
 
 /* The synths a state starts here (a newcomer's copies of an older member's
- * synths): /s_new at the head or tail of a group, whose place and so whose
+ * synths), and those an event handed over late starts here: /s_new at the
+ * head or tail of a group, whose place and so whose
  * term of the tree hash the message tells. The server check leaves them out
  * of the comparison for CHECK_CARRIED_FOR (see tutti__digest_part). */
 static int carried_msg(void *arg, const uint8_t *p, size_t len)
@@ -1298,7 +1361,11 @@ static void deliver_user(const tutti_event *ev, tutti_time at, int how)
         return;
     }
     size_t m = timed(S.out, (size_t)n, at, S.canon);
-    note_late(ev, at);
+    /* A synth started late here (this member was cut off, or stalled) ends
+     * that much later than on the others: the server check leaves it out,
+     * as it does a newcomer's copies; the lateness itself is counted and
+     * scsynth says `late`. */
+    if (note_late(ev, at)) note_carried(S.out, (size_t)n, part);
     inject(S.canon, m, reply_to);
 }
 
@@ -1349,7 +1416,13 @@ static void deliver_state(const tutti_event *ev, tutti_time at)
         return;
     }
     if (ev->key.origin == atomic_load(&S.my_id) && S.nsolo_roots) {
-        free_nodes(S.solo_roots, S.nsolo_roots, at);
+        /* Emptied when the part's copies start; freed once the bundles the
+         * clients sent ahead while solo have run (they name the solo groups:
+         * sclang's notes s.latency ahead), 2 s at most. */
+        tutti_time until = atomic_load(&S.solo_until) + 50 * TUTTI_MS;
+        if (until > at + 2 * TUTTI_S) until = at + 2 * TUTTI_S;
+        empty_groups(S.solo_roots, S.nsolo_roots, at);
+        free_nodes(S.solo_roots, S.nsolo_roots, until > at ? until : at);
         S.nsolo_roots = 0;
     }
     bool early = !tutti__osc_is_bundle(osc, len) &&
@@ -1585,6 +1658,52 @@ static void net_log(void *ctx, int level, const char *msg)
 
 /* ------------------------------------------------------------ replies */
 
+/* The proxy thread's own view of the session: reset for a new member id
+ * (earlier recordings are solo ones; a new part may be told again). */
+static void proxy_session(uint32_t id)
+{
+    if (S.rec_id == id) return;
+    tutti__record_clear(&S.rec);
+    S.outsiders_told = 0;
+    S.rec_id = id;
+}
+
+/* A node the server made in a part's ids outside that part's group, which
+ * no session event does: a client of scsynth's own port uses the part's ids
+ * (a sclang Server object there that did not ask for client id 31), and its
+ * nodes will collide with the part's here. Said once per part in the log;
+ * the server check reports what differs. Not: the part's group itself, the
+ * groups k * 2^26 + 1 sclang's initTree makes in the root (never a part's
+ * node, tutti__ns_node_swap), this member's recording synths (record.h). */
+static void outsider_node(const uint8_t *p, size_t len, uint32_t id)
+{
+    proxy_session(id);
+    tutti__osc_msg m;
+    if (tutti__osc_msg_parse(p, len, &m) || !m.addr || strcmp(m.addr, "/n_go") ||
+        !m.tags || strncmp(m.tags, "ii", 2))
+        return;
+    int32_t node = (int32_t)tutti__osc_rd32(m.args);
+    int32_t parent = (int32_t)tutti__osc_rd32(m.args + 4);
+    int32_t low = node & (TUTTI_NS_NODE_SPAN - 1);
+    if (node < TUTTI_NS_NODE_SPAN || low == 0 || low == 1) return;
+    uint32_t slot = (uint32_t)node >> TUTTI_NS_NODE_BITS;
+    if (slot >= TUTTI_NS_SLOTS || (S.outsiders_told & (1u << slot)) ||
+        !(atomic_load(&S.groups_made) & (1u << slot)))
+        return;
+    if (parent >= 0 && (uint32_t)parent >> TUTTI_NS_NODE_BITS == slot) return;
+    uint32_t s;
+    int32_t own;
+    if (slot == tutti_member_part(id) && tutti__ns_node_inv(node, &s, &own) &&
+        tutti__record_has_node(&S.rec, own))
+        return;
+    S.outsiders_told |= 1u << slot;
+    logf_("tutti: node %" PRId32 " (part %" PRIu32 "'s ids) was made in group %" PRId32
+          ", outside the part: a client of scsynth's own port uses that part's ids, and "
+          "this server will differ (a Server object there takes client id 31: "
+          "docs/supercollider.md)",
+          node, slot, parent);
+}
+
 ssize_t tutti__session_reply(const uint8_t *p, size_t len, uint8_t *out, size_t cap)
 {
     uint32_t id = atomic_load(&S.my_id);
@@ -1601,6 +1720,7 @@ ssize_t tutti__session_reply(const uint8_t *p, size_t len, uint8_t *out, size_t 
         }
         return -1;
     }
+    outsider_node(p, len, id);
     ssize_t n = tutti__ns_reply(S.ns, tutti_member_part(id), p, len, out, cap);
     if (n == 0) atomic_fetch_add(&S.discarded_replies, 1);
     tutti__osc_msg m;
@@ -1650,14 +1770,36 @@ static void close_journal(void *arg, void *engine)
     S.journal_open = false;
 }
 
+typedef struct call_view {
+    tutti__session_view *v;
+} call_view;
+
+static void do_view(void *arg, void *engine);
+
 static void stop_member(void)
 {
+    /* The session's timeline goes on as the local grid, on this machine's
+     * wall clock. */
+    tutti__session_view *v = malloc(sizeof *v);
+    if (v) {
+        tutti__session_view_get(v);
+        if (v->mode == TUTTI__MODE_SESSION) {
+            for (uint32_t i = 0; i < v->ntl; i++) {
+                S.solo_tl[i] = v->tl[i];
+                S.solo_tl[i].t0 -= v->offset_ns;
+            }
+            S.solo_ntl = v->ntl;
+            S.solo_seq = v->seq;
+        }
+        free(v);
+    }
     pthread_mutex_lock(&S.mu);
     tutti_net *n = S.net;
     S.net = NULL;
     pthread_mutex_unlock(&S.mu);
     atomic_store(&S.live, NULL);
     atomic_store(&S.active, false);
+    changed();
     if (!n) return;
     tutti_net_leave(n, 500 * TUTTI_MS);
     tutti_net_call(n, close_journal, NULL);
@@ -1733,6 +1875,17 @@ int tutti__session_join(const tutti__session_opts *o, char *why, size_t cap)
     uint8_t pin[32];
     int rc = join_credential(o, &inv, pin, &mc, why, cap);
     if (rc) return rc;
+    int role = TUTTI_ROLE_PERFORMER;
+    if (o->role && *o->role) {
+        for (role = 0; role <= TUTTI_ROLE_ADMIN; role++)
+            if (!strcmp(o->role, tutti_role_name(role))) break;
+        if (role > TUTTI_ROLE_ADMIN) {
+            snprintf(why, cap,
+                     "no role \"%.40s\" (performer, listener, conductor, admin)",
+                     o->role);
+            return TUTTI_EINVAL;
+        }
+    }
     stop_member();
 
     tutti_proxy_server srv = {0};
@@ -1830,6 +1983,7 @@ int tutti__session_join(const tutti__session_opts *o, char *why, size_t cap)
 
     mc.session = o->session && *o->session ? o->session : "tutti";
     mc.name = o->name;
+    mc.role = role;
     mc.deliver_lead = DELIVER_LEAD; /* scsynth needs the bundle before its time */
     tutti_member_callbacks cb = {.ctx = NULL, .deliver = deliver, .notice = notice};
     tutti_net_config ncfg;
@@ -1855,6 +2009,8 @@ int tutti__session_join(const tutti__session_opts *o, char *why, size_t cap)
     snprintf(S.name, sizeof S.name, "%s", o->name);
     pthread_mutex_unlock(&S.mu);
     atomic_store(&S.active, true);
+    changed();
+    logf_("tutti: joining session \"%s\" at %s as %s", mc.session, o->hub, o->name);
     logf_("tutti: joining session \"%s\" at %s as %s%s", mc.session, o->hub, o->name,
           mc.invite       ? " with an invitation"
           : mc.passphrase ? " with the passphrase"
@@ -2000,6 +2156,10 @@ bool tutti__session_solo(uint64_t ctx, const uint8_t *p, size_t len, bool note,
         return false;
     }
     play(ctx, p, len);
+    if (tutti__osc_is_bundle(p, len) && tutti__osc_rd64(p + 8) > 1) {
+        tutti_time t = tutti_time_from_ntp(tutti__osc_rd64(p + 8));
+        if (t > atomic_load(&S.solo_until)) atomic_store(&S.solo_until, t);
+    }
     if (!S.state && tutti__state_create(&S.state)) S.state = NULL;
     if (S.state) tutti__state_note(S.state, p, len);
     pthread_mutex_unlock(&S.state_mu);
@@ -2019,7 +2179,9 @@ void tutti__session_poll(void)
     if (S.net) {
         tutti_member_status ms;
         tutti_net_member_status(S.net, &ms);
-        if (ms.joined) tutti_net_call(S.net, do_carry, NULL);
+        /* once the clock is locked too: until then a client's packet
+         * could not be stamped, and would be lost rather than played */
+        if (ms.joined && ms.clock.locked) tutti_net_call(S.net, do_carry, NULL);
     }
     pthread_mutex_unlock(&S.mu);
 }
@@ -2084,6 +2246,20 @@ bool tutti__session_query_here(uint64_t ctx, const uint8_t *p, size_t len)
     return q.done;
 }
 
+bool tutti__session_record(uint64_t ctx, const uint8_t *p, size_t len)
+{
+    uint32_t id = atomic_load(&S.my_id);
+    if (!atomic_load(&S.carried) || !atomic_load(&S.active) || !id || !S.ns) return false;
+    proxy_session(id);
+    uint8_t out[2048];
+    ssize_t n =
+        tutti__record_local(&S.rec, S.ns, tutti_member_part(id), p, len, out, sizeof out);
+    if (n <= 0) return false;
+    atomic_fetch_add(&S.recorded_here, 1);
+    inject(out, (size_t)n, ctx);
+    return true;
+}
+
 typedef struct call_bpm {
     double bpm;
     int rc;
@@ -2102,6 +2278,74 @@ int tutti__session_propose_bpm(double bpm)
     if (S.net && tutti_net_call(S.net, do_bpm, &c)) c.rc = TUTTI_ECLOSED;
     pthread_mutex_unlock(&S.mu);
     return c.rc;
+}
+
+typedef struct call_transport {
+    bool playing;
+    int rc;
+} call_transport;
+
+static void do_transport(void *arg, void *engine)
+{
+    call_transport *c = arg;
+    c->rc = tutti_member_propose_transport(engine, c->playing);
+}
+
+int tutti__session_propose_transport(bool playing)
+{
+    call_transport c = {playing, TUTTI_ESTATE};
+    pthread_mutex_lock(&S.mu);
+    if (S.net && tutti_net_call(S.net, do_transport, &c)) c.rc = TUTTI_ECLOSED;
+    pthread_mutex_unlock(&S.mu);
+    return c.rc;
+}
+
+/* On the member's thread: the session's part of the view. The offset is
+ * session time less the wall clock read around it (both move together; the
+ * two readings are microseconds apart). */
+static void do_view(void *arg, void *engine)
+{
+    tutti__session_view *v = ((call_view *)arg)->v;
+    tutti_member_status st;
+    tutti_member_status_get(engine, &st);
+    if (!st.joined) return;
+    v->mode = TUTTI__MODE_SESSION;
+    v->id = st.id;
+    v->part = tutti_member_part(st.id);
+    v->members = st.members;
+    v->role = st.role;
+    v->horizon_ns = st.horizon;
+    tutti_time w1 = wall_now();
+    tutti_time sess = tutti_member_session_now(engine);
+    tutti_time w2 = wall_now();
+    v->offset_ns = sess - (w1 + (w2 - w1) / 2);
+    v->seq = st.timeline_seq;
+    uint32_t n = tutti_member_timeline_schedule(engine, v->tl, TUTTI__VIEW_TIMELINES);
+    v->ntl = n < TUTTI__VIEW_TIMELINES ? n : TUTTI__VIEW_TIMELINES;
+    uint32_t k = tutti_member_list(engine, v->list, TUTTI_PARTS);
+    v->nlist = k < TUTTI_PARTS ? k : TUTTI_PARTS;
+}
+
+void tutti__session_view_get(tutti__session_view *v)
+{
+    memset(v, 0, sizeof *v);
+    v->mode = TUTTI__MODE_SOLO;
+    pthread_mutex_lock(&S.mu);
+    if (S.net) {
+        v->mode = TUTTI__MODE_JOINING;
+        call_view c = {v};
+        tutti_net_call(S.net, do_view, &c);
+    }
+    pthread_mutex_unlock(&S.mu);
+    if (v->mode == TUTTI__MODE_SESSION) return;
+    /* The local grid: what is in force now, and what is still ahead. */
+    tutti_time now = wall_now();
+    uint32_t first = 0;
+    while (first + 1 < S.solo_ntl && S.solo_tl[first + 1].t0 <= now)
+        first++;
+    v->ntl = S.solo_ntl - first;
+    memcpy(v->tl, S.solo_tl + first, v->ntl * sizeof v->tl[0]);
+    v->seq = S.solo_seq;
 }
 
 static void do_list(void *arg, void *engine)
@@ -2202,6 +2446,11 @@ void tutti__session_status_get(tutti__session_status *st)
         st->quantum = ms.timeline.quantum;
         st->tl_t0 = ms.timeline.t0;
         st->tl_beat0 = ms.timeline.beat0;
+        st->playing = ms.timeline.playing;
+        st->tl_seq = ms.timeline_seq;
+        st->pending = ms.timeline_pending;
+        st->next = ms.next_timeline;
+        st->role = ms.role;
         tutti_time now;
         tutti_net_session_now(S.net, &now);
         double beat = tutti_timeline_beat_at(&ms.timeline, now);
@@ -2231,6 +2480,7 @@ void tutti__session_status_get(tutti__session_status *st)
     st->carried = atomic_load(&S.carried);
     pthread_mutex_unlock(&S.state_mu);
     st->queries_here = atomic_load(&S.queries_here);
+    st->recorded_here = atomic_load(&S.recorded_here);
     pthread_mutex_lock(&S.check_mu);
     if (S.checker) {
         tutti__checker_stats cs;

@@ -77,6 +77,8 @@ def main():
     ap.add_argument("--bars", type=int, default=4)
     ap.add_argument("--bpm", type=float, default=120.0)
     ap.add_argument("--horizon", type=float, default=150.0, help="L in ms")
+    ap.add_argument("--lead", type=float, default=0.3,
+                    help="seconds each client sends its bundles ahead (at least L)")
     ap.add_argument("--quit-member", type=int, default=0)
     ap.add_argument("--quit-at", type=float, default=3.0)
     ap.add_argument("--late-member", type=int, default=0)
@@ -248,7 +250,7 @@ def main():
             clients.append(procs.start(s["name"] + "-" + part, [
                 sys.executable, parts_script, "--part", part, "--port", str(s["proxy"]),
                 "--start", "%.6f" % (at + 2208988800.0), "--bpm", str(a.bpm), "--bars",
-                str(bars), "--buffers", a.buffers, "--samples",
+                str(bars), "--lead", str(a.lead), "--buffers", a.buffers, "--samples",
                 os.path.join(work, "samples-" + s["name"])], env))
 
         for k, s in enumerate(servers):
@@ -261,6 +263,7 @@ def main():
             time.sleep(max(0.0, start + a.late_at - time.time()))
             join(late, a.members)
             joined(late, a.members)
+            late_joined = time.time()
             bar = 4 * beat
             first = int((time.time() + 3.0 - start) / bar + 0.999)
             if first >= a.bars:
@@ -269,9 +272,17 @@ def main():
             play(a.late_member - 1, late, late_start, a.bars - first)
             say("%s: joined %.1f s into the playing; plays bars %d-%d" %
                 (late["name"], time.time() - start, first + 1, a.bars))
-            time.sleep(1.0)  # the others' parts are there before its own plays
-            parts = tree_parts(late["port"])
-            late["tree_at_join"] = {str(k): len(v) for k, v in sorted((parts or {}).items())}
+            # The others' parts are there before its own plays: asked until
+            # they are, or until its first bar is near (on a loaded machine
+            # the states take longer than on a quiet one to arrive)
+            others = {str(s["part"]) for s in servers if s is not late}
+            while True:
+                parts = tree_parts(late["port"])
+                late["tree_at_join"] = {str(k): len(v) for k, v in sorted((parts or {}).items())}
+                late["parts_after_s"] = round(time.time() - late_joined, 2)
+                if others <= set(late["tree_at_join"]) or time.time() > late_start - a.lead - 0.2:
+                    break
+                time.sleep(0.2)
         # Halfway (or once the late member plays): every server's tree holds
         # every part.
         check_at = start + play_s / 2
@@ -452,6 +463,7 @@ def main():
                    "delivered": st.get("delivered"), "late_events": st.get("late"),
                    "held_for_state": st.get("held"), "states_sent": st.get("states_sent"),
                    "tree_at_join": s.get("tree_at_join"),
+                   "parts_after_s": s.get("parts_after_s"),
                    "role": st.get("role"), "sealed": bool(st.get("sealed")),
                    "hub_verified": bool(st.get("hub_verified")),
                    "unsealed_dropped": st.get("unsealed_dropped"),

@@ -236,8 +236,8 @@ def write(path, outdir, rows, mrows, details, pngs, info, gname, mode_name, a, e
     w("- **Delay and the L needed.** For each event, the time from its submission at its "
       "origin to its delivery at the slowest member, both on the members' own clocks: the "
       "lead the event needed. The *largest one-way delay* of the L criterion is the p99.9 of "
-      "that over the run's events (member → hub → member, including the wait for every "
-      "origin's promise); *L needed* is its maximum plus the lead: the smallest L at which "
+      "that over the run's events (member → hub → member, including the wait for the "
+      "hub's close, which members deliver against); *L needed* is its maximum plus the lead: the smallest L at which "
       "every measured event would have been on time at every member (delivery delays do not "
       "depend on L, except through the heartbeat, L/10 within 5–20 ms). *L chosen* is the "
       "lead each event was actually stamped with (stamped time − its origin's clock at "
@@ -253,17 +253,17 @@ def write(path, outdir, rows, mrows, details, pngs, info, gname, mode_name, a, e
       "end until every member delivers again (the first delivery after the end, at each "
       "member, the latest of them), and the session stays coherent. *On time again* is the "
       "time to each member's last late delivery after the end. Two variants: `partition` — "
-      "the hub keeps the member (`--suspect 10000`, as in `tests/e2e/netsim_test.sh`), so "
-      "everyone waits for it; `rejoin` — the hub's default (`--suspect 1000`) removes it "
-      "after 1 s, the others play on, and the member joins again as a new incarnation "
+      "the hub keeps the member's place (`--suspect 10000`) while the others play on (the "
+      "hub closes session time on its own schedule; what the member sent too late for the "
+      "close is moved); `rejoin` — `--suspect 1000` removes it after 1 s, and the member joins again as a new incarnation "
       "(`tutti member --rejoin`) once its link is back. The scsynth runs' recovery comes "
       "from the status polls (100 ms apart). The partitioned TCP connection itself would "
       "move again only at its first retransmission after the end (exponential backoff: "
       "1.7-2 s later on these paths, as measured before); the member gives it up after 600 ms of silence and "
       "dials again, and the relay lets that connection's handshake through at its next SYN "
       "retry, so most runs resume on the new connection." % (a.partition, a.fault_at))
-    w("- **Crash.** One member is killed (SIGKILL) %g s into playing; the hub removes it after "
-      "its default 1 s. Recovery is the time from the kill until every survivor delivers "
+    w("- **Crash.** One member is killed (SIGKILL) %g s into playing; the others play on while "
+      "the hub keeps its place for its suspect time (default 8 s) and then removes it. Recovery is the time from the kill until every survivor delivers "
       "again: for `tutti member`, the end of the first pause in its deliveries after the kill "
       "longer than 250 ms (or 1.5 times the longest pause of the 5 s before); for scsynth, "
       "whose parts rest, the first status poll after the hub removed the crashed member (its "
@@ -348,7 +348,7 @@ def write(path, outdir, rows, mrows, details, pngs, info, gname, mode_name, a, e
     zs = ""
     if zero:
         zs = (" With no modelled delay at all, the p99.9 of submission → delivery at the "
-              "slowest member was %s: that is the machine (and the merge waiting for more "
+              "slowest member was %s: that is the machine (and the hub's work growing with more "
               "origins), not the network." % ", ".join(
                   "%s ms with %d members" % (n(zero[k]["delay_p999_ms"], 1), k)
                   for k in sorted(zero)))
@@ -593,8 +593,8 @@ def findings(rows, details, info):
         out.append("**Size costs delay**: at 50 ± 10 ms per link (an event's trip member → "
                    "hub → member is 100 ms plus up to ±20 ms of jitter, plus up to one "
                    "heartbeat), the median submission-to-delivery time at the slowest member "
-                   "was %s. Part of it is the merge, which waits for the promise of every "
-                   "origin and so for the slowest of more heartbeats; part the relays of the "
+                   "was %s. Part of it is the hub's close, sent every heartbeat, which a "
+                   "member waits for before it delivers; part the relays of the "
                    "larger sessions, which sleep instead of spinning; part this machine's "
                    "scheduling, every member, relay and the hub on two cores." % ", ".join(
                        "%s ms with %d members" % (by_size[k]["delay_p50_ms"], k)

@@ -24,11 +24,17 @@ for tool in scsynth jackd jack_wait python3; do
 done
 [ -f "$PLUGIN_DIR/TuttiProxy.so" ] || { echo "SKIP: no plugin at $PLUGIN_DIR (TUTTI_BUILD_PLUGIN=OFF?)"; exit 0; }
 
+# L 250 ms and clients 0.5 s ahead (the main job's are 150 ms and 0.3 s):
+# three scsynth servers, three clients, three recorders and the hub share
+# this machine, often with other jobs, and a process that waits its turn for
+# a CPU longer than L misses its time however right the session is (under
+# such load, runs at 150 ms saw events moved by the hub, up to 17 ms, and
+# bundles handed to scsynth 3-180 ms late). Zero late is still required.
 session() {
     local name=$1
     shift
     python3 "$TOP/scripts/localsession.py" --tutti "$TUTTI" --plugin-dir "$PLUGIN_DIR" \
-        --out "$WORK/$name" --check "$@" >"$WORK/$name.log" 2>&1
+        --out "$WORK/$name" --check --horizon 250 --lead 0.5 "$@" >"$WORK/$name.log" 2>&1
     local rc=$?
     grep -v '^{' "$WORK/$name.log"
     return $rc
@@ -73,6 +79,7 @@ rep = [json.loads(l) for l in open(sys.argv[1]) if l.startswith("{")][-1]
 row = [r for r in rep["servers"] if r["member"] == "member3"][0]
 parts = {str(r["part"]) for r in rep["servers"] if r["member"] != "member3"}
 at_join = row["tree_at_join"] or {}
+print("member 3 held parts %s %s s after it joined" % (sorted(at_join), row.get("parts_after_s")))
 sys.exit(0 if parts <= set(at_join) else 1)
 PY
 ok "a member that joined mid-way got the others' parts whole: no FAILURE, every part on its server, coherent from its start"

@@ -79,7 +79,7 @@ ta, tb, part = json.loads(sys.argv[1]), json.loads(sys.argv[2]), int(sys.argv[3]
 f = sys.argv[4].split()
 grp, lfo, drone = int(f[2]), int(f[4]), int(f[6])
 want = {(part << 26) + grp: None, (part << 26) + lfo: "joinLfo.p%d" % part,
-        (part << 26) + drone: "joinDrone.p%d" % part, (part << 26) + 1: None}
+        (part << 26) + drone: "joinDrone.p%d" % part, (part << 26) + (1 << 26) - 1: None}
 ok = True
 for name, t in (("A", ta), ("B", tb)):
     have = {n[0]: n[1] for n in t or []}

@@ -13,12 +13,16 @@
  *     checker;
  *   - the buffers a packet changes are found the same way twice (the plugin
  *     counts them up when it submits and down when it plays);
- *   - an asset chunk's journal form passes the checker and fits its bound.
+ *   - an asset chunk's journal form passes the checker and fits its bound;
+ *   - a recording's local form of a message (record.c), after the recording
+ *     was opened, passes the checker and keeps the message's length (its
+ *     def name aside).
  * Each input gets fresh ns objects, so a crash replays from its file alone.
  */
 #include "asset.h"
 #include "ns.h"
 #include "osc.h"
+#include "record.h"
 #include "state.h"
 #include "tutti/tutti.h"
 
@@ -95,6 +99,22 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         size_t m = tutti__osc_replace_string(p, size, "/tmp/x.wav", r, size + 64);
         if (m && tutti__osc_check(r, m) != 0) abort();
         free(r);
+    }
+
+    /* as a recording's message: buffer 0 to 15 open for recording, node
+     * 1000 a recording's synth first */
+    if (!tutti__osc_is_bundle(p, size)) {
+        tutti__record rec;
+        tutti__record_clear(&rec);
+        for (int32_t bnum = 0; bnum < 16; bnum++)
+            rec.bufs[rec.nbufs++] = bnum;
+        rec.nodes[rec.nnodes++] = 1000;
+        ssize_t r = tutti__record_local(&rec, a, slot, p, size, out, cap);
+        if (r < 0 && r != TUTTI_EFULL) abort();
+        check_out(out, r);
+        if (r > 0 && tutti__ns_command_name(p, size) &&
+            strcmp(tutti__ns_command_name(p, size), "/s_new") && (size_t)r != size)
+            abort();
     }
 
     /* the full class mask on `b` first: it must not change what `a` does */

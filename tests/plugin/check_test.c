@@ -35,7 +35,7 @@ static size_t tree(uint8_t *out, size_t cap, const int32_t *ids, int n)
 #define S(x) (types[k++] = 's', s[ns++] = (x))
     I(0), I(0), I(3);                   /* flag, root, three children */
     I(1), I(1), I(1001), I(-1), S("default"); /* the server's own */
-    I(SPAN), I(1), I(SPAN + 1), I(n);   /* part 1: its group, group 1 */
+    I(SPAN), I(1), I(2 * SPAN - 1), I(n);     /* part 1: its group, group 1 */
     for (int i = 0; i < n; i++) I(ids[i] < 0 ? ids[i] : SPAN + ids[i]), I(-1), S("beep.p1");
     I(2 * SPAN), I(1), I(2 * SPAN + 1000), I(-1), S("pad.p2");
     types[k] = 0;
@@ -195,8 +195,9 @@ static void digest_carried(tutti__checker *c, int64_t round, uint32_t origin, co
     tutti__digest_init(&d, round, origin, name);
     CHECK(tutti__digest_tree(&d, buf, len) == 0);
     for (int i = 0; i < nc; i++)
-        tutti__digest_carried(&d, 1, SPAN + carried[i],
-                              tutti__digest_term(1, SPAN + carried[i], SPAN + 1, "beep.p1"));
+        tutti__digest_carried(
+            &d, 1, SPAN + carried[i],
+            tutti__digest_term(1, SPAN + carried[i], 2 * SPAN - 1, "beep.p1"));
     size_t m = tutti__digest_encode(&d, enc, sizeof enc);
     CHECK(m > 0);
     tutti__digest_clear(&d);
