@@ -13,6 +13,7 @@
 #include <string.h>
 #include <time.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 volatile sig_atomic_t cli_stop_requested;
@@ -74,6 +75,12 @@ bool cli_realtime(const char *cmd, int priority)
                 "tutti %s: no real-time priority (%s): running at normal priority\n",
                 cmd, strerror(rc));
     return rc == 0;
+}
+
+long cli_peak_rss_kib(void)
+{
+    struct rusage ru;
+    return getrusage(RUSAGE_SELF, &ru) == 0 ? ru.ru_maxrss : -1;
 }
 
 void cli_sleep(tutti_time ns)

@@ -32,6 +32,7 @@ int cmd_play(int argc, char **argv);
 int cmd_join(int argc, char **argv);
 int cmd_leave(int argc, char **argv);
 int cmd_status(int argc, char **argv);
+int cmd_gain(int argc, char **argv);
 
 /* The default session name and hub address. */
 #define CLI_DEFAULT_SESSION "tutti"
@@ -104,6 +105,8 @@ int cli_fifo(int priority);
 
 /* Sleep (interruptible by a caught signal). */
 void cli_sleep(tutti_time ns);
+/* This process's peak resident memory so far, KiB (getrusage's maxrss). */
+long cli_peak_rss_kib(void);
 /* A log callback for tutti_net (ctx: the node's name): "[name] message" on
  * stderr, warnings and errors marked as such. */
 void cli_log(void *ctx, int level, const char *msg);

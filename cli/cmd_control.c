@@ -15,7 +15,9 @@
  * liblo 0.31 reads past the end of some malformed packets, the check's
  * packets it reads inside them (docs/osc.md).
  */
+#include "auth.h"
 #include "cli.h"
+#include "credentials.h"
 #include "osc.h"
 
 #include <arpa/inet.h>
@@ -143,7 +145,8 @@ static int status_once(int s, int port, bool json, bool print, char *mode, size_
 
 static const char join_usage[] =
     "usage: tutti join --hub URL --name NAME [--session NAME] [--journal FILE]\n"
-    "                  [--role ROLE] [--proxy PORT] [--wait S] [--json]\n"
+    "                  [--role ROLE] [--invite FILE] [--passphrase-file FILE]\n"
+    "                  [--hub-key HEX] [--proxy PORT] [--wait S] [--json]\n"
     "\n"
     "Makes the server whose tutti proxy listens on PORT join a session: from\n"
     "then on what its clients send is played on every member's server, and\n"
@@ -158,6 +161,11 @@ static const char join_usage[] =
     "  --role ROLE     what an open hub should make this member: performer (the\n"
     "                  default), listener, conductor (may change the tempo and\n"
     "                  start and stop the transport) or admin\n"
+    "  --invite FILE   join with this invitation (tutti invite made it): the\n"
+    "                  link to the hub is then encrypted and the hub checked\n"
+    "  --passphrase-file FILE  join with the session passphrase (first line)\n"
+    "  --hub-key HEX   the hub's key (its log prints it): refuse any other hub\n"
+    "                  (an invitation carries it already)\n"
     "  --proxy PORT    the proxy's port (default 57121, or TUTTI_PROXY_PORT)\n"
     "  --wait S        give up after S seconds (default 10)\n"
     "  --json          the status as one JSON object\n";
@@ -174,6 +182,7 @@ int cmd_join(int argc, char **argv)
 {
     const char *hub = NULL, *name = NULL, *session = CLI_DEFAULT_SESSION, *journal = "",
                *role = "performer";
+    const char *invite_file = NULL, *pass_file = NULL, *hub_key = "";
     double wait_s = 10;
     int port = -1;
     bool json = false;
@@ -182,6 +191,9 @@ int cmd_join(int argc, char **argv)
                       {"session", CLI_STRING, &session, 0, 0, NULL},
                       {"journal", CLI_STRING, &journal, 0, 0, NULL},
                       {"role", CLI_STRING, &role, 0, 0, NULL},
+                      {"invite", CLI_STRING, &invite_file, 0, 0, NULL},
+                      {"passphrase-file", CLI_STRING, &pass_file, 0, 0, NULL},
+                      {"hub-key", CLI_STRING, &hub_key, 0, 0, NULL},
                       {"proxy", CLI_PORT, &port, 1, 65535, NULL},
                       {"wait", CLI_NUMBER, &wait_s, 0.1, 3600, "seconds"},
                       {"json", CLI_FLAG, &json, 0, 0, NULL},
@@ -193,23 +205,52 @@ int cmd_join(int argc, char **argv)
         fprintf(stderr, "tutti join: --hub and --name are needed\n\n%s", join_usage);
         return CLI_USAGE;
     }
+    /* The credential is read here, by the user who has it, and goes to the
+     * server as text over the loopback proxy port (session.h). */
+    char inv[512] = "", pass[1024] = "";
+    if (invite_file) {
+        tutti_invite parsed;
+        char err[300];
+        if (cli_invite_read(invite_file, &parsed, err, sizeof err) != 0) {
+            fprintf(stderr, "tutti join: --invite: %s\n", err);
+            return CLI_FAIL;
+        }
+        tutti__invite_format(&parsed, inv, sizeof inv);
+        tutti__auth_wipe(&parsed, sizeof parsed);
+    }
+    if (pass_file && cli_read_line_file(pass_file, pass, sizeof pass) != 0) {
+        fprintf(stderr, "tutti join: cannot read a passphrase from %s\n", pass_file);
+        return CLI_FAIL;
+    }
+    if (*hub_key && strlen(hub_key) != 64) {
+        fprintf(stderr, "tutti join: --hub-key is 64 hex digits\n");
+        return CLI_USAGE;
+    }
     int s = proxy_socket(port);
     if (s < 0) {
         perror("tutti join: socket");
         return CLI_FAIL;
     }
-    uint8_t req[1024], buf[4096];
-    const char *args[] = {"tutti", "join", hub, session, name, journal, role};
-    size_t n = write_cmd(req, sizeof req, args, 7);
+    /* This one request is written with the project's own encoder, not
+     * liblo's: it carries the invitation and the passphrase, and a buffer of
+     * our own can be wiped once sent (liblo keeps copies in its own heap). */
+    uint8_t req[8192], buf[4096];
+    size_t n = tutti__osc_write(req, sizeof req, "/cmd", "sssssssssssss", "tutti", "join",
+                                hub, session, name, journal, role, "invite", inv,
+                                "passphrase", pass, "hub_key", hub_key);
+    tutti__auth_wipe(inv, sizeof inv);
+    tutti__auth_wipe(pass, sizeof pass);
     const char *addr;
     lo_message m = NULL;
     if (!n || send(s, req, n, 0) < 0 ||
-        !(m = await(s, buf, sizeof buf, 2000, "/done", "/fail", &addr))) {
+        !(m = await(s, buf, sizeof buf, 5000, "/done", "/fail", &addr))) {
+        tutti__auth_wipe(req, sizeof req);
         fprintf(stderr, "tutti join: no answer from a tutti proxy on 127.0.0.1:%d\n",
                 port);
         close(s);
         return CLI_FAIL;
     }
+    tutti__auth_wipe(req, sizeof req);
     if (!strcmp(addr, "/fail")) {
         /* /fail, the command's name, the reason */
         const char *tags = lo_message_get_types(m);
@@ -295,4 +336,70 @@ int cmd_status(int argc, char **argv)
     rc = status_once(s, port, json, true, mode, sizeof mode);
     close(s);
     return rc;
+}
+
+static const char gain_usage[] =
+    "usage: tutti gain --part WHO (--gain G | --mute | --unmute) [--proxy PORT]\n"
+    "\n"
+    "How loud this server plays one part of the session: WHO is a member's name\n"
+    "or its part's number, G from 0 (silent) to 1 (as played, the default).\n"
+    "A local monitoring choice: no other server changes, nothing goes into the\n"
+    "session or its journals, and the server check does not see it. The gain\n"
+    "comes after the part's safety limiter (docs/security.md); tutti status\n"
+    "shows each part's gain and how often its limiter acted (\"guard\").\n";
+
+int cmd_gain(int argc, char **argv)
+{
+    const char *who = NULL;
+    double gain = -1;
+    bool mute = false, unmute = false;
+    int port = -1;
+    cli_opt opts[] = {{"part", CLI_STRING, &who, 0, 0, NULL},
+                      {"gain", CLI_NUMBER, &gain, 0, 1, "a gain"},
+                      {"mute", CLI_FLAG, &mute, 0, 0, NULL},
+                      {"unmute", CLI_FLAG, &unmute, 0, 0, NULL},
+                      {"proxy", CLI_PORT, &port, 1, 65535, NULL},
+                      {NULL, 0, NULL, 0, 0, NULL}};
+    int rc = cli_parse("gain", gain_usage, argc, argv, opts, NULL, NULL);
+    if (rc) return rc < 0 ? CLI_OK : rc;
+    if ((port = default_port("gain", port)) < 0) return CLI_USAGE;
+    if (!who || (gain < 0) + !mute + !unmute != 2) {
+        fprintf(stderr, "tutti gain: --part and one of --gain, --mute, --unmute\n\n%s",
+                gain_usage);
+        return CLI_USAGE;
+    }
+    int s = proxy_socket(port);
+    if (s < 0) return CLI_FAIL;
+    uint8_t req[256], buf[1024];
+    size_t n =
+        mute ? tutti__osc_write(req, sizeof req, "/cmd", "sss", "tutti", "mute", who)
+        : unmute
+            ? tutti__osc_write(req, sizeof req, "/cmd", "sss", "tutti", "unmute", who)
+            : tutti__osc_write(req, sizeof req, "/cmd", "sssf", "tutti", "gain", who,
+                               gain);
+    const char *addr;
+    lo_message m = NULL;
+    if (!n || send(s, req, n, 0) < 0 ||
+        !(m = await(s, buf, sizeof buf, 2000, "/done", "/fail", &addr))) {
+        fprintf(stderr, "tutti gain: no answer from a tutti proxy on 127.0.0.1:%d\n",
+                port);
+        close(s);
+        return CLI_FAIL;
+    }
+    close(s);
+    if (!strcmp(addr, "/fail")) {
+        /* /fail, the command's name, the reason */
+        const char *tags = lo_message_get_types(m);
+        lo_arg **got = lo_message_get_argv(m);
+        fprintf(stderr, "tutti gain: %s\n",
+                tags[0] && tags[1] == 's' ? &got[1]->s : "refused");
+        lo_message_free(m);
+        return CLI_FAIL;
+    }
+    lo_message_free(m);
+    printf("tutti gain: part %s at %s on this server\n", who,
+           mute     ? "0 (muted)"
+           : unmute ? "1"
+                    : "the gain asked");
+    return CLI_OK;
 }

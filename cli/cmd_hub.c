@@ -17,8 +17,9 @@ static const char usage[] =
     "                 [--url-file FILE]\n"
     "                 [--rehearsal FILE] [--quiet] [--verbose] [--realtime]\n"
     "                 [--keys DIR] [--passphrase-file FILE] [--passphrase-role ROLE]\n"
-    "                 [--max-rate N] [--max-kib-rate N] [--max-ahead S] [--max-held-kib N]\n"
-    "                 [--per-address N] [--max-unauth N] [--hello-deadline MS]\n"
+    "                 [--max-rate N] [--max-kib-rate N] [--max-ahead S]\n"
+    "                 [--max-held-kib N] [--per-address N] [--max-unauth N]\n"
+    "                 [--hello-deadline MS] [--limiter DB|off] [--node-budget N]\n"
     "\n"
     "Runs the hub of a session: members connect to it, it relays every event to\n"
     "every member and sequences who is in the session and the tempo. Session time\n"
@@ -73,6 +74,11 @@ static const char usage[] =
     "                   closes the oldest)\n"
     "  --hello-deadline MS  close a connection with no credential after this\n"
     "                   long (5000)\n"
+    "Session settings, the same on every member:\n"
+    "  --limiter DB     the safety limiter on every part's output on every server\n"
+    "                   (the plugin's guard): its ceiling in dBFS (-6); off: none\n"
+    "  --node-budget N  nodes one part may hold on the servers (512); beyond it\n"
+    "                   its synths and groups are refused on every server (0: none)\n"
     "\n"
     "On exit the last line on stdout is a JSON object with the final counters.\n";
 
@@ -272,6 +278,8 @@ int cmd_hub(int argc, char **argv)
     const char *keys = NULL, *pass_file = NULL, *pass_role = "performer";
     double max_rate = 5000, max_kib_rate = 4096, max_ahead = 20, max_held_kib = 4096,
            per_addr = 32, max_unauth = 64, hello_deadline = 5000;
+    const char *limiter = NULL;
+    double node_budget = -1;
     const cli_opt opts[] = {
         {"keys", CLI_STRING, &keys, 0, 0, NULL},
         {"passphrase-file", CLI_STRING, &pass_file, 0, 0, NULL},
@@ -283,6 +291,8 @@ int cmd_hub(int argc, char **argv)
         {"per-address", CLI_NUMBER, &per_addr, 1, 4096, "connections"},
         {"max-unauth", CLI_NUMBER, &max_unauth, 1, 4096, "connections"},
         {"hello-deadline", CLI_NUMBER, &hello_deadline, 100, 600000, "milliseconds"},
+        {"limiter", CLI_STRING, &limiter, 0, 0, NULL},
+        {"node-budget", CLI_NUMBER, &node_budget, 0, 1000000, "nodes"},
         {"listen", CLI_LISTEN, &listen, 0, 0, NULL},
         {"session", CLI_STRING, &session, 0, 0, NULL},
         {"horizon", CLI_NUMBER, &horizon_ms, 1, 10000, "milliseconds"},
@@ -355,6 +365,27 @@ int cmd_hub(int argc, char **argv)
     cfg.max_byte_burst = 2 * max_kib_rate * 1024;
     cfg.max_ahead = (tutti_time)(max_ahead * 1e9);
     cfg.max_held = (uint64_t)(max_held_kib * 1024);
+    /* the session's settings (tutti_hub_config.settings) */
+    char settings[128] = "";
+    if (limiter) {
+        char *end;
+        double db = strtod(limiter, &end);
+        if (!strcmp(limiter, "off")) {
+            snprintf(settings, sizeof settings, "limiter=off");
+        } else if (*end || end == limiter || !(db >= -60 && db <= 0)) {
+            fprintf(stderr,
+                    "tutti hub: --limiter is a ceiling in dBFS from -60 to 0, or off\n");
+            return CLI_USAGE;
+        } else {
+            snprintf(settings, sizeof settings, "limiter=%g", db);
+        }
+    }
+    if (node_budget >= 0) {
+        size_t k = strlen(settings);
+        snprintf(settings + k, sizeof settings - k, "%snode_budget=%.0f", k ? ";" : "",
+                 node_budget);
+    }
+    if (settings[0]) cfg.settings = settings;
     uint8_t sk[64];
     char pass[256], err[300];
     if (keys) {
@@ -481,13 +512,13 @@ int cmd_hub(int argc, char **argv)
            ",\"auth_refused\":%" PRIu64 ",\"refused_events\":%" PRIu64
            ",\"refused_requests\":%" PRIu64 ",\"hello_timeouts\":%" PRIu64
            ",\"addr_refused\":%" PRIu64 ",\"evicted\":%" PRIu64
-           ",\"unsealed_dropped\":%" PRIu64 "}\n",
+           ",\"unsealed_dropped\":%" PRIu64 ",\"peak_rss_kib\":%ld}\n",
            url, cfg.session_epoch, st.members, st.horizon, st.relayed, st.delivered,
            st.divergences, st.removed, st.dropped_frames, ns.connects, ns.frames_in,
            ns.frames_out, ns.send_failed, ns.refused, auto_horizon ? "true" : "false",
            st.horizon_target, st.horizon_changes, st.moved, st.close_lead,
            st.open ? "true" : "false", st.auth_ok, st.auth_refused, st.refused_events,
            st.refused_requests, ns.hello_timeouts, ns.addr_refused, ns.evicted,
-           st.unsealed_dropped);
+           st.unsealed_dropped, cli_peak_rss_kib());
     return CLI_OK;
 }

@@ -483,21 +483,22 @@ int cmd_member(int argc, char **argv)
            ",\"horizon_ns\":%" PRId64 ",\"submitted\":%" PRIu64 ",\"restamped\":%" PRIu64
            ",\"delivered\":%" PRIu64 ",\"heard\":%" PRIu64 ",\"own_heard\":%" PRIu64
            ",\"late\":%" PRIu64 ",\"max_lateness_ns\":%" PRId64 ",\"moved\":%" PRIu64
-           ",\"max_moved_ns\":%" PRId64 ",\"moved_all\":%" PRIu64 ",\"hash\":\"%016" PRIx64
-           "\",\"divergences\":%" PRIu64 ",\"dropped\":%" PRIu64
+           ",\"max_moved_ns\":%" PRId64 ",\"moved_all\":%" PRIu64
+           ",\"hash\":\"%016" PRIx64 "\",\"divergences\":%" PRIu64 ",\"dropped\":%" PRIu64
            ",\"journal_lines\":%" PRIu64 ",\"connects\":%" PRIu64
            ",\"send_failed\":%" PRIu64 ",\"role\":\"%s\",\"hub_verified\":%s"
-           ",\"sealed\":%s,\"unsealed_dropped\":%" PRIu64 "%s%s%s}\n",
+           ",\"sealed\":%s,\"unsealed_dropped\":%" PRIu64
+           ",\"peak_rss_kib\":%ld%s%s%s}\n",
            name, failure ? "false" : "true", st.id, st.incarnation, session_now - local,
            st.clock.bound_ns, st.clock.rtt_min_ns, st.clock.rtt_last_ns,
            st.clock.drift * 1e6, st.clock.locked ? "true" : "false", st.horizon,
            st.submitted, st.restamped, st.delivered, (uint64_t)atomic_load(&run.heard),
            (uint64_t)atomic_load(&run.own_heard), st.late, st.max_lateness, st.moved,
-           st.max_moved, st.moved_all, st.hash,
-           st.divergences, st.dropped, lines, ns.connects, ns.send_failed,
-           tutti_role_name(st.role), st.hub_verified ? "true" : "false",
-           sealed ? "true" : "false", st.unsealed_dropped,
-           failure ? ",\"error\":\"" : "", failure ? failure : "", failure ? "\"" : "");
+           st.max_moved, st.moved_all, st.hash, st.divergences, st.dropped, lines,
+           ns.connects, ns.send_failed, tutti_role_name(st.role),
+           st.hub_verified ? "true" : "false", sealed ? "true" : "false",
+           st.unsealed_dropped, cli_peak_rss_kib(), failure ? ",\"error\":\"" : "",
+           failure ? failure : "", failure ? "\"" : "");
     fflush(stdout);
     cli_exit_after(10, failure ? CLI_FAIL : CLI_OK);
     tutti_net_stop(n);

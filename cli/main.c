@@ -31,6 +31,7 @@ static const char usage[] =
     "  join      make a server with the tutti plugin join a session\n"
     "  leave     make it leave (it plays solo again)\n"
     "  status    what a server's tutti plugin is doing\n"
+    "  gain      mute a part on this server, or turn it down (monitoring only)\n"
     "  sonicpi   set Sonic Pi up to join sessions: install | uninstall | status\n"
     "  simulate  run the seeded simulation sweep (virtual time, many seeds)\n"
     "  netsim    relay TCP through a modelled network path (delay, jitter, loss,\n"
@@ -87,6 +88,7 @@ int main(int argc, char **argv)
     if (!strcmp(c, "join")) return cmd_join(argc - 1, argv + 1);
     if (!strcmp(c, "leave")) return cmd_leave(argc - 1, argv + 1);
     if (!strcmp(c, "status")) return cmd_status(argc - 1, argv + 1);
+    if (!strcmp(c, "gain")) return cmd_gain(argc - 1, argv + 1);
     if (!strcmp(c, "sonicpi")) return cmd_sonicpi(argc - 1, argv + 1);
     if (!strcmp(c, "simulate")) return tutti_cmd_simulate(argc - 1, argv + 1);
     if (!strcmp(c, "bench")) return cmd_bench(argc - 1, argv + 1);

@@ -9,10 +9,14 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <limits.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <dirent.h>
+#include <time.h>
 #include <unistd.h>
 
 int tutti__asset_read(const char *path, uint8_t **data, size_t *len)
@@ -109,12 +113,65 @@ static int mkdirs(char *path)
     for (char *p = path + 1; *p; p++) {
         if (*p != '/') continue;
         *p = 0;
-        int r = mkdir(path, 0755);
+        int r = mkdir(path, 0700);
         *p = '/';
         if (r && errno != EEXIST) return -errno;
     }
-    if (mkdir(path, 0755) && errno != EEXIST) return -errno;
+    if (mkdir(path, 0700) && errno != EEXIST) return -errno;
+    /* private even when it was made before, wider (the cache's own folder) */
+    struct stat st;
+    if (!stat(path, &st) && (st.st_mode & 077) && st.st_uid == geteuid())
+        chmod(path, 0700);
     return 0;
+}
+
+/* Whether real path `real` is inside folder `dir` (itself resolved). */
+static bool inside(const char *real, const char *dir)
+{
+    char rd[PATH_MAX];
+    if (!dir || !*dir || !realpath(dir, rd)) return false;
+    size_t n = strlen(rd);
+    if (n == 1 && rd[0] == '/') return true;
+    return !strncmp(real, rd, n) && (real[n] == '/' || real[n] == 0);
+}
+
+int tutti__asset_shareable(const char *path, char *why, size_t cap)
+{
+    char real[PATH_MAX];
+    if (!realpath(path, real)) {
+        int e = errno;
+        snprintf(why, cap, "cannot read %s: %s", path, strerror(e));
+        return -e;
+    }
+    if (strstr(real, "/.ssh/") || strstr(real, "/.gnupg/") || strstr(real, "/.config/")) {
+        snprintf(why, cap,
+                 "%s is not shared with the session: files in .ssh, .gnupg or .config "
+                 "never are",
+                 path);
+        return -EACCES;
+    }
+    const char *dirs = getenv("TUTTI_SHARE_DIRS");
+    if (dirs && *dirs) {
+        char list[4096];
+        snprintf(list, sizeof list, "%s", dirs);
+        char *save = NULL;
+        for (char *d = strtok_r(list, ":", &save); d; d = strtok_r(NULL, ":", &save))
+            if (inside(real, d)) return 0;
+    } else {
+        const char *tmp = getenv("TMPDIR");
+        const char *def[] = {getenv("HOME"), "/usr/share", "/usr/local/share",
+                             tmp && *tmp ? tmp : "/tmp"};
+        for (size_t i = 0; i < sizeof def / sizeof def[0]; i++)
+            if (inside(real, def[i])) return 0;
+    }
+    snprintf(why, cap,
+             "%s is not shared with the session: it is outside the folders this server "
+             "allows (TUTTI_SHARE_DIRS%s)",
+             path,
+             dirs && *dirs
+                 ? ""
+                 : " unset: $HOME, /usr/share, /usr/local/share, the temporary folder");
+    return -EACCES;
 }
 
 int tutti__asset_path(const char *token, char *out, size_t cap)
@@ -159,7 +216,7 @@ int tutti__asset_put(const char *token, uint32_t stream, uint64_t total, uint64_
         unlink(part); /* another stream completed it first */
         return 1;
     }
-    int fd = open(part, O_WRONLY | O_CREAT | O_CLOEXEC | (offset ? 0 : O_TRUNC), 0644);
+    int fd = open(part, O_WRONLY | O_CLOEXEC | (offset ? 0 : O_CREAT | O_TRUNC), 0600);
     if (fd < 0) return -errno;
     if (n && pwrite(fd, chunk, n, (off_t)offset) != (ssize_t)n) {
         r = errno ? -errno : -EIO;
@@ -204,4 +261,54 @@ size_t tutti__asset_digest_msg(const uint8_t *p, size_t len, uint8_t *out, size_
     snprintf(digest, sizeof digest, "fnv1a64:%016" PRIx64 " bytes:%" PRIu32,
              tutti__asset_hash(it.rd + 4, n), n);
     return tutti__osc_write(out, cap, "/tutti/asset", "siis", token, total, off, digest);
+}
+
+/* The cache folder (made if missing), as tutti__asset_path finds it. */
+static int cache_dir(char *out, size_t cap)
+{
+    char p[4200];
+    /* any well-formed token will do: its folder is the cache */
+    int r = tutti__asset_path(TUTTI_ASSET_PREFIX "0000000000000000.x", p, sizeof p);
+    if (r) return r;
+    char *slash = strrchr(p, '/');
+    if (!slash) return -EINVAL;
+    *slash = 0;
+    snprintf(out, cap, "%s", p);
+    return 0;
+}
+
+static int each_partial(uint32_t stream, double older_s, bool drop)
+{
+    char dir[4200], suffix[32], path[4500];
+    if (cache_dir(dir, sizeof dir)) return 0;
+    DIR *d = opendir(dir);
+    if (!d) return 0;
+    snprintf(suffix, sizeof suffix, ".part.%08" PRIx32, stream);
+    size_t sl = strlen(suffix);
+    time_t now = time(NULL);
+    int n = 0;
+    for (struct dirent *e; (e = readdir(d));) {
+        size_t len = strlen(e->d_name);
+        const char *dot = strstr(e->d_name, ".part.");
+        if (!dot) continue;
+        if (stream && (len < sl || strcmp(e->d_name + len - sl, suffix))) continue;
+        snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
+        if (!stream) {
+            struct stat st;
+            if (stat(path, &st) || difftime(now, st.st_mtime) < older_s) continue;
+        }
+        if (!drop || !unlink(path)) n++;
+    }
+    closedir(d);
+    return n;
+}
+
+int tutti__asset_partials(uint32_t stream)
+{
+    return stream ? each_partial(stream, 0, false) : 0;
+}
+
+int tutti__asset_drop_partials(uint32_t stream, double older_s)
+{
+    return each_partial(stream, older_s, true);
 }

@@ -24,6 +24,26 @@
  * - The cache folder is $TUTTI_CACHE, else $XDG_CACHE_HOME/tutti/assets,
  *   else ~/.cache/tutti/assets. Chunks go to "<hash>.<ext>.part", which is
  *   renamed once the whole content is there and checked.
+ * - Bounded: a chunk that does not start a file (offset > 0) is stored
+ *   only into a partial file its stream began, so chunks of a file whose
+ *   start was refused go nowhere; a member's partial files go when it
+ *   leaves, and at each join every partial file older than an hour goes.
+ *   The quotas themselves (how much one part may share, how many of its
+ *   files may be partial at once) are the session's (session.c), decided
+ *   from the event stream alone so that every server decides the same.
+ * - The cache is private to the user the server runs as: the folders it
+ *   makes are 0700 and the cache folder itself is made 0700 whenever it is
+ *   used, the files 0600 (what other members played is nobody else's
+ *   business on this machine).
+ * - What a client may share is confined: a file is read for the session
+ *   only when its real path (symbolic links resolved) is inside a folder
+ *   the user allows: $TUTTI_SHARE_DIRS (folders separated by ':'), else
+ *   $HOME, /usr/share, /usr/local/share and the temporary folder ($TMPDIR,
+ *   else /tmp). Anything else (/etc/shadow, ~/.ssh through a link in /tmp)
+ *   is refused with a /fail naming the rule: a local client of the proxy
+ *   port could otherwise publish any file the server can read to every
+ *   member's cache. Files under a folder named ".ssh", ".gnupg" or
+ *   ".config" are refused even inside an allowed folder.
  *
  * Thread rules: pure functions and file I/O; call from one thread at a time
  * per token (the member's loop thread writes, the proxy's thread reads the
@@ -48,6 +68,19 @@ extern "C" {
 /* Reads a whole file (at most TUTTI_ASSET_MAX bytes) into *data (malloc'd;
  * the caller frees). 0, or -errno (-EFBIG when too large). */
 int tutti__asset_read(const char *path, uint8_t **data, size_t *len);
+
+/* Partial files of a stream (an origin member) in the cache: how many
+ * there are, and removing them (the member left, or its uploads are
+ * refused). stream 0: every partial file older than `older_s` seconds, of
+ * any stream (what a crash or an abandoned upload left behind). Removing
+ * returns how many went. */
+int tutti__asset_partials(uint32_t stream);
+int tutti__asset_drop_partials(uint32_t stream, double older_s);
+
+/* Whether the file at `path` may be shared with the session (the rule in
+ * the design notes): 0, or -EACCES with a sentence in `why`, or -errno when
+ * the path does not resolve. */
+int tutti__asset_shareable(const char *path, char *why, size_t cap);
 
 /* FNV-1a 64 of the bytes. */
 uint64_t tutti__asset_hash(const uint8_t *d, size_t n);

@@ -466,6 +466,8 @@ typedef struct round_slot {
 struct tutti__checker {
     tutti__check_report_fn report;
     void *arg;
+    tutti__check_nodes_fn nodes;
+    void *nodes_arg;
     round_slot r[ROUNDS];
     tutti__checker_stats st;
     int64_t last_decided; /* the latest round decided, or INT64_MIN */
@@ -480,6 +482,12 @@ tutti__checker *tutti__checker_new(tutti__check_report_fn report, void *arg)
     c->last_decided = INT64_MIN;
     c->st.last_round = c->st.last_diff_round = -1;
     return c;
+}
+
+void tutti__checker_on_nodes(tutti__checker *c, tutti__check_nodes_fn fn, void *arg)
+{
+    c->nodes = fn;
+    c->nodes_arg = arg;
 }
 
 static void slot_clear(round_slot *s)
@@ -715,10 +723,35 @@ static const tutti__digest_part *without(const tutti__digest_part *p, const carr
     return out;
 }
 
+static int cmp_u32(const void *a, const void *b)
+{
+    uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+/* Each part's node count in a decided round, as the servers agree on it:
+ * the lower median of the digests' counts (a server without the part counts
+ * 0: a part with no nodes is in no digest), so a minority of servers cannot
+ * make a part look bigger than it is. Every part, every round. */
+static void tell_nodes(tutti__checker *c, const round_slot *cur)
+{
+    if (!c->nodes || !cur->n) return;
+    for (uint32_t slot = 1; slot < TUTTI_CHECK_SLOTS; slot++) {
+        uint32_t counts[MAX_DIGESTS], k = 0;
+        for (uint32_t i = 0; i < cur->n; i++) {
+            const tutti__digest_part *p = part_in(cur->d[i], slot);
+            counts[k++] = p ? p->nodes : 0;
+        }
+        qsort(counts, k, sizeof counts[0], cmp_u32);
+        c->nodes(c->nodes_arg, cur->round, slot, counts[(k - 1) / 2]);
+    }
+}
+
 static void decide(tutti__checker *c, round_slot *cur)
 {
     cur->decided = true;
     c->last_decided = cur->round;
+    tell_nodes(c, cur);
     round_slot *prev = before(c, cur->round), *prev2 = prev ? before(c, prev->round) : NULL;
     /* the servers with a digest in both rounds */
     uint32_t both[MAX_DIGESTS], n = 0;

@@ -157,6 +157,13 @@ typedef struct tutti__checker_stats {
 
 void tutti__checker_stats_get(const tutti__checker *c, tutti__checker_stats *st);
 
+/* Called, for every part (slot 1 and up), whenever a round is decided: the part's node count as the servers agree on it (the lower
+ * median of the round's digests). Decided at the same place of the stream
+ * on every member, so whatever the callee does with it (the plugin's node
+ * budget, session.c) it does the same everywhere. */
+typedef void (*tutti__check_nodes_fn)(void *arg, int64_t round, uint32_t slot, uint32_t nodes);
+void tutti__checker_on_nodes(tutti__checker *c, tutti__check_nodes_fn fn, void *arg);
+
 #ifdef __cplusplus
 }
 #endif

@@ -11,6 +11,7 @@
 #define _GNU_SOURCE
 #include "proxy.h"
 
+#include "auth.h"
 #include "beat.h"
 #include "feed.h"
 #include "ns.h"
@@ -27,6 +28,7 @@
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <inttypes.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -84,6 +86,8 @@ typedef struct conn {
     uv_tcp_t tcp;
     uint32_t slot, gen;
     bool used, closing;
+    bool validated; /* gave scsynth's -p password, or none is needed */
+    uint8_t tries;  /* wrong passwords so far */
     uint8_t *buf;
     size_t len, cap;
 } conn;
@@ -139,6 +143,7 @@ static struct proxy {
     struct {
         uint64_t packets, invalid, injected, inject_failed, replies, dropped,
             notifications, tcp_refused, tcp_closed_slow, local, refused_in_session;
+        uint64_t password_refused; /* TCP connections closed: wrong -p password */
     } st;
 } P = {.gate = ATOMIC_FLAG_INIT};
 
@@ -171,6 +176,35 @@ void tutti__proxy_config_init(tutti_proxy_config *cfg)
                         : TUTTI_PROXY_PORT_INVALID;
     cfg->max_packet = (size_t)16 << 20;
     cfg->max_tcp = 64;
+    const char *bind = getenv("TUTTI_PROXY_BIND");
+    snprintf(cfg->bind, sizeof cfg->bind, "%s", bind && *bind ? bind : "127.0.0.1");
+    char cmd[4096];
+    FILE *f = fopen("/proc/self/cmdline", "r");
+    size_t n = f ? fread(cmd, 1, sizeof cmd, f) : 0;
+    if (f) fclose(f);
+    if (!tutti__proxy_password_from_cmdline(cmd, n, cfg->password, sizeof cfg->password))
+        snprintf(cfg->password, sizeof cfg->password, "%s",
+                 "\x01unusable"); /* refuse all */
+}
+
+bool tutti__proxy_password_from_cmdline(const char *cmdline, size_t len, char *out,
+                                        size_t cap)
+{
+    out[0] = 0;
+    for (size_t i = 0; i < len;) {
+        const char *arg = cmdline + i;
+        size_t al = strnlen(arg, len - i);
+        i += al + 1;
+        if (al != 2 || memcmp(arg, "-p", 2)) continue;
+        if (i >= len) return false;
+        const char *val = cmdline + i;
+        size_t vl = strnlen(val, len - i);
+        if (vl == 0 || vl > 31 || vl >= cap) return false;
+        memcpy(out, val, vl);
+        out[vl] = 0;
+        i += vl + 1;
+    }
+    return true;
 }
 
 /* ------------------------------------------------------- sending replies */
@@ -455,8 +489,8 @@ static size_t put_str(uint8_t *out, size_t at, size_t cap, const char *str)
  * `cap` is too small. */
 static size_t write_kv(uint8_t *out, size_t cap, const kv *kvs, size_t n)
 {
-    char tags[2 + 2 * 64] = ",";
-    if (n > 64) return 0;
+    char tags[2 + 2 * 96] = ",";
+    if (n > 96) return 0;
     for (size_t i = 0; i < n; i++) {
         tags[1 + 2 * i] = 's';
         tags[2 + 2 * i] = kvs[i].type;
@@ -503,6 +537,8 @@ static void session_status(uint64_t ctx)
     /* The timeline as doubles (beat tl_beat0 at session time tl_t0, ns since
      * 1900: a double of that has a resolution of 512 ns; the feed gives the
      * same in seconds) */
+    char guard[600];
+    tutti__session_guard_text(guard, sizeof guard);
     const kv kvs[] = {
         {"mode", 's', st.joined ? "session" : "joining", 0},
         {"carried", 'i', NULL, st.carried},
@@ -563,6 +599,12 @@ static void session_status(uint64_t ctx)
         {"check_diffs", 'i', NULL, (double)st.check_diffs},
         {"check_servers", 'i', NULL, (double)st.check_servers},
         {"check_late", 'i', NULL, (double)st.check_late},
+        {"guard", 's', guard, 0},
+        {"assets_refused", 'i', NULL, (double)st.assets_refused},
+        {"nodes_refused", 'i', NULL, (double)st.nodes_refused},
+        {"sealed", 'i', NULL, st.sealed},
+        {"hub_verified", 'i', NULL, st.hub_verified},
+        {"unsealed_dropped", 'i', NULL, (double)st.unsealed_dropped},
         {"check_skipped", 'i', NULL, (double)st.check_skipped},
         {"check_last", 's', st.check_last, 0},
         {"feed_clients", 'i', NULL, tutti__feed_subscribers()},
@@ -644,6 +686,33 @@ static bool feed_command(uint64_t ctx, const uint8_t *p, size_t len)
     return true;
 }
 
+/* The next argument as a number, whatever its numeric type (Sonic Pi sends
+ * floats, sclang ints or floats); `dflt` when it is not a number. */
+static double arg_number(tutti__osc_iter *it, double dflt)
+{
+    const char *tags = it->m->tags;
+    if (!tags || !tags[it->count]) return dflt;
+    char t = tags[it->count];
+    const uint8_t *p = it->rd;
+    double v;
+    if (t == 'i') {
+        v = (int32_t)tutti__osc_rd32(p);
+    } else if (t == 'f') {
+        uint32_t u = tutti__osc_rd32(p);
+        float f;
+        memcpy(&f, &u, sizeof f);
+        v = f;
+    } else if (t == 'd') {
+        uint64_t u = tutti__osc_rd64(p);
+        memcpy(&v, &u, sizeof v);
+    } else {
+        return dflt;
+    }
+    it->rd += t == 'd' ? 8 : 4;
+    it->count++;
+    return v;
+}
+
 static void tutti_command(uint64_t ctx, tutti__osc_iter *it)
 {
     const char *what = tutti__osc_iter_gets(it, NULL);
@@ -654,6 +723,16 @@ static void tutti_command(uint64_t ctx, tutti__osc_iter *it)
         o.name = tutti__osc_iter_gets(it, NULL);
         o.journal = tutti__osc_iter_gets(it, NULL);
         o.role = tutti__osc_iter_gets(it, NULL);
+        /* then the credential, as name/value pairs (session.h) */
+        for (const char *k; (k = tutti__osc_iter_gets(it, NULL));) {
+            const char *v = tutti__osc_iter_gets(it, NULL);
+            if (!strcmp(k, "invite"))
+                o.invite = v;
+            else if (!strcmp(k, "passphrase"))
+                o.passphrase = v;
+            else if (!strcmp(k, "hub_key"))
+                o.hub_key = v;
+        }
         char why[TUTTI__NS_WHY_MAX] = "";
         int rc = tutti__session_join(&o, why, sizeof why);
         if (rc)
@@ -661,6 +740,25 @@ static void tutti_command(uint64_t ctx, tutti__osc_iter *it)
         else
             reply_fmt(ctx, "/done", "ss", "/cmd", "tutti join");
         if (!rc) self_notify();
+        return;
+    }
+    if (what &&
+        (!strcmp(what, "gain") || !strcmp(what, "mute") || !strcmp(what, "unmute"))) {
+        /* this server's monitoring of a part (session.h): never an event */
+        char who[64] = "", why[160];
+        const char *t = it->m->tags;
+        if (t && t[it->count] == 's')
+            snprintf(who, sizeof who, "%s", tutti__osc_iter_gets(it, ""));
+        else if (t && t[it->count])
+            snprintf(who, sizeof who, "%d", (int)arg_number(it, -1));
+        float gain = !strcmp(what, "mute")     ? 0.0f
+                     : !strcmp(what, "unmute") ? 1.0f
+                                               : (float)arg_number(it, NAN);
+        int rc = tutti__session_monitor(who, gain, why, sizeof why);
+        if (rc)
+            reply_fmt(ctx, "/fail", "ss", "/cmd", why);
+        else
+            reply_fmt(ctx, "/done", "ss", "/cmd", "tutti gain");
         return;
     }
     if (what && !strcmp(what, "members")) {
@@ -691,11 +789,11 @@ static void tutti_command(uint64_t ctx, tutti__osc_iter *it)
                   "feed_clients", (int32_t)tutti__feed_subscribers());
         return;
     }
-    char why[192];
+    char why[384];
     snprintf(why, sizeof why,
-             "tutti: no command \"%s\" (commands: join HUB SESSION NAME [JOURNAL "
-             "[ROLE]], leave, "
-             "status, members, notify 1|0, bpm BPM, transport 1|0)",
+             "tutti: no command \"%s\" (commands: join HUB SESSION NAME [JOURNAL [ROLE "
+             "[invite INV] [passphrase P] [hub_key HEX]]], leave, status, members, notify "
+             "1|0, bpm BPM, transport 1|0, gain WHO G, mute WHO, unmute WHO)",
              what ? what : "");
     reply_fmt(ctx, "/fail", "ss", "/cmd", why);
 }
@@ -1025,6 +1123,22 @@ static void tcp_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
             return;
         }
         if (c->len - off - 4 < flen) break;
+        if (!c->validated) {
+            /* scsynth's rule: the first packet is the password, 4 tries */
+            size_t pl = strlen(P.cfg.password);
+            c->validated = flen <= 32 && strnlen((const char *)q + 4, flen) == pl &&
+                           !memcmp(q + 4, P.cfg.password, pl);
+            if (!c->validated && (++c->tries >= 4 || flen > 32)) {
+                P.st.password_refused++;
+                logf_("tutti: a TCP client of the proxy port gave a wrong password "
+                      "(scsynth's "
+                      "-p); closed");
+                conn_close(c);
+                return;
+            }
+            off += 4 + (size_t)flen;
+            continue;
+        }
         on_packet(ctx_tcp(c->slot, c->gen), q + 4, flen);
         off += 4 + (size_t)flen;
     }
@@ -1057,6 +1171,8 @@ static void on_accept(uv_stream_t *server, int status)
     }
     c->used = true;
     c->closing = false;
+    c->validated = !P.cfg.password[0];
+    c->tries = 0;
     c->gen++;
     c->len = 0;
     c->tcp.data = c;
@@ -1087,9 +1203,9 @@ static int open_port(int port, int *tcp_fd, int *udp_fd)
         int one = 1;
         setsockopt(t, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
         struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
-        a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-        int err = 0;
-        if (bind(t, (struct sockaddr *)&a, sizeof a) || listen(t, 64)) err = -errno;
+        int err = inet_pton(AF_INET, P.cfg.bind, &a.sin_addr) == 1 ? 0 : -EINVAL;
+        if (!err && (bind(t, (struct sockaddr *)&a, sizeof a) || listen(t, 64)))
+            err = -errno;
         socklen_t al = sizeof a;
         if (!err && getsockname(t, (struct sockaddr *)&a, &al)) err = -errno;
         if (!err && bind(u, (struct sockaddr *)&a, sizeof a)) err = -errno;
@@ -1108,12 +1224,29 @@ static int open_port(int port, int *tcp_fd, int *udp_fd)
 /* TUTTI_HUB and TUTTI_NAME in the server's environment: join at once. */
 static void auto_join(void)
 {
-    tutti__session_opts o = {getenv("TUTTI_HUB"), getenv("TUTTI_SESSION"),
-                             getenv("TUTTI_NAME"), getenv("TUTTI_JOURNAL"),
-                             getenv("TUTTI_ROLE")};
+    tutti__session_opts o = {getenv("TUTTI_HUB"),    getenv("TUTTI_SESSION"),
+                             getenv("TUTTI_NAME"),   getenv("TUTTI_JOURNAL"),
+                             getenv("TUTTI_ROLE"),   getenv("TUTTI_INVITE"),
+                             NULL,                   getenv("TUTTI_HUB_KEY")};
     if (!o.hub || !*o.hub) return;
-    char why[TUTTI__NS_WHY_MAX] = "";
-    if (tutti__session_join(&o, why, sizeof why))
+    char why[TUTTI__NS_WHY_MAX] = "", pass[1024] = "";
+    const char *pf = getenv("TUTTI_PASSPHRASE_FILE");
+    if (pf && *pf) {
+        FILE *f = fopen(pf, "r");
+        if (!f || !fgets(pass, sizeof pass, f)) {
+            logf_("tutti: cannot join from TUTTI_HUB=%s: cannot read a passphrase from "
+                  "TUTTI_PASSPHRASE_FILE=%s",
+                  o.hub, pf);
+            if (f) fclose(f);
+            return;
+        }
+        fclose(f);
+        pass[strcspn(pass, "\r\n")] = 0;
+        o.passphrase = pass;
+    }
+    int rc = tutti__session_join(&o, why, sizeof why);
+    tutti__auth_wipe(pass, sizeof pass);
+    if (rc)
         logf_("tutti: cannot join from TUTTI_HUB=%s: %s", o.hub, why);
     else
         self_notify();
@@ -1124,8 +1257,9 @@ static void open_sockets(void)
     int t = -1, u = -1;
     int port = open_port(P.cfg.port, &t, &u);
     if (port < 0) {
-        logf_("tutti: cannot open the proxy port 127.0.0.1:%d: %s (set TUTTI_PROXY_PORT)",
-              P.cfg.port, strerror(-port));
+        logf_("tutti: cannot open the proxy port %s:%d: %s (set TUTTI_PROXY_PORT%s)",
+              P.cfg.bind, P.cfg.port, strerror(-port),
+              port == -EINVAL ? "; TUTTI_PROXY_BIND is not an IPv4 address" : "");
         return;
     }
     uv_udp_init(&P.loop, &P.udp);
@@ -1142,7 +1276,14 @@ static void open_sockets(void)
     }
     P.port = port;
     P.listening = true;
-    logf_("tutti: proxy listening on 127.0.0.1:%d (UDP and TCP), solo", port);
+    logf_("tutti: proxy listening on %s:%d (UDP and TCP), solo%s", P.cfg.bind, port,
+          P.cfg.password[0] ? "; TCP clients give scsynth's -p password first" : "");
+    if (strcmp(P.cfg.bind, "127.0.0.1"))
+        logf_("tutti: warning: the proxy port is open beyond this machine "
+              "(TUTTI_PROXY_BIND=%s): "
+              "whoever reaches it plays on this server and in its session (UDP has no "
+              "password, as scsynth's own UDP port has none)",
+              P.cfg.bind);
     auto_join();
 }
 

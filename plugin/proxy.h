@@ -113,6 +113,14 @@ typedef struct tutti_proxy_config {
     size_t max_packet;
     /* TCP connections served at once (scsynth's default is 64 too). */
     uint32_t max_tcp;
+    /* The address the port is bound to: 127.0.0.1 unless TUTTI_PROXY_BIND
+     * says otherwise (an IPv4 address; 0.0.0.0 for every interface). */
+    char bind[64];
+    /* scsynth's session password (its -p option, read from the process's
+     * command line): as on scsynth's own TCP port, a TCP client's first
+     * packet must be it (4 tries), or the connection is closed. UDP has no
+     * password, as scsynth's own UDP port has none. "" for none. */
+    char password[33];
 } tutti_proxy_config;
 
 #define TUTTI_PROXY_PORT_INVALID (-1)
@@ -122,6 +130,13 @@ typedef struct tutti_proxy_config {
  * as 83306) gives port TUTTI_PROXY_PORT_INVALID: tutti__proxy_start then
  * logs why and does not open the proxy, rather than quietly using 57121. */
 void tutti__proxy_config_init(tutti_proxy_config *cfg);
+
+/* scsynth's -p from its command line (argv as /proc/self/cmdline holds it:
+ * NUL-separated): the password into `out` (cap bytes, "" when none).
+ * Returns false when -p is given without a value or longer than scsynth
+ * accepts (31 bytes). */
+bool tutti__proxy_password_from_cmdline(const char *cmdline, size_t len, char *out,
+                                        size_t cap);
 
 /* Starts the loop thread. One proxy per process. 0 or a TUTTI_E* code. */
 int tutti__proxy_start(const tutti_proxy_config *cfg, const tutti_proxy_host *host);

@@ -5,7 +5,9 @@
 #include "session.h"
 
 #include "asset.h"
+#include "auth.h"
 #include "check.h"
+#include "guard.h"
 #include "journal.h"
 #include "ns.h"
 #include "osc.h"
@@ -56,6 +58,16 @@
 #define MAX_EVENT (64 * 1024)               /* the member's payload limit */
 #define OUT_CAP (2 * MAX_EVENT + 4096)      /* a rewritten event, with room to grow */
 
+/* What one part may share with this session (asset.h): files it starts,
+ * counted by their declared sizes, and files partial at once. */
+#define ASSET_QUOTA ((uint64_t)512 << 20)
+#define ASSET_PARTIALS 4
+#define REFUSED_ASSETS 64
+/* Nodes a part may hold on the servers (a session setting, node_budget=N);
+ * beyond it its node-making events are refused on every server until the
+ * servers agree it is back under 90 % of it. */
+#define NODE_BUDGET 512
+
 #define BUF_BUCKETS 1024
 #define QUERY_AHEAD (50 * TUTTI_MS) /* see do_query_here */
 #define DELIVER_LEAD (5 * TUTTI_MS) /* scsynth needs a bundle before its time */
@@ -82,6 +94,20 @@ static struct session {
     /* bit p: part p's group exists on this server (the member's thread
      * writes it; the proxy's reads it, outsider_node) */
     _Atomic uint32_t groups_made;
+    _Atomic float guard_ceiling; /* the parts' limiter (guard.h): a session setting */
+    bool settings_read; /* guard_ceiling is the session's (from the hub's WELCOME) */
+    /* Shared files (asset.h) per part: bytes started, and the tokens
+     * refused (the command that reads one is skipped on every server, even
+     * one that has the file from before). */
+    uint64_t asset_bytes[TUTTI_NS_SLOTS];
+    uint64_t asset_open[TUTTI_NS_SLOTS]
+                       [ASSET_PARTIALS]; /* started, not ended (0: free) */
+    uint64_t refused_assets[REFUSED_ASSETS];
+    uint32_t nrefused_assets;
+    _Atomic uint64_t assets_refused; /* chunks refused (shown in the status) */
+    uint32_t node_budget;             /* the session's (0: none) */
+    uint32_t over_budget;             /* bit p: part p is over its node budget */
+    _Atomic uint64_t nodes_refused;   /* events refused for it (shown in the status) */
     /* per part: the buffers (the part's own numbers) its events touched on
      * this server, freed with the part (bit b of word b / 32) */
     uint32_t part_bufs[TUTTI_NS_SLOTS][PART_BUFS / 32];
@@ -328,6 +354,7 @@ static int submit_def(uint64_t ctx, const char *path, const uint8_t *done, size_
 {
     uint8_t *d;
     size_t n;
+    if (tutti__asset_shareable(path, why, cap)) return TUTTI_EINVAL;
     int r = tutti__asset_read(path, &d, &n);
     if (r) {
         snprintf(why, cap, "cannot read %s: %s", path, strerror(-r));
@@ -424,6 +451,7 @@ static int submit_read(uint64_t ctx, const uint8_t *p, size_t len, const char *p
 {
     uint8_t *d;
     size_t n;
+    if (tutti__asset_shareable(path, why, cap)) return TUTTI_EINVAL;
     int r = tutti__asset_read(path, &d, &n);
     if (r) {
         snprintf(why, cap, "cannot read %s: %s", path, strerror(-r));
@@ -565,6 +593,46 @@ static void drop_part(uint32_t part, tutti_time at)
     memset(S.part_bufs[part], 0, sizeof S.part_bufs[part]);
     S.groups_made &= ~(1u << part);
     if (S.ns) tutti__ns_forget(S.ns, part);
+    tutti__guard_set_gain(part, 1.0f); /* the slot's next member starts at full gain */
+    S.asset_bytes[part] = 0;
+    S.over_budget &= ~(1u << part);
+    memset(S.asset_open[part], 0, sizeof S.asset_open[part]);
+}
+
+/* The session's settings (tutti_hub_config.settings), on the member's
+ * thread: "limiter=DB" or "limiter=off" sets the guards' ceiling; without
+ * it, the default. The same on every member, since the hub tells each the
+ * same. */
+static void read_settings(void *arg, void *engine)
+{
+    (void)arg;
+    tutti_member_status ms;
+    tutti_member_status_get(engine, &ms);
+    if (!ms.joined) return;
+    S.settings_read = true;
+    const char *l = strstr(ms.settings, "limiter=");
+    if (l && (l == ms.settings || l[-1] == ';')) {
+        l += 8;
+        char *end;
+        double db = strtod(l, &end);
+        if (!strncmp(l, "off", 3))
+            S.guard_ceiling = 0;
+        else if (end != l && db >= -60 && db <= 0)
+            S.guard_ceiling = (float)pow(10.0, db / 20.0);
+    }
+    const char *nb = strstr(ms.settings, "node_budget=");
+    if (nb && (nb == ms.settings || nb[-1] == ';')) {
+        char *end;
+        unsigned long v = strtoul(nb + 12, &end, 10);
+        if (end != nb + 12 && v <= 1000000) S.node_budget = (uint32_t)v;
+    }
+    if (S.guard_ceiling > 0)
+        logf_("tutti: every part's output is limited to %.1f dBFS on every server (the "
+              "session's setting)",
+              20 * log10(S.guard_ceiling));
+    else
+        logf_("tutti: warning: the session has the parts' safety limiter off (the hub's "
+              "--limiter off)");
 }
 
 /* The part's group, made on this server the first time the part is heard.
@@ -574,10 +642,35 @@ static void drop_part(uint32_t part, tutti_time at)
 static void ensure_group(uint32_t part)
 {
     if (part >= TUTTI_NS_SLOTS || (S.groups_made & (1u << part))) return;
-    uint8_t msg[64];
+    tutti_net *net = atomic_load(&S.live);
+    if (!S.settings_read && net) tutti_net_call(net, read_settings, NULL);
+    uint8_t msg[64], free1[48], err[32], gb[96], ga[96], b[400];
     size_t n = tutti__ns_part_setup(part, msg, sizeof msg);
     if (!n) return;
-    if (inject(msg, n, TUTTI_PROXY_CTX_DISCARD)) S.groups_made |= 1u << part;
+    size_t e = tutti__osc_write(err, sizeof err, "/error", "i", -1);
+    /* the guard nodes of an earlier part of this slot go first (guard.h) */
+    size_t f = tutti__osc_write(free1, sizeof free1, "/n_free", "ii",
+                                TUTTI_GUARD_NODE(part, 0), TUTTI_GUARD_NODE(part, 1));
+    /* the guards around the part's group: before it (add action 2) and
+     * after it (3), at the root level where the server check skips them */
+    size_t g0 = tutti__osc_write(
+        gb, sizeof gb, "/s_new", "siiisisi", TUTTI_GUARD_DEF, TUTTI_GUARD_NODE(part, 0),
+        2, (int32_t)tutti__ns_part_group(part), "slot", (int32_t)part, "stage", 0);
+    size_t g1 = tutti__osc_write(
+        ga, sizeof ga, "/s_new", "siiisisisf", TUTTI_GUARD_DEF, TUTTI_GUARD_NODE(part, 1),
+        3, (int32_t)tutti__ns_part_group(part), "slot", (int32_t)part, "stage", 1,
+        "ceiling", (double)S.guard_ceiling);
+    memcpy(b, "#bundle", 8);
+    put_be64(b + 8, 1);
+    size_t k = 16;
+    const uint8_t *parts[] = {err, free1, msg, gb, ga};
+    size_t lens[] = {e, f, n, g0, g1};
+    for (int i = 0; i < 5; i++) {
+        tutti__osc_wr32(b + k, (uint32_t)lens[i]);
+        memcpy(b + k + 4, parts[i], lens[i]);
+        k += 4 + lens[i];
+    }
+    if (inject(b, k, TUTTI_PROXY_CTX_DISCARD)) S.groups_made |= 1u << part;
 }
 
 /* `p` (a rewritten packet) as one bundle for local wall time `at`, into
@@ -609,9 +702,12 @@ static void journal(const tutti_event *ev, const uint8_t *data, size_t len)
 }
 
 /* Frees every node of a part, timed at `at` (after what is timed there). */
-static void free_part(uint32_t part, tutti_time at)
+static void free_part(uint32_t part, uint32_t origin, tutti_time at)
 {
     drop_part(part, at);
+    int n = tutti__asset_drop_partials(origin, 0); /* its unfinished uploads */
+    if (n)
+        logf_("tutti: %d partial shared files of member %" PRIu32 " removed", n, origin);
 }
 
 /* ------------------------------------------------ state for newcomers */
@@ -941,7 +1037,7 @@ static void on_command(const tutti_event *ev, tutti_time at)
      * silenced after the last of them, at the same place in the order on
      * every server. */
     if (stream_left(id) == 0)
-        free_part(part, at);
+        free_part(part, id, at);
     else
         S.gone[part] = id;
 }
@@ -957,6 +1053,78 @@ static int visit_file(void *ctx, const uint8_t *p, size_t len)
     int *f = ctx;
     if (tutti__ns_classify(p, len) == TUTTI_NS_LOCAL_FILE) *f = FILE_BAD;
     return 0;
+}
+
+static int visit_makes_node(void *ctx, const uint8_t *p, size_t len)
+{
+    const char *name = tutti__ns_command_name(p, len);
+    if (name && (!strcmp(name, "/s_new") || !strcmp(name, "/s_newargs") ||
+                 !strcmp(name, "/g_new") || !strcmp(name, "/p_new")))
+        *(bool *)ctx = true;
+    return 0;
+}
+
+/* Whether a checked packet makes a node. */
+static bool makes_node(const uint8_t *p, size_t len)
+{
+    bool yes = false;
+    if (tutti__osc_is_bundle(p, len))
+        tutti__osc_each_message(p, len, visit_makes_node, &yes);
+    else
+        visit_makes_node(&yes, p, len);
+    return yes;
+}
+
+static bool asset_refused(uint64_t hash)
+{
+    for (uint32_t i = 0; i < S.nrefused_assets && i < REFUSED_ASSETS; i++)
+        if (S.refused_assets[i] == hash) return true;
+    return false;
+}
+
+/* The part's quota for a chunk of a shared file, decided from the stream
+ * alone, never from what this server's cache holds, so every server decides
+ * the same: a file's first chunk counts its declared size against the
+ * part's ASSET_QUOTA, and a part may have ASSET_PARTIALS files started and
+ * not yet ended (its last chunk) at once. A refused file's later chunks
+ * and the command that reads it go nowhere. */
+static bool asset_allowed(const char *token, uint32_t origin, uint64_t total,
+                          uint64_t off, uint64_t n)
+{
+    uint64_t hash;
+    uint32_t part = tutti_member_part(origin);
+    if (!tutti__asset_token_parse(token, &hash) || part >= TUTTI_NS_SLOTS) return false;
+    if (asset_refused(hash)) {
+        atomic_fetch_add(&S.assets_refused, 1);
+        return false;
+    }
+    uint64_t *open = S.asset_open[part];
+    int at = -1, free_at = -1;
+    for (int i = 0; i < ASSET_PARTIALS; i++) {
+        if (open[i] == hash) at = i;
+        if (!open[i] && free_at < 0) free_at = i;
+    }
+    const char *why = NULL;
+    if (off == 0 && at < 0) {
+        if (S.asset_bytes[part] + total > ASSET_QUOTA)
+            why = "its shared files would pass the part's quota (512 MiB a session)";
+        else if (free_at < 0)
+            why = "it has 4 shared files partly sent already";
+        if (!why) {
+            S.asset_bytes[part] += total;
+            open[at = free_at] = hash;
+        }
+    }
+    if (!why) {
+        if (at >= 0 && off + n >= total) open[at] = 0; /* its last chunk */
+        return true;
+    }
+    S.refused_assets[S.nrefused_assets++ % REFUSED_ASSETS] = hash;
+    if (atomic_fetch_add(&S.assets_refused, 1) < 8)
+        logf_("tutti: a shared file of part %" PRIu32 " (%s, %" PRIu64
+              " bytes) is refused on every server: %s",
+              part, token, total, why);
+    return false;
 }
 
 static int file_event(const uint8_t *p, size_t len, uint32_t origin)
@@ -977,6 +1145,8 @@ static int file_event(const uint8_t *p, size_t len, uint32_t origin)
         const uint8_t *b = it.rd;
         uint32_t n = tutti__osc_rd32(b);
         if (total < 0 || off < 0) return FILE_BAD;
+        if (!asset_allowed(token, origin, (uint64_t)total, (uint64_t)off, n))
+            return FILE_ASSET;
         int r = tutti__asset_put(token, origin, (uint64_t)total, (uint64_t)off, b + 4, n);
         if (r < 0)
             logf_("tutti: a shared file (%s) could not be stored: %s", token,
@@ -1001,6 +1171,14 @@ static bool local_file(ssize_t *n)
     size_t dl;
     const char *token = first_string(S.out, (size_t)*n, &done, &dl);
     char path[4200];
+    uint64_t hash = 0;
+    if (token && tutti__asset_token_parse(token, &hash) && asset_refused(hash)) {
+        logf_(
+            "tutti: a shared file (%s) was refused (the part's quota); the command that "
+            "reads it is skipped on every server",
+            token);
+        return false;
+    }
     if (!token || tutti__asset_path(token, path, sizeof path) || !tutti__asset_have(token)) {
         logf_("tutti: a shared file (%s) is not in this server's cache; the command that "
               "reads it is skipped here",
@@ -1138,6 +1316,14 @@ static void deliver_user(const tutti_event *ev, tutti_time at, int how)
         pthread_mutex_unlock(&S.state_mu);
     }
     if (checked) tutti__state_buffers_changed(osc, len, mark_buf, &part);
+    if (checked && part < 32 && (S.over_budget & (1u << part)) && makes_node(osc, len)) {
+        if (atomic_fetch_add(&S.nodes_refused, 1) % 1000 == 0)
+            logf_("tutti: an event of part %" PRIu32 " that makes nodes is refused on every "
+                  "server: the part is over its node budget (%" PRIu32 ")",
+                  part, S.node_budget);
+        journal(ev, NULL, 0);
+        return;
+    }
     if (checked) {
         int f = file_event(osc, len, ev->key.origin);
         if (f == FILE_ASSET) {
@@ -1248,6 +1434,26 @@ static void deliver_state(const tutti_event *ev, tutti_time at)
 
 /* A difference the checker found (member's thread): logged when it says
  * something new about its part, and kept for the status. */
+/* A part's node count as the servers agreed on it in a decided round
+ * (check.h): the node budget, the same on every member. */
+static void check_nodes(void *arg, int64_t round, uint32_t slot, uint32_t nodes)
+{
+    (void)arg;
+    if (slot >= 32 || !S.node_budget) return;
+    uint32_t bit = 1u << slot;
+    if (!(S.over_budget & bit) && nodes > S.node_budget) {
+        S.over_budget |= bit;
+        logf_("tutti: part %" PRIu32 " holds %" PRIu32 " nodes on the servers (round %" PRId64
+              "), over the session's budget of %" PRIu32
+              ": its synths and groups are refused on every server until it frees some",
+              slot, nodes, round, S.node_budget);
+    } else if ((S.over_budget & bit) && nodes <= S.node_budget / 10 * 9) {
+        S.over_budget &= ~bit;
+        logf_("tutti: part %" PRIu32 " is back under its node budget (%" PRIu32 " nodes)", slot,
+              nodes);
+    }
+}
+
 static void check_report(void *arg, const tutti__check_diff *d)
 {
     (void)arg; /* called by the checker, under check_mu */
@@ -1432,7 +1638,7 @@ static void deliver(void *ctx, const tutti_event *ev, tutti_time now_session, bo
     uint32_t part = tutti_member_part(ev->key.origin);
     if (part < TUTTI_NS_SLOTS && S.gone[part] == ev->key.origin &&
         stream_left(ev->key.origin) <= 1) { /* this one was its last */
-        free_part(part, at);
+        free_part(part, ev->key.origin, at);
         S.gone[part] = 0;
     }
 }
@@ -1610,6 +1816,48 @@ static void stop_member(void)
     logf_("tutti: left the session; the proxy is solo again");
 }
 
+/* The credential of a join (session.h) into `mc`, checked before anything
+ * is left: an invitation given as its text or as a file holding it, a
+ * passphrase, a pinned hub key. What `mc` points to lives in `inv` and `pin`
+ * (tutti_member_create copies it). */
+static int join_credential(const tutti__session_opts *o, tutti_invite *inv,
+                           uint8_t pin[32], tutti_member_config *mc, char *why,
+                           size_t cap)
+{
+    if (o->invite && *o->invite) {
+        const char *bad = NULL;
+        if (!strncmp(o->invite, "tutti-invite-1", 14)) {
+            if (tutti__invite_parse(o->invite, strlen(o->invite), inv, &bad)) {
+                snprintf(why, cap, "the invitation: %s", bad);
+                return TUTTI_EINVAL;
+            }
+        } else {
+            char line[512] = "";
+            FILE *f = fopen(o->invite, "r");
+            bool got = f && fgets(line, sizeof line, f);
+            if (f) fclose(f);
+            int rc =
+                got ? tutti__invite_parse(line, strcspn(line, "\r\n"), inv, &bad) : -1;
+            tutti__auth_wipe(line, sizeof line);
+            if (rc) {
+                snprintf(why, cap, "the invitation %.200s: %s", o->invite,
+                         got ? bad : "cannot read it (a path on the server's machine)");
+                return TUTTI_EINVAL;
+            }
+        }
+        mc->invite = inv;
+    }
+    if (o->passphrase && *o->passphrase) mc->passphrase = o->passphrase;
+    if (o->hub_key && *o->hub_key) {
+        if (!tutti__hex32(o->hub_key, strlen(o->hub_key), pin)) {
+            snprintf(why, cap, "the hub key is 64 hex digits");
+            return TUTTI_EINVAL;
+        }
+        mc->hub_key = pin;
+    }
+    return 0;
+}
+
 int tutti__session_join(const tutti__session_opts *o, char *why, size_t cap)
 {
     if (!o->hub || !*o->hub || !o->name || !*o->name) {
@@ -1621,6 +1869,12 @@ int tutti__session_join(const tutti__session_opts *o, char *why, size_t cap)
         snprintf(why, cap, "the hub URL \"%.200s\": %s", o->hub, bad_url);
         return TUTTI_EINVAL;
     }
+    tutti_member_config mc;
+    tutti_member_config_init(&mc);
+    tutti_invite inv;
+    uint8_t pin[32];
+    int rc = join_credential(o, &inv, pin, &mc, why, cap);
+    if (rc) return rc;
     int role = TUTTI_ROLE_PERFORMER;
     if (o->role && *o->role) {
         for (role = 0; role <= TUTTI_ROLE_ADMIN; role++)
@@ -1639,19 +1893,39 @@ int tutti__session_join(const tutti__session_opts *o, char *why, size_t cap)
     tutti__ns_config nc;
     tutti__ns_config_init(&nc);
     nc.hw_audio_buses = srv.inputs + srv.outputs;
-    if (srv.buffers &&
-        tutti__ns_check_server(&nc, srv.buffers, srv.audio_buses, srv.control_buses, why,
-                               cap))
+    if (srv.buffers && tutti__ns_check_server(&nc, srv.buffers, srv.audio_buses,
+                                              srv.control_buses, why, cap)) {
+        tutti__auth_wipe(&inv, sizeof inv);
         return TUTTI_EINVAL;
-    int rc = tutti__ns_create(&S.ns, &nc);
+    }
+    rc = tutti__ns_create(&S.ns, &nc);
     if (rc) {
         snprintf(why, cap, "%s", tutti_strerror(rc));
+        tutti__auth_wipe(&inv, sizeof inv);
         return rc;
     }
     const char *rules = getenv("TUTTI_NS_RULES");
     if (rules && *rules && tutti__ns_rules_parse(S.ns, rules))
         logf_("tutti: TUTTI_NS_RULES=\"%s\" is not a list of name:kind pairs; ignored", rules);
     S.groups_made = 1; /* part 0 is the server's own */
+    uint8_t def[512];
+    size_t dn = tutti__guard_def_recv(def, sizeof def);
+    if (!dn || !inject(def, dn, TUTTI_PROXY_CTX_DISCARD))
+        logf_("tutti: warning: the guard's synthdef did not reach the server: the parts "
+              "play without their safety limiter");
+    S.guard_ceiling = TUTTI_GUARD_CEILING;
+    S.settings_read = false;
+    S.node_budget = NODE_BUDGET;
+    S.over_budget = 0;
+    atomic_store(&S.nodes_refused, 0);
+    memset(S.asset_bytes, 0, sizeof S.asset_bytes);
+    memset(S.asset_open, 0, sizeof S.asset_open);
+    S.nrefused_assets = 0;
+    atomic_store(&S.assets_refused, 0);
+    int stale = tutti__asset_drop_partials(0, 3600);
+    if (stale)
+        logf_("tutti: %d partial shared files older than an hour removed from the cache",
+              stale);
     memset(S.part_bufs, 0, sizeof S.part_bufs);
     S.nsolo_roots = 0;
     S.started = S.journaling = false;
@@ -1669,6 +1943,7 @@ int tutti__session_join(const tutti__session_opts *o, char *why, size_t cap)
     S.check_last[0] = 0;
     tutti__checker_free(S.checker);
     S.checker = tutti__checker_new(check_report, NULL);
+    if (S.checker) tutti__checker_on_nodes(S.checker, check_nodes, NULL);
     pthread_mutex_unlock(&S.check_mu);
     /* The model is kept: what the clients made while solo is carried into
      * the part once joined (carry). Solo nodes in other parts' id ranges
@@ -1698,6 +1973,7 @@ int tutti__session_join(const tutti__session_opts *o, char *why, size_t cap)
     if (S.journal_path[0]) {
         if (cli_journal_open(&S.journal, S.journal_path)) {
             snprintf(why, cap, "cannot write the journal %s", S.journal_path);
+            tutti__auth_wipe(&inv, sizeof inv);
             tutti__ns_destroy(S.ns);
             S.ns = NULL;
             return TUTTI_EINVAL;
@@ -1705,8 +1981,6 @@ int tutti__session_join(const tutti__session_opts *o, char *why, size_t cap)
         S.journal_open = true;
     }
 
-    tutti_member_config mc;
-    tutti_member_config_init(&mc);
     mc.session = o->session && *o->session ? o->session : "tutti";
     mc.name = o->name;
     mc.role = role;
@@ -1718,6 +1992,7 @@ int tutti__session_join(const tutti__session_opts *o, char *why, size_t cap)
     ncfg.log = net_log;
     tutti_net *n = NULL;
     rc = tutti_net_member_start(&n, &mc, &cb, o->hub, &ncfg);
+    tutti__auth_wipe(&inv, sizeof inv); /* the member has its copy */
     if (rc) {
         snprintf(why, cap, "cannot start the member for %s: %s", o->hub, tutti_strerror(rc));
         if (S.journal_open) cli_journal_close(&S.journal);
@@ -1736,6 +2011,10 @@ int tutti__session_join(const tutti__session_opts *o, char *why, size_t cap)
     atomic_store(&S.active, true);
     changed();
     logf_("tutti: joining session \"%s\" at %s as %s", mc.session, o->hub, o->name);
+    logf_("tutti: joining session \"%s\" at %s as %s%s", mc.session, o->hub, o->name,
+          mc.invite       ? " with an invitation"
+          : mc.passphrase ? " with the passphrase"
+                          : " (no credential: an open hub only)");
     return 0;
 }
 
@@ -1789,6 +2068,22 @@ static void clear_parts(void)
     for (uint32_t part = 1; part < TUTTI_NS_SLOTS; part++)
         drop_part(part, 0);
     S.groups_made = 1;
+    /* and the guards (errors off: a slot never used has none) */
+    uint8_t b[16 + 32 * (4 + 32)], msg[32];
+    memcpy(b, "#bundle", 8);
+    put_be64(b + 8, 1);
+    size_t k = 16, m = tutti__osc_write(msg, sizeof msg, "/error", "i", -1);
+    tutti__osc_wr32(b + k, (uint32_t)m);
+    memcpy(b + k + 4, msg, m);
+    k += 4 + m;
+    for (uint32_t part = 1; part < TUTTI_NS_SLOTS && part < TUTTI_GUARD_SLOTS; part++) {
+        m = tutti__osc_write(msg, sizeof msg, "/n_free", "ii", TUTTI_GUARD_NODE(part, 0),
+                             TUTTI_GUARD_NODE(part, 1));
+        tutti__osc_wr32(b + k, (uint32_t)m);
+        memcpy(b + k + 4, msg, m);
+        k += 4 + m;
+    }
+    inject(b, k, TUTTI_PROXY_CTX_DISCARD);
 }
 
 /* Back to solo with everything the part had: the model, in the clients'
@@ -2068,6 +2363,60 @@ uint32_t tutti__session_members(tutti_member_info *out, uint32_t cap)
     return c.n;
 }
 
+int tutti__session_monitor(const char *who, float gain, char *why, size_t cap)
+{
+    if (!who || !*who) {
+        snprintf(why, cap, "say which part: a member's name or a part number");
+        return TUTTI_EINVAL;
+    }
+    char *end;
+    long part = strtol(who, &end, 10);
+    if (*end || end == who) {
+        tutti_member_info info[TUTTI_GUARD_SLOTS];
+        uint32_t n = tutti__session_members(info, TUTTI_GUARD_SLOTS);
+        part = -1;
+        for (uint32_t i = 0; i < n && i < TUTTI_GUARD_SLOTS; i++)
+            if (!strcmp(info[i].name, who)) part = (long)tutti_member_part(info[i].id);
+        if (part < 0) {
+            snprintf(why, cap, "no member \"%.40s\" in the session", who);
+            return TUTTI_EINVAL;
+        }
+    }
+    if (part < 1 || part >= TUTTI_GUARD_SLOTS || part >= TUTTI_NS_SLOTS) {
+        snprintf(why, cap, "parts are numbered 1 to %d", TUTTI_NS_SLOTS - 1);
+        return TUTTI_EINVAL;
+    }
+    if (!(gain >= 0.0f && gain <= 1.0f)) {
+        snprintf(why, cap, "a gain is from 0 (mute) to 1");
+        return TUTTI_EINVAL;
+    }
+    tutti__guard_set_gain((uint32_t)part, gain);
+    logf_(
+        "tutti: part %ld plays at gain %.2f on this server (monitoring: no other server "
+        "changes)",
+        part, (double)gain);
+    return 0;
+}
+
+void tutti__session_guard_text(char *out, size_t cap)
+{
+    int w0 = S.guard_ceiling > 0
+                 ? snprintf(out, cap, "limiter %.1f dBFS", 20 * log10(S.guard_ceiling))
+                 : snprintf(out, cap, "limiter off");
+    size_t k = w0 > 0 && (size_t)w0 < cap ? (size_t)w0 : 0;
+    for (uint32_t p = 1; p < TUTTI_GUARD_SLOTS && p < TUTTI_NS_SLOTS; p++) {
+        uint64_t lim, bad;
+        tutti__guard_counters(p, &lim, &bad);
+        float g = tutti__guard_gain(p);
+        if (!(S.groups_made & (1u << p)) && !lim && !bad && g == 1.0f) continue;
+        int w = snprintf(out + k, cap - k,
+                         "; p%u gain %.2f limited %" PRIu64 " nonfinite %" PRIu64, p,
+                         (double)g, lim, bad);
+        if (w < 0 || (size_t)w >= cap - k) break;
+        k += (size_t)w;
+    }
+}
+
 void tutti__session_status_get(tutti__session_status *st)
 {
     memset(st, 0, sizeof *st);
@@ -2082,6 +2431,12 @@ void tutti__session_status_get(tutti__session_status *st)
         st->members = ms.members;
         st->horizon_ns = ms.horizon;
         st->moved = ms.moved;
+        st->role = ms.role;
+        st->assets_refused = atomic_load(&S.assets_refused);
+        st->nodes_refused = atomic_load(&S.nodes_refused);
+        st->sealed = ms.sealed;
+        st->hub_verified = ms.hub_verified;
+        st->unsealed_dropped = ms.unsealed_dropped;
         st->clock_locked = ms.clock.locked;
         /* against this machine's wall clock, which session time reads as */
         st->clock_offset_ns = ms.clock.offset_ns - tutti_net_session_epoch();

@@ -70,6 +70,13 @@ typedef struct tutti__session_opts {
     const char *journal; /* file, or NULL/"" for none */
     const char *role;    /* what an open hub should give (tutti_role_name);
                           * NULL/"": performer */
+    /* The credential for a hub that is not open (docs/security.md); each
+     * NULL/"" for none. invite: the invitation's text ("tutti-invite-1 ...")
+     * or the path of a file on this machine holding it; passphrase: the
+     * session passphrase itself; hub_key: the hub's key, 64 hex digits. */
+    const char *invite;
+    const char *passphrase;
+    const char *hub_key;
 } tutti__session_opts;
 
 typedef struct tutti__session_status {
@@ -102,6 +109,11 @@ typedef struct tutti__session_status {
     bool check_differs;
     char check_last[480];
     char hub[128], session[32], name[32], journal[256];
+    uint64_t assets_refused; /* chunks of shared files refused (the parts' quotas) */
+    uint64_t nodes_refused;  /* node-making events refused (a part over its node budget) */
+    bool sealed;             /* the link to the hub is encrypted (a credentialed join) */
+    bool hub_verified; /* the hub proved the key pinned by the invitation or hub_key */
+    uint64_t unsealed_dropped;
 } tutti__session_status;
 
 /* Remembers how to reach the server. Called once, from tutti__proxy_start. */
@@ -111,6 +123,15 @@ void tutti__session_init(const tutti_proxy_host *host);
  * sentence in `why` (give it TUTTI__NS_WHY_MAX bytes: the server check's
  * sentences fill most of that). Joining again while active leaves first. */
 int tutti__session_join(const tutti__session_opts *o, char *why, size_t cap);
+
+/* This server's monitoring gain for a part (guard.h): `who` a member's name
+ * or its part's number, `gain` 0 (mute) to 1. A local choice: no event, no
+ * other server hears of it. 0, or TUTTI_EINVAL with a sentence in `why`. */
+int tutti__session_monitor(const char *who, float gain, char *why, size_t cap);
+
+/* The guards as one line for the status: per part "pN gain G limited B
+ * nonfinite S" (blocks in which the limiter acted, samples replaced). */
+void tutti__session_guard_text(char *out, size_t cap);
 
 /* Leaves politely and stops the member; back to solo. */
 void tutti__session_leave(void);

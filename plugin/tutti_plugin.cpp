@@ -43,10 +43,18 @@
  *   and wakes the loop, and never touches a socket.
  * - Contexts are 64-bit client names (proxy.h); a 64-bit pointer holds them.
  *   A 32-bit server (the Bela) will need a table in the proxy first.
+ * - TuttiGuard, the one UGen here, is the guard's node (guard.h): two of
+ *   them stand around each part's group, the one before copies the hardware
+ *   outputs, the one after limits what the part added. Both run on the audio
+ *   thread; they find each other through a table indexed by slot that only
+ *   the audio thread touches. The copy's memory comes from RTAlloc in the
+ *   constructor (a failed RTAlloc leaves the guard a pass-through, counted
+ *   as nothing limited, never a crash).
  */
 #include <SC_PlugIn.h>
 #include <SC_Reply.h>
 
+#include "guard.h"
 #include "beat.h"
 #include "proxy.h"
 #include "tutti/tutti.h"
@@ -199,6 +207,87 @@ void host_server(void *, tutti_proxy_server *out)
     out->outputs = static_cast<int32_t>(w->mNumOutputs);
 }
 
+/* ----------------------------------------------------------- the guard */
+
+struct TuttiGuard : public Unit {
+    uint32_t slot, stage, nch;
+    float *copy;    /* stage 0: the outputs before the part, nch * buflen */
+    int32 stamp;    /* stage 0: the block the copy is of */
+    tutti__guard g; /* stage 1: the limiter */
+};
+
+/* The guards before each part, by slot (audio thread only). */
+TuttiGuard *g_before[TUTTI_GUARD_SLOTS];
+
+void TuttiGuard_before(TuttiGuard *unit, int)
+{
+    World *w = unit->mWorld;
+    uint32_t len = static_cast<uint32_t>(w->mBufLength);
+    for (uint32_t ch = 0; ch < unit->nch; ch++) {
+        float *dst = unit->copy + ch * len;
+        if (w->mAudioBusTouched[ch] == w->mBufCounter)
+            std::memcpy(dst, w->mAudioBus + ch * len, len * sizeof(float));
+        else
+            std::memset(dst, 0, len * sizeof(float));
+    }
+    unit->stamp = w->mBufCounter;
+}
+
+void TuttiGuard_after(TuttiGuard *unit, int)
+{
+    World *w = unit->mWorld;
+    TuttiGuard *b = g_before[unit->slot];
+    if (!b || b->stamp != w->mBufCounter || b->nch != unit->nch) return;
+    uint32_t len = static_cast<uint32_t>(w->mBufLength);
+    float *out[64];
+    const float *before[64];
+    bool touched[64];
+    bool any = false;
+    for (uint32_t ch = 0; ch < unit->nch; ch++) {
+        out[ch] = w->mAudioBus + ch * len;
+        before[ch] = b->copy + ch * len;
+        touched[ch] = w->mAudioBusTouched[ch] == w->mBufCounter;
+        any |= touched[ch];
+    }
+    if (!any) return;
+    uint32_t bad = 0;
+    uint32_t limited = tutti__guard_run(&unit->g, out, before, touched, unit->nch, len,
+                                        IN0(2), tutti__guard_gain(unit->slot), &bad);
+    tutti__guard_count(unit->slot, limited, bad);
+}
+
+void TuttiGuard_none(TuttiGuard *, int) {}
+
+void TuttiGuard_Ctor(TuttiGuard *unit)
+{
+    World *w = unit->mWorld;
+    float slot = IN0(0), stage = IN0(1);
+    unit->slot = slot >= 1 && slot < TUTTI_GUARD_SLOTS ? static_cast<uint32_t>(slot) : 0;
+    unit->stage = stage == 1 ? 1 : 0;
+    unit->nch = static_cast<uint32_t>(w->mNumOutputs);
+    if (unit->nch > 64) unit->nch = 64;
+    unit->copy = nullptr;
+    unit->stamp = -1;
+    tutti__guard_init(&unit->g, w->mSampleRate);
+    SETCALC(TuttiGuard_none);
+    if (!unit->slot) return;
+    if (unit->stage == 0) {
+        unit->copy = static_cast<float *>(
+            RTAlloc(w, sizeof(float) * unit->nch * static_cast<size_t>(w->mBufLength)));
+        if (!unit->copy) return;
+        g_before[unit->slot] = unit;
+        SETCALC(TuttiGuard_before);
+    } else {
+        SETCALC(TuttiGuard_after);
+    }
+}
+
+void TuttiGuard_Dtor(TuttiGuard *unit)
+{
+    if (unit->slot && g_before[unit->slot] == unit) g_before[unit->slot] = nullptr;
+    if (unit->copy) RTFree(unit->mWorld, unit->copy);
+}
+
 } // namespace
 
 PluginLoad(TuttiProxy)
@@ -207,6 +296,7 @@ PluginLoad(TuttiProxy)
     DefinePlugInCmd("tutti_attach", attach_cmd, nullptr);
     DefinePlugInCmd("tutti_anchor", anchor_cmd, nullptr);
     tutti__ugens_load(inTable);
+    DefineDtorUnit(TuttiGuard);
 
     g_send = reinterpret_cast<SendPacketFn>(
         dlsym(RTLD_DEFAULT, "World_SendPacketWithContext"));

@@ -4,11 +4,14 @@
     localsession.py --tutti BUILD/tutti [--example examples/trio] [--members 3]
                     [--out DIR] [--bars 4] [--bpm 120] [--horizon MS]
                     [--quit-member K --quit-at S] [--late-member K --late-at S]
-                    [--fault-member K --fault-at S] [--check]
+                    [--fault-member K --fault-at S] [--open] [--check]
 
 Starts one JACK server (the dummy driver, so no sound card is needed), a hub,
 and one scsynth per member with the tutti plugin; the members join the
-session (the first ones from their environment, the last with `tutti join`);
+session (the first ones from their environment, the last with `tutti join`),
+each with an invitation of its own made here with `tutti invite`, so every
+link to the hub is encrypted and the hub proves its key (--open: an open hub,
+links in clear);
 each member's client plays its part of the example against its own server's
 proxy port; every server records its output to a WAV file. Then it asks every
 server for its node tree halfway through, compares the journals with `tutti
@@ -83,6 +86,9 @@ def main():
     ap.add_argument("--fault-at", type=float, default=4.0)
     ap.add_argument("--lead-in", type=float, default=5.0,
                     help="seconds from the launch of the clients to bar 0 (their set-up)")
+    ap.add_argument("--session", default="tutti", help="the session's name")
+    ap.add_argument("--open", action="store_true",
+                    help="an open hub (no invitations; the links in clear)")
     ap.add_argument("--check", action="store_true")
     a = ap.parse_args()
 
@@ -133,11 +139,29 @@ def main():
         url_file = os.path.join(work, "hub.url")
         if os.path.exists(url_file):  # an earlier session's, in a reused --out
             os.unlink(url_file)
-        hub = procs.start("hub", [tutti, "hub", "--listen", "tcp://127.0.0.1:0", "--url-file",
-                                  url_file, "--horizon", str(a.horizon), "--bpm",
-                                  str(a.bpm), "--quiet"], env)
+        # As on a public hub: the hub has its own key and admits only the
+        # holders of its invitations, one per member, made afresh for every
+        # run (a reused --out gets a new key); every link is then encrypted.
+        keys = os.path.join(work, "hubkeys")
+        shutil.rmtree(keys, ignore_errors=True)
+        invites = {}
+        hub_argv = [tutti, "hub", "--listen", "tcp://127.0.0.1:0", "--session", a.session,
+                    "--url-file", url_file,
+                    "--horizon", str(a.horizon), "--bpm", str(a.bpm), "--quiet"]
+        if not a.open:
+            for k in range(1, a.members + 1):
+                path = os.path.join(work, "member%d.invite" % k)
+                r = subprocess.run([tutti, "invite", "--keys", keys, "--role", "performer",
+                                    "--expires", "3600", "--out", path],
+                                   capture_output=True, text=True, timeout=30)
+                if r.returncode:
+                    raise RuntimeError("tutti invite failed: " + r.stderr.strip())
+                invites["member%d" % k] = path
+            hub_argv += ["--keys", keys]
+        hub = procs.start("hub", hub_argv, env)
         url = wait_for(lambda: read(url_file).strip(), 10, "the hub")
-        say("hub: %s  (L = %g ms)" % (url, a.horizon))
+        say("hub: %s  (L = %g ms; %s)" % (url, a.horizon, "open, links in clear" if a.open else
+                                         "%d invitations, links encrypted" % a.members))
 
         def start_server(s):
             s["proc"] = procs.start(s["name"], scsynth_argv(s["port"], plugin_dir), s["env"])
@@ -147,11 +171,15 @@ def main():
             name = "member%d" % k
             port = free_port()
             # each server its own asset cache, as on machines of their own
-            senv = dict(env, TUTTI_PROXY_PORT="0", TUTTI_CACHE=os.path.join(work, name + "-cache"))
+            # and shares only files from this session's folder (the samples)
+            senv = dict(env, TUTTI_PROXY_PORT="0", TUTTI_CACHE=os.path.join(work, name + "-cache"),
+                        TUTTI_SHARE_DIRS=work)
             journal = os.path.join(work, name + ".journal")
             if k < a.members and k != a.late_member:  # the others join with `tutti join`
-                senv.update(TUTTI_HUB=url, TUTTI_NAME=name, TUTTI_SESSION="tutti",
+                senv.update(TUTTI_HUB=url, TUTTI_NAME=name, TUTTI_SESSION=a.session,
                             TUTTI_JOURNAL=journal)
+                if name in invites:
+                    senv.update(TUTTI_INVITE=invites[name])
             servers.append({"name": name, "port": port, "env": senv, "journal": journal,
                             "log": os.path.join(work, name + ".out")})
             start_server(servers[-1])
@@ -174,8 +202,10 @@ def main():
         late = servers[a.late_member - 1] if a.late_member else None
 
         def join(s, members):
+            cred = ["--invite", invites[s["name"]]] if s["name"] in invites else []
             r = subprocess.run([tutti, "join", "--proxy", str(s["proxy"]), "--hub", url,
-                                "--name", s["name"], "--journal", s["journal"]],
+                                "--session", a.session, "--name", s["name"], "--journal",
+                                s["journal"]] + cred,
                                capture_output=True, text=True, timeout=30)
             if r.returncode:
                 raise RuntimeError("tutti join failed: " + r.stderr.strip())
@@ -188,9 +218,12 @@ def main():
                                    x.get("clock_locked") else None)(
                 tutti_status(tutti, s["proxy"])), 20, s["name"] + " to join")
             s["id"], s["part"] = st["id"], st["part"]
-            say("%s: scsynth on %d, proxy on %d, member %d, part %d, clock %+.3f ms (+/- %.3f)" %
-                (s["name"], s["port"], s["proxy"], st["id"], st["part"],
-                 st["clock_offset_ms"], st["clock_bound_ms"]))
+            s["sealed"] = bool(st.get("sealed"))
+            say("%s: scsynth on %d, proxy on %d, member %d, part %d, %s, link %s, clock "
+                "%+.3f ms (+/- %.3f)" %
+                (s["name"], s["port"], s["proxy"], st["id"], st["part"], st.get("role"),
+                 "encrypted" if s["sealed"] else "in clear", st["clock_offset_ms"],
+                 st["clock_bound_ms"]))
 
         now_members = a.members - (1 if late else 0)
         if servers[-1] is not late:
@@ -427,6 +460,9 @@ def main():
                    "held_for_state": st.get("held"), "states_sent": st.get("states_sent"),
                    "tree_at_join": s.get("tree_at_join"),
                    "parts_after_s": s.get("parts_after_s"),
+                   "role": st.get("role"), "sealed": bool(st.get("sealed")),
+                   "hub_verified": bool(st.get("hub_verified")),
+                   "unsealed_dropped": st.get("unsealed_dropped"),
                    "scsynth_late": late, "scsynth_failures": failures,
                    "client_ok": summary.get("ok", False) if summary else False,
                    "client": summary, "wav": s["wav"], "wav_rms": stat.get("rms"),
@@ -443,6 +479,9 @@ def main():
                                 "after their time)" % (s["name"], late, st.get("late_injected")))
             if row["quit"]:
                 continue
+            if not a.open and not (row["sealed"] and row["hub_verified"]):
+                problems.append("%s: its link to the hub was not encrypted, or the hub not "
+                                "checked against its invitation's key" % s["name"])
             if failures and not (a.fault_member and s["name"] == servers[a.fault_member - 1]["name"]):
                 problems.append("%s: scsynth printed FAILURE" % s["name"])
             if not row["client_ok"]:

@@ -2,7 +2,8 @@
 # The main job: build tutti and its scsynth plugin, then play the trio example
 # as a local session: a hub and three members, each a real scsynth with the
 # plugin (JACK's dummy driver: no sound card needed), each with its own client
-# playing one part. Prints each member's clock, its part, what it played and
+# playing one part. The hub admits only the invitations made for this run, so
+# every member's link to it is encrypted (--open: an open hub, in clear). Prints each member's clock, its part, what it played and
 # heard, late events, the node tree of every server, the coherence verdict,
 # and where each server's recording (WAV) is.
 #   scripts/run-session.sh [localsession.py options, e.g. --bars 8 --bpm 96 --out DIR]

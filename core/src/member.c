@@ -47,6 +47,7 @@ enum { M_IDLE, M_HELLO, M_JOINED, M_FAILED };
 struct tutti_member {
     tutti_member_config cfg;
     char session[TUTTI_NAME_MAX], name[TUTTI_NAME_MAX];
+    char settings[TUTTI_SETTINGS_MAX]; /* the session's, from the last WELCOME */
     tutti_io io;
     tutti_member_callbacks cb;
     int state;
@@ -678,6 +679,11 @@ static void on_welcome(tutti_member *m, const tutti__rec *r)
     tutti__tempo_init(&m->tempo, &tl);
     m->tempo_seq = 0;
     m->role = r->u.welcome.role <= 3 ? (int)r->u.welcome.role : TUTTI_ROLE_LISTENER;
+    uint32_t sl =
+        r->u.welcome.settings.len < TUTTI_SETTINGS_MAX ? r->u.welcome.settings.len : 0;
+    if (sl && memchr(r->u.welcome.settings.p, 0, sl)) sl = 0; /* text only */
+    if (sl) memcpy(m->settings, r->u.welcome.settings.p, sl);
+    m->settings[sl] = 0;
     memcpy(m->secret, m->pending_secret, 32);
     m->hs = HS_NONE;
     tutti__order_reset(&m->order, m->joined_at);
@@ -1045,6 +1051,7 @@ void tutti_member_status_get(const tutti_member *m, tutti_member_status *st)
     st->sealed = m->state == M_JOINED && m->link.seal.on;
     st->unsealed_dropped = m->unsealed;
     st->refused = m->refused;
+    memcpy(st->settings, m->settings, sizeof st->settings);
 }
 
 uint32_t tutti_member_timeline_schedule(const tutti_member *m, tutti_timeline *out,

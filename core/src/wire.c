@@ -26,6 +26,7 @@
  *                 6  joined.seq        0    varint u64
  *                 7  hub_next          0    varint u64
  *                 8  role              0    varint u32
+ *                 9  settings          2    string
  *   REJECT (3)    1  code              0    varint u32
  *                 2  reason            2    string
  *   EVENT (4)     1  key.t             0    zz i64
@@ -172,6 +173,7 @@ static const field_desc welcome_fields[] = {
     F(3, FMT_I64, welcome.heartbeat),    F(4, FMT_I64, welcome.joined.t),
     F(5, FMT_U32, welcome.joined.origin), F(6, FMT_U64, welcome.joined.seq),
     F(7, FMT_U64, welcome.hub_next), F(8, FMT_U32, welcome.role),
+    F(9, FMT_STR, welcome.settings),
 };
 static const field_desc reject_fields[] = {
     F(1, FMT_U32, reject.code),

@@ -125,6 +125,7 @@ typedef struct tutti__rec {
             tutti_key joined;     /* the ADD command admitting this member */
             uint64_t hub_next;    /* link_seq of the hub's next sequenced frame */
             uint32_t role;        /* the role the hub gives (from the credential) */
+            tutti__str settings;  /* the session's settings (tutti_hub_config) */
         } welcome;
         struct {
             uint32_t code; /* enum tutti__reject_code */

@@ -66,7 +66,8 @@ static bool rec_eq(const tutti__rec *a, const tutti__rec *b)
                a->u.welcome.horizon == b->u.welcome.horizon &&
                a->u.welcome.heartbeat == b->u.welcome.heartbeat &&
                key_eq(a->u.welcome.joined, b->u.welcome.joined) &&
-               a->u.welcome.hub_next == b->u.welcome.hub_next;
+               a->u.welcome.hub_next == b->u.welcome.hub_next &&
+               str_eq(a->u.welcome.settings, b->u.welcome.settings);
     case TUTTI__REC_REJECT:
         return a->u.reject.code == b->u.reject.code &&
                str_eq(a->u.reject.reason, b->u.reject.reason);
@@ -151,6 +152,7 @@ static int sample_records(tutti__rec *out, bool high)
     r.u.welcome.joined.origin = high ? UINT32_MAX : 0;
     r.u.welcome.joined.seq = high ? UINT64_MAX : 0;
     r.u.welcome.hub_next = high ? UINT64_MAX : 1;
+    r.u.welcome.settings = tutti__str_c(high ? "limiter=-6;x=y" : "");
     out[n++] = r;
 
     memset(&r, 0, sizeof r);

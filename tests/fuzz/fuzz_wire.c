@@ -108,6 +108,7 @@ static void touch(const tutti__rec *r)
         sink += r->u.welcome.member_id + (uint64_t)r->u.welcome.horizon +
                 (uint64_t)r->u.welcome.heartbeat + r->u.welcome.hub_next;
         touch_key(&r->u.welcome.joined);
+        touch_str(r->u.welcome.settings, true);
         break;
     case TUTTI__REC_REJECT:
         sink += r->u.reject.code;

@@ -91,6 +91,54 @@ static void digest(tutti__checker *c, int64_t round, uint32_t origin, const char
     tutti__checker_digest(c, &back);
 }
 
+static uint32_t told[64][TUTTI_CHECK_SLOTS];
+static int ntold;
+
+static void on_nodes(void *arg, int64_t round, uint32_t slot, uint32_t nodes)
+{
+    (void)arg;
+    if (round >= 0 && round < 64 && slot < TUTTI_CHECK_SLOTS) told[round][slot] = nodes + 1;
+    ntold++;
+}
+
+/* The node counts the budget is given: per decided round and part, the
+ * lower median of the servers' counts, so one server cannot inflate
+ * another's part. */
+static void test_node_counts(void)
+{
+    tutti__checker *c = tutti__checker_new(on_report, NULL);
+    tutti__checker_on_nodes(c, on_nodes, NULL);
+    memset(told, 0, sizeof told);
+    ntold = 0;
+    int32_t few[] = {1000, 1001}, many[40];
+    for (int i = 0; i < 40; i++) many[i] = 2000 + i;
+    for (int64_t r = 0; r < 4; r++) {
+        /* anna and bruno hold two synths of part 1; carla claims forty */
+        digest(c, r, 1, "anna", few, 2, 0);
+        digest(c, r, 2, "bruno", few, 2, 0);
+        digest(c, r, 3, "carla", many, 40, 0);
+    }
+    CHECK(ntold > 0);
+    /* part 1: group 1 and two synths (3 nodes), whatever carla says */
+    CHECK_EQ_I64(told[1][1], 3 + 1);
+    CHECK_EQ_I64(told[2][1], 3 + 1);
+    CHECK_EQ_I64(told[1][2], 1 + 1); /* part 2: one synth everywhere */
+    CHECK_EQ_I64(told[1][5], 0 + 1); /* a part nowhere: 0, so a budget can let go */
+    /* two of three agree on forty: then it is forty */
+    tutti__checker *d = tutti__checker_new(on_report, NULL);
+    tutti__checker_on_nodes(d, on_nodes, NULL);
+    memset(told, 0, sizeof told);
+    for (int64_t r = 0; r < 4; r++) {
+        digest(d, r, 1, "anna", many, 40, 0);
+        digest(d, r, 2, "bruno", many, 40, 0);
+        digest(d, r, 3, "carla", few, 2, 0);
+    }
+    CHECK_EQ_I64(told[2][1], 41 + 1);
+    tutti__checker_free(c);
+    tutti__checker_free(d);
+    nreports = 0;
+}
+
 static void test_digest_text(void)
 {
     uint8_t buf[4096], enc[65536];
@@ -305,5 +353,6 @@ int main(void)
     RUN(test_carried);
     RUN(test_fail_windows);
     RUN(test_comings_and_goings);
+    RUN(test_node_counts);
     TEST_END();
 }

@@ -201,6 +201,7 @@ enum tutti_role {
 TUTTI_API const char *tutti_role_name(int role);
 
 #define TUTTI_NAME_MAX 32
+#define TUTTI_SETTINGS_MAX 256
 
 /*
  * Parts. A member's part is its place among the members playing at once:
@@ -377,6 +378,8 @@ typedef struct tutti_member_status {
     bool sealed;           /* the link to the hub is encrypted (joined with a credential) */
     uint64_t unsealed_dropped; /* frames dropped: sealed and not opening, or clear on
                                 * the encrypted link */
+    char settings[TUTTI_SETTINGS_MAX]; /* the session's settings (tutti_hub_config),
+                                        * as the hub's WELCOME gave them */
 } tutti_member_status;
 
 TUTTI_API void tutti_member_status_get(const tutti_member *m, tutti_member_status *st);
@@ -487,6 +490,14 @@ typedef struct tutti_hub_config {
      * a change TUTTI_CLIENT_MARGIN before it schedules past it.
      */
     tutti_time change_lead;
+    /*
+     * The session's settings, told to every member in its WELCOME, so that
+     * every member applies the same (the plugin's safety limiter, for one:
+     * "limiter=-6" or "limiter=off"). "key=value" pairs separated by ';',
+     * opaque to the core, at most TUTTI_SETTINGS_MAX-1 bytes; copied. NULL:
+     * none (each member's defaults).
+     */
+    const char *settings;
 } tutti_hub_config;
 
 /* What a client's schedule-ahead (sclang's Server.latency, Sonic Pi's
