@@ -535,13 +535,6 @@ static void drop_part(uint32_t part, tutti_time at)
     memset(S.asset_open[part], 0, sizeof S.asset_open[part]);
 }
 
-/* The part's group, made on this server the first time the part is heard.
- * A Server object of sclang that talks to scsynth's own port makes, in its
- * initTree, a default group k * 2^26 + 1 in the root for every client id k
- * the server allows: for a part's slot that is the id the part's own group
- * 1 (sclang's default group) takes, and the part's /g_new 1 would fail here
- * alone ("duplicate node ID"). Such a group, outside the part's group, goes
- * first (errors off: usually there is none). */
 /* The session's settings (tutti_hub_config.settings), on the member's
  * thread: "limiter=DB" or "limiter=off" sets the guards' ceiling; without
  * it, the default. The same on every member, since the hub tells each the
@@ -578,6 +571,13 @@ static void read_settings(void *arg, void *engine)
               "--limiter off)");
 }
 
+/* The part's group, made on this server the first time the part is heard.
+ * A Server object of sclang that talks to scsynth's own port makes, in its
+ * initTree, a default group k * 2^26 + 1 in the root for every client id k
+ * the server allows: for a part's slot that is the id the part's own group
+ * 1 (sclang's default group) takes, and the part's /g_new 1 would fail here
+ * alone ("duplicate node ID"). Such a group, outside the part's group, goes
+ * first (errors off: usually there is none). */
 static void ensure_group(uint32_t part)
 {
     if (part >= TUTTI_NS_SLOTS || (S.groups_made & (1u << part))) return;
