@@ -606,6 +606,7 @@ static void tutti_command(uint64_t ctx, tutti__osc_iter *it)
         o.session = tutti__osc_iter_gets(it, NULL);
         o.name = tutti__osc_iter_gets(it, NULL);
         o.journal = tutti__osc_iter_gets(it, NULL);
+        o.role = tutti__osc_iter_gets(it, NULL);
         char why[TUTTI__NS_WHY_MAX] = "";
         int rc = tutti__session_join(&o, why, sizeof why);
         if (rc)
@@ -653,7 +654,7 @@ static void tutti_command(uint64_t ctx, tutti__osc_iter *it)
     }
     char why[128];
     snprintf(why, sizeof why,
-             "tutti: no command \"%s\" (commands: join HUB SESSION NAME [JOURNAL], leave, "
+             "tutti: no command \"%s\" (commands: join HUB SESSION NAME [JOURNAL [ROLE]], leave, "
              "status, members, bpm BPM)",
              what ? what : "");
     reply_fmt(ctx, "/fail", "ss", "/cmd", why);
@@ -1066,7 +1067,8 @@ static int open_port(int port, int *tcp_fd, int *udp_fd)
 static void auto_join(void)
 {
     tutti__session_opts o = {getenv("TUTTI_HUB"), getenv("TUTTI_SESSION"),
-                             getenv("TUTTI_NAME"), getenv("TUTTI_JOURNAL")};
+                             getenv("TUTTI_NAME"), getenv("TUTTI_JOURNAL"),
+                             getenv("TUTTI_ROLE")};
     if (!o.hub || !*o.hub) return;
     char why[TUTTI__NS_WHY_MAX] = "";
     if (tutti__session_join(&o, why, sizeof why))

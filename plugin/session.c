@@ -1491,6 +1491,16 @@ int tutti__session_join(const tutti__session_opts *o, char *why, size_t cap)
         snprintf(why, cap, "the hub URL \"%.200s\": %s", o->hub, bad_url);
         return TUTTI_EINVAL;
     }
+    /* the role asked of an open hub (a credential's role wins elsewhere) */
+    int role = TUTTI_ROLE_PERFORMER;
+    if (o->role && *o->role) {
+        while (role <= TUTTI_ROLE_ADMIN && strcmp(o->role, tutti_role_name(role))) role++;
+        if (role > TUTTI_ROLE_ADMIN) {
+            snprintf(why, cap, "no role \"%.40s\" (performer, listener, conductor or admin)",
+                     o->role);
+            return TUTTI_EINVAL;
+        }
+    }
     stop_member();
 
     tutti_proxy_server srv = {0};
@@ -1568,6 +1578,7 @@ int tutti__session_join(const tutti__session_opts *o, char *why, size_t cap)
     tutti_member_config_init(&mc);
     mc.session = o->session && *o->session ? o->session : "tutti";
     mc.name = o->name;
+    mc.role = role;
     mc.deliver_lead = DELIVER_LEAD; /* scsynth needs the bundle before its time */
     tutti_member_callbacks cb = {.ctx = NULL, .deliver = deliver, .notice = notice};
     tutti_net_config ncfg;

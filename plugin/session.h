@@ -68,6 +68,8 @@ typedef struct tutti__session_opts {
     const char *session; /* session name */
     const char *name;    /* this member's name */
     const char *journal; /* file, or NULL/"" for none */
+    const char *role;    /* what to ask an open hub: performer (NULL/""), listener,
+                          * conductor or admin (a conductor may change the tempo) */
 } tutti__session_opts;
 
 typedef struct tutti__session_status {
