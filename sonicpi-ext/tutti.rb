@@ -655,7 +655,48 @@ module SonicPi
         m
       end
 
+      # Sonic Pi 4 with its bundled scsynth (macOS, Windows): no wrapper put
+      # the proxy on Sonic Pi's scsynth port; `tutti sonicpi install
+      # --bundled-scsynth` loads the plugin through audio-settings.toml and its
+      # proxy listens on 57121 (TUTTI_PROXY_PORT unset). Sonic Pi's traffic is
+      # sent there from now on (SCSynthExternal's @send_port: Sonic Pi has no
+      # public way to set it), and the studio its boot made on scsynth
+      # directly is made again through the proxy, so the plugin knows it and
+      # carries it into the part at a join. Not run here (no Sonic Pi 4 on
+      # Debian 12): written against Sonic Pi 4.5's source.
+      PROXY_DEFAULT_PORT = 57121
+
+      def __tutti_adopt_proxy
+        return if ENV["TUTTI_SONICPI_PROXY_PORT"]
+        sc = __tutti_scsynth
+        port = sc.instance_variable_get(:@send_port).to_i
+        return if port == PROXY_DEFAULT_PORT
+        probe = lambda do |pt|
+          l = Link.new(pt)
+          m = l.request(0.5, "/cmd", "tutti", "status") { |a, _| a == "/tutti/status" }
+          l.close
+          m
+        end
+        return if probe.call(port) # the wrapper's route: the proxy is there
+        return unless probe.call(PROXY_DEFAULT_PORT)
+        sc.instance_variable_set(:@send_port, PROXY_DEFAULT_PORT)
+        @tutti_link.close if @tutti_link
+        @tutti_link = nil
+        studio = __tutti_studio
+        link = __tutti_link
+        link.send_msg("/notify", 1)
+        [studio.synth_group, studio.fx_group, studio.monitor_group, studio.mixer_group].each do |g|
+          link.send_msg("/n_free", g.to_i)
+        end
+        __tutti_make_studio(link)
+        STDOUT.puts "tutti: Sonic Pi's scsynth traffic goes through the tutti proxy on " \
+                    "#{PROXY_DEFAULT_PORT} (scsynth on #{port})"
+      rescue StandardError => e
+        STDOUT.puts "tutti: could not send Sonic Pi's traffic through the proxy: #{e.message}"
+      end
+
       def __tutti_attached
+        __tutti_adopt_proxy
         # A server that joined from its environment (TUTTI_HUB in scsynth's
         # environment) was in the session before Sonic Pi's boot sequence:
         # that sequence is already in the part, on every server.
