@@ -21,6 +21,28 @@ done
 [ -f /usr/lib/sonic-pi/app/server/ruby/bin/sonic-pi-server.rb ] ||
     { echo "SKIP: Sonic Pi is not installed (Debian sonic-pi-server; scripts/deps.sh)"; exit 0; }
 [ -f "$PLUGIN_DIR/TuttiProxy.so" ] || { echo "SKIP: no plugin at $PLUGIN_DIR"; exit 0; }
+# Sonic Pi 4 with a bundled scsynth: the plugin through audio-settings.toml;
+# a scsynth_opts of the user's own is left alone; uninstall restores the file
+H="$WORK/home4"
+mkdir -p "$H/.sonic-pi/config"
+printf 'num_inputs = 2\n' >"$H/.sonic-pi/config/audio-settings.toml"
+"$TUTTI" sonicpi install --home "$H" --plugin-dir "$PLUGIN_DIR" --ext "$TOP/sonicpi-ext" \
+    --bundled-scsynth "/opt/Sonic Pi/plugins" >/dev/null || fail "install --bundled-scsynth failed"
+ruby -rshellwords -e 'o = File.read(ARGV[0])[/^scsynth_opts = "(.*)"$/, 1] or exit 1
+h = Shellwords.split(o).each_slice(2).to_h
+exit(h["-U"] == ARGV[1] + ":/opt/Sonic Pi/plugins" && h["-b"].to_i >= 32768 ? 0 : 1)' \
+    "$H/.sonic-pi/config/audio-settings.toml" "$(cd "$PLUGIN_DIR" && pwd -P)" ||
+    fail "audio-settings.toml does not load the plugin as Sonic Pi 4 reads it: $(cat "$H/.sonic-pi/config/audio-settings.toml")"
+grep -q "SonicPi::Lang::Tutti.attach" "$H/.sonic-pi/config/init.rb" || fail "no hook in config/init.rb"
+"$TUTTI" sonicpi uninstall --home "$H" >/dev/null || fail "uninstall failed"
+[ "$(cat "$H/.sonic-pi/config/audio-settings.toml")" = "num_inputs = 2" ] || fail "uninstall did not restore audio-settings.toml"
+printf 'scsynth_opts = "-z 128"\n' >>"$H/.sonic-pi/config/audio-settings.toml"
+"$TUTTI" sonicpi install --home "$H" --plugin-dir "$PLUGIN_DIR" --ext "$TOP/sonicpi-ext" \
+    --bundled-scsynth /x >/dev/null 2>"$WORK/own.err" && fail "install wrote over the user's scsynth_opts"
+grep -q "add this to it by hand" "$WORK/own.err" || fail "install did not say what to merge by hand"
+[ "$(grep -c scsynth_opts "$H/.sonic-pi/config/audio-settings.toml")" = 1 ] || fail "two scsynth_opts"
+ok "Sonic Pi 4 with a bundled scsynth: install writes audio-settings.toml, leaves the user's own scsynth_opts, uninstall restores it"
+
 # the sanitizer stages leave the Sonic Pi sessions out (the plugin inside
 # Sonic Pi's scsynth is never built with a sanitizer)
 if [ "${TUTTI_SONICPI_SESSION:-1}" = 0 ]; then
