@@ -36,6 +36,7 @@ Prints a report; the last line is one JSON object. Exit status 0 when all
 of it held. Every process started here is stopped by pid.
 """
 import argparse
+import bisect
 import json
 import os
 import re
@@ -201,7 +202,6 @@ def judge_notes(notes, grid, origin, start, end, every):
     k = int(round(b0 / every))
     missing, n = [], 0
     got = sorted(mine)
-    import bisect
     while k * every <= b1 + 1e-6:
         tb = grid.time(k * every)
         i = bisect.bisect_left(got, tb - 0.001)
@@ -336,7 +336,6 @@ def main():
             own = tree_nodes(sp.scsynth_port) or {}
             nodes = sum(len(v) for v in own.values())
             say("%s alone: its own server has %d nodes" % (sp.name, nodes))
-            d0 = sum(1 for x in sp.texts() if "/error" in x)
             n0 = len(sp.messages())
             time.sleep(2.0)
             if len(sp.messages()) <= n0:
