@@ -355,5 +355,75 @@ check "leaving starts a new grid (the old one is dropped)", f.grid.nil? && f.inf
 f.handle(*ms[0])
 check "the new grid has a new epoch", f.grid.epoch > e1
 
+# 9. The same loops on Sonic Pi 4's terms (written from its source, 4.5):
+#    the thread's tempo is bpm (:sonic_pi_spider_bpm) times a density,
+#    logical time a Rational, and sleep moves it by beats * 60 / bpm.
+class FakeLang4 < FakeLang
+  def initialize(clock, feed, vt, bpm: 120.0, sat: 0.5)
+    super
+    @tl.set(:sonic_pi_spider_time, Rational(vt))
+    @tl.set(:sonic_pi_spider_bpm, bpm)
+    @tl.set(:sonic_pi_spider_sleep_mul, nil)
+  end
+
+  def __get_spider_bpm
+    @tl.get(:sonic_pi_spider_bpm) * __get_spider_time_density
+  end
+
+  def __get_spider_time_density
+    @tl2.get(:sonic_pi_spider_time_density, 1).to_f
+  end
+
+  def __get_spider_beat
+    @tl.get(:sonic_pi_spider_beat)
+  end
+
+  def __change_spider_time_and_beat!(t, b)
+    @tl.set(:sonic_pi_spider_time, t.to_r)
+    @tl.set(:sonic_pi_spider_beat, b.to_f)
+  end
+
+  def current_bpm
+    __get_spider_bpm
+  end
+
+  def use_bpm(bpm)
+    @tl.set(:sonic_pi_spider_bpm, bpm.to_f)
+  end
+
+  def sleep(beats)
+    return if beats == 0
+    nv = @tl.get(:sonic_pi_spider_time) + Rational(beats * 60.0 / __get_spider_bpm)
+    @tl.set(:sonic_pi_spider_time, nv)
+    @clock.t = [@clock.t, nv.to_f].max + @lag
+  end
+end
+
+FakeLang4.prepend(T::Tempo) # as attach does to Sonic Pi 4's SonicPiLang
+
+c = VClock.new(T0 + 1.1)
+f = grid_feed(c, T0)
+change_at = T0 + 52.0 * 0.5
+f.timeline_at(change_at - 1.5, 1, change_at, 52.0, 132.0)
+sp = FakeLang4.new(c, f, T0 + 1.1)
+12.times do
+  sp.lag = 0.01
+  sp.tutti_sync(2)
+  8.times do
+    sp.play
+    sp.sleep 1
+  end
+end
+bad = sp.played.count do |t, bpm|
+  g = t < change_at - 1e-9 ? [T0, 0.5, 120.0] : [change_at, 60.0 / 132, 132.0]
+  x = (t - g[0]) / g[1]
+  (x - x.round).abs > 1e-6 || (bpm - g[2]).abs > 1e-9
+end
+check "Sonic Pi 4's terms: 2-bar loop across 120 -> 132 bpm on the grid", bad == 0 &&
+      sp.played.size == 96, "#{bad} wrong of #{sp.played.size}"
+sp.use_bpm 100
+check "Sonic Pi 4's terms: use_bpm 100 leaves the session's tempo",
+      !sp.__send__(:__tutti_following?)
+
 puts $failures.zero? ? "all passed" : "#{$failures} failed"
 exit($failures.zero? ? 0 : 1)
