@@ -250,10 +250,8 @@ def main():
         url_file = os.path.join(work, "hub.url")
         if os.path.exists(url_file):
             os.unlink(url_file)
-        hub_help = subprocess.run([tutti, "hub", "--help"], capture_output=True, text=True)
+        # the hub's own change lead (its default): what users get
         extra = []
-        if "--change-lead" in hub_help.stdout + hub_help.stderr:
-            extra = ["--change-lead", "1000"]
         start("hub", [tutti, "hub", "--listen", "tcp://127.0.0.1:0", "--url-file", url_file,
                       "--horizon", str(L_MS), "--bpm", str(BPM), "--session", "timing",
                       "--duration", str(int(a.play + 4 * a.alone + 400)), "--quiet"] + extra)
