@@ -556,9 +556,10 @@ module SonicPi
       class State
         attr_accessor :joined, :hub, :session, :name, :snapshot, :made, :sat_before,
                       :status, :status_at, :carries, :feed, :skipped, :worst_lag
-        attr_reader :mutex
+        attr_reader :mutex, :feed_mutex
         def initialize
           @mutex = Mutex.new
+          @feed_mutex = Mutex.new
           @joined = false
           @made = {groups: {}, mixers: {}, samples: {}}
           @skipped = 0
@@ -832,7 +833,7 @@ module SonicPi
         st = __tutti_state
         f = st.feed
         return f if f && f.alive? && f.port == __tutti_proxy_port
-        st.mutex.synchronize do
+        st.feed_mutex.synchronize do
           f = st.feed
           unless f && f.alive? && f.port == __tutti_proxy_port
             f.close if f
