@@ -222,7 +222,7 @@ module SonicPi
         end
 
         def self.local(bpm, quantum = 4.0)
-          new([Segment.new(-1, 0.0, 0.0, bpm.to_f, quantum.to_f, 1, 0.0)], 0, :local)
+          new([Segment.new(-1, 0.0, 0.0, bpm.to_f, quantum.to_f, 1, 0.0)], -1, :local)
         end
 
         def empty?
@@ -919,7 +919,7 @@ module SonicPi
       # when its last move was ours on the same grid.
       def __tutti_beat(g, vt, sat)
         c = __system_thread_locals.get(:tutti_beat)
-        return c[1] if c && c[2] == g.epoch && (c[0] - vt).abs < 1e-6
+        return c[1] if c && c[2] == g.epoch && (c[0] - vt).abs < 1e-5
         g.beat_at(vt + sat)
       end
 
