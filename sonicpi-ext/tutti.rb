@@ -1144,8 +1144,9 @@ end"]
         r = {mode: s ? s[:mode] : "solo", plugin: !s.nil?}
         g = __tutti_grid
         now = Tutti.now
-        t = now + sat
-        r.merge!(bpm: g.bpm_at(t), quantum: g.quantum_at(t), beat: g.beat_at(now).round(3),
+        # at this thread's audio time: what it plays next is at that tempo
+        t = (__tutti_vt rescue now) + sat
+        r.merge!(bpm: g.bpm_at(t), quantum: g.quantum_at(t), beat: g.beat_at(t).round(3),
                  grid: g.source == :local ? "your own tempo (no tutti plugin has reported a grid)" : (s && s[:mode] == "session" ? "the session's" : "your server's own"))
         pend = g.pending(now).map { |x| {bpm: x.bpm, beat: x.beat, in_s: (x.at - now).round(3)} }
         r[:changes_ahead] = pend
