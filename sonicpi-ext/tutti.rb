@@ -436,12 +436,18 @@ module SonicPi
           subscribe if renew # the current timeline again, for the new grid
         end
 
+        # One timeline of the schedule (the plugin sends the timeline in force
+        # and every change agreed after it, each from its beat; again, whole,
+        # when a change is agreed or the clock's mapping moves). A timeline
+        # is known by the beat it starts at: the same beat again replaces it
+        # (a new mapping, or a change agreed anew for that bar).
         def timeline(seq, at_session, at_local, beat, bpm, quantum, playing = 1, *)
           now = Tutti.now
           @lock.synchronize do
             seg = Grid::Segment.new(seq.to_i, at_local.to_f, beat.to_f, bpm.to_f, quantum.to_f,
                                     playing.to_i, now)
-            old = @segs[seg.seq]
+            key = (seg.beat * 1e6).round
+            old = @segs[key]
             seg.heard = old.heard if old
             if !old && !@segs.empty? && seg.at > now
               # a change agreed ahead: how long before it takes effect
@@ -451,8 +457,8 @@ module SonicPi
               need = (@stats[:sat_at_change] || 0.5) + GUARD
               @stats[:late_changes] += 1 if lead < need
             end
-            @segs[seg.seq] = seg
-            # keep the segment in force and those after it
+            @segs[key] = seg
+            # keep the timeline in force and those after it
             inforce = @segs.values.select { |x| x.at <= now }.max_by(&:at)
             @segs.delete_if { |_, x| inforce && x.at < inforce.at }
             @grid = Grid.new(@segs.values, @epoch, :feed)
@@ -1254,7 +1260,7 @@ end"]
                 "session's tempo (on an open hub, tutti_join ..., role: \"conductor\"; otherwise " \
                 "an invitation with that role)"
         end
-        seq = f.grid ? f.grid.segments.map(&:seq).max.to_i : -1
+        heard = f.stats[:changes]
         epoch = f.grid ? f.grid.epoch : -1
         m = __tutti_link.request(2.0, "/cmd", "tutti", "bpm", bpm) do |a, r|
           (a == "/done" || a == "/fail") && r[0] == "/cmd"
@@ -1271,7 +1277,9 @@ end"]
           got = nil
           while Tutti.now < deadline && !got
             g = f.grid
-            got = g.segments.find { |x| x.seq > seq } if g && g.epoch == epoch && f.supported
+            if g && g.epoch == epoch && f.supported && f.stats[:changes] > heard
+              got = g.segments.max_by(&:at)
+            end
             Kernel.sleep 0.05 unless got
           end
           if got

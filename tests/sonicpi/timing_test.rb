@@ -112,6 +112,13 @@ class VFeed < T::Feed
   def timeline_at(heard, seq, at, beat, bpm, quantum = 4.0)
     @due << [heard, "/tutti/timeline", [seq, at + T::NTP_EPOCH, at, beat, bpm, quantum, 1]]
   end
+
+  # A change agreed: as the plugin does, the whole schedule again (the
+  # timeline in force, then the change), one count of changes on.
+  def agree(heard, at0, at, beat, bpm)
+    timeline_at(heard, 1, at0, 0.0, 120.0)
+    timeline_at(heard, 1, at, beat, bpm)
+  end
 end
 
 class FakeLang
@@ -256,7 +263,7 @@ end
   f = grid_feed(c, T0)
   change_beat = 4.0 * 13 # the bar where 132 bpm starts
   change_at = T0 + change_beat * 0.5
-  f.timeline_at(change_at - 1.0, 1, change_at, change_beat, 132.0)
+  f.agree(change_at - 1.0, T0, change_at, change_beat, 132.0)
   sp = FakeLang.new(c, f, T0 + 1.1)
   rnd = Random.new(10 + bars)
   (48 / bars).times do
@@ -287,7 +294,7 @@ end
 #    sched_ahead_time + GUARD): reported in the status as a late change.
 c = VClock.new(T0 + 1.1)
 f = grid_feed(c, T0)
-f.timeline_at(T0 + 26.0 - 0.3, 1, T0 + 26.0, 52.0, 132.0)
+f.agree(T0 + 26.0 - 0.3, T0, T0 + 26.0, 52.0, 132.0)
 sp = FakeLang.new(c, f, T0 + 1.1)
 sp.tutti_sync
 60.times { sp.sleep 1 }
@@ -404,7 +411,7 @@ FakeLang4.prepend(T::Tempo) # as attach does to Sonic Pi 4's SonicPiLang
 c = VClock.new(T0 + 1.1)
 f = grid_feed(c, T0)
 change_at = T0 + 52.0 * 0.5
-f.timeline_at(change_at - 1.5, 1, change_at, 52.0, 132.0)
+f.agree(change_at - 1.5, T0, change_at, 52.0, 132.0)
 sp = FakeLang4.new(c, f, T0 + 1.1)
 12.times do
   sp.lag = 0.01
@@ -424,6 +431,19 @@ check "Sonic Pi 4's terms: 2-bar loop across 120 -> 132 bpm on the grid", bad ==
 sp.use_bpm 100
 check "Sonic Pi 4's terms: use_bpm 100 leaves the session's tempo",
       !sp.__send__(:__tutti_following?)
+
+# 10. The schedule again with the clock's mapping moved by 0.1 ms: the same
+#     timelines (known by their beat) moved, not added, and no new change.
+c = VClock.new(T0 + 5)
+f = grid_feed(c, T0)
+f.agree(c.t, T0, T0 + 26.0, 52.0, 132.0)
+f.deliver_due
+n0 = f.stats[:changes]
+f.agree(c.t, T0 + 0.0001, T0 + 26.0001, 52.0, 132.0)
+f.deliver_due
+check "a moved mapping replaces the timelines it moves", f.grid.segments.size == 2 &&
+      (f.grid.segments[1].at - (T0 + 26.0001)).abs < 1e-6 && f.stats[:changes] == n0,
+      f.grid.segments.map { |x| [x.at - T0, x.beat] }.inspect
 
 puts $failures.zero? ? "all passed" : "#{$failures} failed"
 exit($failures.zero? ? 0 : 1)
