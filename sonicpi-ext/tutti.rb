@@ -974,10 +974,15 @@ module SonicPi
         t1 = g.time_at(b1)
         dt = t1 - sat - vt
         n = span ? (b1 - b0) * d : beats
-        if dt.abs > 1e-9
+        # A thread already on its line (its last bar just ended) does not
+        # sleep at all: a sleep of nothing would find it behind its time
+        # (it woke a little after it) and Sonic Pi would warn.
+        if dt.abs > LINE_EPS
           n = dt / (60.0 / g.bpm_at(t1)) if n.abs < 1e-9
           __tutti_set_spb(dt / n)
           yield n
+        else
+          dt = 0.0
         end
         __tutti_set_spb(60.0 / g.bpm_at(t1) / d)
         __system_thread_locals.set_local(:tutti_beat, [vt + dt, b1, g.epoch].freeze)

@@ -129,20 +129,31 @@ def read_log(sp):
 
 def journal_notes(path):
     """(session s, origin, kind) of every note: 's' a /s_new of a sound
-    synth, 'c' an /n_set of one of those nodes (a control)."""
-    out, sounds = [], set()
+    synth, 'c' an /n_set of one of those nodes (a control). A member's
+    part's state played to a newcomer (the n events before its
+    `/tutti/replayed id n`) is not a note: its synths start again on the
+    newcomer when the state plays, not on the beat."""
+    out, sounds, rows = [], set(), []
     try:
         f = open(path)
     except OSError:
         return out
+    replay = set()
     for line in f:
         x = line.split()
         if len(x) < 5 or x[3] != "0" or x[4] == "-":
             continue
-        t, o = int(x[0]) / 1e9, int(x[1])
+        t, o, seq = int(x[0]) / 1e9, int(x[1]), int(x[2])
         try:
             ms = tuttiosc.messages(bytes.fromhex(x[4]))
         except Exception:  # noqa: BLE001 - not OSC
+            continue
+        rows.append((t, o, seq, ms))
+        for addr, args in ms:
+            if addr == "/tutti/replayed" and len(args) > 1:
+                replay.update((o, k) for k in range(seq - int(args[1]), seq))
+    for t, o, seq, ms in rows:
+        if (o, seq) in replay:
             continue
         for addr, args in ms:
             if addr == "/s_new" and len(args) > 1 and SOUND.match(str(args[0])):
