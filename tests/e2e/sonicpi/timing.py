@@ -263,10 +263,21 @@ def main():
         return time.time() + NTP_EPOCH
 
     try:
-        start("jackd", ["jackd", "-r", "-d", "dummy", "-r", "48000", "-p", "256"])
-        if subprocess.run(["jack_wait", "-w", "-t", "10"], env=env,
-                          capture_output=True).returncode:
-            raise RuntimeError("jackd did not start")
+        # JACK keeps at most 8 servers on a machine: when others hold them
+        # all, wait (at most 3 minutes) for one to end
+        for i in range(36):
+            j = start("jackd", ["jackd", "-r", "-d", "dummy", "-r", "48000", "-p", "256"])
+            if not subprocess.run(["jack_wait", "-w", "-t", "10"], env=env,
+                                  capture_output=True).returncode and j.poll() is None:
+                break
+            j.wait()
+            if "Too many servers" not in open(os.path.join(work, "jackd.out")).read():
+                raise RuntimeError("jackd did not start")
+            if i == 0:
+                say("waiting for a free JACK server slot (8 at most on a machine)")
+            time.sleep(5)
+        else:
+            raise RuntimeError("no free JACK server slot for 3 minutes")
         url_file = os.path.join(work, "hub.url")
         if os.path.exists(url_file):
             os.unlink(url_file)
