@@ -49,7 +49,7 @@
 #     the grid, changes included, so every member's loops switch tempo on the
 #     agreed beat. The end of a sleep is fixed GUARD seconds before the thread
 #     wakes (it waits for the feed until then), so a change must be known
-#     sched_ahead_time + GUARD before it takes effect: the hub's change lead.
+#     sched_ahead_time + GUARD (150 ms) before it takes effect: the hub's change lead.
 #   - The moves themselves are Sonic Pi's own sleep with the thread's seconds
 #     per beat set for that one sleep: its warnings, its scheduling.
 require 'socket'
@@ -500,7 +500,7 @@ module SonicPi
       # How long before a thread wakes the end of its sleep is fixed (it waits
       # for the feed until then); a tempo change must be known this much
       # before sched_ahead_time ahead of it.
-      GUARD = 0.03
+      GUARD = 0.15
       # A bar line's notes must leave this long before the line at least
       # (besides L in a session), or they are late somewhere.
       SEND_MARGIN = 0.01
