@@ -286,6 +286,8 @@ module SonicPi
         POLL = 0.25
 
         attr_reader :grid, :mode, :session, :supported, :stats
+        # called (segment, seconds ahead) for every change heard ahead
+        attr_accessor :on_change
 
         # start: false makes one without its thread or socket (tests feed it
         # with handle()).
@@ -443,6 +445,7 @@ module SonicPi
         # (a new mapping, or a change agreed anew for that bar).
         def timeline(seq, at_session, at_local, beat, bpm, quantum, playing = 1, *)
           now = Tutti.now
+          heard = nil
           @lock.synchronize do
             seg = Grid::Segment.new(seq.to_i, at_local.to_f, beat.to_f, bpm.to_f, quantum.to_f,
                                     playing.to_i, now)
@@ -456,6 +459,7 @@ module SonicPi
               @stats[:least_lead] = [@stats[:least_lead] || lead, lead].min
               need = (@stats[:sat_at_change] || 0.5) + GUARD
               @stats[:late_changes] += 1 if lead < need
+              heard = [seg, lead]
             end
             @segs[key] = seg
             # keep the timeline in force and those after it
@@ -464,6 +468,7 @@ module SonicPi
             @grid = Grid.new(@segs.values, @epoch, :feed)
             @changed.broadcast
           end
+          (@on_change.call(*heard) rescue nil) if heard && @on_change
         end
 
         # An older plugin's /tutti/status: the timeline in force only.
@@ -844,6 +849,10 @@ module SonicPi
           unless f && f.alive? && f.port == __tutti_proxy_port
             f.close if f
             f = st.feed = Feed.new(__tutti_proxy_port)
+            f.on_change = lambda do |seg, lead|
+              __info "tutti: the session plays #{seg.bpm.round(2)} bpm from beat #{seg.beat.round(2)} " \
+                     "(in #{lead.round(2)} s)"
+            end
           end
         end
         f
@@ -1288,8 +1297,7 @@ end"]
             Kernel.sleep 0.05 unless got
           end
           if got
-            __info "tutti: #{alone ? "your grid" : "the session"} plays #{got.bpm.round(2)} bpm from beat " \
-                   "#{got.beat.round(2)} (in #{(got.at - Tutti.now).round(2)} s)"
+            nil # the feed's thread says it, on every member
           elsif f.supported
             __info "tutti: the tempo change to #{bpm.round(2)} bpm was sent, but the session has not " \
                    "agreed to it within 3 s (refused? scsynth's log says why)", 1

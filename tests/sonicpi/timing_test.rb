@@ -272,6 +272,8 @@ end
   change_beat = 4.0 * 13 # the bar where 132 bpm starts
   change_at = T0 + change_beat * 0.5
   f.agree(change_at - 1.0, T0, change_at, change_beat, 132.0)
+  told = []
+  f.on_change = ->(seg, lead) { told << [seg.bpm, seg.beat, lead] }
   sp = FakeLang.new(c, f, T0 + 1.1)
   rnd = Random.new(10 + bars)
   (48 / bars).times do
@@ -297,6 +299,8 @@ end
   check "#{bars}-bar loop across the change: no silence", gaps == [(60.0 / 132).round(6), 0.5],
         "gaps #{gaps.inspect}"
   check "#{bars}-bar loop across the change: no sleep of nothing", sp.tiny == 0, "#{sp.tiny} tiny sleeps"
+  check "the change is told once, 1 s ahead", told.size == 1 && told[0][0] == 132.0 &&
+        told[0][1] == change_beat && (told[0][2] - 1.0).abs < 1e-6, told.inspect
 end
 
 # 4. The same change heard only 0.3 s before its bar (less than
