@@ -299,8 +299,8 @@ end
   check "#{bars}-bar loop across the change: no silence", gaps == [(60.0 / 132).round(6), 0.5],
         "gaps #{gaps.inspect}"
   check "#{bars}-bar loop across the change: no sleep of nothing", sp.tiny == 0, "#{sp.tiny} tiny sleeps"
-  check "the change is told once, 1 s ahead", told.size == 1 && told[0][0] == 132.0 &&
-        told[0][1] == change_beat && (told[0][2] - 1.0).abs < 1e-6, told.inspect
+  check "the change is told once, about 1 s ahead (when heard)", told.size == 1 && told[0][0] == 132.0 &&
+        told[0][1] == change_beat && told[0][2] > 0.9 && told[0][2] <= 1.0, told.inspect
 end
 
 # 4. The same change heard only 0.3 s before its bar (less than
