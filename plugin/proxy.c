@@ -11,6 +11,7 @@
 #define _GNU_SOURCE
 #include "proxy.h"
 
+#include "beat.h"
 #include "feed.h"
 #include "ns.h"
 #include "osc.h"
@@ -32,6 +33,7 @@
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/time.h>
+#include <time.h>
 #include <unistd.h>
 #include <uv.h>
 
@@ -496,6 +498,8 @@ static void session_status(uint64_t ctx)
 {
     tutti__session_status st;
     tutti__session_status_get(&st);
+    tutti__beat_stats bs;
+    tutti__beat_stats_get(&bs);
     /* The timeline as doubles (beat tl_beat0 at session time tl_t0, ns since
      * 1900: a double of that has a resolution of 512 ns; the feed gives the
      * same in seconds) */
@@ -561,6 +565,11 @@ static void session_status(uint64_t ctx)
         {"check_skipped", 'i', NULL, (double)st.check_skipped},
         {"check_last", 's', st.check_last, 0},
         {"feed_clients", 'i', NULL, tutti__feed_subscribers()},
+        {"anchors", 'i', NULL, (double)bs.anchors},
+        {"anchor_restarts", 'i', NULL, (double)bs.restarts},
+        {"anchor_err_max_us", 'f', NULL, bs.err_max_us},
+        {"anchor_err_rms_us", 'f', NULL, bs.err_rms_us},
+        {"block_clock_ppm", 'f', NULL, bs.ppm},
     };
     uint8_t buf[8192];
     size_t n = write_kv(buf, sizeof buf, kvs, sizeof kvs / sizeof kvs[0]);
@@ -1187,12 +1196,29 @@ static void send_attach(void)
     }
 }
 
-/* The session as this server sees it, for the feed's clients. */
+/* The session as this server sees it, for the feed's clients and the
+ * UGens' model (beat.h). */
 static void look(void)
 {
     static tutti__session_view v; /* the loop thread's */
     tutti__session_view_get(&v);
     tutti__feed_poll(&v);
+    tutti__beat_update(v.offset_ns, v.tl, v.ntl);
+}
+
+/* The UGens' next anchor: a /cmd the server runs at a known time (beat.h). */
+static void anchor(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    int64_t now = ((int64_t)ts.tv_sec + 2208988800LL) * TUTTI_S + ts.tv_nsec;
+    /* the timer's 100 ms in TUTTI__BEAT_ANCHOR_EVERY steps */
+    for (tutti_time k = 0; k < 100 * TUTTI_MS; k += TUTTI__BEAT_ANCHOR_EVERY) {
+        uint8_t buf[64];
+        size_t n = tutti__beat_anchor_packet(buf, sizeof buf,
+                                             now + TUTTI__BEAT_ANCHOR_AHEAD + k);
+        if (n) inject(buf, n, TUTTI_PROXY_CTX_DISCARD);
+    }
 }
 
 static void on_timer(uv_timer_t *t)
@@ -1200,6 +1226,7 @@ static void on_timer(uv_timer_t *t)
     int r = P.host.ready(P.host.host);
     if (P.listening) { /* every 100 ms: a join's carry, if no delivery did it */
         tutti__session_poll();
+        anchor();
         look();
         return;
     }
