@@ -360,7 +360,7 @@ check "use_bpm 70 leaves: a beat is 60/70 s", (sp.vt - v - 60.0 / 70).abs < 1e-6
 
 # 8. The feed's messages: a bundle decodes; a new mode starts a new grid.
 args = [3, 3.9e9, T0, 8.0, 126.0, 4.0, 1]
-body = T::Link.pad("/tutti/timeline") + T::Link.pad(",iddddii") + [3].pack("l>") +
+body = T::Link.pad("/tutti/timeline") + T::Link.pad(",idddddi") + [3].pack("l>") +
        args[1..5].pack("G*") + [1].pack("l>")
 bundle = "#bundle\0".b + [0, 1].pack("NN") + [body.bytesize].pack("l>") + body
 ms = T::Link.messages(bundle)
