@@ -7,7 +7,7 @@
 # off the session's grid (the new tempo's from the agreed beat), any `late`
 # line in a scsynth log, any Sonic Pi error, anything of a part left on the
 # others' servers after it left, or a journal lost.
-# CI plays 40 s; the acceptance run is 3 minutes (docs/sonicpi.md):
+# CI plays 30 s; the acceptance run is 3 minutes (docs/sonicpi.md):
 #   TUTTI_SONICPI_PLAY=180 bash tests/e2e/sonicpi_timing_test.sh build/tutti
 # Skips (exit 0) when Sonic Pi, Ruby, scsynth, JACK or the plugin are missing.
 set -u
@@ -49,7 +49,7 @@ if [ "${TUTTI_SONICPI_SESSION:-1}" = 0 ]; then
     echo "SKIP: the three-Sonic-Pi session (TUTTI_SONICPI_SESSION=0)"
     exit 0
 fi
-PLAY=${TUTTI_SONICPI_PLAY:-40}
+PLAY=${TUTTI_SONICPI_PLAY:-30}
 run_bounded $((PLAY * 2 + 300)) python3 "$TOP/tests/e2e/sonicpi/timing.py" --tutti "$TUTTI" \
     --plugin-dir "$PLUGIN_DIR" --out "$WORK/timing" --play "$PLAY" >"$WORK/timing.log" 2>&1
 rc=$?
