@@ -53,6 +53,7 @@ enum { NEED_B = 32768, NEED_C = 32768, NEED_N = 16384, NEED_D = 8192, PART_ABUS 
 
 static const char usage[] =
     "usage: tutti sonicpi install [--home DIR] [--plugin-dir DIR] [--ext DIR]\n"
+    "                             [--bundled-scsynth SC-PLUGIN-DIR]\n"
     "       tutti sonicpi uninstall [--home DIR]\n"
     "       tutti sonicpi status [--home DIR]\n"
     "       tutti sonicpi scsynth [--plugin-dir DIR] [--self PATH] -- SCSYNTH-ARGS...\n"
@@ -72,6 +73,13 @@ static const char usage[] =
     "                    to this program, else " SYSTEM_PLUGINS ")\n"
     "  --ext DIR         the folder holding tutti.rb (default: found next to this\n"
     "                    program: ../sonicpi-ext or ../share/tutti/sonicpi-ext)\n"
+    "  --bundled-scsynth SC-PLUGIN-DIR\n"
+    "                    for a Sonic Pi 4 that starts its own bundled scsynth (macOS,\n"
+    "                    Windows): no wrapper can be put in its way, so the plugin is\n"
+    "                    added through config/audio-settings.toml (scsynth_opts: -U\n"
+    "                    with the plugin's folder and SC-PLUGIN-DIR, Sonic Pi's own\n"
+    "                    plugin folder, and the tables a session needs); the proxy then\n"
+    "                    listens on 57121 and the extension sends Sonic Pi's traffic there\n"
     "\n"
     "docs/sonicpi.md is the guide.\n";
 
@@ -287,6 +295,52 @@ static int hook_file(const char *path, const char *ext_rb, bool add)
     return rc;
 }
 
+/* Sonic Pi 4's config/audio-settings.toml: our block sets scsynth_opts. A
+ * scsynth_opts (or scsynth_opts_override) of the user's own, outside the
+ * block, is never touched: TOML allows a key once, so the user merges by
+ * hand (*theirs says so). `opts` NULL removes the block. */
+static int toml_file(const char *path, const char *opts, bool *theirs)
+{
+    char *text = read_all(path, NULL);
+    *theirs = false;
+    if (!text) {
+        if (!opts) return 0;
+        text = strdup("# Sonic Pi audio settings (see Sonic Pi's user-examples)\n");
+        if (!text) return -1;
+    }
+    bool had;
+    char *rest = without_hook(text, &had);
+    free(text);
+    if (!rest) return -1;
+    for (const char *l = rest; l && *l; l = strchr(l, '\n') ? strchr(l, '\n') + 1 : NULL) {
+        while (*l == ' ' || *l == '\t') l++;
+        if (!strncmp(l, "scsynth_opts", 12)) *theirs = true;
+    }
+    if (opts && *theirs) {
+        free(rest);
+        return 0;
+    }
+    if (!opts && !had) {
+        free(rest);
+        return 0;
+    }
+    size_t cap = strlen(rest) + strlen(opts ? opts : "") + 512;
+    char *out = malloc(cap);
+    if (!out) {
+        free(rest);
+        return -1;
+    }
+    if (opts)
+        fmt(out, cap, "%s%s" HOOK_BEGIN "\nscsynth_opts = \"%s\"\n" HOOK_END "\n", rest,
+            rest[0] && rest[strlen(rest) - 1] != '\n' ? "\n" : "", opts);
+    else
+        fmt(out, cap, "%s", rest);
+    free(rest);
+    int rc = write_all(path, out, strlen(out), 0644);
+    free(out);
+    return rc;
+}
+
 static int opt_value(int argc, char **argv, int *i, const char *name, const char **dst)
 {
     size_t l = strlen(name);
@@ -307,7 +361,8 @@ static int opt_value(int argc, char **argv, int *i, const char *name, const char
 
 /* ------------------------------------------------------------ install */
 
-static int install(const char *home_opt, const char *plugin_opt, const char *ext_opt)
+static int install(const char *home_opt, const char *plugin_opt, const char *ext_opt,
+                   const char *bundled)
 {
     char sp[PATH_MAX], dir[PATH_MAX + 16], bin[PATH_MAX + 32], ext[PATH_MAX],
         plugin[PATH_MAX], self[PATH_MAX], path[PATH_MAX + 64], src[PATH_MAX + 16];
@@ -383,6 +438,10 @@ static int install(const char *home_opt, const char *plugin_opt, const char *ext
     fmt(config, sizeof config, "%s/config", sp);
     fmt(init4, sizeof init4, "%s/init.rb", config);
     fmt(rbpath, sizeof rbpath, "%s/tutti.rb", dir);
+    if (bundled && mkdirs(config)) {
+        fprintf(stderr, "tutti sonicpi install: cannot make %s: %s\n", config, strerror(errno));
+        return CLI_FAIL;
+    }
     bool v4 = is_dir(config);
     if (v4 && hook_file(init4, rbpath, true)) {
         fprintf(stderr, "tutti sonicpi install: cannot write %s\n", init4);
@@ -392,14 +451,52 @@ static int install(const char *home_opt, const char *plugin_opt, const char *ext
         fprintf(stderr, "tutti sonicpi install: cannot write %s\n", init3);
         return CLI_FAIL;
     }
+    /* Sonic Pi 4 with its own bundled scsynth (macOS, Windows): the plugin
+     * through audio-settings.toml, as no wrapper can be put in its way. */
+    char toml[PATH_MAX + 48];
+    fmt(toml, sizeof toml, "%s/audio-settings.toml", config);
+    bool toml_ok = false;
+    if (bundled) {
+        char opts[3 * PATH_MAX];
+        if (!fmt(opts, sizeof opts, "-U '%s:%s' -b %d -a %d -c %d -n %d -d %d", plugin, bundled,
+                 NEED_B, 8192, NEED_C, NEED_N, NEED_D) ||
+            strchr(plugin, '\'') || strchr(bundled, '\'') || strchr(plugin, '"') ||
+            strchr(bundled, '"')) {
+            fprintf(stderr, "tutti sonicpi install: the plugin folders' names cannot be written "
+                            "into audio-settings.toml (quotes in them?)\n");
+            return CLI_FAIL;
+        }
+        bool theirs = false;
+        if (toml_file(toml, opts, &theirs)) {
+            fprintf(stderr, "tutti sonicpi install: cannot write %s\n", toml);
+            return CLI_FAIL;
+        }
+        if (theirs)
+            fprintf(stderr,
+                    "tutti sonicpi install: %s sets scsynth_opts already; add this to it by "
+                    "hand (TOML allows the key once):\n  %s\n",
+                    toml, opts);
+        toml_ok = !theirs;
+    }
     printf("tutti sonicpi: installed in %s\n", dir);
     printf("  extension   %s/tutti.rb (loaded by %s)\n", dir,
            v4 ? (is_file(init3) ? "config/init.rb and init.rb" : "config/init.rb")
               : "init.rb");
     printf("  plugin      %s/TuttiProxy.so%s\n", plugin,
            plugin_in(plugin) ? "" : " (missing!)");
+    if (bundled) {
+        printf("  scsynth     %s: scsynth_opts loads the plugin (%s); its proxy listens on "
+               "57121 and the extension sends Sonic Pi's traffic there\n",
+               toml, toml_ok ? "written" : "to merge by hand, see above");
+        printf("Start Sonic Pi as usual.\n");
+        return toml_ok ? CLI_OK : CLI_FAIL;
+    }
     printf("Start Sonic Pi with:  %s/sonic-pi-tutti      (or put %s first on PATH)\n", bin,
            bin);
+    if (v4)
+        printf("Sonic Pi 4 (config/ exists): on Linux it starts `scsynth` from PATH, so the "
+               "launcher is all it needs; a Sonic Pi 4 with a bundled scsynth (macOS, Windows) "
+               "needs --bundled-scsynth (docs/sonicpi.md)\n");
     return CLI_OK;
 }
 
@@ -415,6 +512,12 @@ static int uninstall(const char *home_opt)
             fprintf(stderr, "tutti sonicpi uninstall: cannot rewrite %s\n", p);
             rc = CLI_FAIL;
         }
+    }
+    bool theirs;
+    fmt(p, sizeof p, "%s/config/audio-settings.toml", sp);
+    if (toml_file(p, NULL, &theirs)) {
+        fprintf(stderr, "tutti sonicpi uninstall: cannot rewrite %s\n", p);
+        rc = CLI_FAIL;
     }
     const char *files[] = {"tutti/bin/scsynth", "tutti/bin/sonic-pi-tutti", "tutti/tutti.rb"};
     for (int i = 0; i < 3; i++) {
@@ -443,6 +546,14 @@ static int status(const char *home_opt)
         printf("%-32s %s\n", inits[i], hooked ? "loads tutti" : is_file(p) ? "no hook" : "absent");
         any |= hooked;
     }
+    fmt(p, sizeof p, "%s/config/audio-settings.toml", sp);
+    char *toml = read_all(p, NULL);
+    bool toml_hook = toml && strstr(toml, HOOK_BEGIN);
+    free(toml);
+    printf("%-32s %s\n", "config/audio-settings.toml",
+           toml_hook ? "loads the plugin (Sonic Pi 4, bundled scsynth)"
+                     : is_file(p) ? "no tutti block" : "absent");
+    any |= toml_hook;
     fmt(p, sizeof p, "%s/tutti/tutti.rb", sp);
     printf("%-32s %s\n", "tutti/tutti.rb", is_file(p) ? "present" : "absent");
     fmt(p, sizeof p, "%s/tutti/bin/scsynth", sp);
@@ -708,19 +819,20 @@ int cmd_sonicpi(int argc, char **argv)
     }
     const char *what = argv[1];
     if (!strcmp(what, "scsynth")) return scsynth(argc - 1, argv + 1);
-    const char *home = NULL, *plugin = NULL, *ext = NULL;
+    const char *home = NULL, *plugin = NULL, *ext = NULL, *bundled = NULL;
     for (int i = 2; i < argc; i++) {
         int r;
         if ((r = opt_value(argc, argv, &i, "home", &home)) ||
             (r = opt_value(argc, argv, &i, "plugin-dir", &plugin)) ||
-            (r = opt_value(argc, argv, &i, "ext", &ext))) {
+            (r = opt_value(argc, argv, &i, "ext", &ext)) ||
+            (r = opt_value(argc, argv, &i, "bundled-scsynth", &bundled))) {
             if (r < 0) return CLI_USAGE;
             continue;
         }
         fprintf(stderr, "tutti sonicpi %s: unknown argument %s\n%s", what, argv[i], usage);
         return CLI_USAGE;
     }
-    if (!strcmp(what, "install")) return install(home, plugin, ext);
+    if (!strcmp(what, "install")) return install(home, plugin, ext, bundled);
     if (!strcmp(what, "uninstall")) return uninstall(home);
     if (!strcmp(what, "status")) return status(home);
     fprintf(stderr, "tutti sonicpi: no command \"%s\"\n%s", what, usage);
