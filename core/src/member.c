@@ -1023,7 +1023,14 @@ void tutti_member_status_get(const tutti_member *m, tutti_member_status *st)
     st->violations = m->order.violations;
     st->joined_at = m->joined_at;
     st->members = m->nmembers;
-    st->timeline = tutti__tempo_peek(&m->tempo, tutti_member_session_now(m));
+    tutti_time now_s = tutti_member_session_now(m);
+    st->timeline = tutti__tempo_peek(&m->tempo, now_s);
+    for (uint32_t k = 0; k < m->tempo.n; k++)
+        if (m->tempo.ahead[k].t0 > now_s) {
+            st->timeline_pending = true;
+            st->next_timeline = m->tempo.ahead[k];
+            break;
+        }
     st->role = m->role;
     st->hub_verified = m->hub_verified;
     st->failed = m->state == M_FAILED;

@@ -348,7 +348,11 @@ typedef struct tutti_member_status {
     uint64_t violations;   /* events that came below what was delivered (stays 0) */
     tutti_key joined_at;   /* the command that admitted this incarnation */
     uint32_t members;      /* active members (the coordinator excluded) */
-    tutti_timeline timeline;
+    tutti_timeline timeline; /* the timeline in force now */
+    /* The first change of the timeline agreed but not yet in force (it
+     * starts at its t0, beat beat0), if timeline_pending. */
+    bool timeline_pending;
+    tutti_timeline next_timeline;
     int role;              /* the role the hub gave (valid once joined) */
     bool hub_verified;     /* the hub proved the key this member pinned */
     bool failed;           /* the hub refused us for good (see the notices) */

@@ -1,0 +1,51 @@
+#!/usr/bin/env bash
+# The Ableton Link bridge, a short sample of its acceptance run
+# (tests/link/cities.sh; the sweep over 0/50/100/200 ms is documented in
+# docs/link.md and docs/benchmarks.md): two cities in network namespaces, each
+# a Link test peer and `tutti link`, 50 ms +/- 5 ms each way to the hub.
+# After lock the two cities' peers must agree on the beat (phase within the
+# bar) at the same host instants within 1 ms at p99; a tempo change made in
+# one city's Link app must switch both cities at the same bar line (the same
+# phase, within 1 ms of host time), and so must a change made in the other
+# city. Skipped (77) without root or without the Link test peer.
+set -u
+TUTTI=${1:?usage: bash $0 path/to/tutti}
+LINKPEER=$(dirname "$TUTTI")/tests/linkpeer
+HERE=$(cd "$(dirname "$0")" && pwd)
+if [ ! -x "$LINKPEER" ] || [ "$(id -u)" != 0 ] || ! ip netns list >/dev/null 2>&1; then
+    echo "skipped: needs root, network namespaces and the Link test peer ($LINKPEER)"
+    exit 77
+fi
+out=$(mktemp)
+trap 'rm -f "$out"' EXIT
+bash "$HERE/../link/cities.sh" "$TUTTI" "$LINKPEER" --delays 50 --seconds 24 >"$out" || {
+    cat "$out"
+    echo "FAIL: the cities run did not finish"
+    exit 1
+}
+cat "$out"
+python3 - "$out" <<'PY'
+import json, sys
+r = json.loads([l for l in open(sys.argv[1]) if l.startswith("{")][-1])
+bad = []
+def need(cond, what):
+    print(("ok: " if cond else "FAIL: ") + what)
+    if not cond:
+        bad.append(what)
+need(r.get("locked"), "the two cities' Link peers locked")
+if r.get("locked"):
+    need(r["lock_s"] < 12, "lock within 12 s of starting the bridges (%.2f s)" % r["lock_s"])
+    need(r["p99_ms"] <= 1.0, "beat agreement p99 %.3f ms <= 1 ms (max %.3f ms, %d samples)"
+         % (r["p99_ms"], r["max_ms"], r["after_lock"]))
+for k, bpm in (("switch", 133), ("switch2", 96)):
+    a, b = r.get(k + "_a"), r.get(k + "_b")
+    need(bool(a and b), "%s: both cities switched tempo" % k)
+    if a and b:
+        need(abs(a["to_bpm"] - bpm) < 0.01 and abs(b["to_bpm"] - bpm) < 0.01,
+             "%s: both to %g bpm" % (k, bpm))
+        need(r[k + "_dphase"] < 1e-3, "%s: on the same beat (phase %.6f / %.6f)"
+             % (k, a["phase"], b["phase"]))
+        need(min(a["phase"], 4 - a["phase"]) < 1e-3, "%s: on a bar line" % k)
+        need(r[k + "_dt_ms"] <= 1.0, "%s: at the same time (%.3f ms apart)" % (k, r[k + "_dt_ms"]))
+sys.exit(1 if bad else 0)
+PY
