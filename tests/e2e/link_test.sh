@@ -7,7 +7,7 @@
 # bar) at the same host instants within 1 ms at p99; a tempo change made in
 # one city's Link app must switch both cities at the same bar line (the same
 # phase, within 1 ms of host time), and so must a change made in the other
-# city. Skipped (77) without root or without the Link test peer.
+# city. A second bridge in one city must stand by. Skipped (77) without root or without the Link test peer.
 set -u
 TUTTI=${1:?usage: bash $0 path/to/tutti}
 LINKPEER=$(dirname "$TUTTI")/tests/linkpeer
@@ -18,7 +18,8 @@ if [ ! -x "$LINKPEER" ] || [ "$(id -u)" != 0 ] || ! ip netns list >/dev/null 2>&
 fi
 out=$(mktemp)
 trap 'rm -f "$out"' EXIT
-bash "$HERE/../link/cities.sh" "$TUTTI" "$LINKPEER" --delays 50 --seconds 24 >"$out" || {
+bash "$HERE/../link/cities.sh" "$TUTTI" "$LINKPEER" --delays 50 --seconds 24 \
+    --second-bridge >"$out" || {
     cat "$out"
     echo "FAIL: the cities run did not finish"
     exit 1
@@ -26,7 +27,11 @@ bash "$HERE/../link/cities.sh" "$TUTTI" "$LINKPEER" --delays 50 --seconds 24 >"$
 cat "$out"
 python3 - "$out" <<'PY'
 import json, sys
+import os
 r = json.loads([l for l in open(sys.argv[1]) if l.startswith("{")][-1])
+# The sanitizer stages run every process several times slower on a loaded
+# machine (lib.sh: sanitized): the time figures get a margin there.
+lim = 3.0 if os.environ.get("ASAN_OPTIONS") or os.environ.get("TSAN_OPTIONS") else 1.0
 bad = []
 def need(cond, what):
     print(("ok: " if cond else "FAIL: ") + what)
@@ -35,8 +40,8 @@ def need(cond, what):
 need(r.get("locked"), "the two cities' Link peers locked")
 if r.get("locked"):
     need(r["lock_s"] < 12, "lock within 12 s of starting the bridges (%.2f s)" % r["lock_s"])
-    need(r["p99_ms"] <= 1.0, "beat agreement p99 %.3f ms <= 1 ms (max %.3f ms, %d samples)"
-         % (r["p99_ms"], r["max_ms"], r["after_lock"]))
+    need(r["p99_ms"] <= lim, "beat agreement p99 %.3f ms <= %g ms (max %.3f ms, %d samples)"
+         % (r["p99_ms"], lim, r["max_ms"], r["after_lock"]))
 for k, bpm in (("switch", 133), ("switch2", 96)):
     a, b = r.get(k + "_a"), r.get(k + "_b")
     need(bool(a and b), "%s: both cities switched tempo" % k)
@@ -46,6 +51,17 @@ for k, bpm in (("switch", 133), ("switch2", 96)):
         need(r[k + "_dphase"] < 1e-3, "%s: on the same beat (phase %.6f / %.6f)"
              % (k, a["phase"], b["phase"]))
         need(min(a["phase"], 4 - a["phase"]) < 1e-3, "%s: on a bar line" % k)
-        need(r[k + "_dt_ms"] <= 1.0, "%s: at the same time (%.3f ms apart)" % (k, r[k + "_dt_ms"]))
+        need(r[k + "_dt_ms"] <= lim, "%s: at the same time (%.3f ms apart)" % (k, r[k + "_dt_ms"]))
+br = {}
+for l in open(sys.argv[1]):
+    if l.startswith("bridge") and ": {" in l:
+        k, v = l.split(": ", 1)
+        br[k] = json.loads(v)
+a, a2, b = br.get("bridgeA", {}), br.get("bridgeA2", {}), br.get("bridgeB", {})
+need(a.get("active") is True and b.get("active") is True, "each city's first bridge is active")
+need(a2.get("joined") is True and a2.get("active") is False and a2.get("bridges") == 2,
+     "the second bridge in city A joined and stood by (%s)" % a2)
+need(a.get("proposals", 0) >= 1 and b.get("proposals", 0) >= 1,
+     "each city's bridge proposed its Link app's tempo change")
 sys.exit(1 if bad else 0)
 PY

@@ -4,6 +4,7 @@
 #
 #   bash tests/link/cities.sh build/tutti build/tests/linkpeer \
 #        [--delays "0 50 100 200"] [--seconds 40] [--plain] [--no-bridge]
+#        [--second-bridge]
 #
 # For each one-way delay D (ms), with 10 % of it as jitter (uniform, per
 # packet, no reordering):
@@ -15,7 +16,9 @@
 #          the run city A's peer changes the tempo to 133 (as a musician in
 #          an app), at a half city B's peer starts the transport, at
 #          five-eighths city B's peer changes it to 96 and at three quarters
-#          city A's peer stops the transport.
+#          city A's peer stops the transport. With --second-bridge a second
+#          `tutti link` joins in city A a few seconds after the first: it
+#          must stand by (one bridge per Link session).
 #  plain   (--plain) two namespaces joined by tests/link/tapbridge.py, an
 #          Ethernet cable of D each way; a Link peer in each, no tutti.
 # The peers sample beat and phase at the same host instants (both read
@@ -31,12 +34,14 @@ DELAYS="0 50 100 200"
 SECS=40
 PLAIN=0
 BRIDGE=1
+SECOND=0
 while [ $# -gt 0 ]; do
     case $1 in
     --delays) DELAYS=$2; shift 2 ;;
     --seconds) SECS=$2; shift 2 ;;
     --plain) PLAIN=1; shift ;;
     --no-bridge) BRIDGE=0; shift ;;
+    --second-bridge) SECOND=1; shift ;;
     *) echo "cities.sh: unknown option $1" >&2; exit 2 ;;
     esac
 done
@@ -111,7 +116,15 @@ run_bridge() {
         --duration "$SECS"
     start bridgeB ip netns exec "$b" "$TUTTI" link tcp://10.19.2.1:7001 cities cityB \
         --duration "$SECS"
-    sleep $((SECS / 4)); tc1=$(raw_us); say peerA "tempo 133"
+    if [ "$SECOND" = 1 ]; then
+        sleep 3
+        start bridgeA2 ip netns exec "$a" "$TUTTI" link tcp://10.19.1.1:7001 cities cityA2 \
+            --duration $((SECS - 3))
+        sleep $((SECS / 4 - 3))
+    else
+        sleep $((SECS / 4))
+    fi
+    tc1=$(raw_us); say peerA "tempo 133"
     sleep $((SECS / 4)); ts1=$(raw_us); say peerB "start"
     sleep $((SECS / 8)); tc2=$(raw_us); say peerB "tempo 96"
     sleep $((SECS / 8)); ts2=$(raw_us); say peerA "stop"
@@ -124,7 +137,9 @@ run_bridge() {
         --label "bridge delay ${d}ms jitter ${j}ms" >"$WORK/r.json" ||
         fail "analysis failed"
     cat "$WORK/r.json"
-    for x in A B; do tail -n 1 "$WORK/bridge$x.out" | sed "s/^/bridge$x: /" >&2; done
+    for x in A B A2; do
+        [ -f "$WORK/bridge$x.out" ] && tail -n 1 "$WORK/bridge$x.out" | sed "s/^/bridge$x: /"
+    done
 }
 
 run_plain() {
