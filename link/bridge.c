@@ -342,7 +342,11 @@ tutti_time tutti_bridge_step(tutti_bridge *b)
     if (must || may) {
         const int64_t play_at =
             (tutti_clock_to_local(&ms.clock, tl.t0) + raw_mono) / 1000;
-        tutti_ablink_commit(b->link, tl.bpm, target, host, q, ls.playing != tl.playing,
+        /* Link carries a tempo as whole microseconds per beat: commit the
+         * tempo every peer will receive, so this bridge sees the small drift
+         * against the session's exact tempo and re-asserts past 50 us. */
+        const double link_bpm = 60e6 / (double)llround(60e6 / tl.bpm);
+        tutti_ablink_commit(b->link, link_bpm, target, host, q, ls.playing != tl.playing,
                             tl.playing, play_at < host ? play_at : host);
         if (b->committed) st->reasserts++;
         st->commits++;
