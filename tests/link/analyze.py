@@ -8,9 +8,11 @@ each switched tempo.
 Beat magnitude is each Link app's own (Link shares the phase within the
 quantum, not the count), so two peers agree on the beat when their phases
 agree: the difference is wrap(phase_a - phase_b) in beats, shown in ms at the
-tempo. Lock: the first common sample from --from-us on where both peers see at
-least one Link peer, the same tempo and a difference under 1 ms; every
-figure after it counts (nothing is dropped). A tempo switch is found in each
+tempo. Lock: the first instant from --from-us on that starts a whole second of
+common samples in which both peers see at least one Link peer, the same
+tempo and a difference under 1 ms; every figure after it counts (p50, p99,
+max), and steady_* leaves out the 100 ms after each change a test peer made
+itself (while its bridge wins the room back, see docs/link.md). A tempo switch is found in each
 log as the last change of tempo after --switch-after-us; its instant is where
 the old and the new beat lines cross (exact, whatever the sampling), and its
 beat is the phase there. Prints one JSON object.
@@ -113,18 +115,28 @@ def main():
     q, ra, ca = read(a.a)
     _, rb, cb = read(a.b)
     common = sorted(t for t in ra if t in rb and t >= a.from_us)
-    lock = None
-    diffs = []
+    ok = []
     for t in common:
         ba, pa, bpa, pla, na, _ = ra[t]
         bb, pb, bpb, plb, nb, _ = rb[t]
         d = wrap(pa - pb, q) * 60000.0 / bpa
-        if lock is None:
-            if na >= 1 and nb >= 1 and abs(bpa - bpb) < 0.005 and abs(d) < 1.0:
-                lock = t
-            else:
-                continue
-        diffs.append(abs(d))
+        ok.append((t, d, na >= 1 and nb >= 1 and abs(bpa - bpb) < 0.005 and abs(d) < 1.0))
+    # lock: the first instant from which a whole second of samples agrees
+    lock = None
+    run = 0
+    for i, (t, d, good) in enumerate(ok):
+        if not good:
+            run = i + 1
+        elif t - ok[run][0] >= 1000000:
+            lock = ok[run][0]
+            break
+    diffs = [abs(d) for t, d, _ in ok if lock is not None and t >= lock]
+    # the same without the moments a local app's own change is being won
+    # back (Link lets a peer broadcast at most every 50 ms, so the bridge's
+    # answer reaches the room up to ~50 ms after the app's change)
+    cmds = [c[0] for c in ca + cb]
+    steady = [abs(d) for t, d, _ in ok if lock is not None and t >= lock and
+              not any(0 <= t - c < 100000 for c in cmds)]
     out = {"label": a.label, "quantum": q, "samples": len(common),
            "locked": lock is not None}
     if lock is not None:
@@ -133,6 +145,7 @@ def main():
             "after_lock": len(diffs),
             "p50_ms": pct(diffs, 50), "p99_ms": pct(diffs, 99), "max_ms": max(diffs),
             "phase_p99_beats": pct(diffs, 99) * ra[common[-1]][2] / 60000.0,
+            "steady_p99_ms": pct(steady, 99), "steady_max_ms": max(steady) if steady else None,
         })
     else:
         ds = [abs(wrap(ra[t][1] - rb[t][1], q)) * 60000.0 / ra[t][2] for t in common]
