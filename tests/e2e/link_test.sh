@@ -48,9 +48,11 @@ for k, bpm in (("switch", 133), ("switch2", 96)):
     if a and b:
         need(abs(a["to_bpm"] - bpm) < 0.01 and abs(b["to_bpm"] - bpm) < 0.01,
              "%s: both to %g bpm" % (k, bpm))
-        need(r[k + "_dphase"] < 1e-3, "%s: on the same beat (phase %.6f / %.6f)"
-             % (k, a["phase"], b["phase"]))
-        need(min(a["phase"], 4 - a["phase"]) < 1e-3, "%s: on a bar line" % k)
+        need(abs(a["bar_off_beats"]) < 0.01 and abs(b["bar_off_beats"]) < 0.01,
+             "%s: both on a bar line (the beat lines cross %.5f / %.5f beats from it)"
+             % (k, a["bar_off_beats"], b["bar_off_beats"]))
+        need(abs(a["jump_ms"]) < lim and abs(b["jump_ms"]) < lim,
+             "%s: the beat continuous there (%.3f / %.3f ms)" % (k, a["jump_ms"], b["jump_ms"]))
         need(r[k + "_dt_ms"] <= lim, "%s: at the same time (%.3f ms apart)" % (k, r[k + "_dt_ms"]))
 br = {}
 for l in open(sys.argv[1]):

@@ -13,9 +13,10 @@ common samples in which both peers see at least one Link peer, the same
 tempo and a difference under 1 ms; every figure after it counts (p50, p99,
 max), and steady_* leaves out the 100 ms after each change a test peer made
 itself (while its bridge wins the room back, see docs/link.md). A tempo switch is found in each
-log as the last change of tempo after --switch-after-us; its instant is where
-the old and the new beat lines cross (exact, whatever the sampling), and its
-beat is the phase there. Prints one JSON object.
+log as the last change of tempo after --switch-after-us: the old and new beat lines cross
+near a bar line (bar_off_beats says how near); the switch instant is that bar
+line's time on the new line, and jump_ms the gap to the old line's time for
+it (a discontinuity at the switch). Prints one JSON object.
 """
 import argparse
 import json
@@ -73,7 +74,17 @@ def switch(rows, after, before, q):
     b1 -= round((b1 - (b0 + (t1 - t0) * r0)) / q) * q
     t = (b1 - b0 + t0 * r0 - t1 * r1) / (r0 - r1)
     beat = b0 + (t - t0) * r0
-    return {"at_us": t, "phase": beat % q, "from_bpm": rows[t0][2], "to_bpm": rows[t1][2]}
+    # The lines cross near the bar line the change was agreed for; the
+    # crossing itself moves by r / (r1 - r0) times any small phase difference
+    # between the two lines (a re-assertion between the samples), so the
+    # switch instant is taken as that bar line's time on the new line, and
+    # the gap to the old line's time for it is the jump at the switch.
+    bar = round(beat / q) * q
+    t_new = t1 - (b1 - bar) / r1
+    t_old = t0 + (bar - b0) / r0
+    return {"at_us": t_new, "phase": beat % q, "bar_off_beats": beat - bar,
+            "jump_ms": (t_new - t_old) / 1000.0, "from_bpm": rows[t0][2],
+            "to_bpm": rows[t1][2]}
 
 
 def transport(rows, after, before, q):

@@ -4,7 +4,7 @@
 #
 #   bash tests/link/cities.sh build/tutti build/tests/linkpeer \
 #        [--delays "0 50 100 200"] [--seconds 40] [--plain] [--no-bridge]
-#        [--second-bridge]
+#        [--second-bridge] [--bridge-opt OPTION]...
 #
 # For each one-way delay D (ms), with 10 % of it as jitter (uniform, per
 # packet, no reordering):
@@ -35,6 +35,7 @@ SECS=40
 PLAIN=0
 BRIDGE=1
 SECOND=0
+BRIDGE_OPTS=()
 while [ $# -gt 0 ]; do
     case $1 in
     --delays) DELAYS=$2; shift 2 ;;
@@ -42,6 +43,7 @@ while [ $# -gt 0 ]; do
     --plain) PLAIN=1; shift ;;
     --no-bridge) BRIDGE=0; shift ;;
     --second-bridge) SECOND=1; shift ;;
+    --bridge-opt) BRIDGE_OPTS+=("$2"); shift 2 ;;
     *) echo "cities.sh: unknown option $1" >&2; exit 2 ;;
     esac
 done
@@ -67,6 +69,7 @@ raw_us() { python3 -c 'import time; print(int(time.clock_gettime(time.CLOCK_MONO
 # start_peer NAME NS: a Link test peer in NS, its stdin a FIFO on fd slot NAME
 start_peer() {
     local name=$1 ns=$2
+    rm -f "$WORK/$name.in"
     mkfifo "$WORK/$name.in"
     exec {fd}<>"$WORK/$name.in"
     eval "FD_$name=$fd"
@@ -82,6 +85,7 @@ stop_all() {
     for p in "${PIDS[@]}"; do kill -TERM "$p" 2>/dev/null; done
     for p in "${PIDS[@]}"; do wait "$p" 2>/dev/null; done
     PIDS=()
+    exec {FD_peerA}>&- {FD_peerB}>&-
     ns_cleanup
     NSS=()
 }
@@ -90,6 +94,7 @@ jitter_of() { python3 -c "print($1 / 10)"; }
 
 run_bridge() {
     local d=$1 j h=${P}h a=${P}a b=${P}b t0 tc1 tc2
+    rm -f "$WORK"/bridge*.out "$WORK"/peer*.out
     j=$(jitter_of "$d")
     ns_add "$h"; ns_add "$a"; ns_add "$b"
     ip link add "${P}ha" netns "$h" type veth peer name "${P}ah" netns "$a" || fail "veth"
@@ -113,9 +118,9 @@ run_bridge() {
     sleep 1
     t0=$(raw_us)
     start bridgeA ip netns exec "$a" "$TUTTI" link tcp://10.19.1.1:7001 cities cityA \
-        --duration "$SECS"
+        --duration "$SECS" "${BRIDGE_OPTS[@]}"
     start bridgeB ip netns exec "$b" "$TUTTI" link tcp://10.19.2.1:7001 cities cityB \
-        --duration "$SECS"
+        --duration "$SECS" "${BRIDGE_OPTS[@]}"
     if [ "$SECOND" = 1 ]; then
         sleep 3
         start bridgeA2 ip netns exec "$a" "$TUTTI" link tcp://10.19.1.1:7001 cities cityA2 \
