@@ -15,8 +15,7 @@
 static const char usage[] =
     "usage: tutti link HUB SESSION NAME [--role ROLE] [--invite FILE]\n"
     "                  [--passphrase-file FILE] [--hub-key HEX] [--no-propose]\n"
-    "                  [--no-beacon] [--clock-smooth S] [--duration S] [--quiet]\n"
-    "                  [--verbose] [--realtime]\n"
+    "                  [--no-beacon] [--duration S] [--quiet] [--verbose] [--realtime]\n"
     "\n"
     "Joins the tutti session SESSION at the hub HUB (e.g. tcp://hub.example:7770)\n"
     "as member NAME and is an Ableton Link peer on this machine's networks: every\n"
@@ -35,8 +34,7 @@ static const char usage[] =
     "  --invite FILE, --passphrase-file FILE, --hub-key HEX  as for tutti member\n"
     "  --no-propose       never propose Link apps' changes (hold them back only)\n"
     "  --no-beacon        do not look for other bridges on the LAN\n"
-    "  --clock-smooth S   follow the session clock estimate through a low-pass of\n"
-    "                     this time constant (default 10; 0: as it is)\n"
+
     "  --duration S       stop after S seconds (default: until interrupted)\n"
     "  --quiet            no status line every second\n"
     "  --verbose          log more detail to stderr\n"
@@ -48,9 +46,9 @@ static const char usage[] =
     "any correction) and its largest since lock, the member's clock error\n"
     "bound, and the counts of commits, re-assertions, agreed changes applied,\n"
     "local changes seen and proposals made. At the end, one JSON line (with\n"
-    "offset_ns, session - CLOCK_MONOTONIC as used, and wall_epoch_ns, what that\n"
-    "offset is for a hub on this machine: their difference is the clock's error\n"
-    "in tests that run the hub here).\n"
+    "offset_ns, session - CLOCK_MONOTONIC as estimated, and wall_epoch_ns, what\n"
+    "that offset is for a hub on this machine: their difference is the clock's\n"
+    "error in tests that run the hub here).\n"
     "\n"
     "Exit status: 0 done, 1 something failed (see the message), 2 bad options.\n";
 
@@ -92,7 +90,7 @@ int cmd_link(int argc, char **argv)
     const char *invite_file = NULL, *pass_file = NULL, *hub_key = NULL, *role = "conductor";
     bool no_propose = false, no_beacon = false, quiet = false, verbose = false,
          realtime = false;
-    double duration = 0, smooth = 10;
+    double duration = 0;
     const cli_opt opts[] = {
         {"role", CLI_STRING, &role, 0, 0, NULL},
         {"invite", CLI_STRING, &invite_file, 0, 0, NULL},
@@ -101,7 +99,6 @@ int cmd_link(int argc, char **argv)
         {"no-propose", CLI_FLAG, &no_propose, 0, 0, NULL},
         {"no-beacon", CLI_FLAG, &no_beacon, 0, 0, NULL},
         {"duration", CLI_NUMBER, &duration, 0, 1e7, "seconds"},
-        {"clock-smooth", CLI_NUMBER, &smooth, 0, 600, "seconds"},
         {"quiet", CLI_FLAG, &quiet, 0, 0, NULL},
         {"verbose", CLI_FLAG, &verbose, 0, 0, NULL},
         {"realtime", CLI_FLAG, &realtime, 0, 0, NULL},
@@ -179,7 +176,6 @@ int cmd_link(int argc, char **argv)
     tutti_bridge_config_init(&bcfg);
     bcfg.propose = !no_propose;
     bcfg.beacon = !no_beacon;
-    bcfg.smooth = (tutti_time)(smooth * 1e9);
     tutti_bridge *b;
     if ((rc = tutti_bridge_create(&b, n, &bcfg)) != 0) {
         fprintf(stderr, "tutti link: Ableton Link could not start: %s\n", tutti_strerror(rc));
@@ -218,13 +214,13 @@ int cmd_link(int argc, char **argv)
     printf("{\"name\":\"%s\",\"ok\":%s,\"joined\":%s,\"active\":%s,\"link_peers\":%" PRIu32
            ",\"bridges\":%" PRIu32 ",\"bpm\":%.6f,\"link_bpm\":%.6f,\"playing\":%s"
            ",\"phase_error_ms\":%.6f,\"max_error_ms\":%.6f,\"clock_bound_ns\":%" PRId64
-           ",\"offset_ns\":%" PRId64 ",\"offset_est_ns\":%" PRId64
+           ",\"offset_ns\":%" PRId64
            ",\"wall_epoch_ns\":%" PRId64
            ",\"commits\":%" PRIu64 ",\"reasserts\":%" PRIu64 ",\"switches\":%" PRIu64
            ",\"local_changes\":%" PRIu64 ",\"proposals\":%" PRIu64 "}\n",
            name, failure ? "false" : "true", bs.joined ? "true" : "false",
            bs.active ? "true" : "false", bs.link_peers, bs.bridges, bs.bpm, bs.link_bpm,
-           bs.playing ? "true" : "false", bs.phase_error_ms, bs.max_error_ms, bs.clock_bound, bs.offset, bs.offset_est,
+           bs.playing ? "true" : "false", bs.phase_error_ms, bs.max_error_ms, bs.clock_bound, bs.offset,
            tutti_net_session_epoch(),
            bs.commits, bs.reasserts, bs.switches, bs.local_changes, bs.proposals);
     fflush(stdout);

@@ -32,12 +32,6 @@
 /* A fresh bridge takes no Link change for a local one this long: its Link
  * peer is still joining the room's Link session. */
 #define SETTLE_AFTER (2 * TUTTI_S)
-/* The session clock as the bridge uses it: the member's estimate through a
- * low-pass of time constant cfg.smooth (at most; half the time since the
- * clock locked while that is shorter), its drift carried forward, never
- * outside the estimate's error bound, restarted on a step of more than
- * OFF_STEP. */
-#define OFF_STEP (5 * TUTTI_MS)
 
 typedef struct heard_bridge {
     uint32_t id;
@@ -59,12 +53,6 @@ struct tutti_bridge {
     double proposed_bpm;
     int proposed_playing; /* -1: none */
     tutti_time proposed_at;
-    /* session - local, smoothed (see SMOOTH) */
-    bool have_off;
-    tutti_time off_base;
-    double off;
-    tutti_time off_at, off_since;
-    uint32_t incarnation;
     uint32_t peers;           /* Link peers at the last step */
     tutti_time peers_changed; /* when that count last changed */
     double last_bpm; /* the session's tempo at the last step, for switches */
@@ -86,7 +74,6 @@ void tutti_bridge_config_init(tutti_bridge_config *cfg)
     cfg->reassert_every = 500 * TUTTI_MS;
     cfg->reassert_now = TUTTI_MS;
     cfg->beacon = true;
-    cfg->smooth = 10 * TUTTI_S;
 }
 
 /* ------------------------------------------------------------ beacons */
@@ -280,31 +267,9 @@ tutti_time tutti_bridge_step(tutti_bridge *b)
 
     /* The session timeline at the host time of this step. */
     const tutti_time local = host * 1000 - raw_mono;
-    /* offsets as doubles relative to an integer base: a double holds a
-     * session epoch (~4e18 ns) only to 512 ns */
-    const tutti_time est_i = tutti_clock_to_session(&ms.clock, local) - local;
-    if (!b->have_off || ms.incarnation != b->incarnation ||
-        fabs((double)(est_i - b->off_base) - b->off) > OFF_STEP || !b->cfg.smooth) {
-        b->have_off = true;
-        b->off_base = est_i;
-        b->off = 0;
-        b->off_since = local;
-        b->incarnation = ms.incarnation;
-    } else {
-        const double est = (double)(est_i - b->off_base);
-        const double dt = (double)(local - b->off_at);
-        double tau = 0.5 * (double)(local - b->off_since);
-        if (tau > (double)b->cfg.smooth) tau = (double)b->cfg.smooth;
-        b->off += ms.clock.drift * dt;
-        b->off += (est - b->off) * (dt / (dt + tau + 1.0));
-        const double bound = (double)ms.clock.bound_ns;
-        if (b->off > est + bound) b->off = est + bound;
-        if (b->off < est - bound) b->off = est - bound;
-    }
-    b->off_at = local;
-    const tutti_time off = b->off_base + (tutti_time)llround(b->off);
+    const tutti_time off = tutti_clock_to_session(&ms.clock, local) - local;
     st->offset = off;
-    st->offset_est = est_i;
+
     const tutti_time s_now = local + off;
     tutti_timeline tl = ms.timeline;
     bool pending = ms.timeline_pending;

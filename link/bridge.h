@@ -13,12 +13,10 @@
  *   NTP correction, so a kept offset would age), then local -> session with
  *   the estimate. So a Link app's beat is the session's beat up to the
  *   member's clock error (carried in the status as clock_bound) plus Link's
- *   own LAN measurement error (tens of us). The estimate's midpoint moves
- *   as the clock filter's best samples come and go (on a 200 ms +/- 20 ms
- *   path by about half a millisecond either way, independently in every
- *   city: 1.26 ms p99 between two cities' Link apps without more), so the
- *   bridge follows it through a 10 s low-pass, carrying the estimate's drift
- *   forward and never leaving its error bound.
+ *   own LAN measurement error (tens of us). The estimate is used as it is:
+ *   a 10 s low-pass of it (drift carried) was tried on 200 ms +/- 20 ms
+ *   paths and gave 0.85-1.55 ms p99 between two cities against 0.80-1.89 ms
+ *   without, within the runs' spread, so it did not earn its place.
  * - Holding the Link session. The bridge forces the Link timeline (Link's
  *   forceBeatAtTime, meant for bridging an external clock) to the session's:
  *   tempo, beat at host time, phase within the session's quantum, start/stop.
@@ -67,9 +65,6 @@ typedef struct tutti_bridge_config {
     tutti_time reassert_over, reassert_every, reassert_now;
     /* Take part in choosing one bridge per LAN (default true). */
     bool beacon;
-    /* Time constant of the low-pass the clock estimate goes through
-     * (default 10 s; 0: use the estimate as it is). */
-    tutti_time smooth;
 } tutti_bridge_config;
 
 void tutti_bridge_config_init(tutti_bridge_config *cfg);
@@ -96,9 +91,7 @@ typedef struct tutti_bridge_status {
     double phase_error_ms; /* Link - session at the last step, before a commit */
     double max_error_ms;  /* largest |phase_error_ms| since the last lock */
     tutti_time clock_bound; /* the member's clock error bound */
-    /* session - local (CLOCK_MONOTONIC) as the bridge uses it (smoothed),
-     * and the member's estimate it follows */
-    tutti_time offset, offset_est;
+    tutti_time offset;      /* session - local (CLOCK_MONOTONIC) as used */
     tutti_time next_change; /* session time of the next agreed change (0: none) */
     uint64_t commits, reasserts, switches, local_changes, proposals;
 } tutti_bridge_status;
