@@ -219,11 +219,7 @@ static void send_proposal(void *arg, void *engine)
 {
     proposal *p = arg;
     if (p->bpm > 0) p->rc_bpm = tutti_member_propose_bpm(engine, p->bpm);
-#ifdef TUTTI_HAVE_PROPOSE_TRANSPORT
     if (p->playing >= 0) p->rc_play = tutti_member_propose_transport(engine, p->playing);
-#else
-    if (p->playing >= 0) p->rc_play = TUTTI_ESTATE;
-#endif
 }
 
 tutti_time tutti_bridge_step(tutti_bridge *b)

@@ -7,7 +7,9 @@
 # bar) at the same host instants within 1 ms at p99; a tempo change made in
 # one city's Link app must switch both cities at the same bar line (the same
 # phase, within 1 ms of host time), and so must a change made in the other
-# city. A second bridge in one city must stand by. Skipped (77) without root or without the Link test peer.
+# city; a start pressed in one city's app and a stop in the other's must
+# start and stop both cities' transports on the same bar line within 1 ms.
+# A second bridge in one city must stand by. Skipped (77) without root or without the Link test peer.
 set -u
 TUTTI=${1:?usage: bash $0 path/to/tutti}
 LINKPEER=$(dirname "$TUTTI")/tests/linkpeer
@@ -18,7 +20,7 @@ if [ ! -x "$LINKPEER" ] || [ "$(id -u)" != 0 ] || ! ip netns list >/dev/null 2>&
 fi
 out=$(mktemp)
 trap 'rm -f "$out"' EXIT
-bash "$HERE/../link/cities.sh" "$TUTTI" "$LINKPEER" --delays 50 --seconds 24 \
+bash "$HERE/../link/cities.sh" "$TUTTI" "$LINKPEER" --delays 50 --seconds 32 \
     --second-bridge >"$out" || {
     cat "$out"
     echo "FAIL: the cities run did not finish"
@@ -53,6 +55,15 @@ for k, bpm in (("switch", 133), ("switch2", 96)):
              % (k, a["bar_off_beats"], b["bar_off_beats"]))
         need(abs(a["jump_ms"]) < lim and abs(b["jump_ms"]) < lim,
              "%s: the beat continuous there (%.3f / %.3f ms)" % (k, a["jump_ms"], b["jump_ms"]))
+        need(r[k + "_dt_ms"] <= lim, "%s: at the same time (%.3f ms apart)" % (k, r[k + "_dt_ms"]))
+for k, playing in (("transport1", 1), ("transport2", 0)):
+    a, b = r.get(k + "_a"), r.get(k + "_b")
+    what = "start" if playing else "stop"
+    need(bool(a and b) and a["playing"] == playing and b["playing"] == playing,
+         "%s: both cities' transports %s (%s / %s)" % (k, what, a, b))
+    if a and b:
+        need(min(a["phase"], 4 - a["phase"]) < 0.01 and min(b["phase"], 4 - b["phase"]) < 0.01,
+             "%s: on a bar line (phase %.5f / %.5f)" % (k, a["phase"], b["phase"]))
         need(r[k + "_dt_ms"] <= lim, "%s: at the same time (%.3f ms apart)" % (k, r[k + "_dt_ms"]))
 br = {}
 for l in open(sys.argv[1]):
