@@ -32,6 +32,12 @@
 /* A fresh bridge takes no Link change for a local one this long: its Link
  * peer is still joining the room's Link session. */
 #define SETTLE_AFTER (2 * TUTTI_S)
+/* Link sends a peer's state at most every 50 ms (discovery/UdpMessenger.hpp);
+ * a commit made within 50 ms of the last one reaches the room late. So this
+ * long before an agreed change the bridge re-asserts the timeline (a real,
+ * microseconds-small correction), and the switch itself then goes out at
+ * once. */
+#define PRIME_BEFORE (70 * TUTTI_MS)
 
 typedef struct heard_bridge {
     uint32_t id;
@@ -55,6 +61,7 @@ struct tutti_bridge {
     tutti_time proposed_at;
     uint32_t peers;           /* Link peers at the last step */
     tutti_time peers_changed; /* when that count last changed */
+    tutti_time primed; /* t0 of the change the limiter was primed for */
     double last_bpm; /* the session's tempo at the last step, for switches */
     tutti_time last_t0;
     /* beacons */
@@ -336,8 +343,13 @@ tutti_time tutti_bridge_step(tutti_bridge *b)
     const double abs_err = fabs(st->phase_error_ms) * TUTTI_MS;
     const bool must = !b->committed || fabs(ls.bpm - tl.bpm) > BPM_EPS ||
                       ls.playing != tl.playing || abs_err > (double)b->cfg.reassert_now;
-    const bool may = abs_err > (double)b->cfg.reassert_over &&
-                     now - b->last_commit >= b->cfg.reassert_every;
+    bool may = abs_err > (double)b->cfg.reassert_over &&
+               now - b->last_commit >= b->cfg.reassert_every;
+    if (pending && b->primed != ms.next_timeline.t0 &&
+        ms.next_timeline.t0 - s_now <= PRIME_BEFORE) {
+        b->primed = ms.next_timeline.t0;
+        may = true;
+    }
     if (must || may) {
         const int64_t play_at = (tl.t0 - off + raw_mono) / 1000;
         /* Link carries a tempo as whole microseconds per beat: commit the

@@ -35,6 +35,9 @@
  *   local one once the Link session had settled on what the bridge committed.
  * - Session changes reach Link when they take effect (the step wakes at the
  *   switch's host time), not when they arrive: Link has no scheduled changes.
+ *   Link sends a peer's state at most every 50 ms, so 70 ms before a switch
+ *   the bridge re-asserts the timeline (a few microseconds' correction) and
+ *   the switch then leaves at once instead of up to 50 ms late.
  * - Several bridges on one LAN. Every active or standing-by bridge sends a
  *   beacon (UDP multicast 239.255.84.84:7771 on every IPv4 interface, every
  *   200 ms) with its member id and a random tie-break; the one with the

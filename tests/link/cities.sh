@@ -73,7 +73,7 @@ start_peer() {
     mkfifo "$WORK/$name.in"
     exec {fd}<>"$WORK/$name.in"
     eval "FD_$name=$fd"
-    ip netns exec "$ns" "$LINKPEER" --quantum 4 --duration $((SECS + 20)) \
+    ip netns exec "$ns" "$LINKPEER" --quantum 4 --duration $((SECS + 60)) \
         <"$WORK/$name.in" >"$WORK/$name.out" 2>"$WORK/$name.log" &
     PIDS+=($!)
     eval "PID_$name=$!"
@@ -106,25 +106,25 @@ run_bridge() {
     # L covers the path (events; a tempo change lands on the first bar line
     # at least L ahead of when the hub orders it)
     start hub ip netns exec "$h" "$TUTTI" hub --listen tcp://127.0.0.1:7770 --session cities \
-        --horizon $((d + d / 5 + 40)) --duration $((SECS + 30)) --quiet
+        --horizon $((d + d / 5 + 40)) --duration $((SECS + 60)) --quiet
     start relayA ip netns exec "$h" "$TUTTI" netsim --listen 10.19.1.1:7001 \
         --to tcp://127.0.0.1:7770 --delay "$d" --jitter "$j" --jitter-model independent \
-        --seed 1 --duration $((SECS + 30)) --quiet
+        --seed 1 --duration $((SECS + 60)) --quiet
     start relayB ip netns exec "$h" "$TUTTI" netsim --listen 10.19.2.1:7001 \
         --to tcp://127.0.0.1:7770 --delay "$d" --jitter "$j" --jitter-model independent \
-        --seed 2 --duration $((SECS + 30)) --quiet
+        --seed 2 --duration $((SECS + 60)) --quiet
     start_peer peerA "$a"
     start_peer peerB "$b"
     sleep 1
     t0=$(raw_us)
     start bridgeA ip netns exec "$a" "$TUTTI" link tcp://10.19.1.1:7001 cities cityA \
-        --duration "$SECS" "${BRIDGE_OPTS[@]}"
+        --duration $((SECS + 30)) "${BRIDGE_OPTS[@]}"
     start bridgeB ip netns exec "$b" "$TUTTI" link tcp://10.19.2.1:7001 cities cityB \
-        --duration "$SECS" "${BRIDGE_OPTS[@]}"
+        --duration $((SECS + 30)) "${BRIDGE_OPTS[@]}"
     if [ "$SECOND" = 1 ]; then
         sleep 3
         start bridgeA2 ip netns exec "$a" "$TUTTI" link tcp://10.19.1.1:7001 cities cityA2 \
-            --duration $((SECS - 3))
+            --duration $((SECS + 27))
         sleep $((SECS / 4 - 3))
     else
         sleep $((SECS / 4))
