@@ -53,8 +53,8 @@ sleep 2
 shot "a conductor elsewhere in the session asked for 97 bpm: LinkHut follows"
 t2=$(hut_tempo)
 tmux -L "$SOCK" send-keys -t hut e
-sleep 0.05
-shot "LinkHut's user pressed 'e' (tempo + 1): held on the session's 97 until the bar line"
+sleep 0.4
+shot "LinkHut's user pressed 'e' (tempo + 1): the bridge proposed 98 and put the room back on the session's 97 until the agreed bar line"
 sleep 4
 shot "the bridge proposed 98 bpm; every city switched on the same bar line"
 t3=$(hut_tempo)
