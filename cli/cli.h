@@ -33,6 +33,8 @@ int cmd_join(int argc, char **argv);
 int cmd_leave(int argc, char **argv);
 int cmd_status(int argc, char **argv);
 int cmd_gain(int argc, char **argv);
+/* The Ableton Link bridge (cmd_link.c; needs ableton-link-dev at build time). */
+int cmd_link(int argc, char **argv);
 
 /* The default session name and hub address. */
 #define CLI_DEFAULT_SESSION "tutti"

@@ -93,6 +93,7 @@ int main(int argc, char **argv)
     if (!strcmp(c, "simulate")) return tutti_cmd_simulate(argc - 1, argv + 1);
     if (!strcmp(c, "bench")) return cmd_bench(argc - 1, argv + 1);
     if (!strcmp(c, "netsim")) return cmd_netsim(argc - 1, argv + 1);
+    if (!strcmp(c, "link")) return cmd_link(argc - 1, argv + 1);
     if (!strcmp(c, "version") || !strcmp(c, "--version")) return cmd_version();
     if (!strcmp(c, "help") || !strcmp(c, "--help") || !strcmp(c, "-h")) {
         fputs(usage, stdout);

@@ -1,0 +1,175 @@
+#!/usr/bin/env bash
+# Two cities, one tutti session, Ableton Link in each: the Link bridge's
+# acceptance run, and plain Link over the same impaired path beside it.
+#
+#   bash tests/link/cities.sh build/tutti build/tests/linkpeer \
+#        [--delays "0 50 100 200"] [--seconds 40] [--plain] [--no-bridge]
+#        [--second-bridge] [--bridge-opt OPTION]...
+#
+# For each one-way delay D (ms), with 10 % of it as jitter (uniform, per
+# packet, no reordering):
+#  bridge  network namespaces the script creates: a hub's (the hub and two
+#          `tutti netsim` relays, D each way), city A and city B (each a LAN
+#          of its own, joined to the hub's namespace by a veth pair). In each
+#          city a Link test peer (tests/link/linkpeer.cpp) runs first, on its
+#          own tempo, then `tutti link` joins the session. At a quarter of
+#          the run city A's peer changes the tempo to 133 (as a musician in
+#          an app), at a half city B's peer starts the transport, at
+#          five-eighths city B's peer changes it to 96 and at three quarters
+#          city A's peer stops the transport. With --second-bridge a second
+#          `tutti link` joins in city A a few seconds after the first: it
+#          must stand by (one bridge per Link session).
+#  plain   (--plain) two namespaces joined by tests/link/tapbridge.py, an
+#          Ethernet cable of D each way; a Link peer in each, no tutti.
+# The peers sample beat and phase at the same host instants (both read
+# CLOCK_MONOTONIC_RAW, one clock for every namespace); tests/link/analyze.py
+# compares them. One JSON line per run on stdout, the last a summary.
+# Needs root (namespaces). Multicast stays inside the namespaces it made.
+set -u
+HERE=$(cd "$(dirname "$0")" && pwd)
+. "$HERE/../e2e/lib.sh"
+LINKPEER=${2:?usage: bash $0 path/to/tutti path/to/linkpeer [options]}
+shift 2
+DELAYS="0 50 100 200"
+SECS=40
+PLAIN=0
+BRIDGE=1
+SECOND=0
+BRIDGE_OPTS=()
+while [ $# -gt 0 ]; do
+    case $1 in
+    --delays) DELAYS=$2; shift 2 ;;
+    --seconds) SECS=$2; shift 2 ;;
+    --plain) PLAIN=1; shift ;;
+    --no-bridge) BRIDGE=0; shift ;;
+    --second-bridge) SECOND=1; shift ;;
+    --bridge-opt) BRIDGE_OPTS+=("$2"); shift 2 ;;
+    *) echo "cities.sh: unknown option $1" >&2; exit 2 ;;
+    esac
+done
+[ "$(id -u)" = 0 ] || { echo "cities.sh: needs root (network namespaces)"; exit 77; }
+[ -x "$LINKPEER" ] || fail "no Link test peer at $LINKPEER"
+
+P=t19$$
+NSS=()
+ns_cleanup() {
+    local ns
+    for ns in "${NSS[@]}"; do ip netns del "$ns" 2>/dev/null; done
+}
+trap 'cleanup; ns_cleanup' EXIT
+
+ns_add() {
+    ip netns add "$1" || fail "cannot create network namespace $1"
+    NSS+=("$1")
+    ip -n "$1" link set lo up
+}
+
+raw_us() { python3 -c 'import time; print(int(time.clock_gettime(time.CLOCK_MONOTONIC_RAW) * 1e6))'; }
+
+# start_peer NAME NS: a Link test peer in NS, its stdin a FIFO on fd slot NAME
+start_peer() {
+    local name=$1 ns=$2
+    rm -f "$WORK/$name.in"
+    mkfifo "$WORK/$name.in"
+    exec {fd}<>"$WORK/$name.in"
+    eval "FD_$name=$fd"
+    ip netns exec "$ns" "$LINKPEER" --quantum 4 --duration $((SECS + 60)) \
+        <"$WORK/$name.in" >"$WORK/$name.out" 2>"$WORK/$name.log" &
+    PIDS+=($!)
+    eval "PID_$name=$!"
+}
+say() { local fd; eval "fd=\$FD_$1"; echo "$2" >&"$fd"; }
+
+stop_all() {
+    local p
+    for p in "${PIDS[@]}"; do kill -TERM "$p" 2>/dev/null; done
+    for p in "${PIDS[@]}"; do wait "$p" 2>/dev/null; done
+    PIDS=()
+    exec {FD_peerA}>&- {FD_peerB}>&-
+    ns_cleanup
+    NSS=()
+}
+
+jitter_of() { python3 -c "print($1 / 10)"; }
+
+run_bridge() {
+    local d=$1 j h=${P}h a=${P}a b=${P}b t0 tc1 tc2
+    rm -f "$WORK"/bridge*.out "$WORK"/peer*.out
+    j=$(jitter_of "$d")
+    ns_add "$h"; ns_add "$a"; ns_add "$b"
+    ip link add "${P}ha" netns "$h" type veth peer name "${P}ah" netns "$a" || fail "veth"
+    ip link add "${P}hb" netns "$h" type veth peer name "${P}bh" netns "$b" || fail "veth"
+    ip -n "$h" addr add 10.19.1.1/24 dev "${P}ha"; ip -n "$h" link set "${P}ha" up
+    ip -n "$a" addr add 10.19.1.2/24 dev "${P}ah"; ip -n "$a" link set "${P}ah" up
+    ip -n "$h" addr add 10.19.2.1/24 dev "${P}hb"; ip -n "$h" link set "${P}hb" up
+    ip -n "$b" addr add 10.19.2.2/24 dev "${P}bh"; ip -n "$b" link set "${P}bh" up
+    # L covers the path (events; a tempo change lands on the first bar line
+    # at least L ahead of when the hub orders it)
+    start hub ip netns exec "$h" "$TUTTI" hub --listen tcp://127.0.0.1:7770 --session cities \
+        --horizon $((d + d / 5 + 40)) --duration $((SECS + 60)) --quiet
+    start relayA ip netns exec "$h" "$TUTTI" netsim --listen 10.19.1.1:7001 \
+        --to tcp://127.0.0.1:7770 --delay "$d" --jitter "$j" --jitter-model independent \
+        --seed 1 --duration $((SECS + 60)) --quiet
+    start relayB ip netns exec "$h" "$TUTTI" netsim --listen 10.19.2.1:7001 \
+        --to tcp://127.0.0.1:7770 --delay "$d" --jitter "$j" --jitter-model independent \
+        --seed 2 --duration $((SECS + 60)) --quiet
+    start_peer peerA "$a"
+    start_peer peerB "$b"
+    sleep 1
+    t0=$(raw_us)
+    start bridgeA ip netns exec "$a" "$TUTTI" link tcp://10.19.1.1:7001 cities cityA \
+        --duration $((SECS + 30)) "${BRIDGE_OPTS[@]}"
+    start bridgeB ip netns exec "$b" "$TUTTI" link tcp://10.19.2.1:7001 cities cityB \
+        --duration $((SECS + 30)) "${BRIDGE_OPTS[@]}"
+    if [ "$SECOND" = 1 ]; then
+        sleep 3
+        start bridgeA2 ip netns exec "$a" "$TUTTI" link tcp://10.19.1.1:7001 cities cityA2 \
+            --duration $((SECS + 27))
+        sleep $((SECS / 4 - 3))
+    else
+        sleep $((SECS / 4))
+    fi
+    tc1=$(raw_us); say peerA "tempo 133"
+    sleep $((SECS / 4)); ts1=$(raw_us); say peerB "start"
+    sleep $((SECS / 8)); tc2=$(raw_us); say peerB "tempo 96"
+    sleep $((SECS / 8)); ts2=$(raw_us); say peerA "stop"
+    sleep $((SECS / 4 + 2))
+    stop_all
+    python3 "$HERE/analyze.py" "$WORK/peerA.out" "$WORK/peerB.out" --from-us "$t0" \
+        --switch-after-us "$tc1" --switch-before-us "$ts1" \
+        --switch2-after-us "$tc2" --switch2-before-us "$ts2" \
+        --transport "$ts1:$tc2" --transport "$ts2:$((ts2 + SECS * 250000))" \
+        --label "bridge delay ${d}ms jitter ${j}ms" >"$WORK/r.json" ||
+        fail "analysis failed"
+    cat "$WORK/r.json"
+    for x in A B A2; do
+        [ -f "$WORK/bridge$x.out" ] && tail -n 1 "$WORK/bridge$x.out" | sed "s/^/bridge$x: /"
+    done
+}
+
+run_plain() {
+    local d=$1 j a=${P}pa b=${P}pb t0
+    j=$(jitter_of "$d")
+    ns_add "$a"; ns_add "$b"
+    start tap python3 "$HERE/tapbridge.py" "${P}ta" "${P}tb" --ns-a "$a" --ns-b "$b" \
+        --delay "$d" --jitter "$j" --duration $((SECS + 30))
+    for i in $(seq 100); do grep -q ready "$WORK/tap.out" 2>/dev/null && break; sleep 0.05; done
+    grep -q ready "$WORK/tap.out" || { cat "$WORK/tap.log"; fail "tapbridge did not start"; }
+    ip -n "$a" addr add 10.19.9.1/24 dev "${P}ta"; ip -n "$a" link set "${P}ta" up
+    ip -n "$b" addr add 10.19.9.2/24 dev "${P}tb"; ip -n "$b" link set "${P}tb" up
+    t0=$(raw_us)
+    start_peer peerA "$a"
+    start_peer peerB "$b"
+    sleep $((SECS / 2)); tc1=$(raw_us); say peerA "tempo 133"
+    sleep $((SECS / 2 + 2))
+    stop_all
+    python3 "$HERE/analyze.py" "$WORK/peerA.out" "$WORK/peerB.out" --from-us "$t0" \
+        --switch-after-us "$tc1" --label "plain Link delay ${d}ms jitter ${j}ms" ||
+        fail "analysis failed"
+}
+
+for d in $DELAYS; do
+    [ "$BRIDGE" = 1 ] && run_bridge "$d"
+    [ "$PLAIN" = 1 ] && run_plain "$d"
+done
+exit 0

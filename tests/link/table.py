@@ -1,0 +1,45 @@
+#!/usr/bin/env python3
+"""Summarise cities.sh runs (files of its JSON lines) as the Markdown rows of
+docs/benchmarks.md: per label, each run's figures, and their range.
+
+    table.py RUN1.out [RUN2.out ...]
+"""
+import json
+import sys
+from collections import OrderedDict
+
+
+def fmt(xs, unit="", nd=2):
+    xs = [x for x in xs if x is not None]
+    if not xs:
+        return "—"
+    lo, hi = min(xs), max(xs)
+    f = "%%.%df" % nd
+    return (f % lo) + unit if abs(hi - lo) < 10 ** -nd else (f % lo) + "–" + (f % hi) + unit
+
+
+rows = OrderedDict()
+for path in sys.argv[1:]:
+    for line in open(path):
+        if line.startswith("{"):
+            r = json.loads(line)
+            rows.setdefault(r["label"], []).append(r)
+print("| run | runs | lock | p50 | p99 | max | p99 / max without own changes | tempo switch Δt | start/stop Δt |")
+print("|---|---|---|---|---|---|---|---|---|")
+for label, rs in rows.items():
+    locked = [r for r in rs if r.get("locked")]
+    if not locked:
+        print("| %s | %d | never (peers 0) | — | — | phase apart %s ms | — | — | — |" % (
+            label, len(rs), fmt([r.get("diff_p50_ms") for r in rs], nd=1)))
+        continue
+    sw = [r.get(k) for r in locked for k in ("switch_dt_ms", "switch2_dt_ms")]
+    tr = [r.get(k) for r in locked for k in ("transport1_dt_ms", "transport2_dt_ms")]
+    print("| %s | %d%s | %s | %s | %s | %s | %s / %s | %s | %s |" % (
+        label, len(rs), "" if len(locked) == len(rs) else " (%d locked)" % len(locked),
+        fmt([r["lock_s"] for r in locked], " s", 1),
+        fmt([r["p50_ms"] for r in locked], " ms", 3),
+        fmt([r["p99_ms"] for r in locked], " ms", 3),
+        fmt([r["max_ms"] for r in locked], " ms", 1),
+        fmt([r.get("steady_p99_ms") for r in locked], " ms", 3),
+        fmt([r.get("steady_max_ms") for r in locked], " ms", 2),
+        fmt(sw, " ms", 3), fmt(tr, " ms", 3)))
