@@ -9,7 +9,7 @@ want=(build-essential cmake pkg-config libuv1-dev libnng-dev libsodium-dev liblo
       clang libclang-rt-14-dev python3 file
       supercollider-server supercollider-dev jackd2 ruby sonic-pi-server sonic-pi-samples
       gnuplot-nox)
-armhf=(gcc-arm-linux-gnueabihf libc6-dev-armhf-cross qemu-user
+armhf=(gcc-arm-linux-gnueabihf g++-arm-linux-gnueabihf libc6-dev-armhf-cross qemu-user
        libuv1-dev:armhf libnng-dev:armhf libsodium-dev:armhf)
 
 sudo=""

@@ -1032,6 +1032,21 @@ void tutti_member_status_get(const tutti_member *m, tutti_member_status *st)
     st->refused = m->refused;
 }
 
+uint32_t tutti_member_timeline_schedule(const tutti_member *m, tutti_timeline *out,
+                                        uint32_t cap)
+{
+    tutti_time now = tutti_member_session_now(m);
+    uint32_t n = 0;
+    if (cap) out[0] = tutti__tempo_peek(&m->tempo, now);
+    n = 1;
+    for (uint32_t k = 0; k < m->tempo.n; k++) {
+        if (m->tempo.ahead[k].t0 <= now) continue;
+        if (n < cap) out[n] = m->tempo.ahead[k];
+        n++;
+    }
+    return n;
+}
+
 uint32_t tutti_member_list(const tutti_member *m, tutti_member_info *out, uint32_t cap)
 {
     for (uint32_t i = 0; i < m->nmembers && i < cap; i++) out[i] = m->members[i];

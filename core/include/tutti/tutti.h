@@ -372,6 +372,16 @@ TUTTI_API uint32_t tutti_member_list(const tutti_member *m, tutti_member_info *o
                                      uint32_t cap);
 /* Session time now, as estimated by this member. */
 TUTTI_API tutti_time tutti_member_session_now(const tutti_member *m);
+/*
+ * The tempo schedule as this member knows it: out[0] is the timeline in force
+ * now, then the agreed changes not yet in force, by their start (t0). Each
+ * holds from its t0 until the next one's. Returns how many there are (may
+ * exceed cap; fills at most cap). What a node rendering ahead of session time
+ * (an audio output's latency) needs so it switches exactly at a change's t0.
+ * Not real-time safe (loop thread).
+ */
+TUTTI_API uint32_t tutti_member_timeline_schedule(const tutti_member *m, tutti_timeline *out,
+                                                  uint32_t cap);
 
 /* ----------------------------------------------------------------- hub */
 

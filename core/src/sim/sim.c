@@ -72,6 +72,7 @@ void tutti_sim_config_init(tutti_sim_config *c)
     c->max_offset = 10 * TUTTI_S;
     c->auto_rejoin = true;
     c->max_pending = 1u << 20;
+    c->role = TUTTI_ROLE_PERFORMER;
 }
 
 /* ---------------------------------------------------------- event heap */
@@ -330,6 +331,7 @@ int tutti_sim_create(tutti_sim **out, const tutti_sim_config *cfg)
         mc.name = name;
         mc.auto_rejoin = cfg->auto_rejoin;
         mc.max_pending = cfg->max_pending;
+        mc.role = cfg->role;
         if (inv) mc.invite = &inv[i];
         tutti_member_callbacks cb = {&s->nodes[i], on_deliver, NULL};
         rc = tutti_member_create(&s->nodes[i].m, &mc, node_io(&s->nodes[i], &io), &cb);
