@@ -132,7 +132,8 @@ uint32_t tutti_node_midi_read(tutti_node *n, tutti_node_midi *out, uint32_t cap)
 
 enum tutti_node_led {
     TUTTI_NODE_NO_HUB = 0, /* not in a session: slow blink (1 Hz) */
-    TUTTI_NODE_JOINING,    /* joined, clocks not locked yet: fast blink (4 Hz) */
+    TUTTI_NODE_JOINING,    /* joined, clocks not settled yet (about 6 s): fast blink
+                            * (4 Hz); pulses already run, within ~0.1 ms */
     TUTTI_NODE_LOCKED,     /* on the beat: steady on */
     TUTTI_NODE_LATE, /* late events or missed blocks in the last 2 s: flicker (8 Hz) */
 };
