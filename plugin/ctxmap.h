@@ -10,18 +10,19 @@
  *
  * Design notes
  * ------------
- * - Fixed size (TUTTI_CTXMAP_SLOTS), no allocation. A context has two
- *   candidate slots (two hashes); put() reuses the slot already holding it,
- *   else takes the candidate used least recently. Contexts of kind
- *   TUTTI_PROXY_CTX_HOST (the shim's own: its probe, the proxy's /notify
- *   registration, whose notifications come back for as long as the server
- *   runs) are pinned: never evicted.
- * - A handle whose slot has been taken over since is stale: get() says so
- *   (the reply is counted as unroutable, never routed to the wrong client).
- *   Two contexts in use at once share a slot only if both candidates of the
- *   newer are held by newer ones: with 4096 slots and a proxy's clients and
- *   in-flight packets (tens to hundreds), a late reply is lost only after
- *   thousands of other contexts came between.
+ * - Fixed size (TUTTI_CTXMAP_SLOTS), no allocation. Each put() takes the next
+ *   slot of a ring, so a handle stays good for the next
+ *   TUTTI_CTXMAP_SLOTS - TUTTI_CTXMAP_PINNED - 1 (4079) puts, whatever they
+ *   are: a reply is lost only when that many packets were injected between
+ *   its packet and the reply. (A proxy's packets in flight number tens to
+ *   hundreds: replies come back within the server's non-real-time queue.)
+ * - The contexts that must stay good for as long as the server runs are
+ *   pinned in slots of their own, found again by value: the proxy's own
+ *   /notify registration (TUTTI_PROXY_CTX_SELF; its notifications come back
+ *   with the address registered then) and the shim's (TUTTI_PROXY_CTX_HOST:
+ *   its probe).
+ * - A handle whose slot has been taken since is stale: get() says so (the
+ *   reply is counted as unroutable, never routed to another client).
  * - Threads: put() on one thread (the proxy's loop, which injects); get()
  *   on any (scsynth's non-real-time thread, which replies). A slot is a
  *   small seqlock: the generation is made odd while the context is written.
@@ -38,6 +39,7 @@ extern "C" {
 #endif
 
 #define TUTTI_CTXMAP_SLOTS 4096u /* a power of two; the handle's low 12 bits */
+#define TUTTI_CTXMAP_PINNED 16u
 
 typedef struct tutti_ctxmap tutti_ctxmap;
 #ifndef __cplusplus
@@ -45,8 +47,7 @@ typedef struct tutti_ctxmap tutti_ctxmap;
 struct tutti_ctxmap {
     _Atomic uint64_t ctx[TUTTI_CTXMAP_SLOTS];
     _Atomic uint32_t gen[TUTTI_CTXMAP_SLOTS]; /* even: stable; odd: being written */
-    uint64_t used[TUTTI_CTXMAP_SLOTS]; /* put() count at the last use (put's thread) */
-    uint64_t puts;
+    uint32_t next;                            /* the ring's next slot (put's thread) */
 };
 #endif
 
