@@ -76,3 +76,21 @@ tutti_net *tutti_node_run_net(tutti_node_runner *r)
 {
     return r->net;
 }
+
+typedef struct status_call {
+    tutti_node *node;
+    tutti_node_status *st;
+} status_call;
+
+static void status_on_loop(void *arg, void *engine)
+{
+    (void)engine;
+    status_call *c = arg;
+    tutti_node_status_get(c->node, c->st);
+}
+
+int tutti_node_run_status(tutti_node_runner *r, tutti_node_status *st)
+{
+    status_call c = {r->node, st};
+    return tutti_net_call(r->net, status_on_loop, &c);
+}

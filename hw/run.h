@@ -51,6 +51,9 @@ int tutti_node_run_start(tutti_node_runner **out, tutti_node *node,
 void tutti_node_run_stop(tutti_node_runner *r);
 /* The member's node (for its status). */
 tutti_net *tutti_node_run_net(tutti_node_runner *r);
+/* The node's status, read on the loop thread (tutti_node_status_get is a
+ * loop-side call). Any non-real-time thread; blocks briefly. */
+int tutti_node_run_status(tutti_node_runner *r, tutti_node_status *st);
 
 #ifdef __cplusplus
 }
