@@ -5,6 +5,7 @@
 
 #define OUTLIER_NS 1e6
 #define RESTART_AFTER 8
+#define STEP_AGREE_NS 100e3
 #define WIDE_HZ 2.0
 #define NARROW_HZ 0.2
 #define WIDE_FOR (1 * TUTTI_S)
@@ -48,6 +49,11 @@ void tutti_hw_dll_update(tutti_hw_dll *d, uint64_t n, tutti_time t)
     d->err = err;
     if (fabs(err) > OUTLIER_NS) {
         d->rejected++;
+        /* A clock step puts every reading off by the same amount; a stalled
+         * thread catching up gives readings late by less and less. Only the
+         * first restarts the loop. */
+        if (d->outliers && fabs(err - d->outlier_err) > STEP_AGREE_NS) d->outliers = 0;
+        if (!d->outliers) d->outlier_err = err;
         if (++d->outliers >= RESTART_AFTER) {
             d->restarts++;
             restart(d, n, t);
@@ -56,10 +62,12 @@ void tutti_hw_dll_update(tutti_hw_dll *d, uint64_t n, tutti_time t)
     }
     d->outliers = 0;
     double frames = (double)(n - d->n_ref);
+    /* A long interval (missed blocks, rejected readings in between) would
+     * give one reading the weight of many: count it as at most 5 ms. */
     double interval_s = frames * d->period * 1e-9;
+    if (interval_s > 0.005) interval_s = 0.005;
     double bw = t - d->since < WIDE_FOR ? WIDE_HZ : NARROW_HZ;
     double w = 2 * M_PI * bw * interval_s;
-    if (w > 0.5) w = 0.5; /* a long gap: do not overshoot */
     double b = sqrt(2.0) * w, c = w * w;
     double next = pred + b * err;
     d->period += c * err / frames;

@@ -18,8 +18,10 @@
  *   quickly), then 0.2 Hz. Locked once it has run 2 s with residuals under
  *   the outlier limit.
  * - A reading off the line by more than 1 ms (a callback held up, a clock
- *   step) moves nothing and counts; 8 such in a row restart the loop (the
- *   device was stopped, the clock jumped). Frames may jump (a missed block):
+ *   step) moves nothing and counts; 8 such in a row, off by the same amount
+ *   within 0.1 ms, restart the loop (the clock jumped). A thread held up
+ *   for longer than 8 blocks catches up with readings late by less and less:
+ *   that is not a step, and the line stays. Frames may jump (a missed block):
  *   the update's interval is the frames between readings, not one block.
  * - Times are int64 nanoseconds with a double remainder: a double alone
  *   cannot hold a monotonic clock's nanoseconds after a few months of uptime.
@@ -32,14 +34,15 @@
 
 typedef struct tutti_hw_dll {
     bool started, locked;
-    uint64_t n_ref;    /* the frame the line is anchored at */
-    tutti_time t_ref;  /* its host time, integer ns ... */
-    double t_frac;     /* ... plus this fraction of a ns */
-    double period;     /* ns per frame */
-    double nominal;    /* 1e9 / nominal sample rate */
-    double err;        /* last residual, ns */
-    tutti_time since;  /* host time the loop (re)started */
-    uint32_t outliers; /* in a row */
+    uint64_t n_ref;     /* the frame the line is anchored at */
+    tutti_time t_ref;   /* its host time, integer ns ... */
+    double t_frac;      /* ... plus this fraction of a ns */
+    double period;      /* ns per frame */
+    double nominal;     /* 1e9 / nominal sample rate */
+    double err;         /* last residual, ns */
+    tutti_time since;   /* host time the loop (re)started */
+    uint32_t outliers;  /* in a row, off by about the same */
+    double outlier_err; /* the first of them */
     uint64_t rejected, restarts;
 } tutti_hw_dll;
 
