@@ -475,16 +475,6 @@ void tutti_node_process(tutti_node *n, const tutti_node_block *b)
 
 /* ======================================================= the loop side */
 
-/* Transport start/stop from the footswitch needs the session's transport
- * proposal (tutti_member_propose_transport); until the core has it, a hold
- * is counted and does nothing. */
-static int propose_transport(tutti_member *m, bool playing)
-{
-    (void)m;
-    (void)playing;
-    return TUTTI_ESTATE;
-}
-
 static bool may_change_timeline(int role)
 {
     return role == TUTTI_ROLE_CONDUCTOR || role == TUTTI_ROLE_ADMIN;
@@ -531,8 +521,12 @@ static void read_foot_edges(tutti_node *n, tutti_member *m, const tutti_member_s
         n->pressed = false;
         if (e.host - n->pressed_at >= (tutti_time)(n->cfg.hold_ms * TUTTI_MS)) {
             n->toggles++;
-            if (m && st->joined && may_change_timeline(st->role))
-                propose_transport(m, !st->timeline.playing);
+            if (!m || !st->joined || !may_change_timeline(st->role))
+                n->refused_taps++;
+            else if (tutti_member_propose_transport(
+                         m, !(st->timeline_pending ? st->next_timeline.playing
+                                                   : st->timeline.playing)) == 0)
+                n->proposals++;
             continue;
         }
         on_tap(n, m, st, n->pressed_at);
