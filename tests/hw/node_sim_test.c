@@ -47,10 +47,11 @@ typedef struct run {
     double max_unlocked;
     int64_t pulse_k, tick_k; /* the last beat and tick emitted */
     bool pulse_k_set, tick_k_set;
-    uint64_t dups, gaps;     /* grid points emitted twice, or never */
-    uint64_t skipped_before; /* skipped while joining (the clock estimate moving) */
-    double max_clock;        /* the member's session clock error, samples */
-    double max_own;          /* error against the node's own session clock */
+    uint64_t dups, gaps;          /* grid points emitted twice, or never */
+    uint64_t skipped_before;      /* skipped while joining (the clock estimate moving) */
+    uint64_t starts, start_frame; /* MIDI Start/Continue bytes, the last one's frame */
+    double max_clock;             /* the member's session clock error, samples */
+    double max_own;               /* error against the node's own session clock */
     uint64_t pulse_bad, click_bad, tick_bad;
     uint64_t beats_expected, beats_found;
     int64_t prev_pulse_frame;
@@ -177,6 +178,10 @@ static void check_midi(run *r)
     uint32_t n;
     while ((n = tutti_node_midi_read(r->node, m, 256)) > 0) {
         for (uint32_t i = 0; i < n; i++) {
+            if (m[i].byte == 0xFA || m[i].byte == 0xFB) {
+                r->starts++;
+                r->start_frame = m[i].frame;
+            }
             if (m[i].byte != 0xF8 || m[i].frame < r->check_from) continue;
             int64_t k;
             double e = grid_error(r, m[i].frame, 24, &k);
@@ -242,6 +247,7 @@ static void one_run(double ppm, uint64_t seed, double seconds, bool city)
     uint64_t held_block = missed_block + 1000;
     tutti_time change_at = (tutti_time)(0.3 * seconds * TUTTI_S);
     tutti_time tap_at = (tutti_time)(0.7 * seconds * TUTTI_S);
+    tutti_time hold_at = (tutti_time)(0.8 * seconds * TUTTI_S);
     bool changed = false;
     r->locked_at = -1;
     r->check_from = UINT64_MAX;
@@ -278,6 +284,9 @@ static void one_run(double ppm, uint64_t seed, double seconds, bool city)
             bool down = false;
             for (int k = 0; k < 4; k++)
                 if (t >= k * 0.6e9 && t < k * 0.6e9 + 50e6) down = true;
+            /* Later, held 1.2 s: start the transport. */
+            double th = (double)r->a0 + (double)(first + i) / r->rate - (double)hold_at;
+            if (th >= 0 && th < 1.2e9) down = true;
             din[i] = (uint16_t)(down << FOOT_PIN);
         }
         memset(audio, 0, sizeof audio);
@@ -391,13 +400,25 @@ static void one_run(double ppm, uint64_t seed, double seconds, bool city)
     CHECK(saw100);
     CHECK(fabs(r->change_err) <= 1);
     CHECK_EQ_I64(ns.taps, 4);
-    CHECK_EQ_I64(ns.proposals, 1);
+    CHECK_EQ_I64(ns.proposals, 2); /* the tempo, the transport */
+    CHECK_EQ_I64(ns.transport_toggles, 1);
+    /* The hold started the session's transport: MIDI Continue (with its song
+     * position) on the bar line it took effect at, within a sample. */
+    CHECK_EQ_I64(r->starts, 1);
+    int64_t bar = -1;
+    double se = r->starts ? grid_error(r, r->start_frame, 1.0 / 4, &bar) : 99;
+    double sce = r->starts ? clock_error(r, r->start_frame) : 0;
+    fprintf(stderr,
+            "transport start: MIDI Continue at frame %llu, %.3f samples from bar %lld\n",
+            (unsigned long long)r->start_frame, se, (long long)bar);
+    CHECK(fabs(judged(r, se, sce)) <= 1);
     CHECK(fabs(ns.last_tap_bpm - 100) < 1e-9);
     for (uint32_t i = 1; i <= 2; i++) {
         tutti_member_status st;
         tutti_member_status_get(tutti_sim_member(r->sim, i), &st);
         CHECK(st.joined);
         CHECK(fabs(st.timeline.bpm - 100) < 1e-9);
+        CHECK(st.timeline.playing);
     }
     tutti_node_destroy(r->node);
     tutti_sim_destroy(r->sim);
