@@ -10,7 +10,7 @@ want=(build-essential cmake pkg-config libuv1-dev libnng-dev libsodium-dev liblo
       supercollider-server supercollider-dev jackd2 ruby sonic-pi-server sonic-pi-samples
       gnuplot-nox)
 armhf=(gcc-arm-linux-gnueabihf g++-arm-linux-gnueabihf libc6-dev-armhf-cross qemu-user
-       libuv1-dev:armhf libnng-dev:armhf libsodium-dev:armhf)
+       libuv1-dev:armhf libnng-dev:armhf libsodium-dev:armhf libstdc++6:armhf)
 
 sudo=""
 if [ "$(id -u)" != 0 ]; then sudo="sudo"; fi
