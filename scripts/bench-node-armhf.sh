@@ -14,7 +14,7 @@ dir=${1:-build-armhf}
 tutti=$dir/tutti
 file "$tutti" | grep -q "ARM, EABI5" || { echo "$tutti: not an armhf build"; exit 1; }
 count() {
-    qemu-arm -L /usr/arm-linux-gnueabihf -singlestep -d exec,nochain \
+    qemu-arm -L / -singlestep -d exec,nochain \
         "$tutti" bench node --blocks "$1" --repeat 1 2>&1 >/dev/null | grep -c '^Trace'
 }
 a=2000 b=12000
