@@ -12,5 +12,6 @@ int tutti_bench_clock(int argc, char **argv);
 int tutti_bench_merge(int argc, char **argv);
 int tutti_bench_proxy(int argc, char **argv);
 int tutti_bench_seal(int argc, char **argv);
+int tutti_bench_node(int argc, char **argv);
 
 #endif

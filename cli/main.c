@@ -36,7 +36,7 @@ static const char usage[] =
     "  simulate  run the seeded simulation sweep (virtual time, many seeds)\n"
     "  netsim    relay TCP through a modelled network path (delay, jitter, loss,\n"
     "            partitions) to try a session under bad conditions\n"
-    "  bench     measure: tutti bench clock | merge | proxy | netsim | seal\n"
+    "  bench     measure: tutti bench clock | merge | proxy | netsim | seal | node\n"
     "  version   print the version\n"
     "  help      this text\n"
     "\n"
@@ -54,14 +54,16 @@ static int cmd_bench(int argc, char **argv)
         return tutti_bench_netsim(argc - 1, argv + 1);
     if (argc >= 2 && !strcmp(argv[1], "seal"))
         return tutti_bench_seal(argc - 1, argv + 1);
+    if (argc >= 2 && !strcmp(argv[1], "node"))
+        return tutti_bench_node(argc - 1, argv + 1);
     if (argc >= 2 && (!strcmp(argv[1], "--help") || !strcmp(argv[1], "help"))) {
-        puts("usage: tutti bench clock|merge|proxy|netsim|seal [OPTIONS]\n"
+        puts("usage: tutti bench clock|merge|proxy|netsim|seal|node [OPTIONS]\n"
              "Each prints its figures, with one JSON object on the last line.");
         return CLI_OK;
     }
     fprintf(
         stderr,
-        "tutti bench: say which benchmark: tutti bench clock, merge, proxy, netsim or seal\n");
+        "tutti bench: say which benchmark: tutti bench clock, merge, proxy, netsim, seal or node\n");
     return CLI_USAGE;
 }
 

@@ -13,7 +13,11 @@ set(CMAKE_FIND_ROOT_PATH_MODE_LIBRARY ONLY)
 set(CMAKE_FIND_ROOT_PATH_MODE_INCLUDE BOTH)
 set(CMAKE_FIND_ROOT_PATH_MODE_PACKAGE BOTH)
 set(ENV{PKG_CONFIG_LIBDIR} /usr/lib/arm-linux-gnueabihf/pkgconfig:/usr/share/pkgconfig)
+# qemu-arm runs the tests with Debian's armhf C library (libc6:armhf, which the
+# armhf -dev packages bring), the one their libuv, NNG and libsodium are built
+# against: `-L /`. With the cross toolchain's copy (-L /usr/arm-linux-gnueabihf)
+# every program that starts a thread crashed under qemu 7.2.
 find_program(TUTTI_QEMU_ARM qemu-arm)
 if(TUTTI_QEMU_ARM)
-  set(CMAKE_CROSSCOMPILING_EMULATOR ${TUTTI_QEMU_ARM} -L /usr/arm-linux-gnueabihf)
+  set(CMAKE_CROSSCOMPILING_EMULATOR ${TUTTI_QEMU_ARM} -L /)
 endif()

@@ -65,6 +65,8 @@ static uint64_t ctx_tcp(uint32_t slot, uint32_t gen)
 }
 
 static const uint64_t CTX_SELF = (uint64_t)K_SELF << 60;
+_Static_assert(((uint64_t)K_SELF << 60) == TUTTI_PROXY_CTX_SELF,
+               "ctxmap.c pins the proxy's own registration by this kind");
 
 static uint64_t ctx_mark(uint32_t slot)
 {

@@ -91,6 +91,9 @@ enum {
 
 /* Contexts with this kind belong to the host, never to the proxy. */
 #define TUTTI_PROXY_CTX_HOST ((uint64_t)15 << 60)
+/* The proxy's own registration with the server (its /notify 1, kept until
+ * unload); the kind of proxy.c's K_SELF. */
+#define TUTTI_PROXY_CTX_SELF ((uint64_t)3 << 60)
 /* Replies to packets injected with this context are dropped (the session's
  * events from other members: their replies are that member's business). */
 #define TUTTI_PROXY_CTX_DISCARD ((uint64_t)5 << 60)

@@ -41,8 +41,10 @@
  *   thread (sequenced commands' NRT stages, and the node/trigger messages the
  *   NRT thread performs); reply_func copies into the proxy's lock-free ring
  *   and wakes the loop, and never touches a socket.
- * - Contexts are 64-bit client names (proxy.h); a 64-bit pointer holds them.
- *   A 32-bit server (the Bela) will need a table in the proxy first.
+ * - Contexts are 64-bit client names (proxy.h). On a 64-bit server the
+ *   ReplyAddress's pointer-sized word holds one; on a 32-bit server (Bela's
+ *   scsynth) it holds a handle into a table of contexts (ctxmap.h), and a
+ *   reply whose handle went stale is counted as unroutable.
  * - TuttiGuard, the one UGen here, is the guard's node (guard.h): two of
  *   them stand around each part's group, the one before copies the hardware
  *   outputs, the one after limits what the part added. Both run on the audio
@@ -56,6 +58,7 @@
 
 #include "guard.h"
 #include "beat.h"
+#include "ctxmap.h"
 #include "proxy.h"
 #include "tutti/tutti.h"
 
@@ -65,7 +68,8 @@
 #include <dlfcn.h>
 #include <time.h>
 
-static_assert(sizeof(void *) == 8, "the proxy's reply contexts need 64-bit pointers");
+static_assert(sizeof(void *) == 8 || sizeof(void *) == 4, "a 32- or 64-bit server");
+constexpr bool kWideWords = sizeof(void *) == 8; /* a context fits in a word */
 
 static InterfaceTable *ft;
 
@@ -88,6 +92,30 @@ uint64_t g_last_probe_ns;
 
 constexpr uint64_t kProbeCtx = TUTTI_PROXY_CTX_HOST | 0x7475747469ull;
 constexpr size_t kProbeWords = 16; /* ReplyAddress is about 9 words on x86-64 */
+
+/* The word scsynth keeps for a context, and back (see ctxmap.h). put runs on
+ * the proxy's loop thread (the only one that injects), get on any. */
+uintptr_t ctx_word(uint64_t ctx)
+{
+    if (kWideWords) return static_cast<uintptr_t>(ctx);
+    return tutti__ctxmap_put(tutti__ctxmap_shared(), ctx);
+}
+
+bool word_ctx(uintptr_t word, uint64_t *ctx)
+{
+    if (kWideWords) {
+        *ctx = word;
+        return true;
+    }
+    return tutti__ctxmap_get(tutti__ctxmap_shared(), static_cast<uint32_t>(word), ctx);
+}
+
+/* The probe's word (its context is pinned in the table: it never changes). */
+uintptr_t probe_word()
+{
+    static const uintptr_t w = ctx_word(kProbeCtx);
+    return w;
+}
 
 uint64_t mono_ns()
 {
@@ -117,8 +145,7 @@ bool reply_context(const ReplyAddress *addr, uint64_t *ctx)
     if (!off) {
         for (size_t i = 1; i + 1 < kProbeWords; i++) {
             size_t at = i * sizeof(uintptr_t);
-            if (word_at(b, at) == self &&
-                word_at(b, at + sizeof(uintptr_t)) == kProbeCtx) {
+            if (word_at(b, at) == self && word_at(b, at + sizeof(uintptr_t)) == probe_word()) {
                 g_ctx_offset.store(at + sizeof(uintptr_t), std::memory_order_release);
                 *ctx = kProbeCtx;
                 return true;
@@ -127,8 +154,7 @@ bool reply_context(const ReplyAddress *addr, uint64_t *ctx)
         return false;
     }
     if (word_at(b, off - sizeof(uintptr_t)) != self) return false;
-    *ctx = word_at(b, off);
-    return true;
+    return word_ctx(word_at(b, off), ctx);
 }
 
 /* Called by scsynth on its non-real-time thread. */
@@ -169,7 +195,7 @@ bool host_inject(void *, const uint8_t *data, size_t len, uint64_t ctx)
     return w && len <= INT32_MAX &&
            g_send(w, static_cast<int>(len),
                   reinterpret_cast<char *>(const_cast<uint8_t *>(data)), reply_func,
-                  reinterpret_cast<void *>(static_cast<uintptr_t>(ctx)));
+                  reinterpret_cast<void *>(ctx_word(ctx)));
 }
 
 int host_ready(void *)
@@ -184,7 +210,7 @@ int host_ready(void *)
         static const char probe[12] = {'/', 's', 't', 'a', 't', 'u',
                                        's', 0,   ',', 0,   0,   0};
         g_send(w, sizeof probe, const_cast<char *>(probe), reply_func,
-               reinterpret_cast<void *>(static_cast<uintptr_t>(kProbeCtx)));
+               reinterpret_cast<void *>(probe_word()));
     }
     return TUTTI_PROXY_WAIT_CALIBRATE;
 }

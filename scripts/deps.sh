@@ -9,8 +9,8 @@ want=(build-essential cmake pkg-config libuv1-dev libnng-dev libsodium-dev liblo
       clang libclang-rt-14-dev python3 file
       supercollider-server supercollider-dev jackd2 ruby sonic-pi-server sonic-pi-samples
       gnuplot-nox nanomsg-utils dpkg-dev python3-liblo ableton-link-dev ableton-link-utils tmux)
-armhf=(gcc-arm-linux-gnueabihf libc6-dev-armhf-cross qemu-user
-       libuv1-dev:armhf libnng-dev:armhf libsodium-dev:armhf
+armhf=(gcc-arm-linux-gnueabihf g++-arm-linux-gnueabihf libc6-dev-armhf-cross qemu-user
+       libuv1-dev:armhf libnng-dev:armhf libsodium-dev:armhf libstdc++6:armhf
        liblo7:armhf) # with liblo-dev's headers: liblo-dev is not Multi-Arch
 
 sudo=""

@@ -2,8 +2,9 @@
 # Builds and runs every test: unit and simulation tests, end-to-end tests over
 # real sockets, a compile of every build type with GCC and Clang, sanitizer
 # builds (address+undefined, thread), the Debian package installed and played
-# from, the Bela (armhf) cross build with its unit tests under qemu, and a
-# short fuzzing run. Every build treats warnings
+# from, the Bela (armhf) cross build (the tutti program, the scsynth plugin,
+# the stage node) with its unit tests under qemu, and a short fuzzing run.
+# Every build treats warnings
 # as errors (TUTTI_WERROR=ON); a user's or packager's build does not.
 # TUTTI_QUICK=1 skips everything after the first stage's tests.
 set -euo pipefail
@@ -73,6 +74,9 @@ cmake -S . -B build-armhf -DCMAKE_TOOLCHAIN_FILE=cmake/armhf-toolchain.cmake \
       -DCMAKE_BUILD_TYPE=RelWithDebInfo -DTUTTI_WERROR=ON >/dev/null
 cmake --build build-armhf -j"$jobs"
 file build-armhf/tutti | grep -q "ARM, EABI5" || { echo "not an armhf binary"; exit 1; }
+# The scsynth plugin for Bela's scsynth (32-bit: reply contexts through
+# plugin/ctxmap.c); its unit tests and the stage node's (hw.*) run below.
+file build-armhf/plugin/TuttiProxy.so | grep -q "ARM, EABI5" || { echo "no armhf plugin"; exit 1; }
 TUTTI_SIM_SEEDS=2 ctest --test-dir build-armhf --output-on-failure -j"$jobs" -L unit
 
 stage "fuzzing the wire decoder (short run)"

@@ -72,6 +72,7 @@ void tutti_sim_config_init(tutti_sim_config *c)
     c->max_offset = 10 * TUTTI_S;
     c->auto_rejoin = true;
     c->max_pending = 1u << 20;
+    c->role = TUTTI_ROLE_PERFORMER;
 }
 
 /* ---------------------------------------------------------- event heap */
@@ -312,7 +313,7 @@ int tutti_sim_create(tutti_sim **out, const tutti_sim_config *cfg)
         for (uint32_t i = 0; i < s->nnodes; i++) {
             snprintf(inv[i].id, sizeof inv[i].id, "%x", (unsigned)i + 1);
             inv[i].role =
-                i == cfg->conductor ? TUTTI_ROLE_CONDUCTOR : TUTTI_ROLE_PERFORMER;
+                i == cfg->conductor ? TUTTI_ROLE_CONDUCTOR : cfg->role;
             for (int k = 0; k < 32; k++) inv[i].secret[k] = (uint8_t)tutti_rng_next(&s->rng);
             tutti_hub_public_key(s->hub, inv[i].hub_pk);
         }
@@ -332,7 +333,7 @@ int tutti_sim_create(tutti_sim **out, const tutti_sim_config *cfg)
         mc.name = name;
         mc.auto_rejoin = cfg->auto_rejoin;
         mc.max_pending = cfg->max_pending;
-        mc.role = i == cfg->conductor ? TUTTI_ROLE_CONDUCTOR : TUTTI_ROLE_PERFORMER;
+        mc.role = i == cfg->conductor ? TUTTI_ROLE_CONDUCTOR : cfg->role;
         if (inv) mc.invite = &inv[i];
         tutti_member_callbacks cb = {&s->nodes[i], on_deliver, NULL};
         rc = tutti_member_create(&s->nodes[i].m, &mc, node_io(&s->nodes[i], &io), &cb);

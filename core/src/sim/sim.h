@@ -75,6 +75,7 @@ typedef struct tutti_sim_config {
     bool sealed; /* the hub needs invitations (one a member): links encrypted */
     uint32_t conductor;     /* the node that joins as a conductor (0: none) */
     tutti_time change_lead; /* the hub's (0: its default) */
+    int role;               /* what the other members ask an open hub for (performer) */
 } tutti_sim_config;
 
 void tutti_sim_config_init(tutti_sim_config *c);
