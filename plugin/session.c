@@ -503,8 +503,11 @@ static bool inject(const uint8_t *p, size_t len, uint64_t ctx)
  * ended already. */
 static void free_nodes(const int32_t *ids, size_t n, tutti_time at);
 
-/* Frees what is in groups `ids` (at local wall time `at`), errors off:
- * those that are synths stay. */
+/* Frees the synths in groups `ids` and in every group inside them (at local
+ * wall time `at`), errors off; the groups stay (those that are synths stay
+ * too): a bundle a client sent ahead while solo may still name one of them
+ * (Sonic Pi's with_fx group: with /g_freeAll its next note failed, "Group
+ * 132 not found", on the member's own server after a join). */
 static void empty_groups(const int32_t *ids, size_t n, tutti_time at)
 {
     if (!n) return;
@@ -519,7 +522,7 @@ static void empty_groups(const int32_t *ids, size_t n, tutti_time at)
     memcpy(b + k + 4, msg, m);
     k += 4 + m;
     for (size_t i = 0; i < n; i++) {
-        m = tutti__osc_write(msg, sizeof msg, "/g_freeAll", "i", ids[i]);
+        m = tutti__osc_write(msg, sizeof msg, "/g_deepFree", "i", ids[i]);
         tutti__osc_wr32(b + k, (uint32_t)m);
         memcpy(b + k + 4, msg, m);
         k += 4 + m;
@@ -1416,8 +1419,8 @@ static void deliver_state(const tutti_event *ev, tutti_time at)
         return;
     }
     if (ev->key.origin == atomic_load(&S.my_id) && S.nsolo_roots) {
-        /* Emptied when the part's copies start; freed once the bundles the
-         * clients sent ahead while solo have run (they name the solo groups:
+        /* Their synths freed when the part's copies start; the groups freed
+         * once the bundles the clients sent ahead while solo have run (they name the solo groups:
          * sclang's notes s.latency ahead), 2 s at most. */
         tutti_time until = atomic_load(&S.solo_until) + 50 * TUTTI_MS;
         if (until > at + 2 * TUTTI_S) until = at + 2 * TUTTI_S;
