@@ -84,6 +84,13 @@ static void print_status(const tutti__osc_msg *m, FILE *out, bool json, char *mo
             memcpy(&f, &u, 4);
             snprintf(val, sizeof val, "%.3f", f);
             rd += 4;
+        } else if (tags[i + 1] == 'd') {
+            uint64_t u = 0;
+            for (int k = 0; k < 8; k++) u = u << 8 | rd[k];
+            double d;
+            memcpy(&d, &u, 8);
+            snprintf(val, sizeof val, "%.17g", d); /* exactly the double sent */
+            rd += 8;
         } else {
             break;
         }
@@ -100,7 +107,7 @@ static void print_status(const tutti__osc_msg *m, FILE *out, bool json, char *mo
 /* Asks for the status; 0 and prints it, or CLI_FAIL with a message. */
 static int status_once(int s, int port, bool json, bool print, char *mode, size_t cap)
 {
-    uint8_t req[64], buf[4096];
+    uint8_t req[64], buf[16384];
     size_t n = tutti__osc_write(req, sizeof req, "/cmd", "ss", "tutti", "status");
     tutti__osc_msg m;
     if (send(s, req, n, 0) < 0 ||
@@ -118,7 +125,7 @@ static int status_once(int s, int port, bool json, bool print, char *mode, size_
 
 static const char join_usage[] =
     "usage: tutti join --hub URL --name NAME [--session NAME] [--journal FILE]\n"
-    "                  [--proxy PORT] [--wait S] [--json]\n"
+    "                  [--role ROLE] [--proxy PORT] [--wait S] [--json]\n"
     "\n"
     "Makes the server whose tutti proxy listens on PORT join a session: from\n"
     "then on what its clients send is played on every member's server, and\n"
@@ -130,6 +137,9 @@ static const char join_usage[] =
     "  --session NAME  the session (default " CLI_DEFAULT_SESSION ")\n"
     "  --journal FILE  the server writes what it executes there (canonical form,\n"
     "                  for tutti verify); a path on the server's machine\n"
+    "  --role ROLE     what an open hub should make this member: performer (the\n"
+    "                  default), listener, conductor (may change the tempo and\n"
+    "                  start and stop the transport) or admin\n"
     "  --proxy PORT    the proxy's port (default 57121, or TUTTI_PROXY_PORT)\n"
     "  --wait S        give up after S seconds (default 10)\n"
     "  --json          the status as one JSON object\n";
@@ -144,7 +154,8 @@ static int default_port(const char *cmd, int port)
 
 int cmd_join(int argc, char **argv)
 {
-    const char *hub = NULL, *name = NULL, *session = CLI_DEFAULT_SESSION, *journal = "";
+    const char *hub = NULL, *name = NULL, *session = CLI_DEFAULT_SESSION, *journal = "",
+               *role = "performer";
     double wait_s = 10;
     int port = -1;
     bool json = false;
@@ -152,6 +163,7 @@ int cmd_join(int argc, char **argv)
                       {"name", CLI_STRING, &name, 0, 0, NULL},
                       {"session", CLI_STRING, &session, 0, 0, NULL},
                       {"journal", CLI_STRING, &journal, 0, 0, NULL},
+                      {"role", CLI_STRING, &role, 0, 0, NULL},
                       {"proxy", CLI_PORT, &port, 1, 65535, NULL},
                       {"wait", CLI_NUMBER, &wait_s, 0.1, 3600, "seconds"},
                       {"json", CLI_FLAG, &json, 0, 0, NULL},
@@ -169,8 +181,8 @@ int cmd_join(int argc, char **argv)
         return CLI_FAIL;
     }
     uint8_t req[1024], buf[4096];
-    size_t n = tutti__osc_write(req, sizeof req, "/cmd", "ssssss", "tutti", "join", hub,
-                                session, name, journal);
+    size_t n = tutti__osc_write(req, sizeof req, "/cmd", "sssssss", "tutti", "join", hub,
+                                session, name, journal, role);
     tutti__osc_msg m;
     if (!n || send(s, req, n, 0) < 0 ||
         await(s, buf, sizeof buf, 2000, "/done", "/fail", &m) < 0) {

@@ -13,7 +13,8 @@
 
 static const char usage[] =
     "usage: tutti hub [--listen URL] [--session NAME] [--horizon MS] [--suspect MS]\n"
-    "                 [--auto-horizon] [--bpm X] [--duration S] [--url-file FILE]\n"
+    "                 [--auto-horizon] [--bpm X] [--change-lead MS] [--duration S]\n"
+    "                 [--url-file FILE]\n"
     "                 [--rehearsal FILE] [--quiet] [--verbose] [--realtime]\n"
     "                 [--keys DIR] [--passphrase-file FILE] [--passphrase-role ROLE]\n"
     "                 [--max-rate N] [--max-kib-rate N] [--max-ahead S] [--max-held-kib N]\n"
@@ -42,6 +43,11 @@ static const char usage[] =
     "  --suspect MS     keep a silent member's place this long, then remove it\n"
     "                   (default 8000); nobody waits for it meanwhile\n"
     "  --bpm X          starting tempo (default 120)\n"
+    "  --change-lead MS a tempo change or a transport start/stop takes effect at\n"
+    "                   the first bar line at least this long after every member\n"
+    "                   has it (default 1000; at least L + 100), so clients that\n"
+    "                   schedule ahead (Sonic Pi 500 ms, sclang 200 ms) play the\n"
+    "                   new grid from its first beat\n"
     "  --duration S     stop after this many seconds (default: run until stopped)\n"
     "  --url-file FILE  write the address members should dial to FILE once ready\n"
     "  --quiet          no status line every second\n"
@@ -260,7 +266,8 @@ int cmd_hub(int argc, char **argv)
 {
     const char *listen = CLI_DEFAULT_LISTEN, *session = CLI_DEFAULT_SESSION,
                *url_file = NULL, *rehearsal_file = NULL;
-    double horizon_ms = 100, suspect_ms = 8000, bpm = 120, duration = 0;
+    double horizon_ms = 100, suspect_ms = 8000, bpm = 120, duration = 0,
+           change_lead_ms = 1000;
     bool quiet = false, verbose = false, auto_horizon = false, realtime = false;
     const char *keys = NULL, *pass_file = NULL, *pass_role = "performer";
     double max_rate = 5000, max_kib_rate = 4096, max_ahead = 20, max_held_kib = 4096,
@@ -282,6 +289,7 @@ int cmd_hub(int argc, char **argv)
         {"suspect", CLI_NUMBER, &suspect_ms, 10, 600000, "milliseconds"},
         {"auto-horizon", CLI_FLAG, &auto_horizon, 0, 0, NULL},
         {"bpm", CLI_NUMBER, &bpm, TUTTI_BPM_MIN, TUTTI_BPM_MAX, "beats per minute"},
+        {"change-lead", CLI_NUMBER, &change_lead_ms, 0, 60000, "milliseconds"},
         {"duration", CLI_NUMBER, &duration, 0, 1e7, "seconds"},
         {"url-file", CLI_STRING, &url_file, 0, 0, NULL},
         {"rehearsal", CLI_STRING, &rehearsal_file, 0, 0, NULL},
@@ -334,6 +342,7 @@ int cmd_hub(int argc, char **argv)
     cfg.horizon = (tutti_time)(horizon_ms * 1e6);
     cfg.suspect_after = (tutti_time)(suspect_ms * 1e6);
     cfg.bpm = bpm;
+    cfg.change_lead = (tutti_time)(change_lead_ms * 1e6);
     cfg.session_epoch = tutti_net_session_epoch();
     cfg.auto_horizon = auto_horizon;
     if (reh.l_ms > 0) {

@@ -22,7 +22,8 @@ static const char usage[] =
     "                    [--verbose] [--timing FILE] [--rejoin] [--realtime]\n"
     "                    [--invite FILE] [--passphrase-file FILE] [--hub-key HEX]\n"
     "                    [--role ROLE] [--request-bpm X] [--request-horizon MS]\n"
-    "                    [--request-remove ID] [--osc ADDRESS]\n"
+    "                    [--request-remove ID] [--request-transport start|stop]\n"
+    "                    [--osc ADDRESS]\n"
     "\n"
     "Joins a session and plays N test events at about HZ per second, each stamped\n"
     "for a random moment between now and now + lead-max (an event stamped closer\n"
@@ -42,6 +43,8 @@ static const char usage[] =
     "  --request-bpm X, --request-horizon MS, --request-remove ID  once joined,\n"
     "                     ask the hub for a tempo, an L, a member's removal (the\n"
     "                     hub refuses what this member's role may not do)\n"
+    "  --request-transport start|stop  once joined, ask the hub to start or stop\n"
+    "                     the session's transport at a bar line (a conductor's)\n"
     "  --session NAME     the session to join (default " CLI_DEFAULT_SESSION ")\n"
     "  --events N         test events to play (default 100)\n"
     "  --rate HZ          events per second (default 100)\n"
@@ -161,12 +164,14 @@ typedef struct member_requests {
     double bpm;
     tutti_time horizon;
     uint32_t remove;
+    int transport; /* 1 start, 0 stop, -1 none */
 } member_requests;
 
 static void send_requests(void *arg, void *engine)
 {
     member_requests *rq = arg;
     if (rq->bpm) tutti_member_propose_bpm(engine, rq->bpm);
+    if (rq->transport >= 0) tutti_member_propose_transport(engine, rq->transport == 1);
     if (rq->horizon) tutti_member_propose_horizon(engine, rq->horizon);
     if (rq->remove) tutti_member_propose_remove(engine, rq->remove);
 }
@@ -202,7 +207,7 @@ int cmd_member(int argc, char **argv)
     const char *invite_file = NULL, *pass_file = NULL, *hub_key = NULL, *role = "performer";
     double req_bpm = 0, req_horizon = 0;
     uint64_t req_remove = 0;
-    const char *osc = NULL;
+    const char *osc = NULL, *req_transport = NULL;
     const cli_opt opts[] = {
         {"osc", CLI_STRING, &osc, 0, 0, NULL},
         {"invite", CLI_STRING, &invite_file, 0, 0, NULL},
@@ -212,6 +217,7 @@ int cmd_member(int argc, char **argv)
         {"request-bpm", CLI_NUMBER, &req_bpm, TUTTI_BPM_MIN, TUTTI_BPM_MAX, "bpm"},
         {"request-horizon", CLI_NUMBER, &req_horizon, 1, 10000, "milliseconds"},
         {"request-remove", CLI_COUNT, &req_remove, 1, UINT32_MAX, "member id"},
+        {"request-transport", CLI_STRING, &req_transport, 0, 0, NULL},
         {"hub", CLI_DIAL, &hub, 0, 0, NULL},
         {"name", CLI_STRING, &name, 0, 0, NULL},
         {"session", CLI_STRING, &session, 0, 0, NULL},
@@ -241,6 +247,14 @@ int cmd_member(int argc, char **argv)
         fprintf(stderr, "tutti member: names can have 1 to %d characters\n",
                 TUTTI_NAME_MAX - 1);
         return CLI_USAGE;
+    }
+    int transport = -1;
+    if (req_transport) {
+        if (strcmp(req_transport, "start") && strcmp(req_transport, "stop")) {
+            fprintf(stderr, "tutti member: --request-transport takes start or stop\n");
+            return CLI_USAGE;
+        }
+        transport = !strcmp(req_transport, "start");
     }
     if (timeout == 0) timeout = 30 + (double)events / rate + duration;
 
@@ -368,12 +382,13 @@ int cmd_member(int argc, char **argv)
             break;
         }
         if (!play_start) {
-            if (st.joined && (req_bpm || req_horizon || req_remove)) {
+            if (st.joined && (req_bpm || req_horizon || req_remove || transport >= 0)) {
                 member_requests rq = {req_bpm, (tutti_time)(req_horizon * 1e6),
-                                      (uint32_t)req_remove};
+                                      (uint32_t)req_remove, transport};
                 tutti_net_call(n, send_requests, &rq);
                 req_bpm = req_horizon = 0;
                 req_remove = 0;
+                transport = -1;
             }
             if (st.joined && st.members >= wait_members) {
                 atomic_store(&run.my_id, st.id);

@@ -306,6 +306,13 @@ size_t tutti__osc_vwrite(uint8_t *out, size_t cap, const char *addr, const char 
             }
             wr32(out + w, u);
             w += 4;
+        } else if (*t == 'd') {
+            if (cap - w < 8) return 0;
+            double d = va_arg(ap, double);
+            uint64_t u;
+            memcpy(&u, &d, sizeof u);
+            tutti__osc_wr64(out + w, u);
+            w += 8;
         } else if (*t == 's') {
             n = put_string(out, cap, w, va_arg(ap, const char *));
             if (!n) return 0;

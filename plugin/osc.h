@@ -146,7 +146,8 @@ size_t tutti__osc_replace_string(const uint8_t *msg, size_t len, const char *wit
                                  uint8_t *out, size_t cap);
 
 /* Writes one message: address, then one argument per character of `types`
- * ('i' int32_t, 's' const char *, 'f' double, 'b' a blob given as two
+ * ('i' int32_t, 's' const char *, 'f' double (sent as a float), 'd' double,
+ * 'b' a blob given as two
  * arguments, const void * and size_t). Returns its length, or 0 when
  * `cap` is too small or a type is not one of those. */
 size_t tutti__osc_write(uint8_t *out, size_t cap, const char *addr, const char *types,

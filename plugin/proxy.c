@@ -11,6 +11,8 @@
 #define _GNU_SOURCE
 #include "proxy.h"
 
+#include "beat.h"
+#include "feed.h"
 #include "ns.h"
 #include "osc.h"
 #include "posix/url.h"
@@ -31,6 +33,7 @@
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/time.h>
+#include <time.h>
 #include <unistd.h>
 #include <uv.h>
 
@@ -428,7 +431,8 @@ static void on_self(const uint8_t *p, size_t len)
 
 /* ------------------------------------------------------ session control */
 
-/* One key/value pair of /tutti/status: a string, an int or a float. */
+/* One key/value pair of /tutti/status: a string, an int, a float or a
+ * double (docs/plugin.md lists them with their units). */
 typedef struct kv {
     const char *key;
     char type;
@@ -468,6 +472,14 @@ static size_t write_kv(uint8_t *out, size_t cap, const kv *kvs, size_t n)
             at = put_str(out, at, cap, kvs[i].s ? kvs[i].s : "");
             continue;
         }
+        if (kvs[i].type == 'd') {
+            if (at + 8 > cap) return 0;
+            uint64_t u;
+            memcpy(&u, &kvs[i].n, sizeof u);
+            tutti__osc_wr64(out + at, u);
+            at += 8;
+            continue;
+        }
         if (at + 4 > cap) return 0;
         uint32_t w;
         if (kvs[i].type == 'i') {
@@ -486,11 +498,11 @@ static void session_status(uint64_t ctx)
 {
     tutti__session_status st;
     tutti__session_status_get(&st);
-    /* the timeline exactly (floats would round them): beat tl_beat0 is at
-     * session time tl_t0, ns since 1900 */
-    char t0[32], beat0[48];
-    snprintf(t0, sizeof t0, "%" PRId64, st.tl_t0);
-    snprintf(beat0, sizeof beat0, "%.9f", st.tl_beat0);
+    tutti__beat_stats bs;
+    tutti__beat_stats_get(&bs);
+    /* The timeline as doubles (beat tl_beat0 at session time tl_t0, ns since
+     * 1900: a double of that has a resolution of 512 ns; the feed gives the
+     * same in seconds) */
     const kv kvs[] = {
         {"mode", 's', st.joined ? "session" : "joining", 0},
         {"carried", 'i', NULL, st.carried},
@@ -506,12 +518,21 @@ static void session_status(uint64_t ctx)
         {"horizon_ms", 'f', NULL, st.horizon_ns / 1e6},
         {"clock_offset_ms", 'f', NULL, st.clock_offset_ns / 1e6},
         {"clock_bound_ms", 'f', NULL, st.clock_bound_ns / 1e6},
-        {"bpm", 'f', NULL, st.bpm},
-        {"quantum", 'f', NULL, st.quantum},
+        {"role", 's', st.joined ? tutti_role_name(st.role) : "", 0},
+        {"latency_ms", 'f', NULL, (st.horizon_ns + TUTTI_CLIENT_MARGIN) / 1e6},
+        {"bpm", 'd', NULL, st.bpm},
+        {"quantum", 'd', NULL, st.quantum},
         {"bar", 'i', NULL, (double)st.bar},
-        {"bar_phase", 'f', NULL, st.bar_phase},
-        {"timeline_t0_ns", 's', t0, 0},
-        {"timeline_beat0", 's', beat0, 0},
+        {"bar_phase", 'd', NULL, st.bar_phase},
+        {"playing", 'i', NULL, st.playing},
+        {"timeline_t0_ns", 'd', NULL, (double)st.tl_t0},
+        {"timeline_beat0", 'd', NULL, st.tl_beat0},
+        {"timeline_seq", 'i', NULL, (double)st.tl_seq},
+        {"change_pending", 'i', NULL, st.pending},
+        {"next_t0_ns", 'd', NULL, st.pending ? (double)st.next.t0 : 0},
+        {"next_beat0", 'd', NULL, st.pending ? st.next.beat0 : 0},
+        {"next_bpm", 'd', NULL, st.pending ? st.next.bpm : 0},
+        {"next_playing", 'i', NULL, st.pending ? st.next.playing : 0},
         {"rtt_ms", 'f', NULL, st.rtt_ns / 1e6},
         {"submitted", 'i', NULL, (double)st.submitted},
         {"submit_failed", 'i', NULL, (double)st.submit_failed},
@@ -532,7 +553,10 @@ static void session_status(uint64_t ctx)
         {"held", 'i', NULL, (double)st.held},
         {"queries_here", 'i', NULL, (double)st.queries_here},
         {"server_check", 's',
-         !st.check_rounds ? "waiting" : st.check_differs ? "DIFFERENT" : "identical", 0},
+         !st.check_rounds   ? "waiting"
+         : st.check_differs ? "DIFFERENT"
+                            : "identical",
+         0},
         {"checks", 'i', NULL, (double)st.check_rounds},
         {"checks_identical", 'i', NULL, (double)st.check_identical},
         {"check_diffs", 'i', NULL, (double)st.check_diffs},
@@ -540,37 +564,16 @@ static void session_status(uint64_t ctx)
         {"check_late", 'i', NULL, (double)st.check_late},
         {"check_skipped", 'i', NULL, (double)st.check_skipped},
         {"check_last", 's', st.check_last, 0},
+        {"feed_clients", 'i', NULL, tutti__feed_subscribers()},
+        {"anchors", 'i', NULL, (double)bs.anchors},
+        {"anchor_restarts", 'i', NULL, (double)bs.restarts},
+        {"anchor_err_max_us", 'f', NULL, bs.err_max_us},
+        {"anchor_err_rms_us", 'f', NULL, bs.err_rms_us},
+        {"block_clock_ppm", 'f', NULL, bs.ppm},
     };
-    uint8_t buf[4096];
+    uint8_t buf[8192];
     size_t n = write_kv(buf, sizeof buf, kvs, sizeof kvs / sizeof kvs[0]);
     if (n) send_to(ctx, buf, n);
-}
-
-/* The next argument as a number, whatever its numeric type (Sonic Pi sends
- * floats, sclang ints or floats); `dflt` when it is not a number. */
-static double arg_number(tutti__osc_iter *it, double dflt)
-{
-    const char *tags = it->m->tags;
-    if (!tags || !tags[it->count]) return dflt;
-    char t = tags[it->count];
-    const uint8_t *p = it->rd;
-    double v;
-    if (t == 'i') {
-        v = (int32_t)tutti__osc_rd32(p);
-    } else if (t == 'f') {
-        uint32_t u = tutti__osc_rd32(p);
-        float f;
-        memcpy(&f, &u, sizeof f);
-        v = f;
-    } else if (t == 'd') {
-        uint64_t u = tutti__osc_rd64(p);
-        memcpy(&v, &u, sizeof v);
-    } else {
-        return dflt;
-    }
-    it->rd += t == 'd' ? 8 : 4;
-    it->count++;
-    return v;
 }
 
 /* /tutti/members: an (id, name, part) triple for each member. */
@@ -597,6 +600,49 @@ static void members_reply(uint64_t ctx)
     if (at) send_to(ctx, buf, at);
 }
 
+/* The feed's commands (feed.h): subscribing, and timeline proposals, which
+ * a member whose role may not make them is told at once. */
+static bool feed_command(uint64_t ctx, const uint8_t *p, size_t len)
+{
+    tutti__feed_cmd c;
+    char why[160];
+    int rc = tutti__feed_parse(p, len, &c, why, sizeof why);
+    if (rc == 0) return false;
+    if (rc < 0) {
+        reply_fmt(ctx, "/fail", "ss", "/cmd", why);
+        return true;
+    }
+    if (c.what == TUTTI__FEED_NOTIFY) {
+        tutti__feed_subscribe(ctx, c.value != 0);
+        return true;
+    }
+    const char *name = c.what == TUTTI__FEED_BPM ? "tutti bpm" : "tutti transport";
+    tutti__session_status st;
+    tutti__session_status_get(&st);
+    if (!st.joined) {
+        snprintf(why, sizeof why, "%s: not in a session (join one first)", name);
+        reply_fmt(ctx, "/fail", "ss", "/cmd", why);
+        return true;
+    }
+    if (st.role != TUTTI_ROLE_CONDUCTOR && st.role != TUTTI_ROLE_ADMIN) {
+        snprintf(why, sizeof why,
+                 "%s: the session's tempo and transport are a conductor's (this member "
+                 "joined as %s)",
+                 name, tutti_role_name(st.role));
+        reply_fmt(ctx, "/fail", "ss", "/cmd", why);
+        return true;
+    }
+    rc = c.what == TUTTI__FEED_BPM ? tutti__session_propose_bpm(c.value)
+                                   : tutti__session_propose_transport(c.value != 0);
+    if (rc) {
+        snprintf(why, sizeof why, "%s: %s", name, tutti_strerror(rc));
+        reply_fmt(ctx, "/fail", "ss", "/cmd", why);
+    } else {
+        reply_fmt(ctx, "/done", "ss", "/cmd", name);
+    }
+    return true;
+}
+
 static void tutti_command(uint64_t ctx, tutti__osc_iter *it)
 {
     const char *what = tutti__osc_iter_gets(it, NULL);
@@ -606,6 +652,7 @@ static void tutti_command(uint64_t ctx, tutti__osc_iter *it)
         o.session = tutti__osc_iter_gets(it, NULL);
         o.name = tutti__osc_iter_gets(it, NULL);
         o.journal = tutti__osc_iter_gets(it, NULL);
+        o.role = tutti__osc_iter_gets(it, NULL);
         char why[TUTTI__NS_WHY_MAX] = "";
         int rc = tutti__session_join(&o, why, sizeof why);
         if (rc)
@@ -613,15 +660,6 @@ static void tutti_command(uint64_t ctx, tutti__osc_iter *it)
         else
             reply_fmt(ctx, "/done", "ss", "/cmd", "tutti join");
         if (!rc) self_notify();
-        return;
-    }
-    if (what && !strcmp(what, "bpm")) {
-        double bpm = arg_number(it, 0);
-        int rc = tutti__session_propose_bpm(bpm);
-        if (rc)
-            reply_fmt(ctx, "/fail", "ss", "/cmd", tutti_strerror(rc));
-        else
-            reply_fmt(ctx, "/done", "ss", "/cmd", "tutti bpm");
         return;
     }
     if (what && !strcmp(what, "members")) {
@@ -641,20 +679,22 @@ static void tutti_command(uint64_t ctx, tutti__osc_iter *it)
         uint32_t tcp = 0;
         for (uint32_t i = 0; i < P.cfg.max_tcp; i++)
             tcp += P.conns[i].used && !P.conns[i].closing;
-        /* key/value pairs: the mode, then nine counters */
-        reply_fmt(ctx, "/tutti/status", "sssisisisisisisisisi", "mode", "solo", "port",
+        /* key/value pairs: the mode, then ten counters */
+        reply_fmt(ctx, "/tutti/status", "sssisisisisisisisisisi", "mode", "solo", "port",
                   P.port, "packets", (int32_t)P.st.packets, "invalid",
                   (int32_t)P.st.invalid, "injected", (int32_t)P.st.injected,
                   "inject_failed", (int32_t)P.st.inject_failed, "replies",
                   (int32_t)P.st.replies, "dropped",
                   (int32_t)(P.st.dropped + atomic_load(&P.replies_lost)),
-                  "notify_clients", (int32_t)P.nt.nreg, "tcp_clients", (int32_t)tcp);
+                  "notify_clients", (int32_t)P.nt.nreg, "tcp_clients", (int32_t)tcp,
+                  "feed_clients", (int32_t)tutti__feed_subscribers());
         return;
     }
-    char why[128];
+    char why[192];
     snprintf(why, sizeof why,
-             "tutti: no command \"%s\" (commands: join HUB SESSION NAME [JOURNAL], leave, "
-             "status, members, bpm BPM)",
+             "tutti: no command \"%s\" (commands: join HUB SESSION NAME [JOURNAL "
+             "[ROLE]], leave, "
+             "status, members, notify 1|0, bpm BPM, transport 1|0)",
              what ? what : "");
     reply_fmt(ctx, "/fail", "ss", "/cmd", why);
 }
@@ -717,7 +757,7 @@ static void local_message(uint64_t ctx, const uint8_t *p, size_t len)
         tutti__osc_iter_init(&it, &m);
         const char *name = tutti__osc_iter_gets(&it, NULL);
         if (name && !strcmp(name, "tutti")) {
-            tutti_command(ctx, &it);
+            if (!feed_command(ctx, p, len)) tutti_command(ctx, &it);
             return;
         }
     }
@@ -935,6 +975,7 @@ static void conn_close(conn *c)
     if (c->closing) return;
     c->closing = true;
     forget_client(ctx_tcp(c->slot, c->gen));
+    tutti__feed_forget(ctx_tcp(c->slot, c->gen));
     uv_close((uv_handle_t *)&c->tcp, conn_closed);
 }
 
@@ -1066,7 +1107,8 @@ static int open_port(int port, int *tcp_fd, int *udp_fd)
 static void auto_join(void)
 {
     tutti__session_opts o = {getenv("TUTTI_HUB"), getenv("TUTTI_SESSION"),
-                             getenv("TUTTI_NAME"), getenv("TUTTI_JOURNAL")};
+                             getenv("TUTTI_NAME"), getenv("TUTTI_JOURNAL"),
+                             getenv("TUTTI_ROLE")};
     if (!o.hub || !*o.hub) return;
     char why[TUTTI__NS_WHY_MAX] = "";
     if (tutti__session_join(&o, why, sizeof why))
@@ -1154,11 +1196,38 @@ static void send_attach(void)
     }
 }
 
+/* The session as this server sees it, for the feed's clients and the
+ * UGens' model (beat.h). */
+static void look(void)
+{
+    static tutti__session_view v; /* the loop thread's */
+    tutti__session_view_get(&v);
+    tutti__feed_poll(&v);
+    tutti__beat_update(v.offset_ns, v.tl, v.ntl);
+}
+
+/* The UGens' next anchor: a /cmd the server runs at a known time (beat.h). */
+static void anchor(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    int64_t now = ((int64_t)ts.tv_sec + 2208988800LL) * TUTTI_S + ts.tv_nsec;
+    /* the timer's 100 ms in TUTTI__BEAT_ANCHOR_EVERY steps */
+    for (tutti_time k = 0; k < 100 * TUTTI_MS; k += TUTTI__BEAT_ANCHOR_EVERY) {
+        uint8_t buf[64];
+        size_t n = tutti__beat_anchor_packet(buf, sizeof buf,
+                                             now + TUTTI__BEAT_ANCHOR_AHEAD + k);
+        if (n) inject(buf, n, TUTTI_PROXY_CTX_DISCARD);
+    }
+}
+
 static void on_timer(uv_timer_t *t)
 {
     int r = P.host.ready(P.host.host);
     if (P.listening) { /* every 100 ms: a join's carry, if no delivery did it */
         tutti__session_poll();
+        anchor();
+        look();
         return;
     }
     if (r == TUTTI_PROXY_READY) {
@@ -1239,6 +1308,7 @@ static void on_wake(uv_async_t *a)
         dispatch(ctx, p, len);
         tutti__ring_pop(&P.ring);
     }
+    if (P.listening && tutti__feed_stale()) look();
     if (n > DRAIN_BATCH) uv_async_send(a); /* more to do: come back after other work */
 }
 
@@ -1273,6 +1343,7 @@ int tutti__proxy_start(const tutti_proxy_config *cfg, const tutti_proxy_host *ho
     P.cfg = *cfg;
     P.host = *host;
     tutti__session_init(host);
+    tutti__feed_init(send_to);
     P.conns = calloc(cfg->max_tcp, sizeof(conn));
     if (!P.conns) return TUTTI_ENOMEM;
     for (uint32_t i = 0; i < cfg->max_tcp; i++)
@@ -1336,5 +1407,14 @@ void tutti__proxy_reply(uint64_t ctx, const void *data, size_t len)
         uv_async_send(&P.wake);
     else
         atomic_fetch_add(&P.replies_lost, 1);
+    atomic_flag_clear_explicit(&P.gate, memory_order_release);
+}
+
+void tutti__proxy_wake(void)
+{
+    int spins = 0;
+    while (atomic_flag_test_and_set_explicit(&P.gate, memory_order_acquire))
+        if (++spins > GATE_SPINS) return; /* the 100 ms poll sees it */
+    if (P.accepting) uv_async_send(&P.wake);
     atomic_flag_clear_explicit(&P.gate, memory_order_release);
 }

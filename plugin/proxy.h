@@ -142,6 +142,10 @@ void tutti__proxy_logf(const char *fmt, ...) __attribute__((format(printf, 1, 2)
  * thread, as it does its own sendto calls). */
 void tutti__proxy_reply(uint64_t ctx, const void *data, size_t len);
 
+/* Wakes the loop to look at the session's view (feed.h). Any thread but a
+ * real-time one (a system call); nothing once stopped. */
+void tutti__proxy_wake(void);
+
 #ifdef __cplusplus
 }
 #endif

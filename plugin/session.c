@@ -154,15 +154,40 @@ static struct session {
      * tutti__session_announce), whose real /n_go is not passed on. */
     int32_t announced[64];
     uint32_t nannounced;
+
+    /* The feed's view (session.h): bumped on every change; the local grid
+     * without a session (the proxy's thread). */
+    _Atomic uint64_t changes;
+    tutti_timeline solo_tl[TUTTI__VIEW_TIMELINES];
+    uint32_t solo_ntl;
+    uint64_t solo_seq;
 } S = {.mu = PTHREAD_MUTEX_INITIALIZER,
        .state_mu = PTHREAD_MUTEX_INITIALIZER,
        .check_mu = PTHREAD_MUTEX_INITIALIZER};
 
 #define logf_ tutti__proxy_logf
 
+static tutti_time wall_now(void);
+
 void tutti__session_init(const tutti_proxy_host *host)
 {
     S.host = *host;
+    /* The local grid until a session gives one: 120 bpm, 4 beats a bar, beat
+     * 0 at the last whole second. */
+    tutti_timeline_init(&S.solo_tl[0], 120.0, 4.0, wall_now() / TUTTI_S * TUTTI_S);
+    S.solo_ntl = 1;
+    S.solo_seq = 0;
+}
+
+uint64_t tutti__session_changes(void)
+{
+    return atomic_load(&S.changes);
+}
+
+static void changed(void)
+{
+    atomic_fetch_add(&S.changes, 1);
+    tutti__proxy_wake();
 }
 
 bool tutti__session_active(void)
@@ -876,6 +901,7 @@ static uint32_t stream_left(uint32_t id)
 static void on_command(const tutti_event *ev, tutti_time at)
 {
     journal(ev, ev->data, ev->len);
+    changed(); /* the members, the timeline or L: the feed looks */
     tutti__rec c;
     if (tutti__command_decode(ev->data, ev->len, &c)) return;
     if (c.u.command.op == TUTTI__CMD_ADD) {
@@ -1456,14 +1482,36 @@ static void close_journal(void *arg, void *engine)
     S.journal_open = false;
 }
 
+typedef struct call_view {
+    tutti__session_view *v;
+} call_view;
+
+static void do_view(void *arg, void *engine);
+
 static void stop_member(void)
 {
+    /* The session's timeline goes on as the local grid, on this machine's
+     * wall clock. */
+    tutti__session_view *v = malloc(sizeof *v);
+    if (v) {
+        tutti__session_view_get(v);
+        if (v->mode == TUTTI__MODE_SESSION) {
+            for (uint32_t i = 0; i < v->ntl; i++) {
+                S.solo_tl[i] = v->tl[i];
+                S.solo_tl[i].t0 -= v->offset_ns;
+            }
+            S.solo_ntl = v->ntl;
+            S.solo_seq = v->seq;
+        }
+        free(v);
+    }
     pthread_mutex_lock(&S.mu);
     tutti_net *n = S.net;
     S.net = NULL;
     pthread_mutex_unlock(&S.mu);
     atomic_store(&S.live, NULL);
     atomic_store(&S.active, false);
+    changed();
     if (!n) return;
     tutti_net_leave(n, 500 * TUTTI_MS);
     tutti_net_call(n, close_journal, NULL);
@@ -1490,6 +1538,17 @@ int tutti__session_join(const tutti__session_opts *o, char *why, size_t cap)
     if (tutti__url_dial_check(o->hub, &bad_url)) { /* before leaving a session */
         snprintf(why, cap, "the hub URL \"%.200s\": %s", o->hub, bad_url);
         return TUTTI_EINVAL;
+    }
+    int role = TUTTI_ROLE_PERFORMER;
+    if (o->role && *o->role) {
+        for (role = 0; role <= TUTTI_ROLE_ADMIN; role++)
+            if (!strcmp(o->role, tutti_role_name(role))) break;
+        if (role > TUTTI_ROLE_ADMIN) {
+            snprintf(why, cap,
+                     "no role \"%.40s\" (performer, listener, conductor, admin)",
+                     o->role);
+            return TUTTI_EINVAL;
+        }
     }
     stop_member();
 
@@ -1568,6 +1627,7 @@ int tutti__session_join(const tutti__session_opts *o, char *why, size_t cap)
     tutti_member_config_init(&mc);
     mc.session = o->session && *o->session ? o->session : "tutti";
     mc.name = o->name;
+    mc.role = role;
     mc.deliver_lead = DELIVER_LEAD; /* scsynth needs the bundle before its time */
     tutti_member_callbacks cb = {.ctx = NULL, .deliver = deliver, .notice = notice};
     tutti_net_config ncfg;
@@ -1592,6 +1652,7 @@ int tutti__session_join(const tutti__session_opts *o, char *why, size_t cap)
     snprintf(S.name, sizeof S.name, "%s", o->name);
     pthread_mutex_unlock(&S.mu);
     atomic_store(&S.active, true);
+    changed();
     logf_("tutti: joining session \"%s\" at %s as %s", mc.session, o->hub, o->name);
     return 0;
 }
@@ -1822,6 +1883,74 @@ int tutti__session_propose_bpm(double bpm)
     return c.rc;
 }
 
+typedef struct call_transport {
+    bool playing;
+    int rc;
+} call_transport;
+
+static void do_transport(void *arg, void *engine)
+{
+    call_transport *c = arg;
+    c->rc = tutti_member_propose_transport(engine, c->playing);
+}
+
+int tutti__session_propose_transport(bool playing)
+{
+    call_transport c = {playing, TUTTI_ESTATE};
+    pthread_mutex_lock(&S.mu);
+    if (S.net && tutti_net_call(S.net, do_transport, &c)) c.rc = TUTTI_ECLOSED;
+    pthread_mutex_unlock(&S.mu);
+    return c.rc;
+}
+
+/* On the member's thread: the session's part of the view. The offset is
+ * session time less the wall clock read around it (both move together; the
+ * two readings are microseconds apart). */
+static void do_view(void *arg, void *engine)
+{
+    tutti__session_view *v = ((call_view *)arg)->v;
+    tutti_member_status st;
+    tutti_member_status_get(engine, &st);
+    if (!st.joined) return;
+    v->mode = TUTTI__MODE_SESSION;
+    v->id = st.id;
+    v->part = tutti_member_part(st.id);
+    v->members = st.members;
+    v->role = st.role;
+    v->horizon_ns = st.horizon;
+    tutti_time w1 = wall_now();
+    tutti_time sess = tutti_member_session_now(engine);
+    tutti_time w2 = wall_now();
+    v->offset_ns = sess - (w1 + (w2 - w1) / 2);
+    v->seq = st.timeline_seq;
+    uint32_t n = tutti_member_timeline_schedule(engine, v->tl, TUTTI__VIEW_TIMELINES);
+    v->ntl = n < TUTTI__VIEW_TIMELINES ? n : TUTTI__VIEW_TIMELINES;
+    uint32_t k = tutti_member_list(engine, v->list, TUTTI_PARTS);
+    v->nlist = k < TUTTI_PARTS ? k : TUTTI_PARTS;
+}
+
+void tutti__session_view_get(tutti__session_view *v)
+{
+    memset(v, 0, sizeof *v);
+    v->mode = TUTTI__MODE_SOLO;
+    pthread_mutex_lock(&S.mu);
+    if (S.net) {
+        v->mode = TUTTI__MODE_JOINING;
+        call_view c = {v};
+        tutti_net_call(S.net, do_view, &c);
+    }
+    pthread_mutex_unlock(&S.mu);
+    if (v->mode == TUTTI__MODE_SESSION) return;
+    /* The local grid: what is in force now, and what is still ahead. */
+    tutti_time now = wall_now();
+    uint32_t first = 0;
+    while (first + 1 < S.solo_ntl && S.solo_tl[first + 1].t0 <= now)
+        first++;
+    v->ntl = S.solo_ntl - first;
+    memcpy(v->tl, S.solo_tl + first, v->ntl * sizeof v->tl[0]);
+    v->seq = S.solo_seq;
+}
+
 static void do_list(void *arg, void *engine)
 {
     call_list *c = arg;
@@ -1860,6 +1989,11 @@ void tutti__session_status_get(tutti__session_status *st)
         st->quantum = ms.timeline.quantum;
         st->tl_t0 = ms.timeline.t0;
         st->tl_beat0 = ms.timeline.beat0;
+        st->playing = ms.timeline.playing;
+        st->tl_seq = ms.timeline_seq;
+        st->pending = ms.timeline_pending;
+        st->next = ms.next_timeline;
+        st->role = ms.role;
         tutti_time now;
         tutti_net_session_now(S.net, &now);
         double beat = tutti_timeline_beat_at(&ms.timeline, now);

@@ -68,18 +68,25 @@ typedef struct tutti__session_opts {
     const char *session; /* session name */
     const char *name;    /* this member's name */
     const char *journal; /* file, or NULL/"" for none */
+    const char *role;    /* what an open hub should give (tutti_role_name);
+                          * NULL/"": performer */
 } tutti__session_opts;
 
 typedef struct tutti__session_status {
     bool active;  /* started (joining or joined) */
     bool joined;
     uint32_t id, part, members;
+    int role; /* enum tutti_role, once joined */
     int64_t horizon_ns, clock_offset_ns, clock_bound_ns, rtt_ns;
     bool clock_locked;
     double bpm, quantum, bar_phase; /* the session's timeline now */
     int64_t bar;                    /* bars since the timeline's beat 0 */
     int64_t tl_t0;                  /* the timeline: session time of beat tl_beat0 */
     double tl_beat0;
+    bool playing;        /* its transport */
+    uint64_t tl_seq;     /* timeline changes agreed since joining */
+    bool pending;        /* a change agreed, not yet in force: */
+    tutti_timeline next; /* this one, from next.t0 */
     uint64_t submitted, submit_failed, delivered, late, injected, inject_failed,
         invalid, discarded_replies, out_of_range, late_injected;
     uint64_t state_messages, replays_sent, replay_failed, held, queries_here;
@@ -142,9 +149,40 @@ bool tutti__session_query_here(uint64_t ctx, const uint8_t *p, size_t len);
 
 void tutti__session_status_get(tutti__session_status *st);
 
-/* Asks the coordinator for a tempo change from the next bar. 0 or a TUTTI_E*
- * code (not joined, or out of range). Blocks for the member's loop. */
+/* Asks the coordinator for a tempo change / a transport start or stop at a
+ * bar line (tutti.h's rule). 0 or a TUTTI_E* code (not joined, or out of
+ * range). Blocks for the member's loop. */
 int tutti__session_propose_bpm(double bpm);
+int tutti__session_propose_transport(bool playing);
+
+/* What the session feed (feed.h) and the UGens tell: the session as this
+ * server sees it now. Without a session (solo, and while joining) the
+ * timeline is the local grid: the session's last timeline after a leave
+ * (the beat goes on), 120 bpm from the plugin's start before any, on this
+ * machine's wall clock (offset 0). */
+enum { TUTTI__MODE_SOLO = 0, TUTTI__MODE_JOINING = 1, TUTTI__MODE_SESSION = 2 };
+#define TUTTI__VIEW_TIMELINES 8
+typedef struct tutti__session_view {
+    int mode; /* TUTTI__MODE_* */
+    uint32_t id, part, members;
+    int role;           /* enum tutti_role (session only) */
+    int64_t horizon_ns; /* L (0 without a session) */
+    /* session time - this machine's wall clock, both ns since 1900, as the
+     * member's clock estimates it now (0 without a session) */
+    int64_t offset_ns;
+    uint64_t seq; /* timeline changes agreed since joining */
+    uint32_t ntl; /* the timeline in force, then the changes ahead */
+    tutti_timeline tl[TUTTI__VIEW_TIMELINES];
+    uint32_t nlist; /* the members (at most TUTTI_PARTS listed) */
+    tutti_member_info list[TUTTI_PARTS];
+} tutti__session_view;
+
+/* Proxy's thread. Blocks for the member's loop. */
+void tutti__session_view_get(tutti__session_view *v);
+/* Bumped (any thread may read it) whenever the view may have changed
+ * otherwise than by time: a command delivered, a join, a leave; the
+ * proxy's loop is woken then too (tutti__proxy_wake). */
+uint64_t tutti__session_changes(void);
 
 /* The members of the session (up to `cap`); how many there are. */
 uint32_t tutti__session_members(tutti_member_info *out, uint32_t cap);

@@ -47,6 +47,7 @@
 #include <SC_PlugIn.h>
 #include <SC_Reply.h>
 
+#include "beat.h"
 #include "proxy.h"
 #include "tutti/tutti.h"
 
@@ -59,6 +60,8 @@
 static_assert(sizeof(void *) == 8, "the proxy's reply contexts need 64-bit pointers");
 
 static InterfaceTable *ft;
+
+void tutti__ugens_load(InterfaceTable *inTable); /* ugens.cpp */
 
 namespace
 {
@@ -140,6 +143,18 @@ void attach_cmd(World *world, void *, sc_msg_iter *, void *)
     g_world.compare_exchange_strong(none, world, std::memory_order_release);
 }
 
+/* /cmd tutti_anchor NTP_HI NTP_LO, on the audio thread, in the block its
+ * bundle's time falls in: that block's start time, for the UGens (beat.h). */
+void anchor_cmd(World *world, void *, sc_msg_iter *args, void *)
+{
+    uint32_t hi = static_cast<uint32_t>(args->geti());
+    uint32_t lo = static_cast<uint32_t>(args->geti());
+    tutti__beat_anchor_rt(static_cast<uint32_t>(world->mBufCounter),
+                          tutti_time_from_ntp(static_cast<uint64_t>(hi) << 32 | lo),
+                          world->mSampleOffset, world->mSubsampleOffset,
+                          world->mSampleRate, world->mBufLength);
+}
+
 bool host_inject(void *, const uint8_t *data, size_t len, uint64_t ctx)
 {
     World *w = g_world.load(std::memory_order_acquire);
@@ -190,6 +205,8 @@ PluginLoad(TuttiProxy)
 {
     ft = inTable;
     DefinePlugInCmd("tutti_attach", attach_cmd, nullptr);
+    DefinePlugInCmd("tutti_anchor", anchor_cmd, nullptr);
+    tutti__ugens_load(inTable);
 
     g_send = reinterpret_cast<SendPacketFn>(
         dlsym(RTLD_DEFAULT, "World_SendPacketWithContext"));

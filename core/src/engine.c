@@ -282,3 +282,20 @@ tutti_timeline tutti__tempo_peek(const tutti__tempo *s, tutti_time at)
     for (uint32_t k = 0; k < s->n && s->ahead[k].t0 <= at; k++) tl = s->ahead[k];
     return tl;
 }
+
+uint32_t tutti__tempo_schedule(const tutti__tempo *s, tutti_time at, tutti_timeline *out,
+                               uint32_t cap)
+{
+    uint32_t k = 0, n = 0;
+    tutti_timeline now = s->now;
+    while (k < s->n && s->ahead[k].t0 <= at) now = s->ahead[k++];
+    if (cap > 0) out[0] = now;
+    n = 1;
+    for (; k < s->n; k++) {
+        /* a later change for the same instant replaced this one */
+        if (k + 1 < s->n && s->ahead[k + 1].t0 == s->ahead[k].t0) continue;
+        if (n < cap) out[n] = s->ahead[k];
+        n++;
+    }
+    return n;
+}

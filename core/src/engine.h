@@ -114,5 +114,10 @@ tutti_timeline tutti__tempo_at(tutti__tempo *s, tutti_time at);
 tutti_timeline tutti__tempo_peek(const tutti__tempo *s, tutti_time at);
 /* The last timeline scheduled (what a new change should start from). */
 tutti_timeline tutti__tempo_last(const tutti__tempo *s);
+/* The timeline in force at `at`, then the changes after it (of two for the
+ * same instant only the later), without promoting anything: how many (fills
+ * at most cap). */
+uint32_t tutti__tempo_schedule(const tutti__tempo *s, tutti_time at, tutti_timeline *out,
+                               uint32_t cap);
 
 #endif

@@ -92,6 +92,9 @@ enum { S_FREE, S_ACTIVE, S_REMOVED };
 #define DEF_BYTE_BURST (8.0 * 1024 * 1024)
 #define DEF_MAX_AHEAD (20 * TUTTI_S)
 #define DEF_MAX_HELD ((uint64_t)4 << 20)
+/* How long before it takes effect a timeline change is known everywhere:
+ * Sonic Pi schedules 0.5 s ahead, sclang 0.2 s (tutti_hub_config). */
+#define DEF_CHANGE_LEAD TUTTI_S
 /* Refused events within a second beyond which a member is removed as a
  * flooder: this many times its burst. */
 #define FLOOD_FACTOR 2.0
@@ -207,6 +210,7 @@ void tutti_hub_config_init(tutti_hub_config *cfg)
     cfg->horizon_margin = 3 * TUTTI_MS;
     cfg->open = true;
     cfg->passphrase_role = TUTTI_ROLE_PERFORMER;
+    cfg->change_lead = DEF_CHANGE_LEAD;
 }
 
 static void hub_random(tutti_hub *h, uint8_t *out, size_t n)
@@ -245,7 +249,7 @@ int tutti_hub_create(tutti_hub **out, const tutti_hub_config *cfg, const tutti_i
         cfg->horizon_floor > TUTTI__MAX_HORIZON || cfg->floor_for < 0 ||
         cfg->passphrase_role < 0 || cfg->passphrase_role > 3 || cfg->max_event_rate < 0 ||
         cfg->max_event_burst < 0 || cfg->max_byte_rate < 0 || cfg->max_byte_burst < 0 ||
-        cfg->max_ahead < 0)
+        cfg->max_ahead < 0 || cfg->change_lead < 0 || cfg->change_lead > TUTTI__MAX_LEAD)
         return TUTTI_EINVAL;
     if (tutti__auth_init() != 0) return TUTTI_ENOMEM;
     tutti_hub *h = calloc(1, sizeof *h);
@@ -1045,11 +1049,12 @@ static void warn_member(tutti_hub *h, slot *s, uint32_t code, const char *text)
     notice_to(h, s, code, TUTTI_LOG_WARN, text);
 }
 
-/* The role a request needs: tempo is the conductor's, L and membership the
- * admin's. */
+/* The role a request needs: the timeline (tempo, transport) is the
+ * conductor's, L and membership the admin's. */
 static int request_role(uint32_t kind)
 {
-    return kind == TUTTI__REQ_BPM ? TUTTI_ROLE_CONDUCTOR : TUTTI_ROLE_ADMIN;
+    return kind == TUTTI__REQ_BPM || kind == TUTTI__REQ_TRANSPORT ? TUTTI_ROLE_CONDUCTOR
+                                                                  : TUTTI_ROLE_ADMIN;
 }
 
 static bool role_allows(int have, int need)
@@ -1063,10 +1068,11 @@ static void on_request(tutti_hub *h, slot *s, const tutti__rec *r)
     if (h->now - s->last_request < 100 * TUTTI_MS) return; /* one per 100 ms */
     s->last_request = h->now;
     uint32_t kind = r->u.request.kind;
-    const char *what = kind == TUTTI__REQ_BPM       ? "changing the tempo"
-                       : kind == TUTTI__REQ_HORIZON ? "changing L"
-                       : kind == TUTTI__REQ_REMOVE  ? "removing a member"
-                                                    : NULL;
+    const char *what = kind == TUTTI__REQ_BPM         ? "changing the tempo"
+                       : kind == TUTTI__REQ_HORIZON   ? "changing L"
+                       : kind == TUTTI__REQ_REMOVE    ? "removing a member"
+                       : kind == TUTTI__REQ_TRANSPORT ? "changing the transport"
+                                                      : NULL;
     char text[160];
     if (!what) return; /* a request of a later version */
     if (!role_allows(s->role, request_role(kind))) {
@@ -1082,6 +1088,8 @@ static void on_request(tutti_hub *h, slot *s, const tutti__rec *r)
         rc = tutti_hub_set_bpm(h, r->u.request.f);
     else if (kind == TUTTI__REQ_HORIZON)
         rc = tutti_hub_set_horizon(h, r->u.request.i);
+    else if (kind == TUTTI__REQ_TRANSPORT)
+        rc = tutti_hub_set_transport(h, r->u.request.i != 0);
     else
         rc = tutti_hub_remove(h, r->u.request.member, "removed by an admin");
     if (rc != 0) {
@@ -1616,15 +1624,30 @@ int tutti_hub_set_horizon(tutti_hub *h, tutti_time horizon)
     return 0;
 }
 
-int tutti_hub_set_bpm(tutti_hub *h, double bpm)
+/* The change lead in force: the configured one, raised to L + 2 client
+ * margins (tutti_hub_config.change_lead). */
+static tutti_time change_lead(const tutti_hub *h)
 {
-    if (!(bpm >= TUTTI_BPM_MIN && bpm <= TUTTI_BPM_MAX)) return TUTTI_EINVAL;
+    tutti_time floor = h->horizon + 2 * TUTTI_CLIENT_MARGIN;
+    return h->cfg.change_lead > floor ? h->cfg.change_lead : floor;
+}
+
+/*
+ * A timeline change: `next` (tempo, transport) from the first bar line at or
+ * after the command's own time plus the change lead. The command is stamped
+ * like any event (k.t >= now + L) and every member delivers it by k.t, so
+ * each has it at least the change lead before the bar it changes. The bar
+ * line is one of the last timeline ordered (the change after a change still
+ * ahead starts on the new grid), never before that one starts: a change
+ * asked for while another is pending at the same bar replaces it there (a
+ * later command with the same t0 wins, engine.h).
+ */
+static int issue_change(tutti_hub *h, double bpm, bool playing)
+{
     clock_now(h);
-    /* Switch on the first bar line at least one horizon ahead, so every member
-     * has the command before the bar it changes. */
+    tutti_key k = stamp(h, 0);
     tutti_timeline tl = h->issued;
-    tutti_time earliest = h->now_s + h->horizon;
-    if (earliest < h->w0) earliest = h->w0;
+    tutti_time earliest = tutti__sat_sub(k.t, -change_lead(h));
     if (earliest < tl.t0) earliest = tl.t0;
     double beat = tutti_timeline_next_boundary(&tl, earliest, tl.quantum);
     tutti_time at = tutti_timeline_time_at_beat(&tl, beat);
@@ -1634,6 +1657,7 @@ int tutti_hub_set_bpm(tutti_hub *h, double bpm)
     }
     tutti_timeline next = tl;
     next.bpm = bpm;
+    next.playing = playing;
     next.beat0 = beat;
     next.t0 = at;
     tutti__rec c;
@@ -1644,10 +1668,21 @@ int tutti_hub_set_bpm(tutti_hub *h, double bpm)
     h->issued = next;
     /* The command travels ahead of its bar (its key is stamped now; t0 is in the
      * payload), so it never drags the hub's promise forward to the bar line. */
-    tutti_key k = stamp(h, 0);
     issue(h, &k, &c);
     flush_all(h);
     return 0;
+}
+
+int tutti_hub_set_bpm(tutti_hub *h, double bpm)
+{
+    if (!(bpm >= TUTTI_BPM_MIN && bpm <= TUTTI_BPM_MAX)) return TUTTI_EINVAL;
+    return issue_change(h, bpm, h->issued.playing);
+}
+
+int tutti_hub_set_transport(tutti_hub *h, bool playing)
+{
+    if (h->issued.playing == playing) return 0;
+    return issue_change(h, h->issued.bpm, playing);
 }
 
 void tutti_hub_status_get(const tutti_hub *h, tutti_hub_status *st)
@@ -1663,6 +1698,7 @@ void tutti_hub_status_get(const tutti_hub *h, tutti_hub_status *st)
                            : 0;
     st->horizon_floor = h->cfg.auto_horizon && !h->floor_done ? h->cfg.horizon_floor : 0;
     st->close_lead = h->close_lead;
+    st->change_lead = change_lead(h);
     st->moved = h->moved;
     st->relayed = h->relayed;
     st->delivered = h->delivered;

@@ -60,6 +60,7 @@ struct tutti_member {
     tutti_time w; /* watermark promised */
     uint64_t next_seq;
     tutti__tempo tempo;
+    uint64_t tempo_seq; /* TEMPO commands applied by this incarnation */
     tutti__wbuf body, scratch, cmdbuf;
     bool body_dirty;
     tutti_time last_flush, next_ping, last_hello, now;
@@ -560,6 +561,7 @@ static void apply_on_delivery(tutti_member *m, const tutti_key *k, const tutti__
     }
     case TUTTI__CMD_TEMPO:
         tutti__tempo_push(&m->tempo, &c->u.command.timeline);
+        m->tempo_seq++;
         break;
     case TUTTI__CMD_ROLE:
         for (uint32_t i = 0; i < m->nmembers; i++)
@@ -645,7 +647,10 @@ static void on_command_receipt(tutti_member *m, const tutti_key *k, const tutti_
         break;
     }
     case TUTTI__CMD_TEMPO:
-        if (history) tutti__tempo_push(&m->tempo, &c->u.command.timeline);
+        if (history) {
+            tutti__tempo_push(&m->tempo, &c->u.command.timeline);
+            m->tempo_seq++;
+        }
         break;
     default:
         break;
@@ -667,6 +672,11 @@ static void on_welcome(tutti_member *m, const tutti__rec *r)
     m->heartbeat = r->u.welcome.heartbeat > 0 ? r->u.welcome.heartbeat : 10 * TUTTI_MS;
     m->joined_at = r->u.welcome.joined;
     m->incarnation++;
+    /* The timeline comes again with the snapshot, as history. */
+    tutti_timeline tl;
+    tutti_timeline_init(&tl, 120.0, 4.0, 0);
+    tutti__tempo_init(&m->tempo, &tl);
+    m->tempo_seq = 0;
     m->role = r->u.welcome.role <= 3 ? (int)r->u.welcome.role : TUTTI_ROLE_LISTENER;
     memcpy(m->secret, m->pending_secret, 32);
     m->hs = HS_NONE;
@@ -954,19 +964,6 @@ int tutti_member_submit(tutti_member *m, tutti_time t, const uint8_t *data, uint
     return 0;
 }
 
-int tutti_member_propose_bpm(tutti_member *m, double bpm)
-{
-    if (m->state != M_JOINED) return TUTTI_ESTATE;
-    if (!(bpm >= TUTTI_BPM_MIN && bpm <= TUTTI_BPM_MAX)) return TUTTI_EINVAL;
-    tutti__rec r;
-    memset(&r, 0, sizeof r);
-    r.type = TUTTI__REC_REQUEST;
-    r.u.request.kind = TUTTI__REQ_BPM;
-    r.u.request.f = bpm;
-    put_rec(m, &r);
-    return 0;
-}
-
 static int request(tutti_member *m, uint32_t kind, double f, tutti_time i, uint32_t member)
 {
     if (m->state != M_JOINED) return TUTTI_ESTATE;
@@ -979,6 +976,18 @@ static int request(tutti_member *m, uint32_t kind, double f, tutti_time i, uint3
     r.u.request.member = member;
     put_rec(m, &r);
     return 0;
+}
+
+int tutti_member_propose_bpm(tutti_member *m, double bpm)
+{
+    if (m->state != M_JOINED) return TUTTI_ESTATE;
+    if (!(bpm >= TUTTI_BPM_MIN && bpm <= TUTTI_BPM_MAX)) return TUTTI_EINVAL;
+    return request(m, TUTTI__REQ_BPM, bpm, 0, 0);
+}
+
+int tutti_member_propose_transport(tutti_member *m, bool playing)
+{
+    return request(m, TUTTI__REQ_TRANSPORT, 0, playing ? 1 : 0, 0);
 }
 
 int tutti_member_propose_horizon(tutti_member *m, tutti_time horizon)
@@ -1023,13 +1032,25 @@ void tutti_member_status_get(const tutti_member *m, tutti_member_status *st)
     st->violations = m->order.violations;
     st->joined_at = m->joined_at;
     st->members = m->nmembers;
-    st->timeline = tutti__tempo_peek(&m->tempo, tutti_member_session_now(m));
+    tutti_timeline sched[2];
+    tutti_time now = tutti_member_session_now(m);
+    uint32_t n = tutti__tempo_schedule(&m->tempo, now, sched, 2);
+    st->timeline = sched[0];
+    st->timeline_seq = m->tempo_seq;
+    st->timeline_pending = n > 1;
+    if (n > 1) st->next_timeline = sched[1];
     st->role = m->role;
     st->hub_verified = m->hub_verified;
     st->failed = m->state == M_FAILED;
     st->sealed = m->state == M_JOINED && m->link.seal.on;
     st->unsealed_dropped = m->unsealed;
     st->refused = m->refused;
+}
+
+uint32_t tutti_member_timeline_schedule(const tutti_member *m, tutti_timeline *out,
+                                        uint32_t cap)
+{
+    return tutti__tempo_schedule(&m->tempo, tutti_member_session_now(m), out, cap);
 }
 
 uint32_t tutti_member_list(const tutti_member *m, tutti_member_info *out, uint32_t cap)

@@ -75,6 +75,7 @@ enum tutti__request_kind {
     TUTTI__REQ_BPM = 1,     /* f: bpm, from the next bar */
     TUTTI__REQ_HORIZON = 2, /* i: new L in ns */
     TUTTI__REQ_REMOVE = 3,  /* member: remove that member (admin) */
+    TUTTI__REQ_TRANSPORT = 4, /* i: 1 start, 0 stop the transport, from a bar line */
 };
 
 enum tutti__command_op {

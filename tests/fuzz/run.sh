@@ -5,7 +5,7 @@ set -euo pipefail
 build=$1
 secs=${2:-60}
 src=$(cd "$(dirname "$0")" && pwd)
-for target in wire engine auth seal osc ns; do
+for target in wire engine auth seal osc ns feed; do
     bin="$build/tests/fuzz/fuzz_$target"
     # fuzz_osc is built with the plugin (TUTTI_BUILD_PLUGIN)
     [ -x "$bin" ] || { echo "fuzz_$target: not built, skipped"; continue; }

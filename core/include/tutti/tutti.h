@@ -319,8 +319,22 @@ TUTTI_API void tutti_member_leave(tutti_member *m);
  */
 TUTTI_API int tutti_member_submit(tutti_member *m, tutti_time t, const uint8_t *data,
                                   uint32_t len, tutti_key *key);
-/* Ask the coordinator for a tempo change at the next bar boundary. */
+/*
+ * Timeline changes. Ask the coordinator for a tempo / a transport start or
+ * stop (the conductor's and the admin's; anyone else's request is refused
+ * with a notice). The hub sequences the change as a command stamped like any
+ * event (its session time k, at least now + L) and sets it to take effect at
+ * the first bar line (a multiple of the quantum, on the timeline then in
+ * force) at or after k + the hub's change lead (tutti_hub_config), so every
+ * member delivers the command, and knows the change, at least that long
+ * before it takes effect: a client that schedules ahead can play on the new
+ * grid from its first beat. The beat stays continuous at the change; a
+ * transport change leaves tempo and beat as they are. TUTTI_ESTATE before
+ * joining, TUTTI_EINVAL for a tempo outside [TUTTI_BPM_MIN, TUTTI_BPM_MAX].
+ * The member's loop thread.
+ */
 TUTTI_API int tutti_member_propose_bpm(tutti_member *m, double bpm);
+TUTTI_API int tutti_member_propose_transport(tutti_member *m, bool playing);
 /* Ask the coordinator to set L (admins only) / remove a member (admins
  * only). A refused request is answered with a notice. */
 TUTTI_API int tutti_member_propose_horizon(tutti_member *m, tutti_time horizon);
@@ -348,7 +362,14 @@ typedef struct tutti_member_status {
     uint64_t violations;   /* events that came below what was delivered (stays 0) */
     tutti_key joined_at;   /* the command that admitted this incarnation */
     uint32_t members;      /* active members (the coordinator excluded) */
-    tutti_timeline timeline;
+    tutti_timeline timeline; /* the timeline in force now */
+    /* The agreed changes of the timeline: how many this incarnation has
+     * applied (the ones in force when it joined included), and the first one
+     * agreed but not yet in force (timeline_pending; it starts at its t0,
+     * beat beat0). tutti_member_timeline_schedule lists every one ahead. */
+    uint64_t timeline_seq;
+    bool timeline_pending;
+    tutti_timeline next_timeline;
     int role;              /* the role the hub gave (valid once joined) */
     bool hub_verified;     /* the hub proved the key this member pinned */
     bool failed;           /* the hub refused us for good (see the notices) */
@@ -370,6 +391,12 @@ TUTTI_API uint32_t tutti_member_origin_pending(const tutti_member *m, uint32_t i
                                                bool *complete);
 TUTTI_API uint32_t tutti_member_list(const tutti_member *m, tutti_member_info *out,
                                      uint32_t cap);
+/* The timeline in force now, then every agreed change not yet in force, in
+ * the order they take effect (each from its t0; a change agreed for the same
+ * instant as an earlier one replaces it): how many there are (at least 1;
+ * may exceed cap; fills at most cap). The member's loop thread. */
+TUTTI_API uint32_t tutti_member_timeline_schedule(const tutti_member *m,
+                                                  tutti_timeline *out, uint32_t cap);
 /* Session time now, as estimated by this member. */
 TUTTI_API tutti_time tutti_member_session_now(const tutti_member *m);
 
@@ -450,7 +477,22 @@ typedef struct tutti_hub_config {
     double max_byte_rate, max_byte_burst;
     tutti_time max_ahead;
     uint64_t max_held;
+    /*
+     * How long before a timeline change takes effect every member has it
+     * (see tutti_member_propose_bpm). It must cover what clients schedule
+     * ahead of time (Sonic Pi 0.5 s, sclang's Server.latency 0.2 s) and
+     * their own timers: default 1 s. It is raised to L + 2
+     * TUTTI_CLIENT_MARGIN when L is that large, so a client scheduling the
+     * latency the plugin recommends (L + TUTTI_CLIENT_MARGIN) still hears of
+     * a change TUTTI_CLIENT_MARGIN before it schedules past it.
+     */
+    tutti_time change_lead;
 } tutti_hub_config;
+
+/* What a client's schedule-ahead (sclang's Server.latency, Sonic Pi's
+ * sched_ahead_time) should exceed L by: the path from the client through the
+ * plugin into the member, and the client's own timing jitter. */
+#define TUTTI_CLIENT_MARGIN (50 * TUTTI_MS)
 
 TUTTI_API void tutti_hub_config_init(tutti_hub_config *cfg);
 TUTTI_API int tutti_hub_create(tutti_hub **out, const tutti_hub_config *cfg,
@@ -464,6 +506,9 @@ TUTTI_API tutti_time tutti_hub_tick(tutti_hub *h);
 /* Coordinator commands issued locally (the admin's console). */
 TUTTI_API int tutti_hub_set_horizon(tutti_hub *h, tutti_time horizon);
 TUTTI_API int tutti_hub_set_bpm(tutti_hub *h, double bpm);
+/* Start (true) or stop the transport, by the rule of tutti_member_propose_bpm.
+ * Asking for the state already ordered issues nothing. */
+TUTTI_API int tutti_hub_set_transport(tutti_hub *h, bool playing);
 /* Replace the invitations the hub accepts (copied). A member admitted with
  * an invitation that is no longer in the list is removed; one past its
  * expiry can no longer join (members admitted with it stay). */
@@ -481,6 +526,7 @@ typedef struct tutti_hub_status {
     tutti_time measured_for;   /* every member's need known for this long (0: not) */
     tutti_time horizon_floor;  /* the rehearsal's L while it is held (0: not) */
     tutti_time close_lead;     /* how far ahead of the hub's clock time is closed */
+    tutti_time change_lead;    /* a timeline change is known this long ahead (now) */
     uint64_t moved;            /* events that came after their close, moved */
     uint64_t relayed, delivered, divergences, removed, dropped_frames;
     tutti_timeline timeline;

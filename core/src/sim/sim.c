@@ -295,6 +295,7 @@ int tutti_sim_create(tutti_sim **out, const tutti_sim_config *cfg)
     hc.horizon_floor = cfg->horizon_floor;
     hc.floor_for = cfg->floor_for;
     hc.open = !cfg->sealed;
+    if (cfg->change_lead > 0) hc.change_lead = cfg->change_lead;
     int rc = tutti_hub_create(&s->hub, &hc, node_io(&s->nodes[0], &io));
     if (rc) {
         tutti_sim_destroy(s);
@@ -310,7 +311,8 @@ int tutti_sim_create(tutti_sim **out, const tutti_sim_config *cfg)
         }
         for (uint32_t i = 0; i < s->nnodes; i++) {
             snprintf(inv[i].id, sizeof inv[i].id, "%x", (unsigned)i + 1);
-            inv[i].role = TUTTI_ROLE_PERFORMER;
+            inv[i].role =
+                i == cfg->conductor ? TUTTI_ROLE_CONDUCTOR : TUTTI_ROLE_PERFORMER;
             for (int k = 0; k < 32; k++) inv[i].secret[k] = (uint8_t)tutti_rng_next(&s->rng);
             tutti_hub_public_key(s->hub, inv[i].hub_pk);
         }
@@ -330,6 +332,7 @@ int tutti_sim_create(tutti_sim **out, const tutti_sim_config *cfg)
         mc.name = name;
         mc.auto_rejoin = cfg->auto_rejoin;
         mc.max_pending = cfg->max_pending;
+        mc.role = i == cfg->conductor ? TUTTI_ROLE_CONDUCTOR : TUTTI_ROLE_PERFORMER;
         if (inv) mc.invite = &inv[i];
         tutti_member_callbacks cb = {&s->nodes[i], on_deliver, NULL};
         rc = tutti_member_create(&s->nodes[i].m, &mc, node_io(&s->nodes[i], &io), &cb);

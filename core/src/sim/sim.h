@@ -73,6 +73,8 @@ typedef struct tutti_sim_config {
     bool auto_horizon;         /* the hub chooses L (horizon is where it starts) */
     tutti_time horizon_floor, floor_for; /* a rehearsal's L (tutti_hub_config) */
     bool sealed; /* the hub needs invitations (one a member): links encrypted */
+    uint32_t conductor;     /* the node that joins as a conductor (0: none) */
+    tutti_time change_lead; /* the hub's (0: its default) */
 } tutti_sim_config;
 
 void tutti_sim_config_init(tutti_sim_config *c);

@@ -1,0 +1,300 @@
+/*
+ * The session's beat inside scsynth (see beat.h).
+ */
+#include "beat.h"
+
+#include "osc.h"
+
+#include <math.h>
+#include <stdatomic.h>
+#include <string.h>
+
+#define RING 256 /* anchors in flight, audio thread -> loop (power of two) */
+#define DIRTY 4u
+
+typedef struct anchor {
+    uint32_t bufcounter;
+    int buflen;
+    int64_t t;
+    double sr;
+} anchor;
+
+static struct beat {
+    /* audio thread -> loop: anchors */
+    anchor ring[RING];
+    _Alignas(64) _Atomic uint32_t head; /* the audio thread's */
+    _Alignas(64) _Atomic uint32_t tail; /* the loop's */
+    _Atomic uint64_t dropped;
+
+    /* loop -> audio thread: the model, a triple buffer */
+    tutti__beat_model buf[3];
+    _Alignas(64) _Atomic uint32_t middle; /* index, | DIRTY when newer than front */
+    uint32_t back;                        /* the loop's */
+    uint32_t front;                       /* the audio thread's */
+
+    /* the audio thread's own: the newest anchor, used from its block on
+     * (before the loop has seen it: after an xrun the server's block times
+     * jump, and the UGens follow at the next anchor) */
+    bool rt_valid;
+    uint32_t rt_bufcounter;
+    int64_t rt_t;
+
+    /* the loop's: the line */
+    int64_t wb[TUTTI__BEAT_WINDOW], wt[TUTTI__BEAT_WINDOW];
+    uint32_t wn, wnext;
+    int64_t b_last, t_last;
+    uint32_t u_last; /* the last anchor's bufcounter (for unwrapping) */
+    double slope;    /* ns per block */
+    double nominal;  /* ns per block at the nominal rate */
+    int buflen;
+    tutti__beat_stats st;
+    double err_sq;
+} B = {.back = 0, .front = 1, .middle = 2};
+
+/* ------------------------------------------------------- the audio thread */
+
+void tutti__beat_anchor_rt(uint32_t bufcounter, int64_t t, int offset, float subsample,
+                           double sr, int buflen)
+{
+    if (!(sr > 0) || buflen <= 0) return;
+    /* scsynth clamps a command that falls outside its block (a late one) to
+     * the block's first or last sample: a time read back from those could
+     * be wrong, so they are not used */
+    if (offset <= 0 || offset >= buflen - 1) return;
+    double after = ((double)offset + (double)subsample - 0.5) / sr * 1e9;
+    B.rt_valid = true;
+    B.rt_bufcounter = bufcounter;
+    B.rt_t = t - (int64_t)llround(after);
+    uint32_t h = atomic_load_explicit(&B.head, memory_order_relaxed);
+    uint32_t tl = atomic_load_explicit(&B.tail, memory_order_acquire);
+    if (h - tl >= RING) {
+        atomic_fetch_add_explicit(&B.dropped, 1, memory_order_relaxed);
+        return;
+    }
+    anchor *a = &B.ring[h % RING];
+    a->bufcounter = bufcounter;
+    a->t = t - (int64_t)llround(after);
+    a->sr = sr;
+    a->buflen = buflen;
+    atomic_store_explicit(&B.head, h + 1, memory_order_release);
+}
+
+const tutti__beat_model *tutti__beat_read_rt(void)
+{
+    if (atomic_load_explicit(&B.middle, memory_order_relaxed) & DIRTY) {
+        uint32_t prev =
+            atomic_exchange_explicit(&B.middle, B.front, memory_order_acq_rel);
+        B.front = prev & 3u;
+    }
+    return &B.buf[B.front];
+}
+
+int64_t tutti__beat_block_rt(const tutti__beat_model *m, uint32_t bufcounter)
+{
+    return m->b0 + (int32_t)(bufcounter - (uint32_t)m->b0);
+}
+
+/* The timeline in force `rel` ns after the model's s0 (the last one whose
+ * t0 is not after it). */
+static uint32_t tl_at(const tutti__beat_model *m, double rel)
+{
+    uint32_t k = 0;
+    for (uint32_t j = 1; j < m->ntl; j++) {
+        if ((double)(m->s0 - m->tl[j].t0) + rel < 0) break;
+        k = j;
+    }
+    return k;
+}
+
+static double beat_rel(const tutti__beat_model *m, uint32_t k, double rel)
+{
+    const tutti_timeline *tl = &m->tl[k];
+    return tl->beat0 + ((double)(m->s0 - tl->t0) + rel) * tl->bpm / 60e9;
+}
+
+static float phase_of(double beat, double q)
+{
+    double p = fmod(beat, q);
+    if (p < 0) {
+        p += q;
+        if (p >= q) p = 0;
+    }
+    return (float)p;
+}
+
+void tutti__beat_fill_rt(const tutti__beat_model *m, uint32_t bufcounter, int n,
+                         int samples_per_block, double quantum, double division,
+                         float *beat, float *phase, float *tempo, float *trig)
+{
+    if (!m->valid || m->ntl == 0 || n <= 0) {
+        for (int i = 0; i < n; i++) {
+            if (beat) beat[i] = 0;
+            if (phase) phase[i] = 0;
+            if (tempo) tempo[i] = 0;
+            if (trig) trig[i] = 0;
+        }
+        return;
+    }
+    /* from the newest anchor: the audio thread's own when it has one, else
+     * the model's */
+    int64_t blk = tutti__beat_block_rt(m, bufcounter);
+    double start = (double)(blk - m->b0) * m->block_ns;
+    if (B.rt_valid) {
+        int64_t rb = tutti__beat_block_rt(m, B.rt_bufcounter);
+        if (rb <= blk)
+            start = (double)(B.rt_t + m->offset_ns - m->s0) +
+                    (double)(blk - rb) * m->block_ns;
+    }
+    double sn = m->sample_ns, half = sn / 2;
+    double div = division > 0 && isfinite(division) ? division : 1.0;
+    bool own_q = !(quantum > 0 && isfinite(quantum));
+    if (n == 1) { /* control rate: the block's first sample */
+        uint32_t k = tl_at(m, start);
+        double b = beat_rel(m, k, start);
+        if (beat) beat[0] = (float)b;
+        if (phase) phase[0] = phase_of(b, own_q ? m->tl[k].quantum : quantum);
+        if (tempo) tempo[0] = (float)(m->tl[k].bpm / 60.0);
+        if (trig) {
+            double a = start - half, z = start + samples_per_block * sn - half;
+            double ba = beat_rel(m, tl_at(m, a), a), bz = beat_rel(m, tl_at(m, z), z);
+            trig[0] = floor(bz * div) > floor(ba * div) ? 1.0f : 0.0f;
+        }
+        return;
+    }
+    /* audio rate: per sample, switching timelines where a change starts */
+    double prev = start - half;
+    double gprev = floor(beat_rel(m, tl_at(m, prev), prev) * div);
+    uint32_t k = tl_at(m, start);
+    for (int i = 0; i < n; i++) {
+        double rel = start + i * sn;
+        while (k + 1 < m->ntl && (double)(m->s0 - m->tl[k + 1].t0) + rel >= 0)
+            k++;
+        double b = beat_rel(m, k, rel);
+        if (beat) beat[i] = (float)b;
+        if (phase) phase[i] = phase_of(b, own_q ? m->tl[k].quantum : quantum);
+        if (tempo) tempo[i] = (float)(m->tl[k].bpm / 60.0);
+        if (trig) {
+            double mid = rel + half;
+            double g = floor(beat_rel(m, tl_at(m, mid), mid) * div);
+            trig[i] = g > gprev ? 1.0f : 0.0f;
+            gprev = g;
+        }
+    }
+}
+
+/* ------------------------------------------------ the non-real-time side */
+
+size_t tutti__beat_anchor_packet(uint8_t *out, size_t cap, int64_t at)
+{
+    if (cap < 20) return 0;
+    uint64_t ntp = tutti_time_to_ntp(at);
+    size_t n = tutti__osc_write(out + 20, cap - 20, "/cmd", "sii", "tutti_anchor",
+                                (int32_t)(uint32_t)(ntp >> 32), (int32_t)(uint32_t)ntp);
+    if (!n) return 0;
+    memcpy(out, "#bundle\0", 8);
+    tutti__osc_wr64(out + 8, ntp);
+    tutti__osc_wr32(out + 16, (uint32_t)n);
+    return 20 + n;
+}
+
+static void restart(int64_t b, int64_t t)
+{
+    B.wn = 0;
+    B.wnext = 0;
+    B.slope = B.nominal;
+    B.err_sq = 0;
+    B.st.measured = 0;
+    B.st.err_max_us = B.st.err_rms_us = 0;
+    B.b_last = b;
+    B.t_last = t;
+}
+
+/* Least squares over the window, both coordinates from the newest anchor. */
+static double fit(void)
+{
+    if (B.wn < 2) return B.nominal;
+    double sx = 0, sy = 0, sxx = 0, sxy = 0;
+    for (uint32_t i = 0; i < B.wn; i++) {
+        double x = (double)(B.wb[i] - B.b_last), y = (double)(B.wt[i] - B.t_last);
+        sx += x;
+        sy += y;
+        sxx += x * x;
+        sxy += x * y;
+    }
+    double d = B.wn * sxx - sx * sx;
+    if (!(d > 0)) return B.nominal;
+    return (B.wn * sxy - sx * sy) / d;
+}
+
+static void take(const anchor *a)
+{
+    double nominal = a->buflen / a->sr * 1e9;
+    bool first = B.st.anchors == 0 || B.buflen != a->buflen || B.nominal != nominal;
+    B.st.anchors++;
+    int64_t b =
+        first ? (int64_t)a->bufcounter : B.b_last + (int32_t)(a->bufcounter - B.u_last);
+    B.u_last = a->bufcounter;
+    if (first) {
+        B.nominal = nominal;
+        B.buflen = a->buflen;
+        restart(b, a->t);
+    } else {
+        double predicted = (double)B.t_last + (double)(b - B.b_last) * B.slope;
+        double err = (double)a->t - predicted;
+        if (fabs(err) > TUTTI__BEAT_JUMP || b <= B.b_last) {
+            B.st.restarts++;
+            restart(b, a->t);
+        } else if (B.wn >= 2) {
+            double us = err / 1e3;
+            B.st.measured++;
+            B.st.err_last_us = us;
+            if (fabs(us) > B.st.err_max_us) B.st.err_max_us = fabs(us);
+            B.err_sq += us * us;
+            B.st.err_rms_us = sqrt(B.err_sq / (double)B.st.measured);
+        }
+    }
+    B.wb[B.wnext] = b;
+    B.wt[B.wnext] = a->t;
+    B.wnext = (B.wnext + 1) % TUTTI__BEAT_WINDOW;
+    if (B.wn < TUTTI__BEAT_WINDOW) B.wn++;
+    B.b_last = b;
+    B.t_last = a->t;
+    B.slope = fit();
+    B.st.ppm = (B.nominal / B.slope - 1) * 1e6;
+}
+
+void tutti__beat_update(int64_t offset_ns, const tutti_timeline *tl, uint32_t ntl)
+{
+    uint32_t h = atomic_load_explicit(&B.head, memory_order_acquire);
+    uint32_t t = atomic_load_explicit(&B.tail, memory_order_relaxed);
+    for (; t != h; t++)
+        take(&B.ring[t % RING]);
+    atomic_store_explicit(&B.tail, t, memory_order_release);
+    B.st.dropped = atomic_load_explicit(&B.dropped, memory_order_relaxed);
+
+    tutti__beat_model *m = &B.buf[B.back];
+    m->valid = B.st.anchors > 0;
+    m->b0 = B.b_last;
+    m->s0 = B.t_last + offset_ns;
+    m->offset_ns = offset_ns;
+    m->block_ns = B.slope;
+    m->sample_ns = B.buflen > 0 ? B.slope / B.buflen : 0;
+    m->ntl = ntl < TUTTI__BEAT_TIMELINES ? ntl : TUTTI__BEAT_TIMELINES;
+    if (m->ntl) memcpy(m->tl, tl, m->ntl * sizeof tl[0]);
+    uint32_t prev =
+        atomic_exchange_explicit(&B.middle, B.back | DIRTY, memory_order_acq_rel);
+    B.back = prev & 3u;
+}
+
+void tutti__beat_stats_get(tutti__beat_stats *st)
+{
+    *st = B.st;
+}
+
+void tutti__beat_reset(void)
+{
+    memset((void *)&B, 0, sizeof B);
+    B.back = 0;
+    B.front = 1;
+    atomic_store(&B.middle, 2);
+}

@@ -1,0 +1,138 @@
+/*
+ * The session's beat inside scsynth: what the UGens (TuttiBeat, TuttiPhase,
+ * TuttiTempo, TuttiTrig) compute on the audio thread, and how the server's
+ * blocks are tied to session time.
+ *
+ * Design notes
+ * ------------
+ * - scsynth 3.13 tells a UGen which block it computes (World::mBufCounter)
+ *   but not when that block plays. What does know is a scheduled command: a
+ *   /cmd inside a timetagged bundle runs on the audio thread in the block its
+ *   time falls in, with World::mSampleOffset and mSubsampleOffset set so that
+ *   offset + subsample - 0.5 is how many samples after the block's start its
+ *   time is (SC_Jack.cpp: diffTime = (T - oscTime) * SR + 0.5). So the plugin
+ *   sends itself `/cmd tutti_anchor T` bundles (tutti__beat_anchor_packet),
+ *   every TUTTI__BEAT_ANCHOR_EVERY, each TUTTI__BEAT_ANCHOR_AHEAD ahead; the
+ *   handler reads the block's start time back, exactly the time scsynth uses
+ *   to place every timetagged bundle in that block, and hands the pair
+ *   (block, time) to the non-real-time side (a fixed ring, dropped when full).
+ * - Between anchors the block times are a straight line: the last anchor and
+ *   the slope of the last TUTTI__BEAT_WINDOW anchors (least squares; the
+ *   driver's clock drifts against the nominal rate, and the JACK driver's
+ *   block times are DLL-filtered wall-clock times). The audio thread uses
+ *   each anchor from its own block on, before the loop has seen it: when
+ *   the server's block times jump (an xrun resets JACK's DLL), the UGens
+ *   follow at the next anchor, TUTTI__BEAT_ANCHOR_EVERY later at most.
+ *   Before each anchor is taken in, the line's prediction for it is compared with it:
+ * that error is what the UGens are off by just before a re-anchoring, kept as statistics
+ *   (the status shows them; docs/benchmarks.md has the figures). An anchor
+ *   more than TUTTI__BEAT_JUMP off (an xrun, a driver restart) starts the line
+ *   afresh.
+ * - The model the audio thread reads (the line, the session's offset from
+ *   the wall clock as the member estimates it, and the timeline schedule)
+ *   is published through a triple buffer: the writer fills a private copy and
+ *   swaps it in with one atomic exchange; the reader takes the newest with one
+ *   atomic exchange when there is a newer one. Neither side ever waits.
+ * - The UGens follow the member's estimate of session time, refreshed every
+ *   100 ms, as the plugin does when it hands events to the server; the feed
+ *   tells clients the same mapping again whenever it moves by half a sample
+ *   (feed.h), so a note a client schedules on the feed's timeline and the
+ *   UGens' grid stay within a sample of each other.
+ * - Precision: block times are int64 ns plus a double of at most a few
+ *   minutes of ns; every difference from a timeline's t0 is formed in
+ *   integers first (as timeline.c does).
+ *
+ * Thread rules: *_rt functions on the audio thread only (one consumer:
+ * scsynth has one audio thread); the others on the proxy's loop thread. Every
+ * *_rt function is real-time safe: no allocation, lock or system call
+ * (tests/plugin/beat_rt_test.cpp runs them under seccomp's strict mode).
+ */
+#ifndef TUTTI_PLUGIN_BEAT_H
+#define TUTTI_PLUGIN_BEAT_H
+
+#include "tutti/tutti.h"
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define TUTTI__BEAT_TIMELINES 8
+#define TUTTI__BEAT_WINDOW 128
+#define TUTTI__BEAT_ANCHOR_EVERY (5 * TUTTI_MS)
+#define TUTTI__BEAT_ANCHOR_AHEAD (150 * TUTTI_MS)
+#define TUTTI__BEAT_JUMP TUTTI_MS
+
+/* What the audio thread reads: the block line and the timeline. */
+typedef struct tutti__beat_model {
+    bool valid;        /* an anchor has been taken in */
+    int64_t b0;        /* a block number (World::mBufCounter, 32 bits unwrapped) */
+    int64_t s0;        /* session time at its first sample, ns since 1900 */
+    int64_t offset_ns; /* session time - wall clock, ns */
+    double block_ns;   /* ns from one block's start to the next */
+    double sample_ns;  /* block_ns / samples per block */
+    uint32_t ntl;      /* the timeline in force, then the changes ahead */
+    tutti_timeline tl[TUTTI__BEAT_TIMELINES];
+} tutti__beat_model;
+
+/* ----------------------------------------------------- the audio thread */
+
+/* The anchor command's handler: `bufcounter` is World::mBufCounter, `t` the
+ * command's time (ns since 1900, wall clock), `offset`/`subsample` the
+ * World's, `sr` the sample rate, `buflen` the samples per block. */
+void tutti__beat_anchor_rt(uint32_t bufcounter, int64_t t, int offset, float subsample,
+                           double sr, int buflen);
+
+/* The newest model (never NULL; valid == false until the first anchor). The
+ * pointer stays good until the next call. */
+const tutti__beat_model *tutti__beat_read_rt(void);
+
+/* The block `bufcounter` (32 bits, wraps) as a 64-bit block number near the
+ * model's b0. */
+int64_t tutti__beat_block_rt(const tutti__beat_model *m, uint32_t bufcounter);
+
+/*
+ * One block of the UGens' outputs, for `n` samples from the start of block
+ * `bufcounter` (n = 1: the control-rate value, at the block's first sample).
+ * Each output may be NULL. beat: the beat; phase: the beat modulo `quantum`
+ * (the timeline's own when quantum <= 0), in [0, quantum); tempo: beats per
+ * second; trig: 1 at the sample nearest each multiple of 1/division beats
+ * (kr: when one falls in the block), else 0. All 0 while the model is not
+ * valid.
+ */
+void tutti__beat_fill_rt(const tutti__beat_model *m, uint32_t bufcounter, int n,
+                         int samples_per_block, double quantum, double division,
+                         float *beat, float *phase, float *tempo, float *trig);
+
+/* ------------------------------------------------ the non-real-time side */
+
+/* The anchor bundle for wall time `at` (ns since 1900): its length (0 when
+ * cap is too small). */
+size_t tutti__beat_anchor_packet(uint8_t *out, size_t cap, int64_t at);
+
+/* Takes in the anchors the audio thread has handed over and publishes the
+ * model with this offset (session - wall clock, ns) and timeline schedule. */
+void tutti__beat_update(int64_t offset_ns, const tutti_timeline *tl, uint32_t ntl);
+
+typedef struct tutti__beat_stats {
+    uint64_t anchors, dropped, restarts;
+    /* the line's error at each anchor before taking it in: the last one,
+     * the largest, the root mean square, over anchors since the last
+     * restart but the first few (the line needs two) */
+    double err_last_us, err_max_us, err_rms_us;
+    double ppm; /* the block clock's rate against the nominal, parts per million */
+    uint64_t measured;
+} tutti__beat_stats;
+void tutti__beat_stats_get(tutti__beat_stats *st);
+
+/* Forget everything (tests). */
+void tutti__beat_reset(void);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif

@@ -1,0 +1,45 @@
+#!/usr/bin/env bash
+# The beat UGens over a long run: three scsynth servers with the plugin in one
+# session on JACK's dummy driver, recorded by a fourth; every beat a
+# TuttiTrig click and a note scheduled for it (tests/e2e/ugen_sync.py). Prints
+# how far apart notes and clicks are in each server's recording, how far apart
+# the three recordings' click trains are (and scsynth's own notes), each
+# server's anchoring figures (the block line's error just before each
+# re-anchoring, its rate against nominal) and JACK's xruns; the last line is
+# one JSON object. docs/benchmarks.md has the figures.
+#
+#   bash scripts/ugen-drift.sh [SECONDS]     (default 600; CI runs 8 s of it:
+#                                            e2e.ugen_sync_test)
+#
+# Needs a build (build/tutti, build/plugin/TuttiProxy.so), scsynth and jackd.
+set -u
+SECONDS_RUN=${1:-600}
+TOP=$(cd "$(dirname "$0")/.." && pwd)
+BUILD=${BUILD:-$TOP/build}
+WORK=$(mktemp -d "${TMPDIR:-/tmp}/tutti-ugen-drift.XXXXXX")
+PIDS=()
+cleanup() {
+    local p
+    for p in "${PIDS[@]}"; do kill -TERM "$p" 2>/dev/null; done
+    sleep 1
+    for p in "${PIDS[@]}"; do kill -KILL "$p" 2>/dev/null; done
+    rm -f "$WORK"/s?.wav
+    echo "work folder: $WORK" >&2
+}
+trap cleanup EXIT
+export JACK_DEFAULT_SERVER=tutti-ugen-drift JACK_NO_START_SERVER=1
+jackd -r -d dummy -r 48000 -p 256 >"$WORK/jackd.log" 2>&1 &
+PIDS+=($!)
+jack_wait -w -t 10 >/dev/null || { echo "jackd did not start" >&2; exit 1; }
+"$BUILD/tutti" hub --listen tcp://127.0.0.1:0 --url-file "$WORK/hub.url" --session ugens \
+    --horizon 100 --quiet >"$WORK/hub.log" 2>&1 &
+PIDS+=($!)
+for i in $(seq 100); do [ -s "$WORK/hub.url" ] && break; sleep 0.1; done
+python3 "$TOP/tests/e2e/ugen_sync.py" --tutti "$BUILD/tutti" --plugin-dir "$BUILD/plugin" \
+    --work "$WORK" --hub "$(cat "$WORK/hub.url")" --seconds "$SECONDS_RUN" --max-diff 1000000 \
+    >"$WORK/run.log"
+rc=$?
+cat "$WORK/run.log"
+echo "JACK xruns during the run: $(grep -c XRun "$WORK/jackd.log")"
+tail -1 "$WORK/run.log"
+exit $rc

@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# The beat UGens on three real scsynth servers (docs/plugin.md, "UGens: the
+# session's beat in a synth"): in each server's recorded output a TuttiTrig
+# click and a note scheduled for the same beat (a timetagged bundle from the
+# session feed's timeline) coincide within 1 sample, across a tempo change;
+# how far apart the three recordings' click trains are (each counted from its
+# own first note) is printed with how far apart scsynth's own notes are (its
+# JACK DLL; an xrun resets it). See ugen_sync.py. The 10-minute run of the same measurement is
+# scripts/ugen-drift.sh (docs/benchmarks.md).
+# Skips (exit 0) only when scsynth, JACK or the plugin are not there at all.
+set -u
+. "$(dirname "$0")/lib.sh"
+
+TOP=$(cd "$(dirname "$0")/../.." && pwd)
+PLUGIN_DIR=${TUTTI_PLUGIN_DIR:-$(cd "$(dirname "$TUTTI")" && pwd)/plugin}
+for tool in scsynth jackd jack_wait python3; do
+    command -v $tool >/dev/null || { echo "SKIP: $tool is not installed (scripts/deps.sh installs it)"; exit 0; }
+done
+[ -f "$PLUGIN_DIR/TuttiProxy.so" ] || { echo "SKIP: no plugin at $PLUGIN_DIR (TUTTI_BUILD_PLUGIN=OFF?)"; exit 0; }
+
+sc_port # only for its clean-up of what killed servers leave in /dev/shm
+start_jackd -r -d dummy -r 48000 -p 256
+L=100
+sanitized && L=400
+start_hub --session ugens --horizon $L
+python3 "$TOP/tests/e2e/ugen_sync.py" --tutti "$TUTTI" --plugin-dir "$PLUGIN_DIR" \
+    --work "$WORK" --hub "$HUB_URL" --seconds 8 --tempo-change | tee "$WORK/ugen_sync.log"
+[ "${PIPESTATUS[0]}" = 0 ] || fail "the UGens against scsynth's scheduling (see above)"
+echo "JACK xruns during the run: $(grep -c XRun "$WORK/jackd.log" "$WORK/jackd.out" 2>/dev/null | awk -F: '{s += $NF} END {print s + 0}')"
+stop_hub
+ok "TuttiTrig clicks and scheduled notes within a sample, on three servers"
