@@ -23,15 +23,19 @@ Design notes
 - A timeline as an Event: seq, atSession (s since 1900), atLocal (s since
   1970, this machine's wall clock), beat, bpm, quantum, playing (Boolean),
   and time (the same instant as atLocal in Main.elapsedTime's base).
-- Agreed changes that have not started yet are `pending`; the one in force
-  is `timeline` (promoted lazily, when read). A message whose seq is older
-  than the one in force is a repeat from before a change sclang already
-  knows and is ignored. The seq counts from 0 again when the server joins
-  or leaves; a seq seen before with other content (or a lower one than the
-  highest seen, never seen itself) opens a new epoch in which seq counts
-  again. This needs no order between /tutti/session and /tutti/timeline.
-  join's action runs once the mode is session and a timeline of a new epoch
-  has come, so a TuttiClock made in it starts on the session's grid.
+- The schedule. A timeline is known by its instant (atSession): the feed
+  sends, whenever the schedule changes (a new seq: changes agreed since
+  joining) or its mapping to this machine's clock moves (the same seq), the
+  timeline in force and then every agreed change still ahead, in the order
+  they take effect, and a client keeps the last message about each instant.
+  A new seq's first timeline ends the changes that were ahead (those still
+  agreed come again after it). The feed sends /tutti/session before the
+  timelines when the mode or the member id changes (join, leave): the first
+  timeline after such a change starts a new schedule (an epoch), which may
+  start earlier than the one before (a session's timeline began when its
+  hub started). `timeline` is the one in force now, `pending` the rest.
+  join's action runs once the mode is session and the session's first
+  timeline has come, so a TuttiClock made in it starts on the session's grid.
 - Latency. The session needs every client to schedule at least the feed's
   `latency` ahead; Tutti sets server.latency to it on every /tutti/session
   and puts it back (with a warning) when something else changed it, checked
@@ -44,14 +48,14 @@ Tutti {
 
 	var <server;
 	var <session;          // Event: mode, horizon, latency, members, id, part, role
-	var current;           // the timeline in force (see -timeline)
-	var <pending;          // agreed timelines that have not started yet, oldest first
+	var schedule;          // the timelines known, by instant (see -prNote)
+	var version;           // the seq of the schedule
+	var fresh = true;      // the next timeline starts a new schedule
 	var <members;          // Array of Events: id, name, part
 	var <clocks;           // TuttiClocks following this session
-	var <epoch = 0;        // counts the resets of seq (see design notes)
+	var <epoch = 0;        // counts the modes and member ids (see design notes)
 	var <>onTimeline, <>onSession, <>onMembers, <>onFail;
 	var responders, bootFunc, readyActions, joinAction, leaveAction, joinEpoch;
-	var seen;             // seq -> the timelines of this epoch
 	var latencySet, watcher;
 
 	*new { |server|
@@ -84,9 +88,10 @@ Tutti {
 
 	// ------------------------------------------------------------ commands
 
-	join { |hub, session, name, journal, action|
+	join { |hub, session, name, journal, role, action|
 		var args = [hub, session, name].collect(_.asString);
-		if(journal.notNil) { args = args.add(journal.asString) };
+		if(journal.notNil or: { role.notNil }) { args = args.add((journal ? "").asString) };
+		if(role.notNil) { args = args.add(role.asString) };
 		joinAction = action;
 		joinEpoch = epoch;
 		this.prCmd(\join, *args)
@@ -125,7 +130,7 @@ Tutti {
 
 	// ------------------------------------------------------------ state
 
-	isReady { ^current.notNil and: { session.notNil } }
+	isReady { ^schedule.notEmpty and: { session.notNil } }
 
 	// Evaluate func (with this Tutti) once the feed's first state is here.
 	doWhenReady { |func|
@@ -143,16 +148,21 @@ Tutti {
 	}
 
 	timeline {
-		this.prPromote;
-		^current
+		var now = Main.elapsedTime;
+		^schedule.select { |x| x[\time] <= now }.last ?? { schedule.first }
+	}
+
+	pending {
+		var now = Main.elapsedTime;
+		^schedule.select { |x| x[\time] > now }
 	}
 
 	mode { ^session !? { session[\mode] } }
 	latency { ^session !? { session[\latency] } }
 	horizon { ^session !? { session[\horizon] } }
-	bpm { ^this.timeline !? { current[\bpm] } }
-	quantum { ^this.timeline !? { current[\quantum] } }
-	playing { ^this.timeline !? { current[\playing] } }
+	bpm { ^this.timeline !? { |tl| tl[\bpm] } }
+	quantum { ^this.timeline !? { |tl| tl[\quantum] } }
+	playing { ^this.timeline !? { |tl| tl[\playing] } }
 
 	// The session's beat sounding at sclang time `time` (default: now).
 	beatAt { |time|
@@ -169,7 +179,7 @@ Tutti {
 			st.putAll((seq: tl[\seq], bpm: tl[\bpm], quantum: tl[\quantum],
 				playing: tl[\playing], beat: this.beats))
 		};
-		st[\pending] = pending.size;
+		st[\pending] = this.pending.size;
 		^st
 	}
 
@@ -179,8 +189,7 @@ Tutti {
 		var addr;
 		server = argServer;
 		addr = server.addr;
-		pending = List.new;
-		seen = IdentityDictionary.new;
+		schedule = [];
 		members = [];
 		clocks = List.new;
 		responders = [
@@ -221,58 +230,37 @@ Tutti {
 		this.prNote(tl);
 	}
 
-	// A timeline from the feed.
+	// A timeline from the feed. The feed sends, whenever the schedule
+	// changes (a new seq) or its mapping to this machine's clock moves (the
+	// same seq), the timeline in force and then every change still ahead, in
+	// order; a timeline is known by its instant (atSession).
 	prNote { |tl|
-		var before = seen[tl[\seq]];
-		this.prPromote;
-		// A new epoch: a seq this epoch has with other content, or lower than
-		// the highest one it has without having it (the plugin repeats only
-		// the timeline in force and the changes to come).
-		if(before.notNil and: { this.prSame(before, tl).not }
-			or: { before.isNil and: { seen.keys.any { |k| k > tl[\seq] } } }) {
-			this.prNewEpoch
-		};
 		tl[\epoch] = epoch;
-		if(current.notNil and: { current[\epoch] == epoch } and: { tl[\seq] < current[\seq] }) {
-			^this // a repeat of one older than the timeline in force
-		};
-		seen[tl[\seq]] = tl;
-		if(tl[\time] <= Main.elapsedTime) {
-			current = tl;
-			pending = pending.reject { |p| p[\seq] <= tl[\seq] };
+		tl[\key] = (tl[\atSession] * 1e6).round; // microseconds: one instant
+		case
+		{ fresh } {
+			// the first timeline since the mode or member id changed
+			schedule = [tl];
+			fresh = false
+		}
+		{ tl[\seq] != version } {
+			// a new schedule: this is its timeline in force; the changes still
+			// ahead follow
+			schedule = schedule.select { |x| x[\key] < tl[\key] }.add(tl)
 		} {
-			pending = pending.reject { |p| p[\seq] == tl[\seq] };
-			pending.add(tl);
-			pending = pending.sort { |a, b| a[\time] <= b[\time] };
+			schedule = schedule.reject { |x| x[\key] == tl[\key] }.add(tl)
+				.sort { |x, y| x[\key] <= y[\key] }
 		};
-		clocks.do(_.prFollow(tl));
+		version = tl[\seq];
+		clocks.do(_.prFollow(this));
 		onTimeline.value(this, tl);
 		this.changed(\timeline, tl);
 		this.prCheckActions;
 	}
 
-	// the same timeline, perhaps mapped to this machine's clock anew
-	prSame { |a, b|
-		^[\beat, \bpm, \quantum, \playing].every { |k| a[k] == b[k] }
-			and: { absdif(a[\atSession], b[\atSession]) < 1e-6 }
-	}
-
-	prNewEpoch {
-		epoch = epoch + 1;
-		seen = IdentityDictionary.new;
-		pending = List.new;
-		clocks.do(_.prEpoch(epoch));
-	}
-
-	prPromote {
-		var due;
-		if(pending.isEmpty) { ^this };
-		due = pending.select { |p| p[\time] <= Main.elapsedTime };
-		if(due.notEmpty) {
-			current = due.last;
-			pending = pending.reject { |p| p[\time] <= Main.elapsedTime };
-		}
-	}
+	// The schedule: the timelines this member knows, by instant (Events as
+	// -timeline); TuttiClock follows it.
+	prSchedule { ^schedule }
 
 	// /tutti/session mode horizon latency members id part role
 	prSession { |msg|
@@ -287,7 +275,13 @@ Tutti {
 	}
 
 	prNoteSession { |st|
+		var old = session;
 		session = st;
+		if(old.isNil or: { old[\mode] != st[\mode] } or: { old[\id] != st[\id] }) {
+			// the feed sends this member's timelines for the new mode next
+			epoch = epoch + 1;
+			fresh = true;
+		};
 		this.prSetLatency(st[\latency]);
 		onSession.value(this, st);
 		this.changed(\session, st);
@@ -350,7 +344,8 @@ Tutti {
 			readyActions = nil;
 			actions.do(_.value(this));
 		};
-		if(joinAction.notNil and: { this.mode == \session } and: { epoch > joinEpoch }) {
+		if(joinAction.notNil and: { this.mode == \session } and: { epoch > joinEpoch }
+			and: { schedule.notEmpty } and: { schedule.last[\epoch] == epoch }) {
 			actions = joinAction;
 			joinAction = nil;
 			actions.value(this);

@@ -23,18 +23,19 @@ Design notes
   passed its start (it cannot under the session's rules; a member joining
   at that moment, a stalled sclang) is applied at once, with a warning.
 - Repeats. The plugin sends the timeline in force again when its clock
-  estimate moves the mapping by more than 0.05 ms; the clock takes the new
+  estimate moves the mapping by more than 0.01 ms; the clock takes the new
   anchor at once. A repeat of the timeline a change replaces, arriving while
   the clock already follows the change (the clock is latency ahead of what
-  sounds), is older by seq and ignored.
+  sounds), has an earlier instant and is not followed: within an epoch
+  (Tutti's design notes) the clock only moves forward.
 - Accuracy. sclang stamps a bundle with ElapsedTimeToOSC(logical time +
   latency) and converts a received bundle's timetag with the inverse, both
   with the same offset (gElapsedOSCoffset), which sclang 3.13 re-measures
   every 20 s against gettimeofday (microseconds): a re-measurement between a
   timeline's arrival and a note moves that note by the change of the offset,
   about a microsecond. Doubles add picoseconds. The rest is the plugin's: its
-  clock estimate may move by up to 0.05 ms before the feed repeats the
-  timeline. So a note sounds within 0.05 ms (+ ~1 us) of its beat's session
+  clock estimate may move by up to 0.01 ms before the feed repeats the
+  timeline. So a note sounds within 0.01 ms (+ ~1 us) of its beat's session
   time; the end-to-end test measures it from the journals.
 - Bars are the session's: beatsPerBar is the session's quantum, counted from
   beat 0, so quant: 4 (or -1, one bar) aligns patterns of members that
@@ -45,13 +46,12 @@ Design notes
 TuttiClock : TempoClock {
 	var <tutti, <latency = 0, <quantum = 4, <playing = true;
 	var <timeline;          // the timeline this clock follows now
-	var changes;            // seq -> agreed timelines not in force here yet
-	var scheduled;          // seqs with a switch on the queue
-	var epoch = 0;
+	var scheduled;          // instants with a switch on the queue
 
 	*new { |tutti, queueSize = 256|
 		var t = tutti ?? { Tutti.default };
-		var tl = t.timeline, lat = t.latency ? 0;
+		var lat = t.latency ? 0;
+		var tl = t.prSchedule.select { |x| x[\time] - lat <= Main.elapsedTime }.last;
 		if(tl.isNil) {
 			"TuttiClock: % has no timeline from the feed yet; the clock follows it when it comes (create clocks in Tutti:doWhenReady)".format(t).warn;
 			^super.new(2, 0, nil, queueSize).prInitTutti(t)
@@ -86,19 +86,16 @@ TuttiClock : TempoClock {
 		super.clear(releaseNodes);
 		// the switches to agreed changes are this clock's own: keep them
 		scheduled = Set.new;
-		changes.do { |tl| this.prSchedule(tl) };
+		tutti !? { this.prFollow(tutti) };
 	}
 
 	// ------------------------------------------------------------ private
 
 	prInitTutti { |t|
 		tutti = t;
-		changes = IdentityDictionary.new;
 		scheduled = Set.new;
 		latency = t.latency ? 0;
-		epoch = t.epoch;
-		t.timeline !? { |tl| this.prApply(tl) };
-		t.pending.do { |tl| this.prFollow(tl) };
+		this.prFollow(t);
 		t.prAddClock(this);
 	}
 
@@ -107,40 +104,47 @@ TuttiClock : TempoClock {
 		^this.primitiveFailed
 	}
 
-	// A timeline from the feed: in force already, or a change to come.
-	prFollow { |tl|
-		var late;
-		if(timeline.notNil and: { tl[\epoch] == timeline[\epoch] } and: { tl[\seq] < timeline[\seq] }) {
-			^this // older than what this clock follows
-		};
-		late = Main.elapsedTime - (tl[\time] - latency);
-		if(late < 0) {
-			changes[tl[\seq]] = tl;
-			this.prSchedule(tl);
-		} {
-			if(late > 0.001 and: { timeline.notNil } and: { tl[\seq] != timeline[\seq] }
-				and: { tl[\bpm] != timeline[\bpm] }) {
+	// The schedule changed: follow what is due for this clock (latency
+	// ahead of what sounds) and put the switches to what comes later on the
+	// queue. Within an epoch the clock only moves forward: a repeat of a
+	// timeline earlier than the one it follows (the feed repeats the one in
+	// force, by what sounds, while the clock already follows the next) is
+	// kept but not followed.
+	prFollow { |t|
+		var now = Main.elapsedTime, sched = t.prSchedule, due, late;
+		due = sched.select { |x| x[\time] - latency <= now }.last;
+		if(due.notNil and: {
+			timeline.isNil or: { due[\epoch] != timeline[\epoch] } or: { due[\key] >= timeline[\key] }
+		}) {
+			late = now - (due[\time] - latency);
+			if(late > 0.001 and: { timeline.notNil } and: { due[\epoch] == timeline[\epoch] }
+				and: { due[\key] > timeline[\key] }) {
 				"TuttiClock: a tempo change reached sclang % ms after this clock passed its beat %; the notes sent since follow the old tempo".format(
-					(late * 1000).round(0.1), tl[\beat]).warn;
+					(late * 1000).round(0.1), due[\beat]).warn;
 			};
-			this.prApply(tl);
-		}
+			this.prApply(due);
+		};
+		sched.do { |x| if(x[\time] - latency > now) { this.prSwitchAt(x) } };
 	}
 
 	// The switch to a change, on this clock's queue at the change's beat (in
-	// the mapping followed until then).
-	prSchedule { |tl|
-		var seq = tl[\seq], ep = epoch, at;
-		if(scheduled.includes(seq) or: { this.isRunning.not }) { ^this };
+	// the mapping followed until then); at its time it takes the schedule's
+	// latest word on that instant, if the instant is still in it.
+	prSwitchAt { |tl|
+		var key = tl[\key], at;
+		if(scheduled.includes(key) or: { this.isRunning.not }) { ^this };
 		at = this.secs2beats(tl[\time] - latency);
 		// the same beat (to rounding, and to a mapping moved since by the plugin's
 		// clock estimate) unless the change moves the beat itself
 		if(absdif(at, tl[\beat]) < 1e-3) { at = tl[\beat] };
-		scheduled.add(seq);
+		scheduled.add(key);
 		this.schedAbs(at, {
-			var due = changes[seq];
-			scheduled.remove(seq);
-			if(due.notNil and: { ep == epoch }) { this.prApply(due) };
+			var due = tutti.prSchedule.detect { |x| x[\key] == key };
+			scheduled.remove(key);
+			if(due.notNil and: { timeline.isNil or: { due[\epoch] != timeline[\epoch] }
+				or: { due[\key] >= timeline[\key] } }) {
+				this.prApply(due)
+			};
 			nil
 		});
 	}
@@ -148,7 +152,6 @@ TuttiClock : TempoClock {
 	prApply { |tl|
 		var oldTempo = this.tempo, oldPlaying = playing;
 		timeline = tl;
-		changes.keys.do { |k| if(k <= tl[\seq]) { changes.removeAt(k) } };
 		this.prSetAll(tl[\bpm] / 60, tl[\beat], tl[\time] - latency);
 		if(tl[\quantum] != quantum) {
 			quantum = tl[\quantum];
@@ -168,12 +171,7 @@ TuttiClock : TempoClock {
 		if(lat == latency) { ^this };
 		latency = lat;
 		timeline !? { |tl| this.prSetAll(tl[\bpm] / 60, tl[\beat], tl[\time] - latency) };
+		tutti !? { this.prFollow(tutti) };
 	}
 
-	prEpoch { |e|
-		// the switches already on the queue see the epoch and do nothing
-		epoch = e;
-		changes = IdentityDictionary.new;
-		scheduled = Set.new;
-	}
 }

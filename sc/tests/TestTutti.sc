@@ -17,8 +17,11 @@ TestTutti : UnitTest {
 		server.remove;
 	}
 
-	// wait for the feed's messages to come back through sclang's UDP port
-	settle { 0.1.wait }
+	// wait until sclang has handled the feed's messages sent so far
+	settle {
+		var ok = TuttiTestFeed.sync;
+		this.assert(ok, "the feed's messages came back", report: ok.not)
+	}
 
 	test_subscribes_and_unsubscribes {
 		this.settle;
@@ -39,6 +42,7 @@ TestTutti : UnitTest {
 	test_commands {
 		tutti.join("tcp://hub.example.org:7770", "friday", "anna", "/tmp/anna.journal");
 		tutti.join("tcp://hub.example.org:7770", \friday, \bruno);
+		tutti.join("tcp://hub.example.org:7770", \friday, \carla, role: \conductor);
 		tutti.proposeBpm(133);
 		tutti.proposeTransport(false);
 		tutti.leave;
@@ -48,10 +52,12 @@ TestTutti : UnitTest {
 			\friday, \anna, '/tmp/anna.journal'], "join with a journal");
 		this.assertEquals(cmds[1], ['/cmd', \tutti, \join, 'tcp://hub.example.org:7770',
 			\friday, \bruno], "join without a journal");
-		this.assertEquals(cmds[2][0..2], ['/cmd', \tutti, \bpm], "proposeBpm sends /cmd tutti bpm");
-		this.assertFloatEquals(cmds[2][3], 133, "the bpm as a number");
-		this.assertEquals(cmds[3], ['/cmd', \tutti, \transport, 0], "proposeTransport(false)");
-		this.assertEquals(cmds[4], ['/cmd', \tutti, \leave], "leave");
+		this.assertEquals(cmds[2], ['/cmd', \tutti, \join, 'tcp://hub.example.org:7770',
+			\friday, \carla, '', \conductor], "join with a role and no journal");
+		this.assertEquals(cmds[3][0..2], ['/cmd', \tutti, \bpm], "proposeBpm sends /cmd tutti bpm");
+		this.assertFloatEquals(cmds[3][3], 133, "the bpm as a number");
+		this.assertEquals(cmds[4], ['/cmd', \tutti, \transport, 0], "proposeTransport(false)");
+		this.assertEquals(cmds[5], ['/cmd', \tutti, \leave], "leave");
 	}
 
 	test_session_status_and_callbacks {
@@ -117,42 +123,52 @@ TestTutti : UnitTest {
 		var now = Main.elapsedTime;
 		TuttiTestFeed.session(server);
 		TuttiTestFeed.timeline(server, 0, now - 5, 0, 120, 4, 1);
+		this.settle;
+		// a change agreed: a new seq, the timeline in force, then the change
+		TuttiTestFeed.timeline(server, 1, now - 5, 0, 120, 4, 1);
 		TuttiTestFeed.timeline(server, 1, now + 0.4, 12, 90, 4, 1);
 		this.settle;
-		this.assertEquals(tutti.timeline[\seq], 0, "seq 0 in force before the change");
-		this.assertEquals(tutti.pending.collect(_[\seq]).asArray, [1], "seq 1 pending");
-		// the plugin repeats seq 0 while 1 is pending: both stay
-		TuttiTestFeed.timeline(server, 0, now - 5, 0, 120, 4, 1);
+		this.assertFloatEquals(tutti.bpm, 120, "120 bpm in force before the change");
+		this.assertEquals(tutti.pending.collect(_[\bpm]).asArray, [90.0], "the change pending");
+		// the plugin's clock estimate moved: both again, same seq
+		TuttiTestFeed.timeline(server, 1, now - 5.00002, 0, 120, 4, 1, atSession: tutti.timeline[\atSession]);
+		TuttiTestFeed.timeline(server, 1, now + 0.39998, 12, 90, 4, 1, atSession: tutti.pending[0][\atSession]);
 		this.settle;
-		this.assertEquals(tutti.pending.size, 1, "a repeat of the timeline in force keeps the change pending");
+		this.assertEquals(tutti.pending.size, 1, "a repeat keeps one change pending");
+		this.assertFloatEquals(tutti.pending[0][\time], now + 0.39998, "at its new time", 0.0001);
 		0.4.wait;
-		this.assertEquals(tutti.timeline[\seq], 1, "seq 1 in force at its time");
-		this.assertFloatEquals(tutti.bpm, 90, "its tempo");
+		this.assertFloatEquals(tutti.bpm, 90, "the change in force at its time");
 		this.assert(tutti.pending.isEmpty, "nothing pending");
-		// a late repeat of seq 0 is older than what is in force: ignored
-		TuttiTestFeed.timeline(server, 0, now - 5, 0, 120, 4, 1);
+		// another change agreed, then withdrawn by a newer schedule
+		TuttiTestFeed.timeline(server, 2, now + 0.4, 12, 90, 4, 1);
+		TuttiTestFeed.timeline(server, 2, now + 30, 40, 100, 4, 1);
 		this.settle;
-		this.assertEquals(tutti.timeline[\seq], 1, "an older seq is ignored");
+		this.assertEquals(tutti.pending.size, 1, "a second change pending");
+		TuttiTestFeed.timeline(server, 3, now + 0.4, 12, 90, 4, 1);
+		this.settle;
+		this.assert(tutti.pending.isEmpty, "a new seq's first timeline ends what was ahead");
+		this.assertFloatEquals(tutti.bpm, 90, "90 bpm in force");
 	}
 
 	test_new_epoch_on_join {
 		var now = Main.elapsedTime;
-		TuttiTestFeed.session(server, "solo", 0, 0.2, 1, 0, 0, "performer");
+		TuttiTestFeed.session(server, "solo", 0, 0.2, 1, 0, 0, "");
 		TuttiTestFeed.timeline(server, 2, now - 5, 0, 120, 4, 1);
-		TuttiTestFeed.timeline(server, 3, now + 30, 64, 130, 4, 1);
+		TuttiTestFeed.timeline(server, 2, now + 30, 64, 130, 4, 1);
 		this.settle;
-		// joining: the seq counts again from 0 (in either order with /tutti/session)
-		TuttiTestFeed.timeline(server, 0, now - 60, 0, 100, 3, 1);
+		this.assertEquals(tutti.pending.size, 1, "a solo change pending");
+		// joining: the session's timeline, which began long before
 		TuttiTestFeed.session(server, "session", 0.15, 0.2, 2, 5, 1, "performer");
+		TuttiTestFeed.timeline(server, 1, now - 60, 0, 100, 3, 1);
 		this.settle;
-		this.assertEquals(tutti.timeline[\seq], 0, "the session's seq 0 is taken after joining");
-		this.assertFloatEquals(tutti.bpm, 100, "the session's tempo");
+		this.assertFloatEquals(tutti.bpm, 100, "the session's tempo after joining");
 		this.assert(tutti.pending.isEmpty, "the solo change that was pending is gone");
-		this.assertEquals(tutti.epoch, 1, "a new epoch");
-		// the session's seq 0 again, mapped anew: the same epoch
-		TuttiTestFeed.timeline(server, 0, now - 60.00005, 0, 100, 3, 1, atSession: tutti.timeline[\atSession]);
+		this.assertEquals(tutti.epoch, 2, "two epochs: solo, then the session");
+		// the session's timeline again, mapped anew: the same epoch
+		TuttiTestFeed.timeline(server, 1, now - 60.00005, 0, 100, 3, 1, atSession: tutti.timeline[\atSession]);
 		this.settle;
-		this.assertEquals(tutti.epoch, 1, "a repeat is no new epoch");
+		this.assertEquals(tutti.epoch, 2, "a repeat is no new epoch");
+		this.assertEquals(tutti.prSchedule.size, 1, "and no second timeline");
 	}
 
 	test_join_and_leave_actions {

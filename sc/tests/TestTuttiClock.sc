@@ -3,7 +3,7 @@
 // started at different times, tempo_ as a proposal, repeats, latency, and
 // the timetags of what a Pbind on the clock sends.
 TestTuttiClock : UnitTest {
-	var server, tutti, clocks, cmds, cmdFunc, startTime;
+	var server, tutti, clocks, cmds, cmdFunc, startTime, startBeat, startBpm;
 
 	setUp {
 		server = TuttiTestFeed.server;
@@ -20,7 +20,11 @@ TestTuttiClock : UnitTest {
 		server.remove;
 	}
 
-	settle { 0.1.wait }
+	// wait until sclang has handled the feed's messages sent so far
+	settle {
+		var ok = TuttiTestFeed.sync;
+		this.assert(ok, "the feed's messages came back", report: ok.not)
+	}
 
 	clock { ^clocks.add(TuttiClock(tutti)).last }
 
@@ -30,8 +34,17 @@ TestTuttiClock : UnitTest {
 	start { |latency = 0.2, bpm = 120, beat = 0, ago = 10|
 		TuttiTestFeed.session(server, latency: latency);
 		startTime = Main.elapsedTime - ago;
+		startBeat = beat;
+		startBpm = bpm;
 		TuttiTestFeed.timeline(server, 0, startTime, beat, bpm, 4, 1);
 		this.settle;
+	}
+
+	// A change as the plugin announces it: a new seq, the timeline in force
+	// first, then the change.
+	change { |seq, time, beat, bpm|
+		TuttiTestFeed.timeline(server, seq, startTime, startBeat, startBpm, 4, 1);
+		TuttiTestFeed.timeline(server, seq, time, beat, bpm, 4, 1);
 	}
 
 	test_mapping {
@@ -59,7 +72,7 @@ TestTuttiClock : UnitTest {
 		// the change: at the next bar at least 1 s ahead, 180 bpm
 		now = Main.elapsedTime;
 		change = (c.beatsSounding + 2 + 4).roundUp(4);
-		TuttiTestFeed.timeline(server, 1, this.secsOf(tl0, change, 0), change, 180, 4, 1);
+		this.change(1, this.secsOf(tl0, change, 0), change, 180);
 		this.settle;
 		this.assertEquals(tutti.pending.size, 1, "the change is pending");
 		tl1 = tutti.pending[0];
@@ -75,7 +88,7 @@ TestTuttiClock : UnitTest {
 					if(d < 0) { "old" } { "new" }), 1e-6);
 			if(d >= 0) { this.assertFloatEquals(g[3], 3, "tempo 180 bpm from beat change%".format(d)) }
 		};
-		this.assertEquals(c.timeline[\seq], 1, "the clock follows seq 1");
+		this.assertFloatEquals(c.timeline[\bpm], 180, "the clock follows the change");
 	}
 
 	test_repeat_of_replaced_timeline_is_ignored {
@@ -85,12 +98,13 @@ TestTuttiClock : UnitTest {
 		tl0 = tutti.timeline;
 		change = (c.beats + 2).roundUp(4);
 		// the change starts 0.2 s from now: the clock (0.3 s ahead) follows it at once
-		TuttiTestFeed.timeline(server, 1, Main.elapsedTime + 0.2, change, 150, 4, 1);
+		this.change(1, Main.elapsedTime + 0.2, change, 150);
 		this.settle;
-		// the plugin still repeats seq 0 until the change sounds
-		TuttiTestFeed.timeline(server, 0, startTime, 0, 120, 4, 1, atSession: tl0[\atSession]);
+		// the plugin repeats the timeline in force (by what sounds) and the
+		// change when its clock estimate moves
+		this.change(1, Main.elapsedTime + 0.1, change, 150);
 		this.settle;
-		this.assertEquals(c.timeline[\seq], 1, "the clock keeps following seq 1");
+		this.assertFloatEquals(c.timeline[\bpm], 150, "the clock keeps following the change");
 		this.assertFloatEquals(c.tempo, 2.5, "at 150 bpm");
 	}
 
@@ -98,10 +112,10 @@ TestTuttiClock : UnitTest {
 		var c, tl1;
 		this.start(0.2, 120, 0, 10);
 		c = this.clock;
-		TuttiTestFeed.timeline(server, 1, Main.elapsedTime - 1, 40, 140, 4, 1);
+		this.change(1, Main.elapsedTime - 1, 40, 140);
 		this.settle;
 		tl1 = tutti.timeline;
-		this.assertEquals(c.timeline[\seq], 1, "a change already started is followed at once");
+		this.assertFloatEquals(c.timeline[\bpm], 140, "a change already started is followed at once");
 		this.assertFloatEquals(c.beats2secs(60), this.secsOf(tl1, 60, 0.2), "on its grid", 1e-9);
 	}
 
@@ -168,7 +182,7 @@ TestTuttiClock : UnitTest {
 		this.start(0.1, 120, 0, 10);
 		c = this.clock;
 		change = (c.beatsSounding + 2 + 2).roundUp(4);
-		TuttiTestFeed.timeline(server, 1, this.secsOf(tutti.timeline, change, 0), change, 200, 4, 1);
+		this.change(1, this.secsOf(tutti.timeline, change, 0), change, 200);
 		this.settle;
 		c.clear;
 		c.schedAbs(change + 1, { got = thisThread.seconds; nil });
@@ -191,7 +205,7 @@ TestTuttiClock : UnitTest {
 		c = this.clock;
 		tl0 = tutti.timeline;
 		change = (c.beatsSounding + 2 + 4).roundUp(4);
-		TuttiTestFeed.timeline(server, 1, this.secsOf(tl0, change, 0), change, 150, 4, 1);
+		this.change(1, this.secsOf(tl0, change, 0), change, 150);
 		this.settle;
 		tl1 = tutti.pending[0];
 		player = Pbind(\instrument, \tuttiProbe, \server, server, \dur, 0.5).play(c, quant: 4);

@@ -84,6 +84,18 @@ TuttiTestFeed {
 		this.send(server, this.message("/tutti/members", triples.flatten))
 	}
 
+	// Inside a Routine: wait until sclang has handled everything sent to it
+	// so far (a marker sent after it comes back: UDP to itself keeps the
+	// order), at most `timeout` seconds; answers whether it did.
+	*sync { |timeout = 5|
+		var id = UniqueID.next, seen = false, end = Main.elapsedTime + timeout;
+		var f = OSCFunc({ |msg| if(msg[1] == id) { seen = true } }, '/tutti_test_sync', NetAddr.localAddr);
+		NetAddr.localAddr.sendMsg('/tutti_test_sync', id);
+		while { seen.not and: { Main.elapsedTime < end } } { 0.01.wait };
+		f.free;
+		^seen
+	}
+
 	*fail { |server, why|
 		this.send(server, this.message("/fail", ["/cmd", why]))
 	}
