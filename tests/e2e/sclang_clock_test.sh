@@ -58,7 +58,7 @@ wait_line() {
 
 # ------------------------------------------------------------------ servers
 start_jackd -r -d dummy -r 48000 -p 256
-start_hub --horizon 150 --bpm 120 --session clock
+start_hub --horizon 150 --bpm 120 --session clock --duration $((PLAY + 120))
 
 for m in anna bruno carla; do
     port=$(free_port)
