@@ -22,6 +22,30 @@ cleanup() {
 trap cleanup EXIT
 fail() { FAILED=1; echo "FAIL: $*"; exit 1; }
 
+# bounded SECONDS CMD...: CMD in the background (its pid in PID), stopped if it
+# takes longer; returns its exit status. The watchdog ends its own sleep when
+# it is stopped, so nothing holds the test's output open afterwards.
+bounded() {
+    local secs=$1 dog rc
+    shift
+    "$@" &
+    PID=$!
+    (
+        trap 'kill "$s" 2>/dev/null; exit 0' TERM
+        sleep "$secs" &
+        s=$!
+        wait "$s"
+        kill -TERM "$PID" 2>/dev/null
+    ) &
+    dog=$!
+    wait "$PID"
+    rc=$?
+    PID=
+    kill -TERM "$dog" 2>/dev/null
+    wait "$dog" 2>/dev/null
+    return $rc
+}
+
 # sclang's own files from a fresh HOME; the quark from this tree only (an
 # installed copy in a system Extensions folder would define its classes twice).
 mkdir -p "$WORK/home" "$WORK/xdg"
@@ -35,18 +59,11 @@ excludePaths:
 postInlineWarnings: false
 EOF
 
-# bounded: sclang gives up by itself after 150 s; this stops it at 180
-env HOME="$WORK/home" XDG_RUNTIME_DIR="$WORK/xdg" QT_QPA_PLATFORM=offscreen \
+# sclang gives up by itself after 150 s; this stops it at 180
+bounded 180 env HOME="$WORK/home" XDG_RUNTIME_DIR="$WORK/xdg" QT_QPA_PLATFORM=offscreen \
     QTWEBENGINE_DISABLE_SANDBOX=1 TUTTI_SC_QUARK="$TOP/sc/" sclang -l "$WORK/sclang_conf.yaml" "$HERE/unit.scd" \
-    >"$WORK/sclang.out" 2>&1 &
-PID=$!
-( sleep 180; kill -TERM "$PID" 2>/dev/null ) &
-DOG=$!
-wait "$PID"
+    >"$WORK/sclang.out" 2>&1
 rc=$?
-PID=
-kill "$DOG" 2>/dev/null
-wait "$DOG" 2>/dev/null
 
 grep -E '^(PASS|FAIL)|^(RUNNING|UNIT TESTS)|There were|TUTTI-' "$WORK/sclang.out" | grep -v '^TUTTI-DOC-RENDER ' | cut -c1-300
 grep -q '^TUTTI-UNIT passes' "$WORK/sclang.out" || { tail -30 "$WORK/sclang.out"; fail "sclang did not finish the tests (exit status $rc)"; }
@@ -76,15 +93,8 @@ echo "ok: SCDoc rendered $docs help files of the quark without a warning"
 # the classes and their help after the class library compiles again.
 sc_run() { # sc_run HOME CODE: a headless sclang running CODE, at most 60 s
     printf '%s\n' "$2" >"$WORK/run.scd"
-    env HOME="$1" XDG_RUNTIME_DIR="$WORK/xdg" QT_QPA_PLATFORM=offscreen QTWEBENGINE_DISABLE_SANDBOX=1 \
-        sclang "$WORK/run.scd" >"$WORK/run.out" 2>&1 &
-    PID=$!
-    ( sleep 60; kill -TERM "$PID" 2>/dev/null ) &
-    DOG=$!
-    wait "$PID"
-    PID=
-    kill "$DOG" 2>/dev/null
-    wait "$DOG" 2>/dev/null
+    bounded 60 env HOME="$1" XDG_RUNTIME_DIR="$WORK/xdg" QT_QPA_PLATFORM=offscreen \
+        QTWEBENGINE_DISABLE_SANDBOX=1 sclang "$WORK/run.scd" >"$WORK/run.out" 2>&1
 }
 mkdir -p "$WORK/home2"
 sc_run "$WORK/home2" "SystemClock.sched(30, { 1.exit }); Quarks.install(\"$TOP/sc\"); \"TUTTI-INSTALLED %\".format(Quarks.installed.collect(_.localPath)).postln; 0.exit;"
