@@ -122,11 +122,22 @@ static float phase_of(double beat, double q)
     return (float)p;
 }
 
+/* The trigger's grid index to go on from: the last one passed, unless there
+ * is none, the division changed, or the beat went back by more than a step
+ * (a new timeline, not the few samples an xrun moves it). */
+static double trig_from(tutti__beat_trig *st, double div, double g_here)
+{
+    if (!st || isnan(st->g) || st->div != div || g_here < st->g - 1) return g_here;
+    return st->g;
+}
+
 void tutti__beat_fill_rt(const tutti__beat_model *m, uint32_t bufcounter, int n,
                          int samples_per_block, double quantum, double division,
-                         float *beat, float *phase, float *tempo, float *trig)
+                         float *beat, float *phase, float *tempo, float *trig,
+                         tutti__beat_trig *st)
 {
     if (!m->valid || m->ntl == 0 || n <= 0) {
+        if (st) st->g = NAN;
         for (int i = 0; i < n; i++) {
             if (beat) beat[i] = 0;
             if (phase) phase[i] = 0;
@@ -156,14 +167,20 @@ void tutti__beat_fill_rt(const tutti__beat_model *m, uint32_t bufcounter, int n,
         if (tempo) tempo[0] = (float)(m->tl[k].bpm / 60.0);
         if (trig) {
             double a = start - half, z = start + samples_per_block * sn - half;
-            double ba = beat_rel(m, tl_at(m, a), a), bz = beat_rel(m, tl_at(m, z), z);
-            trig[0] = floor(bz * div) > floor(ba * div) ? 1.0f : 0.0f;
+            double ga = floor(beat_rel(m, tl_at(m, a), a) * div);
+            double gz = floor(beat_rel(m, tl_at(m, z), z) * div);
+            double from = trig_from(st, div, ga);
+            trig[0] = gz > from ? 1.0f : 0.0f;
+            if (st) {
+                st->g = gz > from || gz < from - 1 ? gz : from;
+                st->div = div;
+            }
         }
         return;
     }
     /* audio rate: per sample, switching timelines where a change starts */
     double prev = start - half;
-    double gprev = floor(beat_rel(m, tl_at(m, prev), prev) * div);
+    double gprev = trig_from(st, div, floor(beat_rel(m, tl_at(m, prev), prev) * div));
     uint32_t k = tl_at(m, start);
     for (int i = 0; i < n; i++) {
         double rel = start + i * sn;
@@ -176,9 +193,16 @@ void tutti__beat_fill_rt(const tutti__beat_model *m, uint32_t bufcounter, int n,
         if (trig) {
             double mid = rel + half;
             double g = floor(beat_rel(m, tl_at(m, mid), mid) * div);
+            /* once per grid index, even when the block times jump (an xrun
+             * moves them by milliseconds): a step skipped over fires late,
+             * one passed again does not fire twice */
             trig[i] = g > gprev ? 1.0f : 0.0f;
-            gprev = g;
+            if (g > gprev || g < gprev - 1) gprev = g;
         }
+    }
+    if (trig && st) {
+        st->g = gprev;
+        st->div = div;
     }
 }
 
@@ -202,9 +226,6 @@ static void restart(int64_t b, int64_t t)
     B.wn = 0;
     B.wnext = 0;
     B.slope = B.nominal;
-    B.err_sq = 0;
-    B.st.measured = 0;
-    B.st.err_max_us = B.st.err_rms_us = 0;
     B.b_last = b;
     B.t_last = t;
 }

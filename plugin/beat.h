@@ -100,12 +100,18 @@ int64_t tutti__beat_block_rt(const tutti__beat_model *m, uint32_t bufcounter);
  * Each output may be NULL. beat: the beat; phase: the beat modulo `quantum`
  * (the timeline's own when quantum <= 0), in [0, quantum); tempo: beats per
  * second; trig: 1 at the sample nearest each multiple of 1/division beats
- * (kr: when one falls in the block), else 0. All 0 while the model is not
- * valid.
+ * (kr: when one falls in the block), else 0, once per multiple: `st` (the
+ * unit's, g = NAN at first) carries the last one across blocks, so a jump
+ * of the block times skips no trigger and repeats none. All 0 while the
+ * model is not valid.
  */
+typedef struct tutti__beat_trig {
+    double g, div; /* the grid index last passed (NAN: none), at this division */
+} tutti__beat_trig;
 void tutti__beat_fill_rt(const tutti__beat_model *m, uint32_t bufcounter, int n,
                          int samples_per_block, double quantum, double division,
-                         float *beat, float *phase, float *tempo, float *trig);
+                         float *beat, float *phase, float *tempo, float *trig,
+                         tutti__beat_trig *st);
 
 /* ------------------------------------------------ the non-real-time side */
 
@@ -120,8 +126,8 @@ void tutti__beat_update(int64_t offset_ns, const tutti_timeline *tl, uint32_t nt
 typedef struct tutti__beat_stats {
     uint64_t anchors, dropped, restarts;
     /* the line's error at each anchor before taking it in: the last one,
-     * the largest, the root mean square, over anchors since the last
-     * restart but the first few (the line needs two) */
+     * the largest, the root mean square, over every anchor after one that
+     * followed the line (not the first two of a line: it needs two) */
     double err_last_us, err_max_us, err_rms_us;
     double ppm; /* the block clock's rate against the nominal, parts per million */
     uint64_t measured;

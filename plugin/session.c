@@ -2338,6 +2338,16 @@ void tutti__session_view_get(tutti__session_view *v)
         v->mode = TUTTI__MODE_JOINING;
         call_view c = {v};
         tutti_net_call(S.net, do_view, &c);
+        /* In a session for clients only once their packets can be played
+         * (submit needs the session clock, which reaches the net's status a
+         * moment after the engine says joined): a client that plays when
+         * told "session" (sclang's Tutti:join action) lost its first
+         * packets. Until then the view is the local grid, as joining. */
+        tutti_time now;
+        if (v->mode == TUTTI__MODE_SESSION && tutti_net_session_now(S.net, &now)) {
+            memset(v, 0, sizeof *v);
+            v->mode = TUTTI__MODE_JOINING;
+        }
     }
     pthread_mutex_unlock(&S.mu);
     if (v->mode == TUTTI__MODE_SESSION) return;

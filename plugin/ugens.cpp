@@ -30,6 +30,7 @@ struct TuttiPhase : public Unit {
 struct TuttiTempo : public Unit {
 };
 struct TuttiTrig : public Unit {
+    tutti__beat_trig st; /* the grid index last passed */
 };
 
 /* Samples this call computes: a block at audio rate, one value at control
@@ -40,12 +41,12 @@ inline int samples(Unit *unit, int inNumSamples)
 }
 
 inline void fill(Unit *unit, int n, double quantum, double division, float *beat,
-                 float *phase, float *tempo, float *trig)
+                 float *phase, float *tempo, float *trig, tutti__beat_trig *st = nullptr)
 {
     World *w = unit->mWorld;
     tutti__beat_fill_rt(tutti__beat_read_rt(), static_cast<uint32_t>(w->mBufCounter), n,
                         w->mFullRate.mBufLength, quantum, division, beat, phase, tempo,
-                        trig);
+                        trig, st);
 }
 
 void TuttiBeat_next(TuttiBeat *unit, int inNumSamples)
@@ -65,7 +66,8 @@ void TuttiTempo_next(TuttiTempo *unit, int inNumSamples)
 
 void TuttiTrig_next(TuttiTrig *unit, int inNumSamples)
 {
-    fill(unit, samples(unit, inNumSamples), 0, IN0(0), nullptr, nullptr, nullptr, OUT(0));
+    fill(unit, samples(unit, inNumSamples), 0, IN0(0), nullptr, nullptr, nullptr, OUT(0),
+         &unit->st);
 }
 
 /* The first output value, before the first block: the block's first
@@ -91,6 +93,8 @@ void TuttiTempo_Ctor(TuttiTempo *unit)
 void TuttiTrig_Ctor(TuttiTrig *unit)
 {
     SETCALC(TuttiTrig_next);
+    unit->st.g = NAN;
+    unit->st.div = 0;
     OUT0(0) = 0.f;
 }
 

@@ -181,6 +181,8 @@ def main():
     ap.add_argument("--seconds", type=float, default=8.0)
     ap.add_argument("--tempo-change", action="store_true")
     ap.add_argument("--max-diff", type=int, default=1)
+    ap.add_argument("--measure", action="store_true",
+                    help="report the figures whatever they are (the long run)")
     ap.add_argument("--cross-max", type=int, default=None,
                     help="fail when the recordings' click trains are further apart")
     a = ap.parse_args()
@@ -287,7 +289,7 @@ def run(a, procs):
     figures = {"notes": sent, "tempo_change": changed, "servers": []}
     worst = 0
     for k in range(3):
-        if len(notes[k]) < sent - 1 or not clicks[k]:
+        if (len(notes[k]) < sent - 1 or not clicks[k]) and not (a.measure and clicks[k]):
             fail("s%d: %d notes and %d clicks recorded, %d notes sent" %
                  (k + 1, len(notes[k]), len(clicks[k]), sent))
         diffs = [x - nearest(clicks[k], x) for x in notes[k]]
@@ -296,9 +298,12 @@ def run(a, procs):
         figures["servers"].append({"server": "s%d" % (k + 1), "notes": len(notes[k]),
                                    "clicks": len(clicks[k]), "note_minus_click": {
                                        str(d): diffs.count(d) for d in sorted(set(diffs))}})
-        if big > a.max_diff:
-            fail("s%d: a note is %d samples from its click (differences: %s)" %
-                 (k + 1, big, figures["servers"][-1]["note_minus_click"]))
+        far = [(i, notes[k][i], diffs[i]) for i in range(len(diffs)) if abs(diffs[i]) > a.max_diff]
+        figures["servers"][-1]["far"] = far[:20]
+        if big > a.max_diff and not a.measure:
+            fail("s%d: a note is %d samples from its click (differences: %s; note #, frame, "
+                 "difference: %s)" % (k + 1, big, figures["servers"][-1]["note_minus_click"],
+                                      far[:10]))
     ok("in each server's recording every note coincides with a click: at most %d sample(s) apart"
        % worst)
     # the three click trains, each counted from its own first note
@@ -322,7 +327,7 @@ def run(a, procs):
     figures["cross_minus_s1"] = hist
     figures["cross_max_samples"] = cross
     figures["notes_cross_max_samples"] = ncross
-    if compared < sent - 2:
+    if compared < sent - 2 and not a.measure:
         fail("only %d clicks recorded by all three servers" % compared)
     if a.cross_max is not None and cross > a.cross_max:
         fail("the click trains of the three recordings: %d compared, %d samples apart at most (%s);"
@@ -335,9 +340,10 @@ def run(a, procs):
         figures["anchoring"].append({k: st.get(k) for k in (
             "anchors", "anchor_err_max_us", "anchor_err_rms_us", "anchor_restarts",
             "block_clock_ppm")})
-    for s in servers:
+    for k, s in enumerate(servers):
         bad = [l for l in read(s["log"]).splitlines() if "FAILURE" in l or re.search(r"\blate\b", l)]
-        if bad:
+        figures["servers"][k]["late_or_failure_lines"] = len(bad)
+        if bad and not a.measure:
             fail("%s's scsynth says: %s" % (s["name"], bad[:3]))
     ok("no FAILURE or late in any server's log")
     figures["note_click_max_samples"] = worst
