@@ -124,7 +124,17 @@ def main():
             time.sleep(0.5)
             if jackd.poll() is None:
                 break
-            if "already active" not in read(os.path.join(work, "jackd.out")):
+            out = read(os.path.join(work, "jackd.out"))
+            if "Too many servers" in out:
+                # JACK's registry has 8 places, and a server that died
+                # without unregistering keeps its place until a server of
+                # the same name starts again.
+                raise RuntimeError(
+                    "jackd did not start: JACK's registry of 8 servers is full (servers "
+                    "still running, or ones that died and kept their place). Stop the "
+                    "JACK servers you do not need; with none running, "
+                    "`rm -rf /dev/shm/jack-* /dev/shm/jack_*` clears the registry")
+            if "already active" not in out:
                 raise RuntimeError("jackd did not start: " + read(os.path.join(work, "jackd.out")))
             if attempt == 0:
                 say("waiting for another local session to finish (JACK server %s)" % jack)
