@@ -65,7 +65,7 @@ cmake --build build-ubsan -j"$jobs"
 # that drive the engines, the wire and the handshake with real and hostile
 # peers; the tests built around real scsynth, sclang, Sonic Pi and Link
 # servers run under the address and thread sanitizers only, which keeps the
-# whole run within the hour CI allows it.
+# whole run under an hour.
 TUTTI_SIM_SEEDS=3 ctest --test-dir build-ubsan --output-on-failure -j"$jobs" \
     -E 'e2e\.(sclang|sonicpi|ugen|link|plugin_session|trio_solo|guard|eval_smoke|server_check)|sc\.quark'
 

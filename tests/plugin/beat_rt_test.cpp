@@ -253,7 +253,7 @@ static void *writer_main(void *)
     return nullptr;
 }
 
-static bool run_rt(Run *r)
+[[maybe_unused]] static bool run_rt(Run *r)
 {
     g_run = r;
     pthread_t rt, wr;
@@ -265,13 +265,13 @@ static bool run_rt(Run *r)
     return r->done;
 }
 
-static void bad_alloc(void)
+[[maybe_unused]] static void bad_alloc(void)
 {
     void *p = malloc(32);
     free(p);
 }
 
-static void bad_syscall(void)
+[[maybe_unused]] static void bad_syscall(void)
 {
     (void)syscall(SYS_getpid);
 }
