@@ -56,8 +56,11 @@ static const char usage[] =
 
 int cmd_link(int argc, char **argv)
 {
-    (void)argc;
-    (void)argv;
+    for (int i = 0; i < argc; i++)
+        if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
+            fputs(usage, stdout);
+            return CLI_OK;
+        }
     fprintf(stderr, "tutti link: this tutti was built without Ableton Link "
                     "(install ableton-link-dev and build again)\n");
     return CLI_FAIL;
