@@ -2,6 +2,11 @@
  * Assets (see asset.h).
  */
 #define _GNU_SOURCE
+/* 64-bit file offsets and inode numbers on a 32-bit system (the Bela): the
+ * cache holds sound files of any size, and a 32-bit readdir fails with
+ * EOVERFLOW on a filesystem whose inode numbers need 64 bits (the armhf
+ * tests under qemu-arm found the cache's partial uploads invisible). */
+#define _FILE_OFFSET_BITS 64
 #include "asset.h"
 
 #include "osc.h"
