@@ -92,6 +92,7 @@ run_bounded 120 python3 "$HERE/attacker.py" attacks 127.0.0.1 "$port" stage "$WO
 rc=$?
 cat "$WORK/attacks.out"
 [ "$rc" = 0 ] && grep -q '^done' "$WORK/attacks.out" || fail "the attacks were not all refused (status $rc)"
+grep -q "(flood) removed: flooding" "$WORK/hub.log" || fail "the hub did not remove the flooder for flooding"
 
 # revoking a member's invitation removes it
 start victor python3 "$HERE/attacker.py" victim 127.0.0.1 "$port" stage "$WORK/victor.inv" 10

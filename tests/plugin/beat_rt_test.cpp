@@ -375,6 +375,7 @@ static void outputs(void)
     fprintf(stderr,
             "  %d blocks at audio and control rate, %d triggers, all as computed\n",
             BLOCKS, fired);
+    delete r;
 }
 
 static void controls(void)
