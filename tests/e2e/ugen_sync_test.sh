@@ -24,10 +24,17 @@ sc_port # only for its clean-up of what killed servers leave in /dev/shm
 start_jackd -r -d dummy -r 48000 -p 256
 L=100
 sanitized && L=400
+# A note and its click 2 samples apart at most (an xrun between anchors costs
+# one); the sanitizer builds run the plugin several times slower, its anchors
+# later, and a note came 3 samples from its click under ASan: there the test
+# checks the clicks and notes with 8 samples of room, and the sample accuracy
+# is this build's and scripts/ugen-drift.sh's (docs/benchmarks.md).
+MAXD=2
+sanitized && MAXD=8
 start_hub --session ugens --horizon $L
 python3 "$TOP/tests/e2e/ugen_sync.py" --tutti "$TUTTI" --plugin-dir "$PLUGIN_DIR" \
-    --work "$WORK" --hub "$HUB_URL" --seconds 8 --tempo-change --max-diff 2 | tee "$WORK/ugen_sync.log"
+    --work "$WORK" --hub "$HUB_URL" --seconds 8 --tempo-change --max-diff $MAXD | tee "$WORK/ugen_sync.log"
 [ "${PIPESTATUS[0]}" = 0 ] || fail "the UGens against scsynth's scheduling (see above)"
 echo "JACK xruns during the run: $(grep -c XRun "$WORK/jackd.log" "$WORK/jackd.out" 2>/dev/null | awk -F: '{s += $NF} END {print s + 0}')"
 stop_hub
-ok "TuttiTrig clicks and scheduled notes within a sample, on three servers"
+ok "TuttiTrig clicks and scheduled notes within $MAXD samples, on three servers"
