@@ -96,18 +96,27 @@ static void print_status(lo_message m, FILE *out, bool json, char *mode, size_t 
     lo_arg **argv = lo_message_get_argv(m);
     if (out && json) fputc('{', out);
     for (size_t i = 0; tags[i] == 's' && tags[i + 1]; i += 2) {
-        const char *key = &argv[i]->s;
+        /* liblo's arguments point into the message as sent: a string or a
+         * number at any 4-byte boundary, so they are read through memcpy
+         * or as bytes, never through a member of the 8-byte lo_arg */
+        const char *key = (const char *)argv[i];
         const lo_arg *v = argv[i + 1];
         char val[160];
         if (tags[i + 1] == 's') {
-            snprintf(val, sizeof val, "%s", &v->s);
+            snprintf(val, sizeof val, "%s", (const char *)v);
             if (!strcmp(key, "mode")) snprintf(mode, cap, "%.*s", (int)cap - 1, val);
         } else if (tags[i + 1] == 'i') {
-            snprintf(val, sizeof val, "%d", (int)v->i);
+            int32_t n32;
+            memcpy(&n32, v, sizeof n32);
+            snprintf(val, sizeof val, "%d", (int)n32);
         } else if (tags[i + 1] == 'f') {
-            snprintf(val, sizeof val, "%.3f", v->f);
+            float f32;
+            memcpy(&f32, v, sizeof f32);
+            snprintf(val, sizeof val, "%.3f", f32);
         } else if (tags[i + 1] == 'd') {
-            snprintf(val, sizeof val, "%.17g", v->d); /* exactly the double sent */
+            double f64;
+            memcpy(&f64, v, sizeof f64);
+            snprintf(val, sizeof val, "%.17g", f64); /* exactly the double sent */
         } else {
             break;
         }
@@ -256,7 +265,7 @@ int cmd_join(int argc, char **argv)
         const char *tags = lo_message_get_types(m);
         lo_arg **got = lo_message_get_argv(m);
         fprintf(stderr, "tutti join: the server refused: %s\n",
-                tags[0] && tags[1] == 's' ? &got[1]->s : "(no reason given)");
+                tags[0] && tags[1] == 's' ? (const char *)got[1] : "(no reason given)");
         lo_message_free(m);
         close(s);
         return CLI_FAIL;
@@ -392,7 +401,7 @@ int cmd_gain(int argc, char **argv)
         const char *tags = lo_message_get_types(m);
         lo_arg **got = lo_message_get_argv(m);
         fprintf(stderr, "tutti gain: %s\n",
-                tags[0] && tags[1] == 's' ? &got[1]->s : "refused");
+                tags[0] && tags[1] == 's' ? (const char *)got[1] : "refused");
         lo_message_free(m);
         return CLI_FAIL;
     }

@@ -300,7 +300,10 @@ static int each_partial(uint32_t stream, double older_s, bool drop)
         snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
         if (!stream) {
             struct stat st;
-            if (stat(path, &st) || difftime(now, st.st_mtime) < older_s) continue;
+            /* older_s 0: every one (a file's time may be a tick ahead of
+             * time(): the kernel's file times are finer) */
+            if (stat(path, &st) || (older_s > 0 && difftime(now, st.st_mtime) < older_s))
+                continue;
         }
         if (!drop || !unlink(path)) n++;
     }
