@@ -2263,44 +2263,38 @@ bool tutti__session_record(uint64_t ctx, const uint8_t *p, size_t len)
     return true;
 }
 
-typedef struct call_bpm {
+/* A timeline proposal (tempo or transport), made on the member's thread. */
+typedef struct call_propose {
+    bool transport; /* else a tempo */
+    bool playing;
     double bpm;
     int rc;
-} call_bpm;
+} call_propose;
 
-static void do_bpm(void *arg, void *engine)
+static void do_propose(void *arg, void *engine)
 {
-    call_bpm *c = arg;
-    c->rc = tutti_member_propose_bpm(engine, c->bpm);
+    call_propose *c = arg;
+    c->rc = c->transport ? tutti_member_propose_transport(engine, c->playing)
+                         : tutti_member_propose_bpm(engine, c->bpm);
+}
+
+static int propose(call_propose c)
+{
+    c.rc = TUTTI_ESTATE;
+    pthread_mutex_lock(&S.mu);
+    if (S.net && tutti_net_call(S.net, do_propose, &c)) c.rc = TUTTI_ECLOSED;
+    pthread_mutex_unlock(&S.mu);
+    return c.rc;
 }
 
 int tutti__session_propose_bpm(double bpm)
 {
-    call_bpm c = {bpm, TUTTI_ESTATE};
-    pthread_mutex_lock(&S.mu);
-    if (S.net && tutti_net_call(S.net, do_bpm, &c)) c.rc = TUTTI_ECLOSED;
-    pthread_mutex_unlock(&S.mu);
-    return c.rc;
-}
-
-typedef struct call_transport {
-    bool playing;
-    int rc;
-} call_transport;
-
-static void do_transport(void *arg, void *engine)
-{
-    call_transport *c = arg;
-    c->rc = tutti_member_propose_transport(engine, c->playing);
+    return propose((call_propose){.bpm = bpm});
 }
 
 int tutti__session_propose_transport(bool playing)
 {
-    call_transport c = {playing, TUTTI_ESTATE};
-    pthread_mutex_lock(&S.mu);
-    if (S.net && tutti_net_call(S.net, do_transport, &c)) c.rc = TUTTI_ECLOSED;
-    pthread_mutex_unlock(&S.mu);
-    return c.rc;
+    return propose((call_propose){.transport = true, .playing = playing});
 }
 
 /* On the member's thread: the session's part of the view. The offset is
