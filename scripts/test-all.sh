@@ -11,7 +11,7 @@ set -euo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
 cd "$top"
 jobs=$(nproc)
-stage() { printf '\n=== %s ===\n' "$*"; }
+stage() { printf '\n=== %s (%s, %d s in) ===\n' "$*" "$(date +%T)" "$SECONDS"; }
 
 stage "dependencies"
 if [ "${TUTTI_QUICK:-0}" = 1 ]; then bash scripts/deps.sh; else bash scripts/deps.sh --armhf; fi

@@ -37,6 +37,7 @@ of it held. Every process started here is stopped by pid.
 """
 import argparse
 import bisect
+import math
 import json
 import os
 import re
@@ -214,7 +215,9 @@ def judge_notes(notes, grid, origin, start, end, every):
         return off, ["no notes at all"], 0
     b0 = grid.beat(min(mine))
     b1 = grid.beat(max(mine))
-    k = int(round(b0 / every))
+    # the first pulse at or after the first note judged (round() would
+    # pick the pulse before a note half a pulse after it, outside the span)
+    k = int(math.ceil(b0 / every - 0.01))
     missing, n = [], 0
     got = sorted(mine)
     while k * every <= b1 + 1e-6:
