@@ -2013,7 +2013,6 @@ int tutti__session_join(const tutti__session_opts *o, char *why, size_t cap)
     pthread_mutex_unlock(&S.mu);
     atomic_store(&S.active, true);
     changed();
-    logf_("tutti: joining session \"%s\" at %s as %s", mc.session, o->hub, o->name);
     logf_("tutti: joining session \"%s\" at %s as %s%s", mc.session, o->hub, o->name,
           mc.invite       ? " with an invitation"
           : mc.passphrase ? " with the passphrase"

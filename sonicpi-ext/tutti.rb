@@ -1010,6 +1010,33 @@ module SonicPi
         if role && !%w[performer listener conductor admin].include?(role)
           raise "tutti_join: role: is \"performer\", \"listener\", \"conductor\" or \"admin\", not #{role.inspect}"
         end
+        # A hub that admits members by invitation or passphrase
+        # (docs/security.md): the invitation's text or its file, the
+        # passphrase or a file holding it, the hub's key to pin
+        cred = []
+        invite = opts[:invite] || ENV["TUTTI_INVITE"]
+        if invite && !invite.to_s.strip.empty?
+          invite = invite.to_s.strip
+          # the text itself, or a file the server reads (it runs as you)
+          invite = File.expand_path(invite) unless invite.start_with?("tutti-invite-")
+          cred += ["invite", invite]
+        end
+        pass = opts[:passphrase]
+        if opts[:passphrase_file]
+          begin
+            pass = File.read(File.expand_path(opts[:passphrase_file].to_s)).lines.first.to_s.chomp
+          rescue SystemCallError => e
+            raise "tutti_join: cannot read the passphrase from #{opts[:passphrase_file].to_s.inspect}: #{e.message}"
+          end
+        end
+        cred += ["passphrase", pass.to_s] if pass && !pass.to_s.empty?
+        hub_key = opts[:hub_key] || ENV["TUTTI_HUB_KEY"]
+        if hub_key && !hub_key.to_s.empty?
+          unless hub_key.to_s =~ /\A[0-9a-fA-F]{64}\z/
+            raise "tutti_join: hub_key: is the hub's key, 64 hex digits (`tutti hub` prints it)"
+          end
+          cred += ["hub_key", hub_key.to_s]
+        end
         timeout = (opts[:timeout] || 15).to_f
         st = __tutti_state
         status = __tutti_need_plugin!
@@ -1025,8 +1052,9 @@ module SonicPi
           end
           inv = __tutti_inventory
           cmd = ["join", hub, session.to_s, name]
-          cmd << (journal || "") if journal || role
-          cmd << role if role
+          cmd << (journal || "") if journal || role || !cred.empty?
+          cmd << (role || "") if role || !cred.empty?
+          cmd += cred
           __tutti_cmd(5, *cmd)
           deadline = Time.now + timeout
           Kernel.loop do

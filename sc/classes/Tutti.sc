@@ -88,10 +88,23 @@ Tutti {
 
 	// ------------------------------------------------------------ commands
 
-	join { |hub, session, name, journal, role, action|
+	// invite: an invitation's text or its file; passphrase: the session's;
+	// hubKey: the hub's key to pin, 64 hex digits (docs/security.md)
+	join { |hub, session, name, journal, role, action, invite, passphrase, hubKey|
 		var args = [hub, session, name].collect(_.asString);
-		if(journal.notNil or: { role.notNil }) { args = args.add((journal ? "").asString) };
-		if(role.notNil) { args = args.add(role.asString) };
+		var cred = [];
+		if(invite.notNil) {
+			invite = invite.asString;
+			if(invite.beginsWith("tutti-invite-").not) { invite = invite.standardizePath };
+			cred = cred ++ ["invite", invite]
+		};
+		if(passphrase.notNil) { cred = cred ++ ["passphrase", passphrase.asString] };
+		if(hubKey.notNil) { cred = cred ++ ["hub_key", hubKey.asString] };
+		if(journal.notNil or: { role.notNil } or: { cred.notEmpty }) {
+			args = args.add((journal ? "").asString)
+		};
+		if(role.notNil or: { cred.notEmpty }) { args = args.add((role ? "").asString) };
+		args = args ++ cred;
 		joinAction = action;
 		joinEpoch = epoch;
 		this.prCmd(\join, *args)

@@ -124,11 +124,15 @@ def join_lines(code):
     return "\n".join(lines[:k + 1]) + "\n"
 
 
+INVITES = {}  # part -> its invitation's file (the hub admits members by invitation)
+
+
 def code_for(part, hub, journal):
     with open(os.path.join(TOP, "examples", "sonicpi-trio", part + ".rb")) as f:
         s = f.read()
     s = s.replace('HUB = "127.0.0.1:7770"', 'HUB = "%s"' % hub)
-    s = s.replace('as: "%s"' % part, 'as: "%s", journal: "%s"' % (part, journal))
+    s = s.replace('as: "%s"' % part, 'as: "%s", journal: "%s", invite: "%s"'
+                  % (part, journal, INVITES[part]))
     return s
 
 
@@ -160,15 +164,29 @@ def main():
         url_file = os.path.join(work, "hub.url")
         if os.path.exists(url_file):  # an earlier run's, in a reused --out
             os.unlink(url_file)
+        # A hub as on the public internet (docs/security.md): members join
+        # with the invitation its operator made for them (tutti_join
+        # invite:), over encrypted links
+        keys = os.path.join(work, "keys")
+        for part in PARTS:
+            INVITES[part] = os.path.join(work, part + ".invite")
+            subprocess.run([tutti, "invite", "--keys", keys, "--role", "performer",
+                            "--out", INVITES[part]], check=True, capture_output=True)
         hub = start("hub", [tutti, "hub", "--listen", "tcp://127.0.0.1:0", "--url-file",
                             url_file, "--horizon", "150", "--bpm", str(BPM), "--session",
-                            "trio", "--duration", "400", "--quiet"])
+                            "trio", "--duration", "400", "--keys", keys, "--quiet"])
         end = time.time() + 10
         while time.time() < end and not (os.path.exists(url_file) and open(url_file).read().strip()):
             time.sleep(0.05)
         url = open(url_file).read().strip()
         hostport = url.split("://", 1)[1]
         say("hub: %s" % url)
+        end = time.time() + 5
+        while time.time() < end and "hub key" not in open(os.path.join(work, "hub.out")).read():
+            time.sleep(0.05)
+        if "invitations needed" not in open(os.path.join(work, "hub.out")).read():
+            problems.append("the hub does not ask for invitations: %s"
+                            % open(os.path.join(work, "hub.out")).read()[:300])
 
         for part in PARTS:
             sp = spi.SonicPi(part, work, tutti, a.plugin_dir, env)
