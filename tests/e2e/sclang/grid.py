@@ -95,6 +95,8 @@ def main():
     ap.add_argument("--part", action="append", default=[], help="NAME=SYNTHDEF")
     ap.add_argument("--grid", type=float, default=0.25, help="the notes' grid, in beats")
     ap.add_argument("--tolerance-ms", type=float, default=0.1)
+    ap.add_argument("--target-ms", type=float, default=None,
+                    help="also count (not fail) notes further than this from the grid")
     ap.add_argument("journals", nargs="+")
     a = ap.parse_args()
 
@@ -128,12 +130,16 @@ def main():
         if not mine:
             problems.append("no note of %s (%s) in the journals" % (name, synthdef))
             continue
-        off, worst, beats = 0, 0.0, []
+        off, worst, beats, over_target = 0, 0.0, [], 0
         for t, origin, seq, _, node in mine:
             b, tl = beat_at(timelines, t)
             nearest = round(b / a.grid) * a.grid
             err_ms = abs(b - nearest) * 60e3 / tl["bpm"]
             worst = max(worst, err_ms)
+            if a.target_ms is not None and err_ms > a.target_ms:
+                over_target += 1
+                print("  %s: note at beat %.6f, %.4f ms off the grid (over the %.2f ms target; "
+                      "session time %d ns, seq %d)" % (name, b, err_ms, a.target_ms, t, seq))
             if err_ms > a.tolerance_ms:
                 off += 1
                 if off <= 5:
@@ -151,7 +157,7 @@ def main():
                  ", across %d tempo change(s)" % len(after) if after else ""))
         report["parts"][name] = {"notes": len(mine), "first_beat": first, "last_beat": last,
                                  "bars": len(bars), "worst_ms": round(worst, 6), "off_grid": off,
-                                 "changes_crossed": len(after)}
+                                 "changes_crossed": len(after), "over_target": over_target}
         worst_all = max(worst_all, worst)
         if off:
             problems.append("%s: %d notes off the grid by more than %.2f ms" % (name, off, a.tolerance_ms))
