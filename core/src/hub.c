@@ -1774,10 +1774,8 @@ void tutti_hub_status_get(const tutti_hub *h, tutti_hub_status *st)
     st->sealed_members = 0;
     for (uint32_t i = 0; i < h->nslots; i++)
         if (h->slots[i].state == S_ACTIVE && h->slots[i].link.seal.on) st->sealed_members++;
-    /* counted over the merge itself (a status call's cost, not the relay's) */
     st->pending_events = h->order.n;
-    st->held_bytes = 0;
-    for (uint32_t i = 0; i < h->order.n; i++) st->held_bytes += h->order.heap[i]->len;
+    st->held_bytes = h->order.bytes;
 }
 
 int tutti_hub_set_invites(tutti_hub *h, const tutti_invite *inv, uint32_t n)
