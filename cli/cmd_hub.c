@@ -481,13 +481,15 @@ int cmd_hub(int argc, char **argv)
                        ", closing %.1f ms ahead%s; auth ok %" PRIu64 " refused %" PRIu64
                        ", refused events %" PRIu64 " requests %" PRIu64
                        ", connections closed at the hello deadline %" PRIu64
-                       " refused for their address %" PRIu64 " evicted %" PRIu64 "\n",
+                       " refused for their address %" PRIu64 " evicted %" PRIu64
+                       "; held ahead %" PRIu64 " events, %.1f KiB\n",
                        st.members, st.members == 1 ? "" : "s", cli_ms(st.horizon),
                        st.relayed, st.delivered, st.divergences, st.dropped_frames,
                        st.removed, st.moved, cli_ms(st.close_lead),
                        st.horizon_floor ? ", the rehearsal's L held" : "", st.auth_ok,
                        st.auth_refused, st.refused_events, st.refused_requests,
-                       ns.hello_timeouts, ns.addr_refused, ns.evicted);
+                       ns.hello_timeouts, ns.addr_refused, ns.evicted, st.pending_events,
+                       st.held_bytes / 1024.0);
                 print_members(n);
                 fflush(stdout);
             }

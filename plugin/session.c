@@ -65,8 +65,15 @@
 #define REFUSED_ASSETS 64
 /* Nodes a part may hold on the servers (a session setting, node_budget=N);
  * beyond it its node-making events are refused on every server until the
- * servers agree it is back under 90 % of it. */
+ * servers agree it is back under 90 % of it. What a part holds is known at
+ * a place of the stream every server shares: the count the servers agreed
+ * on at the last decided round (check.h), plus the nodes the part's events
+ * made since that round's time, counted as they are delivered (frees since
+ * then are not seen: the count is an upper bound until the next round).
+ * So a burst is cut at the budget, at the same event everywhere, and not a
+ * round or two later. BUDGET_ROUNDS rounds' counts are kept (32 s). */
 #define NODE_BUDGET 512
+#define BUDGET_ROUNDS 64
 
 #define BUF_BUCKETS 1024
 #define QUERY_AHEAD (50 * TUTTI_MS) /* see do_query_here */
@@ -107,6 +114,16 @@ static struct session {
     _Atomic uint64_t assets_refused; /* chunks refused (shown in the status) */
     uint32_t node_budget;             /* the session's (0: none) */
     uint32_t over_budget;             /* bit p: part p is over its node budget */
+    /* per part: the nodes its admitted events made (made), that count as
+     * it stood at each round's time (made_at, the row of round r at r %
+     * BUDGET_ROUNDS, made_round saying which round a row holds; rounds up
+     * to `snapped` written), and the count the servers agreed on at the
+     * last decided round (agreed, of round agreed_round, -1: none yet) */
+    uint64_t made[TUTTI_NS_SLOTS];
+    uint64_t made_at[BUDGET_ROUNDS][TUTTI_NS_SLOTS];
+    int64_t made_round[BUDGET_ROUNDS], snapped;
+    uint32_t agreed[TUTTI_NS_SLOTS];
+    int64_t agreed_round[TUTTI_NS_SLOTS];
     _Atomic uint64_t nodes_refused;   /* events refused for it (shown in the status) */
     /* per part: the buffers (the part's own numbers) its events touched on
      * this server, freed with the part (bit b of word b / 32) */
@@ -599,6 +616,9 @@ static void drop_part(uint32_t part, tutti_time at)
     tutti__guard_set_gain(part, 1.0f); /* the slot's next member starts at full gain */
     S.asset_bytes[part] = 0;
     S.over_budget &= ~(1u << part);
+    S.made[part] = 0;
+    for (int r = 0; r < BUDGET_ROUNDS; r++) S.made_at[r][part] = 0;
+    S.agreed_round[part] = -1;
     memset(S.asset_open[part], 0, sizeof S.asset_open[part]);
 }
 
@@ -1058,24 +1078,86 @@ static int visit_file(void *ctx, const uint8_t *p, size_t len)
     return 0;
 }
 
-static int visit_makes_node(void *ctx, const uint8_t *p, size_t len)
+/* Nodes a message makes, as scsynth reads it: /s_new one; /g_new and
+ * /p_new one a (id, action, target) triple, reading on while arguments
+ * remain. */
+static int visit_nodes_made(void *ctx, const uint8_t *p, size_t len)
 {
     const char *name = tutti__ns_command_name(p, len);
-    if (name && (!strcmp(name, "/s_new") || !strcmp(name, "/s_newargs") ||
-                 !strcmp(name, "/g_new") || !strcmp(name, "/p_new")))
-        *(bool *)ctx = true;
+    uint32_t *n = ctx;
+    if (!name) return 0;
+    if (!strcmp(name, "/s_new") || !strcmp(name, "/s_newargs")) {
+        *n += 1;
+    } else if (!strcmp(name, "/g_new") || !strcmp(name, "/p_new")) {
+        tutti__osc_msg m;
+        size_t args = 0;
+        if (tutti__osc_msg_parse(p, len, &m) == 0 && m.tags) args = strlen(m.tags);
+        *n += args > 3 ? (uint32_t)((args + 2) / 3) : 1;
+    }
     return 0;
 }
 
-/* Whether a checked packet makes a node. */
-static bool makes_node(const uint8_t *p, size_t len)
+/* A refused message of this member's own part: the nodes it would have made
+ * leave the part's model (state.h), which noted them when they were
+ * submitted; no server has them, so no newcomer (and not this server when
+ * it plays solo again) may make them. */
+static int visit_unmade(void *ctx, const uint8_t *p, size_t len)
 {
-    bool yes = false;
+    (void)ctx;
+    const char *name = tutti__ns_command_name(p, len);
+    tutti__osc_msg m;
+    if (!name || tutti__osc_msg_parse(p, len, &m) || !m.tags) return 0;
+    const uint8_t *a = m.args;
+    if ((!strcmp(name, "/s_new") || !strcmp(name, "/s_newargs")) && m.tags[0] == 's' &&
+        m.tags[1] == 'i') {
+        size_t n = strnlen((const char *)a, (size_t)(m.end - a));
+        a += (n + 4) & ~(size_t)3; /* the synthdef's name, padded */
+        if (a + 4 <= m.end) tutti__state_node_end(S.state, (int32_t)tutti__osc_rd32(a));
+    } else if (!strcmp(name, "/g_new") || !strcmp(name, "/p_new")) {
+        for (size_t k = 0; m.tags[k] == 'i' && a + 4 <= m.end; k++, a += 4)
+            if (k % 3 == 0) tutti__state_node_end(S.state, (int32_t)tutti__osc_rd32(a));
+    }
+    return 0;
+}
+
+static uint32_t nodes_made(const uint8_t *p, size_t len)
+{
+    uint32_t n = 0;
     if (tutti__osc_is_bundle(p, len))
-        tutti__osc_each_message(p, len, visit_makes_node, &yes);
+        tutti__osc_each_message(p, len, visit_nodes_made, &n);
     else
-        visit_makes_node(&yes, p, len);
-    return yes;
+        visit_nodes_made(&n, p, len);
+    return n;
+}
+
+/* Every delivered event's session time, before the event counts: the rows
+ * of the rounds whose time it passed take the counts as they stand (the
+ * servers' trees of round k hold what was stamped at or before T_k). */
+static void budget_time(tutti_time t)
+{
+    int64_t k = t > 0 ? (t - 1) / TUTTI_CHECK_PERIOD : -1; /* the last T_k < t */
+    if (k <= S.snapped) return;
+    int64_t from = S.snapped + 1;
+    if (S.snapped < 0 || k - from >= BUDGET_ROUNDS) from = k - BUDGET_ROUNDS + 1;
+    for (int64_t r = from; r <= k; r++) {
+        memcpy(S.made_at[r % BUDGET_ROUNDS], S.made, sizeof S.made);
+        S.made_round[r % BUDGET_ROUNDS] = r;
+    }
+    S.snapped = k;
+}
+
+/* The nodes part `part` holds at most, as every server knows it here: the
+ * agreed count at the last decided round and what its events made since
+ * that round's time (before any round is decided, all they made). A round
+ * older than the rows kept (or from before this server joined) counts
+ * nothing made since. */
+static uint64_t budget_held(uint32_t part)
+{
+    int64_t r = S.agreed_round[part];
+    if (r < 0) return S.made[part];
+    int row = (int)(r % BUDGET_ROUNDS);
+    uint64_t since = S.made_round[row] == r ? S.made[part] - S.made_at[row][part] : 0;
+    return S.agreed[part] + since;
 }
 
 static bool asset_refused(uint64_t hash)
@@ -1319,14 +1401,34 @@ static void deliver_user(const tutti_event *ev, tutti_time at, int how)
         pthread_mutex_unlock(&S.state_mu);
     }
     if (checked) tutti__state_buffers_changed(osc, len, mark_buf, &part);
-    if (checked && part < 32 && (S.over_budget & (1u << part)) && makes_node(osc, len)) {
+    uint32_t makes = checked && part < 32 && S.node_budget ? nodes_made(osc, len) : 0;
+    if (makes && ((S.over_budget & (1u << part)) ||
+                  budget_held(part) + makes > S.node_budget)) {
+        if (!(S.over_budget & (1u << part))) {
+            S.over_budget |= 1u << part;
+            logf_("tutti: part %" PRIu32 " would hold %" PRIu64 " nodes on the servers, over "
+                  "the session's budget of %" PRIu32
+                  ": its synths and groups are refused on every server until it frees some",
+                  part, budget_held(part) + makes, S.node_budget);
+        }
         if (atomic_fetch_add(&S.nodes_refused, 1) % 1000 == 0)
             logf_("tutti: an event of part %" PRIu32 " that makes nodes is refused on every "
                   "server: the part is over its node budget (%" PRIu32 ")",
                   part, S.node_budget);
+        if (mine) {
+            pthread_mutex_lock(&S.state_mu);
+            if (S.state) {
+                if (tutti__osc_is_bundle(osc, len))
+                    tutti__osc_each_message(osc, len, visit_unmade, NULL);
+                else
+                    visit_unmade(NULL, osc, len);
+            }
+            pthread_mutex_unlock(&S.state_mu);
+        }
         journal(ev, NULL, 0);
         return;
     }
+    if (makes) S.made[part] += makes;
     if (checked) {
         int f = file_event(osc, len, ev->key.origin);
         if (f == FILE_ASSET) {
@@ -1442,18 +1544,22 @@ static void deliver_state(const tutti_event *ev, tutti_time at)
 static void check_nodes(void *arg, int64_t round, uint32_t slot, uint32_t nodes)
 {
     (void)arg;
-    if (slot >= 32 || !S.node_budget) return;
+    if (slot >= 32) return;
+    S.agreed[slot] = nodes;
+    S.agreed_round[slot] = round;
+    if (!S.node_budget) return;
     uint32_t bit = 1u << slot;
-    if (!(S.over_budget & bit) && nodes > S.node_budget) {
+    uint64_t held = budget_held(slot);
+    if (!(S.over_budget & bit) && held > S.node_budget) {
         S.over_budget |= bit;
-        logf_("tutti: part %" PRIu32 " holds %" PRIu32 " nodes on the servers (round %" PRId64
+        logf_("tutti: part %" PRIu32 " holds %" PRIu64 " nodes on the servers (round %" PRId64
               "), over the session's budget of %" PRIu32
               ": its synths and groups are refused on every server until it frees some",
-              slot, nodes, round, S.node_budget);
-    } else if ((S.over_budget & bit) && nodes <= S.node_budget / 10 * 9) {
+              slot, held, round, S.node_budget);
+    } else if ((S.over_budget & bit) && held <= S.node_budget / 10 * 9) {
         S.over_budget &= ~bit;
-        logf_("tutti: part %" PRIu32 " is back under its node budget (%" PRIu32 " nodes)", slot,
-              nodes);
+        logf_("tutti: part %" PRIu32 " is back under its node budget (%" PRIu64 " nodes)", slot,
+              held);
     }
 }
 
@@ -1613,6 +1719,7 @@ static void deliver(void *ctx, const tutti_event *ev, tutti_time now_session, bo
     tutti_net *net = atomic_load(&S.live);
     if (net && tutti_net_session_now(net, &fresh) == 0) now_s = fresh;
     check_round(ev->key.t, now_s);
+    budget_time(ev->key.t);
     pthread_mutex_lock(&S.check_mu);
     if (S.checker) tutti__checker_time(S.checker, ev->key.t);
     pthread_mutex_unlock(&S.check_mu);
@@ -1921,6 +2028,11 @@ int tutti__session_join(const tutti__session_opts *o, char *why, size_t cap)
     S.node_budget = NODE_BUDGET;
     S.over_budget = 0;
     atomic_store(&S.nodes_refused, 0);
+    memset(S.made, 0, sizeof S.made);
+    memset(S.made_at, 0, sizeof S.made_at);
+    for (int r = 0; r < BUDGET_ROUNDS; r++) S.made_round[r] = -1;
+    S.snapped = -1;
+    for (int p = 0; p < TUTTI_NS_SLOTS; p++) S.agreed_round[p] = -1;
     memset(S.asset_bytes, 0, sizeof S.asset_bytes);
     memset(S.asset_open, 0, sizeof S.asset_open);
     S.nrefused_assets = 0;

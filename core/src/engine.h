@@ -120,4 +120,10 @@ tutti_timeline tutti__tempo_last(const tutti__tempo *s);
 uint32_t tutti__tempo_schedule(const tutti__tempo *s, tutti_time at, tutti_timeline *out,
                                uint32_t cap);
 
+/* tutti_member_submit without its role check: a client changed to send what
+ * its role forbids, so the simulation can show the hub refusing it (sim.h,
+ * tutti_sim_forge). Not for anything else. */
+int tutti__member_submit_any_role(tutti_member *m, tutti_time t, const uint8_t *data,
+                                  uint32_t len, tutti_key *key);
+
 #endif

@@ -1774,6 +1774,8 @@ void tutti_hub_status_get(const tutti_hub *h, tutti_hub_status *st)
     st->sealed_members = 0;
     for (uint32_t i = 0; i < h->nslots; i++)
         if (h->slots[i].state == S_ACTIVE && h->slots[i].link.seal.on) st->sealed_members++;
+    st->pending_events = h->order.n;
+    st->held_bytes = h->order.bytes;
 }
 
 int tutti_hub_set_invites(tutti_hub *h, const tutti_invite *inv, uint32_t n)

@@ -940,12 +940,12 @@ void tutti_member_leave(tutti_member *m)
     m->state = M_IDLE;
 }
 
-int tutti_member_submit(tutti_member *m, tutti_time t, const uint8_t *data, uint32_t len,
-                        tutti_key *key)
+static int submit(tutti_member *m, tutti_time t, const uint8_t *data, uint32_t len,
+                  tutti_key *key, bool any_role)
 {
     if (m->state != M_JOINED) return TUTTI_ESTATE;
     if (len > TUTTI__MAX_PAYLOAD || (len && !data)) return TUTTI_EINVAL;
-    if (m->role == TUTTI_ROLE_LISTENER) {
+    if (m->role == TUTTI_ROLE_LISTENER && !any_role) {
         m->refused++;
         return TUTTI_EREJECTED; /* the hub would refuse it */
     }
@@ -968,6 +968,18 @@ int tutti_member_submit(tutti_member *m, tutti_time t, const uint8_t *data, uint
     if (m->body.len > 16 * 1024) flush(m, true);
     if (key) *key = k;
     return 0;
+}
+
+int tutti_member_submit(tutti_member *m, tutti_time t, const uint8_t *data, uint32_t len,
+                        tutti_key *key)
+{
+    return submit(m, t, data, len, key, false);
+}
+
+int tutti__member_submit_any_role(tutti_member *m, tutti_time t, const uint8_t *data,
+                                  uint32_t len, tutti_key *key)
+{
+    return submit(m, t, data, len, key, true);
 }
 
 static int request(tutti_member *m, uint32_t kind, double f, tutti_time i, uint32_t member)

@@ -46,6 +46,7 @@ static void clear_heap(tutti__order *o)
 {
     for (uint32_t i = 0; i < o->n; i++) free(o->heap[i]);
     o->n = 0;
+    o->bytes = 0;
 }
 
 void tutti__order_free(tutti__order *o)
@@ -189,6 +190,7 @@ int tutti__order_push(tutti__order *o, const tutti_key *key, tutti_time stamped,
     if (len) memcpy(p->data, data, len);
     o->heap[o->n] = p;
     sift_up(o, o->n++);
+    o->bytes += len;
     /* Only a stored event counts towards a removed origin's complete stream. */
     if (r && key->seq >= r->next_seq) r->next_seq = key->seq + 1;
     return 0;
@@ -215,5 +217,6 @@ void tutti__order_pop(tutti__order *o)
     o->any_delivered = true;
     o->heap[0] = o->heap[--o->n];
     if (o->n) sift_down(o, 0);
+    o->bytes -= p->len;
     free(p);
 }

@@ -54,6 +54,7 @@ typedef struct tutti__origin {
 typedef struct tutti__order {
     tutti__pending **heap;
     uint32_t n, cap, max;
+    uint64_t bytes; /* the pending events' payload bytes */
     tutti__origin *origins;
     uint32_t norigins, origins_cap;
     tutti_time close; /* the session's close: keys with t < close may go */

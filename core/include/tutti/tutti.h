@@ -549,6 +549,10 @@ typedef struct tutti_hub_status {
      * altered, replayed) or came in clear on an encrypted link */
     uint64_t unsealed_dropped;
     uint32_t sealed_members;   /* active members whose link is encrypted */
+    /* What the hub holds for the session's order: events relayed and not
+     * yet due (its merge), and their payload bytes, of which each member's
+     * part is at most max_held (tutti_hub_config). */
+    uint64_t pending_events, held_bytes;
 } tutti_hub_status;
 TUTTI_API void tutti_hub_status_get(const tutti_hub *h, tutti_hub_status *st);
 TUTTI_API uint32_t tutti_hub_list(const tutti_hub *h, tutti_member_info *out, uint32_t cap);

@@ -1,11 +1,25 @@
 /* The simulation platform; see sim.h for the model. */
 #include "sim/sim.h"
 
+#include "auth.h"
+#include "engine.h"
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-enum { EV_FRAME, EV_TICK, EV_SUBMIT, EV_START, EV_CRASH, EV_LEAVE };
+enum {
+    EV_FRAME,
+    EV_TICK,
+    EV_SUBMIT,
+    EV_START,
+    EV_CRASH,
+    EV_LEAVE,
+    EV_FLOOD,    /* a batch of a flood, then the next one a millisecond on */
+    EV_FORGE,    /* `gen` events submitted regardless of the role */
+    EV_PROPOSE,  /* ask for L = lead */
+    EV_STRANGER, /* at the hub: a HELLO from peer `from` */
+};
 
 typedef struct simev {
     tutti_time at;
@@ -17,6 +31,10 @@ typedef struct simev {
     tutti_time lead;
     uint64_t tag;
     uint8_t *buf;
+    /* a flood: its rate (events/ns), start, end and how many it has tried */
+    double rate;
+    tutti_time from_t, until;
+    uint64_t done;
 } simev;
 
 typedef struct window {
@@ -39,6 +57,7 @@ typedef struct simnode {
     uint32_t nparts;
     int cur_log; /* index into sim->logs, -1 none */
     uint64_t submits;
+    bool untracked; /* tutti_sim_untrack */
 } simnode;
 
 struct tutti_sim {
@@ -57,6 +76,7 @@ struct tutti_sim {
     uint64_t frames;
     tutti_sim_submitted *subs;
     size_t nsubs, subs_cap;
+    uint8_t *payload; /* TUTTI__MAX_PAYLOAD bytes: a submission's */
 };
 
 void tutti_sim_config_init(tutti_sim_config *c)
@@ -258,15 +278,27 @@ static const tutti_io *node_io(simnode *n, tutti_io *io)
 
 /* ------------------------------------------------------------ lifecycle */
 
+static int node_role(const tutti_sim_config *cfg, uint32_t node)
+{
+    if (cfg->roles) return cfg->roles[node];
+    return node == cfg->conductor ? TUTTI_ROLE_CONDUCTOR : cfg->role;
+}
+
 int tutti_sim_create(tutti_sim **out, const tutti_sim_config *cfg)
 {
     tutti_sim *s = calloc(1, sizeof *s);
     if (!s) return TUTTI_ENOMEM;
     s->cfg = *cfg;
     tutti_rng_seed(&s->rng, cfg->seed);
+    s->payload = malloc(TUTTI__MAX_PAYLOAD);
+    if (!s->payload) {
+        free(s);
+        return TUTTI_ENOMEM;
+    }
     s->nnodes = cfg->members + 1;
     s->nodes = calloc(s->nnodes, sizeof *s->nodes);
     if (!s->nodes) {
+        free(s->payload);
         free(s);
         return TUTTI_ENOMEM;
     }
@@ -296,6 +328,10 @@ int tutti_sim_create(tutti_sim **out, const tutti_sim_config *cfg)
     hc.horizon_floor = cfg->horizon_floor;
     hc.floor_for = cfg->floor_for;
     hc.open = !cfg->sealed;
+    hc.max_event_rate = cfg->max_event_rate;
+    hc.max_event_burst = cfg->max_event_burst;
+    hc.max_ahead = cfg->max_ahead;
+    hc.max_held = cfg->max_held;
     if (cfg->change_lead > 0) hc.change_lead = cfg->change_lead;
     int rc = tutti_hub_create(&s->hub, &hc, node_io(&s->nodes[0], &io));
     if (rc) {
@@ -312,8 +348,7 @@ int tutti_sim_create(tutti_sim **out, const tutti_sim_config *cfg)
         }
         for (uint32_t i = 0; i < s->nnodes; i++) {
             snprintf(inv[i].id, sizeof inv[i].id, "%x", (unsigned)i + 1);
-            inv[i].role =
-                i == cfg->conductor ? TUTTI_ROLE_CONDUCTOR : cfg->role;
+            inv[i].role = node_role(cfg, i);
             for (int k = 0; k < 32; k++) inv[i].secret[k] = (uint8_t)tutti_rng_next(&s->rng);
             tutti_hub_public_key(s->hub, inv[i].hub_pk);
         }
@@ -333,7 +368,7 @@ int tutti_sim_create(tutti_sim **out, const tutti_sim_config *cfg)
         mc.name = name;
         mc.auto_rejoin = cfg->auto_rejoin;
         mc.max_pending = cfg->max_pending;
-        mc.role = i == cfg->conductor ? TUTTI_ROLE_CONDUCTOR : cfg->role;
+        mc.role = node_role(cfg, i);
         if (inv) mc.invite = &inv[i];
         tutti_member_callbacks cb = {&s->nodes[i], on_deliver, NULL};
         rc = tutti_member_create(&s->nodes[i].m, &mc, node_io(&s->nodes[i], &io), &cb);
@@ -365,6 +400,7 @@ void tutti_sim_destroy(tutti_sim *s)
     tutti_hub_destroy(s->hub);
     for (size_t i = 0; i < s->nlogs; i++) free(s->logs[i].d);
     free(s->subs);
+    free(s->payload);
     free(s->logs);
     free(s->nodes);
     free(s);
@@ -392,16 +428,19 @@ static void after_member_call(tutti_sim *s, simnode *n)
     schedule_tick(s, n, tutti_member_tick(n->m));
 }
 
-static void submit(tutti_sim *s, simnode *n, const simev *e)
+static void submit(tutti_sim *s, simnode *n, const simev *e, uint64_t tag, bool any_role)
 {
-    uint8_t buf[256];
-    uint32_t len = e->len < 8 ? 8 : (e->len > sizeof buf ? (uint32_t)sizeof buf : e->len);
-    memcpy(buf, &e->tag, 8);
+    uint8_t *buf = s->payload;
+    uint32_t len = e->len < 8 ? 8 : (e->len > TUTTI__MAX_PAYLOAD ? TUTTI__MAX_PAYLOAD : e->len);
+    memcpy(buf, &tag, 8);
     for (uint32_t i = 8; i < len; i++) buf[i] = (uint8_t)tutti_rng_next(&s->rng);
     tutti_time t = tutti_member_session_now(n->m) + e->lead;
     tutti_key key;
-    if (tutti_member_submit(n->m, t, buf, len, &key) != 0) return;
+    int rc = any_role ? tutti__member_submit_any_role(n->m, t, buf, len, &key)
+                      : tutti_member_submit(n->m, t, buf, len, &key);
+    if (rc != 0) return;
     n->submits++;
+    if (n->untracked) return;
     if (s->nsubs == s->subs_cap) {
         s->subs_cap = s->subs_cap ? 2 * s->subs_cap : 1024;
         s->subs = realloc(s->subs, s->subs_cap * sizeof *s->subs);
@@ -412,11 +451,50 @@ static void submit(tutti_sim *s, simnode *n, const simev *e)
     s->subs[s->nsubs++] = (tutti_sim_submitted){key, n->idx, st.incarnation, s->now};
 }
 
+/* A stranger's HELLO, as a member's send_hello writes it (member.c): the
+ * session and name sealed away, a fresh nonce and ephemeral key. */
+static void stranger_hello(tutti_sim *s, uint32_t peer)
+{
+    uint8_t cnonce[32], seed[32], epk[32], esk[32];
+    for (int i = 0; i < 32; i++) cnonce[i] = (uint8_t)tutti_rng_next(&s->rng);
+    for (int i = 0; i < 32; i++) seed[i] = (uint8_t)tutti_rng_next(&s->rng);
+    tutti__auth_ephemeral(epk, esk, seed);
+    tutti__rec r;
+    memset(&r, 0, sizeof r);
+    r.type = TUTTI__REC_HELLO;
+    r.u.hello.session = tutti__str_c("");
+    r.u.hello.name = tutti__str_c("");
+    r.u.hello.role = TUTTI_ROLE_PERFORMER;
+    r.u.hello.recv_next = 1;
+    r.u.hello.cnonce = (tutti__str){cnonce, 32};
+    r.u.hello.epk = (tutti__str){epk, 32};
+    tutti__wbuf b;
+    tutti__wbuf_init(&b);
+    tutti__frame_hdr hdr = {TUTTI__WIRE_VERSION, 0, 0, 0};
+    tutti__frame_begin(&b, &hdr);
+    tutti__rec_put(&b, &r);
+    if (!b.err) tutti_hub_receive(s->hub, peer, b.p, b.len);
+    tutti__wbuf_free(&b);
+}
+
+/* One batch of a flood: what is due by now, then the next a millisecond on. */
+static void flood(tutti_sim *s, simnode *n, simev *e)
+{
+    uint64_t due = (uint64_t)((double)(s->now - e->from_t) * e->rate);
+    for (; e->done < due; e->done++) submit(s, n, e, e->tag + e->done, false);
+    if (s->now + TUTTI_MS >= e->until) return;
+    simev *next = new_ev(EV_FLOOD, e->node, s->now + TUTTI_MS);
+    *next = *e;
+    next->at = s->now + TUTTI_MS;
+    push(s, next);
+}
+
 static void step(tutti_sim *s, simev *e)
 {
     simnode *n = &s->nodes[e->node];
     if (e->node == 0) {
         if (e->type == EV_FRAME) tutti_hub_receive(s->hub, e->from, e->buf, e->len);
+        if (e->type == EV_STRANGER) stranger_hello(s, e->from);
         tutti_time next = tutti_hub_tick(s->hub);
         if (e->type == EV_TICK) {
             simev *t = new_ev(EV_TICK, 0, true_at(n, next));
@@ -446,7 +524,19 @@ static void step(tutti_sim *s, simev *e)
         after_member_call(s, n);
         break;
     case EV_SUBMIT:
-        submit(s, n, e);
+        submit(s, n, e, e->tag, false);
+        after_member_call(s, n);
+        break;
+    case EV_FLOOD:
+        flood(s, n, e);
+        after_member_call(s, n);
+        break;
+    case EV_FORGE:
+        for (uint32_t i = 0; i < e->gen; i++) submit(s, n, e, e->tag + i, true);
+        after_member_call(s, n);
+        break;
+    case EV_PROPOSE:
+        tutti_member_propose_horizon(n->m, e->lead);
         after_member_call(s, n);
         break;
     case EV_START:
@@ -534,6 +624,54 @@ void tutti_sim_submit(tutti_sim *s, uint32_t node, tutti_time at, tutti_time lea
     e->len = len;
     e->tag = tag;
     push(s, e);
+}
+
+void tutti_sim_flood(tutti_sim *s, uint32_t node, tutti_time from, tutti_time to, double rate,
+                     tutti_time lead, uint32_t len)
+{
+    if (node == 0 || node >= s->nnodes || to <= from || !(rate > 0)) return;
+    simev *e = new_ev(EV_FLOOD, node, from);
+    e->rate = rate / 1e9;
+    e->from_t = from;
+    e->until = to;
+    e->lead = lead;
+    e->len = len;
+    e->tag = (uint64_t)node << 40 | 1ull << 39;
+    push(s, e);
+}
+
+void tutti_sim_forge(tutti_sim *s, uint32_t node, tutti_time at, tutti_time lead, uint32_t len,
+                     uint32_t count)
+{
+    if (node == 0 || node >= s->nnodes) return;
+    simev *e = new_ev(EV_FORGE, node, at);
+    e->lead = lead;
+    e->len = len;
+    e->gen = count;
+    e->tag = (uint64_t)node << 40 | 1ull << 38;
+    push(s, e);
+}
+
+void tutti_sim_propose_horizon(tutti_sim *s, uint32_t node, tutti_time at, tutti_time horizon)
+{
+    if (node == 0 || node >= s->nnodes) return;
+    simev *e = new_ev(EV_PROPOSE, node, at);
+    e->lead = horizon;
+    push(s, e);
+}
+
+void tutti_sim_untrack(tutti_sim *s, uint32_t node)
+{
+    if (node > 0 && node < s->nnodes) s->nodes[node].untracked = true;
+}
+
+void tutti_sim_strangers(tutti_sim *s, uint32_t count, tutti_time from, tutti_time to)
+{
+    for (uint32_t i = 0; i < count; i++) {
+        simev *e = new_ev(EV_STRANGER, 0, from + (to - from) * (tutti_time)i / (tutti_time)count);
+        e->from = s->nnodes + i;
+        push(s, e);
+    }
 }
 
 void tutti_sim_random_workload(tutti_sim *s, uint32_t per_node, tutti_time from,

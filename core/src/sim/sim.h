@@ -76,6 +76,14 @@ typedef struct tutti_sim_config {
     uint32_t conductor;     /* the node that joins as a conductor (0: none) */
     tutti_time change_lead; /* the hub's (0: its default) */
     int role;               /* what the other members ask an open hub for (performer) */
+    /* Per node (index 1..members, so members + 1 entries), the role its
+     * invitation gives (sealed) or it asks for (open); NULL: `role`, and
+     * the conductor's. */
+    const int *roles;
+    /* The hub's limits per member (tutti_hub_config; 0: its defaults). */
+    double max_event_rate, max_event_burst;
+    tutti_time max_ahead;
+    uint64_t max_held;
 } tutti_sim_config;
 
 void tutti_sim_config_init(tutti_sim_config *c);
@@ -140,6 +148,32 @@ void tutti_sim_submit(tutti_sim *s, uint32_t node, tutti_time at, tutti_time lea
  * [from, to), each with a lead drawn from [lead_lo, lead_hi]. */
 void tutti_sim_random_workload(tutti_sim *s, uint32_t per_node, tutti_time from,
                                tutti_time to, tutti_time lead_lo, tutti_time lead_hi);
+
+/*
+ * Attacks: what a hostile member or a stranger can send, through the real
+ * engines (tests/core/attack_sim_test.c).
+ * - flood: node submits `rate` events a second during [from, to), each for
+ *   session time now + lead, `len` bytes (8 at least), in one batch a
+ *   millisecond of virtual time (one simulation event, not one per event),
+ *   deterministically: by time t it has tried floor((t - from) * rate).
+ * - forge: node submits `count` events at `at` as a client changed to
+ *   ignore its role would (the hub must refuse a listener's).
+ * - propose_horizon: node asks the hub for L = horizon at `at`.
+ * - untrack: node's submissions are not held against the survivors by
+ *   tutti_sim_check (the hub refuses an attacker's events on purpose, and
+ *   renumbers what it relays of an origin after a refusal).
+ * - strangers: `count` connections, one at a time evenly over [from, to),
+ *   each saying a well-formed HELLO (fresh nonce and key) and never
+ *   answering the hub's challenge; peers numbered after the nodes, the
+ *   hub's answers to them dropped.
+ */
+void tutti_sim_flood(tutti_sim *s, uint32_t node, tutti_time from, tutti_time to, double rate,
+                     tutti_time lead, uint32_t len);
+void tutti_sim_forge(tutti_sim *s, uint32_t node, tutti_time at, tutti_time lead, uint32_t len,
+                     uint32_t count);
+void tutti_sim_propose_horizon(tutti_sim *s, uint32_t node, tutti_time at, tutti_time horizon);
+void tutti_sim_untrack(tutti_sim *s, uint32_t node);
+void tutti_sim_strangers(tutti_sim *s, uint32_t count, tutti_time from, tutti_time to);
 
 /* Introspection. */
 tutti_member *tutti_sim_member(tutti_sim *s, uint32_t node);
