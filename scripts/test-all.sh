@@ -50,7 +50,8 @@ done
 # uninstall, the Debian package installed here and the main job run from the
 # installed files only, then the package removed (scripts/package-check.sh).
 stage "Debian package: build, install, play from the installed files, remove"
-bash scripts/package-check.sh build-deb
+# with a /dev/shm of its own, as the end-to-end tests (tests/e2e/private-shm.sh)
+bash tests/e2e/private-shm.sh bash scripts/package-check.sh build-deb
 
 stage "address + undefined sanitizers"
 cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DCMAKE_C_COMPILER=clang \
