@@ -8,9 +8,16 @@
  * and delivered. Frames are built before the clock starts; the timed part is
  * tutti_member_receive alone. A second figure isolates the ordered merge
  * (push + deliver, no wire decoding).
+ *
+ * --sealed: the link encrypted as after a credentialed join (seal.h). The hub's
+ * side seals every frame before the clock starts (the hub's cost, once per
+ * member: `tutti bench seal`); the timed part is the member's: open (replay
+ * window, decryption) and then tutti_member_receive.
  */
+#include "auth.h"
 #include "bench.h"
 #include "order.h"
+#include "seal.h"
 #include "sim/sim.h"
 #include "wire.h"
 
@@ -55,12 +62,14 @@ static frame build(tutti__wbuf *b)
 int tutti_bench_merge(int argc, char **argv)
 {
     uint32_t events = 1000000, origins = 8, batch = 64, payload = 64;
+    bool sealed = false;
     for (int i = 1; i < argc; i++) {
-        if (!strcmp(argv[i], "--events") && i + 1 < argc) events = (uint32_t)atol(argv[++i]);
+        if (!strcmp(argv[i], "--sealed")) sealed = true;
+        else if (!strcmp(argv[i], "--events") && i + 1 < argc) events = (uint32_t)atol(argv[++i]);
         else if (!strcmp(argv[i], "--origins") && i + 1 < argc) origins = (uint32_t)atol(argv[++i]);
         else if (!strcmp(argv[i], "--batch") && i + 1 < argc) batch = (uint32_t)atol(argv[++i]);
         else {
-            fprintf(stderr, "usage: tutti bench merge [--events N] [--origins N] [--batch N]\n");
+            fprintf(stderr, "usage: tutti bench merge [--events N] [--origins N] [--batch N] [--sealed]\n");
             return 2;
         }
     }
@@ -126,9 +135,44 @@ int tutti_bench_merge(int argc, char **argv)
         frames[f] = build(&b);
     }
 
+    /* The link sealed: the hub's side seals each frame now, the member's
+     * opens it in the timed loop. */
+    tutti__seal hub_seal, member_seal;
+    uint8_t *plain = NULL;
+    size_t plain_cap = 0;
+    if (sealed) {
+        if (tutti__auth_init() != 0) return 1;
+        uint8_t secret[32];
+        for (size_t i = 0; i < sizeof secret; i++) secret[i] = (uint8_t)tutti_rng_next(&rng);
+        tutti__seal_init(&hub_seal, secret, true);
+        tutti__seal_init(&member_seal, secret, false);
+        for (uint32_t f = 0; f < nframes; f++) {
+            uint8_t *out = malloc(frames[f].len + TUTTI__SEAL_OVERHEAD);
+            if (!out) abort();
+            size_t n = tutti__seal_frame(&hub_seal, out, frames[f].p, frames[f].len);
+            if (frames[f].len > plain_cap) plain_cap = frames[f].len;
+            free(frames[f].p);
+            frames[f] = (frame){out, n};
+        }
+        plain = malloc(plain_cap + TUTTI__SEAL_OVERHEAD);
+        if (!plain) abort();
+    }
+    uint64_t refused = 0;
+
     delivered_count = 0;
     tutti_time t0 = mono_now(NULL);
-    for (uint32_t f = 0; f < nframes; f++) tutti_member_receive(m, frames[f].p, frames[f].len);
+    for (uint32_t f = 0; f < nframes; f++) {
+        if (!sealed) {
+            tutti_member_receive(m, frames[f].p, frames[f].len);
+            continue;
+        }
+        size_t n = 0;
+        if (tutti__seal_open(&member_seal, plain, &n, frames[f].p, frames[f].len, NULL) != 0) {
+            refused++;
+            continue;
+        }
+        tutti_member_receive(m, plain, n);
+    }
     tutti_time t1 = mono_now(NULL);
     uint64_t through_member = delivered_count;
     tutti_member_status st;
@@ -160,25 +204,27 @@ int tutti_bench_merge(int argc, char **argv)
 
     double s_member = (double)(t1 - t0) / 1e9, s_merge = (double)(t3 - t2) / 1e9;
     double eps = through_member / s_member, eps_merge = merged / s_merge;
-    printf("member receive path: %llu events from %u origins in %.3f s: %.0f events/s, "
+    printf("member receive path%s: %llu events from %u origins in %.3f s: %.0f events/s, "
            "%.0f ns/event (batches of %u, %u-byte payloads)\n",
-           (unsigned long long)through_member, origins, s_member, eps,
-           1e9 * s_member / (double)through_member, batch, payload);
+           sealed ? " (sealed link: open + receive)" : "", (unsigned long long)through_member,
+           origins, s_member, eps, 1e9 * s_member / (double)through_member, batch, payload);
     printf("ordered merge alone: %llu events in %.3f s: %.0f events/s, %.0f ns/event\n",
            (unsigned long long)merged, s_merge, eps_merge, 1e9 * s_merge / (double)merged);
     printf("{\"bench\":\"merge\",\"events\":%llu,\"origins\":%u,\"batch\":%u,"
            "\"payload_bytes\":%u,\"events_per_s\":%.0f,\"ns_per_event\":%.1f,"
            "\"merge_only_events_per_s\":%.0f,\"merge_only_ns_per_event\":%.1f,"
-           "\"still_pending\":%llu}\n",
+           "\"still_pending\":%llu,\"sealed\":%s,\"frames_refused\":%llu}\n",
            (unsigned long long)through_member, origins, batch, payload, eps,
            1e9 * s_member / (double)through_member, eps_merge,
-           1e9 * s_merge / (double)merged, (unsigned long long)st.pending);
+           1e9 * s_merge / (double)merged, (unsigned long long)st.pending,
+           sealed ? "true" : "false", (unsigned long long)refused);
     for (uint32_t f = 0; f < nframes; f++) free(frames[f].p);
     free(frames);
     free(seq);
     free(pl);
+    free(plain);
     tutti__order_free(&o);
     tutti__wbuf_free(&b);
     tutti_member_destroy(m);
-    return through_member + st.pending == events ? 0 : 1;
+    return through_member + st.pending == events && !refused ? 0 : 1;
 }
