@@ -1753,17 +1753,20 @@ static void deliver(void *ctx, const tutti_event *ev, tutti_time now_session, bo
     }
 }
 
+/* What the member engine tells its player: every notice also goes to the
+ * engine's log, which the network layer hands to net_log below; printing it
+ * here too wrote each one twice into scsynth's log. */
 static void notice(void *ctx, int level, const char *msg)
 {
-    (void)ctx;
-    logf_("%s%s", level >= TUTTI_LOG_WARN ? "tutti: warning: " : "", msg);
+    (void)ctx, (void)level, (void)msg;
 }
 
 static void net_log(void *ctx, int level, const char *msg)
 {
     (void)ctx;
-    if (level >= TUTTI_LOG_INFO)
-        logf_("%s%s", strncmp(msg, "tutti", 5) ? "tutti: " : "", msg);
+    if (level < TUTTI_LOG_INFO) return;
+    if (!strncmp(msg, "tutti: ", 7)) msg += 7;
+    logf_("tutti: %s%s", level >= TUTTI_LOG_WARN ? "warning: " : "", msg);
 }
 
 /* ------------------------------------------------------------ replies */
