@@ -59,7 +59,15 @@ wait_line() {
 
 # ------------------------------------------------------------------ servers
 start_jackd -r -d dummy -r 48000 -p 256
-start_hub --horizon 150 --bpm 120 --session clock --duration $((PLAY + 120))
+# A hub as on the internet: each member joins with its invitation (Tutti:join
+# invite:), anna's a conductor's, over an encrypted link
+for m in anna bruno carla; do
+    role=performer
+    [ $m = anna ] && role=conductor
+    "$TUTTI" invite --keys "$WORK/hubkeys" --role $role --out "$WORK/$m.invite" >/dev/null ||
+        fail "tutti invite failed"
+done
+start_hub --horizon 150 --bpm 120 --session clock --duration $((PLAY + 120)) --keys "$WORK/hubkeys"
 
 for m in anna bruno carla; do
     port=$(free_port)
@@ -100,7 +108,7 @@ member() {
         QTWEBENGINE_DISABLE_SANDBOX=1 TUTTI_SC_PROXY="$(eval echo \$PROXY_$1)" TUTTI_SC_HUB="$HUB_URL" \
         TUTTI_SC_NAME="$1" TUTTI_SC_JOURNAL="$WORK/$1.journal" TUTTI_SC_DEF="$2" TUTTI_SC_DURS="$3" \
         TUTTI_SC_PLAY="$4" TUTTI_SC_PROPOSE_AFTER="${5:-0}" TUTTI_SC_PROPOSE_BPM="${6:-0}" \
-        TUTTI_SC_ROLE="${7:-performer}" \
+        TUTTI_SC_ROLE="${7:-performer}" TUTTI_SC_INVITE="$WORK/$1.invite" \
         sclang -l "$WORK/sclang_conf.yaml" "$HERE/sclang/clock_member.scd"
 }
 
@@ -150,6 +158,11 @@ for m in anna bruno carla; do
     [ "$l" = 0 ] || fail "scsynth $m played $l bundles late"
 done
 ok "no scsynth printed FAILURE or late"
+for m in anna bruno carla; do
+    grep -q "joined session \"clock\" as member [0-9]* (.*link encrypted)" "$WORK/sc_$m.out" ||
+        fail "$m's server did not join with its invitation over an encrypted link: $(grep 'tutti: join' "$WORK/sc_$m.out")"
+done
+ok "every member joined with its invitation (the hub admits no one else), links encrypted"
 
 "$TUTTI" verify "$WORK/anna.journal" "$WORK/bruno.journal" "$WORK/carla.journal" >"$WORK/verify.out" 2>&1 ||
     fail "the journals differ: $(cat "$WORK/verify.out")"
