@@ -96,6 +96,11 @@ typedef struct tutti__session_status {
     tutti_timeline next; /* this one, from next.t0 */
     uint64_t submitted, submit_failed, delivered, late, injected, inject_failed,
         invalid, discarded_replies, out_of_range, late_injected;
+    /* since joining: the member's thread's longest turn on one event, the
+     * longest an event waited for the ones before it in its batch, and the
+     * least lead of a timed bundle handed to the server (negative: late),
+     * the file worker's longest job */
+    int64_t turn_max_ns, wait_max_ns, lead_min_ns, work_max_ns;
     uint64_t state_messages, replays_sent, replay_failed, held, queries_here;
     uint64_t recorded_here; /* messages of recordings run here alone (record.h) */
     uint64_t moved; /* this member's events the hub moved to its close */
