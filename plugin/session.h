@@ -45,8 +45,11 @@
  *
  * Thread rules: join/leave/submit/status/reply are called on the proxy's loop
  * thread; stop from the thread that unloads the plugin, after which nothing
- * else is called; delivery runs on the member's own loop thread. The two
- * share only atomics and a mutex around the member's handle.
+ * else is called; delivery runs on the member's own loop thread, and what
+ * it would wait for (shared files stored, a newcomer's state sent) on a
+ * file worker of the session's own (session.c). They share atomics, a mutex
+ * around the member's handle, the part's model (state_mu: the proxy's
+ * thread and the worker, never the member's thread) and the worker's queue.
  */
 #ifndef TUTTI_PLUGIN_SESSION_H
 #define TUTTI_PLUGIN_SESSION_H
