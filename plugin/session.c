@@ -795,6 +795,23 @@ static void learn_id(void *arg, void *engine);
  * the moment it holds nothing back: before that its server did not play what
  * the others played. */
 
+/* The files a state names, read before the model is locked (the proxy's
+ * thread takes that lock for every client packet, and a disk can be slow):
+ * at most PRELOAD_FILES of them, PRELOAD_BYTES in all; the others are read
+ * as they come. */
+#define PRELOAD_FILES 16
+#define PRELOAD_BYTES ((size_t)64 << 20)
+typedef struct preload {
+    uint32_t n;
+    size_t bytes;
+    struct {
+        char *name; /* as the model names it: a token, or a path read while solo */
+        uint8_t *d;
+        size_t len;
+        uint64_t hash; /* a path's content's */
+    } f[PRELOAD_FILES];
+} preload;
+
 typedef struct replay {
     tutti_net *net;
     uint64_t ctx;
@@ -803,7 +820,67 @@ typedef struct replay {
     uint32_t events;
     int rc;
     tutti__state *note; /* carry: the model of what was submitted, in its form */
+    const preload *files;
 } replay;
+
+/* A read command's file, named in the model (under state_mu). */
+static int preload_name(void *arg, const uint8_t *p, size_t len)
+{
+    preload *pl = arg;
+    const uint8_t *done;
+    size_t dl;
+    const char *name =
+        is_read_command(tutti__ns_command_name(p, len)) ? first_string(p, len, &done, &dl) : NULL;
+    if (!name || pl->n == PRELOAD_FILES) return 0;
+    for (uint32_t i = 0; i < pl->n; i++)
+        if (!strcmp(pl->f[i].name, name)) return 0;
+    if ((pl->f[pl->n].name = strdup(name))) pl->n++;
+    return 0;
+}
+
+/* The files the part's model names, read with no lock held (the file
+ * worker). */
+static void preload_files(preload *pl)
+{
+    memset(pl, 0, sizeof *pl);
+    pthread_mutex_lock(&S.state_mu);
+    if (S.state) tutti__state_each(S.state, preload_name, pl);
+    pthread_mutex_unlock(&S.state_mu);
+    for (uint32_t i = 0; i < pl->n && pl->bytes < PRELOAD_BYTES; i++) {
+        char path[4200];
+        const char *src = pl->f[i].name;
+        bool token = tutti__asset_token_parse(src, NULL);
+        if (token && tutti__asset_path(src, path, sizeof path)) continue;
+        if (tutti__asset_read(token ? path : src, &pl->f[i].d, &pl->f[i].len)) {
+            pl->f[i].d = NULL; /* read again as it comes, which says why not */
+            continue;
+        }
+        if (!token) pl->f[i].hash = tutti__asset_hash(pl->f[i].d, pl->f[i].len);
+        pl->bytes += pl->f[i].len;
+    }
+}
+
+static void preload_free(preload *pl)
+{
+    for (uint32_t i = 0; i < pl->n; i++) {
+        free(pl->f[i].name);
+        free(pl->f[i].d);
+    }
+    pl->n = 0;
+}
+
+/* The preloaded content of `name`, or NULL. */
+static const uint8_t *preloaded(const replay *r, const char *name, size_t *len,
+                                uint64_t *hash)
+{
+    for (uint32_t i = 0; r->files && i < r->files->n; i++)
+        if (r->files->f[i].d && !strcmp(r->files->f[i].name, name)) {
+            *len = r->files->f[i].len;
+            *hash = r->files->f[i].hash;
+            return r->files->f[i].d;
+        }
+    return NULL;
+}
 
 static int replay_send(void *arg, const uint8_t *p, size_t len)
 {
@@ -845,17 +922,20 @@ static int replay_message(void *arg, const uint8_t *p, size_t len)
         /* a file read by path while solo: shared by content as the
          * session shares it (and the model keeps the token from then on) */
         replay_flush(r);
-        uint8_t *d;
+        uint8_t *d = NULL;
         size_t n;
-        if (tutti__asset_read(token, &d, &n)) {
+        uint64_t hash;
+        const uint8_t *pre = preloaded(r, token, &n, &hash);
+        if (!pre && tutti__asset_read(token, &d, &n)) {
             logf_("tutti: %s, read into a buffer while solo, cannot be read any more; "
                   "that buffer is not carried into the part",
                   token);
             return r->rc;
         }
+        if (!pre) hash = tutti__asset_hash(d, n);
         char tok[TUTTI_ASSET_TOKEN_MAX + 16];
-        tutti__asset_token(tutti__asset_hash(d, n), token, tok, sizeof tok);
-        int rc = submit_chunks(replay_send, r, tok, d, n);
+        tutti__asset_token(hash, token, tok, sizeof tok);
+        int rc = submit_chunks(replay_send, r, tok, pre ? pre : d, n);
         free(d);
         uint8_t *msg = rc ? NULL : malloc(MAX_EVENT);
         size_t m = msg ? tutti__osc_replace_string(p, len, tok, msg, MAX_EVENT - CTX_BYTES) : 0;
@@ -866,15 +946,18 @@ static int replay_message(void *arg, const uint8_t *p, size_t len)
     if (token && tutti__asset_token_parse(token, NULL)) {
         replay_flush(r);
         char path[4200];
-        uint8_t *d;
+        uint8_t *d = NULL;
         size_t n;
-        if (tutti__asset_path(token, path, sizeof path) || tutti__asset_read(path, &d, &n)) {
+        uint64_t hash;
+        const uint8_t *pre = preloaded(r, token, &n, &hash);
+        if (!pre &&
+            (tutti__asset_path(token, path, sizeof path) || tutti__asset_read(path, &d, &n))) {
             logf_("tutti: a shared file (%s) is not in the cache any more; a newcomer will "
                   "not have it",
                   token);
             return r->rc;
         }
-        int rc = submit_chunks(replay_send, r, token, d, n);
+        int rc = submit_chunks(replay_send, r, token, pre ? pre : d, n);
         free(d);
         if (!rc) replay_send(r, p, len);
         return r->rc;
@@ -911,8 +994,11 @@ static void carry(void)
     if (!net || !atomic_load(&S.my_id)) return; /* the member's thread learnt it */
     tutti__state *fresh = NULL;
     if (tutti__state_create(&fresh)) return;
-    replay r = {net, STATE_TAG, malloc(REPLAY_BUNDLE), 16, 0, 0, fresh};
+    static preload files; /* the worker's */
+    preload_files(&files);
+    replay r = {net, STATE_TAG, malloc(REPLAY_BUNDLE), 16, 0, 0, fresh, &files};
     if (!r.bundle) {
+        preload_free(&files);
         tutti__state_destroy(fresh);
         return;
     }
@@ -935,6 +1021,7 @@ static void carry(void)
     atomic_store(&S.carried, true);
     pthread_mutex_unlock(&S.state_mu);
     free(r.bundle);
+    preload_free(&files);
     if (r.rc)
         logf_("tutti: what was made while solo could not all be carried into the part: %s",
               tutti_strerror(r.rc));
@@ -952,8 +1039,13 @@ static void send_state(uint32_t id)
     tutti_net *net = atomic_load(&S.live);
     uint32_t me = atomic_load(&S.my_id);
     if (!net || !id || id == me) return;
-    replay r = {net, REPLAY_CTX(id), malloc(REPLAY_BUNDLE), 16, 0, 0, NULL};
-    if (!r.bundle) return;
+    static preload files; /* the worker's */
+    preload_files(&files);
+    replay r = {net, REPLAY_CTX(id), malloc(REPLAY_BUNDLE), 16, 0, 0, NULL, &files};
+    if (!r.bundle) {
+        preload_free(&files);
+        return;
+    }
     memcpy(r.bundle, "#bundle", 8);
     put_be64(r.bundle + 8, 1);
     pthread_mutex_lock(&S.state_mu);
@@ -969,6 +1061,7 @@ static void send_state(uint32_t id)
     replay_send(&r, end, n);
     pthread_mutex_unlock(&S.state_mu);
     free(r.bundle);
+    preload_free(&files);
     atomic_fetch_add(rc || r.rc ? &S.replay_failed : &S.replays_sent, 1);
     if (rc || r.rc)
         logf_("tutti: this part's state could not all be sent to member %" PRIu32 ": %s", id,
