@@ -46,8 +46,8 @@
  *   ".config" are refused even inside an allowed folder.
  *
  * Thread rules: pure functions and file I/O; call from one thread at a time
- * per token (the member's loop thread writes, the proxy's thread reads the
- * client's files). Not real-time safe.
+ * per token (the session's file worker writes and reads the cache, the
+ * proxy's thread reads the client's files). Not real-time safe.
  */
 #ifndef TUTTI_PLUGIN_ASSET_H
 #define TUTTI_PLUGIN_ASSET_H

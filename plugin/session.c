@@ -77,6 +77,22 @@
 
 #define BUF_BUCKETS 1024
 #define QUERY_AHEAD (50 * TUTTI_MS) /* see do_query_here */
+/* Chunks of shared files queued for the file worker at most (see work_push) */
+#define WORK_BYTES ((size_t)32 << 20)
+
+/* A job of the file worker (see "file worker" below). */
+enum { JOB_CHUNK, JOB_PLAY, JOB_DROP, JOB_CARRY, JOB_STATE };
+typedef struct work_job {
+    struct work_job *next;
+    int kind, how;
+    bool file;             /* JOB_PLAY: a read command, its token still to replace */
+    uint32_t origin, part; /* the sending member (JOB_STATE: the newcomer), its part */
+    uint64_t seq, total, off, ctx;
+    tutti_time at;
+    char token[TUTTI_ASSET_TOKEN_MAX + 16];
+    size_t len, n; /* data's size; JOB_PLAY: the packet's length in it */
+    uint8_t data[];
+} work_job;
 #define DELIVER_LEAD (5 * TUTTI_MS) /* scsynth needs a bundle before its time */
 
 static struct session {
@@ -95,6 +111,36 @@ static struct session {
     _Atomic uint32_t my_id;
     _Atomic uint64_t submitted, submit_failed, delivered, late, injected, inject_failed,
         invalid, discarded_replies, late_injected;
+    /* Since joining: the longest the member's thread spent on one delivered
+     * event (what that event made it do: store a shared file's chunk, send a
+     * newcomer a state); the longest an event waited, from the moment its
+     * batch was handed over, for the events before it to be done (the
+     * injection delay this member's own work adds); and the least lead a
+     * timed bundle had when it was handed to the server (negative: after its
+     * time). */
+    _Atomic int64_t turn_max_ns, wait_max_ns, lead_min_ns;
+    /* The file worker: its own thread stores the chunks of shared files,
+     * plays what must wait for them, sends newcomers this part's state and
+     * carries what was made solo, so the member's thread, which hands every
+     * event to the server at its time, never waits on a disk, a hash or a
+     * state being built. Jobs run in the order handed over. */
+    pthread_t worker;
+    _Atomic bool work_running; /* written by the threads that join and leave */
+    pthread_mutex_t work_mu;
+    pthread_cond_t work_more, work_room;
+    work_job *work_head, *work_tail; /* under work_mu */
+    size_t work_bytes;               /* chunks' bytes queued, under work_mu */
+    bool work_stop;                  /* under work_mu */
+    /* per part: its chunks queued, and its packets the worker is to play */
+    _Atomic uint32_t chunks_queued[TUTTI_NS_SLOTS], plays_queued[TUTTI_NS_SLOTS];
+    bool carry_queued;               /* the member's thread */
+    _Atomic int64_t work_max_ns;     /* the worker's longest job since joining */
+    /* Two threads inject (the member's and the worker): one at a time. */
+    pthread_mutex_t inject_mu;
+    /* buf_pending and buf_at (below): taken inside state_mu by the proxy's
+     * thread, alone by the member's, which never takes state_mu (the
+     * worker holds it while it sends a state). */
+    pthread_mutex_t buf_mu;
 
     /* The member's loop thread only. */
     tutti__ns *ns;
@@ -217,10 +263,20 @@ static struct session {
     uint32_t solo_ntl;
     uint64_t solo_seq;
 } S = {.mu = PTHREAD_MUTEX_INITIALIZER,
+       .work_mu = PTHREAD_MUTEX_INITIALIZER,
+       .work_more = PTHREAD_COND_INITIALIZER,
+       .work_room = PTHREAD_COND_INITIALIZER,
+       .inject_mu = PTHREAD_MUTEX_INITIALIZER,
+       .buf_mu = PTHREAD_MUTEX_INITIALIZER,
        .state_mu = PTHREAD_MUTEX_INITIALIZER,
        .check_mu = PTHREAD_MUTEX_INITIALIZER};
 
 #define logf_ tutti__proxy_logf
+
+static void queue_chunk(const char *token, uint32_t origin, uint64_t total, uint64_t off,
+                        const uint8_t *b, size_t n);
+static void queue_job(int kind, uint32_t id);
+static void queue_carry(void);
 
 static tutti_time wall_now(void);
 
@@ -298,7 +354,11 @@ static int submit_locked(tutti_net *net, uint64_t ctx, const uint8_t *p, size_t 
     pthread_mutex_lock(&S.state_mu);
     int rc = tutti_net_submit(net, t, buf, (uint32_t)(len + CTX_BYTES));
     if (rc == 0 && model && S.state) tutti__state_note(S.state, p, len);
-    if (rc == 0 && model) tutti__state_buffers_changed(p, len, buf_submitted, NULL);
+    if (rc == 0 && model) {
+        pthread_mutex_lock(&S.buf_mu);
+        tutti__state_buffers_changed(p, len, buf_submitted, NULL);
+        pthread_mutex_unlock(&S.buf_mu);
+    }
     pthread_mutex_unlock(&S.state_mu);
     return rc;
 }
@@ -510,7 +570,9 @@ int tutti__session_submit_file(uint64_t ctx, const uint8_t *p, size_t len, char 
 
 static bool inject(const uint8_t *p, size_t len, uint64_t ctx)
 {
+    pthread_mutex_lock(&S.inject_mu);
     bool ok = S.host.inject(S.host.host, p, len, ctx);
+    pthread_mutex_unlock(&S.inject_mu);
     atomic_fetch_add(ok ? &S.injected : &S.inject_failed, 1);
     return ok;
 }
@@ -728,9 +790,7 @@ static void journal(const tutti_event *ev, const uint8_t *data, size_t len)
 static void free_part(uint32_t part, uint32_t origin, tutti_time at)
 {
     drop_part(part, at);
-    int n = tutti__asset_drop_partials(origin, 0); /* its unfinished uploads */
-    if (n)
-        logf_("tutti: %d partial shared files of member %" PRIu32 " removed", n, origin);
+    queue_job(JOB_DROP, origin); /* its unfinished uploads, after its chunks */
 }
 
 /* ------------------------------------------------ state for newcomers */
@@ -755,6 +815,23 @@ static void learn_id(void *arg, void *engine);
  * the moment it holds nothing back: before that its server did not play what
  * the others played. */
 
+/* The files a state names, read before the model is locked (the proxy's
+ * thread takes that lock for every client packet, and a disk can be slow):
+ * at most PRELOAD_FILES of them, PRELOAD_BYTES in all; the others are read
+ * as they come. */
+#define PRELOAD_FILES 16
+#define PRELOAD_BYTES ((size_t)64 << 20)
+typedef struct preload {
+    uint32_t n;
+    size_t bytes;
+    struct {
+        char *name; /* as the model names it: a token, or a path read while solo */
+        uint8_t *d;
+        size_t len;
+        uint64_t hash; /* a path's content's */
+    } f[PRELOAD_FILES];
+} preload;
+
 typedef struct replay {
     tutti_net *net;
     uint64_t ctx;
@@ -763,7 +840,67 @@ typedef struct replay {
     uint32_t events;
     int rc;
     tutti__state *note; /* carry: the model of what was submitted, in its form */
+    const preload *files;
 } replay;
+
+/* A read command's file, named in the model (under state_mu). */
+static int preload_name(void *arg, const uint8_t *p, size_t len)
+{
+    preload *pl = arg;
+    const uint8_t *done;
+    size_t dl;
+    const char *name =
+        is_read_command(tutti__ns_command_name(p, len)) ? first_string(p, len, &done, &dl) : NULL;
+    if (!name || pl->n == PRELOAD_FILES) return 0;
+    for (uint32_t i = 0; i < pl->n; i++)
+        if (!strcmp(pl->f[i].name, name)) return 0;
+    if ((pl->f[pl->n].name = strdup(name))) pl->n++;
+    return 0;
+}
+
+/* The files the part's model names, read with no lock held (the file
+ * worker). */
+static void preload_files(preload *pl)
+{
+    memset(pl, 0, sizeof *pl);
+    pthread_mutex_lock(&S.state_mu);
+    if (S.state) tutti__state_each(S.state, preload_name, pl);
+    pthread_mutex_unlock(&S.state_mu);
+    for (uint32_t i = 0; i < pl->n && pl->bytes < PRELOAD_BYTES; i++) {
+        char path[4200];
+        const char *src = pl->f[i].name;
+        bool token = tutti__asset_token_parse(src, NULL);
+        if (token && tutti__asset_path(src, path, sizeof path)) continue;
+        if (tutti__asset_read(token ? path : src, &pl->f[i].d, &pl->f[i].len)) {
+            pl->f[i].d = NULL; /* read again as it comes, which says why not */
+            continue;
+        }
+        if (!token) pl->f[i].hash = tutti__asset_hash(pl->f[i].d, pl->f[i].len);
+        pl->bytes += pl->f[i].len;
+    }
+}
+
+static void preload_free(preload *pl)
+{
+    for (uint32_t i = 0; i < pl->n; i++) {
+        free(pl->f[i].name);
+        free(pl->f[i].d);
+    }
+    pl->n = 0;
+}
+
+/* The preloaded content of `name`, or NULL. */
+static const uint8_t *preloaded(const replay *r, const char *name, size_t *len,
+                                uint64_t *hash)
+{
+    for (uint32_t i = 0; r->files && i < r->files->n; i++)
+        if (r->files->f[i].d && !strcmp(r->files->f[i].name, name)) {
+            *len = r->files->f[i].len;
+            *hash = r->files->f[i].hash;
+            return r->files->f[i].d;
+        }
+    return NULL;
+}
 
 static int replay_send(void *arg, const uint8_t *p, size_t len)
 {
@@ -805,17 +942,20 @@ static int replay_message(void *arg, const uint8_t *p, size_t len)
         /* a file read by path while solo: shared by content as the
          * session shares it (and the model keeps the token from then on) */
         replay_flush(r);
-        uint8_t *d;
+        uint8_t *d = NULL;
         size_t n;
-        if (tutti__asset_read(token, &d, &n)) {
+        uint64_t hash;
+        const uint8_t *pre = preloaded(r, token, &n, &hash);
+        if (!pre && tutti__asset_read(token, &d, &n)) {
             logf_("tutti: %s, read into a buffer while solo, cannot be read any more; "
                   "that buffer is not carried into the part",
                   token);
             return r->rc;
         }
+        if (!pre) hash = tutti__asset_hash(d, n);
         char tok[TUTTI_ASSET_TOKEN_MAX + 16];
-        tutti__asset_token(tutti__asset_hash(d, n), token, tok, sizeof tok);
-        int rc = submit_chunks(replay_send, r, tok, d, n);
+        tutti__asset_token(hash, token, tok, sizeof tok);
+        int rc = submit_chunks(replay_send, r, tok, pre ? pre : d, n);
         free(d);
         uint8_t *msg = rc ? NULL : malloc(MAX_EVENT);
         size_t m = msg ? tutti__osc_replace_string(p, len, tok, msg, MAX_EVENT - CTX_BYTES) : 0;
@@ -826,15 +966,18 @@ static int replay_message(void *arg, const uint8_t *p, size_t len)
     if (token && tutti__asset_token_parse(token, NULL)) {
         replay_flush(r);
         char path[4200];
-        uint8_t *d;
+        uint8_t *d = NULL;
         size_t n;
-        if (tutti__asset_path(token, path, sizeof path) || tutti__asset_read(path, &d, &n)) {
+        uint64_t hash;
+        const uint8_t *pre = preloaded(r, token, &n, &hash);
+        if (!pre &&
+            (tutti__asset_path(token, path, sizeof path) || tutti__asset_read(path, &d, &n))) {
             logf_("tutti: a shared file (%s) is not in the cache any more; a newcomer will "
                   "not have it",
                   token);
             return r->rc;
         }
-        int rc = submit_chunks(replay_send, r, token, d, n);
+        int rc = submit_chunks(replay_send, r, token, pre ? pre : d, n);
         free(d);
         if (!rc) replay_send(r, p, len);
         return r->rc;
@@ -868,13 +1011,14 @@ static void carry(void)
 {
     if (atomic_load(&S.carried)) return;
     tutti_net *net = atomic_load(&S.live);
-    if (!net) return;
-    tutti_net_call(net, learn_id, NULL); /* at once: this is its thread */
-    if (!atomic_load(&S.my_id)) return;
+    if (!net || !atomic_load(&S.my_id)) return; /* the member's thread learnt it */
     tutti__state *fresh = NULL;
     if (tutti__state_create(&fresh)) return;
-    replay r = {net, STATE_TAG, malloc(REPLAY_BUNDLE), 16, 0, 0, fresh};
+    static preload files; /* the worker's */
+    preload_files(&files);
+    replay r = {net, STATE_TAG, malloc(REPLAY_BUNDLE), 16, 0, 0, fresh, &files};
     if (!r.bundle) {
+        preload_free(&files);
         tutti__state_destroy(fresh);
         return;
     }
@@ -897,6 +1041,7 @@ static void carry(void)
     atomic_store(&S.carried, true);
     pthread_mutex_unlock(&S.state_mu);
     free(r.bundle);
+    preload_free(&files);
     if (r.rc)
         logf_("tutti: what was made while solo could not all be carried into the part: %s",
               tutti_strerror(r.rc));
@@ -914,8 +1059,13 @@ static void send_state(uint32_t id)
     tutti_net *net = atomic_load(&S.live);
     uint32_t me = atomic_load(&S.my_id);
     if (!net || !id || id == me) return;
-    replay r = {net, REPLAY_CTX(id), malloc(REPLAY_BUNDLE), 16, 0, 0, NULL};
-    if (!r.bundle) return;
+    static preload files; /* the worker's */
+    preload_files(&files);
+    replay r = {net, REPLAY_CTX(id), malloc(REPLAY_BUNDLE), 16, 0, 0, NULL, &files};
+    if (!r.bundle) {
+        preload_free(&files);
+        return;
+    }
     memcpy(r.bundle, "#bundle", 8);
     put_be64(r.bundle + 8, 1);
     pthread_mutex_lock(&S.state_mu);
@@ -931,6 +1081,7 @@ static void send_state(uint32_t id)
     replay_send(&r, end, n);
     pthread_mutex_unlock(&S.state_mu);
     free(r.bundle);
+    preload_free(&files);
     atomic_fetch_add(rc || r.rc ? &S.replay_failed : &S.replays_sent, 1);
     if (rc || r.rc)
         logf_("tutti: this part's state could not all be sent to member %" PRIu32 ": %s", id,
@@ -1048,7 +1199,10 @@ static void on_command(const tutti_event *ev, tutti_time at)
     if (tutti__command_decode(ev->data, ev->len, &c)) return;
     if (c.u.command.op == TUTTI__CMD_ADD) {
         stop_waiting(c.u.command.member_id, NULL); /* it came after this member */
-        send_state(c.u.command.member_id);
+        tutti_net *net = atomic_load(&S.live);
+        if (net) tutti_net_call(net, learn_id, NULL); /* at once: this is its thread */
+        if (!S.carry_queued) queue_carry();
+        queue_job(JOB_STATE, c.u.command.member_id); /* the worker sends it */
         return;
     }
     if (c.u.command.op != TUTTI__CMD_REMOVE) return;
@@ -1232,10 +1386,7 @@ static int file_event(const uint8_t *p, size_t len, uint32_t origin)
         if (total < 0 || off < 0) return FILE_BAD;
         if (!asset_allowed(token, origin, (uint64_t)total, (uint64_t)off, n))
             return FILE_ASSET;
-        int r = tutti__asset_put(token, origin, (uint64_t)total, (uint64_t)off, b + 4, n);
-        if (r < 0)
-            logf_("tutti: a shared file (%s) could not be stored: %s", token,
-                  r == -EINVAL ? "its content does not match its name" : strerror(-r));
+        queue_chunk(token, origin, (uint64_t)total, (uint64_t)off, b + 4, n);
         return FILE_ASSET;
     }
     if (tutti__ns_classify(p, len) != TUTTI_NS_LOCAL_FILE) return FILE_NONE;
@@ -1248,31 +1399,39 @@ static int file_event(const uint8_t *p, size_t len, uint32_t origin)
                : FILE_BAD;
 }
 
-/* The rewritten read command in S.out, its token replaced by this server's
- * cached copy. False when the file is not here (it could not be stored). */
-static bool local_file(ssize_t *n)
+/* Whether the file a rewritten read command names was refused (the part's
+ * quota, decided from the stream: the same on every server), said once. */
+static bool read_refused(const uint8_t *p, size_t n)
 {
     const uint8_t *done;
     size_t dl;
-    const char *token = first_string(S.out, (size_t)*n, &done, &dl);
-    char path[4200];
+    const char *token = first_string(p, n, &done, &dl);
     uint64_t hash = 0;
-    if (token && tutti__asset_token_parse(token, &hash) && asset_refused(hash)) {
-        logf_(
-            "tutti: a shared file (%s) was refused (the part's quota); the command that "
-            "reads it is skipped on every server",
-            token);
-        return false;
-    }
+    if (!token || !tutti__asset_token_parse(token, &hash) || !asset_refused(hash)) return false;
+    logf_("tutti: a shared file (%s) was refused (the part's quota); the command that "
+          "reads it is skipped on every server",
+          token);
+    return true;
+}
+
+/* The rewritten read command in `p` (OUT_CAP bytes), its token replaced by
+ * this server's cached copy, through `scratch` (OUT_CAP bytes). False when
+ * the file is not here (it could not be stored). */
+static bool local_file(uint8_t *p, ssize_t *n, uint8_t *scratch)
+{
+    const uint8_t *done;
+    size_t dl;
+    const char *token = first_string(p, (size_t)*n, &done, &dl);
+    char path[4200];
     if (!token || tutti__asset_path(token, path, sizeof path) || !tutti__asset_have(token)) {
         logf_("tutti: a shared file (%s) is not in this server's cache; the command that "
               "reads it is skipped here",
               token ? token : "?");
         return false;
     }
-    size_t m = tutti__osc_replace_string(S.out, (size_t)*n, path, S.canon, sizeof S.canon);
+    size_t m = tutti__osc_replace_string(p, (size_t)*n, path, scratch, OUT_CAP);
     if (!m) return false;
-    memcpy(S.out, S.canon, m);
+    memcpy(p, scratch, m);
     *n = (ssize_t)m;
     return true;
 }
@@ -1323,14 +1482,14 @@ static void trace(const tutti_event *ev, int how, size_t n, tutti_time when)
  * it. The member judges lateness only with a locked clock and against its
  * own reading of the time; this is what the server will see, counted
  * whatever the reason (late_injected in the status). Whether it was late. */
-static bool note_late(const tutti_event *ev, tutti_time at)
+static bool note_late(uint32_t origin, uint64_t seq, tutti_time at)
 {
     tutti_time now = wall_now();
     if (at >= now) return false;
     if (atomic_fetch_add(&S.late_injected, 1) < 5)
         logf_("tutti: event %" PRIu32 ":%" PRIu64 " reached this server %.3f ms after its "
               "time",
-              ev->key.origin, ev->key.seq, (double)(now - at) / 1e6);
+              origin, seq, (double)(now - at) / 1e6);
     return true;
 }
 
@@ -1384,6 +1543,231 @@ static void note_carried(const uint8_t *p, size_t len, uint32_t part)
         carried_msg(&part, p, len);
 }
 
+/* Plays a rewritten packet `p` (`n` bytes) on this server: at once, or in a
+ * bundle timed at `at` (local wall time) built in `scratch` (OUT_CAP). */
+static void play_packet(const uint8_t *p, size_t n, int how, tutti_time at, uint64_t reply_to,
+                 uint32_t part, uint32_t origin, uint64_t seq, uint8_t *scratch)
+{
+    if (how == PLAY_NOW) {
+        inject(p, n, reply_to);
+        return;
+    }
+    size_t m = timed(p, n, at, scratch);
+    tutti_time lead = at - wall_now();
+    if (lead < atomic_load(&S.lead_min_ns)) atomic_store(&S.lead_min_ns, lead);
+    /* A synth started late here (this member was cut off, or stalled) ends
+     * that much later than on the others: the server check leaves it out,
+     * as it does a newcomer's copies; the lateness itself is counted and
+     * scsynth says `late`. */
+    if (note_late(origin, seq, at)) note_carried(p, n, part);
+    inject(scratch, m, reply_to);
+}
+
+/* ------------------------------------------------------ file worker */
+
+/* Handing a job over: the member's thread waits only when the jobs queued
+ * hold more than WORK_BYTES of chunks (the disk cannot keep up), never for
+ * a job to be done. */
+static void work_push(work_job *j)
+{
+    pthread_mutex_lock(&S.work_mu);
+    while (!S.work_stop && S.work_head && S.work_bytes + j->len > WORK_BYTES)
+        pthread_cond_wait(&S.work_room, &S.work_mu);
+    if (S.work_stop) {
+        pthread_mutex_unlock(&S.work_mu);
+        free(j);
+        return;
+    }
+    j->next = NULL;
+    if (S.work_tail)
+        S.work_tail->next = j;
+    else
+        S.work_head = j;
+    S.work_tail = j;
+    S.work_bytes += j->len;
+    pthread_cond_signal(&S.work_more);
+    pthread_mutex_unlock(&S.work_mu);
+}
+
+static work_job *job_new(int kind, size_t len)
+{
+    work_job *j = calloc(1, sizeof *j + len);
+    if (j) {
+        j->kind = kind;
+        j->len = len;
+    }
+    return j;
+}
+
+/* A chunk of a shared file, to be stored by the worker. */
+static void queue_chunk(const char *token, uint32_t origin, uint64_t total, uint64_t off,
+                        const uint8_t *b, size_t n)
+{
+    uint32_t part = tutti_member_part(origin);
+    work_job *j = job_new(JOB_CHUNK, n);
+    if (!j) {
+        logf_("tutti: a shared file (%s) could not be stored: %s", token, strerror(ENOMEM));
+        return;
+    }
+    snprintf(j->token, sizeof j->token, "%s", token);
+    j->origin = origin;
+    j->part = part;
+    j->total = total;
+    j->off = off;
+    memcpy(j->data, b, n);
+    if (part < TUTTI_NS_SLOTS) atomic_fetch_add(&S.chunks_queued[part], 1);
+    work_push(j);
+}
+
+/* A packet of part `part` played by the worker, after the jobs before it:
+ * the part's files are stored before its read command runs, and its later
+ * events keep their order behind it. */
+static void queue_play(const uint8_t *p, size_t n, int how, tutti_time at, uint64_t reply_to,
+                       uint32_t part, const tutti_event *ev, bool file)
+{
+    work_job *j = job_new(JOB_PLAY, OUT_CAP);
+    if (!j) return;
+    memcpy(j->data, p, n);
+    j->len = OUT_CAP; /* room for the cached file's path */
+    j->n = n;
+    j->how = how;
+    j->at = at;
+    j->ctx = reply_to;
+    j->part = part;
+    j->origin = ev->key.origin;
+    j->seq = ev->key.seq;
+    j->file = file;
+    atomic_fetch_add(&S.plays_queued[part], 1);
+    work_push(j);
+}
+
+/* A job that is not about files' bytes: the part's state to a newcomer
+ * (`id`), carrying what was made solo (0), a part's partial files dropped
+ * (JOB_DROP, `id` its member). */
+static void queue_job(int kind, uint32_t id)
+{
+    work_job *j = job_new(kind, 0);
+    if (!j) return;
+    j->origin = id;
+    work_push(j);
+}
+
+/* What was made solo becomes the part's state (carry), once per join, by
+ * the worker (the member's thread). */
+static void queue_carry(void)
+{
+    if (S.carry_queued) return;
+    tutti_net *net = atomic_load(&S.live);
+    if (net) tutti_net_call(net, learn_id, NULL); /* at once: this is its thread */
+    if (!atomic_load(&S.my_id)) return;
+    S.carry_queued = true;
+    queue_job(JOB_CARRY, 0);
+}
+
+static void *work_main(void *arg)
+{
+    (void)arg;
+    uint8_t *scratch = malloc(OUT_CAP);
+    for (;;) {
+        pthread_mutex_lock(&S.work_mu);
+        while (!S.work_head && !S.work_stop)
+            pthread_cond_wait(&S.work_more, &S.work_mu);
+        work_job *j = S.work_head;
+        if (!j) { /* stopped, and nothing left */
+            pthread_mutex_unlock(&S.work_mu);
+            break;
+        }
+        S.work_head = j->next;
+        if (!S.work_head) S.work_tail = NULL;
+        bool stop = S.work_stop;
+        pthread_mutex_unlock(&S.work_mu);
+        tutti_time t0 = tutti_net_now();
+        if (j->kind == JOB_CHUNK) {
+            int r = tutti__asset_put(j->token, j->origin, j->total, j->off, j->data, j->len);
+            if (r < 0)
+                logf_("tutti: a shared file (%s) could not be stored: %s", j->token,
+                      r == -EINVAL ? "its content does not match its name" : strerror(-r));
+            if (j->part < TUTTI_NS_SLOTS) atomic_fetch_sub(&S.chunks_queued[j->part], 1);
+        } else if (j->kind == JOB_PLAY) {
+            /* after a leave the parts are gone from this server: not played */
+            ssize_t n = (ssize_t)j->n;
+            if (!stop && scratch && (!j->file || local_file(j->data, &n, scratch)))
+                play_packet(j->data, (size_t)n, j->how, j->at, j->ctx, j->part, j->origin, j->seq,
+                     scratch);
+            atomic_fetch_sub(&S.plays_queued[j->part], 1);
+        } else if (j->kind == JOB_DROP) {
+            int n = tutti__asset_drop_partials(j->origin, 0);
+            if (n)
+                logf_("tutti: %d partial shared files of member %" PRIu32 " removed", n,
+                      j->origin);
+        } else if (!stop && j->kind == JOB_CARRY) {
+            carry();
+        } else if (!stop && j->kind == JOB_STATE) {
+            send_state(j->origin);
+        }
+        tutti_time took = tutti_net_now() - t0;
+        if (took > atomic_load(&S.work_max_ns)) atomic_store(&S.work_max_ns, took);
+        pthread_mutex_lock(&S.work_mu);
+        S.work_bytes -= j->kind == JOB_CHUNK ? j->len : 0;
+        pthread_cond_broadcast(&S.work_room);
+        pthread_mutex_unlock(&S.work_mu);
+        free(j);
+    }
+    free(scratch);
+    return NULL;
+}
+
+static int work_start(void)
+{
+    S.work_stop = false;
+    S.work_head = S.work_tail = NULL;
+    S.work_bytes = 0;
+    for (uint32_t i = 0; i < TUTTI_NS_SLOTS; i++) {
+        atomic_store(&S.chunks_queued[i], 0);
+        atomic_store(&S.plays_queued[i], 0);
+    }
+    S.carry_queued = false;
+    int r = pthread_create(&S.worker, NULL, work_main, NULL);
+    atomic_store(&S.work_running, r == 0);
+    return r ? TUTTI_ENOMEM : 0;
+}
+
+/* The files' bytes queued are still stored (the cache stays whole); what
+ * would play or send is dropped. */
+static void work_stop(void)
+{
+    if (!atomic_load(&S.work_running)) return;
+    pthread_mutex_lock(&S.work_mu);
+    S.work_stop = true;
+    pthread_cond_broadcast(&S.work_more);
+    pthread_cond_broadcast(&S.work_room);
+    pthread_mutex_unlock(&S.work_mu);
+    pthread_join(S.worker, NULL);
+    atomic_store(&S.work_running, false);
+}
+
+static int visit_buffers(void *ctx, const uint8_t *p, size_t len)
+{
+    const char *name = tutti__ns_command_name(p, len);
+    if (name && (!strncmp(name, "/b_", 3) || !strncmp(name, "/d_", 3))) *(bool *)ctx = true;
+    return 0;
+}
+
+/* Whether a packet holds a buffer or synthdef command: one that keeps its
+ * place behind a read command of its part that waits for its file (a
+ * /b_free of that buffer, another read into it, a /b_query). Node and bus
+ * commands do not wait: a synth that plays a buffer being loaded plays what
+ * is there, on every server as on one. */
+static bool touches_buffers(const uint8_t *p, size_t len)
+{
+    bool yes = false;
+    if (tutti__osc_is_bundle(p, len))
+        tutti__osc_each_message(p, len, visit_buffers, &yes);
+    else
+        visit_buffers(&yes, p, len);
+    return yes;
+}
+
 /* A user event: checked, rewritten into its part, journaled, played. */
 static void deliver_user(const tutti_event *ev, tutti_time at, int how)
 {
@@ -1396,9 +1780,9 @@ static void deliver_user(const tutti_event *ev, tutti_time at, int how)
     bool mine = ev->key.origin == atomic_load(&S.my_id) && !IS_TAGGED(tag);
     bool checked = ev->len >= CTX_BYTES && tutti__osc_check(osc, len) == 0;
     if (mine && checked) {
-        pthread_mutex_lock(&S.state_mu);
+        pthread_mutex_lock(&S.buf_mu);
         tutti__state_buffers_changed(osc, len, buf_handed_over, &at);
-        pthread_mutex_unlock(&S.state_mu);
+        pthread_mutex_unlock(&S.buf_mu);
     }
     if (checked) tutti__state_buffers_changed(osc, len, mark_buf, &part);
     uint32_t makes = checked && part < 32 && S.node_budget ? nodes_made(osc, len) : 0;
@@ -1454,24 +1838,25 @@ static void deliver_user(const tutti_event *ev, tutti_time at, int how)
     if (n && tutti__osc_is_bundle(S.canon, (size_t)n)) put_be64(S.canon + 8, 0);
     journal(ev, S.canon, (size_t)n);
     if (!n || how == PLAY_NOT) return; /* nothing to run on this server */
-    if (file && !local_file(&n)) return;
+    if (file && read_refused(S.out, (size_t)n)) return;
     ensure_group(part);
     tutti_net *net = atomic_load(&S.live);
     if (net) tutti_net_call(net, learn_id, NULL); /* runs at once: this is its thread */
     uint64_t reply_to = (mine ? tag : TUTTI_PROXY_CTX_DISCARD) | TUTTI_PROXY_CTX_EVENT |
                         TUTTI_PROXY_CTX_PART(part);
     if (S.trace) trace(ev, how, (size_t)n, at);
-    if (how == PLAY_NOW) {
-        inject(S.out, (size_t)n, reply_to);
+    /* The worker plays a read command whose part's files are still being
+     * stored, after them, and the part's buffer and synthdef commands that
+     * come while it has such a command to play, in their order; this thread
+     * goes on with the rest. */
+    if (part < TUTTI_NS_SLOTS && atomic_load(&S.work_running) &&
+        (file ? atomic_load(&S.chunks_queued[part]) || atomic_load(&S.plays_queued[part])
+              : atomic_load(&S.plays_queued[part]) && touches_buffers(S.out, (size_t)n))) {
+        queue_play(S.out, (size_t)n, how, at, reply_to, part, ev, file);
         return;
     }
-    size_t m = timed(S.out, (size_t)n, at, S.canon);
-    /* A synth started late here (this member was cut off, or stalled) ends
-     * that much later than on the others: the server check leaves it out,
-     * as it does a newcomer's copies; the lateness itself is counted and
-     * scsynth says `late`. */
-    if (note_late(ev, at)) note_carried(S.out, (size_t)n, part);
-    inject(S.canon, m, reply_to);
+    if (file && !local_file(S.out, &n, S.canon)) return;
+    play_packet(S.out, (size_t)n, how, at, reply_to, part, ev->key.origin, ev->key.seq, S.canon);
 }
 
 /* An event marked for a newcomer: played here when this is the newcomer and
@@ -1698,10 +2083,20 @@ void tutti__session_check_reply(int64_t round, const uint8_t *p, size_t len)
     pthread_mutex_unlock(&S.mu);
 }
 
+static void deliver_one(const tutti_event *ev, tutti_time now_session, bool late);
+
 static void deliver(void *ctx, const tutti_event *ev, tutti_time now_session, bool late)
 {
-    if (!atomic_load(&S.carried)) carry();
     (void)ctx;
+    tutti_time t0 = tutti_net_now();
+    deliver_one(ev, now_session, late);
+    tutti_time took = tutti_net_now() - t0;
+    if (took > atomic_load(&S.turn_max_ns)) atomic_store(&S.turn_max_ns, took);
+}
+
+static void deliver_one(const tutti_event *ev, tutti_time now_session, bool late)
+{
+    if (!atomic_load(&S.carried)) queue_carry();
     atomic_fetch_add(&S.delivered, 1);
     if (late) atomic_fetch_add(&S.late, 1);
     if (!S.started) start_holding();
@@ -1718,6 +2113,8 @@ static void deliver(void *ctx, const tutti_event *ev, tutti_time now_session, bo
     tutti_time now_s = now_session, fresh;
     tutti_net *net = atomic_load(&S.live);
     if (net && tutti_net_session_now(net, &fresh) == 0) now_s = fresh;
+    if (now_s - now_session > atomic_load(&S.wait_max_ns))
+        atomic_store(&S.wait_max_ns, now_s - now_session);
     check_round(ev->key.t, now_s);
     budget_time(ev->key.t);
     pthread_mutex_lock(&S.check_mu);
@@ -1916,16 +2313,17 @@ static void stop_member(void)
     if (!n) return;
     tutti_net_leave(n, 500 * TUTTI_MS);
     tutti_net_call(n, close_journal, NULL);
+    work_stop(); /* before the member goes: a state being sent uses it */
     tutti_net_stop(n);
     atomic_store(&S.my_id, 0);
     pthread_mutex_lock(&S.check_mu);
     tutti__checker_free(S.checker);
     S.checker = NULL;
     pthread_mutex_unlock(&S.check_mu);
-    pthread_mutex_lock(&S.state_mu);
+    pthread_mutex_lock(&S.buf_mu);
     memset(S.buf_pending, 0, sizeof S.buf_pending);
     memset(S.buf_at, 0, sizeof S.buf_at);
-    pthread_mutex_unlock(&S.state_mu);
+    pthread_mutex_unlock(&S.buf_mu);
     logf_("tutti: left the session; the proxy is solo again");
 }
 
@@ -2036,6 +2434,9 @@ int tutti__session_join(const tutti__session_opts *o, char *why, size_t cap)
     for (int r = 0; r < BUDGET_ROUNDS; r++) S.made_round[r] = -1;
     S.snapped = -1;
     for (int p = 0; p < TUTTI_NS_SLOTS; p++) S.agreed_round[p] = -1;
+    atomic_store(&S.turn_max_ns, 0);
+    atomic_store(&S.wait_max_ns, 0);
+    atomic_store(&S.lead_min_ns, INT64_MAX);
     memset(S.asset_bytes, 0, sizeof S.asset_bytes);
     memset(S.asset_open, 0, sizeof S.asset_open);
     S.nrefused_assets = 0;
@@ -2109,9 +2510,12 @@ int tutti__session_join(const tutti__session_opts *o, char *why, size_t cap)
     ncfg.name = o->name;
     ncfg.log = net_log;
     tutti_net *n = NULL;
-    rc = tutti_net_member_start(&n, &mc, &cb, o->hub, &ncfg);
+    atomic_store(&S.work_max_ns, 0);
+    rc = work_start();
+    if (!rc) rc = tutti_net_member_start(&n, &mc, &cb, o->hub, &ncfg);
     tutti__auth_wipe(&inv, sizeof inv); /* the member has its copy */
     if (rc) {
+        work_stop();
         snprintf(why, cap, "cannot start the member for %s: %s", o->hub, tutti_strerror(rc));
         if (S.journal_open) cli_journal_close(&S.journal);
         S.journal_open = false;
@@ -2286,7 +2690,7 @@ bool tutti__session_solo(uint64_t ctx, const uint8_t *p, size_t len, bool note,
 static void do_carry(void *arg, void *engine)
 {
     (void)arg, (void)engine;
-    carry();
+    queue_carry();
 }
 
 void tutti__session_poll(void)
@@ -2323,7 +2727,7 @@ static void do_query_here(void *arg, void *engine)
     tutti_time after = 0;
     bool clear = true;
     const uint8_t *a = m.args;
-    pthread_mutex_lock(&S.state_mu);
+    pthread_mutex_lock(&S.buf_mu);
     for (size_t k = 0; clear && m.tags[k]; k++, a += 4) {
         if (m.tags[k] != 'i' || m.end - a < 4) {
             clear = false;
@@ -2333,7 +2737,7 @@ static void do_query_here(void *arg, void *engine)
         clear = S.buf_pending[b] == 0;
         if (S.buf_at[b] > after) after = S.buf_at[b];
     }
-    pthread_mutex_unlock(&S.state_mu);
+    pthread_mutex_unlock(&S.buf_mu);
     if (!clear) return;
     ssize_t n = tutti__ns_rewrite_ex(S.ns, tutti_member_part(id), q->p, q->len, S.out,
                                      sizeof S.out, 0, NULL);
@@ -2589,6 +2993,11 @@ void tutti__session_status_get(tutti__session_status *st)
     st->delivered = atomic_load(&S.delivered);
     st->late = atomic_load(&S.late);
     st->late_injected = atomic_load(&S.late_injected);
+    st->turn_max_ns = atomic_load(&S.turn_max_ns);
+    st->wait_max_ns = atomic_load(&S.wait_max_ns);
+    st->work_max_ns = atomic_load(&S.work_max_ns);
+    int64_t lead = atomic_load(&S.lead_min_ns);
+    st->lead_min_ns = lead == INT64_MAX ? 0 : lead;
     st->injected = atomic_load(&S.injected);
     st->inject_failed = atomic_load(&S.inject_failed);
     st->invalid = atomic_load(&S.invalid);

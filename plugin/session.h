@@ -45,8 +45,11 @@
  *
  * Thread rules: join/leave/submit/status/reply are called on the proxy's loop
  * thread; stop from the thread that unloads the plugin, after which nothing
- * else is called; delivery runs on the member's own loop thread. The two
- * share only atomics and a mutex around the member's handle.
+ * else is called; delivery runs on the member's own loop thread, and what
+ * it would wait for (shared files stored, a newcomer's state sent) on a
+ * file worker of the session's own (session.c). They share atomics, a mutex
+ * around the member's handle, the part's model (state_mu: the proxy's
+ * thread and the worker, never the member's thread) and the worker's queue.
  */
 #ifndef TUTTI_PLUGIN_SESSION_H
 #define TUTTI_PLUGIN_SESSION_H
@@ -96,6 +99,11 @@ typedef struct tutti__session_status {
     tutti_timeline next; /* this one, from next.t0 */
     uint64_t submitted, submit_failed, delivered, late, injected, inject_failed,
         invalid, discarded_replies, out_of_range, late_injected;
+    /* since joining: the member's thread's longest turn on one event, the
+     * longest an event waited for the ones before it in its batch, and the
+     * least lead of a timed bundle handed to the server (negative: late),
+     * the file worker's longest job */
+    int64_t turn_max_ns, wait_max_ns, lead_min_ns, work_max_ns;
     uint64_t state_messages, replays_sent, replay_failed, held, queries_here;
     uint64_t recorded_here; /* messages of recordings run here alone (record.h) */
     uint64_t moved; /* this member's events the hub moved to its close */
