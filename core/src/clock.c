@@ -563,8 +563,9 @@ int tutti__clock_add(tutti__clock *c, tutti_time t1, tutti_time t2, tutti_time t
          * when this was left out, and the cut window's estimate jumped by
          * ~13 us). */
         double lever = mn.mx - c_old;
-        double tol = TUTTI__CLOCK_CHANGE_SIGMAS * sqrt(v_old + v_new + v_d * lever * lever) +
-                     2.0 * (double)TUTTI__CLOCK_SLACK;
+        double tol =
+            TUTTI__CLOCK_CHANGE_SIGMAS * sqrt(v_old + v_new + v_d * lever * lever) +
+            2.0 * (double)TUTTI__CLOCK_SLACK;
         if (g.ref == f.ref &&
             fabs(a_new + (double)tutti__sat_sub(g.y0, f.y0) - a_old) > tol) {
             c->count = q;

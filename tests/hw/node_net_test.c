@@ -7,11 +7,13 @@
  * one-sided, goes into the fit). A conductor's tempo change and four
  * footswitch taps happen on the way.
  *
- * What is checked: the node joins and its LED says locked; nine in ten beat pulses from 3 s on fall
- * within 1 ms of their beat's true frame, none beyond 5 ms (not a sample: this thread's
- * wake-up latency on a loaded machine, one-sided, biases the fit by its mean, which an
- * audio interrupt would not; the sample-exact figures are the simulation's,
- * node_sim_test); the taps become the session's tempo at the other members.
+ * What is checked: the node joins and its LED says locked; nine in ten beat
+ * pulses from 3 s on fall within 1 ms of their beat's true frame, none beyond
+ * 5 ms (not a sample: this thread's wake-up latency on a loaded machine,
+ * one-sided, biases the fit by its mean, which an audio interrupt would not;
+ * hw.render_test stamps its callbacks as an interrupt would; the sample-exact
+ * figures are the simulation's, node_sim_test); the taps become the session's
+ * tempo at the other members.
  */
 #define _GNU_SOURCE
 #include "hw/node.h"
