@@ -93,7 +93,10 @@
  *   trip, or a drift change still hidden in the band. Each sample, once the
  *   window has 64 samples, its newest quarter and its older three quarters
  *   are fitted separately (the older at its own drift, carried to R); if they
- *   disagree by more than 10 standard deviations of the two estimates (no
+ *   disagree by more than 10 standard deviations of the difference (the two
+ *   estimates', and the older drift's error over the distance between the
+ *   parts' centres; without that term a 2 ms +/- 0.1 ms normal path raised
+ *   a false alarm every few minutes: tests/core/clock_test.c) (no
  *   false alarm in ~9 simulated hours at 50 +/- 10 ms, nor in 100 minutes
  *   each on LAN, normal, heavy-tailed and 400 ms paths; at 5 there were
  *   several), the older part is forgotten and the drift memory kept. Exchanges in
