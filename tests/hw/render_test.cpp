@@ -70,6 +70,7 @@ extern "C" {
 #define LED_PIN 2
 #define FOOT_PIN 3
 #define MIDI_MAX 65536
+#define RENDER_NS 8192 /* the last blocks' render() times, for a figure */
 
 /* --------------------------------------------- the clock the adapter reads */
 
@@ -145,6 +146,14 @@ static tutti_time jitter(void)
     rng_state ^= rng_state >> 27;
     uint64_t r = rng_state * 0x2545F4914F6CDD1DULL;
     return (tutti_time)(r % (2 * JITTER + 1)) - JITTER;
+}
+
+static double render_ns[RENDER_NS];
+
+static int by_value(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
 }
 
 static void sleep_until(tutti_time t)
@@ -270,7 +279,9 @@ static void render_on_a_session(void)
         BelaContext ctx = {audio,     analog,        digital,   FRAMES, AUDIO_CH,
                            (float)SR, ANALOG_FRAMES, ANALOG_CH, FRAMES, first};
         in_render = true;
+        tutti_time r0 = mono_now();
         render(&ctx, NULL);
+        render_ns[j % RENDER_NS] = (double)(mono_now() - r0);
         in_render = false;
 
         for (uint32_t i = 0; i < FRAMES; i++) {
@@ -353,6 +364,12 @@ static void render_on_a_session(void)
         judged ? sum / (double)judged : 0.0, worst, (unsigned long long)within1,
         (unsigned long long)ticks, (unsigned long long)ticks_judged, tick_worst,
         st.timeline.bpm, h.n);
+    /* A figure, not a check (docs/benchmarks.md): what render() costs with
+     * the adapter's copies, on this machine, over the last 8192 blocks. */
+    qsort(render_ns, RENDER_NS, sizeof render_ns[0], by_value);
+    fprintf(stderr,
+            "render(): median %.0f ns a 16-frame block, 99th percentile %.0f ns\n",
+            render_ns[RENDER_NS / 2], render_ns[RENDER_NS * 99 / 100]);
     CHECK(judged >= 10);
     CHECK_EQ_I64(over, 0);
     CHECK(2 * within1 >= judged);
