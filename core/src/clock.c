@@ -96,7 +96,7 @@
  *   disagree by more than 10 standard deviations of the difference (the two
  *   estimates', and the older drift's error over the distance between the
  *   parts' centres; without that term a 2 ms +/- 0.1 ms normal path raised
- *   a false alarm every few minutes: tests/core/clock_test.c) (no
+ *   a false alarm about once in 20 minutes: tests/core/clock_test.c) (no
  *   false alarm in ~9 simulated hours at 50 +/- 10 ms, nor in 100 minutes
  *   each on LAN, normal, heavy-tailed and 400 ms paths; at 5 there were
  *   several), the older part is forgotten and the drift memory kept. Exchanges in
@@ -562,9 +562,9 @@ int tutti__clock_add(tutti__clock *c, tutti_time t1, tutti_time t2, tutti_time t
         /* The two parts are compared through d_old, whose error moves their
          * difference by that error times the distance between their centres:
          * a few ppm over ~13 s, tens of microseconds with a WAN's jitter (a
-         * hub 2 ms +/- 0.1 ms away raised a false alarm every few minutes
-         * when this was left out, and the cut window's estimate jumped by
-         * ~13 us). */
+         * hub 2 ms +/- 0.1 ms away raised a false alarm about once in 20
+         * minutes when this was left out, and the cut window's estimate
+         * jumped by ~13 us). */
         double lever = mn.mx - c_old;
         double tol =
             TUTTI__CLOCK_CHANGE_SIGMAS * sqrt(v_old + v_new + v_d * lever * lever) +

@@ -465,8 +465,9 @@ static void test_pareto(void)
  * the intervals cannot contradict (the window's newest quarter against the
  * rest) must not fire: a false alarm cuts the window to a quarter and the
  * estimate jumps by about 13 us (a stage node's click by half a sample).
- * It did every few minutes while the older part's drift error, carried over
- * the ~13 s between the parts, was left out of its tolerance.
+ * It did, once in 22 simulated minutes (three times in these ten runs), while
+ * the older part's drift error, carried over the ~13 s between the parts,
+ * was left out of its tolerance.
  */
 static void test_normal_city(void)
 {
@@ -474,14 +475,14 @@ static void test_normal_city(void)
     uint64_t cuts = 0;
     double worst = 0, sq = 0;
     uint64_t n = 0;
-    for (uint64_t s = 1; s <= 3; s++) {
+    for (uint64_t s = 1; s <= 10; s++) {
         static world w;
         world_init(&w, 700 + s, p, p);
         uint32_t prev = 0;
         for (;;) {
             bool sample;
             tutti_time t = world_step(&w, &sample);
-            if (t > 600 * TUTTI_S) break;
+            if (t > 60 * TUTTI_S) break;
             if (!sample) continue;
             const tutti_clock_estimate *e = &w.c.est;
             if (prev == TUTTI__CLOCK_WINDOW && e->samples < prev - 1u) cuts++;
@@ -495,7 +496,7 @@ static void test_normal_city(void)
     }
     fprintf(
         stderr,
-        "  normal 2 ms +/- 0.1 ms: %llu cuts in 30 min; error rms %.2f us, max %.2f us\n",
+        "  normal 2 ms +/- 0.1 ms: %llu cuts in 10 min; error rms %.2f us, max %.2f us\n",
         (unsigned long long)cuts, sqrt(sq / (double)n) / 1e3, worst / 1e3);
     CHECK_EQ_I64(cuts, 0);
     CHECK(worst < 25e3);
