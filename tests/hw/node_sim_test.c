@@ -10,8 +10,13 @@
  * lands on its bar line, and four taps on the node's footswitch become a
  * session tempo change that the other members follow.
  *
- * TUTTI_HW_SECONDS sets the simulated length (default 60; the acceptance
- * run is 600: docs/bela.md).
+ * Four runs: the stage's LAN with the crystal 100 ppm fast and slow, and a
+ * hub across a city (2 ms, the same both ways) with queueing jitter, judged
+ * against the true position like the LAN, and with normal jitter, judged
+ * against the node's own session clock (see judged()).
+ *
+ * TUTTI_HW_SECONDS sets the simulated length (default 60, 30 across a city;
+ * the acceptance run is 600: docs/bela.md).
  */
 #include "hw/node.h"
 #include "sim/sim.h"
