@@ -128,7 +128,8 @@ struct tutti_node {
     tutti_time pressed_at;
     bool pressed;
     tutti_time late_until;
-    tutti_time clock_since; /* local time the member's clock locked (0: not) */
+    tutti_time clock_since; /* local time the member's clock first locked (0: not) */
+    uint32_t clock_joins;   /* ... in this incarnation */
     uint64_t last_late, last_missed;
     uint64_t taps_total, proposals, refused_taps, toggles;
     double last_tap_bpm;
@@ -555,10 +556,15 @@ void tutti_node_poll(tutti_node *n, tutti_member *m, tutti_time local_now,
         n->late_until = local_now + LATE_FOR;
     n->last_late = st.late;
     n->last_missed = missed;
-    if (!s.usable)
+    /* The settling time runs once a join: the member's clock filter keeps
+     * its drift through a relock (a clock step, one inconsistent exchange
+     * on a loaded machine), so a moment unlocked shows as JOINING while it
+     * lasts and does not start the 6 s again. */
+    if (!m || !st.joined || st.incarnation != n->clock_joins) {
         n->clock_since = 0;
-    else if (!n->clock_since)
-        n->clock_since = local_now;
+        n->clock_joins = st.incarnation;
+    }
+    if (s.usable && !n->clock_since) n->clock_since = local_now;
     if (!m || !st.joined)
         s.led = TUTTI_NODE_NO_HUB;
     else if (!s.usable || !GET(n->c.locked) || local_now - n->clock_since < SETTLE)
