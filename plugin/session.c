@@ -8,6 +8,7 @@
 #include "auth.h"
 #include "check.h"
 #include "guard.h"
+#include "linkhost.h"
 #include "journal.h"
 #include "ns.h"
 #include "osc.h"
@@ -210,6 +211,7 @@ static tutti_time wall_now(void);
 void tutti__session_init(const tutti_proxy_host *host)
 {
     S.host = *host;
+    tutti__linkhost_init();
     /* The local grid until a session gives one: 120 bpm, 4 beats a bar, beat
      * 0 at the last whole second. */
     tutti_timeline_init(&S.solo_tl[0], 120.0, 4.0, wall_now() / TUTTI_S * TUTTI_S);
@@ -1800,6 +1802,7 @@ static void stop_member(void)
     tutti_net *n = S.net;
     S.net = NULL;
     pthread_mutex_unlock(&S.mu);
+    tutti__linkhost_detach(); /* the Link bridge steps the member: it goes first */
     atomic_store(&S.live, NULL);
     atomic_store(&S.active, false);
     changed();
@@ -2017,6 +2020,7 @@ int tutti__session_join(const tutti__session_opts *o, char *why, size_t cap)
           mc.invite       ? " with an invitation"
           : mc.passphrase ? " with the passphrase"
                           : " (no credential: an open hub only)");
+    tutti__linkhost_attach(n); /* the LAN's Link bridge, if that is on (linkhost.h) */
     return 0;
 }
 
