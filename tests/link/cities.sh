@@ -4,7 +4,7 @@
 #
 #   bash tests/link/cities.sh build/tutti build/tests/linkpeer \
 #        [--delays "0 50 100 200"] [--seconds 40] [--plain] [--no-bridge]
-#        [--second-bridge] [--bridge-opt OPTION]...
+#        [--second-bridge] [--bridge-opt OPTION]... [--plugin-a PLUGIN_DIR]
 #
 # For each one-way delay D (ms), with 10 % of it as jitter (uniform, per
 # packet, no reordering):
@@ -19,6 +19,12 @@
 #          city A's peer stops the transport. With --second-bridge a second
 #          `tutti link` joins in city A a few seconds after the first: it
 #          must stand by (one bridge per Link session).
+#          With --plugin-a, city A's bridge is not `tutti link` but a
+#          scsynth with the plugin (from PLUGIN_DIR) that joins the session
+#          with the Link bridge on (TUTTI_LINK=1, docs/plugin.md), as
+#          conductor; its JACK server (dummy driver) runs outside the
+#          namespaces, and the plugin's status (`tutti status --json`, in
+#          city A) is printed before the end as "statusA: {...}".
 #  plain   (--plain) two namespaces joined by tests/link/tapbridge.py, an
 #          Ethernet cable of D each way; a Link peer in each, no tutti.
 # The peers sample beat and phase at the same host instants (both read
@@ -36,6 +42,7 @@ PLAIN=0
 BRIDGE=1
 SECOND=0
 BRIDGE_OPTS=()
+PLUGIN_A=
 while [ $# -gt 0 ]; do
     case $1 in
     --delays) DELAYS=$2; shift 2 ;;
@@ -44,11 +51,17 @@ while [ $# -gt 0 ]; do
     --no-bridge) BRIDGE=0; shift ;;
     --second-bridge) SECOND=1; shift ;;
     --bridge-opt) BRIDGE_OPTS+=("$2"); shift 2 ;;
+    --plugin-a) PLUGIN_A=$2; shift 2 ;;
     *) echo "cities.sh: unknown option $1" >&2; exit 2 ;;
     esac
 done
 [ "$(id -u)" = 0 ] || { echo "cities.sh: needs root (network namespaces)"; exit 77; }
 [ -x "$LINKPEER" ] || fail "no Link test peer at $LINKPEER"
+# city A's scsynth (--plugin-a): its UDP port is in city A's namespace, but
+# the shared memory scsynth names after it is the machine's: a port of this
+# run's own
+SCPORT=$((30000 + $$ % 20000))
+[ -z "$PLUGIN_A" ] || [ -f "$PLUGIN_A/TuttiProxy.so" ] || fail "no plugin in $PLUGIN_A"
 
 P=t19$$
 NSS=()
@@ -56,7 +69,7 @@ ns_cleanup() {
     local ns
     for ns in "${NSS[@]}"; do ip netns del "$ns" 2>/dev/null; done
 }
-trap 'cleanup; ns_cleanup' EXIT
+trap 'cleanup; ns_cleanup; rm -f /dev/shm/SuperColliderServer_$SCPORT' EXIT
 
 ns_add() {
     ip netns add "$1" || fail "cannot create network namespace $1"
@@ -117,8 +130,17 @@ run_bridge() {
     start_peer peerB "$b"
     sleep 1
     t0=$(raw_us)
-    start bridgeA ip netns exec "$a" "$TUTTI" link tcp://10.19.1.1:7001 cities cityA \
-        --duration $((SECS + 30)) "${BRIDGE_OPTS[@]}"
+    if [ -n "$PLUGIN_A" ]; then
+        # a JACK server for the city's scsynth (no network of its own);
+        # stop_all ends it with the rest
+        start_jackd -r -d dummy -r 48000 -p 256
+        start bridgeA ip netns exec "$a" env TUTTI_LINK=1 TUTTI_HUB=tcp://10.19.1.1:7001 \
+            TUTTI_SESSION=cities TUTTI_NAME=cityA TUTTI_ROLE=conductor \
+            scsynth -u "$SCPORT" -b 32768 -a 4112 -c 32768 -U "$PLUGIN_A:/usr/lib/SuperCollider/plugins"
+    else
+        start bridgeA ip netns exec "$a" "$TUTTI" link tcp://10.19.1.1:7001 cities cityA \
+            --duration $((SECS + 30)) "${BRIDGE_OPTS[@]}"
+    fi
     start bridgeB ip netns exec "$b" "$TUTTI" link tcp://10.19.2.1:7001 cities cityB \
         --duration $((SECS + 30)) "${BRIDGE_OPTS[@]}"
     if [ "$SECOND" = 1 ]; then
@@ -134,6 +156,10 @@ run_bridge() {
     sleep $((SECS / 8)); tc2=$(raw_us); say peerB "tempo 96"
     sleep $((SECS / 8)); ts2=$(raw_us); say peerA "stop"
     sleep $((SECS / 4 + 2))
+    if [ -n "$PLUGIN_A" ]; then
+        ip netns exec "$a" "$TUTTI" status --proxy 57121 --json >"$WORK/statusA.json" \
+            2>"$WORK/statusA.log" || cat "$WORK/statusA.log"
+    fi
     stop_all
     python3 "$HERE/analyze.py" "$WORK/peerA.out" "$WORK/peerB.out" --from-us "$t0" \
         --switch-after-us "$tc1" --switch-before-us "$ts1" \
@@ -142,7 +168,13 @@ run_bridge() {
         --label "bridge delay ${d}ms jitter ${j}ms" >"$WORK/r.json" ||
         fail "analysis failed"
     cat "$WORK/r.json"
+    if [ -n "$PLUGIN_A" ]; then
+        [ -s "$WORK/statusA.json" ] && sed "s/^/statusA: /" "$WORK/statusA.json"
+        grep -E "FAILURE|late [0-9]|link" "$WORK/bridgeA.out" "$WORK/bridgeA.log" |
+            sed "s/^/scsynthA: /"
+    fi
     for x in A B A2; do
+        [ -z "$PLUGIN_A" ] || [ "$x" != A ] || continue
         [ -f "$WORK/bridge$x.out" ] && tail -n 1 "$WORK/bridge$x.out" | sed "s/^/bridge$x: /"
     done
 }
