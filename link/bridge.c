@@ -259,6 +259,7 @@ tutti_time tutti_bridge_step(tutti_bridge *b)
 
     const int64_t host = tutti_ablink_host_now(b->link);
     const int64_t raw_mono = tutti_ablink_raw_minus_mono();
+    st->step_host_us = host;
     tutti_ablink_state ls;
     if (!st->joined) {
         tutti_ablink_capture(b->link, host, 4.0, &ls);

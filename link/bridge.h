@@ -96,6 +96,7 @@ typedef struct tutti_bridge_status {
     tutti_time clock_bound; /* the member's clock error bound */
     tutti_time offset;      /* session - local (CLOCK_MONOTONIC) as used */
     tutti_time next_change; /* session time of the next agreed change (0: none) */
+    int64_t step_host_us;   /* Link's host time of the last step (its figures') */
     uint64_t commits, reasserts, switches, local_changes, proposals;
 } tutti_bridge_status;
 

@@ -5,6 +5,7 @@
 #   bash tests/link/cities.sh build/tutti build/tests/linkpeer \
 #        [--delays "0 50 100 200"] [--seconds 40] [--plain] [--no-bridge]
 #        [--second-bridge] [--bridge-opt OPTION]... [--plugin-a PLUGIN_DIR]
+#        [--trace DIR]
 #
 # For each one-way delay D (ms), with 10 % of it as jitter (uniform, per
 # packet, no reordering):
@@ -25,6 +26,11 @@
 #          conductor; its JACK server (dummy driver) runs outside the
 #          namespaces, and the plugin's status (`tutti status --json`, in
 #          city A) is printed before the end as "statusA: {...}".
+#          With --trace DIR, both bridges (`tutti link`) write their step
+#          traces, and tests/link/decompose.py splits the two peers'
+#          difference into the members' clock errors, the bridges' hold on
+#          Link and Link's own part ("decompose: {...}"); the peers' logs and
+#          the traces are kept in DIR.
 #  plain   (--plain) two namespaces joined by tests/link/tapbridge.py, an
 #          Ethernet cable of D each way; a Link peer in each, no tutti.
 # The peers sample beat and phase at the same host instants (both read
@@ -43,6 +49,7 @@ BRIDGE=1
 SECOND=0
 BRIDGE_OPTS=()
 PLUGIN_A=
+TRACE=
 while [ $# -gt 0 ]; do
     case $1 in
     --delays) DELAYS=$2; shift 2 ;;
@@ -52,6 +59,7 @@ while [ $# -gt 0 ]; do
     --second-bridge) SECOND=1; shift ;;
     --bridge-opt) BRIDGE_OPTS+=("$2"); shift 2 ;;
     --plugin-a) PLUGIN_A=$2; shift 2 ;;
+    --trace) TRACE=$(mkdir -p "$2" && cd "$2" && pwd); shift 2 ;;
     *) echo "cities.sh: unknown option $1" >&2; exit 2 ;;
     esac
 done
@@ -109,6 +117,11 @@ run_bridge() {
     local d=$1 j h=${P}h a=${P}a b=${P}b t0 tc1 tc2
     rm -f "$WORK"/bridge*.out "$WORK"/peer*.out
     j=$(jitter_of "$d")
+    local ta=() tb=()
+    if [ -n "$TRACE" ]; then
+        ta=(--trace "$TRACE/traceA-$d.txt")
+        tb=(--trace "$TRACE/traceB-$d.txt")
+    fi
     ns_add "$h"; ns_add "$a"; ns_add "$b"
     ip link add "${P}ha" netns "$h" type veth peer name "${P}ah" netns "$a" || fail "veth"
     ip link add "${P}hb" netns "$h" type veth peer name "${P}bh" netns "$b" || fail "veth"
@@ -139,10 +152,10 @@ run_bridge() {
             scsynth -u "$SCPORT" -b 32768 -a 4112 -c 32768 -U "$PLUGIN_A:/usr/lib/SuperCollider/plugins"
     else
         start bridgeA ip netns exec "$a" "$TUTTI" link tcp://10.19.1.1:7001 cities cityA \
-            --duration $((SECS + 30)) "${BRIDGE_OPTS[@]}"
+            --duration $((SECS + 30)) "${BRIDGE_OPTS[@]}" "${ta[@]}"
     fi
     start bridgeB ip netns exec "$b" "$TUTTI" link tcp://10.19.2.1:7001 cities cityB \
-        --duration $((SECS + 30)) "${BRIDGE_OPTS[@]}"
+        --duration $((SECS + 30)) "${BRIDGE_OPTS[@]}" "${tb[@]}"
     if [ "$SECOND" = 1 ]; then
         sleep 3
         start bridgeA2 ip netns exec "$a" "$TUTTI" link tcp://10.19.1.1:7001 cities cityA2 \
@@ -168,6 +181,14 @@ run_bridge() {
         --label "bridge delay ${d}ms jitter ${j}ms" >"$WORK/r.json" ||
         fail "analysis failed"
     cat "$WORK/r.json"
+    if [ -n "$TRACE" ]; then
+        cp "$WORK/peerA.out" "$TRACE/peerA-$d.out"
+        cp "$WORK/peerB.out" "$TRACE/peerB-$d.out"
+        [ -s "$TRACE/traceA-$d.txt" ] && [ -s "$TRACE/traceB-$d.txt" ] &&
+            python3 "$HERE/decompose.py" "$WORK/peerA.out" "$WORK/peerB.out" \
+                "$TRACE/traceA-$d.txt" "$TRACE/traceB-$d.txt" --from-us "$t0" \
+                --label "delay ${d}ms" | sed "s/^/decompose: /"
+    fi
     if [ -n "$PLUGIN_A" ]; then
         [ -s "$WORK/statusA.json" ] && sed "s/^/statusA: /" "$WORK/statusA.json"
         grep -E "FAILURE|late [0-9]|link" "$WORK/bridgeA.out" "$WORK/bridgeA.log" |
