@@ -2326,9 +2326,19 @@ static void do_view(void *arg, void *engine)
     v->nlist = k < TUTTI_PARTS ? k : TUTTI_PARTS;
 }
 
+static void view_link(tutti__session_view *v)
+{
+    tutti__linkhost_status ls;
+    tutti__linkhost_status_get(&ls);
+    if (!ls.enabled) return;
+    snprintf(v->link, sizeof v->link, "%s", tutti__linkhost_state_name(&ls));
+    v->link_peers = ls.b.link_peers;
+}
+
 void tutti__session_view_get(tutti__session_view *v)
 {
     memset(v, 0, sizeof *v);
+    view_link(v);
     v->mode = TUTTI__MODE_SOLO;
     pthread_mutex_lock(&S.mu);
     if (S.net) {
@@ -2344,6 +2354,7 @@ void tutti__session_view_get(tutti__session_view *v)
         if (v->mode == TUTTI__MODE_SESSION && tutti_net_session_now(S.net, &now)) {
             memset(v, 0, sizeof *v);
             v->mode = TUTTI__MODE_JOINING;
+            view_link(v);
         }
     }
     pthread_mutex_unlock(&S.mu);

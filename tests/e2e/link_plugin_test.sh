@@ -9,7 +9,9 @@
 # change must become the session's (both cities switch on one bar line),
 # city B's change and start/stop must reach it on the bar line, and the
 # plugin's status (`tutti status` in city A) must show the bridge active with
-# its Link peer and its proposal. scsynth must print no FAILURE.
+# its Link peer and its proposal, and so must its session feed (/tutti/link);
+# `/cmd tutti link off` must stop the bridge and `1` start it again (the
+# feed tells both). scsynth must print no FAILURE.
 # Skipped (77) without root, namespaces, the Link test peer, scsynth or the
 # plugin built with Link.
 set -u
@@ -84,6 +86,20 @@ if st:
          "it proposed its Link peer's tempo change and stop (%s)" % st.get("link_proposals"))
     need(st.get("link_switches", 0) >= 4, "it applied the agreed changes (%s)" % st.get("link_switches"))
     need(not st.get("link_error"), "no Link error (%r)" % st.get("link_error"))
+fd = {}
+for l in lines:
+    if l.startswith("feedA: "):
+        fd = json.loads(l[len("feedA: "):])
+print("feed: %s" % fd)
+sub, off, on = fd.get("subscribed"), fd.get("off"), fd.get("on")
+need(bool(sub) and sub[0] == "active" and sub[1] >= 1,
+     "the feed's /tutti/link on subscribing: active, with the Link peer (%s)" % sub)
+need(bool(off) and off[0] == "off", "/cmd tutti link off: the feed says off (%s)" % off)
+need(bool(on) and on[0] == "active" and on[1] >= 1,
+     "/cmd tutti link 1: the bridge is back, active with the Link peer (%s)" % on)
+need(["/done", "tutti link off"] in fd.get("answers", []) and
+     ["/done", "tutti link on"] in fd.get("answers", []),
+     "the setting's commands answered /done (%s)" % fd.get("answers"))
 fails = [l for l in lines if l.startswith("scsynthA: ") and "FAILURE" in l]
 need(not fails, "scsynth printed no FAILURE (%s)" % fails[:3])
 need(any(l.startswith("scsynthA: ") and "Link bridge on its LAN" in l for l in lines),

@@ -25,7 +25,9 @@
 #          with the Link bridge on (TUTTI_LINK=1, docs/plugin.md), as
 #          conductor; its JACK server (dummy driver) runs outside the
 #          namespaces, and the plugin's status (`tutti status --json`, in
-#          city A) is printed before the end as "statusA: {...}".
+#          city A) is printed before the end as "statusA: {...}", then what
+#          its feed says of the bridge, also after `/cmd tutti link off` and
+#          `on` (tests/link/feedlink.py), as "feedA: {...}".
 #          With --trace DIR, both bridges (`tutti link`) write their step
 #          traces, and tests/link/decompose.py splits the two peers'
 #          difference into the members' clock errors, the bridges' hold on
@@ -172,6 +174,9 @@ run_bridge() {
     if [ -n "$PLUGIN_A" ]; then
         ip netns exec "$a" "$TUTTI" status --proxy 57121 --json >"$WORK/statusA.json" \
             2>"$WORK/statusA.log" || cat "$WORK/statusA.log"
+        # the feed's /tutti/link, and the setting turned off and on again
+        ip netns exec "$a" python3 "$HERE/feedlink.py" 57121 >"$WORK/feedA.json" \
+            2>"$WORK/feedA.log" || cat "$WORK/feedA.log"
     fi
     stop_all
     python3 "$HERE/analyze.py" "$WORK/peerA.out" "$WORK/peerB.out" --from-us "$t0" \
@@ -191,6 +196,7 @@ run_bridge() {
     fi
     if [ -n "$PLUGIN_A" ]; then
         [ -s "$WORK/statusA.json" ] && sed "s/^/statusA: /" "$WORK/statusA.json"
+        [ -s "$WORK/feedA.json" ] && sed "s/^/feedA: /" "$WORK/feedA.json"
         grep -E "FAILURE|late [0-9]|link" "$WORK/bridgeA.out" "$WORK/bridgeA.log" |
             sed "s/^/scsynthA: /"
     fi
