@@ -29,6 +29,17 @@ static struct linkhost {
 #ifdef TUTTI_HAVE_LINK
 enum { HAVE_LINK = 1 };
 
+/* The thread sleeps on CLOCK_MONOTONIC, tutti_net_now's clock. */
+static pthread_once_t wake_once = PTHREAD_ONCE_INIT;
+static void wake_init(void)
+{
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(&L.wake, &ca);
+    pthread_condattr_destroy(&ca);
+}
+
 static void *bridge_thread(void *arg)
 {
     tutti_bridge *b = arg; /* destroyed only after this thread is joined */
@@ -55,6 +66,7 @@ static void *bridge_thread(void *arg)
 static int start_locked(char *why, size_t cap)
 {
     if (L.running || !L.enabled || !L.net) return 0;
+    pthread_once(&wake_once, wake_init);
     tutti_bridge_config cfg;
     tutti_bridge_config_init(&cfg);
     int rc = tutti_bridge_create(&L.bridge, L.net, &cfg);
@@ -109,11 +121,6 @@ static void stop_locked(void) {}
 
 void tutti__linkhost_init(void)
 {
-    pthread_condattr_t ca;
-    pthread_condattr_init(&ca);
-    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-    pthread_cond_init(&L.wake, &ca);
-    pthread_condattr_destroy(&ca);
     const char *e = getenv("TUTTI_LINK");
     if (e && *e && strcmp(e, "0") != 0) {
         char why[160];
