@@ -104,9 +104,16 @@ start_peer() {
 say() { local fd; eval "fd=\$FD_$1"; echo "$2" >&"$fd"; }
 
 stop_all() {
-    local p
-    for p in "${PIDS[@]}"; do kill -TERM "$p" 2>/dev/null; done
-    for p in "${PIDS[@]}"; do wait "$p" 2>/dev/null; done
+    local p jack=${PID_jackd:-}
+    # JACK's server last, once its clients are gone: a server that does not
+    # end cleanly keeps its entry in JACK's registry (8 for the machine)
+    for p in "${PIDS[@]}"; do [ "$p" = "$jack" ] || kill -TERM "$p" 2>/dev/null; done
+    for p in "${PIDS[@]}"; do [ "$p" = "$jack" ] || wait "$p" 2>/dev/null; done
+    if [ -n "$jack" ]; then
+        kill -TERM "$jack" 2>/dev/null
+        wait "$jack" 2>/dev/null
+        PID_jackd=
+    fi
     PIDS=()
     exec {FD_peerA}>&- {FD_peerB}>&-
     ns_cleanup
