@@ -16,6 +16,7 @@ static const char usage[] =
     "usage: tutti link HUB SESSION NAME [--role ROLE] [--invite FILE]\n"
     "                  [--passphrase-file FILE] [--hub-key HEX] [--no-propose]\n"
     "                  [--no-beacon] [--duration S] [--quiet] [--verbose] [--realtime]\n"
+    "                  [--trace FILE]\n"
     "\n"
     "Joins the tutti session SESSION at the hub HUB (e.g. tcp://hub.example:7770)\n"
     "as member NAME and is an Ableton Link peer on this machine's networks: every\n"
@@ -39,6 +40,11 @@ static const char usage[] =
     "  --quiet            no status line every second\n"
     "  --verbose          log more detail to stderr\n"
     "  --realtime         run at real-time priority (as for tutti member)\n"
+    "  --trace FILE       write every step to FILE: Link host time (us), the clock\n"
+    "                     offset used minus the one a hub on this machine keeps\n"
+    "                     (ns; the clock's error in tests that run the hub here),\n"
+    "                     the Link phase error before any correction (ms), 1 if\n"
+    "                     the step committed, the clock's error bound (ns)\n"
     "\n"
     "The status line: whether this bridge drives the Link session (active) or\n"
     "stands by, the Link peers it sees, the session's tempo and transport, the\n"
@@ -90,7 +96,8 @@ static void print_status(const char *name, const tutti_bridge_status *s)
 
 int cmd_link(int argc, char **argv)
 {
-    const char *invite_file = NULL, *pass_file = NULL, *hub_key = NULL, *role = "conductor";
+    const char *invite_file = NULL, *pass_file = NULL, *hub_key = NULL, *role = "conductor",
+               *trace_path = NULL;
     bool no_propose = false, no_beacon = false, quiet = false, verbose = false,
          realtime = false;
     double duration = 0;
@@ -105,6 +112,7 @@ int cmd_link(int argc, char **argv)
         {"quiet", CLI_FLAG, &quiet, 0, 0, NULL},
         {"verbose", CLI_FLAG, &verbose, 0, 0, NULL},
         {"realtime", CLI_FLAG, &realtime, 0, 0, NULL},
+        {"trace", CLI_STRING, &trace_path, 0, 0, NULL},
         {NULL, 0, NULL, 0, 0, NULL},
     };
     char *rest[argc > 0 ? argc : 1];
@@ -186,15 +194,29 @@ int cmd_link(int argc, char **argv)
         return CLI_FAIL;
     }
 
+    FILE *trace = NULL;
+    if (trace_path && !(trace = fopen(trace_path, "w"))) {
+        fprintf(stderr, "tutti link: cannot write %s\n", trace_path);
+        tutti_bridge_destroy(b);
+        tutti_net_stop(n);
+        return CLI_FAIL;
+    }
+    const tutti_time epoch = tutti_net_session_epoch();
     const tutti_time start = tutti_net_now();
     const tutti_time stop_at = duration > 0 ? start + (tutti_time)(duration * 1e9) : 0;
     tutti_time next_print = start + TUTTI_S;
     const char *failure = NULL;
     tutti_bridge_status bs;
+    memset(&bs, 0, sizeof bs);
     for (;;) {
         tutti_time next = tutti_bridge_step(b);
         tutti_time now = tutti_net_now();
+        uint64_t commits = bs.commits;
         tutti_bridge_status_get(b, &bs);
+        if (trace && bs.joined)
+            fprintf(trace, "%" PRId64 " %" PRId64 " %.6f %d %" PRId64 "\n", bs.step_host_us,
+                    bs.offset - epoch, bs.phase_error_ms, bs.commits != commits,
+                    bs.clock_bound);
         if (cli_stop_requested) break;
         if (stop_at && now >= stop_at) break;
         tutti_member_status ms;
@@ -212,6 +234,7 @@ int cmd_link(int argc, char **argv)
 
     tutti_bridge_status_get(b, &bs);
     tutti_bridge_destroy(b);
+    if (trace) fclose(trace);
     tutti_net_leave(n, 100 * TUTTI_MS);
     if (failure) fprintf(stderr, "tutti link %s: %s\n", name, failure);
     printf("{\"name\":\"%s\",\"ok\":%s,\"joined\":%s,\"active\":%s,\"link_peers\":%" PRIu32

@@ -78,7 +78,7 @@ void tutti_bridge_config_init(tutti_bridge_config *cfg)
     memset(cfg, 0, sizeof *cfg);
     cfg->propose = true;
     cfg->reassert_over = 50 * 1000;
-    cfg->reassert_every = 500 * TUTTI_MS;
+    cfg->reassert_every = 100 * TUTTI_MS;
     cfg->reassert_now = TUTTI_MS;
     cfg->beacon = true;
 }
@@ -259,6 +259,7 @@ tutti_time tutti_bridge_step(tutti_bridge *b)
 
     const int64_t host = tutti_ablink_host_now(b->link);
     const int64_t raw_mono = tutti_ablink_raw_minus_mono();
+    st->step_host_us = host;
     tutti_ablink_state ls;
     if (!st->joined) {
         tutti_ablink_capture(b->link, host, 4.0, &ls);
@@ -345,10 +346,11 @@ tutti_time tutti_bridge_step(tutti_bridge *b)
                       ls.playing != tl.playing || abs_err > (double)b->cfg.reassert_now;
     bool may = abs_err > (double)b->cfg.reassert_over &&
                now - b->last_commit >= b->cfg.reassert_every;
-    if (pending && b->primed != ms.next_timeline.t0 &&
-        ms.next_timeline.t0 - s_now <= PRIME_BEFORE) {
+    if (pending && ms.next_timeline.t0 - s_now <= PRIME_BEFORE) {
+        /* primed once; no small correction after that, which would hold
+         * the switch's commit back by Link's 50 ms */
+        may = b->primed != ms.next_timeline.t0;
         b->primed = ms.next_timeline.t0;
-        may = true;
     }
     if (must || may) {
         const int64_t play_at = (tl.t0 - off + raw_mono) / 1000;

@@ -24,7 +24,7 @@
  *   always gets one above the session's current, so the last change wins:
  *   when a local app changes the timeline, the bridge's next commit (within a
  *   step, ~2 ms) wins it back. Re-asserting is rate-limited when the error
- *   is small (clock corrections: at most every 0.5 s, and only past 50 us),
+ *   is small (clock corrections: at most every 100 ms, and only past 50 us),
  *   immediate when it is large or the tempo or start/stop differs.
  * - Local changes. A tempo or start/stop change made by a local Link app is a
  *   proposal to the session (if the bridge's role may make one): the hub puts
@@ -63,8 +63,8 @@ typedef struct tutti_bridge_config {
      * it: conductor or admin). Default true. */
     bool propose;
     /* Re-assert when the Link phase is off by more than this (default
-     * 50 us), at most every `reassert_every` (500 ms) while it is under
-     * `reassert_now` (1 ms). */
+     * 50 us), at most every `reassert_every` (100 ms: Link sends a peer's
+     * state at most every 50 ms) while it is under `reassert_now` (1 ms). */
     tutti_time reassert_over, reassert_every, reassert_now;
     /* Take part in choosing one bridge per LAN (default true). */
     bool beacon;
@@ -96,6 +96,7 @@ typedef struct tutti_bridge_status {
     tutti_time clock_bound; /* the member's clock error bound */
     tutti_time offset;      /* session - local (CLOCK_MONOTONIC) as used */
     tutti_time next_change; /* session time of the next agreed change (0: none) */
+    int64_t step_host_us;   /* Link's host time of the last step (its figures') */
     uint64_t commits, reasserts, switches, local_changes, proposals;
 } tutti_bridge_status;
 

@@ -22,6 +22,8 @@ static struct feed {
     uint64_t changes; /* tutti__session_changes() at the last poll */
     int64_t offset;   /* the session's offset from the wall clock clients have */
     bool have_offset;
+    char link_told[16]; /* the Link bridge as subscribers were last told */
+    uint32_t link_peers_told;
 } F;
 
 /* ------------------------------------------------------------ commands */
@@ -223,6 +225,26 @@ static bool members_changed(const tutti__session_view *a, const tutti__session_v
     return false;
 }
 
+/* /tutti/link: the LAN's Link bridge ("off" once the setting is turned off;
+ * nothing while it never was on). What was last told is kept apart from the
+ * last view: a subscriber is told at once, between two polls. */
+static void send_link(const uint64_t *to, uint32_t n, const tutti__session_view *v)
+{
+    uint8_t buf[64];
+    size_t len = tutti__osc_write(buf, sizeof buf, "/tutti/link", "si",
+                                  v->link[0] ? v->link : "off", (int32_t)v->link_peers);
+    for (uint32_t i = 0; len && i < n; i++)
+        F.send(to[i], buf, len);
+    memcpy(F.link_told, v->link, sizeof F.link_told);
+    F.link_peers_told = v->link_peers;
+}
+
+static bool link_changed(const tutti__session_view *v)
+{
+    return (v->link[0] || F.link_told[0]) &&
+           (strcmp(v->link, F.link_told) != 0 || v->link_peers != F.link_peers_told);
+}
+
 static bool session_changed(const tutti__session_view *a, const tutti__session_view *b)
 {
     return a->mode != b->mode || a->horizon_ns != b->horizon_ns ||
@@ -273,6 +295,7 @@ void tutti__feed_subscribe(uint64_t ctx, bool on)
     send_session(&ctx, 1, v);
     send_members(&ctx, 1, v);
     send_timelines(&ctx, 1, v);
+    if (v->link[0]) send_link(&ctx, 1, v);
     free(v);
 }
 
@@ -320,6 +343,7 @@ void tutti__feed_poll(const tutti__session_view *v)
             if (!F.sent || session_changed(&F.last, v)) send_session(to, n, w);
             if (!F.sent || members_changed(&F.last, v)) send_members(to, n, w);
             if (!F.sent || remap || resched) send_timelines(to, n, w);
+            if (link_changed(v)) send_link(to, n, w);
             free(w);
         }
     }

@@ -14,6 +14,7 @@
 #include "auth.h"
 #include "beat.h"
 #include "feed.h"
+#include "linkhost.h"
 #include "ns.h"
 #include "osc.h"
 #include "posix/url.h"
@@ -541,6 +542,8 @@ static void session_status(uint64_t ctx)
      * same in seconds) */
     char guard[600];
     tutti__session_guard_text(guard, sizeof guard);
+    tutti__linkhost_status ls;
+    tutti__linkhost_status_get(&ls);
     const kv kvs[] = {
         {"mode", 's', st.joined ? "session" : "joining", 0},
         {"carried", 'i', NULL, st.carried},
@@ -619,6 +622,20 @@ static void session_status(uint64_t ctx)
         {"anchor_err_max_us", 'f', NULL, bs.err_max_us},
         {"anchor_err_rms_us", 'f', NULL, bs.err_rms_us},
         {"block_clock_ppm", 'f', NULL, bs.ppm},
+        /* the LAN's Link bridge (linkhost.h, docs/link.md) */
+        {"link", 's', tutti__linkhost_state_name(&ls), 0},
+        {"link_peers", 'i', NULL, ls.b.link_peers},
+        {"link_bridges", 'i', NULL, ls.b.bridges},
+        {"link_bpm", 'd', NULL, ls.b.link_bpm},
+        {"link_playing", 'i', NULL, ls.b.link_playing},
+        {"link_phase_error_ms", 'f', NULL, ls.b.phase_error_ms},
+        {"link_max_error_ms", 'f', NULL, ls.b.max_error_ms},
+        {"link_commits", 'i', NULL, (double)ls.b.commits},
+        {"link_reasserts", 'i', NULL, (double)ls.b.reasserts},
+        {"link_switches", 'i', NULL, (double)ls.b.switches},
+        {"link_local_changes", 'i', NULL, (double)ls.b.local_changes},
+        {"link_proposals", 'i', NULL, (double)ls.b.proposals},
+        {"link_error", 's', ls.error, 0},
     };
     uint8_t buf[8192];
     size_t n = write_kv(buf, sizeof buf, kvs, sizeof kvs / sizeof kvs[0]);
@@ -771,6 +788,29 @@ static void tutti_command(uint64_t ctx, tutti__osc_iter *it)
         members_reply(ctx);
         return;
     }
+    if (what && !strcmp(what, "link")) {
+        /* the LAN's Link bridge on or off (linkhost.h): 1|0 or on|off */
+        const char *t = it->m->tags;
+        int on = -1;
+        if (t && t[it->count] == 's') {
+            const char *v = tutti__osc_iter_gets(it, "");
+            on = !strcmp(v, "on") ? 1 : !strcmp(v, "off") ? 0 : -1;
+        } else if (t && t[it->count]) {
+            double v = arg_number(it, NAN);
+            on = v == 1 ? 1 : v == 0 ? 0 : -1;
+        }
+        char why[200];
+        int rc = TUTTI_EINVAL;
+        if (on < 0)
+            snprintf(why, sizeof why, "tutti link: say on or off (1 or 0)");
+        else
+            rc = tutti__linkhost_enable(on == 1, why, sizeof why);
+        if (rc)
+            reply_fmt(ctx, "/fail", "ss", "/cmd", why);
+        else
+            reply_fmt(ctx, "/done", "ss", "/cmd", on ? "tutti link on" : "tutti link off");
+        return;
+    }
     if (what && !strcmp(what, "leave")) {
         tutti__session_leave();
         reply_fmt(ctx, "/done", "ss", "/cmd", "tutti leave");
@@ -784,22 +824,26 @@ static void tutti_command(uint64_t ctx, tutti__osc_iter *it)
         uint32_t tcp = 0;
         for (uint32_t i = 0; i < P.cfg.max_tcp; i++)
             tcp += P.conns[i].used && !P.conns[i].closing;
-        /* key/value pairs: the mode, then ten counters */
-        reply_fmt(ctx, "/tutti/status", "sssisisisisisisisisisi", "mode", "solo", "port",
+        /* key/value pairs: the mode, then ten counters, then the Link
+         * bridge's setting */
+        tutti__linkhost_status ls;
+        tutti__linkhost_status_get(&ls);
+        reply_fmt(ctx, "/tutti/status", "sssisisisisisisisisisiss", "mode", "solo", "port",
                   P.port, "packets", (int32_t)P.st.packets, "invalid",
                   (int32_t)P.st.invalid, "injected", (int32_t)P.st.injected,
                   "inject_failed", (int32_t)P.st.inject_failed, "replies",
                   (int32_t)P.st.replies, "dropped",
                   (int32_t)(P.st.dropped + atomic_load(&P.replies_lost)),
                   "notify_clients", (int32_t)P.nt.nreg, "tcp_clients", (int32_t)tcp,
-                  "feed_clients", (int32_t)tutti__feed_subscribers());
+                  "feed_clients", (int32_t)tutti__feed_subscribers(), "link",
+                  tutti__linkhost_state_name(&ls));
         return;
     }
     char why[384];
     snprintf(why, sizeof why,
              "tutti: no command \"%s\" (commands: join HUB SESSION NAME [JOURNAL [ROLE "
              "[invite INV] [passphrase P] [hub_key HEX]]], leave, status, members, notify "
-             "1|0, bpm BPM, transport 1|0, gain WHO G, mute WHO, unmute WHO)",
+             "1|0, bpm BPM, transport 1|0, gain WHO G, mute WHO, unmute WHO, link on|off)",
              what ? what : "");
     reply_fmt(ctx, "/fail", "ss", "/cmd", why);
 }

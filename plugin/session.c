@@ -8,6 +8,7 @@
 #include "auth.h"
 #include "check.h"
 #include "guard.h"
+#include "linkhost.h"
 #include "journal.h"
 #include "ns.h"
 #include "osc.h"
@@ -283,6 +284,7 @@ static tutti_time wall_now(void);
 void tutti__session_init(const tutti_proxy_host *host)
 {
     S.host = *host;
+    tutti__linkhost_init();
     /* The local grid until a session gives one: 120 bpm, 4 beats a bar, beat
      * 0 at the last whole second. */
     tutti_timeline_init(&S.solo_tl[0], 120.0, 4.0, wall_now() / TUTTI_S * TUTTI_S);
@@ -2307,6 +2309,7 @@ static void stop_member(void)
     tutti_net *n = S.net;
     S.net = NULL;
     pthread_mutex_unlock(&S.mu);
+    tutti__linkhost_detach(); /* the Link bridge steps the member: it goes first */
     atomic_store(&S.live, NULL);
     atomic_store(&S.active, false);
     changed();
@@ -2536,6 +2539,7 @@ int tutti__session_join(const tutti__session_opts *o, char *why, size_t cap)
           mc.invite       ? " with an invitation"
           : mc.passphrase ? " with the passphrase"
                           : " (no credential: an open hub only)");
+    tutti__linkhost_attach(n); /* the LAN's Link bridge, if that is on (linkhost.h) */
     return 0;
 }
 
@@ -2841,9 +2845,19 @@ static void do_view(void *arg, void *engine)
     v->nlist = k < TUTTI_PARTS ? k : TUTTI_PARTS;
 }
 
+static void view_link(tutti__session_view *v)
+{
+    tutti__linkhost_status ls;
+    tutti__linkhost_status_get(&ls);
+    if (!ls.enabled) return;
+    snprintf(v->link, sizeof v->link, "%s", tutti__linkhost_state_name(&ls));
+    v->link_peers = ls.b.link_peers;
+}
+
 void tutti__session_view_get(tutti__session_view *v)
 {
     memset(v, 0, sizeof *v);
+    view_link(v);
     v->mode = TUTTI__MODE_SOLO;
     pthread_mutex_lock(&S.mu);
     if (S.net) {
@@ -2859,6 +2873,7 @@ void tutti__session_view_get(tutti__session_view *v)
         if (v->mode == TUTTI__MODE_SESSION && tutti_net_session_now(S.net, &now)) {
             memset(v, 0, sizeof *v);
             v->mode = TUTTI__MODE_JOINING;
+            view_link(v);
         }
     }
     pthread_mutex_unlock(&S.mu);

@@ -210,6 +210,10 @@ typedef struct tutti__session_view {
     tutti_timeline tl[TUTTI__VIEW_TIMELINES];
     uint32_t nlist; /* the members (at most TUTTI_PARTS listed) */
     tutti_member_info list[TUTTI_PARTS];
+    /* the LAN's Link bridge (linkhost.h): its state's name, "" when the
+     * setting is off; the Link peers it sees */
+    char link[16];
+    uint32_t link_peers;
 } tutti__session_view;
 
 /* Proxy's thread. Blocks for the member's loop. */

@@ -4,7 +4,8 @@
 #
 #   bash tests/link/cities.sh build/tutti build/tests/linkpeer \
 #        [--delays "0 50 100 200"] [--seconds 40] [--plain] [--no-bridge]
-#        [--second-bridge] [--bridge-opt OPTION]...
+#        [--second-bridge] [--bridge-opt OPTION]... [--plugin-a PLUGIN_DIR]
+#        [--trace DIR]
 #
 # For each one-way delay D (ms), with 10 % of it as jitter (uniform, per
 # packet, no reordering):
@@ -19,6 +20,19 @@
 #          city A's peer stops the transport. With --second-bridge a second
 #          `tutti link` joins in city A a few seconds after the first: it
 #          must stand by (one bridge per Link session).
+#          With --plugin-a, city A's bridge is not `tutti link` but a
+#          scsynth with the plugin (from PLUGIN_DIR) that joins the session
+#          with the Link bridge on (TUTTI_LINK=1, docs/plugin.md), as
+#          conductor; its JACK server (dummy driver) runs outside the
+#          namespaces, and the plugin's status (`tutti status --json`, in
+#          city A) is printed before the end as "statusA: {...}", then what
+#          its feed says of the bridge, also after `/cmd tutti link off` and
+#          `on` (tests/link/feedlink.py), as "feedA: {...}".
+#          With --trace DIR, both bridges (`tutti link`) write their step
+#          traces, and tests/link/decompose.py splits the two peers'
+#          difference into the members' clock errors, the bridges' hold on
+#          Link and Link's own part ("decompose: {...}"); the peers' logs and
+#          the traces are kept in DIR.
 #  plain   (--plain) two namespaces joined by tests/link/tapbridge.py, an
 #          Ethernet cable of D each way; a Link peer in each, no tutti.
 # The peers sample beat and phase at the same host instants (both read
@@ -36,6 +50,8 @@ PLAIN=0
 BRIDGE=1
 SECOND=0
 BRIDGE_OPTS=()
+PLUGIN_A=
+TRACE=
 while [ $# -gt 0 ]; do
     case $1 in
     --delays) DELAYS=$2; shift 2 ;;
@@ -44,11 +60,18 @@ while [ $# -gt 0 ]; do
     --no-bridge) BRIDGE=0; shift ;;
     --second-bridge) SECOND=1; shift ;;
     --bridge-opt) BRIDGE_OPTS+=("$2"); shift 2 ;;
+    --plugin-a) PLUGIN_A=$2; shift 2 ;;
+    --trace) TRACE=$(mkdir -p "$2" && cd "$2" && pwd); shift 2 ;;
     *) echo "cities.sh: unknown option $1" >&2; exit 2 ;;
     esac
 done
 [ "$(id -u)" = 0 ] || { echo "cities.sh: needs root (network namespaces)"; exit 77; }
 [ -x "$LINKPEER" ] || fail "no Link test peer at $LINKPEER"
+# city A's scsynth (--plugin-a): its UDP port is in city A's namespace, but
+# the shared memory scsynth names after it is the machine's: a port of this
+# run's own
+SCPORT=$((30000 + $$ % 20000))
+[ -z "$PLUGIN_A" ] || [ -f "$PLUGIN_A/TuttiProxy.so" ] || fail "no plugin in $PLUGIN_A"
 
 P=t19$$
 NSS=()
@@ -56,7 +79,7 @@ ns_cleanup() {
     local ns
     for ns in "${NSS[@]}"; do ip netns del "$ns" 2>/dev/null; done
 }
-trap 'cleanup; ns_cleanup' EXIT
+trap 'cleanup; ns_cleanup; rm -f /dev/shm/SuperColliderServer_$SCPORT' EXIT
 
 ns_add() {
     ip netns add "$1" || fail "cannot create network namespace $1"
@@ -81,9 +104,16 @@ start_peer() {
 say() { local fd; eval "fd=\$FD_$1"; echo "$2" >&"$fd"; }
 
 stop_all() {
-    local p
-    for p in "${PIDS[@]}"; do kill -TERM "$p" 2>/dev/null; done
-    for p in "${PIDS[@]}"; do wait "$p" 2>/dev/null; done
+    local p jack=${PID_jackd:-}
+    # JACK's server last, once its clients are gone: a server that does not
+    # end cleanly keeps its entry in JACK's registry (8 for the machine)
+    for p in "${PIDS[@]}"; do [ "$p" = "$jack" ] || kill -TERM "$p" 2>/dev/null; done
+    for p in "${PIDS[@]}"; do [ "$p" = "$jack" ] || wait "$p" 2>/dev/null; done
+    if [ -n "$jack" ]; then
+        kill -TERM "$jack" 2>/dev/null
+        wait "$jack" 2>/dev/null
+        PID_jackd=
+    fi
     PIDS=()
     exec {FD_peerA}>&- {FD_peerB}>&-
     ns_cleanup
@@ -96,6 +126,11 @@ run_bridge() {
     local d=$1 j h=${P}h a=${P}a b=${P}b t0 tc1 tc2
     rm -f "$WORK"/bridge*.out "$WORK"/peer*.out
     j=$(jitter_of "$d")
+    local ta=() tb=()
+    if [ -n "$TRACE" ]; then
+        ta=(--trace "$TRACE/traceA-$d.txt")
+        tb=(--trace "$TRACE/traceB-$d.txt")
+    fi
     ns_add "$h"; ns_add "$a"; ns_add "$b"
     ip link add "${P}ha" netns "$h" type veth peer name "${P}ah" netns "$a" || fail "veth"
     ip link add "${P}hb" netns "$h" type veth peer name "${P}bh" netns "$b" || fail "veth"
@@ -117,10 +152,19 @@ run_bridge() {
     start_peer peerB "$b"
     sleep 1
     t0=$(raw_us)
-    start bridgeA ip netns exec "$a" "$TUTTI" link tcp://10.19.1.1:7001 cities cityA \
-        --duration $((SECS + 30)) "${BRIDGE_OPTS[@]}"
+    if [ -n "$PLUGIN_A" ]; then
+        # a JACK server for the city's scsynth (no network of its own);
+        # stop_all ends it with the rest
+        start_jackd -r -d dummy -r 48000 -p 256
+        start bridgeA ip netns exec "$a" env TUTTI_LINK=1 TUTTI_HUB=tcp://10.19.1.1:7001 \
+            TUTTI_SESSION=cities TUTTI_NAME=cityA TUTTI_ROLE=conductor \
+            scsynth -u "$SCPORT" -b 32768 -a 4112 -c 32768 -U "$PLUGIN_A:/usr/lib/SuperCollider/plugins"
+    else
+        start bridgeA ip netns exec "$a" "$TUTTI" link tcp://10.19.1.1:7001 cities cityA \
+            --duration $((SECS + 30)) "${BRIDGE_OPTS[@]}" "${ta[@]}"
+    fi
     start bridgeB ip netns exec "$b" "$TUTTI" link tcp://10.19.2.1:7001 cities cityB \
-        --duration $((SECS + 30)) "${BRIDGE_OPTS[@]}"
+        --duration $((SECS + 30)) "${BRIDGE_OPTS[@]}" "${tb[@]}"
     if [ "$SECOND" = 1 ]; then
         sleep 3
         start bridgeA2 ip netns exec "$a" "$TUTTI" link tcp://10.19.1.1:7001 cities cityA2 \
@@ -134,6 +178,13 @@ run_bridge() {
     sleep $((SECS / 8)); tc2=$(raw_us); say peerB "tempo 96"
     sleep $((SECS / 8)); ts2=$(raw_us); say peerA "stop"
     sleep $((SECS / 4 + 2))
+    if [ -n "$PLUGIN_A" ]; then
+        ip netns exec "$a" "$TUTTI" status --proxy 57121 --json >"$WORK/statusA.json" \
+            2>"$WORK/statusA.log" || cat "$WORK/statusA.log"
+        # the feed's /tutti/link, and the setting turned off and on again
+        ip netns exec "$a" python3 "$HERE/feedlink.py" 57121 >"$WORK/feedA.json" \
+            2>"$WORK/feedA.log" || cat "$WORK/feedA.log"
+    fi
     stop_all
     python3 "$HERE/analyze.py" "$WORK/peerA.out" "$WORK/peerB.out" --from-us "$t0" \
         --switch-after-us "$tc1" --switch-before-us "$ts1" \
@@ -142,7 +193,22 @@ run_bridge() {
         --label "bridge delay ${d}ms jitter ${j}ms" >"$WORK/r.json" ||
         fail "analysis failed"
     cat "$WORK/r.json"
+    if [ -n "$TRACE" ]; then
+        cp "$WORK/peerA.out" "$TRACE/peerA-$d.out"
+        cp "$WORK/peerB.out" "$TRACE/peerB-$d.out"
+        [ -s "$TRACE/traceA-$d.txt" ] && [ -s "$TRACE/traceB-$d.txt" ] &&
+            python3 "$HERE/decompose.py" "$WORK/peerA.out" "$WORK/peerB.out" \
+                "$TRACE/traceA-$d.txt" "$TRACE/traceB-$d.txt" --from-us "$t0" \
+                --label "delay ${d}ms" | sed "s/^/decompose: /"
+    fi
+    if [ -n "$PLUGIN_A" ]; then
+        [ -s "$WORK/statusA.json" ] && sed "s/^/statusA: /" "$WORK/statusA.json"
+        [ -s "$WORK/feedA.json" ] && sed "s/^/feedA: /" "$WORK/feedA.json"
+        grep -E "FAILURE|late [0-9]|link" "$WORK/bridgeA.out" "$WORK/bridgeA.log" |
+            sed "s/^/scsynthA: /"
+    fi
     for x in A B A2; do
+        [ -z "$PLUGIN_A" ] || [ "$x" != A ] || continue
         [ -f "$WORK/bridge$x.out" ] && tail -n 1 "$WORK/bridge$x.out" | sed "s/^/bridge$x: /"
     done
 }

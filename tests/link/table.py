@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
 """Summarise cities.sh runs (files of its JSON lines) as the Markdown rows of
-docs/benchmarks.md: per label, each run's figures, and their range.
+docs/benchmarks.md: per label, each run's figures, and their range; then,
+for runs made with --trace, the decomposition's (decompose.py) ranges.
 
     table.py RUN1.out [RUN2.out ...]
 """
@@ -19,11 +20,15 @@ def fmt(xs, unit="", nd=2):
 
 
 rows = OrderedDict()
+parts = OrderedDict()
 for path in sys.argv[1:]:
     for line in open(path):
         if line.startswith("{"):
             r = json.loads(line)
             rows.setdefault(r["label"], []).append(r)
+        elif line.startswith("decompose: "):
+            r = json.loads(line[len("decompose: "):])
+            parts.setdefault(r["label"], []).append(r)
 print("| run | runs | lock | p50 | p99 | max | p99 / max without own changes | tempo switch Δt | start/stop Δt |")
 print("|---|---|---|---|---|---|---|---|---|")
 for label, rs in rows.items():
@@ -43,3 +48,17 @@ for label, rs in rows.items():
         fmt([r.get("steady_p99_ms") for r in locked], " ms", 3),
         fmt([r.get("steady_max_ms") for r in locked], " ms", 2),
         fmt(sw, " ms", 3), fmt(tr, " ms", 3)))
+if parts:
+    print()
+    print("| run | runs | p99 apart (own changes left out) | clock part p99 | hold part p99 "
+          "| Link part p99 | apart minus clock p99 | corr(apart, clock) |")
+    print("|---|---|---|---|---|---|---|---|")
+    for label, rs in parts.items():
+        print("| %s | %d | %s | %s | %s | %s | %s | %s |" % (
+            label, len(rs),
+            fmt([r["measured_ms"]["p99"] for r in rs], " ms", 3),
+            fmt([r["clock_ms"]["p99"] for r in rs], " ms", 3),
+            fmt([r["hold_ms"]["p99"] for r in rs], " ms", 3),
+            fmt([r["link_ms"]["p99"] for r in rs], " ms", 3),
+            fmt([r["measured_minus_clock_ms"]["p99"] for r in rs], " ms", 3),
+            fmt([r["corr_measured_clock"] for r in rs], "", 2)))
