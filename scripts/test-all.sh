@@ -53,29 +53,39 @@ stage "Debian package: build, install, play from the installed files, remove"
 # with a /dev/shm of its own, as the end-to-end tests (tests/e2e/private-shm.sh)
 bash tests/e2e/private-shm.sh bash scripts/package-check.sh build-deb
 
+# The sanitizer stages leave out the end-to-end tests built around real
+# scsynth, sclang, Sonic Pi and Link servers: the plugin runs inside scsynth,
+# which never loads a sanitizer runtime, so there only the tutti program
+# would be checked, and the shorter plugin tests kept here (plugin_feed,
+# plugin_solo, guard, join_load) already drive its join, status and control
+# commands; the plugin's own code runs sanitized in its unit tests
+# (tutti_proxy). This keeps the whole run under an hour.
+SCSYNTH_E2E='e2e\.(sclang|sonicpi|ugen|link_plugin|plugin_session|trio_solo|eval_smoke|server_check)|sc\.quark'
+
 stage "address + undefined sanitizers"
 cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DCMAKE_C_COMPILER=clang \
       -DTUTTI_SANITIZER=address -DTUTTI_WERROR=ON >/dev/null
 cmake --build build-asan -j"$jobs"
 export TUTTI_SONICPI_SESSION=0 # Sonic Pi's scsynth runs the plugin, never sanitized
-TUTTI_SIM_SEEDS=3 ASAN_OPTIONS=detect_leaks=1 ctest --test-dir build-asan --output-on-failure -j"$jobs"
+TUTTI_SIM_SEEDS=3 ASAN_OPTIONS=detect_leaks=1 ctest --test-dir build-asan --output-on-failure -j"$jobs" \
+    -E "$SCSYNTH_E2E"
 cmake -S . -B build-ubsan -DCMAKE_BUILD_TYPE=Debug -DCMAKE_C_COMPILER=clang \
       -DTUTTI_SANITIZER=undefined -DTUTTI_WERROR=ON >/dev/null
 cmake --build build-ubsan -j"$jobs"
 # The undefined-behaviour build runs the unit tests and the end-to-end tests
 # that drive the engines, the wire and the handshake with real and hostile
-# peers; the tests built around real scsynth, sclang, Sonic Pi and Link
-# servers run under the address and thread sanitizers only, which keeps the
-# whole run under an hour.
+# peers; the Link bridges and the guard run under the address and thread
+# sanitizers.
 TUTTI_SIM_SEEDS=3 ctest --test-dir build-ubsan --output-on-failure -j"$jobs" \
-    -E 'e2e\.(sclang|sonicpi|ugen|link|plugin_session|trio_solo|guard|eval_smoke|server_check)|sc\.quark'
+    -E "$SCSYNTH_E2E|e2e\.(link|guard)_test"
 
 
 stage "thread sanitizer"
 cmake -S . -B build-tsan -DCMAKE_BUILD_TYPE=Debug -DCMAKE_C_COMPILER=clang \
       -DTUTTI_SANITIZER=thread -DTUTTI_WERROR=ON >/dev/null
 cmake --build build-tsan -j"$jobs"
-TUTTI_SIM_SEEDS=2 TSAN_OPTIONS=halt_on_error=1 ctest --test-dir build-tsan --output-on-failure -j"$jobs"
+TUTTI_SIM_SEEDS=2 TSAN_OPTIONS=halt_on_error=1 ctest --test-dir build-tsan --output-on-failure -j"$jobs" \
+    -E "$SCSYNTH_E2E"
 
 stage "Bela: armhf cross build, unit tests under qemu-arm"
 cmake -S . -B build-armhf -DCMAKE_TOOLCHAIN_FILE=cmake/armhf-toolchain.cmake \
@@ -91,6 +101,6 @@ stage "fuzzing the wire decoder (short run)"
 cmake -S . -B build-fuzz -DCMAKE_C_COMPILER=clang -DTUTTI_FUZZ=ON -DTUTTI_BUILD_NET=OFF \
       -DTUTTI_BUILD_TESTS=OFF -DTUTTI_WERROR=ON >/dev/null
 cmake --build build-fuzz -j"$jobs"
-bash tests/fuzz/run.sh build-fuzz 60
+bash tests/fuzz/run.sh build-fuzz 30
 
 stage "all stages passed"
