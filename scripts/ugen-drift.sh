@@ -23,7 +23,7 @@ cleanup() {
     for p in "${PIDS[@]}"; do kill -TERM "$p" 2>/dev/null; done
     sleep 1
     for p in "${PIDS[@]}"; do kill -KILL "$p" 2>/dev/null; done
-    [ -n "${KEEP:-}" ] || rm -f "$WORK"/s?.wav
+    [ -n "${KEEP:-}" ] || rm -f "$WORK"/s?.wav "$WORK"/common.wav
     echo "work folder: $WORK" >&2
 }
 trap cleanup EXIT
@@ -37,6 +37,7 @@ PIDS+=($!)
 for i in $(seq 100); do [ -s "$WORK/hub.url" ] && break; sleep 0.1; done
 python3 "$TOP/tests/e2e/ugen_sync.py" --tutti "$BUILD/tutti" --plugin-dir "$BUILD/plugin" \
     --work "$WORK" --hub "$(cat "$WORK/hub.url")" --seconds "$SECONDS_RUN" --measure \
+    --jackd-log "$WORK/jackd.log" \
     >"$WORK/run.log"
 rc=$?
 cat "$WORK/run.log"
