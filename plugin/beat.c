@@ -7,6 +7,7 @@
 
 #include <math.h>
 #include <stdatomic.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
@@ -33,7 +34,7 @@ static struct beat {
     uint32_t back;                        /* the loop's */
     uint32_t front;                       /* the audio thread's */
 
-    /* CLOCK_REALTIME - CLOCK_MONOTONIC, ns, as the loop last measured it (0:
+    /* CLOCK_REALTIME - JACK's monotonic clock, ns, as the loop last measured it (0:
      * not yet), for anchors from JACK's clock */
     _Atomic int64_t mono_to_wall;
 
@@ -312,16 +313,40 @@ static void take(const anchor *a)
     B.st.ppm = (B.nominal / B.slope - 1) * 1e6;
 }
 
-/* CLOCK_REALTIME - CLOCK_MONOTONIC in ns since 1900, from the closest of
+/* JACK's own clock, when the plugin was told how to read it: the clock
+ * whose readings match it (JACK2 on Linux reads CLOCK_MONOTONIC_RAW or
+ * CLOCK_MONOTONIC, depending on its version; the two differ by what NTP
+ * has slewed since boot, often hundreds of milliseconds). */
+static uint64_t (*jack_now_us)(void);
+
+void tutti__beat_jack_clock(uint64_t (*now_us)(void))
+{
+    jack_now_us = now_us;
+}
+
+static clockid_t jack_clock(void)
+{
+    if (!jack_now_us) return CLOCK_MONOTONIC;
+    struct timespec m, r;
+    clock_gettime(CLOCK_MONOTONIC, &m);
+    clock_gettime(CLOCK_MONOTONIC_RAW, &r);
+    int64_t j = (int64_t)jack_now_us() * 1000;
+    int64_t dm = j - ((int64_t)m.tv_sec * TUTTI_S + m.tv_nsec);
+    int64_t dr = j - ((int64_t)r.tv_sec * TUTTI_S + r.tv_nsec);
+    return llabs(dr) < llabs(dm) ? CLOCK_MONOTONIC_RAW : CLOCK_MONOTONIC;
+}
+
+/* CLOCK_REALTIME - JACK's clock in ns since 1900, from the closest of
  * three readings. */
 static int64_t mono_to_wall(void)
 {
+    clockid_t id = jack_clock();
     int64_t best = 0, gap = INT64_MAX;
     for (int i = 0; i < 3; i++) {
         struct timespec a, w, b;
-        clock_gettime(CLOCK_MONOTONIC, &a);
+        clock_gettime(id, &a);
         clock_gettime(CLOCK_REALTIME, &w);
-        clock_gettime(CLOCK_MONOTONIC, &b);
+        clock_gettime(id, &b);
         int64_t na = (int64_t)a.tv_sec * TUTTI_S + a.tv_nsec;
         int64_t nb = (int64_t)b.tv_sec * TUTTI_S + b.tv_nsec;
         int64_t nw = ((int64_t)w.tv_sec + 2208988800LL) * TUTTI_S + w.tv_nsec;

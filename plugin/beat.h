@@ -99,12 +99,17 @@ void tutti__beat_anchor_rt(uint32_t bufcounter, int64_t t, int offset, float sub
  * (TUTTI_UGEN_CLOCK=jack; docs/plugin.md): `cycle_us` and `next_us` are the
  * current JACK cycle's start and the next one's as jack_get_cycle_times
  * gives them (the engine's DLL, CLOCK_MONOTONIC microseconds, the same for
- * every client of one JACK server), and `bufcounter` a block of that cycle:
+ * every client of one JACK server; its monotonic clock, tutti__beat_jack_clock),
+ * and `bufcounter` a block of that cycle:
  * the block's start is the cycle's plus its place in the cycle. Nothing is
  * taken before the loop has measured the monotonic clock against the wall
  * clock (tutti__beat_update). */
 void tutti__beat_anchor_jack_rt(uint32_t bufcounter, uint64_t cycle_us, uint64_t next_us,
                                 double sr, int buflen);
+
+/* How to read JACK's clock (jack_get_time), so that the loop can tell which
+ * of the system's monotonic clocks it is; without it, CLOCK_MONOTONIC. */
+void tutti__beat_jack_clock(uint64_t (*now_us)(void));
 
 /* The newest model (never NULL; valid == false until the first anchor). The
  * pointer stays good until the next call. */

@@ -348,6 +348,9 @@ PluginLoad(TuttiProxy)
         if (fn && dladdr(fn, &di) && di.dli_fname && strstr(di.dli_fname, "pipewire"))
             fn = nullptr; /* PipeWire's JACK needs a client handle */
         g_cycle_times = reinterpret_cast<CycleTimesFn>(fn);
+        if (fn)
+            tutti__beat_jack_clock(reinterpret_cast<uint64_t (*)(void)>(
+                dlsym(RTLD_DEFAULT, "jack_get_time")));
         Print(fn ? "tutti: the UGens follow JACK's engine clock\n"
                  : "tutti: TUTTI_UGEN_CLOCK=jack needs JACK2; the UGens follow the "
                    "server's clock\n");
