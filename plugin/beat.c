@@ -7,7 +7,9 @@
 
 #include <math.h>
 #include <stdatomic.h>
+#include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #define RING 256 /* anchors in flight, audio thread -> loop (power of two) */
 #define DIRTY 4u
@@ -32,6 +34,10 @@ static struct beat {
     uint32_t back;                        /* the loop's */
     uint32_t front;                       /* the audio thread's */
 
+    /* CLOCK_REALTIME - JACK's monotonic clock, ns, as the loop last measured it (0:
+     * not yet), for anchors from JACK's clock */
+    _Atomic int64_t mono_to_wall;
+
     /* the audio thread's own: the newest anchor, used from its block on
      * (before the loop has seen it: after an xrun the server's block times
      * jump, and the UGens follow at the next anchor) */
@@ -53,6 +59,26 @@ static struct beat {
 
 /* ------------------------------------------------------- the audio thread */
 
+/* Block `bufcounter` starts at wall time t (ns since 1900). */
+static void put_rt(uint32_t bufcounter, int64_t t, double sr, int buflen)
+{
+    B.rt_valid = true;
+    B.rt_bufcounter = bufcounter;
+    B.rt_t = t;
+    uint32_t h = atomic_load_explicit(&B.head, memory_order_relaxed);
+    uint32_t tl = atomic_load_explicit(&B.tail, memory_order_acquire);
+    if (h - tl >= RING) {
+        atomic_fetch_add_explicit(&B.dropped, 1, memory_order_relaxed);
+        return;
+    }
+    anchor *a = &B.ring[h % RING];
+    a->bufcounter = bufcounter;
+    a->t = t;
+    a->sr = sr;
+    a->buflen = buflen;
+    atomic_store_explicit(&B.head, h + 1, memory_order_release);
+}
+
 void tutti__beat_anchor_rt(uint32_t bufcounter, int64_t t, int offset, float subsample,
                            double sr, int buflen)
 {
@@ -62,21 +88,24 @@ void tutti__beat_anchor_rt(uint32_t bufcounter, int64_t t, int offset, float sub
      * be wrong, so they are not used */
     if (offset <= 0 || offset >= buflen - 1) return;
     double after = ((double)offset + (double)subsample - 0.5) / sr * 1e9;
-    B.rt_valid = true;
-    B.rt_bufcounter = bufcounter;
-    B.rt_t = t - (int64_t)llround(after);
-    uint32_t h = atomic_load_explicit(&B.head, memory_order_relaxed);
-    uint32_t tl = atomic_load_explicit(&B.tail, memory_order_acquire);
-    if (h - tl >= RING) {
-        atomic_fetch_add_explicit(&B.dropped, 1, memory_order_relaxed);
-        return;
-    }
-    anchor *a = &B.ring[h % RING];
-    a->bufcounter = bufcounter;
-    a->t = t - (int64_t)llround(after);
-    a->sr = sr;
-    a->buflen = buflen;
-    atomic_store_explicit(&B.head, h + 1, memory_order_release);
+    put_rt(bufcounter, t - (int64_t)llround(after), sr, buflen);
+}
+
+void tutti__beat_anchor_jack_rt(uint32_t bufcounter, uint64_t cycle_us, uint64_t next_us,
+                                double sr, int buflen)
+{
+    int64_t m2w = atomic_load_explicit(&B.mono_to_wall, memory_order_relaxed);
+    if (!(sr > 0) || buflen <= 0 || !m2w || next_us <= cycle_us) return;
+    /* the cycle in blocks: scsynth runs a whole number of blocks per JACK
+     * cycle, counting mBufCounter from 0, so a block's place in its cycle
+     * is its number modulo that */
+    double cycle_ns = (double)(next_us - cycle_us) * 1e3;
+    long blocks = lround(cycle_ns * 1e-9 * sr / buflen);
+    if (blocks < 1) return;
+    double k = (double)(bufcounter % (uint32_t)blocks);
+    int64_t t =
+        (int64_t)cycle_us * 1000 + (int64_t)llround(k * cycle_ns / (double)blocks) + m2w;
+    put_rt(bufcounter, t, sr, buflen);
 }
 
 const tutti__beat_model *tutti__beat_read_rt(void)
@@ -284,8 +313,54 @@ static void take(const anchor *a)
     B.st.ppm = (B.nominal / B.slope - 1) * 1e6;
 }
 
+/* JACK's own clock, when the plugin was told how to read it: the clock
+ * whose readings match it (JACK2 on Linux reads CLOCK_MONOTONIC_RAW or
+ * CLOCK_MONOTONIC, depending on its version; the two differ by what NTP
+ * has slewed since boot, often hundreds of milliseconds). */
+static uint64_t (*jack_now_us)(void);
+
+void tutti__beat_jack_clock(uint64_t (*now_us)(void))
+{
+    jack_now_us = now_us;
+}
+
+static clockid_t jack_clock(void)
+{
+    if (!jack_now_us) return CLOCK_MONOTONIC;
+    struct timespec m, r;
+    clock_gettime(CLOCK_MONOTONIC, &m);
+    clock_gettime(CLOCK_MONOTONIC_RAW, &r);
+    int64_t j = (int64_t)jack_now_us() * 1000;
+    int64_t dm = j - ((int64_t)m.tv_sec * TUTTI_S + m.tv_nsec);
+    int64_t dr = j - ((int64_t)r.tv_sec * TUTTI_S + r.tv_nsec);
+    return llabs(dr) < llabs(dm) ? CLOCK_MONOTONIC_RAW : CLOCK_MONOTONIC;
+}
+
+/* CLOCK_REALTIME - JACK's clock in ns since 1900, from the closest of
+ * three readings. */
+static int64_t mono_to_wall(void)
+{
+    clockid_t id = jack_clock();
+    int64_t best = 0, gap = INT64_MAX;
+    for (int i = 0; i < 3; i++) {
+        struct timespec a, w, b;
+        clock_gettime(id, &a);
+        clock_gettime(CLOCK_REALTIME, &w);
+        clock_gettime(id, &b);
+        int64_t na = (int64_t)a.tv_sec * TUTTI_S + a.tv_nsec;
+        int64_t nb = (int64_t)b.tv_sec * TUTTI_S + b.tv_nsec;
+        int64_t nw = ((int64_t)w.tv_sec + 2208988800LL) * TUTTI_S + w.tv_nsec;
+        if (nb - na < gap) {
+            gap = nb - na;
+            best = nw - (na + (nb - na) / 2);
+        }
+    }
+    return best;
+}
+
 void tutti__beat_update(int64_t offset_ns, const tutti_timeline *tl, uint32_t ntl)
 {
+    atomic_store_explicit(&B.mono_to_wall, mono_to_wall(), memory_order_relaxed);
     uint32_t h = atomic_load_explicit(&B.head, memory_order_acquire);
     uint32_t t = atomic_load_explicit(&B.tail, memory_order_relaxed);
     for (; t != h; t++)

@@ -28,6 +28,15 @@
  *   (the status shows them; docs/benchmarks.md has the figures). An anchor
  *   more than TUTTI__BEAT_JUMP off (an xrun, a driver restart) starts the line
  *   afresh.
+ * - Servers that share one JACK server share its frames, but not their
+ *   block times: each scsynth's JACK driver keeps its own DLL, fed with the
+ *   time its own process callback starts and reset at every xrun, so three
+ *   servers put the same frame at times a few samples apart, and up to a
+ *   period apart for seconds after an xrun (docs/benchmarks.md). With
+ *   TUTTI_UGEN_CLOCK=jack the anchors come from JACK's engine clock instead
+ *   (tutti__beat_anchor_jack_rt): the servers' UGens agree with each other,
+ *   and leave the server's own scheduling of bundles by its DLL's error and
+ *   its output latency.
  * - The model the audio thread reads (the line, the session's offset from
  *   the wall clock as the member estimates it, and the timeline schedule)
  *   is published through a triple buffer: the writer fills a private copy and
@@ -85,6 +94,22 @@ typedef struct tutti__beat_model {
  * World's, `sr` the sample rate, `buflen` the samples per block. */
 void tutti__beat_anchor_rt(uint32_t bufcounter, int64_t t, int offset, float subsample,
                            double sr, int buflen);
+
+/* The same when the blocks are tied to JACK's engine clock instead
+ * (TUTTI_UGEN_CLOCK=jack; docs/plugin.md): `cycle_us` and `next_us` are the
+ * current JACK cycle's start and the next one's as jack_get_cycle_times
+ * gives them (the engine's DLL, CLOCK_MONOTONIC microseconds, the same for
+ * every client of one JACK server; its monotonic clock, tutti__beat_jack_clock),
+ * and `bufcounter` a block of that cycle:
+ * the block's start is the cycle's plus its place in the cycle. Nothing is
+ * taken before the loop has measured the monotonic clock against the wall
+ * clock (tutti__beat_update). */
+void tutti__beat_anchor_jack_rt(uint32_t bufcounter, uint64_t cycle_us, uint64_t next_us,
+                                double sr, int buflen);
+
+/* How to read JACK's clock (jack_get_time), so that the loop can tell which
+ * of the system's monotonic clocks it is; without it, CLOCK_MONOTONIC. */
+void tutti__beat_jack_clock(uint64_t (*now_us)(void));
 
 /* The newest model (never NULL; valid == false until the first anchor). The
  * pointer stays good until the next call. */

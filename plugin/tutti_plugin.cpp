@@ -64,6 +64,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <cstdlib>
 #include <cstring>
 #include <dlfcn.h>
 #include <time.h>
@@ -177,10 +178,26 @@ void attach_cmd(World *world, void *, sc_msg_iter *, void *)
     g_world.compare_exchange_strong(none, world, std::memory_order_release);
 }
 
+/* jack_get_cycle_times, when TUTTI_UGEN_CLOCK=jack and the server runs on
+ * JACK2 (which reads the engine's clock from shared memory and ignores the
+ * client argument; the plugin has no client of its own). */
+using CycleTimesFn = int (*)(const void *, uint32_t *, uint64_t *, uint64_t *, float *);
+CycleTimesFn g_cycle_times;
+
 /* /cmd tutti_anchor NTP_HI NTP_LO, on the audio thread, in the block its
  * bundle's time falls in: that block's start time, for the UGens (beat.h). */
 void anchor_cmd(World *world, void *, sc_msg_iter *args, void *)
 {
+    if (g_cycle_times) {
+        uint32_t frames;
+        uint64_t cycle_us, next_us;
+        float period_us;
+        if (g_cycle_times(nullptr, &frames, &cycle_us, &next_us, &period_us) == 0)
+            tutti__beat_anchor_jack_rt(static_cast<uint32_t>(world->mBufCounter),
+                                       cycle_us, next_us, world->mSampleRate,
+                                       world->mBufLength);
+        return;
+    }
     uint32_t hi = static_cast<uint32_t>(args->geti());
     uint32_t lo = static_cast<uint32_t>(args->geti());
     tutti__beat_anchor_rt(static_cast<uint32_t>(world->mBufCounter),
@@ -324,6 +341,20 @@ PluginLoad(TuttiProxy)
     tutti__ugens_load(inTable);
     DefineDtorUnit(TuttiGuard);
 
+    const char *clock = getenv("TUTTI_UGEN_CLOCK");
+    if (clock && !strcmp(clock, "jack")) {
+        void *fn = dlsym(RTLD_DEFAULT, "jack_get_cycle_times");
+        Dl_info di;
+        if (fn && dladdr(fn, &di) && di.dli_fname && strstr(di.dli_fname, "pipewire"))
+            fn = nullptr; /* PipeWire's JACK needs a client handle */
+        g_cycle_times = reinterpret_cast<CycleTimesFn>(fn);
+        if (fn)
+            tutti__beat_jack_clock(reinterpret_cast<uint64_t (*)(void)>(
+                dlsym(RTLD_DEFAULT, "jack_get_time")));
+        Print(fn ? "tutti: the UGens follow JACK's engine clock\n"
+                 : "tutti: TUTTI_UGEN_CLOCK=jack needs JACK2; the UGens follow the "
+                   "server's clock\n");
+    }
     g_send = reinterpret_cast<SendPacketFn>(
         dlsym(RTLD_DEFAULT, "World_SendPacketWithContext"));
     if (!g_send) {

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The beat UGens over a long run: three scsynth servers with the plugin in one
-# session on JACK's dummy driver, recorded by a fourth; every beat a
+# session on JACK's dummy driver, each recording itself; every beat a
 # TuttiTrig click and a note scheduled for it (tests/e2e/ugen_sync.py). Prints
 # how far apart notes and clicks are in each server's recording, how far apart
 # the three recordings' click trains are (and scsynth's own notes), each
@@ -8,12 +8,18 @@
 # re-anchoring, its rate against nominal) and JACK's xruns; the last line is
 # one JSON object. docs/benchmarks.md has the figures.
 #
-#   bash scripts/ugen-drift.sh [SECONDS]     (default 600; CI runs 8 s of it:
-#                                            e2e.ugen_sync_test)
+#   bash scripts/ugen-drift.sh [SECONDS] [jack]
+#       (default 600; CI runs 8 s of it: e2e.ugen_sync_test; `jack`: the
+#       servers run with TUTTI_UGEN_CLOCK=jack, the UGens on JACK's clock)
+#
+# Every server's clicks and notes are also recorded on one JACK timeline
+# (jack_rec) and compared beat by beat, apart near jackd's xruns.
 #
 # Needs a build (build/tutti, build/plugin/TuttiProxy.so), scsynth and jackd.
 set -u
 SECONDS_RUN=${1:-600}
+CLOCK_ARG=()
+[ "${2:-}" = jack ] && CLOCK_ARG=(--jack-clock)
 TOP=$(cd "$(dirname "$0")/.." && pwd)
 BUILD=${BUILD:-$TOP/build}
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/tutti-ugen-drift.XXXXXX")
@@ -23,7 +29,7 @@ cleanup() {
     for p in "${PIDS[@]}"; do kill -TERM "$p" 2>/dev/null; done
     sleep 1
     for p in "${PIDS[@]}"; do kill -KILL "$p" 2>/dev/null; done
-    [ -n "${KEEP:-}" ] || rm -f "$WORK"/s?.wav
+    [ -n "${KEEP:-}" ] || rm -f "$WORK"/s?.wav "$WORK"/common.wav
     echo "work folder: $WORK" >&2
 }
 trap cleanup EXIT
@@ -37,6 +43,7 @@ PIDS+=($!)
 for i in $(seq 100); do [ -s "$WORK/hub.url" ] && break; sleep 0.1; done
 python3 "$TOP/tests/e2e/ugen_sync.py" --tutti "$BUILD/tutti" --plugin-dir "$BUILD/plugin" \
     --work "$WORK" --hub "$(cat "$WORK/hub.url")" --seconds "$SECONDS_RUN" --measure \
+    --jackd-log "$WORK/jackd.log" "${CLOCK_ARG[@]}" \
     >"$WORK/run.log"
 rc=$?
 cat "$WORK/run.log"

@@ -2,7 +2,7 @@
 """The beat UGens against scsynth's own scheduling, on three servers.
 
     ugen_sync.py --tutti T --plugin-dir D --work W --hub URL [--seconds S]
-                 [--tempo-change] [--max-diff N]
+                 [--tempo-change] [--max-diff N] [--jackd-log F [--common-max N]]
 
 Three scsynth servers with the plugin join the hub, each recording its own
 output (DiskOut, examples/osc/record.py) from the same moment. A Python client
@@ -26,6 +26,17 @@ server, placed by that server's own clock) agree within --max-diff samples;
 so the three servers' beat grids agree in session time, as each server's
 clock tells it.
 
+With --jackd-log, a JACK recorder (jack_rec) also records the three
+servers' clicks and notes on ONE timeline: every channel has the same JACK
+frames, so the servers can be compared beat by beat, which their own
+recordings cannot (a server that skips blocks in an xrun loses them from its
+recording). jackd's xruns are timed as it reports them; a click or note from
+--xrun-guard seconds after one to 50 ms before is counted apart. Checked
+there: away from xruns every note is within --max-diff samples of its own
+server's click; printed: each server's clicks minus s1's, beat by beat, next
+to scsynth's own notes minus s1's, and the spread by the time since the last
+xrun (--common-max makes the clicks' agreement a condition).
+
 The same program measures the UGens' anchoring over a long run (--seconds
 600; scripts/ugen-drift.sh): the figures go to the last line of its output,
 one JSON object, with each server's anchor statistics from /tutti/status.
@@ -37,6 +48,7 @@ import os
 import re
 import subprocess
 import sys
+import threading
 import time
 import wave
 
@@ -172,6 +184,155 @@ def nearest(xs, v):
     return min(c, key=lambda x: abs(x - v)) if c else None
 
 
+class XrunWatch(threading.Thread):
+    """The wall time of every xrun jackd reports (its stderr, unbuffered, in
+    a file), read every 5 ms."""
+
+    def __init__(self, path):
+        super().__init__(daemon=True)
+        self.path, self.times, self.done = path, [], False
+        try:
+            self.pos = os.path.getsize(path)
+        except OSError:
+            self.pos = 0
+
+    def run(self):
+        while not self.done:
+            time.sleep(0.005)
+            try:
+                with open(self.path, "rb") as fh:
+                    fh.seek(self.pos)
+                    b = fh.read()
+            except OSError:
+                continue
+            if b:
+                self.pos += len(b)
+                self.times += [time.time()] * b.count(b"XRun")
+
+
+def frame_of_wall(recorded, sent_w):
+    """A line from wall time to the common recording's frames, fitted to the
+    notes: `recorded` the note onsets (frames), `sent_w` the wall times they
+    were scheduled for. Returns (a, b): frame = a + b * (w - sent_w[0])."""
+    a, b = recorded[0] - 0.0, float(SR)
+    pairs = []
+    for w in sent_w:
+        x = nearest(recorded, a + b * (w - sent_w[0]))
+        if x is not None and abs(x - (a + b * (w - sent_w[0]))) < SR * 0.1:
+            pairs.append((w - sent_w[0], x))
+    if len(pairs) >= 2:
+        n = len(pairs)
+        sx = sum(p[0] for p in pairs)
+        sy = sum(p[1] for p in pairs)
+        sxx = sum(p[0] * p[0] for p in pairs)
+        sxy = sum(p[0] * p[1] for p in pairs)
+        d = n * sxx - sx * sx
+        if d > 0:
+            b = (n * sxy - sx * sy) / d
+            a = (sy - b * sx) / n
+    return a, b
+
+
+def xrun_test(notes, sent_w, xruns, guard):
+    """For a recording whose note onsets are `notes`: a test of whether a
+    frame is near an xrun (from `guard` seconds after one to 50 ms before)."""
+    import bisect
+    a, b = frame_of_wall(notes, sent_w)
+    xf = sorted(a + b * (w - sent_w[0]) for w in xruns)
+    lo_g, hi_g = guard * SR, 0.05 * SR
+
+    def near(x):
+        i = bisect.bisect_left(xf, x - lo_g)
+        return i < len(xf) and xf[i] <= x + hi_g
+    return near
+
+
+def buckets(h):
+    """A histogram of differences (samples) in ranges of their size."""
+    out = {}
+    for d, n in h.items():
+        if d == "None":
+            k = "none"
+        else:
+            v = abs(int(d))
+            k = ("0" if v == 0 else "1" if v == 1 else "2-3" if v < 4 else "4-16" if v < 17
+                 else "17-64" if v < 65 else "65-256" if v < 257 else ">256")
+        out[k] = out.get(k, 0) + n
+    order = ["0", "1", "2-3", "4-16", "17-64", "65-256", ">256", "none"]
+    return {k: out[k] for k in order if k in out}
+
+
+def common_timeline(path, sent_w, xruns, guard):
+    """The three servers' clicks and notes as one JACK recorder heard them
+    (the same JACK frames on every channel: s1 click, s1 note, s2 ..., s3
+    ...). Beat by beat: each server's click minus s1's, and each note minus
+    its own server's click; a click with an xrun from `guard` seconds before
+    it to 50 ms after it is counted apart."""
+    ch = onsets(path)
+    if len(ch) != 6:
+        fail("the common recording has %d channels" % len(ch))
+    clicks, notes = ch[0::2], ch[1::2]
+    for k in range(3):
+        if not clicks[k] or not notes[k]:
+            fail("the common recording: s%d has %d clicks and %d notes" %
+                 (k + 1, len(clicks[k]), len(notes[k])))
+    near_xrun = xrun_test(notes[0], sent_w, xruns, guard)
+    fa, fb = frame_of_wall(notes[0], sent_w)
+    xf = sorted(fa + fb * (w - sent_w[0]) for w in xruns)
+
+    def quiet(x):
+        """Seconds since the last xrun before frame x (None: none seen)."""
+        import bisect
+        i = bisect.bisect_right(xf, x)
+        return (x - xf[i - 1]) / SR if i else None
+    out = {"clicks": [len(c) for c in clicks], "notes": [len(n) for n in notes],
+           "xruns": len(xruns), "clean": {}, "near_xrun": {}}
+    half = int(SR * 0.1)  # a click without a partner this close is missing
+    for x in clicks[0]:
+        if x < notes[0][0] - SR or x > notes[0][-1] + SR:
+            continue  # outside the notes' stretch
+        key = "near_xrun" if near_xrun(x) else "clean"
+        h = out[key].setdefault("cross_minus_s1", {})
+        spread = 0
+        for k in (1, 2):
+            y = nearest(clicks[k], x)
+            d = y - x if y is not None and abs(y - x) < half else None
+            h[str(d)] = h.get(str(d), 0) + 1
+            spread = max(spread, abs(d) if d is not None else 1 << 30)
+        # the beat's spread (largest |click - s1's|) by the time since the
+        # last xrun: how long the servers' clocks take to agree again
+        q = quiet(x)
+        b = ("no xrun yet" if q is None else "<0.1 s" if q < 0.1 else "0.1-1 s" if q < 1
+             else "1-3 s" if q < 3 else "3-10 s" if q < 10 else ">10 s")
+        e = out.setdefault("spread_by_quiet", {}).setdefault(b, {"beats": 0, "within_1": 0,
+                                                                  "max": 0})
+        e["beats"] += 1
+        e["within_1"] += spread <= 1
+        e["max"] = max(e["max"], spread)
+    for k in range(3):
+        for x in notes[k]:
+            key = "near_xrun" if near_xrun(x) else "clean"
+            h = out[key].setdefault("note_minus_click", {})
+            y = nearest(clicks[k], x)
+            d = x - y if y is not None and abs(y - x) < half else None
+            h[str(d)] = h.get(str(d), 0) + 1
+    for x in notes[0]:  # scsynth's own notes for the same beat, against s1's
+        key = "near_xrun" if near_xrun(x) else "clean"
+        h = out[key].setdefault("notes_cross_minus_s1", {})
+        for k in (1, 2):
+            y = nearest(notes[k], x)
+            d = y - x if y is not None and abs(y - x) < half else None
+            h[str(d)] = h.get(str(d), 0) + 1
+    for key in ("clean", "near_xrun"):
+        for what in ("cross_minus_s1", "note_minus_click", "notes_cross_minus_s1"):
+            h = out[key].get(what, {})
+            ds = [int(d) for d in h if d != "None"]
+            out[key][what + "_max"] = max((abs(d) for d in ds), default=0)
+            out[key][what + "_missing"] = h.get("None", 0)
+            out[key][what + "_count"] = sum(h.values())
+    return out
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--tutti", required=True)
@@ -185,6 +346,17 @@ def main():
                     help="report the figures whatever they are (the long run)")
     ap.add_argument("--cross-max", type=int, default=None,
                     help="fail when the recordings' click trains are further apart")
+    ap.add_argument("--jackd-log", default=None,
+                    help="jackd's stderr: also record the three servers on one JACK "
+                         "timeline (jack_rec) and count its xruns")
+    ap.add_argument("--common-max", type=int, default=None,
+                    help="fail when, on the common timeline away from xruns, a server's "
+                         "click is further from s1's")
+    ap.add_argument("--jack-clock", action="store_true",
+                    help="the servers' UGens follow JACK's engine clock (TUTTI_UGEN_CLOCK=jack): "
+                         "a note and its click are then only reported")
+    ap.add_argument("--xrun-guard", type=float, default=0.1,
+                    help="seconds after an xrun whose clicks are counted apart")
     a = ap.parse_args()
     procs = Procs(a.work)
     try:
@@ -213,6 +385,8 @@ def run(a, procs):
                    TUTTI_CACHE=os.path.join(a.work, "s%d-cache" % k))
         if k == 1:
             env["TUTTI_ROLE"] = "conductor"
+        if a.jack_clock:
+            env["TUTTI_UGEN_CLOCK"] = "jack"
         servers.append(start(procs, a, "s%d" % k, env))
     for s in servers:
         wait_for(lambda: (lambda x: x if x and x.get("mode") == "session" and x.get("members") == 3
@@ -243,6 +417,14 @@ def run(a, procs):
             [sys.executable, os.path.join(TOP, "examples", "osc", "record.py"), "--port",
              str(s["port"]), "--seconds", str(total), "--out", s["wav"], "--channels", "2",
              "--at", "%.6f" % start_at], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True))
+    jrec, xw = None, None
+    if a.jackd_log:  # the same three servers on one JACK timeline
+        xw = XrunWatch(a.jackd_log)
+        xw.start()
+        jrec = subprocess.Popen(
+            ["jack_rec", "-f", os.path.join(a.work, "common.wav"), "-d", str(int(total + 2)),
+             "-b", "16"] + ["%s:out_%d" % (s["name"], c) for s in servers for c in (1, 2)],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     f.c.send(message("/s_new", "tclick", 1000, 0, 0))
     # a note on every beat from 1 s into the recording for --seconds
     first_w = start_at - NTP_UNIX + 1.0
@@ -250,6 +432,7 @@ def run(a, procs):
     end_w = first_w + a.seconds
     changed = False
     sent = 0
+    sent_w = []
     while True:
         f.pump(0.0)
         w = f.time_of(n)
@@ -271,14 +454,48 @@ def run(a, procs):
             continue
         f.c.send(osc.bundle(osc.timetag(w + NTP_UNIX), message("/s_new", "tnote", 2000 + n, 0, 0)))
         sent += 1
+        sent_w.append(w)
         n += 1
     for r in recorders:
         out, err = r.communicate(timeout=total + 30)
         if r.returncode:
             fail("record.py: " + err.strip())
+    if jrec:
+        out, err = jrec.communicate(timeout=total + 30)
+        xw.done = True
+        if jrec.returncode:
+            fail("jack_rec: " + (err or out).strip())
     ok("%d notes scheduled on the feed's beat%s; each server recorded %.1f s of itself" %
        (sent, ", a tempo change to 140 bpm halfway" if changed else "", total))
 
+    common = None
+    if jrec:
+        c = common_timeline(os.path.join(a.work, "common.wav"), sent_w, xw.times, a.xrun_guard)
+        common = c
+        cl, nx = c["clean"], c["near_xrun"]
+        ok("on one JACK timeline (jack_rec), %d JACK xruns; away from them (%.2f s after, "
+           "50 ms before): each note minus its server's click %s; s2's and s3's clicks minus "
+           "s1's, by size (samples) %s, scsynth's own notes minus s1's %s; near xruns: notes "
+           "minus click %s, clicks %s, notes %s; each beat's click spread by the time since "
+           "the last xrun: %s" % (
+               c["xruns"], a.xrun_guard, buckets(cl.get("note_minus_click", {})),
+               buckets(cl.get("cross_minus_s1", {})), buckets(cl.get("notes_cross_minus_s1", {})),
+               buckets(nx.get("note_minus_click", {})), buckets(nx.get("cross_minus_s1", {})),
+               buckets(nx.get("notes_cross_minus_s1", {})), c.get("spread_by_quiet")))
+        if cl["note_minus_click_count"] < 3 and not a.measure:
+            fail("only %d notes away from xruns on the common timeline: too many xruns to "
+                 "judge (%d)" % (cl["note_minus_click_count"], c["xruns"]))
+        if (cl["note_minus_click_max"] > a.max_diff or cl["note_minus_click_missing"]) \
+                and not a.measure and not a.jack_clock:
+            fail("on the common timeline, away from xruns, a note is %d samples from its "
+                 "server's click (%s)" % (cl["note_minus_click_max"], cl["note_minus_click"]))
+        if a.common_max is not None and not a.measure:
+            if cl["cross_minus_s1_count"] < min(sent // 2, 4):
+                fail("only %d clicks away from xruns on the common timeline" %
+                     cl["cross_minus_s1_count"])
+            if cl["cross_minus_s1_max"] > a.common_max or cl["cross_minus_s1_missing"]:
+                fail("on the common timeline, away from xruns, the servers' clicks are up to %d "
+                     "samples apart (%s)" % (cl["cross_minus_s1_max"], cl["cross_minus_s1"]))
     clicks, notes = [], []
     for s in servers:
         on = onsets(s["wav"])
@@ -286,26 +503,34 @@ def run(a, procs):
             fail("%s's recording has %d channels" % (s["name"], len(on)))
         clicks.append(on[0])
         notes.append(on[1])
-    figures = {"notes": sent, "tempo_change": changed, "servers": []}
+    figures = {"notes": sent, "tempo_change": changed, "servers": [], "common": common}
     worst = 0
     for k in range(3):
         if (len(notes[k]) < sent - 1 or not clicks[k]) and not (a.measure and clicks[k]):
             fail("s%d: %d notes and %d clicks recorded, %d notes sent" %
                  (k + 1, len(notes[k]), len(clicks[k]), sent))
         diffs = [x - nearest(clicks[k], x) for x in notes[k]]
-        big = max(abs(d) for d in diffs)
+        # with jackd's xruns watched, the notes near one are counted apart:
+        # an xrun makes scsynth skip blocks, which its own recording loses,
+        # and the UGens follow at the next anchor (5 ms)
+        near = xrun_test(notes[k], sent_w, xw.times, a.xrun_guard) if xw else (lambda x: False)
+        away = [d for x, d in zip(notes[k], diffs) if not near(x)]
+        big = max((abs(d) for d in away), default=0)
         worst = max(worst, big)
         figures["servers"].append({"server": "s%d" % (k + 1), "notes": len(notes[k]),
                                    "clicks": len(clicks[k]), "note_minus_click": {
-                                       str(d): diffs.count(d) for d in sorted(set(diffs))}})
-        far = [(i, notes[k][i], diffs[i]) for i in range(len(diffs)) if abs(diffs[i]) > a.max_diff]
+                                       str(d): diffs.count(d) for d in sorted(set(diffs))},
+                                   "notes_near_xrun": len(diffs) - len(away)})
+        far = [(i, notes[k][i], diffs[i], near(notes[k][i]))
+               for i in range(len(diffs)) if abs(diffs[i]) > a.max_diff]
         figures["servers"][-1]["far"] = far[:20]
-        if big > a.max_diff and not a.measure:
-            fail("s%d: a note is %d samples from its click (differences: %s; note #, frame, "
-                 "difference: %s)" % (k + 1, big, figures["servers"][-1]["note_minus_click"],
-                                      far[:10]))
-    ok("in each server's recording every note coincides with a click: at most %d sample(s) apart"
-       % worst)
+        if big > a.max_diff and not a.measure and not a.jack_clock:
+            fail("s%d: a note away from xruns is %d samples from its click (differences: %s; "
+                 "note #, frame, difference, near an xrun: %s)" % (
+                     k + 1, big, figures["servers"][-1]["note_minus_click"], far[:10]))
+    ok("in each server's recording every note %scoincides with a click: at most %d sample(s) "
+       "apart (all notes: %s)" % ("away from xruns " if xw else "", worst,
+                                  [f["note_minus_click"] for f in figures["servers"]]))
     # the three click trains, each counted from its own first note
     rel = [[x - notes[k][0] for x in clicks[k]] for k in range(3)]
     lo = max(r[0] for r in rel) + 2

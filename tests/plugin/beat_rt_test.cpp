@@ -236,6 +236,9 @@ static void *rt_main(void *)
     if (prctl(PR_SET_SECCOMP, SECCOMP_MODE_STRICT, 0, 0, 0) != 0) return nullptr;
     g_rt = true;
     compute(r);
+    /* the anchor from JACK's clock (TUTTI_UGEN_CLOCK=jack) under the same
+     * watch, after the outputs are taken */
+    tutti__beat_anchor_jack_rt(4003, 1000000, 1005333, SR, BLOCK);
     r->done = true;
     g_rt = false;
     syscall(SYS_exit, 0); /* pthread's own exit path is not allowed any more */
@@ -451,6 +454,39 @@ static void line(void)
     CHECK_EQ_I64(st.anchors, before);
 }
 
+/* An anchor from JACK's cycle times: the block's place in its cycle, on
+ * the wall clock; nothing before the loop has measured the monotonic clock
+ * against it, nor from a cycle that does not move forward. */
+static void jack_anchor(void)
+{
+    tutti__beat_reset();
+    tutti_timeline tl;
+    tutti_timeline_init(&tl, 120.0, 4.0, S0);
+    tutti__beat_stats st;
+    tutti__beat_anchor_jack_rt(4002, 1000000, 1005333, SR, BLOCK);
+    tutti__beat_stats_get(&st);
+    tutti__beat_update(0, &tl, 1); /* takes nothing: none was handed over */
+    tutti__beat_stats_get(&st);
+    CHECK_EQ_I64(st.anchors, 0);
+    struct timespec m, w;
+    clock_gettime(CLOCK_MONOTONIC, &m);
+    clock_gettime(CLOCK_REALTIME, &w);
+    int64_t m2w = ((int64_t)w.tv_sec + 2208988800LL) * TUTTI_S + w.tv_nsec -
+                  ((int64_t)m.tv_sec * TUTTI_S + m.tv_nsec);
+    /* a cycle of 256 samples = 4 blocks; block 4002 is its third (2 blocks in) */
+    uint64_t c0 = 7000000000ull, c1 = c0 + 5333;
+    tutti__beat_anchor_jack_rt(4002, c0, c1, SR, BLOCK);
+    tutti__beat_anchor_jack_rt(4010, c1, c1, SR, BLOCK); /* not forward: not taken */
+    tutti__beat_update(0, &tl, 1);
+    tutti__beat_stats_get(&st);
+    CHECK_EQ_I64(st.anchors, 1);
+    const tutti__beat_model *mo = tutti__beat_read_rt();
+    CHECK(mo->valid);
+    CHECK_EQ_I64(mo->b0, 4002);
+    int64_t want = (int64_t)c0 * 1000 + 2 * 5333000 / 4 + m2w;
+    CHECK(std::llabs(mo->s0 - want) < 200000); /* the two clock readings, 0.2 ms */
+}
+
 int main(void)
 {
     real_lock = reinterpret_cast<lock_fn>(dlsym(RTLD_NEXT, "pthread_mutex_lock"));
@@ -466,5 +502,6 @@ int main(void)
     RUN(line);
     RUN(outputs);
     RUN(controls);
+    RUN(jack_anchor);
     TEST_END();
 }
