@@ -2547,14 +2547,48 @@ typedef struct replay_local {
     uint8_t *bundle;
     size_t blen;
     uint32_t loads;
+    /* the model's leading groups (before its first message that is neither
+     * a group nor a load): made at once, the rest after the loads */
+    size_t index, lead;
+    bool groups_only;
 } replay_local;
 
+static bool is_group_command(const char *name)
+{
+    return name && (!strcmp(name, "/g_new") || !strcmp(name, "/p_new"));
+}
+
+/* The model's leading groups onto this server at once (one bundle, now):
+ * a client's own messages right after the leave (Sonic Pi's with_fx makes
+ * its group in its FX group, unbundled) find its groups there, not gone
+ * until the loads are done. */
+static int restore_group(void *arg, const uint8_t *p, size_t len)
+{
+    replay_local *r = arg;
+    const char *name = tutti__ns_command_name(p, len);
+    if (!r->groups_only) return 0;
+    r->index++;
+    if (is_async_command(name)) return 0;
+    if (!is_group_command(name) || r->blen + 4 + len > REPLAY_BUNDLE) {
+        r->groups_only = false;
+        r->lead = r->index - 1;
+        return 0;
+    }
+    tutti__osc_wr32(r->bundle + r->blen, (uint32_t)len);
+    memcpy(r->bundle + r->blen + 4, p, len);
+    r->blen += 4 + len;
+    r->lead = r->index;
+    return 0;
+}
+
 /* One message of the model onto this server: a load at once (a file by its
- * token read from this server's cache), the rest into the bundle. */
+ * token read from this server's cache), the rest into the bundle (but the
+ * leading groups restore_group made already). */
 static int restore_message(void *arg, const uint8_t *p, size_t len)
 {
     replay_local *r = arg;
     const char *name = tutti__ns_command_name(p, len);
+    if (r->index++ < r->lead && is_group_command(name)) return 0;
     if (is_async_command(name)) {
         const uint8_t *done;
         size_t dl;
@@ -2628,9 +2662,14 @@ static void restore_solo(void)
     size_t n = tutti__state_roots(S.state, roots, MAX_ROOTS);
     free_nodes(roots, n < MAX_ROOTS ? n : MAX_ROOTS, 0);
     uint8_t *b = malloc(REPLAY_BUNDLE);
-    replay_local rl = {b, 16, 0};
+    replay_local rl = {b, 16, 0, 0, 0, true};
     if (b) {
         memcpy(b, "#bundle", 8);
+        put_be64(b + 8, 1);
+        tutti__state_each(S.state, restore_group, &rl);
+        if (rl.blen > 16) inject(b, rl.blen, TUTTI_PROXY_CTX_DISCARD);
+        rl.blen = 16;
+        rl.index = 0;
         tutti__state_each(S.state, restore_message, &rl);
         put_be64(b + 8, rl.loads ? tutti_time_to_ntp(wall_now() + 100 * TUTTI_MS) : 1);
         if (rl.blen > 16) inject(b, rl.blen, TUTTI_PROXY_CTX_DISCARD);

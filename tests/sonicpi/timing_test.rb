@@ -375,6 +375,25 @@ check "leaving starts a new grid (the old one is dropped)", f.grid.nil? && f.inf
 f.handle(*ms[0])
 check "the new grid has a new epoch", f.grid.epoch > e1
 
+# 8b. A join (or a leave) while a loop waits in tutti_sync: the feed drops
+#     the old grid (the new mode), the new grid comes a little later. The
+#     loop counts afresh on the new grid and is never left behind its time
+#     (Sonic Pi kills a thread more than 1.1 s + sched_ahead_time behind:
+#     "Timing Exception: thread got too far behind time").
+[[0.3, 0.05], [1.9, 0.05], [0.3, 3.0], [3.5, 0.2]].each do |tj, gap|
+  bpm = 132.0
+  c = VClock.new(T0 + 7.0)
+  f = grid_feed(c, T0, bpm, mode: "solo")
+  sp = FakeLang.new(c, f, T0 + 7.0, bpm: bpm)
+  f.due << [T0 + 7.0 + tj, "/tutti/session", ["session", 0.15, 0.25, 3, 1, 4, "performer"]]
+  f.timeline_at(T0 + 7.0 + tj + gap, 0, T0 + 0.123, 0.0, bpm)
+  b = sp.tutti_sync 2
+  behind = c.t - sp.sat - sp.vt
+  line = (sp.vt + sp.sat - (T0 + 0.123)) * bpm / 60.0 / 8
+  check "a join #{tj} s into a 2-bar tutti_sync (its grid #{gap} s later): the loop is not behind",
+        behind <= 1e-6, "#{(behind * 1000).round(1)} ms behind, beat #{b}"
+end
+
 # 9. The same loops on Sonic Pi 4's terms (written from its source, 4.5):
 #    the thread's tempo is bpm (:sonic_pi_spider_bpm) times a density,
 #    logical time a Rational, and sleep moves it by beats * 60 / bpm.

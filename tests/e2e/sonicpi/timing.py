@@ -350,7 +350,10 @@ def main():
         # two members leave in turn, play alone, and run the same code again
         for sp in sps[1:]:
             others = [o for o in sps if o is not sp]
-            sp.run('tutti_leave\nputs "left-ok"')
+            # an FX right at the leave: its group goes into Sonic Pi's FX
+            # group, which must be on the own server already (else with_fx
+            # waits for its /n_go for good and "left-ok" never comes)
+            sp.run('tutti_leave\nwith_fx :lpf do\n  play 60, amp: 0.05\nend\nputs "left-ok"')
             if not sp.wait_text("left-ok", 20):
                 problems.append("%s: tutti_leave did not finish" % sp.name)
             marks[sp.name + "_left"] = session_now()
