@@ -333,6 +333,18 @@ def common_timeline(path, sent_w, xruns, guard):
     return out
 
 
+def too_far(hist, limit, stray):
+    """Whether a histogram {difference: count} of judged notes or clicks is
+    beyond `limit` samples in more than `stray` of them (one at least, when
+    stray is not 0: a run of 17 notes), or any beyond a block (64 samples) or
+    missing ("None")."""
+    n = sum(hist.values())
+    far = sum(c for d, c in hist.items() if d == "None" or abs(int(d)) > limit)
+    block = any(d == "None" or abs(int(d)) > 64 for d in hist)
+    allowed = max(1, int(stray * n)) if stray > 0 else 0
+    return block or far > allowed
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--tutti", required=True)
@@ -355,6 +367,10 @@ def main():
     ap.add_argument("--jack-clock", action="store_true",
                     help="the servers' UGens follow JACK's engine clock (TUTTI_UGEN_CLOCK=jack): "
                          "a note and its click are then only reported")
+    ap.add_argument("--stray", type=float, default=0.0,
+                    help="the share of the judged notes (or clicks) allowed beyond the limit, "
+                         "none of them further than a block (64 samples): on a loaded machine "
+                         "a stall jackd does not report as an xrun moves one now and then")
     ap.add_argument("--xrun-guard", type=float, default=0.1,
                     help="seconds after an xrun whose clicks are counted apart")
     a = ap.parse_args()
@@ -485,15 +501,16 @@ def run(a, procs):
         if cl["note_minus_click_count"] < 3 and not a.measure:
             fail("only %d notes away from xruns on the common timeline: too many xruns to "
                  "judge (%d)" % (cl["note_minus_click_count"], c["xruns"]))
-        if (cl["note_minus_click_max"] > a.max_diff or cl["note_minus_click_missing"]) \
-                and not a.measure and not a.jack_clock:
+        if (too_far(cl.get("note_minus_click", {}), a.max_diff, a.stray)
+                or cl["note_minus_click_missing"]) and not a.measure and not a.jack_clock:
             fail("on the common timeline, away from xruns, a note is %d samples from its "
                  "server's click (%s)" % (cl["note_minus_click_max"], cl["note_minus_click"]))
         if a.common_max is not None and not a.measure:
             if cl["cross_minus_s1_count"] < min(sent // 2, 4):
                 fail("only %d clicks away from xruns on the common timeline" %
                      cl["cross_minus_s1_count"])
-            if cl["cross_minus_s1_max"] > a.common_max or cl["cross_minus_s1_missing"]:
+            if too_far(cl.get("cross_minus_s1", {}), a.common_max, a.stray) \
+                    or cl["cross_minus_s1_missing"]:
                 fail("on the common timeline, away from xruns, the servers' clicks are up to %d "
                      "samples apart (%s)" % (cl["cross_minus_s1_max"], cl["cross_minus_s1"]))
     clicks, notes = [], []
@@ -524,7 +541,10 @@ def run(a, procs):
         far = [(i, notes[k][i], diffs[i], near(notes[k][i]))
                for i in range(len(diffs)) if abs(diffs[i]) > a.max_diff]
         figures["servers"][-1]["far"] = far[:20]
-        if big > a.max_diff and not a.measure and not a.jack_clock:
+        away_hist = {}
+        for d in away:
+            away_hist[str(d)] = away_hist.get(str(d), 0) + 1
+        if too_far(away_hist, a.max_diff, a.stray) and not a.measure and not a.jack_clock:
             fail("s%d: a note away from xruns is %d samples from its click (differences: %s; "
                  "note #, frame, difference, near an xrun: %s)" % (
                      k + 1, big, figures["servers"][-1]["note_minus_click"], far[:10]))
