@@ -31,6 +31,8 @@
 #include <time.h>
 
 #define CTX_BYTES 8
+/* client packets of this member in flight in the session (a horizon's worth) */
+#define FLIGHT_MAX 1024
 #define TUTTI_MAX_OLD 256
 /* The reply context of events that carry a part's state to member `id`. */
 #define REPLAY_TAG 0x6000747500000000ull
@@ -106,6 +108,21 @@ static struct session {
     tutti_net *net;
     _Atomic(tutti_net *) live; /* the same, for the member's own thread */
     _Atomic bool active;
+    /* Set by a leave: the member's thread hands nothing more to the server
+     * (the part's state is the server's own again). */
+    _Atomic bool leaving;
+    /* The member left; its node stops on this thread (after lingering for its
+     * goodbye), not on the proxy's, which plays its clients solo meanwhile.
+     * Joined by the next join or stop. Proxy's thread. */
+    pthread_t reaper;
+    bool reaping;
+    /* This member's clients' packets submitted and not yet delivered back
+     * (the event's bytes: context, then OSC), oldest first: at a leave they
+     * play solo at their own times (flight_mu). */
+    pthread_mutex_t flight_mu;
+    uint8_t *flight[FLIGHT_MAX];
+    uint32_t flight_len[FLIGHT_MAX];
+    uint32_t flight_head, flight_n;
 
     /* Published by the member's thread, read by the proxy's. */
     _Atomic uint32_t my_id;
@@ -269,7 +286,8 @@ static struct session {
        .inject_mu = PTHREAD_MUTEX_INITIALIZER,
        .buf_mu = PTHREAD_MUTEX_INITIALIZER,
        .state_mu = PTHREAD_MUTEX_INITIALIZER,
-       .check_mu = PTHREAD_MUTEX_INITIALIZER};
+       .check_mu = PTHREAD_MUTEX_INITIALIZER,
+       .flight_mu = PTHREAD_MUTEX_INITIALIZER};
 
 #define logf_ tutti__proxy_logf
 
@@ -363,11 +381,94 @@ static int submit_locked(tutti_net *net, uint64_t ctx, const uint8_t *p, size_t 
     return rc;
 }
 
+/* ------------------------------------------- client packets in flight */
+
+/* A client's packet is noted before it is submitted (its event may come
+ * back at once) and forgotten when its event is delivered here (below) or
+ * was not submitted. The oldest goes when FLIGHT_MAX are in flight. */
+static bool flight_push(uint64_t ctx, const uint8_t *p, size_t len)
+{
+    uint8_t *e = malloc(len + CTX_BYTES);
+    if (!e) return false;
+    put_be64(e, ctx);
+    memcpy(e + CTX_BYTES, p, len);
+    pthread_mutex_lock(&S.flight_mu);
+    if (S.flight_n == FLIGHT_MAX) {
+        free(S.flight[S.flight_head]);
+        S.flight_head = (S.flight_head + 1) % FLIGHT_MAX;
+        S.flight_n--;
+    }
+    uint32_t k = (S.flight_head + S.flight_n++) % FLIGHT_MAX;
+    S.flight[k] = e;
+    S.flight_len[k] = (uint32_t)(len + CTX_BYTES);
+    pthread_mutex_unlock(&S.flight_mu);
+    return true;
+}
+
+static void flight_unpush(void)
+{
+    pthread_mutex_lock(&S.flight_mu);
+    if (S.flight_n) {
+        uint32_t k = (S.flight_head + --S.flight_n) % FLIGHT_MAX;
+        free(S.flight[k]);
+        S.flight[k] = NULL;
+    }
+    pthread_mutex_unlock(&S.flight_mu);
+}
+
+/* This member's event came back (member's thread): it and any older one
+ * still noted (not delivered: the member's stream only goes forward) are no
+ * longer in flight. Events come back in the order they went, so it is one
+ * of the oldest few. */
+static void flight_delivered(const uint8_t *data, size_t len)
+{
+    pthread_mutex_lock(&S.flight_mu);
+    for (uint32_t i = 0; i < S.flight_n && i < 16; i++) {
+        uint32_t k = (S.flight_head + i) % FLIGHT_MAX;
+        if (S.flight_len[k] != len || memcmp(S.flight[k], data, len)) continue;
+        for (uint32_t j = 0; j <= i; j++) {
+            free(S.flight[S.flight_head]);
+            S.flight[S.flight_head] = NULL;
+            S.flight_head = (S.flight_head + 1) % FLIGHT_MAX;
+        }
+        S.flight_n -= i + 1;
+        break;
+    }
+    pthread_mutex_unlock(&S.flight_mu);
+}
+
+/* Takes the packets still in flight (oldest first, at most `cap`) into `out`
+ * and `lens`, which the caller frees, and forgets every one. */
+static uint32_t flight_take(uint8_t **out, uint32_t *lens, uint32_t cap)
+{
+    uint32_t n = 0;
+    pthread_mutex_lock(&S.flight_mu);
+    for (; S.flight_n; S.flight_n--) {
+        uint32_t k = S.flight_head;
+        if (n < cap) {
+            out[n] = S.flight[k];
+            lens[n++] = S.flight_len[k];
+        } else {
+            free(S.flight[k]);
+        }
+        S.flight[k] = NULL;
+        S.flight_head = (k + 1) % FLIGHT_MAX;
+    }
+    S.flight_head = 0;
+    pthread_mutex_unlock(&S.flight_mu);
+    return n;
+}
+
 int tutti__session_submit(uint64_t ctx, const uint8_t *p, size_t len)
 {
     if (len + CTX_BYTES > MAX_EVENT) return TUTTI_EINVAL;
     pthread_mutex_lock(&S.mu);
-    int rc = S.net ? submit_locked(S.net, ctx, p, len, true) : TUTTI_ESTATE;
+    int rc = TUTTI_ESTATE;
+    if (S.net) {
+        bool noted = flight_push(ctx, p, len);
+        rc = submit_locked(S.net, ctx, p, len, true);
+        if (rc && noted) flight_unpush();
+    }
     pthread_mutex_unlock(&S.mu);
     atomic_fetch_add(rc ? &S.submit_failed : &S.submitted, 1);
     return rc;
@@ -2096,6 +2197,10 @@ static void deliver(void *ctx, const tutti_event *ev, tutti_time now_session, bo
 
 static void deliver_one(const tutti_event *ev, tutti_time now_session, bool late)
 {
+    if (atomic_load(&S.leaving)) return; /* this server plays solo now */
+    if (ev->key.origin == atomic_load(&S.my_id) && ev->len >= CTX_BYTES &&
+        !IS_TAGGED(get_be64(ev->data)))
+        flight_delivered(ev->data, ev->len);
     if (!atomic_load(&S.carried)) queue_carry();
     atomic_fetch_add(&S.delivered, 1);
     if (late) atomic_fetch_add(&S.late, 1);
@@ -2286,8 +2391,35 @@ typedef struct call_view {
 
 static void do_view(void *arg, void *engine);
 
-static void stop_member(void)
+static void no_call(void *arg, void *engine)
 {
+    (void)arg, (void)engine;
+}
+
+/* A member that left: its goodbye gets a moment to reach the wire, then the
+ * node stops (its own thread, so the proxy's goes on playing solo). */
+static void *reap_main(void *arg)
+{
+    tutti_net *n = arg;
+    tutti_net_leave(n, 500 * TUTTI_MS);
+    tutti_net_stop(n);
+    return NULL;
+}
+
+static void reap_wait(void)
+{
+    if (!S.reaping) return;
+    pthread_join(S.reaper, NULL);
+    S.reaping = false;
+}
+
+/* Stops being a member. From its return on, the member's thread hands
+ * nothing more to this server. With `aside`, the node's goodbye and stop
+ * finish on a thread of their own (a leave: the clients play solo at once);
+ * otherwise here. */
+static void stop_member(bool aside)
+{
+    reap_wait();
     /* The session's timeline goes on as the local grid, on this machine's
      * wall clock. */
     tutti__session_view *v = malloc(sizeof *v);
@@ -2311,10 +2443,18 @@ static void stop_member(void)
     atomic_store(&S.active, false);
     changed();
     if (!n) return;
-    tutti_net_leave(n, 500 * TUTTI_MS);
+    /* No event is handed over after this: one that was is at S.last_at or
+     * before (the call waits for the member's thread). */
+    atomic_store(&S.leaving, true);
+    tutti_net_call(n, no_call, NULL);
     tutti_net_call(n, close_journal, NULL);
     work_stop(); /* before the member goes: a state being sent uses it */
-    tutti_net_stop(n);
+    if (aside && pthread_create(&S.reaper, NULL, reap_main, n) == 0) {
+        S.reaping = true;
+    } else {
+        tutti_net_leave(n, 500 * TUTTI_MS);
+        tutti_net_stop(n);
+    }
     atomic_store(&S.my_id, 0);
     pthread_mutex_lock(&S.check_mu);
     tutti__checker_free(S.checker);
@@ -2397,7 +2537,9 @@ int tutti__session_join(const tutti__session_opts *o, char *why, size_t cap)
             return TUTTI_EINVAL;
         }
     }
-    stop_member();
+    stop_member(false);
+    atomic_store(&S.leaving, false);
+    flight_take(NULL, NULL, 0);
 
     tutti_proxy_server srv = {0};
     if (S.host.server) S.host.server(S.host.host, &srv);
@@ -2551,6 +2693,12 @@ static int restore_message(void *arg, const uint8_t *p, size_t len)
 {
     replay_local *r = arg;
     const char *name = tutti__ns_command_name(p, len);
+    if (name && (!strcmp(name, "/g_new") || !strcmp(name, "/p_new"))) {
+        /* groups at once, before the loads are done: the clients' bundles
+         * sent ahead name them (sclang's default group) */
+        inject(p, len, TUTTI_PROXY_CTX_DISCARD);
+        return 0;
+    }
     if (is_async_command(name)) {
         const uint8_t *done;
         size_t dl;
@@ -2584,15 +2732,15 @@ static int restore_message(void *arg, const uint8_t *p, size_t len)
 
 /* Back to solo: the session's parts leave this server (their groups, and
  * with them every node they made), this member's own included. */
-static void clear_parts(void)
+static void clear_parts(tutti_time at)
 {
     for (uint32_t part = 1; part < TUTTI_NS_SLOTS; part++)
-        drop_part(part, 0);
+        drop_part(part, at);
     S.groups_made = 1;
     /* and the guards (errors off: a slot never used has none) */
     uint8_t b[16 + 32 * (4 + 32)], msg[32];
     memcpy(b, "#bundle", 8);
-    put_be64(b + 8, 1);
+    put_be64(b + 8, at ? tutti_time_to_ntp(at) : 1);
     size_t k = 16, m = tutti__osc_write(msg, sizeof msg, "/error", "i", -1);
     tutti__osc_wr32(b + k, (uint32_t)m);
     memcpy(b + k + 4, msg, m);
@@ -2639,20 +2787,67 @@ static void restore_solo(void)
         logf_("tutti: the part's state (%zu messages) is this server's own again", count);
 }
 
+/* A packet that was in flight at the leave: played solo at its own time,
+ * and noted in the model as if played solo (state_mu held). */
+static void play_flown(const uint8_t *e, size_t len)
+{
+    const uint8_t *p = e + CTX_BYTES;
+    size_t n = len - CTX_BYTES;
+    inject(p, n, get_be64(e));
+    if (tutti__osc_is_bundle(p, n) && tutti__osc_rd64(p + 8) > 1) {
+        tutti_time t = tutti_time_from_ntp(tutti__osc_rd64(p + 8));
+        if (t > atomic_load(&S.solo_until)) atomic_store(&S.solo_until, t);
+    }
+    if (S.state) tutti__state_note(S.state, p, n);
+}
+
+/* Back to solo, at once: the clients' packets from now on play here in their
+ * own ids (their default group is made again first, at once). What the
+ * member's thread had handed to this server plays on, in the parts' groups,
+ * which go just after the last of it; what this member's clients had sent
+ * that had not come back yet plays here solo at its own time, once (the
+ * model's copy of the nodes it makes is moved behind the rest). */
 void tutti__session_leave(void)
 {
     bool was = atomic_load(&S.live) != NULL;
-    stop_member();
-    if (was) { /* the member's thread is gone: its state is ours */
-        clear_parts();
+    stop_member(true);
+    enum { MAX_FLOWN = FLIGHT_MAX };
+    uint8_t **flown = was ? malloc(MAX_FLOWN * sizeof *flown) : NULL;
+    uint32_t *lens = flown ? malloc(MAX_FLOWN * sizeof *lens) : NULL;
+    uint32_t n = flight_take(flown, lens, lens ? MAX_FLOWN : 0);
+    if (was) { /* the member's thread hands nothing over now: its state is ours */
+        tutti_time end = S.last_at + 50 * TUTTI_MS;
+        clear_parts(end > wall_now() ? end : 0);
+        pthread_mutex_lock(&S.state_mu);
+        for (uint32_t i = 0; S.state && i < n; i++) {
+            const uint8_t *p = flown[i] + CTX_BYTES;
+            size_t m = lens[i] - CTX_BYTES;
+            if (tutti__osc_is_bundle(p, m))
+                tutti__osc_each_message(p, m, visit_unmade, NULL);
+            else
+                visit_unmade(NULL, p, m);
+        }
+        pthread_mutex_unlock(&S.state_mu);
+        bool carried = atomic_load(&S.carried);
         restore_solo();
+        pthread_mutex_lock(&S.state_mu);
+        for (uint32_t i = 0; carried && i < n; i++) play_flown(flown[i], lens[i]);
+        pthread_mutex_unlock(&S.state_mu);
+        if (n)
+            logf_("tutti: %" PRIu32 " packets of this server's clients still on their way in "
+                  "the session play here solo, at their times",
+                  n);
     }
+    for (uint32_t i = 0; i < n; i++) free(flown[i]);
+    free(flown);
+    free(lens);
     atomic_store(&S.carried, false);
 }
 
 void tutti__session_stop(void)
 {
-    stop_member();
+    stop_member(false);
+    flight_take(NULL, NULL, 0);
     pthread_mutex_lock(&S.state_mu);
     tutti__state_destroy(S.state);
     S.state = NULL;
