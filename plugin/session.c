@@ -2443,16 +2443,23 @@ static void stop_member(bool aside)
     atomic_store(&S.active, false);
     changed();
     if (!n) return;
-    /* No event is handed over after this: one that was is at S.last_at or
-     * before (the call waits for the member's thread). */
-    atomic_store(&S.leaving, true);
-    tutti_net_call(n, no_call, NULL);
-    tutti_net_call(n, close_journal, NULL);
-    work_stop(); /* before the member goes: a state being sent uses it */
-    if (aside && pthread_create(&S.reaper, NULL, reap_main, n) == 0) {
-        S.reaping = true;
+    if (aside) {
+        /* No event is handed over after this: one that was is at S.last_at
+         * or before (the call waits for the member's thread). */
+        atomic_store(&S.leaving, true);
+        tutti_net_call(n, no_call, NULL);
+        tutti_net_call(n, close_journal, NULL);
+        work_stop(); /* before the member goes: a state being sent uses it */
+        if (pthread_create(&S.reaper, NULL, reap_main, n) == 0) {
+            S.reaping = true;
+        } else {
+            tutti_net_leave(n, 500 * TUTTI_MS);
+            tutti_net_stop(n);
+        }
     } else {
         tutti_net_leave(n, 500 * TUTTI_MS);
+        tutti_net_call(n, close_journal, NULL);
+        work_stop();
         tutti_net_stop(n);
     }
     atomic_store(&S.my_id, 0);
