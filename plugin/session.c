@@ -31,8 +31,11 @@
 #include <time.h>
 
 #define CTX_BYTES 8
-/* client packets of this member in flight in the session (a horizon's worth) */
+/* client packets of this member in flight in the session (a horizon's worth);
+ * one submitted longer ago than FLIGHT_AGE did not come back (the hub
+ * refused it) and is forgotten */
 #define FLIGHT_MAX 1024
+#define FLIGHT_AGE (5 * TUTTI_S)
 #define TUTTI_MAX_OLD 256
 /* The reply context of events that carry a part's state to member `id`. */
 #define REPLAY_TAG 0x6000747500000000ull
@@ -122,6 +125,7 @@ static struct session {
     pthread_mutex_t flight_mu;
     uint8_t *flight[FLIGHT_MAX];
     uint32_t flight_len[FLIGHT_MAX];
+    tutti_time flight_at[FLIGHT_MAX]; /* when it was submitted (wall time) */
     uint32_t flight_head, flight_n;
 
     /* Published by the member's thread, read by the proxy's. */
@@ -401,6 +405,7 @@ static bool flight_push(uint64_t ctx, const uint8_t *p, size_t len)
     uint32_t k = (S.flight_head + S.flight_n++) % FLIGHT_MAX;
     S.flight[k] = e;
     S.flight_len[k] = (uint32_t)(len + CTX_BYTES);
+    S.flight_at[k] = wall_now();
     pthread_mutex_unlock(&S.flight_mu);
     return true;
 }
@@ -422,7 +427,14 @@ static void flight_unpush(void)
  * of the oldest few. */
 static void flight_delivered(const uint8_t *data, size_t len)
 {
+    tutti_time old = wall_now() - FLIGHT_AGE;
     pthread_mutex_lock(&S.flight_mu);
+    while (S.flight_n && S.flight_at[S.flight_head] < old) {
+        free(S.flight[S.flight_head]);
+        S.flight[S.flight_head] = NULL;
+        S.flight_head = (S.flight_head + 1) % FLIGHT_MAX;
+        S.flight_n--;
+    }
     for (uint32_t i = 0; i < S.flight_n && i < 16; i++) {
         uint32_t k = (S.flight_head + i) % FLIGHT_MAX;
         if (S.flight_len[k] != len || memcmp(S.flight[k], data, len)) continue;
@@ -437,15 +449,17 @@ static void flight_delivered(const uint8_t *data, size_t len)
     pthread_mutex_unlock(&S.flight_mu);
 }
 
-/* Takes the packets still in flight (oldest first, at most `cap`) into `out`
- * and `lens`, which the caller frees, and forgets every one. */
+/* Takes the packets still in flight (oldest first, at most `cap`, none older
+ * than FLIGHT_AGE) into `out` and `lens`, which the caller frees, and
+ * forgets every one. */
 static uint32_t flight_take(uint8_t **out, uint32_t *lens, uint32_t cap)
 {
     uint32_t n = 0;
+    tutti_time old = wall_now() - FLIGHT_AGE;
     pthread_mutex_lock(&S.flight_mu);
     for (; S.flight_n; S.flight_n--) {
         uint32_t k = S.flight_head;
-        if (n < cap) {
+        if (n < cap && S.flight_at[k] >= old) {
             out[n] = S.flight[k];
             lens[n++] = S.flight_len[k];
         } else {
