@@ -32,6 +32,11 @@
 #include <time.h>
 
 #define CTX_BYTES 8
+/* client packets of this member in flight in the session (a horizon's worth);
+ * one submitted longer ago than FLIGHT_AGE did not come back (the hub
+ * refused it) and is forgotten */
+#define FLIGHT_MAX 1024
+#define FLIGHT_AGE (5 * TUTTI_S)
 #define TUTTI_MAX_OLD 256
 /* The reply context of events that carry a part's state to member `id`. */
 #define REPLAY_TAG 0x6000747500000000ull
@@ -82,7 +87,7 @@
 #define WORK_BYTES ((size_t)32 << 20)
 
 /* A job of the file worker (see "file worker" below). */
-enum { JOB_CHUNK, JOB_PLAY, JOB_DROP, JOB_CARRY, JOB_STATE };
+enum { JOB_CHUNK, JOB_PLAY, JOB_DROP, JOB_CARRY, JOB_STATE, JOB_UNMADE };
 typedef struct work_job {
     struct work_job *next;
     int kind, how;
@@ -91,7 +96,7 @@ typedef struct work_job {
     uint64_t seq, total, off, ctx;
     tutti_time at;
     char token[TUTTI_ASSET_TOKEN_MAX + 16];
-    size_t len, n; /* data's size; JOB_PLAY: the packet's length in it */
+    size_t len, n; /* data's size; JOB_PLAY, JOB_UNMADE: the packet's length in it */
     uint8_t data[];
 } work_job;
 #define DELIVER_LEAD (5 * TUTTI_MS) /* scsynth needs a bundle before its time */
@@ -107,6 +112,22 @@ static struct session {
     tutti_net *net;
     _Atomic(tutti_net *) live; /* the same, for the member's own thread */
     _Atomic bool active;
+    /* Set by a leave: the member's thread hands nothing more to the server
+     * (the part's state is the server's own again). */
+    _Atomic bool leaving;
+    /* The member left; its node stops on this thread (after lingering for its
+     * goodbye), not on the proxy's, which plays its clients solo meanwhile.
+     * Joined by the next join or stop. Proxy's thread. */
+    pthread_t reaper;
+    bool reaping;
+    /* This member's clients' packets submitted and not yet delivered back
+     * (the event's bytes: context, then OSC), oldest first: at a leave they
+     * play solo at their own times (flight_mu). */
+    pthread_mutex_t flight_mu;
+    uint8_t *flight[FLIGHT_MAX];
+    uint32_t flight_len[FLIGHT_MAX];
+    tutti_time flight_at[FLIGHT_MAX]; /* when it was submitted (wall time) */
+    uint32_t flight_head, flight_n;
 
     /* Published by the member's thread, read by the proxy's. */
     _Atomic uint32_t my_id;
@@ -130,7 +151,7 @@ static struct session {
     pthread_mutex_t work_mu;
     pthread_cond_t work_more, work_room;
     work_job *work_head, *work_tail; /* under work_mu */
-    size_t work_bytes;               /* chunks' bytes queued, under work_mu */
+    size_t work_bytes;               /* the jobs' bytes queued, under work_mu */
     bool work_stop;                  /* under work_mu */
     /* per part: its chunks queued, and its packets the worker is to play */
     _Atomic uint32_t chunks_queued[TUTTI_NS_SLOTS], plays_queued[TUTTI_NS_SLOTS];
@@ -270,13 +291,15 @@ static struct session {
        .inject_mu = PTHREAD_MUTEX_INITIALIZER,
        .buf_mu = PTHREAD_MUTEX_INITIALIZER,
        .state_mu = PTHREAD_MUTEX_INITIALIZER,
-       .check_mu = PTHREAD_MUTEX_INITIALIZER};
+       .check_mu = PTHREAD_MUTEX_INITIALIZER,
+       .flight_mu = PTHREAD_MUTEX_INITIALIZER};
 
 #define logf_ tutti__proxy_logf
 
 static void queue_chunk(const char *token, uint32_t origin, uint64_t total, uint64_t off,
                         const uint8_t *b, size_t n);
 static void queue_job(int kind, uint32_t id);
+static void queue_unmade(const uint8_t *p, size_t n);
 static void queue_carry(void);
 
 static tutti_time wall_now(void);
@@ -365,11 +388,104 @@ static int submit_locked(tutti_net *net, uint64_t ctx, const uint8_t *p, size_t 
     return rc;
 }
 
+/* ------------------------------------------- client packets in flight */
+
+/* A client's packet is noted before it is submitted (its event may come
+ * back at once) and forgotten when its event is delivered here (below) or
+ * was not submitted. The oldest goes when FLIGHT_MAX are in flight. */
+static bool flight_push(uint64_t ctx, const uint8_t *p, size_t len)
+{
+    uint8_t *e = malloc(len + CTX_BYTES);
+    if (!e) return false;
+    put_be64(e, ctx);
+    memcpy(e + CTX_BYTES, p, len);
+    pthread_mutex_lock(&S.flight_mu);
+    if (S.flight_n == FLIGHT_MAX) {
+        free(S.flight[S.flight_head]);
+        S.flight_head = (S.flight_head + 1) % FLIGHT_MAX;
+        S.flight_n--;
+    }
+    uint32_t k = (S.flight_head + S.flight_n++) % FLIGHT_MAX;
+    S.flight[k] = e;
+    S.flight_len[k] = (uint32_t)(len + CTX_BYTES);
+    S.flight_at[k] = wall_now();
+    pthread_mutex_unlock(&S.flight_mu);
+    return true;
+}
+
+static void flight_unpush(void)
+{
+    pthread_mutex_lock(&S.flight_mu);
+    if (S.flight_n) {
+        uint32_t k = (S.flight_head + --S.flight_n) % FLIGHT_MAX;
+        free(S.flight[k]);
+        S.flight[k] = NULL;
+    }
+    pthread_mutex_unlock(&S.flight_mu);
+}
+
+/* This member's event came back (member's thread): it and any older one
+ * still noted (not delivered: the member's stream only goes forward) are no
+ * longer in flight. Events come back in the order they went, so it is one
+ * of the oldest few. */
+static void flight_delivered(const uint8_t *data, size_t len)
+{
+    tutti_time old = wall_now() - FLIGHT_AGE;
+    pthread_mutex_lock(&S.flight_mu);
+    while (S.flight_n && S.flight_at[S.flight_head] < old) {
+        free(S.flight[S.flight_head]);
+        S.flight[S.flight_head] = NULL;
+        S.flight_head = (S.flight_head + 1) % FLIGHT_MAX;
+        S.flight_n--;
+    }
+    for (uint32_t i = 0; i < S.flight_n && i < 16; i++) {
+        uint32_t k = (S.flight_head + i) % FLIGHT_MAX;
+        if (S.flight_len[k] != len || memcmp(S.flight[k], data, len)) continue;
+        for (uint32_t j = 0; j <= i; j++) {
+            free(S.flight[S.flight_head]);
+            S.flight[S.flight_head] = NULL;
+            S.flight_head = (S.flight_head + 1) % FLIGHT_MAX;
+        }
+        S.flight_n -= i + 1;
+        break;
+    }
+    pthread_mutex_unlock(&S.flight_mu);
+}
+
+/* Takes the packets still in flight (oldest first, at most `cap`, none older
+ * than FLIGHT_AGE) into `out` and `lens`, which the caller frees, and
+ * forgets every one. */
+static uint32_t flight_take(uint8_t **out, uint32_t *lens, uint32_t cap)
+{
+    uint32_t n = 0;
+    tutti_time old = wall_now() - FLIGHT_AGE;
+    pthread_mutex_lock(&S.flight_mu);
+    for (; S.flight_n; S.flight_n--) {
+        uint32_t k = S.flight_head;
+        if (n < cap && S.flight_at[k] >= old) {
+            out[n] = S.flight[k];
+            lens[n++] = S.flight_len[k];
+        } else {
+            free(S.flight[k]);
+        }
+        S.flight[k] = NULL;
+        S.flight_head = (k + 1) % FLIGHT_MAX;
+    }
+    S.flight_head = 0;
+    pthread_mutex_unlock(&S.flight_mu);
+    return n;
+}
+
 int tutti__session_submit(uint64_t ctx, const uint8_t *p, size_t len)
 {
     if (len + CTX_BYTES > MAX_EVENT) return TUTTI_EINVAL;
     pthread_mutex_lock(&S.mu);
-    int rc = S.net ? submit_locked(S.net, ctx, p, len, true) : TUTTI_ESTATE;
+    int rc = TUTTI_ESTATE;
+    if (S.net) {
+        bool noted = flight_push(ctx, p, len);
+        rc = submit_locked(S.net, ctx, p, len, true);
+        if (rc && noted) flight_unpush();
+    }
     pthread_mutex_unlock(&S.mu);
     atomic_fetch_add(rc ? &S.submit_failed : &S.submitted, 1);
     return rc;
@@ -1568,7 +1684,7 @@ static void play_packet(const uint8_t *p, size_t n, int how, tutti_time at, uint
 /* ------------------------------------------------------ file worker */
 
 /* Handing a job over: the member's thread waits only when the jobs queued
- * hold more than WORK_BYTES of chunks (the disk cannot keep up), never for
+ * hold more than WORK_BYTES (the disk cannot keep up), never for
  * a job to be done. */
 static void work_push(work_job *j)
 {
@@ -1654,6 +1770,18 @@ static void queue_job(int kind, uint32_t id)
     work_push(j);
 }
 
+/* This member's packet whose nodes were refused on every server: the model
+ * forgets them, on the worker (this thread never takes state_mu, which the
+ * worker holds while it sends a state). */
+static void queue_unmade(const uint8_t *p, size_t n)
+{
+    work_job *j = job_new(JOB_UNMADE, n);
+    if (!j) return;
+    memcpy(j->data, p, n);
+    j->n = n;
+    work_push(j);
+}
+
 /* What was made solo becomes the part's state (carry), once per join, by
  * the worker (the member's thread). */
 static void queue_carry(void)
@@ -1702,6 +1830,15 @@ static void *work_main(void *arg)
             if (n)
                 logf_("tutti: %d partial shared files of member %" PRIu32 " removed", n,
                       j->origin);
+        } else if (j->kind == JOB_UNMADE) {
+            pthread_mutex_lock(&S.state_mu);
+            if (S.state) {
+                if (tutti__osc_is_bundle(j->data, j->n))
+                    tutti__osc_each_message(j->data, j->n, visit_unmade, NULL);
+                else
+                    visit_unmade(NULL, j->data, j->n);
+            }
+            pthread_mutex_unlock(&S.state_mu);
         } else if (!stop && j->kind == JOB_CARRY) {
             carry();
         } else if (!stop && j->kind == JOB_STATE) {
@@ -1710,7 +1847,7 @@ static void *work_main(void *arg)
         tutti_time took = tutti_net_now() - t0;
         if (took > atomic_load(&S.work_max_ns)) atomic_store(&S.work_max_ns, took);
         pthread_mutex_lock(&S.work_mu);
-        S.work_bytes -= j->kind == JOB_CHUNK ? j->len : 0;
+        S.work_bytes -= j->len;
         pthread_cond_broadcast(&S.work_room);
         pthread_mutex_unlock(&S.work_mu);
         free(j);
@@ -1801,16 +1938,7 @@ static void deliver_user(const tutti_event *ev, tutti_time at, int how)
             logf_("tutti: an event of part %" PRIu32 " that makes nodes is refused on every "
                   "server: the part is over its node budget (%" PRIu32 ")",
                   part, S.node_budget);
-        if (mine) {
-            pthread_mutex_lock(&S.state_mu);
-            if (S.state) {
-                if (tutti__osc_is_bundle(osc, len))
-                    tutti__osc_each_message(osc, len, visit_unmade, NULL);
-                else
-                    visit_unmade(NULL, osc, len);
-            }
-            pthread_mutex_unlock(&S.state_mu);
-        }
+        if (mine) queue_unmade(osc, len); /* the model forgets them (the worker) */
         journal(ev, NULL, 0);
         return;
     }
@@ -2098,6 +2226,10 @@ static void deliver(void *ctx, const tutti_event *ev, tutti_time now_session, bo
 
 static void deliver_one(const tutti_event *ev, tutti_time now_session, bool late)
 {
+    if (atomic_load(&S.leaving)) return; /* this server plays solo now */
+    if (ev->key.origin == atomic_load(&S.my_id) && ev->len >= CTX_BYTES &&
+        !IS_TAGGED(get_be64(ev->data)))
+        flight_delivered(ev->data, ev->len);
     if (!atomic_load(&S.carried)) queue_carry();
     atomic_fetch_add(&S.delivered, 1);
     if (late) atomic_fetch_add(&S.late, 1);
@@ -2288,8 +2420,35 @@ typedef struct call_view {
 
 static void do_view(void *arg, void *engine);
 
-static void stop_member(void)
+static void no_call(void *arg, void *engine)
 {
+    (void)arg, (void)engine;
+}
+
+/* A member that left: its goodbye gets a moment to reach the wire, then the
+ * node stops (its own thread, so the proxy's goes on playing solo). */
+static void *reap_main(void *arg)
+{
+    tutti_net *n = arg;
+    tutti_net_leave(n, 500 * TUTTI_MS);
+    tutti_net_stop(n);
+    return NULL;
+}
+
+static void reap_wait(void)
+{
+    if (!S.reaping) return;
+    pthread_join(S.reaper, NULL);
+    S.reaping = false;
+}
+
+/* Stops being a member. From its return on, the member's thread hands
+ * nothing more to this server. With `aside`, the node's goodbye and stop
+ * finish on a thread of their own (a leave: the clients play solo at once);
+ * otherwise here. */
+static void stop_member(bool aside)
+{
+    reap_wait();
     /* The session's timeline goes on as the local grid, on this machine's
      * wall clock. */
     tutti__session_view *v = malloc(sizeof *v);
@@ -2314,10 +2473,25 @@ static void stop_member(void)
     atomic_store(&S.active, false);
     changed();
     if (!n) return;
-    tutti_net_leave(n, 500 * TUTTI_MS);
-    tutti_net_call(n, close_journal, NULL);
-    work_stop(); /* before the member goes: a state being sent uses it */
-    tutti_net_stop(n);
+    if (aside) {
+        /* No event is handed over after this: one that was is at S.last_at
+         * or before (the call waits for the member's thread). */
+        atomic_store(&S.leaving, true);
+        tutti_net_call(n, no_call, NULL);
+        tutti_net_call(n, close_journal, NULL);
+        work_stop(); /* before the member goes: a state being sent uses it */
+        if (pthread_create(&S.reaper, NULL, reap_main, n) == 0) {
+            S.reaping = true;
+        } else {
+            tutti_net_leave(n, 500 * TUTTI_MS);
+            tutti_net_stop(n);
+        }
+    } else {
+        tutti_net_leave(n, 500 * TUTTI_MS);
+        tutti_net_call(n, close_journal, NULL);
+        work_stop();
+        tutti_net_stop(n);
+    }
     atomic_store(&S.my_id, 0);
     pthread_mutex_lock(&S.check_mu);
     tutti__checker_free(S.checker);
@@ -2400,7 +2574,9 @@ int tutti__session_join(const tutti__session_opts *o, char *why, size_t cap)
             return TUTTI_EINVAL;
         }
     }
-    stop_member();
+    stop_member(false);
+    atomic_store(&S.leaving, false);
+    flight_take(NULL, NULL, 0);
 
     tutti_proxy_server srv = {0};
     if (S.host.server) S.host.server(S.host.host, &srv);
@@ -2547,10 +2723,6 @@ typedef struct replay_local {
     uint8_t *bundle;
     size_t blen;
     uint32_t loads;
-    /* the model's leading groups (before its first message that is neither
-     * a group nor a load): made at once, the rest after the loads */
-    size_t index, lead;
-    bool groups_only;
 } replay_local;
 
 static bool is_group_command(const char *name)
@@ -2558,37 +2730,34 @@ static bool is_group_command(const char *name)
     return name && (!strcmp(name, "/g_new") || !strcmp(name, "/p_new"));
 }
 
-/* The model's leading groups onto this server at once (one bundle, now):
- * a client's own messages right after the leave (Sonic Pi's with_fx makes
- * its group in its FX group, unbundled) find its groups there, not gone
- * until the loads are done. */
+/* The model's groups, every one, onto this server at once (bundles, now,
+ * in the model's order): a client's own messages right after the leave
+ * (Sonic Pi's with_fx makes its synth in its FX group, unbundled; sclang's
+ * bundles sent ahead name its default group) find their groups there, not
+ * gone until the loads are done. */
 static int restore_group(void *arg, const uint8_t *p, size_t len)
 {
     replay_local *r = arg;
-    const char *name = tutti__ns_command_name(p, len);
-    if (!r->groups_only) return 0;
-    r->index++;
-    if (is_async_command(name)) return 0;
-    if (!is_group_command(name) || r->blen + 4 + len > REPLAY_BUNDLE) {
-        r->groups_only = false;
-        r->lead = r->index - 1;
-        return 0;
+    if (!is_group_command(tutti__ns_command_name(p, len))) return 0;
+    if (r->blen + 4 + len > REPLAY_BUNDLE) {
+        inject(r->bundle, r->blen, TUTTI_PROXY_CTX_DISCARD);
+        r->blen = 16;
     }
+    if (16 + 4 + len > REPLAY_BUNDLE) return 0;
     tutti__osc_wr32(r->bundle + r->blen, (uint32_t)len);
     memcpy(r->bundle + r->blen + 4, p, len);
     r->blen += 4 + len;
-    r->lead = r->index;
     return 0;
 }
 
 /* One message of the model onto this server: a load at once (a file by its
  * token read from this server's cache), the rest into the bundle (but the
- * leading groups restore_group made already). */
+ * groups: restore_group made them already). */
 static int restore_message(void *arg, const uint8_t *p, size_t len)
 {
     replay_local *r = arg;
     const char *name = tutti__ns_command_name(p, len);
-    if (r->index++ < r->lead && is_group_command(name)) return 0;
+    if (is_group_command(name)) return 0; /* made already (restore_group) */
     if (is_async_command(name)) {
         const uint8_t *done;
         size_t dl;
@@ -2622,15 +2791,15 @@ static int restore_message(void *arg, const uint8_t *p, size_t len)
 
 /* Back to solo: the session's parts leave this server (their groups, and
  * with them every node they made), this member's own included. */
-static void clear_parts(void)
+static void clear_parts(tutti_time at)
 {
     for (uint32_t part = 1; part < TUTTI_NS_SLOTS; part++)
-        drop_part(part, 0);
+        drop_part(part, at);
     S.groups_made = 1;
     /* and the guards (errors off: a slot never used has none) */
     uint8_t b[16 + 32 * (4 + 32)], msg[32];
     memcpy(b, "#bundle", 8);
-    put_be64(b + 8, 1);
+    put_be64(b + 8, at ? tutti_time_to_ntp(at) : 1);
     size_t k = 16, m = tutti__osc_write(msg, sizeof msg, "/error", "i", -1);
     tutti__osc_wr32(b + k, (uint32_t)m);
     memcpy(b + k + 4, msg, m);
@@ -2662,14 +2831,13 @@ static void restore_solo(void)
     size_t n = tutti__state_roots(S.state, roots, MAX_ROOTS);
     free_nodes(roots, n < MAX_ROOTS ? n : MAX_ROOTS, 0);
     uint8_t *b = malloc(REPLAY_BUNDLE);
-    replay_local rl = {b, 16, 0, 0, 0, true};
+    replay_local rl = {b, 16, 0};
     if (b) {
         memcpy(b, "#bundle", 8);
         put_be64(b + 8, 1);
         tutti__state_each(S.state, restore_group, &rl);
         if (rl.blen > 16) inject(b, rl.blen, TUTTI_PROXY_CTX_DISCARD);
         rl.blen = 16;
-        rl.index = 0;
         tutti__state_each(S.state, restore_message, &rl);
         put_be64(b + 8, rl.loads ? tutti_time_to_ntp(wall_now() + 100 * TUTTI_MS) : 1);
         if (rl.blen > 16) inject(b, rl.blen, TUTTI_PROXY_CTX_DISCARD);
@@ -2682,20 +2850,67 @@ static void restore_solo(void)
         logf_("tutti: the part's state (%zu messages) is this server's own again", count);
 }
 
+/* A packet that was in flight at the leave: played solo at its own time,
+ * and noted in the model as if played solo (state_mu held). */
+static void play_flown(const uint8_t *e, size_t len)
+{
+    const uint8_t *p = e + CTX_BYTES;
+    size_t n = len - CTX_BYTES;
+    inject(p, n, get_be64(e));
+    if (tutti__osc_is_bundle(p, n) && tutti__osc_rd64(p + 8) > 1) {
+        tutti_time t = tutti_time_from_ntp(tutti__osc_rd64(p + 8));
+        if (t > atomic_load(&S.solo_until)) atomic_store(&S.solo_until, t);
+    }
+    if (S.state) tutti__state_note(S.state, p, n);
+}
+
+/* Back to solo, at once: the clients' packets from now on play here in their
+ * own ids (their default group is made again first, at once). What the
+ * member's thread had handed to this server plays on, in the parts' groups,
+ * which go just after the last of it; what this member's clients had sent
+ * that had not come back yet plays here solo at its own time, once (the
+ * model's copy of the nodes it makes is moved behind the rest). */
 void tutti__session_leave(void)
 {
     bool was = atomic_load(&S.live) != NULL;
-    stop_member();
-    if (was) { /* the member's thread is gone: its state is ours */
-        clear_parts();
+    stop_member(true);
+    enum { MAX_FLOWN = FLIGHT_MAX };
+    uint8_t **flown = was ? malloc(MAX_FLOWN * sizeof *flown) : NULL;
+    uint32_t *lens = flown ? malloc(MAX_FLOWN * sizeof *lens) : NULL;
+    uint32_t n = flight_take(flown, lens, lens ? MAX_FLOWN : 0);
+    if (was) { /* the member's thread hands nothing over now: its state is ours */
+        tutti_time end = S.last_at + 50 * TUTTI_MS;
+        clear_parts(end > wall_now() ? end : 0);
+        pthread_mutex_lock(&S.state_mu);
+        for (uint32_t i = 0; S.state && i < n; i++) {
+            const uint8_t *p = flown[i] + CTX_BYTES;
+            size_t m = lens[i] - CTX_BYTES;
+            if (tutti__osc_is_bundle(p, m))
+                tutti__osc_each_message(p, m, visit_unmade, NULL);
+            else
+                visit_unmade(NULL, p, m);
+        }
+        pthread_mutex_unlock(&S.state_mu);
+        bool carried = atomic_load(&S.carried);
         restore_solo();
+        pthread_mutex_lock(&S.state_mu);
+        for (uint32_t i = 0; carried && i < n; i++) play_flown(flown[i], lens[i]);
+        pthread_mutex_unlock(&S.state_mu);
+        if (n)
+            logf_("tutti: %" PRIu32 " packets of this server's clients still on their way in "
+                  "the session play here solo, at their times",
+                  n);
     }
+    for (uint32_t i = 0; i < n; i++) free(flown[i]);
+    free(flown);
+    free(lens);
     atomic_store(&S.carried, false);
 }
 
 void tutti__session_stop(void)
 {
-    stop_member();
+    stop_member(false);
+    flight_take(NULL, NULL, 0);
     pthread_mutex_lock(&S.state_mu);
     tutti__state_destroy(S.state);
     S.state = NULL;

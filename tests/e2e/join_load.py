@@ -15,11 +15,12 @@ leaves and joins again --rejoins times, 3 s apart, its cache emptied each
 time, and each time the state travels again while the notes go on. At the
 first join bruno's cache stalls for --stall seconds (see stall()).
 
-Printed: per server its scsynth `late` and FAILURE lines, the plugin's own
-figures (late_injected, turn_max_ms: the longest the member's thread spent
+Printed: per server its scsynth `late` and FAILURE lines, the events its
+member delivered late, the plugin's own figures (late_injected, turn_max_ms: the longest the member's thread spent
 on one delivered event, inject_lead_min_ms: the least lead a timed bundle
 had when it reached the server), and whether bruno's server held anna's notes
-after each join. The last line is one JSON object. Every process started
+after each join, and of bruno's notes (client ids) which its client never
+heard start on its server (/n_go) or heard start twice. The last line is one JSON object. Every process started
 here is stopped on the way out, by its pid.
 """
 import argparse
@@ -59,7 +60,7 @@ def sample_file(path, mb):
 
 
 FIGURES = ("turn_max_ms", "inject_wait_max_ms", "inject_lead_min_ms", "late_injected",
-           "file_job_max_ms")
+           "file_job_max_ms", "late")
 
 
 def fnv1a64(data):
@@ -164,13 +165,16 @@ def main():
         # the notes: one every a.every s, 0.3 s ahead, as timed bundles
         stop = threading.Event()
         sent = [0]
+        played = {}  # per client: the note ids it sent
 
         def play(c):
             t = time.time() + 0.5
             node = 1000
+            ids = played.setdefault(id(c), [])
             while not stop.is_set():
                 t += a.every
                 node += 1
+                ids.append(node)
                 tt = tuttiosc.timetag(tuttiosc.unix_to_ntp(t + 0.3))
                 c.send(tuttiosc.bundle(tt, tuttiosc.message(
                     "/s_new", "jl_ping", node, 0, 1, "freq", 660.0 + 110 * (node % 4))))
@@ -188,6 +192,23 @@ def main():
         cb.send(tuttiosc.message("/sync", 42))
         if not tuttiosc.wait_for(cb, lambda m: m[0] == "/synced" and list(m[1][:1]) == [42], 20):
             raise RuntimeError("bruno's server did not sync")
+        # what bruno's client hears of its own notes starting on its server
+        # (solo, and in the session in its own ids): each exactly once
+        cb.send(tuttiosc.message("/notify", 1))
+        started, listening = {}, threading.Event()
+
+        def listen(conn):
+            while not listening.is_set():
+                pkt = conn.recv(0.2)
+                try:
+                    for m in tuttiosc.messages(pkt) if pkt else []:
+                        if m[0] == "/n_go" and m[1]:
+                            started[m[1][0]] = started.get(m[1][0], 0) + 1
+                except tuttiosc.OscError:
+                    pass
+
+        listener = threading.Thread(target=listen, args=(cb,), daemon=True)
+        listener.start()
         time.sleep(2.0)
         st = tutti_status(a.tutti, servers["anna"]["proxy"]) or {}
         report["anna_before_joins"] = {f: st.get(f) for f in FIGURES}
@@ -257,7 +278,18 @@ def main():
         if staller:
             staller.join()
         time.sleep(0.6)
+        listening.set()
+        listener.join()
         report["notes_sent"] = sent[0]
+        mine = played.get(id(cb), [])
+        report["bruno_notes"] = {
+            "sent": len(mine),
+            "missing": [n for n in mine if not started.get(n)],
+            "twice": [n for n in mine if started.get(n, 0) > 1]}
+        say("bruno's notes on its own server: %d sent, %d never started %s, %d started twice %s"
+            % (len(mine), len(report["bruno_notes"]["missing"]),
+               report["bruno_notes"]["missing"][:8], len(report["bruno_notes"]["twice"]),
+               report["bruno_notes"]["twice"][:8]))
         report["servers"] = {}
         for name, s in servers.items():
             st = tutti_status(a.tutti, s["proxy"]) or {}
@@ -267,15 +299,16 @@ def main():
                 "late_s": [float(x) for x in re.findall(r"^late (\S+)", log, re.M)],
                 "failures": len(re.findall(r"FAILURE", log)),
                 "late_injected": st.get("late_injected"),
+                "late_delivered": st.get("late"),
                 "turn_max_ms": st.get("turn_max_ms"),
                 "inject_lead_min_ms": st.get("inject_lead_min_ms"),
                 "delivered": st.get("delivered"),
             }
             report["servers"][name] = row
-            say("%-5s scsynth late %d %s, FAILURE %d; plugin: late_injected %s, longest turn "
-                "%s ms, least lead %s ms (since its last join)" %
+            say("%-5s scsynth late %d %s, FAILURE %d; plugin: late_injected %s, events delivered "
+                "late %s, longest turn %s ms, least lead %s ms (since its last join)" %
                 (name, row["scsynth_late"], ["%.1f ms" % (x * 1e3) for x in row["late_s"][:6]],
-                 row["failures"], row["late_injected"], row["turn_max_ms"],
+                 row["failures"], row["late_injected"], row["late_delivered"], row["turn_max_ms"],
                  row["inject_lead_min_ms"]))
         report["stalled_writes"] = len(re.findall(r"could not be stored", read(servers["bruno"]["log"])))
         if a.stall > 0:

@@ -232,9 +232,10 @@ def main():
         recs = []
         for sp in sps:
             sp.wav = os.path.join(work, sp.name + ".wav")
-            recs.append(start(sp.name + "-rec", [
+            sp.rec = start(sp.name + "-rec", [
                 sys.executable, os.path.join(TOP, "examples", "osc", "record.py"), "--port",
-                str(sp.scsynth_port), "--seconds", "%.1f" % (a.play + 16), "--out", sp.wav]))
+                str(sp.scsynth_port), "--seconds", "%.1f" % (a.play + 16), "--out", sp.wav])
+            recs.append(sp.rec)
         time.sleep(a.play / 2)
         trees = {sp.name: tree_parts(sp.scsynth_port) for sp in sps}
         parts = sorted(str(sp.part) for sp in sps)
@@ -306,6 +307,13 @@ def main():
         # whole, and they get its part.
         chords = sps[2]
         chords.log_first_life = read_log(chords)
+        # its recording ends first, as a musician's would: a WAV scsynth is
+        # still writing when it quits is closed only if its quit gets that far
+        chords.rec.terminate()
+        try:
+            chords.rec.wait(15)
+        except subprocess.TimeoutExpired:
+            problems.append("chords: its recording did not stop within 15 s")
         before = {sp.name: status(tutti, sp.proxy_port).get("delivered", 0) for sp in sps[:2]}
         chords.stop()
         time.sleep(3.0)
