@@ -37,6 +37,9 @@
  * refused it) and is forgotten */
 #define FLIGHT_MAX 1024
 #define FLIGHT_AGE (5 * TUTTI_S)
+/* A leave's member stops on a thread of its own; the next join or the
+ * unloading waits this long for it. */
+#define REAP_WAIT (5 * TUTTI_S)
 #define TUTTI_MAX_OLD 256
 /* The reply context of events that carry a part's state to member `id`. */
 #define REPLAY_TAG 0x6000747500000000ull
@@ -115,11 +118,15 @@ static struct session {
     /* Set by a leave: the member's thread hands nothing more to the server
      * (the part's state is the server's own again). */
     _Atomic bool leaving;
+    /* The member's thread is handing an event over (deliver): a leave waits
+     * for it to be out, briefly, and never for the thread itself. */
+    _Atomic bool in_deliver;
     /* The member left; its node stops on this thread (after lingering for its
      * goodbye), not on the proxy's, which plays its clients solo meanwhile.
      * Joined by the next join or stop. Proxy's thread. */
     pthread_t reaper;
     bool reaping;
+    _Atomic bool reaped; /* the reaper is done (it sets it last) */
     /* This member's clients' packets submitted and not yet delivered back
      * (the event's bytes: context, then OSC), oldest first: at a leave they
      * play solo at their own times (flight_mu). */
@@ -1821,7 +1828,8 @@ static void *work_main(void *arg)
         } else if (j->kind == JOB_PLAY) {
             /* after a leave the parts are gone from this server: not played */
             ssize_t n = (ssize_t)j->n;
-            if (!stop && scratch && (!j->file || local_file(j->data, &n, scratch)))
+            if (!stop && !atomic_load(&S.leaving) && scratch &&
+                (!j->file || local_file(j->data, &n, scratch)))
                 play_packet(j->data, (size_t)n, j->how, j->at, j->ctx, j->part, j->origin, j->seq,
                      scratch);
             atomic_fetch_sub(&S.plays_queued[j->part], 1);
@@ -2219,7 +2227,9 @@ static void deliver(void *ctx, const tutti_event *ev, tutti_time now_session, bo
 {
     (void)ctx;
     tutti_time t0 = tutti_net_now();
+    atomic_store(&S.in_deliver, true);
     deliver_one(ev, now_session, late);
+    atomic_store(&S.in_deliver, false);
     tutti_time took = tutti_net_now() - t0;
     if (took > atomic_load(&S.turn_max_ns)) atomic_store(&S.turn_max_ns, took);
 }
@@ -2420,26 +2430,35 @@ typedef struct call_view {
 
 static void do_view(void *arg, void *engine);
 
-static void no_call(void *arg, void *engine)
-{
-    (void)arg, (void)engine;
-}
-
-/* A member that left: its goodbye gets a moment to reach the wire, then the
- * node stops (its own thread, so the proxy's goes on playing solo). */
+/* A member that left: its journal closes, the file worker stops, its
+ * goodbye gets a moment to reach the wire, then the node stops, all on a
+ * thread of its own, so the proxy's goes on playing solo whatever the
+ * member's threads are doing. */
 static void *reap_main(void *arg)
 {
     tutti_net *n = arg;
+    tutti_net_call(n, close_journal, NULL);
+    work_stop(); /* before the member goes: a state being sent uses it */
     tutti_net_leave(n, 500 * TUTTI_MS);
     tutti_net_stop(n);
+    atomic_store(&S.reaped, true);
     return NULL;
 }
 
-static void reap_wait(void)
+/* The last leave's member has stopped (false: it has not, within `wait`;
+ * the thread is left to finish). */
+static bool reap_wait(tutti_time wait)
 {
-    if (!S.reaping) return;
+    if (!S.reaping) return true;
+    tutti_time end = wall_now() + wait;
+    while (!atomic_load(&S.reaped) && wall_now() < end) {
+        struct timespec ts = {0, 2 * 1000 * 1000};
+        nanosleep(&ts, NULL);
+    }
+    if (!atomic_load(&S.reaped)) return false;
     pthread_join(S.reaper, NULL);
     S.reaping = false;
+    return true;
 }
 
 /* Stops being a member. From its return on, the member's thread hands
@@ -2448,7 +2467,9 @@ static void reap_wait(void)
  * otherwise here. */
 static void stop_member(bool aside)
 {
-    reap_wait();
+    if (!reap_wait(REAP_WAIT)) /* unloading: scsynth quits all the same */
+        logf_("tutti: warning: the member that left before has not stopped within %d s",
+              (int)(REAP_WAIT / TUTTI_S));
     /* The session's timeline goes on as the local grid, on this machine's
      * wall clock. */
     tutti__session_view *v = malloc(sizeof *v);
@@ -2475,16 +2496,22 @@ static void stop_member(bool aside)
     if (!n) return;
     if (aside) {
         /* No event is handed over after this: one that was is at S.last_at
-         * or before (the call waits for the member's thread). */
+         * or before (a delivery under way is waited for, briefly; every
+         * later one sees `leaving`). */
         atomic_store(&S.leaving, true);
-        tutti_net_call(n, no_call, NULL);
-        tutti_net_call(n, close_journal, NULL);
-        work_stop(); /* before the member goes: a state being sent uses it */
+        tutti_time end = wall_now() + 500 * TUTTI_MS;
+        while (atomic_load(&S.in_deliver) && wall_now() < end) {
+            struct timespec ts = {0, 200 * 1000};
+            nanosleep(&ts, NULL);
+        }
+        if (atomic_load(&S.in_deliver))
+            logf_("tutti: warning: the member's thread did not finish handing an event over "
+                  "within 500 ms of the leave");
+        atomic_store(&S.reaped, false);
         if (pthread_create(&S.reaper, NULL, reap_main, n) == 0) {
             S.reaping = true;
         } else {
-            tutti_net_leave(n, 500 * TUTTI_MS);
-            tutti_net_stop(n);
+            reap_main(n);
         }
     } else {
         tutti_net_leave(n, 500 * TUTTI_MS);
@@ -2573,6 +2600,12 @@ int tutti__session_join(const tutti__session_opts *o, char *why, size_t cap)
                      o->role);
             return TUTTI_EINVAL;
         }
+    }
+    if (!reap_wait(REAP_WAIT)) {
+        snprintf(why, cap,
+                 "the member that left before has not stopped yet (its goodbye or its "
+                 "file work); try again in a moment");
+        return TUTTI_ESTATE;
     }
     stop_member(false);
     atomic_store(&S.leaving, false);
@@ -2750,6 +2783,26 @@ static int restore_group(void *arg, const uint8_t *p, size_t len)
     return 0;
 }
 
+/* A message onto this server as its clients' own: a read command that
+ * names a shared file by its token reads it from this server's cache. */
+static void inject_own(const uint8_t *p, size_t len, uint64_t ctx)
+{
+    const uint8_t *done;
+    size_t dl;
+    const char *name = tutti__ns_command_name(p, len);
+    const char *token = is_read_command(name) ? first_string(p, len, &done, &dl) : NULL;
+    char path[4200];
+    if (token && tutti__asset_token_parse(token, NULL) &&
+        tutti__asset_path(token, path, sizeof path) == 0) {
+        uint8_t *msg = malloc(MAX_EVENT);
+        size_t m = msg ? tutti__osc_replace_string(p, len, path, msg, MAX_EVENT) : 0;
+        if (m) inject(msg, m, ctx);
+        free(msg);
+        return;
+    }
+    inject(p, len, ctx);
+}
+
 /* One message of the model onto this server: a load at once (a file by its
  * token read from this server's cache), the rest into the bundle (but the
  * groups: restore_group made them already). */
@@ -2759,19 +2812,7 @@ static int restore_message(void *arg, const uint8_t *p, size_t len)
     const char *name = tutti__ns_command_name(p, len);
     if (is_group_command(name)) return 0; /* made already (restore_group) */
     if (is_async_command(name)) {
-        const uint8_t *done;
-        size_t dl;
-        const char *token = is_read_command(name) ? first_string(p, len, &done, &dl) : NULL;
-        char path[4200];
-        if (token && tutti__asset_token_parse(token, NULL) &&
-            tutti__asset_path(token, path, sizeof path) == 0) {
-            uint8_t *msg = malloc(MAX_EVENT);
-            size_t m = msg ? tutti__osc_replace_string(p, len, path, msg, MAX_EVENT) : 0;
-            if (m) inject(msg, m, TUTTI_PROXY_CTX_DISCARD);
-            free(msg);
-        } else {
-            inject(p, len, TUTTI_PROXY_CTX_DISCARD);
-        }
+        inject_own(p, len, TUTTI_PROXY_CTX_DISCARD);
         r->loads++;
         return 0;
     }
@@ -2850,13 +2891,16 @@ static void restore_solo(void)
         logf_("tutti: the part's state (%zu messages) is this server's own again", count);
 }
 
-/* A packet that was in flight at the leave: played solo at its own time,
- * and noted in the model as if played solo (state_mu held). */
+/* A packet that was in flight at the leave: played solo at its own time
+ * (a shared file read from the cache, its chunks not played), and noted in
+ * the model as if played solo (state_mu held). */
 static void play_flown(const uint8_t *e, size_t len)
 {
     const uint8_t *p = e + CTX_BYTES;
     size_t n = len - CTX_BYTES;
-    inject(p, n, get_be64(e));
+    const char *name = tutti__ns_command_name(p, n);
+    if (name && !strncmp(name, "/tutti/", 7)) return; /* a shared file's bytes */
+    inject_own(p, n, get_be64(e));
     if (tutti__osc_is_bundle(p, n) && tutti__osc_rd64(p + 8) > 1) {
         tutti_time t = tutti_time_from_ntp(tutti__osc_rd64(p + 8));
         if (t > atomic_load(&S.solo_until)) atomic_store(&S.solo_until, t);
