@@ -127,6 +127,7 @@ static struct session {
     pthread_t reaper;
     bool reaping;
     _Atomic bool reaped; /* the reaper is done (it sets it last) */
+    _Atomic int reap_step; /* what it is doing (reap_steps) */
     /* This member's clients' packets submitted and not yet delivered back
      * (the event's bytes: context, then OSC), oldest first: at a leave they
      * play solo at their own times (flight_mu). */
@@ -2434,12 +2435,19 @@ static void do_view(void *arg, void *engine);
  * goodbye gets a moment to reach the wire, then the node stops, all on a
  * thread of its own, so the proxy's goes on playing solo whatever the
  * member's threads are doing. */
+static const char *const reap_steps[] = {"closing the journal", "stopping the file worker",
+                                          "saying goodbye", "stopping the node"};
+
 static void *reap_main(void *arg)
 {
     tutti_net *n = arg;
+    atomic_store(&S.reap_step, 0);
     tutti_net_call(n, close_journal, NULL);
+    atomic_store(&S.reap_step, 1);
     work_stop(); /* before the member goes: a state being sent uses it */
+    atomic_store(&S.reap_step, 2);
     tutti_net_leave(n, 500 * TUTTI_MS);
+    atomic_store(&S.reap_step, 3);
     tutti_net_stop(n);
     atomic_store(&S.reaped, true);
     return NULL;
@@ -2468,8 +2476,9 @@ static bool reap_wait(tutti_time wait)
 static void stop_member(bool aside)
 {
     if (!reap_wait(REAP_WAIT)) /* unloading: scsynth quits all the same */
-        logf_("tutti: warning: the member that left before has not stopped within %d s",
-              (int)(REAP_WAIT / TUTTI_S));
+        logf_("tutti: warning: the member that left before has not stopped within %d s "
+              "(still %s)",
+              (int)(REAP_WAIT / TUTTI_S), reap_steps[atomic_load(&S.reap_step) & 3]);
     /* The session's timeline goes on as the local grid, on this machine's
      * wall clock. */
     tutti__session_view *v = malloc(sizeof *v);
@@ -2603,8 +2612,9 @@ int tutti__session_join(const tutti__session_opts *o, char *why, size_t cap)
     }
     if (!reap_wait(REAP_WAIT)) {
         snprintf(why, cap,
-                 "the member that left before has not stopped yet (its goodbye or its "
-                 "file work); try again in a moment");
+                 "the member that left before has not stopped yet (still %s); try again "
+                 "in a moment",
+                 reap_steps[atomic_load(&S.reap_step) & 3]);
         return TUTTI_ESTATE;
     }
     stop_member(false);
