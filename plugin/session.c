@@ -434,8 +434,9 @@ static void flight_unpush(void)
 
 /* This member's event came back (member's thread): it and any older one
  * still noted (not delivered: the member's stream only goes forward) are no
- * longer in flight. Events come back in the order they went, so it is one
- * of the oldest few. */
+ * longer in flight. Events come back in the order they went, so it is
+ * nearly always the oldest; the older ones before it never came back (the
+ * hub or the member refused them) and are dropped with it. */
 static void flight_delivered(const uint8_t *data, size_t len)
 {
     tutti_time old = wall_now() - FLIGHT_AGE;
@@ -446,7 +447,7 @@ static void flight_delivered(const uint8_t *data, size_t len)
         S.flight_head = (S.flight_head + 1) % FLIGHT_MAX;
         S.flight_n--;
     }
-    for (uint32_t i = 0; i < S.flight_n && i < 16; i++) {
+    for (uint32_t i = 0; i < S.flight_n; i++) {
         uint32_t k = (S.flight_head + i) % FLIGHT_MAX;
         if (S.flight_len[k] != len || memcmp(S.flight[k], data, len)) continue;
         for (uint32_t j = 0; j <= i; j++) {
