@@ -570,20 +570,20 @@ static void retime(void)
     CHECK_EQ_I64(st.retime_restarts, restarts);
 
     /* a jump the next anchor confirms (the server's clock reset): a new
-     * line, used once it has 8 anchors; here 4 ms, clamped to 5 ms beyond */
+     * line, used once it has 8 anchors; here 14 ms away, clamped to 10 ms */
     b += 4;
-    for (int i = 0; i < 3; i++, b += 4) jack_anchor_with(b, c0, m2w, 7e6);
+    for (int i = 0; i < 3; i++, b += 4) jack_anchor_with(b, c0, m2w, 14e6);
     tutti__beat_update(0, &tl, 1);
     last = tutti__beat_read_rt()->s0;
     CHECK_EQ_I64(tutti__beat_retime(last, last), 0);
-    for (int i = 0; i < 10; i++, b += 4) jack_anchor_with(b, c0, m2w, 7e6);
+    for (int i = 0; i < 10; i++, b += 4) jack_anchor_with(b, c0, m2w, 14e6);
     tutti__beat_update(0, &tl, 1);
     last = tutti__beat_read_rt()->s0;
     CHECK_EQ_I64(tutti__beat_retime(last, last), TUTTI__BEAT_RETIME_MAX);
-    for (int i = 0; i < 2; i++, b += 4) jack_anchor_with(b, c0, m2w, -7e6);
+    for (int i = 0; i < 2; i++, b += 4) jack_anchor_with(b, c0, m2w, -14e6);
     tutti__beat_update(0, &tl, 1);
     CHECK_EQ_I64(tutti__beat_retime(last, last), 0);
-    for (int i = 0; i < 10; i++, b += 4) jack_anchor_with(b, c0, m2w, -7e6);
+    for (int i = 0; i < 10; i++, b += 4) jack_anchor_with(b, c0, m2w, -14e6);
     tutti__beat_update(0, &tl, 1);
     last = tutti__beat_read_rt()->s0;
     CHECK_EQ_I64(tutti__beat_retime(last, last), -TUTTI__BEAT_RETIME_MAX);
