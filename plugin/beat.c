@@ -25,7 +25,7 @@ typedef struct anchor {
 } anchor;
 
 #define NO_DLL INT64_MIN
-#define RETIME_WINDOW 64 /* anchors the server clock's difference is fitted over */
+#define RETIME_WINDOW 16 /* anchors the server clock's difference is fitted over */
 #define RETIME_MIN 8     /* anchors of a difference line before it is used */
 
 static struct beat {
@@ -71,12 +71,12 @@ static struct beat {
     int64_t d_suspect_b, d_suspect_d;
     double d_at_last, d_slope; /* the fit at B.b_last, ns; ns per block */
 
-    /* the loop -> any thread: what tutti__beat_retime needs */
-    pthread_mutex_t retime_mu;
-    tutti__beat_retime_line rl;
+    /* everything above after `back` is the loop's and tutti__beat_retime's
+     * (any thread: it takes in the newest anchors itself), under this */
+    pthread_mutex_t mu;
     uint64_t retimed, clamped;
     int64_t retime_last;
-} B = {.back = 0, .front = 1, .middle = 2, .retime_mu = PTHREAD_MUTEX_INITIALIZER};
+} B = {.back = 0, .front = 1, .middle = 2, .mu = PTHREAD_MUTEX_INITIALIZER};
 
 /* ------------------------------------------------------- the audio thread */
 
@@ -437,16 +437,22 @@ static int64_t mono_to_wall(void)
     return best;
 }
 
-void tutti__beat_update(int64_t offset_ns, const tutti_timeline *tl, uint32_t ntl)
+/* Takes in what the audio thread handed over (B.mu held). */
+static void drain(void)
 {
-    atomic_store_explicit(&B.mono_to_wall, mono_to_wall(), memory_order_relaxed);
     uint32_t h = atomic_load_explicit(&B.head, memory_order_acquire);
     uint32_t t = atomic_load_explicit(&B.tail, memory_order_relaxed);
     for (; t != h; t++)
         take(&B.ring[t % RING]);
     atomic_store_explicit(&B.tail, t, memory_order_release);
     B.st.dropped = atomic_load_explicit(&B.dropped, memory_order_relaxed);
+}
 
+void tutti__beat_update(int64_t offset_ns, const tutti_timeline *tl, uint32_t ntl)
+{
+    atomic_store_explicit(&B.mono_to_wall, mono_to_wall(), memory_order_relaxed);
+    pthread_mutex_lock(&B.mu);
+    drain();
     tutti__beat_model *m = &B.buf[B.back];
     m->valid = B.st.anchors > 0;
     m->b0 = B.b_last;
@@ -454,23 +460,12 @@ void tutti__beat_update(int64_t offset_ns, const tutti_timeline *tl, uint32_t nt
     m->offset_ns = offset_ns;
     m->block_ns = B.slope;
     m->sample_ns = B.buflen > 0 ? B.slope / B.buflen : 0;
+    pthread_mutex_unlock(&B.mu);
     m->ntl = ntl < TUTTI__BEAT_TIMELINES ? ntl : TUTTI__BEAT_TIMELINES;
     if (m->ntl) memcpy(m->tl, tl, m->ntl * sizeof tl[0]);
     uint32_t prev =
         atomic_exchange_explicit(&B.middle, B.back | DIRTY, memory_order_acq_rel);
     B.back = prev & 3u;
-
-    tutti__beat_retime_line rl = {0};
-    if (B.dn >= RETIME_MIN) {
-        rl.valid = true;
-        rl.t = B.t_last;
-        rl.block_ns = B.slope;
-        rl.d = B.d_at_last;
-        rl.d_per_block = B.d_slope;
-    }
-    pthread_mutex_lock(&B.retime_mu);
-    B.rl = rl;
-    pthread_mutex_unlock(&B.retime_mu);
 }
 
 int64_t tutti__beat_retime_by(const tutti__beat_retime_line *rl, int64_t at, int64_t now)
@@ -492,40 +487,48 @@ int64_t tutti__beat_retime_by(const tutti__beat_retime_line *rl, int64_t at, int
 
 int64_t tutti__beat_retime(int64_t at, int64_t now)
 {
-    pthread_mutex_lock(&B.retime_mu);
-    tutti__beat_retime_line rl = B.rl;
-    pthread_mutex_unlock(&B.retime_mu);
+    pthread_mutex_lock(&B.mu);
+    /* the newest anchors first: the line is followed from as near the
+     * bundle's time as can be (the difference can swing by thousands of
+     * ppm for seconds after an xrun: docs/benchmarks.md) */
+    drain();
+    tutti__beat_retime_line rl = {0};
+    if (B.dn >= RETIME_MIN) {
+        rl.valid = true;
+        rl.t = B.t_last;
+        rl.block_ns = B.slope;
+        rl.d = B.d_at_last;
+        rl.d_per_block = B.d_slope;
+    }
     int64_t d = tutti__beat_retime_by(&rl, at, now);
     if (rl.valid) {
-        pthread_mutex_lock(&B.retime_mu);
         if (d) B.retimed++;
         if (d == TUTTI__BEAT_RETIME_MAX || d == -TUTTI__BEAT_RETIME_MAX) B.clamped++;
         B.retime_last = d;
-        pthread_mutex_unlock(&B.retime_mu);
     }
+    pthread_mutex_unlock(&B.mu);
     return d;
 }
 
 void tutti__beat_stats_get(tutti__beat_stats *st)
 {
+    pthread_mutex_lock(&B.mu);
     *st = B.st;
-    pthread_mutex_lock(&B.retime_mu);
     st->retimed = B.retimed;
     st->retime_clamped = B.clamped;
     st->retime_last_us = (double)B.retime_last / 1e3;
-    pthread_mutex_unlock(&B.retime_mu);
+    pthread_mutex_unlock(&B.mu);
 }
 
 void tutti__beat_reset(void)
 {
-    pthread_mutex_lock(&B.retime_mu);
-    B.rl.valid = false;
+    pthread_mutex_lock(&B.mu);
     B.retimed = B.clamped = 0;
     B.retime_last = 0;
-    pthread_mutex_unlock(&B.retime_mu);
-    size_t upto = offsetof(struct beat, retime_mu);
+    size_t upto = offsetof(struct beat, mu);
     memset((void *)&B, 0, upto);
     B.back = 0;
     B.front = 1;
     atomic_store(&B.middle, 2);
+    pthread_mutex_unlock(&B.mu);
 }
