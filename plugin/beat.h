@@ -36,7 +36,9 @@
  *   TUTTI_UGEN_CLOCK=jack the anchors come from JACK's engine clock instead
  *   (tutti__beat_anchor_jack_rt): the servers' UGens agree with each other,
  *   and leave the server's own scheduling of bundles by its DLL's error and
- *   its output latency.
+ *   its output latency; so each anchor also reads the server's own start of
+ *   its block, and the session's bundles are re-timed by the difference
+ *   (tutti__beat_retime, below) before the server gets them.
  * - The model the audio thread reads (the line, the session's offset from
  *   the wall clock as the member estimates it, and the timeline schedule)
  *   is published through a triple buffer: the writer fills a private copy and
@@ -152,20 +154,22 @@ void tutti__beat_fill_rt(const tutti__beat_model *m, uint32_t bufcounter, int n,
 size_t tutti__beat_anchor_packet(uint8_t *out, size_t cap, int64_t at);
 
 /* Takes in the anchors the audio thread has handed over and publishes the
- * model with this offset (session - wall clock, ns) and timeline schedule,
- * and the re-timing line. */
+ * model with this offset (session - wall clock, ns) and timeline schedule. */
 void tutti__beat_update(int64_t offset_ns, const tutti_timeline *tl, uint32_t ntl);
 
 /*
  * Re-timing bundles for the server's clock (TUTTI_UGEN_CLOCK=jack). The
  * server places a bundle timed T where its own clock (scsynth's JACK
  * driver's DLL) says T; the UGens then follow JACK's clock instead. Each
- * anchor gives both clocks' start of one block, so the loop keeps a line
- * of their difference D per block (fitted over the last 64 anchors, 320 ms;
+ * anchor gives both clocks' start of one block, so a line of their
+ * difference D per block is kept (fitted over the last 16 anchors, 80 ms;
  * a jump of more than TUTTI__BEAT_JUMP confirmed by the next anchor starts
  * it afresh). A bundle meant for wall time `at` on JACK's clock is handed to
  * the server timed at + D(at): the server's clock puts it on the sample
- * JACK's clock gives `at`, the sample the UGens give it. The correction is 0
+ * JACK's clock gives `at`, the sample the UGens give it. The anchors the
+ * audio thread has handed over are taken in first (a line up to the loop's
+ * 100 ms old, followed that much further, missed the swings of D after an
+ * xrun by several samples; docs/benchmarks.md). The correction is 0
  * when there is no line (not on JACK's clock, fewer than 8 anchors since a
  * jump) or its newest anchor is more than TUTTI__BEAT_RETIME_STALE from
  * `now`; the line is followed at most TUTTI__BEAT_RETIME_AHEAD past that
@@ -180,7 +184,9 @@ typedef struct tutti__beat_retime_line {
 } tutti__beat_retime_line;
 
 /* The correction to add to a bundle's wall time `at` (ns since 1900), now
- * being `now`: the published line's. Any non-real-time thread. */
+ * being `now`. Any non-real-time thread (it takes a mutex the loop's
+ * tutti__beat_update and tutti__beat_stats_get take too, never the audio
+ * thread). */
 int64_t tutti__beat_retime(int64_t at, int64_t now);
 
 /* The same from a given line (tests). */
