@@ -63,7 +63,7 @@ static struct beat {
     tutti__beat_stats st;
     double err_sq;
 
-    /* the loop's: the server's own clock minus the line's clock, per block
+    /* the server's own clock minus the line's clock, per block
      * (TUTTI_UGEN_CLOCK=jack: scsynth's DLL minus JACK's), a line of its own */
     int64_t db[RETIME_WINDOW], dd[RETIME_WINDOW];
     uint32_t dn, dnext;
@@ -71,8 +71,10 @@ static struct beat {
     int64_t d_suspect_b, d_suspect_d;
     double d_at_last, d_slope; /* the fit at B.b_last, ns; ns per block */
 
-    /* everything above after `back` is the loop's and tutti__beat_retime's
-     * (any thread: it takes in the newest anchors itself), under this */
+    /* the non-real-time side's state above (the line, its window, the
+     * difference line, the statistics) is taken in by the loop and by
+     * tutti__beat_retime on any thread (it takes the newest anchors in
+     * itself), both under this; the audio thread never takes it */
     pthread_mutex_t mu;
     uint64_t retimed, clamped;
     int64_t retime_last;
