@@ -5,8 +5,8 @@
 #include "session.h"
 
 #include "asset.h"
-#include "beat.h"
 #include "auth.h"
+#include "beat.h"
 #include "check.h"
 #include "guard.h"
 #include "linkhost.h"
