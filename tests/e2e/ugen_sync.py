@@ -372,8 +372,10 @@ def main():
                     help="fail when, on the common timeline away from xruns, a server's "
                          "click is further from s1's")
     ap.add_argument("--jack-clock", action="store_true",
-                    help="the servers' UGens follow JACK's engine clock (TUTTI_UGEN_CLOCK=jack): "
-                         "a note and its click are then only reported")
+                    help="the servers' UGens follow JACK's engine clock (TUTTI_UGEN_CLOCK=jack) "
+                         "and the plugin re-times the session's bundles for scsynth's clock: "
+                         "a note and its click are then only reported (they part for seconds "
+                         "after an xrun)")
     ap.add_argument("--stray", type=float, default=0.0,
                     help="the share of the judged notes (or clicks) allowed beyond the limit, "
                          "none of them further than a block (64 samples): on a loaded machine "
