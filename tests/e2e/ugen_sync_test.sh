@@ -49,9 +49,9 @@ python3 "$TOP/tests/e2e/ugen_sync.py" --tutti "$TUTTI" --plugin-dir "$PLUGIN_DIR
 # the common timeline, away from xruns, the three servers' clicks agree
 # within $CROSS sample(s). A note and its click are only reported: the
 # plugin re-times the session's bundles for scsynth's clock, and they
-# coincide within a sample 3 s and more after an xrun (432 of 441 over 120
-# s), but in the seconds after one they were seen up to hundreds of samples
-# apart (docs/benchmarks.md), which an 8 s run on this machine would hit.
+# coincide within a sample 3 s and more after an xrun (98.6 % over 600 s),
+# but in the seconds after one 12 % were off, up to hundreds of samples
+# (docs/benchmarks.md), which an 8 s run on this machine would hit.
 CROSS=1
 sanitized && CROSS=8
 python3 "$TOP/tests/e2e/ugen_sync.py" --tutti "$TUTTI" --plugin-dir "$PLUGIN_DIR" \
