@@ -6,7 +6,9 @@
 #include "osc.h"
 
 #include <math.h>
+#include <pthread.h>
 #include <stdatomic.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -18,8 +20,13 @@ typedef struct anchor {
     uint32_t bufcounter;
     int buflen;
     int64_t t;
+    int64_t dll; /* the same block's start by the server's own clock (NO_DLL: unknown) */
     double sr;
 } anchor;
+
+#define NO_DLL INT64_MIN
+#define RETIME_WINDOW 16 /* anchors the server clock's difference is fitted over */
+#define RETIME_MIN 8     /* anchors of a difference line before it is used */
 
 static struct beat {
     /* audio thread -> loop: anchors */
@@ -55,12 +62,28 @@ static struct beat {
     int buflen;
     tutti__beat_stats st;
     double err_sq;
-} B = {.back = 0, .front = 1, .middle = 2};
+
+    /* the server's own clock minus the line's clock, per block
+     * (TUTTI_UGEN_CLOCK=jack: scsynth's DLL minus JACK's), a line of its own */
+    int64_t db[RETIME_WINDOW], dd[RETIME_WINDOW];
+    uint32_t dn, dnext;
+    bool d_suspect; /* a jump not yet confirmed: */
+    int64_t d_suspect_b, d_suspect_d;
+    double d_at_last, d_slope; /* the fit at B.b_last, ns; ns per block */
+
+    /* the non-real-time side's state above (the line, its window, the
+     * difference line, the statistics) is taken in by the loop and by
+     * tutti__beat_retime on any thread (it takes the newest anchors in
+     * itself), both under this; the audio thread never takes it */
+    pthread_mutex_t mu;
+    uint64_t retimed, clamped;
+    int64_t retime_last;
+} B = {.back = 0, .front = 1, .middle = 2, .mu = PTHREAD_MUTEX_INITIALIZER};
 
 /* ------------------------------------------------------- the audio thread */
 
 /* Block `bufcounter` starts at wall time t (ns since 1900). */
-static void put_rt(uint32_t bufcounter, int64_t t, double sr, int buflen)
+static void put_rt(uint32_t bufcounter, int64_t t, int64_t dll, double sr, int buflen)
 {
     B.rt_valid = true;
     B.rt_bufcounter = bufcounter;
@@ -74,25 +97,35 @@ static void put_rt(uint32_t bufcounter, int64_t t, double sr, int buflen)
     anchor *a = &B.ring[h % RING];
     a->bufcounter = bufcounter;
     a->t = t;
+    a->dll = dll;
     a->sr = sr;
     a->buflen = buflen;
     atomic_store_explicit(&B.head, h + 1, memory_order_release);
+}
+
+/* The start of the block a command timed `t` runs in, by the server's clock
+ * (NO_DLL when the command's offset cannot be trusted). */
+static int64_t block_start(int64_t t, int offset, float subsample, double sr, int buflen)
+{
+    /* scsynth clamps a command that falls outside its block (a late one) to
+     * the block's first or last sample: a time read back from those could
+     * be wrong, so they are not used */
+    if (offset <= 0 || offset >= buflen - 1) return NO_DLL;
+    double after = ((double)offset + (double)subsample - 0.5) / sr * 1e9;
+    return t - (int64_t)llround(after);
 }
 
 void tutti__beat_anchor_rt(uint32_t bufcounter, int64_t t, int offset, float subsample,
                            double sr, int buflen)
 {
     if (!(sr > 0) || buflen <= 0) return;
-    /* scsynth clamps a command that falls outside its block (a late one) to
-     * the block's first or last sample: a time read back from those could
-     * be wrong, so they are not used */
-    if (offset <= 0 || offset >= buflen - 1) return;
-    double after = ((double)offset + (double)subsample - 0.5) / sr * 1e9;
-    put_rt(bufcounter, t - (int64_t)llround(after), sr, buflen);
+    int64_t start = block_start(t, offset, subsample, sr, buflen);
+    if (start != NO_DLL) put_rt(bufcounter, start, NO_DLL, sr, buflen);
 }
 
 void tutti__beat_anchor_jack_rt(uint32_t bufcounter, uint64_t cycle_us, uint64_t next_us,
-                                double sr, int buflen)
+                                int64_t t, int offset, float subsample, double sr,
+                                int buflen)
 {
     int64_t m2w = atomic_load_explicit(&B.mono_to_wall, memory_order_relaxed);
     if (!(sr > 0) || buflen <= 0 || !m2w || next_us <= cycle_us) return;
@@ -103,9 +136,9 @@ void tutti__beat_anchor_jack_rt(uint32_t bufcounter, uint64_t cycle_us, uint64_t
     long blocks = lround(cycle_ns * 1e-9 * sr / buflen);
     if (blocks < 1) return;
     double k = (double)(bufcounter % (uint32_t)blocks);
-    int64_t t =
+    int64_t at =
         (int64_t)cycle_us * 1000 + (int64_t)llround(k * cycle_ns / (double)blocks) + m2w;
-    put_rt(bufcounter, t, sr, buflen);
+    put_rt(bufcounter, at, block_start(t, offset, subsample, sr, buflen), sr, buflen);
 }
 
 const tutti__beat_model *tutti__beat_read_rt(void)
@@ -259,21 +292,66 @@ static void restart(int64_t b, int64_t t)
     B.t_last = t;
 }
 
-/* Least squares over the window, both coordinates from the newest anchor. */
-static double fit(void)
+/* Least squares over n points, both coordinates from (x0, y0): the slope
+ * (`none` when there are too few points) and the line's value at x0. */
+static double lsq(const int64_t *xs, const int64_t *ys, uint32_t n, int64_t x0, int64_t y0,
+                  double none, double *at0)
 {
-    if (B.wn < 2) return B.nominal;
+    if (at0) *at0 = 0;
+    if (n < 2) return none;
     double sx = 0, sy = 0, sxx = 0, sxy = 0;
-    for (uint32_t i = 0; i < B.wn; i++) {
-        double x = (double)(B.wb[i] - B.b_last), y = (double)(B.wt[i] - B.t_last);
+    for (uint32_t i = 0; i < n; i++) {
+        double x = (double)(xs[i] - x0), y = (double)(ys[i] - y0);
         sx += x;
         sy += y;
         sxx += x * x;
         sxy += x * y;
     }
-    double d = B.wn * sxx - sx * sx;
-    if (!(d > 0)) return B.nominal;
-    return (B.wn * sxy - sx * sy) / d;
+    double d = n * sxx - sx * sx;
+    if (!(d > 0)) return none;
+    double slope = (n * sxy - sx * sy) / d;
+    if (at0) *at0 = (sy - slope * sx) / n;
+    return slope;
+}
+
+/* The block line: over the window, from the newest anchor. */
+static double fit(void)
+{
+    return lsq(B.wb, B.wt, B.wn, B.b_last, B.t_last, B.nominal, NULL);
+}
+
+/* The server clock's difference from the line's, block `b` (B.b_last, just
+ * taken in): a jump of more than TUTTI__BEAT_JUMP (the server's DLL reset
+ * at an xrun, or one anchor read from the wrong JACK cycle) starts its line
+ * afresh once the next anchor confirms it; a lone one is dropped. */
+static void take_diff(int64_t b, int64_t d)
+{
+    bool jump = false;
+    if (B.dn >= 1) {
+        uint32_t last = (B.dnext + RETIME_WINDOW - 1) % RETIME_WINDOW;
+        double predicted = (double)B.dd[last] + B.d_slope * (double)(b - B.db[last]);
+        jump = fabs((double)d - predicted) > TUTTI__BEAT_JUMP;
+    }
+    if (jump) {
+        if (!B.d_suspect || llabs(d - B.d_suspect_d) > TUTTI__BEAT_JUMP) {
+            B.d_suspect = true;
+            B.d_suspect_b = b;
+            B.d_suspect_d = d;
+            return;
+        }
+        B.db[0] = B.d_suspect_b;
+        B.dd[0] = B.d_suspect_d;
+        B.dnext = 1;
+        B.dn = 1;
+        B.st.retime_restarts++;
+    }
+    B.d_suspect = false;
+    B.db[B.dnext] = b;
+    B.dd[B.dnext] = d;
+    B.dnext = (B.dnext + 1) % RETIME_WINDOW;
+    if (B.dn < RETIME_WINDOW) B.dn++;
+    B.d_slope = lsq(B.db, B.dd, B.dn, b, d, 0, &B.d_at_last);
+    B.d_at_last += (double)d;
 }
 
 static void take(const anchor *a)
@@ -288,6 +366,8 @@ static void take(const anchor *a)
         B.nominal = nominal;
         B.buflen = a->buflen;
         restart(b, a->t);
+        B.dn = B.dnext = 0;
+        B.d_suspect = false;
     } else {
         double predicted = (double)B.t_last + (double)(b - B.b_last) * B.slope;
         double err = (double)a->t - predicted;
@@ -311,6 +391,7 @@ static void take(const anchor *a)
     B.t_last = a->t;
     B.slope = fit();
     B.st.ppm = (B.nominal / B.slope - 1) * 1e6;
+    if (a->dll != NO_DLL) take_diff(b, a->dll - a->t);
 }
 
 /* JACK's own clock, when the plugin was told how to read it: the clock
@@ -358,16 +439,22 @@ static int64_t mono_to_wall(void)
     return best;
 }
 
-void tutti__beat_update(int64_t offset_ns, const tutti_timeline *tl, uint32_t ntl)
+/* Takes in what the audio thread handed over (B.mu held). */
+static void drain(void)
 {
-    atomic_store_explicit(&B.mono_to_wall, mono_to_wall(), memory_order_relaxed);
     uint32_t h = atomic_load_explicit(&B.head, memory_order_acquire);
     uint32_t t = atomic_load_explicit(&B.tail, memory_order_relaxed);
     for (; t != h; t++)
         take(&B.ring[t % RING]);
     atomic_store_explicit(&B.tail, t, memory_order_release);
     B.st.dropped = atomic_load_explicit(&B.dropped, memory_order_relaxed);
+}
 
+void tutti__beat_update(int64_t offset_ns, const tutti_timeline *tl, uint32_t ntl)
+{
+    atomic_store_explicit(&B.mono_to_wall, mono_to_wall(), memory_order_relaxed);
+    pthread_mutex_lock(&B.mu);
+    drain();
     tutti__beat_model *m = &B.buf[B.back];
     m->valid = B.st.anchors > 0;
     m->b0 = B.b_last;
@@ -375,6 +462,7 @@ void tutti__beat_update(int64_t offset_ns, const tutti_timeline *tl, uint32_t nt
     m->offset_ns = offset_ns;
     m->block_ns = B.slope;
     m->sample_ns = B.buflen > 0 ? B.slope / B.buflen : 0;
+    pthread_mutex_unlock(&B.mu);
     m->ntl = ntl < TUTTI__BEAT_TIMELINES ? ntl : TUTTI__BEAT_TIMELINES;
     if (m->ntl) memcpy(m->tl, tl, m->ntl * sizeof tl[0]);
     uint32_t prev =
@@ -382,15 +470,67 @@ void tutti__beat_update(int64_t offset_ns, const tutti_timeline *tl, uint32_t nt
     B.back = prev & 3u;
 }
 
+int64_t tutti__beat_retime_by(const tutti__beat_retime_line *rl, int64_t at, int64_t now)
+{
+    if (!rl->valid || !(rl->block_ns > 0) || now - rl->t > TUTTI__BEAT_RETIME_STALE ||
+        now < rl->t - TUTTI__BEAT_RETIME_STALE)
+        return 0;
+    /* the difference at `at`, as its line goes on (not further than
+     * TUTTI__BEAT_RETIME_AHEAD past the newest anchor) */
+    int64_t ahead = at - rl->t;
+    if (ahead > TUTTI__BEAT_RETIME_AHEAD) ahead = TUTTI__BEAT_RETIME_AHEAD;
+    if (ahead < -TUTTI__BEAT_RETIME_AHEAD) ahead = -TUTTI__BEAT_RETIME_AHEAD;
+    double d = rl->d + rl->d_per_block * ((double)ahead / rl->block_ns);
+    if (!isfinite(d)) return 0;
+    if (d > TUTTI__BEAT_RETIME_MAX) return TUTTI__BEAT_RETIME_MAX;
+    if (d < -TUTTI__BEAT_RETIME_MAX) return -TUTTI__BEAT_RETIME_MAX;
+    return (int64_t)llround(d);
+}
+
+int64_t tutti__beat_retime(int64_t at, int64_t now)
+{
+    pthread_mutex_lock(&B.mu);
+    /* the newest anchors first: the line is followed from as near the
+     * bundle's time as can be (the difference can swing by thousands of
+     * ppm for seconds after an xrun: docs/benchmarks.md) */
+    drain();
+    tutti__beat_retime_line rl = {0};
+    if (B.dn >= RETIME_MIN) {
+        rl.valid = true;
+        rl.t = B.t_last;
+        rl.block_ns = B.slope;
+        rl.d = B.d_at_last;
+        rl.d_per_block = B.d_slope;
+    }
+    int64_t d = tutti__beat_retime_by(&rl, at, now);
+    if (rl.valid) {
+        if (d) B.retimed++;
+        if (d == TUTTI__BEAT_RETIME_MAX || d == -TUTTI__BEAT_RETIME_MAX) B.clamped++;
+        B.retime_last = d;
+    }
+    pthread_mutex_unlock(&B.mu);
+    return d;
+}
+
 void tutti__beat_stats_get(tutti__beat_stats *st)
 {
+    pthread_mutex_lock(&B.mu);
     *st = B.st;
+    st->retimed = B.retimed;
+    st->retime_clamped = B.clamped;
+    st->retime_last_us = (double)B.retime_last / 1e3;
+    pthread_mutex_unlock(&B.mu);
 }
 
 void tutti__beat_reset(void)
 {
-    memset((void *)&B, 0, sizeof B);
+    pthread_mutex_lock(&B.mu);
+    B.retimed = B.clamped = 0;
+    B.retime_last = 0;
+    size_t upto = offsetof(struct beat, mu);
+    memset((void *)&B, 0, upto);
     B.back = 0;
     B.front = 1;
     atomic_store(&B.middle, 2);
+    pthread_mutex_unlock(&B.mu);
 }

@@ -36,7 +36,9 @@
  *   TUTTI_UGEN_CLOCK=jack the anchors come from JACK's engine clock instead
  *   (tutti__beat_anchor_jack_rt): the servers' UGens agree with each other,
  *   and leave the server's own scheduling of bundles by its DLL's error and
- *   its output latency.
+ *   its output latency; so each anchor also reads the server's own start of
+ *   its block, and the session's bundles are re-timed by the difference
+ *   (tutti__beat_retime, below) before the server gets them.
  * - The model the audio thread reads (the line, the session's offset from
  *   the wall clock as the member estimates it, and the timeline schedule)
  *   is published through a triple buffer: the writer fills a private copy and
@@ -52,7 +54,8 @@
  *   integers first (as timeline.c does).
  *
  * Thread rules: *_rt functions on the audio thread only (one consumer:
- * scsynth has one audio thread); the others on the proxy's loop thread. Every
+ * scsynth has one audio thread); tutti__beat_retime and tutti__beat_stats_get on
+ * any other thread; the others on the proxy's loop thread. Every
  * *_rt function is real-time safe: no allocation, lock or system call
  * (tests/plugin/beat_rt_test.cpp runs them under seccomp's strict mode).
  */
@@ -74,6 +77,9 @@ extern "C" {
 #define TUTTI__BEAT_ANCHOR_EVERY (5 * TUTTI_MS)
 #define TUTTI__BEAT_ANCHOR_AHEAD (150 * TUTTI_MS)
 #define TUTTI__BEAT_JUMP TUTTI_MS
+#define TUTTI__BEAT_RETIME_MAX (10 * TUTTI_MS)
+#define TUTTI__BEAT_RETIME_STALE (500 * TUTTI_MS)
+#define TUTTI__BEAT_RETIME_AHEAD TUTTI_S
 
 /* What the audio thread reads: the block line and the timeline. */
 typedef struct tutti__beat_model {
@@ -103,9 +109,12 @@ void tutti__beat_anchor_rt(uint32_t bufcounter, int64_t t, int offset, float sub
  * and `bufcounter` a block of that cycle:
  * the block's start is the cycle's plus its place in the cycle. Nothing is
  * taken before the loop has measured the monotonic clock against the wall
- * clock (tutti__beat_update). */
+ * clock (tutti__beat_update). `t`, `offset`, `subsample`: the command's own
+ * time and the World's offsets, as for tutti__beat_anchor_rt: the same
+ * block's start by the server's clock, for tutti__beat_retime. */
 void tutti__beat_anchor_jack_rt(uint32_t bufcounter, uint64_t cycle_us, uint64_t next_us,
-                                double sr, int buflen);
+                                int64_t t, int offset, float subsample, double sr,
+                                int buflen);
 
 /* How to read JACK's clock (jack_get_time), so that the loop can tell which
  * of the system's monotonic clocks it is; without it, CLOCK_MONOTONIC. */
@@ -148,6 +157,41 @@ size_t tutti__beat_anchor_packet(uint8_t *out, size_t cap, int64_t at);
  * model with this offset (session - wall clock, ns) and timeline schedule. */
 void tutti__beat_update(int64_t offset_ns, const tutti_timeline *tl, uint32_t ntl);
 
+/*
+ * Re-timing bundles for the server's clock (TUTTI_UGEN_CLOCK=jack). The
+ * server places a bundle timed T where its own clock (scsynth's JACK
+ * driver's DLL) says T; the UGens then follow JACK's clock instead. Each
+ * anchor gives both clocks' start of one block, so a line of their
+ * difference D per block is kept (fitted over the last 16 anchors, 80 ms;
+ * a jump of more than TUTTI__BEAT_JUMP confirmed by the next anchor starts
+ * it afresh). A bundle meant for wall time `at` on JACK's clock is handed to
+ * the server timed at + D(at): the server's clock puts it on the sample
+ * JACK's clock gives `at`, the sample the UGens give it. The anchors the
+ * audio thread has handed over are taken in first (a line up to the loop's
+ * 100 ms old, followed that much further, missed the swings of D after an
+ * xrun by several samples; docs/benchmarks.md). The correction is 0
+ * when there is no line (not on JACK's clock, fewer than 8 anchors since a
+ * jump) or its newest anchor is more than TUTTI__BEAT_RETIME_STALE from
+ * `now`; the line is followed at most TUTTI__BEAT_RETIME_AHEAD past that
+ * anchor, and the correction is clamped to +-TUTTI__BEAT_RETIME_MAX.
+ */
+typedef struct tutti__beat_retime_line {
+    bool valid;
+    int64_t t;          /* the newest anchor's time (the line's clock), ns since 1900 */
+    double block_ns;    /* the line's ns per block */
+    double d;           /* the difference at that anchor, ns */
+    double d_per_block; /* its change per block, ns */
+} tutti__beat_retime_line;
+
+/* The correction to add to a bundle's wall time `at` (ns since 1900), now
+ * being `now`. Any non-real-time thread (it takes a mutex the loop's
+ * tutti__beat_update and tutti__beat_stats_get take too, never the audio
+ * thread). */
+int64_t tutti__beat_retime(int64_t at, int64_t now);
+
+/* The same from a given line (tests). */
+int64_t tutti__beat_retime_by(const tutti__beat_retime_line *rl, int64_t at, int64_t now);
+
 typedef struct tutti__beat_stats {
     uint64_t anchors, dropped, restarts;
     /* the line's error at each anchor before taking it in: the last one,
@@ -156,6 +200,10 @@ typedef struct tutti__beat_stats {
     double err_last_us, err_max_us, err_rms_us;
     double ppm; /* the block clock's rate against the nominal, parts per million */
     uint64_t measured;
+    /* tutti__beat_retime: bundles moved, of those clamped, the last
+     * correction (us), the difference line's restarts */
+    uint64_t retimed, retime_clamped, retime_restarts;
+    double retime_last_us;
 } tutti__beat_stats;
 void tutti__beat_stats_get(tutti__beat_stats *st);
 

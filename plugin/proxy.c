@@ -622,6 +622,10 @@ static void session_status(uint64_t ctx)
         {"anchor_err_max_us", 'f', NULL, bs.err_max_us},
         {"anchor_err_rms_us", 'f', NULL, bs.err_rms_us},
         {"block_clock_ppm", 'f', NULL, bs.ppm},
+        {"retimed", 'i', NULL, (double)bs.retimed},
+        {"retime_clamped", 'i', NULL, (double)bs.retime_clamped},
+        {"retime_restarts", 'i', NULL, (double)bs.retime_restarts},
+        {"retime_last_us", 'f', NULL, bs.retime_last_us},
         /* the LAN's Link bridge (linkhost.h, docs/link.md) */
         {"link", 's', tutti__linkhost_state_name(&ls), 0},
         {"link_peers", 'i', NULL, ls.b.link_peers},

@@ -6,6 +6,7 @@
 
 #include "asset.h"
 #include "auth.h"
+#include "beat.h"
 #include "check.h"
 #include "guard.h"
 #include "linkhost.h"
@@ -1679,8 +1680,10 @@ static void play_packet(const uint8_t *p, size_t n, int how, tutti_time at, uint
         inject(p, n, reply_to);
         return;
     }
-    size_t m = timed(p, n, at, scratch);
-    tutti_time lead = at - wall_now();
+    /* on the UGens' clock when it is not the server's (beat.h) */
+    tutti_time now = wall_now();
+    size_t m = timed(p, n, at + tutti__beat_retime(at, now), scratch);
+    tutti_time lead = at - now;
     if (lead < atomic_load(&S.lead_min_ns)) atomic_store(&S.lead_min_ns, lead);
     /* A synth started late here (this member was cut off, or stalled) ends
      * that much later than on the others: the server check leaves it out,

@@ -188,20 +188,21 @@ CycleTimesFn g_cycle_times;
  * bundle's time falls in: that block's start time, for the UGens (beat.h). */
 void anchor_cmd(World *world, void *, sc_msg_iter *args, void *)
 {
+    uint32_t hi = static_cast<uint32_t>(args->geti());
+    uint32_t lo = static_cast<uint32_t>(args->geti());
+    int64_t t = tutti_time_from_ntp(static_cast<uint64_t>(hi) << 32 | lo);
     if (g_cycle_times) {
         uint32_t frames;
         uint64_t cycle_us, next_us;
         float period_us;
         if (g_cycle_times(nullptr, &frames, &cycle_us, &next_us, &period_us) == 0)
             tutti__beat_anchor_jack_rt(static_cast<uint32_t>(world->mBufCounter),
-                                       cycle_us, next_us, world->mSampleRate,
+                                       cycle_us, next_us, t, world->mSampleOffset,
+                                       world->mSubsampleOffset, world->mSampleRate,
                                        world->mBufLength);
         return;
     }
-    uint32_t hi = static_cast<uint32_t>(args->geti());
-    uint32_t lo = static_cast<uint32_t>(args->geti());
-    tutti__beat_anchor_rt(static_cast<uint32_t>(world->mBufCounter),
-                          tutti_time_from_ntp(static_cast<uint64_t>(hi) << 32 | lo),
+    tutti__beat_anchor_rt(static_cast<uint32_t>(world->mBufCounter), t,
                           world->mSampleOffset, world->mSubsampleOffset,
                           world->mSampleRate, world->mBufLength);
 }

@@ -285,6 +285,10 @@ def common_timeline(path, sent_w, xruns, guard):
         import bisect
         i = bisect.bisect_right(xf, x)
         return (x - xf[i - 1]) / SR if i else None
+    def since(x):
+        q = quiet(x)
+        return ("no xrun yet" if q is None else "<0.1 s" if q < 0.1 else "0.1-1 s" if q < 1
+                else "1-3 s" if q < 3 else "3-10 s" if q < 10 else ">10 s")
     out = {"clicks": [len(c) for c in clicks], "notes": [len(n) for n in notes],
            "xruns": len(xruns), "clean": {}, "near_xrun": {}}
     half = int(SR * 0.1)  # a click without a partner this close is missing
@@ -301,11 +305,8 @@ def common_timeline(path, sent_w, xruns, guard):
             spread = max(spread, abs(d) if d is not None else 1 << 30)
         # the beat's spread (largest |click - s1's|) by the time since the
         # last xrun: how long the servers' clocks take to agree again
-        q = quiet(x)
-        b = ("no xrun yet" if q is None else "<0.1 s" if q < 0.1 else "0.1-1 s" if q < 1
-             else "1-3 s" if q < 3 else "3-10 s" if q < 10 else ">10 s")
-        e = out.setdefault("spread_by_quiet", {}).setdefault(b, {"beats": 0, "within_1": 0,
-                                                                  "max": 0})
+        e = out.setdefault("spread_by_quiet", {}).setdefault(since(x), {
+            "beats": 0, "within_1": 0, "max": 0})
         e["beats"] += 1
         e["within_1"] += spread <= 1
         e["max"] = max(e["max"], spread)
@@ -316,6 +317,12 @@ def common_timeline(path, sent_w, xruns, guard):
             y = nearest(clicks[k], x)
             d = x - y if y is not None and abs(y - x) < half else None
             h[str(d)] = h.get(str(d), 0) + 1
+            # the same by the time since the last xrun
+            e = out.setdefault("note_by_quiet", {}).setdefault(since(x), {
+                "notes": 0, "within_1": 0, "max": 0})
+            e["notes"] += 1
+            e["within_1"] += d is not None and abs(d) <= 1
+            e["max"] = max(e["max"], abs(d) if d is not None else 1 << 30)
     for x in notes[0]:  # scsynth's own notes for the same beat, against s1's
         key = "near_xrun" if near_xrun(x) else "clean"
         h = out[key].setdefault("notes_cross_minus_s1", {})
@@ -365,8 +372,10 @@ def main():
                     help="fail when, on the common timeline away from xruns, a server's "
                          "click is further from s1's")
     ap.add_argument("--jack-clock", action="store_true",
-                    help="the servers' UGens follow JACK's engine clock (TUTTI_UGEN_CLOCK=jack): "
-                         "a note and its click are then only reported")
+                    help="the servers' UGens follow JACK's engine clock (TUTTI_UGEN_CLOCK=jack) "
+                         "and the plugin re-times the session's bundles for scsynth's clock: "
+                         "a note and its click are then only reported (they part for seconds "
+                         "after an xrun)")
     ap.add_argument("--stray", type=float, default=0.0,
                     help="the share of the judged notes (or clicks) allowed beyond the limit, "
                          "none of them further than a block (64 samples): on a loaded machine "
@@ -493,11 +502,12 @@ def run(a, procs):
            "50 ms before): each note minus its server's click %s; s2's and s3's clicks minus "
            "s1's, by size (samples) %s, scsynth's own notes minus s1's %s; near xruns: notes "
            "minus click %s, clicks %s, notes %s; each beat's click spread by the time since "
-           "the last xrun: %s" % (
+           "the last xrun: %s; each note minus its click, the same: %s" % (
                c["xruns"], a.xrun_guard, buckets(cl.get("note_minus_click", {})),
                buckets(cl.get("cross_minus_s1", {})), buckets(cl.get("notes_cross_minus_s1", {})),
                buckets(nx.get("note_minus_click", {})), buckets(nx.get("cross_minus_s1", {})),
-               buckets(nx.get("notes_cross_minus_s1", {})), c.get("spread_by_quiet")))
+               buckets(nx.get("notes_cross_minus_s1", {})), c.get("spread_by_quiet"),
+               c.get("note_by_quiet")))
         if cl["note_minus_click_count"] < 3 and not a.measure:
             fail("only %d notes away from xruns on the common timeline: too many xruns to "
                  "judge (%d)" % (cl["note_minus_click_count"], c["xruns"]))
@@ -584,7 +594,7 @@ def run(a, procs):
         st = tutti_status(a.tutti, s["proxy"]) or {}
         figures["anchoring"].append({k: st.get(k) for k in (
             "anchors", "anchor_err_max_us", "anchor_err_rms_us", "anchor_restarts",
-            "block_clock_ppm")})
+            "block_clock_ppm", "retimed", "retime_clamped", "retime_restarts", "retime_last_us")})
     for k, s in enumerate(servers):
         bad = [l for l in read(s["log"]).splitlines() if "FAILURE" in l or re.search(r"\blate\b", l)]
         figures["servers"][k]["late_or_failure_lines"] = len(bad)

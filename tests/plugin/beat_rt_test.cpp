@@ -21,6 +21,8 @@
  * - The block line (beat.c): anchors with the DLL's jitter and a clock 30 ppm
  *   off nominal are fitted within a fraction of a microsecond; an xrun's jump
  *   restarts the line.
+ * - Re-timing bundles for the server's clock when the UGens follow JACK's:
+ *   the difference line, its bounds and its restarts.
  *
  * Sanitizer builds skip the real-time part (their runtimes intercept the
  * allocator themselves and make system calls of their own).
@@ -238,7 +240,7 @@ static void *rt_main(void *)
     compute(r);
     /* the anchor from JACK's clock (TUTTI_UGEN_CLOCK=jack) under the same
      * watch, after the outputs are taken */
-    tutti__beat_anchor_jack_rt(4003, 1000000, 1005333, SR, BLOCK);
+    tutti__beat_anchor_jack_rt(4003, 1000000, 1005333, S0, 10, 0.5f, SR, BLOCK);
     r->done = true;
     g_rt = false;
     syscall(SYS_exit, 0); /* pthread's own exit path is not allowed any more */
@@ -463,7 +465,7 @@ static void jack_anchor(void)
     tutti_timeline tl;
     tutti_timeline_init(&tl, 120.0, 4.0, S0);
     tutti__beat_stats st;
-    tutti__beat_anchor_jack_rt(4002, 1000000, 1005333, SR, BLOCK);
+    tutti__beat_anchor_jack_rt(4002, 1000000, 1005333, S0, 10, 0.5f, SR, BLOCK);
     tutti__beat_stats_get(&st);
     tutti__beat_update(0, &tl, 1); /* takes nothing: none was handed over */
     tutti__beat_stats_get(&st);
@@ -475,8 +477,8 @@ static void jack_anchor(void)
                   ((int64_t)m.tv_sec * TUTTI_S + m.tv_nsec);
     /* a cycle of 256 samples = 4 blocks; block 4002 is its third (2 blocks in) */
     uint64_t c0 = 7000000000ull, c1 = c0 + 5333;
-    tutti__beat_anchor_jack_rt(4002, c0, c1, SR, BLOCK);
-    tutti__beat_anchor_jack_rt(4010, c1, c1, SR, BLOCK); /* not forward: not taken */
+    tutti__beat_anchor_jack_rt(4002, c0, c1, S0, 10, 0.5f, SR, BLOCK);
+    tutti__beat_anchor_jack_rt(4010, c1, c1, S0, 10, 0.5f, SR, BLOCK); /* not forward: not taken */
     tutti__beat_update(0, &tl, 1);
     tutti__beat_stats_get(&st);
     CHECK_EQ_I64(st.anchors, 1);
@@ -485,6 +487,110 @@ static void jack_anchor(void)
     CHECK_EQ_I64(mo->b0, 4002);
     int64_t want = (int64_t)c0 * 1000 + 2 * 5333000 / 4 + m2w;
     CHECK(std::llabs(mo->s0 - want) < 200000); /* the two clock readings, 0.2 ms */
+}
+
+/* Re-timing bundles for the server's clock (beat.h, tutti__beat_retime):
+ * anchors from JACK's cycle times that also carry the server's own start
+ * of the same block, its clock 3 ms ahead and 50 ppm fast against JACK's.
+ * A bundle 100 ms ahead is moved by the difference there, within 0.1 us;
+ * none when the line is stale, too short, or the anchors came without the
+ * server's time; a lone jump is ignored, a confirmed one restarts the line;
+ * a difference beyond TUTTI__BEAT_RETIME_MAX is clamped to it. */
+static constexpr int64_t CYCLE_NS = 5333333; /* 256 samples, as JACK's DLL might say */
+
+/* Block `b` (4 a cycle) at JACK time jack0 + ..., the server's start d(b)
+ * later: the anchor the audio thread would hand over, at offset 10.5. */
+static void jack_anchor_with(uint32_t b, uint64_t c0_us, int64_t m2w, double d_ns)
+{
+    uint64_t cyc = c0_us + (uint64_t)((b / 4) * CYCLE_NS / 1000);
+    uint64_t next = cyc + CYCLE_NS / 1000;
+    double k = b % 4;
+    int64_t jack = (int64_t)cyc * 1000 + (int64_t)llround(k * (double)(next - cyc) * 1e3 / 4) + m2w;
+    int64_t dll = jack + (int64_t)llround(d_ns);
+    tutti__beat_anchor_jack_rt(b, cyc, next, dll + (int64_t)llround(10 * SAMPLE_NS), 10,
+                               0.5f, SR, BLOCK);
+}
+
+static void retime(void)
+{
+    tutti__beat_reset();
+    tutti_timeline tl;
+    tutti_timeline_init(&tl, 120.0, 4.0, S0);
+    tutti__beat_update(0, &tl, 1); /* measures the monotonic clock */
+    const uint64_t c0 = 9000000000ull;
+    /* no server times (the default clock): nothing moves */
+    for (uint32_t b = 0; b < 40; b += 2)
+        tutti__beat_anchor_rt(b, S0 + (int64_t)llround((b * BLOCK + 10) * SAMPLE_NS), 10,
+                              0.5f, SR, BLOCK);
+    tutti__beat_update(0, &tl, 1);
+    int64_t last = tutti__beat_read_rt()->s0;
+    CHECK_EQ_I64(tutti__beat_retime(last + 100 * TUTTI_MS, last), 0);
+
+    /* the monotonic clock's converter, read back from one anchor */
+    tutti__beat_reset();
+    tutti__beat_update(0, &tl, 1);
+    jack_anchor_with(0, c0, 0, 0);
+    tutti__beat_update(0, &tl, 1);
+    int64_t m2w = tutti__beat_read_rt()->s0 - (int64_t)c0 * 1000;
+    /* D(b) = 3 ms + 50 ppm of the block's time since block 0 */
+    auto d_of = [](double b) { return 3e6 + 50e-6 * b * (CYCLE_NS / 4.0); };
+    uint32_t b = 4;
+    for (; b < 4 + 7 * 4; b += 4) jack_anchor_with(b, c0, m2w, d_of(b));
+    tutti__beat_update(0, &tl, 1);
+    last = tutti__beat_read_rt()->s0;
+    /* 7 anchors with the server's time and the first one without: too few */
+    CHECK_EQ_I64(tutti__beat_retime(last + 100 * TUTTI_MS, last), 0);
+    for (; b < 4 + 40 * 4; b += 4) jack_anchor_with(b, c0, m2w, d_of(b));
+    tutti__beat_update(0, &tl, 1);
+    const tutti__beat_model *mo = tutti__beat_read_rt();
+    last = mo->s0;
+    double at_b = (double)mo->b0 + 100e6 / mo->block_ns;
+    int64_t want = (int64_t)llround(d_of(at_b));
+    int64_t got = tutti__beat_retime(last + 100 * TUTTI_MS, last);
+    CHECK(std::llabs(got - want) < 100);
+    /* stale: the newest anchor 0.6 s old */
+    CHECK_EQ_I64(tutti__beat_retime(last + 100 * TUTTI_MS, last + 600 * TUTTI_MS), 0);
+    /* followed no further than a second ahead */
+    int64_t far = tutti__beat_retime(last + 60 * TUTTI_S, last);
+    CHECK(std::llabs(far - (int64_t)llround(d_of((double)mo->b0 + 1e9 / mo->block_ns))) < 100);
+
+    /* a lone jump of 2 ms (one anchor off): ignored (the first anchor,
+     * read back for the converter, was a jump of its own) */
+    tutti__beat_stats st;
+    tutti__beat_stats_get(&st);
+    uint64_t restarts = st.retime_restarts;
+    jack_anchor_with(b, c0, m2w, d_of(b) + 2e6);
+    b += 4;
+    jack_anchor_with(b, c0, m2w, d_of(b));
+    tutti__beat_update(0, &tl, 1);
+    last = tutti__beat_read_rt()->s0;
+    got = tutti__beat_retime(last, last);
+    CHECK(std::llabs(got - (int64_t)llround(d_of(b))) < 100);
+    tutti__beat_stats_get(&st);
+    CHECK_EQ_I64(st.retime_restarts, restarts);
+
+    /* a jump the next anchor confirms (the server's clock reset): a new
+     * line, used once it has 8 anchors; here 14 ms away, clamped to 10 ms */
+    b += 4;
+    for (int i = 0; i < 3; i++, b += 4) jack_anchor_with(b, c0, m2w, 14e6);
+    tutti__beat_update(0, &tl, 1);
+    last = tutti__beat_read_rt()->s0;
+    CHECK_EQ_I64(tutti__beat_retime(last, last), 0);
+    for (int i = 0; i < 10; i++, b += 4) jack_anchor_with(b, c0, m2w, 14e6);
+    tutti__beat_update(0, &tl, 1);
+    last = tutti__beat_read_rt()->s0;
+    CHECK_EQ_I64(tutti__beat_retime(last, last), TUTTI__BEAT_RETIME_MAX);
+    for (int i = 0; i < 2; i++, b += 4) jack_anchor_with(b, c0, m2w, -14e6);
+    tutti__beat_update(0, &tl, 1);
+    CHECK_EQ_I64(tutti__beat_retime(last, last), 0);
+    for (int i = 0; i < 10; i++, b += 4) jack_anchor_with(b, c0, m2w, -14e6);
+    tutti__beat_update(0, &tl, 1);
+    last = tutti__beat_read_rt()->s0;
+    CHECK_EQ_I64(tutti__beat_retime(last, last), -TUTTI__BEAT_RETIME_MAX);
+    tutti__beat_stats_get(&st);
+    CHECK_EQ_I64(st.retime_restarts, restarts + 2);
+    CHECK(st.retimed >= 4);
+    CHECK_EQ_I64(st.retime_clamped, 2);
 }
 
 int main(void)
@@ -503,5 +609,6 @@ int main(void)
     RUN(outputs);
     RUN(controls);
     RUN(jack_anchor);
+    RUN(retime);
     TEST_END();
 }
