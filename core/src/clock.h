@@ -34,7 +34,7 @@ static inline tutti_time tutti__sat_sub(tutti_time a, tutti_time b)
     return a - b;
 }
 
-#define TUTTI__CLOCK_WINDOW 256 /* samples kept (power of two) */
+#define TUTTI__CLOCK_WINDOW 1024 /* samples kept (power of two): 25.6 s at the WAN rate */
 
 typedef struct tutti__clock_sample {
     tutti_time mid_local; /* (t1 + t4) / 2 */
