@@ -615,14 +615,24 @@ tutti_time tutti__clock_ping_interval(const tutti__clock *c)
 {
     /* Over a long path as fast as the path can tell us anything (the design
      * notes), from the first answer on. */
-    if (c->count > 0 && c->est.rtt_min_ns >= TUTTI__CLOCK_WAN_RTT)
+    tutti_time every = tutti__clock_report_interval(c);
+    if (c->count > 0 && c->est.rtt_min_ns >= TUTTI__CLOCK_WAN_RTT &&
+        every > TUTTI__CLOCK_WAN_PING)
         return TUTTI__CLOCK_WAN_PING;
+    return every;
+}
+
+tutti_time tutti__clock_report_interval(const tutti__clock *c)
+{
     /* Fast until locked, and while the window is young: fewer than
-     * FAST_SAMPLES samples spanning less than FAST_SPAN. */
+     * FAST_SAMPLES samples spanning less than FAST_SPAN (over a long path,
+     * whose pings come faster, the span alone: as when it pinged at this
+     * rate). */
     if (!c->est.locked || c->count == 0) return TUTTI__CLOCK_FAST_PING;
     tutti_time span =
         tutti__sat_sub(c->est.ref_local, nth_newest(c, c->count - 1u)->mid_local);
-    if (c->count < TUTTI__CLOCK_FAST_SAMPLES && span < TUTTI__CLOCK_FAST_SPAN)
+    bool wan = c->est.rtt_min_ns >= TUTTI__CLOCK_WAN_RTT;
+    if ((wan || c->count < TUTTI__CLOCK_FAST_SAMPLES) && span < TUTTI__CLOCK_FAST_SPAN)
         return TUTTI__CLOCK_FAST_PING;
     return TUTTI__CLOCK_STEADY_PING;
 }

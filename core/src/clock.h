@@ -57,7 +57,12 @@ void tutti__clock_init(tutti__clock *c);
  * Updates c->est. */
 int tutti__clock_add(tutti__clock *c, tutti_time t1, tutti_time t2, tutti_time t3,
                      tutti_time t4);
-/* How long to wait before the next ping: fast until locked, then steady. */
+/* How long to wait before the next ping: fast until locked, then steady;
+ * over a long path faster (clock.c, "Ping rate"). */
 tutti_time tutti__clock_ping_interval(const tutti__clock *c);
+/* The interval the member's other statistics per ping (its round trips and
+ * needs for the automatic horizon) are kept at: the ping interval but for a
+ * long path's faster pings, so their windows span the same time. */
+tutti_time tutti__clock_report_interval(const tutti__clock *c);
 
 #endif
