@@ -12,6 +12,12 @@
  * true session time. Errors of all seeds are pooled per profile. Lock time is
  * the first locked estimate; a bound miss is a locked estimate whose interval
  * (at its ref_local) does not contain the truth, and makes the exit status 1.
+ * "Two apart" sets seeds 0 and 1, 2 and 3, ... against each other at each
+ * query instant: the difference of two members' errors, what two cities of
+ * one session hear (the Link bridges' acceptance run). The city profiles are
+ * that run's paths (tests/link/cities.sh), with a member clock that does not
+ * drift and, but for city200q, the session's own frames on the same FIFO
+ * path, which a ping may wait behind.
  */
 #include "bench.h"
 #include "clock.h"

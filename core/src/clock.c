@@ -126,13 +126,16 @@
  *   per J reaches the floor, however fast one pings (J = 40 ms at 200 +/-
  *   20 ms: ~25 a second). At 100 ms the filter saw ten a second; at 25 ms it
  *   sees nearly all there are at J <= 40 ms (simulated, with the session's
- *   own frames on the path: per member p99 0.41 -> 0.20 ms at 50 +/- 5 ms,
- *   1.17 -> 0.38 ms at 100 +/- 10 ms, 2.4 -> 1.1 ms at 200 +/- 20 ms; `tutti
- *   bench clock`, profiles city*). Faster does not help (each ping then
- *   waits behind the last), and 20 ms would keep step with the session's
- *   20 ms heartbeats and meet them at the same phase every time. Forty small
- *   exchanges a second are ~4 KB/s each way; a sample costs ~70 us with a
- *   full ring.
+ *   own frames on the path: per member p99 0.60 -> 0.20 ms at 50 +/- 5 ms,
+ *   1.24 -> 0.38 ms at 100 +/- 10 ms, 2.09 -> 1.10 ms at 200 +/- 20 ms from
+ *   3 s to 45 s; `tutti bench clock`, profiles city*). Faster does not help
+ *   (each ping then waits behind the last), and 20 ms would keep step with
+ *   the session's 20 ms heartbeats and meet them at the same phase every
+ *   time. Forty small exchanges a second are ~4 KB/s each way; a sample
+ *   costs ~70 us with a full ring. What the member reports in its pings
+ *   for the automatic horizon (its round trips, its needs) is still kept per
+ *   report interval, the rate above without this rule
+ *   (tutti__clock_report_interval), so their windows span the same time.
  *
  * - What is left over a long path is the drift. With d unknown within the
  *   crystals' +/-100 ppm, the widest strip pins it to about 4 J / (n T)
