@@ -50,6 +50,7 @@ typedef struct tutti__clock {
     /* private fields of the implementation follow */
     uint64_t total;
     tutti_time first_local;
+    tutti_time change_at; /* ref_local of the last test for a change */
 } tutti__clock;
 
 void tutti__clock_init(tutti__clock *c);
