@@ -90,11 +90,12 @@
  *   bound trusts the hub's timestamps.)
  *
  * - Changes the intervals cannot contradict: a step smaller than the round
- *   trip, or a drift change still hidden in the band. Each sample, once the
- *   window has 64 samples, its newest quarter and its older three quarters
- *   are fitted separately (the older at its own drift, carried to R); if they
- *   disagree by more than 10 standard deviations of the difference (the two
- *   estimates', and the older drift's error over the distance between the
+ *   trip, or a drift change still hidden in the band. Each sample (at most
+ *   every 75 ms: CHANGE_EVERY), once the window has 64 samples, its newest
+ *   quarter and its older three quarters are fitted separately (the older
+ *   at its own drift, carried to R); if they disagree by more than 10
+ *   standard deviations of the difference (the two estimates', and the
+ *   older drift's error over the distance between the
  *   parts' centres; without that term a 2 ms +/- 0.1 ms normal path raised
  *   a false alarm about once in 20 minutes: tests/core/clock_test.c) (no
  *   false alarm in ~9 simulated hours at 50 +/- 10 ms, nor in 100 minutes
@@ -132,7 +133,8 @@
  *   (each ping then waits behind the last), and 20 ms would keep step with
  *   the session's 20 ms heartbeats and meet them at the same phase every
  *   time. Forty small exchanges a second are ~4 KB/s each way; a sample
- *   costs ~70 us with a full ring. What the member reports in its pings
+ *   costs ~45 us with a full ring (the test for a change runs on every
+ *   third). What the member reports in its pings
  *   for the automatic horizon (its round trips, its needs) is still kept per
  *   report interval, the rate above without this rule
  *   (tutti__clock_report_interval), so their windows span the same time.
