@@ -12,6 +12,12 @@
  * true session time. Errors of all seeds are pooled per profile. Lock time is
  * the first locked estimate; a bound miss is a locked estimate whose interval
  * (at its ref_local) does not contain the truth, and makes the exit status 1.
+ * "Two apart" sets seeds 0 and 1, 2 and 3, ... against each other at each
+ * query instant: the difference of two members' errors, what two cities of
+ * one session hear (the Link bridges' acceptance run). The city profiles are
+ * that run's paths (tests/link/cities.sh), with a member clock that does not
+ * drift and, but for city200q, the session's own frames on the same FIFO
+ * path, which a ping may wait behind.
  */
 #include "bench.h"
 #include "clock.h"
@@ -33,6 +39,8 @@
 typedef struct profile {
     const char *name, *what;
     tutti_path up, down;
+    double drift_ppm;              /* the member clock's drift: uniform in +/- this */
+    tutti_time frames_up, frames_down; /* other frames on the path, one every ... (0: none) */
 } profile;
 
 #define MS(x) ((tutti_time)((x)*1e6))
@@ -40,27 +48,52 @@ static const profile profiles[] = {
     {"lan",
      "0.1 +/- 0.1 ms uniform each way",
      {MS(0.1), MS(0.1), TUTTI_JITTER_UNIFORM, 0},
-     {MS(0.1), MS(0.1), TUTTI_JITTER_UNIFORM, 0}},
+     {MS(0.1), MS(0.1), TUTTI_JITTER_UNIFORM, 0}, 100, 0, 0},
     {"wan50",
      "50 +/- 10 ms uniform each way",
      {MS(50), MS(10), TUTTI_JITTER_UNIFORM, 0},
-     {MS(50), MS(10), TUTTI_JITTER_UNIFORM, 0}},
+     {MS(50), MS(10), TUTTI_JITTER_UNIFORM, 0}, 100, 0, 0},
     {"wan150",
      "150 ms, normal sd 20 ms (+/- 40 ms clip 80) each way",
      {MS(150), MS(40), TUTTI_JITTER_NORMAL, 0},
-     {MS(150), MS(40), TUTTI_JITTER_NORMAL, 0}},
+     {MS(150), MS(40), TUTTI_JITTER_NORMAL, 0}, 100, 0, 0},
     {"rtt400",
      "200 +/- 20 ms uniform each way",
      {MS(200), MS(20), TUTTI_JITTER_UNIFORM, 0},
-     {MS(200), MS(20), TUTTI_JITTER_UNIFORM, 0}},
+     {MS(200), MS(20), TUTTI_JITTER_UNIFORM, 0}, 100, 0, 0},
     {"asym",
      "60 +/- 5 ms up, 40 +/- 5 ms down, uniform",
      {MS(60), MS(5), TUTTI_JITTER_UNIFORM, 0},
-     {MS(40), MS(5), TUTTI_JITTER_UNIFORM, 0}},
+     {MS(40), MS(5), TUTTI_JITTER_UNIFORM, 0}, 100, 0, 0},
     {"pareto",
      "30 ms base, Pareto jitter 10 ms (min 20, mean 40) each way",
      {MS(30), MS(10), TUTTI_JITTER_PARETO, 0},
-     {MS(30), MS(10), TUTTI_JITTER_PARETO, 0}},
+     {MS(30), MS(10), TUTTI_JITTER_PARETO, 0}, 100, 0, 0},
+    /* The Link bridge's acceptance run (tests/link/cities.sh): `tutti netsim
+     * --jitter-model independent`, D +/- D/10 uniform per packet in order,
+     * with the session's own frames sharing the path (the member's heartbeat
+     * every 20 ms up, the hub's close every h = L/10 down, L = 1.2 D + 40 ms)
+     * and one clock for both ends (network namespaces): no drift. */
+    {"city50",
+     "50 +/- 5 ms uniform each way, frames every 20 ms up / 10 ms down, no drift",
+     {MS(50), MS(5), TUTTI_JITTER_UNIFORM, 0},
+     {MS(50), MS(5), TUTTI_JITTER_UNIFORM, 0}, 0, MS(20), MS(10)},
+    {"city100",
+     "100 +/- 10 ms uniform each way, frames every 20 ms up / 16 ms down, no drift",
+     {MS(100), MS(10), TUTTI_JITTER_UNIFORM, 0},
+     {MS(100), MS(10), TUTTI_JITTER_UNIFORM, 0}, 0, MS(20), MS(16)},
+    {"city200",
+     "200 +/- 20 ms uniform each way, frames every 20 ms each way, no drift",
+     {MS(200), MS(20), TUTTI_JITTER_UNIFORM, 0},
+     {MS(200), MS(20), TUTTI_JITTER_UNIFORM, 0}, 0, MS(20), MS(20)},
+    {"city200q",
+     "200 +/- 20 ms uniform each way, no other frames, no drift",
+     {MS(200), MS(20), TUTTI_JITTER_UNIFORM, 0},
+     {MS(200), MS(20), TUTTI_JITTER_UNIFORM, 0}, 0, 0, 0},
+    {"city200d",
+     "as city200 with the member clock drifting up to +/-100 ppm",
+     {MS(200), MS(20), TUTTI_JITTER_UNIFORM, 0},
+     {MS(200), MS(20), TUTTI_JITTER_UNIFORM, 0}, 100, MS(20), MS(20)},
 };
 #undef MS
 #define NPROFILES (sizeof profiles / sizeof profiles[0])
@@ -78,7 +111,20 @@ typedef struct run {
     flight q[BENCH_INFLIGHT];
     uint32_t qhead, qn;
     tutti_time last_up, last_down, next_send;
+    tutti_time frame_up, frame_down; /* the next other frame's send time */
 } run;
+
+/* Other frames sent on a direction until time t: each waits for the ones
+ * before it, so a ping behind them may wait too. */
+static void frames_until(run *r, const tutti_path *p, tutti_time every, tutti_time *next,
+                         tutti_time *last, tutti_time t)
+{
+    if (every <= 0) return;
+    for (; *next <= t; *next += every) {
+        tutti_time a = *next + tutti_path_delay(p, &r->rng);
+        if (a > *last) *last = a;
+    }
+}
 
 static tutti_time local_at(const run *r, tutti_time t)
 {
@@ -132,6 +178,7 @@ static tutti_time mono_now(void)
 typedef struct result {
     double err_p50, err_p99, err_max, bound_p50, lock_max, lock_p50, drift_err_p99;
     double signed_p50, add_ns, pings_per_s;
+    double pair_p50, pair_p99; /* |difference| of two members' errors at one instant */
     uint64_t misses, rejected, queries, unlocked_queries, samples;
 } result;
 
@@ -144,6 +191,17 @@ static void bench_profile(const profile *p, uint32_t seeds, tutti_time dur,
     size_t ndrift = 0, capdrift = 0;
     double locks[1024];
     uint32_t nlocks = 0;
+    /* Every seed's signed error at every query instant (NAN while unlocked),
+     * to set seeds 0 and 1, 2 and 3, ... against each other as two members
+     * of one session would be (what the Link bridges' cities measure). */
+    size_t nq = (size_t)(dur / BENCH_QUERY) + 1u;
+    double *errs_at = malloc((size_t)seeds * nq * sizeof *errs_at);
+    if (!errs_at) {
+        fprintf(stderr, "tutti bench clock: out of memory\n");
+        exit(1);
+    }
+    for (size_t i = 0; i < (size_t)seeds * nq; i++)
+        errs_at[i] = NAN;
     uint64_t pings = 0;
     tutti_time add_time = 0;
     memset(res, 0, sizeof *res);
@@ -152,7 +210,9 @@ static void bench_profile(const profile *p, uint32_t seeds, tutti_time dur,
         memset(&r, 0, sizeof r);
         r.p = p;
         tutti_rng_seed(&r.rng, 0x636c6f636bull + s); /* "clock" + seed */
-        double ppm = (2.0 * tutti_rng_unit(&r.rng) - 1.0) * 100.0;
+        double ppm = (2.0 * tutti_rng_unit(&r.rng) - 1.0) * p->drift_ppm;
+        if (p->frames_up > 0) r.frame_up = tutti_rng_range(&r.rng, 0, p->frames_up);
+        if (p->frames_down > 0) r.frame_down = tutti_rng_range(&r.rng, 0, p->frames_down);
         r.drift = ppm * 1e-6;
         tutti__clock_init(&r.c);
         tutti_time lock_at = -1;
@@ -185,10 +245,12 @@ static void bench_profile(const profile *p, uint32_t seeds, tutti_time dur,
                 }
                 /* Send a ping at true time next_send. */
                 tutti_time t = r.next_send;
+                frames_until(&r, &p->up, p->frames_up, &r.frame_up, &r.last_up, t);
                 tutti_time a2 = t + tutti_path_delay(&p->up, &r.rng);
                 if (a2 < r.last_up) a2 = r.last_up;
                 r.last_up = a2;
                 tutti_time a3 = a2 + tutti_rng_range(&r.rng, 0, 20000);
+                frames_until(&r, &p->down, p->frames_down, &r.frame_down, &r.last_down, a3);
                 tutti_time a4 = a3 + tutti_path_delay(&p->down, &r.rng);
                 if (a4 < r.last_down) a4 = r.last_down;
                 r.last_down = a4;
@@ -212,6 +274,7 @@ static void bench_profile(const profile *p, uint32_t seeds, tutti_time dur,
             }
             tutti_time l = local_at(&r, q);
             double x = error_at(&r, l, tutti_clock_to_session(e, l));
+            errs_at[(size_t)s * nq + (size_t)(q / BENCH_QUERY)] = x;
             err = grow(err, &caperr, nerr);
             serr = grow(serr, &capserr, nerr);
             serr[nerr] = x;
@@ -224,6 +287,21 @@ static void bench_profile(const profile *p, uint32_t seeds, tutti_time dur,
         if (nlocks < sizeof locks / sizeof locks[0])
             locks[nlocks++] = lock_at < 0 ? INFINITY : (double)lock_at;
     }
+    size_t npair = 0;
+    double *pair = malloc((size_t)seeds * nq * sizeof *pair + 1);
+    if (!pair) {
+        fprintf(stderr, "tutti bench clock: out of memory\n");
+        exit(1);
+    }
+    for (uint32_t s = 0; s + 1u < seeds; s += 2u)
+        for (size_t i = 0; i < nq; i++) {
+            double a = errs_at[(size_t)s * nq + i], b = errs_at[(size_t)(s + 1u) * nq + i];
+            if (isfinite(a) && isfinite(b)) pair[npair++] = fabs(a - b);
+        }
+    res->pair_p50 = npair ? tutti_percentile(pair, npair, 0.50) : NAN;
+    res->pair_p99 = npair ? tutti_percentile(pair, npair, 0.99) : NAN;
+    free(pair);
+    free(errs_at);
     res->err_p50 = tutti_percentile(err, nerr, 0.50);
     res->err_p99 = tutti_percentile(err, nerr, 0.99);
     res->err_max = tutti_percentile(err, nerr, 1.0);
@@ -244,14 +322,20 @@ int tutti_bench_clock(int argc, char **argv)
 {
     uint32_t seeds = 20;
     double duration_s = 60, warm_s = 10;
+    const char *only = NULL;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--seeds") && i + 1 < argc)
             seeds = (uint32_t)strtoul(argv[++i], NULL, 10);
+        else if (!strcmp(argv[i], "--profile") && i + 1 < argc)
+            only = argv[++i];
+        else if (!strcmp(argv[i], "--warmup") && i + 1 < argc)
+            warm_s = strtod(argv[++i], NULL);
         else if (!strcmp(argv[i], "--duration") && i + 1 < argc)
             duration_s = strtod(argv[++i], NULL);
         else {
             fprintf(stderr,
-                    "usage: tutti bench clock [--seeds N (20)] [--duration S (60)]\n");
+                    "usage: tutti bench clock [--seeds N (20)] [--duration S (60)] "
+                    "[--warmup S (10)] [--profile NAME]\n");
             return 2;
         }
     }
@@ -267,28 +351,34 @@ int tutti_bench_clock(int argc, char **argv)
     result res[NPROFILES];
     uint64_t misses = 0;
     bool all_locked = true;
+    bool ran[NPROFILES] = {0};
     for (size_t i = 0; i < NPROFILES; i++) {
         const profile *p = &profiles[i];
         result *r = &res[i];
+        if (only && strcmp(only, p->name)) continue;
+        ran[i] = true;
         bench_profile(p, seeds, dur, warm, r);
         misses += r->misses + r->rejected;
         if (!isfinite(r->lock_max)) all_locked = false;
         printf(
             "%-7s %s: |error| p50 %.1f us, p99 %.1f us, max %.1f us (median signed "
             "%+.1f us); lock p50 %.0f ms, max %.0f ms; bound p50 %.1f us; drift error "
-            "p99 %.2f ppm; %.1f pings/s; %.1f us per sample; bound misses %" PRIu64 "\n",
+            "p99 %.2f ppm; two members apart p50 %.1f us, p99 %.1f us; %.1f pings/s; %.1f us "
+            "per sample; bound misses %" PRIu64 "\n",
             p->name, p->what, r->err_p50 / 1e3, r->err_p99 / 1e3, r->err_max / 1e3,
             r->signed_p50 / 1e3, r->lock_p50 / 1e6, r->lock_max / 1e6, r->bound_p50 / 1e3,
-            r->drift_err_p99 * 1e6, r->pings_per_s, r->add_ns / 1e3, r->misses);
+            r->drift_err_p99 * 1e6, r->pair_p50 / 1e3, r->pair_p99 / 1e3, r->pings_per_s,
+            r->add_ns / 1e3, r->misses);
     }
 
     printf("{\"bench\":\"clock\",\"seeds\":%u,\"duration_s\":%g,\"warmup_s\":%g,"
            "\"profiles\":{",
            seeds, duration_s, warm_s);
     double headline = NAN;
-    for (size_t i = 0; i < NPROFILES; i++) {
+    for (size_t i = 0, n = 0; i < NPROFILES; i++) {
         const result *r = &res[i];
-        printf("%s\"%s\":{", i ? "," : "", profiles[i].name);
+        if (!ran[i]) continue;
+        printf("%s\"%s\":{", n++ ? "," : "", profiles[i].name);
         json_num("offset_err_p50_us", r->err_p50 / 1e3, 1, false);
         json_num("offset_err_p99_us", r->err_p99 / 1e3, 1, true);
         json_num("offset_err_max_us", r->err_max / 1e3, 1, true);
@@ -297,6 +387,8 @@ int tutti_bench_clock(int argc, char **argv)
         json_num("lock_ms_max", r->lock_max / 1e6, 0, true);
         json_num("bound_p50_us", r->bound_p50 / 1e3, 1, true);
         json_num("drift_err_p99_ppm", r->drift_err_p99 * 1e6, 3, true);
+        json_num("pair_diff_p50_us", r->pair_p50 / 1e3, 1, true);
+        json_num("pair_diff_p99_us", r->pair_p99 / 1e3, 1, true);
         json_num("pings_per_s", r->pings_per_s, 2, true);
         json_num("us_per_sample", r->add_ns / 1e3, 2, true);
         json_num("bound_misses", (double)r->misses, 0, true);

@@ -74,6 +74,14 @@ struct tutti_member {
      * out) is the delay this member reports for the automatic horizon */
     tutti_time rtt[TUTTI__DELAY_WINDOW];
     uint32_t nrtt, rtt_next;
+    /* Over a long path the clock pings faster than it reports (clock.h):
+     * the round trips and needs above are taken once per report interval,
+     * when report_next is due (the round trip is the largest since the last
+     * one, rtt_cur), so that their windows span as much time as at any ping
+     * rate; the other pings carry the last values (report_delay,
+     * report_need, report_tail). */
+    tutti_time report_next, rtt_cur, report_delay, report_need, report_tail;
+    bool rtt_new; /* rtt_cur holds a round trip */
     /* What the horizon had to be for this member's deliveries to be on
      * time: per ping interval the largest L + lateness (need_cur); the last
      * intervals' values (need, the level is their median) and how far each
@@ -452,10 +460,24 @@ static void send_ping(tutti_member *m)
     memset(&r, 0, sizeof r);
     r.type = TUTTI__REC_PING;
     r.u.ping.t1 = m->now;
-    r.u.ping.delay = delay_high(m);
+    if (m->now >= m->report_next) {
+        tutti_time every = tutti__clock_report_interval(&m->clock);
+        m->report_next += every;
+        if (m->report_next <= m->now) m->report_next = m->now + every;
+        if (m->rtt_new) {
+            m->rtt[m->rtt_next] = m->rtt_cur;
+            m->rtt_next = (m->rtt_next + 1) % TUTTI__DELAY_WINDOW;
+            if (m->nrtt < TUTTI__DELAY_WINDOW) m->nrtt++;
+            m->rtt_new = false;
+        }
+        m->report_delay = delay_high(m);
+        m->report_need = need_high(m, &m->report_tail);
+    }
+    r.u.ping.delay = m->report_delay;
     r.u.ping.late = m->late;
     r.u.ping.bound = m->clock.est.locked ? m->clock.est.bound_ns : 0;
-    r.u.ping.need = need_high(m, &r.u.ping.tail);
+    r.u.ping.need = m->report_need;
+    r.u.ping.tail = m->report_tail;
     send_unseq(m, &r);
     m->next_ping = m->now + tutti__clock_ping_interval(&m->clock);
 }
@@ -744,10 +766,10 @@ static int on_rec(void *ctx, const tutti__rec *r)
              * took; any other is forged or corrupt. */
             tutti_time out = tutti__sat_sub(m->now, r->u.pong.t1);
             tutti_time held = tutti__sat_sub(r->u.pong.t3, r->u.pong.t2);
-            if (out >= 0 && out <= TUTTI__MAX_HORIZON && held >= 0 && held <= out) {
-                m->rtt[m->rtt_next] = out - held;
-                m->rtt_next = (m->rtt_next + 1) % TUTTI__DELAY_WINDOW;
-                if (m->nrtt < TUTTI__DELAY_WINDOW) m->nrtt++;
+            if (out >= 0 && out <= TUTTI__MAX_HORIZON && held >= 0 && held <= out &&
+                (!m->rtt_new || out - held > m->rtt_cur)) {
+                m->rtt_cur = out - held;
+                m->rtt_new = true;
             }
             break;
         }

@@ -148,11 +148,18 @@ static void honest_ok(tutti_sim *s, const uint32_t *honest, uint32_t n, const pe
                 (unsigned long long)p->member_events);
 }
 
-/* Deliveries at `node` of events whose origin is not one of the first
- * `honest_ids` member ids (the honest members joined first: ids 1..4). */
-static uint64_t delivered_from_others(tutti_sim *s, uint32_t node, uint32_t honest_ids,
+/* Deliveries at `node` of events whose origin is not one of the nodes
+ * 1..`honest` (their member ids, as the hub gave them: who joins first
+ * depends on the paths, not on the order the nodes started in). */
+static uint64_t delivered_from_others(tutti_sim *s, uint32_t node, uint32_t honest,
                                       tutti_time *last_t)
 {
+    uint32_t ids[HONEST + 8];
+    for (uint32_t i = 0; i < honest && i < HONEST + 8; i++) {
+        tutti_member_status st;
+        tutti_member_status_get(tutti_sim_member(s, i + 1u), &st);
+        ids[i] = st.id;
+    }
     const tutti_sim_log *logs;
     size_t n = tutti_sim_logs(s, &logs);
     uint64_t k = 0;
@@ -161,7 +168,10 @@ static uint64_t delivered_from_others(tutti_sim *s, uint32_t node, uint32_t hone
         if (logs[i].node != node) continue;
         for (size_t j = 0; j < logs[i].n; j++) {
             const tutti_sim_delivery *d = &logs[i].d[j];
-            if (d->kind != TUTTI_EV_USER || d->key.origin <= honest_ids) continue;
+            bool mine = false;
+            for (uint32_t h = 0; h < honest && h < HONEST + 8; h++)
+                mine = mine || d->key.origin == ids[h];
+            if (d->kind != TUTTI_EV_USER || mine) continue;
             k++;
             if (d->key.t > *last_t) *last_t = d->key.t;
         }

@@ -9,6 +9,7 @@
 #include "sim/sim.h"
 
 #include <math.h>
+#include <stdlib.h>
 
 #define SEEDS 20
 /* At true time 0 the session clock (NTP era, so the numbers are as large as in
@@ -18,6 +19,16 @@
 #define LOCAL0 ((tutti_time)5000 * TUTTI_S + 37 * TUTTI_MS)
 #define CLOCK_SLACK 1000 /* TUTTI__CLOCK_SLACK in clock.c */
 #define MAX_DRIFT 500e-6 /* TUTTI__CLOCK_MAX_DRIFT in clock.c */
+
+/* Seeds per profile: SEEDS, or fewer when TUTTI_SIM_SEEDS says so (the
+ * sanitizer builds of scripts/test-all.sh, where a long path's 40 pings a
+ * second over a window of 1024 samples cost minutes). */
+static uint64_t nseeds(void)
+{
+    const char *e = getenv("TUTTI_SIM_SEEDS");
+    long n = e ? strtol(e, NULL, 10) : SEEDS;
+    return n > 0 && n < SEEDS ? (uint64_t)n : SEEDS;
+}
 
 /* ------------------------------------------------------------ the model */
 
@@ -36,6 +47,10 @@ typedef struct world {
     uint32_t qhead, qn;
     tutti_time last_up, last_down; /* FIFO per direction, like TCP */
     tutti_time next_send;          /* true time */
+    /* Other frames sharing the FIFO path (a session's heartbeats up, the
+     * hub's closes down), one every frames_up / frames_down (0: none), the
+     * next one sent at frame_up / frame_down. */
+    tutti_time frames_up, frames_down, frame_up, frame_down;
     tutti__clock c;
     tutti_time s_t1; /* t1 of the newest sample, for checks */
 } world;
@@ -83,6 +98,18 @@ static void world_init(world *w, uint64_t seed, tutti_path up, tutti_path down)
     tutti__clock_init(&w->c);
 }
 
+/* The other frames sent on a direction until true time t: each waits for
+ * the ones before it, and a ping behind them waits too. */
+static void frames_until(world *w, const tutti_path *p, tutti_time every, tutti_time *next,
+                         tutti_time *last, tutti_time t)
+{
+    if (every <= 0) return;
+    for (; *next <= t; *next += every) {
+        tutti_time a = *next + tutti_path_delay(p, &w->rng);
+        if (a > *last) *last = a;
+    }
+}
+
 /* Process the next send or receive, whichever is first. Returns the true time
  * of the event and sets *sample if it fed the filter a sample. */
 static tutti_time world_step(world *w, bool *sample)
@@ -101,10 +128,12 @@ static tutti_time world_step(world *w, bool *sample)
         return recv;
     }
     tutti_time t = w->next_send;
+    frames_until(w, &w->up, w->frames_up, &w->frame_up, &w->last_up, t);
     tutti_time a2 = t + tutti_path_delay(&w->up, &w->rng);
     if (a2 < w->last_up) a2 = w->last_up;
     w->last_up = a2;
     tutti_time a3 = a2 + tutti_rng_range(&w->rng, 0, w->hold_max);
+    frames_until(w, &w->down, w->frames_down, &w->frame_down, &w->last_down, a3);
     tutti_time a4 = a3 + tutti_path_delay(&w->down, &w->rng);
     if (a4 < w->last_down) a4 = w->last_down;
     w->last_down = a4;
@@ -363,7 +392,7 @@ static void test_lan(void)
     tutti_path p = path(0.1, 0.1, TUTTI_JITTER_UNIFORM);
     double worst_p99 = 0;
     uint64_t viol = 0;
-    for (uint64_t s = 1; s <= SEEDS; s++) {
+    for (uint64_t s = 1; s <= nseeds(); s++) {
         run_stats st = run(s, p, p, 30 * TUTTI_S, 10 * TUTTI_S);
         viol += st.violations;
         if (st.err_p99 > worst_p99) worst_p99 = st.err_p99;
@@ -386,7 +415,7 @@ static void test_wan50(void)
     tutti_path p = path(50, 10, TUTTI_JITTER_UNIFORM);
     double worst_p99 = 0, worst_p50 = 0;
     uint64_t viol = 0, locked = 0;
-    for (uint64_t s = 1; s <= SEEDS; s++) {
+    for (uint64_t s = 1; s <= nseeds(); s++) {
         run_stats st = run(100 + s, p, p, 60 * TUTTI_S, 10 * TUTTI_S);
         viol += st.violations;
         locked += st.locked_samples;
@@ -413,7 +442,7 @@ static void test_rtt400(void)
     tutti_path p = path(200, 20, TUTTI_JITTER_UNIFORM);
     tutti_time worst_lock = 0;
     uint64_t viol = 0;
-    for (uint64_t s = 1; s <= SEEDS; s++) {
+    for (uint64_t s = 1; s <= nseeds(); s++) {
         run_stats st = run(200 + s, p, p, 20 * TUTTI_S, 10 * TUTTI_S);
         viol += st.violations;
         CHECK(st.lock_at >= 0);
@@ -432,7 +461,7 @@ static void test_asymmetric(void)
     tutti_path up = path(60, 5, TUTTI_JITTER_UNIFORM);
     tutti_path down = path(40, 5, TUTTI_JITTER_UNIFORM);
     uint64_t viol = 0;
-    for (uint64_t s = 1; s <= SEEDS; s++) {
+    for (uint64_t s = 1; s <= nseeds(); s++) {
         run_stats st = run(300 + s, up, down, 40 * TUTTI_S, 10 * TUTTI_S);
         viol += st.violations;
         CHECK(fabs(st.signed_p50 - 10e6) < 0.5e6);
@@ -448,7 +477,7 @@ static void test_pareto(void)
     tutti_path p = path(30, 10, TUTTI_JITTER_PARETO);
     double worst_p99 = 0;
     uint64_t viol = 0;
-    for (uint64_t s = 1; s <= SEEDS; s++) {
+    for (uint64_t s = 1; s <= nseeds(); s++) {
         run_stats st = run(400 + s, p, p, 40 * TUTTI_S, 10 * TUTTI_S);
         viol += st.violations;
         if (st.err_p99 > worst_p99) worst_p99 = st.err_p99;
@@ -485,7 +514,9 @@ static void test_normal_city(void)
             if (t > 60 * TUTTI_S) break;
             if (!sample) continue;
             const tutti_clock_estimate *e = &w.c.est;
-            if (prev == TUTTI__CLOCK_WINDOW && e->samples < prev - 1u) cuts++;
+            /* A cut keeps the newest quarter; the window otherwise slides
+             * by a sample or two. */
+            if (prev >= 100u && e->samples < prev / 2u) cuts++;
             prev = e->samples;
             if (t < 30 * TUTTI_S) continue;
             double err = est_rel(e, e->ref_local) - truth_rel(&w, e->ref_local);
@@ -503,6 +534,101 @@ static void test_normal_city(void)
 }
 
 /*
+ * The Link bridges' acceptance run (tests/link/cities.sh): two cities, each a
+ * member behind its own `tutti netsim --jitter-model independent` path of D
+ * +/- D/10 ms uniform each way (in order, as TCP), both on one machine's
+ * monotonic clock (network namespaces), so no drift, though the filter must
+ * allow for one. What the cities hear is the difference of the two members'
+ * errors at the same instant; here two seeds are the two members, and the
+ * difference is taken every 10 ms from 3 s (about when the cities lock) to
+ * 40 s (the run's length). Each delay with the path to itself ("quiet") and
+ * with the session's frames on it (the member's heartbeat every 20 ms up,
+ * the hub's close every L/10 down, L = 1.2 D + 40 ms): an exchange then also
+ * waits behind them, which costs more than the real relays showed (their
+ * measured figures lie between the two). 5 pairs each.
+ *
+ * Figures (p99 apart, quiet / with frames), with the filter pinging every
+ * 100 ms and a 256-sample ring, and now (every 25 ms over a long path, 1024):
+ *   50 +/- 5 ms     0.346 / 0.925 ms -> 0.203 / 0.281 ms
+ *   100 +/- 10 ms   0.642 / 1.579 ms -> 0.329 / 0.565 ms
+ *   200 +/- 20 ms   1.033 / 2.481 ms -> 1.073 / 1.860 ms
+ * At 200 ms the first seconds set the p99 (from 10 s on 0.64 / 0.95 ms, from
+ * 20 s on 0.47 / 0.95 ms): the drift is not known yet (clock.c, design
+ * notes). The bounds lie between the two, against a change for the worse.
+ */
+static double city_err[5000 * 2];
+
+/* Five pairs for the figures; one under TUTTI_SIM_SEEDS (the sanitizer
+ * builds), which still runs every path and checks every bound, but whose p99
+ * over one pair says too little to hold it to the figures. */
+static uint64_t city_pairs(void)
+{
+    return nseeds() < SEEDS ? 1u : 5u;
+}
+
+static double cities_apart_p99(tutti_time d, bool frames, uint64_t seed0)
+{
+    static double apart[5 * 4000];
+    size_t n = 0;
+    const tutti_time dur = 40 * TUTTI_S, warm = 3 * TUTTI_S;
+    tutti_path p = {d, d / 10, TUTTI_JITTER_UNIFORM, 0};
+    tutti_time close_every = (d + d / 5 + 40 * TUTTI_MS) / 10;
+    if (close_every > 20 * TUTTI_MS) close_every = 20 * TUTTI_MS;
+    for (uint64_t pair = 0; pair < city_pairs(); pair++) {
+        for (uint32_t m = 0; m < 2; m++) {
+            static world w;
+            world_init(&w, seed0 + 2 * pair + m, p, p);
+            w.drift = 0;
+            if (frames) {
+                w.frames_up = 20 * TUTTI_MS;
+                w.frames_down = close_every;
+                w.frame_up = tutti_rng_range(&w.rng, 0, w.frames_up);
+                w.frame_down = tutti_rng_range(&w.rng, 0, w.frames_down);
+            }
+            size_t i = 0;
+            for (tutti_time q = 10 * TUTTI_MS; q <= dur; q += 10 * TUTTI_MS) {
+                for (;;) {
+                    tutti_time next = w.qn ? w.q[w.qhead].arrive : TUTTI_TIME_MAX;
+                    if (w.next_send < next) next = w.next_send;
+                    if (next > q) break;
+                    bool sample;
+                    (void)world_step(&w, &sample);
+                    if (sample && w.c.est.locked) CHECK(contains_truth(&w));
+                }
+                if (q < warm) continue;
+                tutti_time l = local_at(&w, q);
+                city_err[m * 5000 + i++] = w.c.est.locked
+                                               ? est_rel(&w.c.est, l) - truth_rel(&w, l)
+                                               : NAN;
+            }
+            if (m == 1)
+                for (size_t k = 0; k < i; k++) {
+                    double a = city_err[k], b = city_err[5000 + k];
+                    CHECK(isfinite(a) && isfinite(b)); /* locked from 3 s on */
+                    if (isfinite(a) && isfinite(b)) apart[n++] = fabs(a - b);
+                }
+        }
+    }
+    return tutti_percentile(apart, n, 0.99);
+}
+
+static void test_link_cities(void)
+{
+    static const struct {
+        double d_ms, quiet_max_ms, frames_max_ms;
+    } cases[] = {{50, 0.28, 0.45}, {100, 0.45, 0.85}, {200, 1.3, 2.2}};
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        tutti_time d = (tutti_time)(cases[i].d_ms * 1e6);
+        double quiet = cities_apart_p99(d, false, 1900), busy = cities_apart_p99(d, true, 1900);
+        fprintf(stderr, "  cities %3.0f +/- %2.0f ms: p99 apart %.3f ms quiet, %.3f ms with frames\n",
+                cases[i].d_ms, cases[i].d_ms / 10, quiet / 1e6, busy / 1e6);
+        if (city_pairs() < 5u) continue;
+        CHECK(quiet <= cases[i].quiet_max_ms * 1e6);
+        CHECK(busy <= cases[i].frames_max_ms * 1e6);
+    }
+}
+
+/*
  * The hub's clock steps (a new coordinator, an adjusted clock) by more than a
  * round trip. The first exchange that sees it contradicts the history; the
  * filter must drop the history rather than publish a bound that misses the
@@ -513,7 +639,7 @@ static void test_clock_step(void)
     tutti_path p = path(50, 10, TUTTI_JITTER_UNIFORM);
     const tutti_time steps[] = {150 * TUTTI_MS, -150 * TUTTI_MS, 5 * TUTTI_S};
     for (size_t k = 0; k < sizeof steps / sizeof steps[0]; k++) {
-        for (uint64_t s = 1; s <= SEEDS; s++) {
+        for (uint64_t s = 1; s <= nseeds(); s++) {
             static world w;
             world_init(&w, 500 + s, p, p);
             w.step_at = 20 * TUTTI_S;
@@ -558,7 +684,7 @@ static void test_small_clock_step(void)
 {
     tutti_path p = path(50, 10, TUTTI_JITTER_UNIFORM);
     for (int sign = -1; sign <= 1; sign += 2) {
-        for (uint64_t s = 1; s <= SEEDS; s++) {
+        for (uint64_t s = 1; s <= nseeds(); s++) {
             static world w;
             world_init(&w, 600 + s, p, p);
             w.step_at = 20 * TUTTI_S;
@@ -632,6 +758,7 @@ int main(void)
     RUN(test_asymmetric);
     RUN(test_pareto);
     RUN(test_normal_city);
+    RUN(test_link_cities);
     RUN(test_clock_step);
     RUN(test_small_clock_step);
     TEST_END();
