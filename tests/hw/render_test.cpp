@@ -256,6 +256,9 @@ static void render_on_a_session(void)
     uint64_t clicks = 0, judged = 0, over = 0, within1 = 0, bad_channels = 0, no_pin = 0,
              bad_bar = 0;
     uint64_t analog_off = 0, analog_edges = 0, beats_dup = 0, led_off_late = 0;
+    /* clicks whose analog frame is in the run: one on the run's last frame
+     * (odd) would show on the analog output in the block after it */
+    uint64_t analog_clicks = 0;
     double worst = 0, sum = 0;
     bool clicking = false, beat_level = false, analog_level = false;
     int64_t last_beat = INT64_MIN;
@@ -302,6 +305,7 @@ static void render_on_a_session(void)
                 continue;
             }
             clicks++;
+            if (f + 1 < nblocks * FRAMES) analog_clicks++;
             if (!edge) no_pin++;
             /* an accented click (the bar) starts at its peak, the accent gain */
             bool accent = fabsf(l - 1.0f) < 1e-6f;
@@ -378,7 +382,7 @@ static void render_on_a_session(void)
     CHECK_EQ_I64(no_pin, 0);
     CHECK_EQ_I64(bad_bar, 0);
     CHECK_EQ_I64(analog_off, 0);
-    CHECK_EQ_I64(analog_edges, clicks);
+    CHECK_EQ_I64(analog_edges, analog_clicks);
     CHECK_EQ_I64(midi_outside_render, 0);
     CHECK(ticks_judged >= 24 * 10);
     CHECK_EQ_I64(ticks_off, 0);
