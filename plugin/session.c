@@ -2937,8 +2937,11 @@ void tutti__session_leave(void)
     uint32_t *lens = flown ? malloc(MAX_FLOWN * sizeof *lens) : NULL;
     uint32_t n = flight_take(flown, lens, lens ? MAX_FLOWN : 0);
     if (was) { /* the member's thread hands nothing over now: its state is ours */
-        tutti_time end = S.last_at + 50 * TUTTI_MS;
-        clear_parts(end > wall_now() ? end : 0);
+        /* ahead enough that scsynth has the bundles before their time: it
+         * reads OSC once a hardware period (256 frames, 5.3 ms, under Sonic
+         * Pi), and one timed closer than that played `late` */
+        tutti_time end = S.last_at + 50 * TUTTI_MS, soon = wall_now() + 20 * TUTTI_MS;
+        clear_parts(end > soon ? end : soon);
         pthread_mutex_lock(&S.state_mu);
         for (uint32_t i = 0; S.state && i < n; i++) {
             const uint8_t *p = flown[i] + CTX_BYTES;
