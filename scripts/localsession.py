@@ -185,6 +185,13 @@ def main():
             senv = dict(env, TUTTI_PROXY_PORT="0", TUTTI_CACHE=os.path.join(work, name + "-cache"),
                         TUTTI_SHARE_DIRS=work)
             journal = os.path.join(work, name + ".journal")
+            # an earlier run's journals in a reused --out go: the plugin keeps
+            # a journal it finds and writes beside it (PATH.2, ...), and this
+            # run's verify reads PATH
+            for old in [journal] + [os.path.join(work, f) for f in os.listdir(work)
+                                    if re.fullmatch(re.escape(name) + r"\.journal\.\d+", f)]:
+                if os.path.exists(old):
+                    os.unlink(old)
             if k < a.members and k != a.late_member:  # the others join with `tutti join`
                 senv.update(TUTTI_HUB=url, TUTTI_NAME=name, TUTTI_SESSION=a.session,
                             TUTTI_JOURNAL=journal)
