@@ -78,6 +78,9 @@ static struct beat {
     pthread_mutex_t mu;
     uint64_t retimed, clamped;
     int64_t retime_last;
+    /* an anchor has carried the server's own start (JACK's clock): until
+     * then nothing is re-timed, and a bundle costs no lock */
+    _Atomic bool diffs;
 } B = {.back = 0, .front = 1, .middle = 2, .mu = PTHREAD_MUTEX_INITIALIZER};
 
 /* ------------------------------------------------------- the audio thread */
@@ -94,6 +97,7 @@ static void put_rt(uint32_t bufcounter, int64_t t, int64_t dll, double sr, int b
         atomic_fetch_add_explicit(&B.dropped, 1, memory_order_relaxed);
         return;
     }
+    if (dll != NO_DLL) atomic_store_explicit(&B.diffs, true, memory_order_relaxed);
     anchor *a = &B.ring[h % RING];
     a->bufcounter = bufcounter;
     a->t = t;
@@ -489,6 +493,7 @@ int64_t tutti__beat_retime_by(const tutti__beat_retime_line *rl, int64_t at, int
 
 int64_t tutti__beat_retime(int64_t at, int64_t now)
 {
+    if (!atomic_load_explicit(&B.diffs, memory_order_relaxed)) return 0; /* scsynth's clock */
     pthread_mutex_lock(&B.mu);
     /* the newest anchors first: the line is followed from as near the
      * bundle's time as can be (the difference can swing by thousands of
