@@ -399,6 +399,15 @@ static int submit_locked(tutti_net *net, uint64_t ctx, const uint8_t *p, size_t 
 
 /* ------------------------------------------- client packets in flight */
 
+/* Forgets the oldest packet in flight (flight_mu held, one there). */
+static void flight_drop_head(void)
+{
+    free(S.flight[S.flight_head]);
+    S.flight[S.flight_head] = NULL;
+    S.flight_head = (S.flight_head + 1) % FLIGHT_MAX;
+    S.flight_n--;
+}
+
 /* A client's packet is noted before it is submitted (its event may come
  * back at once) and forgotten when its event is delivered here (below) or
  * was not submitted. The oldest goes when FLIGHT_MAX are in flight. */
@@ -409,11 +418,7 @@ static bool flight_push(uint64_t ctx, const uint8_t *p, size_t len)
     put_be64(e, ctx);
     memcpy(e + CTX_BYTES, p, len);
     pthread_mutex_lock(&S.flight_mu);
-    if (S.flight_n == FLIGHT_MAX) {
-        free(S.flight[S.flight_head]);
-        S.flight_head = (S.flight_head + 1) % FLIGHT_MAX;
-        S.flight_n--;
-    }
+    if (S.flight_n == FLIGHT_MAX) flight_drop_head();
     uint32_t k = (S.flight_head + S.flight_n++) % FLIGHT_MAX;
     S.flight[k] = e;
     S.flight_len[k] = (uint32_t)(len + CTX_BYTES);
@@ -442,21 +447,11 @@ static void flight_delivered(const uint8_t *data, size_t len)
 {
     tutti_time old = wall_now() - FLIGHT_AGE;
     pthread_mutex_lock(&S.flight_mu);
-    while (S.flight_n && S.flight_at[S.flight_head] < old) {
-        free(S.flight[S.flight_head]);
-        S.flight[S.flight_head] = NULL;
-        S.flight_head = (S.flight_head + 1) % FLIGHT_MAX;
-        S.flight_n--;
-    }
+    while (S.flight_n && S.flight_at[S.flight_head] < old) flight_drop_head();
     for (uint32_t i = 0; i < S.flight_n; i++) {
         uint32_t k = (S.flight_head + i) % FLIGHT_MAX;
         if (S.flight_len[k] != len || memcmp(S.flight[k], data, len)) continue;
-        for (uint32_t j = 0; j <= i; j++) {
-            free(S.flight[S.flight_head]);
-            S.flight[S.flight_head] = NULL;
-            S.flight_head = (S.flight_head + 1) % FLIGHT_MAX;
-        }
-        S.flight_n -= i + 1;
+        for (uint32_t j = 0; j <= i; j++) flight_drop_head();
         break;
     }
     pthread_mutex_unlock(&S.flight_mu);
