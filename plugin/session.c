@@ -2934,8 +2934,10 @@ void tutti__session_leave(void)
     if (was) { /* the member's thread hands nothing over now: its state is ours */
         /* ahead enough that scsynth has the bundles before their time: it
          * reads OSC once a hardware period (256 frames, 5.3 ms, under Sonic
-         * Pi), and one timed closer than that played `late` */
-        tutti_time end = S.last_at + 50 * TUTTI_MS, soon = wall_now() + 20 * TUTTI_MS;
+         * Pi), and one timed closer than that played `late`; 20 ms was not
+         * enough across a JACK xrun on a loaded machine (four bundles 2.6 ms
+         * late), and the other parts playing 100 ms longer is not heard */
+        tutti_time end = S.last_at + 50 * TUTTI_MS, soon = wall_now() + 100 * TUTTI_MS;
         clear_parts(end > soon ? end : soon);
         pthread_mutex_lock(&S.state_mu);
         for (uint32_t i = 0; S.state && i < n; i++) {
