@@ -385,6 +385,14 @@ int cmd_hub(int argc, char **argv)
         snprintf(settings + k, sizeof settings - k, "%snode_budget=%.0f", k ? ";" : "",
                  node_budget);
     }
+    /* the largest file a member can send at once within these limits (the
+     * plugin refuses a larger one at its source, with the reason) */
+    {
+        size_t k = strlen(settings);
+        double files_kib = max_held_kib < 2 * max_kib_rate ? max_held_kib : 2 * max_kib_rate;
+        snprintf(settings + k, sizeof settings - k, "%sfiles_kib=%.0f", k ? ";" : "",
+                 files_kib);
+    }
     if (settings[0]) cfg.settings = settings;
     uint8_t sk[64];
     char pass[256], err[300];

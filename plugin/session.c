@@ -71,6 +71,14 @@
 /* What one part may share with this session (asset.h): files it starts,
  * counted by their declared sizes, and files partial at once. */
 #define ASSET_QUOTA ((uint64_t)512 << 20)
+/* The most file bytes a member may send at once, unless the session says
+ * (files_kib=N, from the hub's limits: `tutti hub --max-held-kib` and
+ * `--max-kib-rate`): the hub passes 4 MiB of a member's events ahead of
+ * their time by default, and refuses what is beyond it, so a larger file's
+ * bytes would not all arrive anywhere (and would take the room of the
+ * member's other events with them). A sixteenth is left for those. */
+#define FILES_KIB_DEFAULT 4096
+#define FILE_ROOM(kib) ((uint64_t)(kib) * 1024 / 16 * 15)
 #define ASSET_PARTIALS 4
 #define REFUSED_ASSETS 64
 /* Nodes a part may hold on the servers (a session setting, node_budget=N);
@@ -190,6 +198,7 @@ static struct session {
     uint32_t nrefused_assets;
     _Atomic uint64_t assets_refused; /* chunks refused (shown in the status) */
     uint32_t node_budget;             /* the session's (0: none) */
+    _Atomic uint64_t file_room;       /* file bytes a member may send at once */
     uint32_t over_budget;             /* bit p: part p is over its node budget */
     /* per part: the nodes its admitted events made (made), that count as
      * it stood at each round's time (made_at, the row of round r at r %
@@ -657,6 +666,15 @@ static int submit_read(uint64_t ctx, const uint8_t *p, size_t len, const char *p
         snprintf(why, cap, "cannot read %s: %s", path, strerror(-r));
         return TUTTI_EINVAL;
     }
+    uint64_t room = atomic_load(&S.file_room);
+    if (n > room) {
+        snprintf(why, cap,
+                 "%s is %.1f MB, more than this session passes at once (%.1f MB: the hub's "
+                 "--max-held-kib and --max-kib-rate set it); not shared, so read on no server",
+                 path, n / 1e6, room / 1e6);
+        free(d);
+        return TUTTI_EINVAL;
+    }
     char token[TUTTI_ASSET_TOKEN_MAX + 16];
     tutti__asset_token(tutti__asset_hash(d, n), path, token, sizeof token);
     int rc = submit_chunks(submit_client, &ctx, token, d, n);
@@ -834,6 +852,12 @@ static void read_settings(void *arg, void *engine)
         unsigned long v = strtoul(nb + 12, &end, 10);
         if (end != nb + 12 && v <= 1000000) S.node_budget = (uint32_t)v;
     }
+    const char *fk = strstr(ms.settings, "files_kib=");
+    if (fk && (fk == ms.settings || fk[-1] == ';')) {
+        char *end;
+        unsigned long v = strtoul(fk + 10, &end, 10);
+        if (end != fk + 10 && v >= 64 && v <= 10000000ul) atomic_store(&S.file_room, FILE_ROOM(v));
+    }
     if (S.guard_ceiling > 0)
         logf_("tutti: every part's output is limited to %.1f dBFS on every server (the "
               "session's setting)",
@@ -964,6 +988,7 @@ typedef struct replay {
     int rc;
     tutti__state *note; /* carry: the model of what was submitted, in its form */
     const preload *files;
+    uint64_t file_bytes; /* of the files sent so far (at most S.file_room) */
 } replay;
 
 /* A read command's file, named in the model (under state_mu). */
@@ -1051,6 +1076,24 @@ static int replay_flush(replay *r)
     return r->rc;
 }
 
+/* Whether a file of n bytes still fits in what this replay may send at once
+ * (S.file_room): if not, it is left out, with its read, and said. */
+static bool replay_file_fits(replay *r, const char *name, size_t n)
+{
+    uint64_t room = atomic_load(&S.file_room);
+    if (r->file_bytes + n <= room) {
+        r->file_bytes += n;
+        return true;
+    }
+    logf_("tutti: %s (%.1f MB) is not sent with the part's state: with it, the state's "
+          "files come to more than a member may send at once in this session (%.1f MB; the "
+          "hub's --max-held-kib and --max-kib-rate set it); the buffer that reads it stays "
+          "empty on %s",
+          name, n / 1e6, room / 1e6,
+          r->ctx == STATE_TAG ? "every server" : "the newcomer's server");
+    return false;
+}
+
 /* One message of the model: into the bundle being filled, or (a file read,
  * which goes with the file's content) on its own. */
 static int replay_message(void *arg, const uint8_t *p, size_t len)
@@ -1073,6 +1116,10 @@ static int replay_message(void *arg, const uint8_t *p, size_t len)
             logf_("tutti: %s, read into a buffer while solo, cannot be read any more; "
                   "that buffer is not carried into the part",
                   token);
+            return r->rc;
+        }
+        if (!replay_file_fits(r, token, n)) {
+            free(d);
             return r->rc;
         }
         if (!pre) hash = tutti__asset_hash(d, n);
@@ -1098,6 +1145,10 @@ static int replay_message(void *arg, const uint8_t *p, size_t len)
             logf_("tutti: a shared file (%s) is not in the cache any more; a newcomer will "
                   "not have it",
                   token);
+            return r->rc;
+        }
+        if (!replay_file_fits(r, token, n)) {
+            free(d);
             return r->rc;
         }
         int rc = submit_chunks(replay_send, r, token, pre ? pre : d, n);
@@ -1135,11 +1186,12 @@ static void carry(void)
     if (atomic_load(&S.carried)) return;
     tutti_net *net = atomic_load(&S.live);
     if (!net || !atomic_load(&S.my_id)) return; /* the member's thread learnt it */
+    if (!S.settings_read) tutti_net_call(net, read_settings, NULL);
     tutti__state *fresh = NULL;
     if (tutti__state_create(&fresh)) return;
     static preload files; /* the worker's */
     preload_files(&files);
-    replay r = {net, STATE_TAG, malloc(REPLAY_BUNDLE), 16, 0, 0, fresh, &files};
+    replay r = {net, STATE_TAG, malloc(REPLAY_BUNDLE), 16, 0, 0, fresh, &files, 0};
     if (!r.bundle) {
         preload_free(&files);
         tutti__state_destroy(fresh);
@@ -1184,7 +1236,8 @@ static void send_state(uint32_t id)
     if (!net || !id || id == me) return;
     static preload files; /* the worker's */
     preload_files(&files);
-    replay r = {net, REPLAY_CTX(id), malloc(REPLAY_BUNDLE), 16, 0, 0, NULL, &files};
+    if (!S.settings_read) tutti_net_call(net, read_settings, NULL);
+    replay r = {net, REPLAY_CTX(id), malloc(REPLAY_BUNDLE), 16, 0, 0, NULL, &files, 0};
     if (!r.bundle) {
         preload_free(&files);
         return;
@@ -2648,6 +2701,7 @@ int tutti__session_join(const tutti__session_opts *o, char *why, size_t cap)
     S.guard_ceiling = TUTTI_GUARD_CEILING;
     S.settings_read = false;
     S.node_budget = NODE_BUDGET;
+    atomic_store(&S.file_room, FILE_ROOM(FILES_KIB_DEFAULT));
     S.over_budget = 0;
     atomic_store(&S.nodes_refused, 0);
     memset(S.made, 0, sizeof S.made);

@@ -3,6 +3,7 @@
 
     join_load.py --tutti BUILD/tutti --plugin-dir DIR --hub URL --work DIR
                  [--sample-mb 1] [--rejoins 2] [--every 0.06] [--stall 2]
+                 [--big-mb 4.5]
 
 anna's server boots solo; her client makes its default group and loads a
 synthdef and a sound file of --sample-mb MB from disk (/b_allocRead by path),
@@ -13,7 +14,10 @@ part's state, the sound file included (the asset path's 48 KiB chunks, then
 the read command), and bruno's client plays too from then on; then bruno
 leaves and joins again --rejoins times, 3 s apart, its cache emptied each
 time, and each time the state travels again while the notes go on. At the
-first join bruno's cache stalls for --stall seconds (see stall()).
+first join bruno's cache stalls for --stall seconds (see stall()). Once
+anna has joined, her client reads a file of --big-mb MB (0: not), more than
+a session with the hub's default limits passes at once: it must get a
+/fail that says so, at once (docs/plugin.md, Files).
 
 Printed: per server its scsynth `late` and FAILURE lines, the events its
 member delivered late, the plugin's own figures (late_injected, turn_max_ms: the longest the member's thread spent
@@ -103,6 +107,7 @@ def main():
     ap.add_argument("--hub", required=True)
     ap.add_argument("--work", required=True)
     ap.add_argument("--sample-mb", type=float, default=1.0)
+    ap.add_argument("--big-mb", type=float, default=4.5)
     ap.add_argument("--rejoins", type=int, default=2)
     ap.add_argument("--every", type=float, default=0.06)
     ap.add_argument("--stall", type=float, default=2.0,
@@ -159,6 +164,26 @@ def main():
         join("anna", 0)
         st = locked("anna", 1)
         anna_part, anna_id = st["part"], st["id"]
+        if a.big_mb > 0:
+            # once what anna made solo is her part's (before, her client's
+            # traffic still plays solo, as docs/plugin.md says)
+            wait_for(lambda: (tutti_status(a.tutti, servers["anna"]["proxy"]) or {}).get(
+                "carried"), 10, "anna's part to be carried")
+            big = os.path.join(work, "big.wav")
+            with wave.open(big, "wb") as w:
+                w.setnchannels(1)
+                w.setsampwidth(2)
+                w.setframerate(48000)
+                w.writeframes(os.urandom(int(a.big_mb * 1e6) // 2 * 2))
+            c.send(tuttiosc.message("/b_allocRead", 9, big, 0, 0))
+            m = tuttiosc.wait_for(c, lambda m: m[0] in ("/fail", "/done") and
+                                  m[1][:1] == ["/b_allocRead"], 10)
+            why = str(m[1][1]) if m and m[0] == "/fail" and len(m[1]) > 1 else None
+            say("anna: a %.1f MB file read in the session: %s" % (
+                a.big_mb, "refused: " + why if why else "NOT refused (%s)" % (m,)))
+            report["big_refused"] = why
+            if not why or "more than this session passes at once" not in why:
+                raise RuntimeError("the %.1f MB file was not refused with the reason" % a.big_mb)
         with open(sample, "rb") as f:
             token = "%016x.wav" % fnv1a64(f.read())
 
