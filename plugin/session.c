@@ -222,6 +222,11 @@ static struct session {
     /* the latest time (local wall time) of a timed bundle played solo: one
      * sent ahead just before the carry still runs in the solo groups */
     _Atomic tutti_time solo_until;
+    /* after a leave (the proxy's thread's): the part that was this member's,
+     * and until when its last events and the parts' end may still be told
+     * to the clients (their node notifications, back in the clients' ids) */
+    uint32_t left_part;
+    tutti_time left_until;
     /* per part: a removed member whose part is to be silenced after its
      * last event (0: none) */
     uint32_t gone[TUTTI_NS_SLOTS];
@@ -2415,11 +2420,26 @@ ssize_t tutti__session_reply(const uint8_t *p, size_t len, uint8_t *out, size_t 
 {
     uint32_t id = atomic_load(&S.my_id);
     if (!atomic_load(&S.carried) || !atomic_load(&S.active) || !id) {
+        tutti__osc_msg m;
+        bool parsed = tutti__osc_msg_parse(p, len, &m) == 0 && m.addr && m.tags;
+        if (parsed && S.left_part && S.ns && !strncmp(m.addr, "/n_", 3) && m.tags[0] == 'i' &&
+            wall_now() < S.left_until && !atomic_load(&S.in_deliver)) {
+            /* just after a leave: a node of the part that was this member's
+             * (its last events, handed over before the leave, and the end
+             * of its group) is told in the clients' ids, as in the session;
+             * another part's is not theirs (the member's thread hands
+             * nothing over once `leaving` is set and its delivery under way
+             * is done: the namespaces are this thread's) */
+            int32_t node = (int32_t)tutti__osc_rd32(m.args);
+            uint32_t owner = node >= 0 ? (uint32_t)(node / TUTTI_NS_NODE_SPAN) : 0;
+            if (owner == S.left_part) return tutti__ns_reply(S.ns, owner, p, len, out, cap);
+            if (owner || (node >= TUTTI_GUARD_NODE(0, 0) &&
+                          node <= TUTTI_GUARD_NODE(TUTTI_GUARD_SLOTS - 1, 1)))
+                return 0; /* or a part's guard (guard.h) */
+        }
         /* solo: the model forgets synths that ended (in the server's ids,
          * which are the clients' in solo) */
-        tutti__osc_msg m;
-        if (tutti__osc_msg_parse(p, len, &m) == 0 && m.addr && !strcmp(m.addr, "/n_end") &&
-            m.tags && m.tags[0] == 'i') {
+        if (parsed && !strcmp(m.addr, "/n_end") && m.tags[0] == 'i') {
             pthread_mutex_lock(&S.state_mu);
             if (S.state && !atomic_load(&S.carried))
                 tutti__state_node_end(S.state, (int32_t)tutti__osc_rd32(m.args));
@@ -2683,6 +2703,10 @@ int tutti__session_join(const tutti__session_opts *o, char *why, size_t cap)
         tutti__auth_wipe(&inv, sizeof inv);
         return TUTTI_EINVAL;
     }
+    /* an earlier join's (kept for the replies of its last events after its
+     * leave; its member's threads are gone, stop_member above) */
+    tutti__ns_destroy(S.ns);
+    S.ns = NULL;
     rc = tutti__ns_create(&S.ns, &nc);
     if (rc) {
         snprintf(why, cap, "%s", tutti_strerror(rc));
@@ -2727,6 +2751,7 @@ int tutti__session_join(const tutti__session_opts *o, char *why, size_t cap)
     S.trace = getenv("TUTTI_TRACE") && *getenv("TUTTI_TRACE") == '1';
     S.nold = 0;
     S.nannounced = 0;
+    S.left_part = 0;
     S.check_next = 0;
     S.check_after = 0;
     atomic_store(&S.check_skipped, 0);
@@ -2980,6 +3005,7 @@ static void play_flown(const uint8_t *e, size_t len)
 void tutti__session_leave(void)
 {
     bool was = atomic_load(&S.live) != NULL;
+    uint32_t part = tutti_member_part(atomic_load(&S.my_id));
     stop_member(true);
     enum { MAX_FLOWN = FLIGHT_MAX };
     uint8_t **flown = was ? malloc(MAX_FLOWN * sizeof *flown) : NULL;
@@ -2993,6 +3019,8 @@ void tutti__session_leave(void)
          * late), and the other parts playing 100 ms longer is not heard */
         tutti_time end = S.last_at + 50 * TUTTI_MS, soon = wall_now() + 100 * TUTTI_MS;
         clear_parts(end > soon ? end : soon);
+        S.left_part = part < TUTTI_NS_SLOTS ? part : 0;
+        S.left_until = (end > soon ? end : soon) + 500 * TUTTI_MS;
         pthread_mutex_lock(&S.state_mu);
         for (uint32_t i = 0; S.state && i < n; i++) {
             const uint8_t *p = flown[i] + CTX_BYTES;
