@@ -34,7 +34,7 @@ static inline tutti_time tutti__sat_sub(tutti_time a, tutti_time b)
     return a - b;
 }
 
-#define TUTTI__CLOCK_WINDOW 1024 /* samples kept (power of two): 25.6 s at the WAN rate */
+#define TUTTI__CLOCK_WINDOW 256 /* samples kept (power of two): 25.6 s at the steady rate */
 
 typedef struct tutti__clock_sample {
     tutti_time mid_local; /* (t1 + t4) / 2 */
@@ -50,7 +50,6 @@ typedef struct tutti__clock {
     /* private fields of the implementation follow */
     uint64_t total;
     tutti_time first_local;
-    tutti_time change_at; /* ref_local of the last test for a change */
 } tutti__clock;
 
 void tutti__clock_init(tutti__clock *c);
@@ -58,12 +57,12 @@ void tutti__clock_init(tutti__clock *c);
  * Updates c->est. */
 int tutti__clock_add(tutti__clock *c, tutti_time t1, tutti_time t2, tutti_time t3,
                      tutti_time t4);
-/* How long to wait before the next ping: fast until locked, then steady;
- * over a long path faster (clock.c, "Ping rate"). */
+/* How long to wait before the next ping: fast until locked, then steady
+ * (clock.c, "Ping rate"). */
 tutti_time tutti__clock_ping_interval(const tutti__clock *c);
 /* The interval the member's other statistics per ping (its round trips and
- * needs for the automatic horizon) are kept at: the ping interval but for a
- * long path's faster pings, so their windows span the same time. */
+ * needs for the automatic horizon) are kept at: the ping interval, so their
+ * windows span the same time. */
 tutti_time tutti__clock_report_interval(const tutti__clock *c);
 
 #endif

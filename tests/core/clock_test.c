@@ -21,8 +21,8 @@
 #define MAX_DRIFT 500e-6 /* TUTTI__CLOCK_MAX_DRIFT in clock.c */
 
 /* Seeds per profile: SEEDS, or fewer when TUTTI_SIM_SEEDS says so (the
- * sanitizer builds of scripts/test-all.sh, where a long path's 40 pings a
- * second over a window of 1024 samples cost minutes). */
+ * sanitizer and armhf builds of scripts/test-all.sh, where every seed costs
+ * many times more). */
 static uint64_t nseeds(void)
 {
     const char *e = getenv("TUTTI_SIM_SEEDS");
@@ -548,13 +548,14 @@ static void test_normal_city(void)
  * measured figures lie between the two). 5 pairs each.
  *
  * Figures (p99 apart, quiet / with frames), with the filter pinging every
- * 100 ms and a 256-sample ring, and now (every 25 ms over a long path, 1024):
- *   50 +/- 5 ms     0.346 / 0.925 ms -> 0.203 / 0.281 ms
- *   100 +/- 10 ms   0.642 / 1.579 ms -> 0.329 / 0.565 ms
- *   200 +/- 20 ms   1.033 / 2.481 ms -> 1.073 / 1.860 ms
- * At 200 ms the first seconds set the p99 (from 10 s on 0.64 / 0.95 ms, from
- * 20 s on 0.47 / 0.95 ms): the drift is not known yet (clock.c, design
- * notes). The bounds lie between the two, against a change for the worse.
+ * 100 ms and a 256-sample ring (and, tried, every 25 ms over a long path
+ * with 1024 samples, which broke the test for a change over wandering
+ * delays: clock.c, "Ping rate"):
+ *   50 +/- 5 ms     0.346 / 0.925 ms (0.203 / 0.281 ms)
+ *   100 +/- 10 ms   0.642 / 1.579 ms (0.329 / 0.565 ms)
+ *   200 +/- 20 ms   1.033 / 2.481 ms (1.073 / 1.860 ms)
+ * The bounds are about a third above the figures, against a change for the
+ * worse.
  */
 static double city_err[5000 * 2];
 
@@ -616,7 +617,7 @@ static void test_link_cities(void)
 {
     static const struct {
         double d_ms, quiet_max_ms, frames_max_ms;
-    } cases[] = {{50, 0.28, 0.45}, {100, 0.45, 0.85}, {200, 1.3, 2.2}};
+    } cases[] = {{50, 0.45, 1.2}, {100, 0.85, 2.1}, {200, 1.35, 3.3}};
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         tutti_time d = (tutti_time)(cases[i].d_ms * 1e6);
         double quiet = cities_apart_p99(d, false, 1900), busy = cities_apart_p99(d, true, 1900);
