@@ -139,8 +139,12 @@
  *   (with the drift known the same samples give a third of it). No way of
  *   weighing the samples we tried beats that (a shorter offset window,
  *   drift-weighted ageing of old samples, the strip alone, a faster or
- *   slower drift memory); only more time or a tighter prior on the drift
- *   does, and the prior must cover real crystals.
+ *   slower drift memory, a drift posterior from the strip's width, each
+ *   floor corrected by its expected excess: docs/benchmarks.md); only more
+ *   time or a tighter prior on the drift does, and the prior must cover real
+ *   crystals. With the session's own frames on the path the offset is the
+ *   limit, not the drift (when the exchanges are sent is what helps there;
+ *   docs/benchmarks.md, "With the session's frames").
  *
  * - Costs. Per sample O(n) for n samples in the window (about a dozen passes;
  *   points arrive in time order, so the insertion sort is linear), two ~8 KB
