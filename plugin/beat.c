@@ -25,8 +25,8 @@ typedef struct anchor {
 } anchor;
 
 #define NO_DLL INT64_MIN
-#define RETIME_WINDOW 16 /* anchors the server clock's difference is fitted over */
-#define RETIME_MIN 8     /* anchors of a difference line before it is used */
+#define RETIME_WINDOW 8 /* anchors the server clock's difference is fitted over */
+#define RETIME_MIN 2    /* anchors of a difference line before it is used */
 
 static struct beat {
     /* audio thread -> loop: anchors */
@@ -40,6 +40,9 @@ static struct beat {
     _Alignas(64) _Atomic uint32_t middle; /* index, | DIRTY when newer than front */
     uint32_t back;                        /* the loop's */
     uint32_t front;                       /* the audio thread's */
+
+    /* JACK's period, ns, as the newest anchor read it (0: none yet) */
+    _Atomic int64_t cycle_ns;
 
     /* CLOCK_REALTIME - JACK's monotonic clock, ns, as the loop last measured it (0:
      * not yet), for anchors from JACK's clock */
@@ -137,6 +140,8 @@ void tutti__beat_anchor_jack_rt(uint32_t bufcounter, uint64_t cycle_us, uint64_t
      * cycle, counting mBufCounter from 0, so a block's place in its cycle
      * is its number modulo that */
     double cycle_ns = (double)(next_us - cycle_us) * 1e3;
+    atomic_store_explicit(&B.cycle_ns, (int64_t)(next_us - cycle_us) * 1000,
+                          memory_order_relaxed);
     long blocks = lround(cycle_ns * 1e-9 * sr / buflen);
     if (blocks < 1) return;
     double k = (double)(bufcounter % (uint32_t)blocks);
@@ -325,19 +330,19 @@ static double fit(void)
 }
 
 /* The server clock's difference from the line's, block `b` (B.b_last, just
- * taken in): a jump of more than TUTTI__BEAT_JUMP (the server's DLL reset
- * at an xrun, or one anchor read from the wrong JACK cycle) starts its line
- * afresh once the next anchor confirms it; a lone one is dropped. */
+ * taken in): a jump of more than TUTTI__BEAT_RETIME_JUMP (the server's DLL
+ * reset at an xrun, or one anchor read from the wrong JACK cycle) starts its
+ * line afresh once the next anchor confirms it; a lone one is dropped. */
 static void take_diff(int64_t b, int64_t d)
 {
     bool jump = false;
     if (B.dn >= 1) {
         uint32_t last = (B.dnext + RETIME_WINDOW - 1) % RETIME_WINDOW;
         double predicted = (double)B.dd[last] + B.d_slope * (double)(b - B.db[last]);
-        jump = fabs((double)d - predicted) > TUTTI__BEAT_JUMP;
+        jump = fabs((double)d - predicted) > TUTTI__BEAT_RETIME_JUMP;
     }
     if (jump) {
-        if (!B.d_suspect || llabs(d - B.d_suspect_d) > TUTTI__BEAT_JUMP) {
+        if (!B.d_suspect || llabs(d - B.d_suspect_d) > TUTTI__BEAT_RETIME_JUMP) {
             B.d_suspect = true;
             B.d_suspect_b = b;
             B.d_suspect_d = d;
@@ -515,6 +520,14 @@ int64_t tutti__beat_retime(int64_t at, int64_t now)
     }
     pthread_mutex_unlock(&B.mu);
     return d;
+}
+
+int64_t tutti__beat_hold_lead(void)
+{
+    if (!atomic_load_explicit(&B.diffs, memory_order_relaxed)) return 0;
+    int64_t cycle = atomic_load_explicit(&B.cycle_ns, memory_order_relaxed);
+    if (cycle <= 0 || cycle > TUTTI_S) return 0;
+    return TUTTI__BEAT_HOLD_MIN + 2 * cycle;
 }
 
 void tutti__beat_stats_get(tutti__beat_stats *st)

@@ -493,8 +493,9 @@ static void jack_anchor(void)
  * anchors from JACK's cycle times that also carry the server's own start
  * of the same block, its clock 3 ms ahead and 50 ppm fast against JACK's.
  * A bundle 100 ms ahead is moved by the difference there, within 0.1 us;
- * none when the line is stale, too short, or the anchors came without the
- * server's time; a lone jump is ignored, a confirmed one restarts the line;
+ * none when the line is stale, too short (one anchor), or the anchors came
+ * without the server's time; a lone jump is ignored, a confirmed one (from
+ * 0.1 ms) restarts the line; the hold's lead follows JACK's period;
  * a difference beyond TUTTI__BEAT_RETIME_MAX is clamped to it. */
 static constexpr int64_t CYCLE_NS = 5333333; /* 256 samples, as JACK's DLL might say */
 
@@ -525,6 +526,7 @@ static void retime(void)
     tutti__beat_update(0, &tl, 1);
     int64_t last = tutti__beat_read_rt()->s0;
     CHECK_EQ_I64(tutti__beat_retime(last + 100 * TUTTI_MS, last), 0);
+    CHECK_EQ_I64(tutti__beat_hold_lead(), 0); /* nothing held back either */
 
     /* the monotonic clock's converter, read back from one anchor */
     tutti__beat_reset();
@@ -534,12 +536,21 @@ static void retime(void)
     int64_t m2w = tutti__beat_read_rt()->s0 - (int64_t)c0 * 1000;
     /* D(b) = 3 ms + 50 ppm of the block's time since block 0 */
     auto d_of = [](double b) { return 3e6 + 50e-6 * b * (CYCLE_NS / 4.0); };
+    /* the first anchor with the server's time (after the converter's, a
+     * jump of its own): alone, too few; with the next one, a line */
     uint32_t b = 4;
-    for (; b < 4 + 7 * 4; b += 4) jack_anchor_with(b, c0, m2w, d_of(b));
+    jack_anchor_with(b, c0, m2w, d_of(b));
+    b += 4;
     tutti__beat_update(0, &tl, 1);
     last = tutti__beat_read_rt()->s0;
-    /* 7 anchors with the server's time and the first one without: too few */
-    CHECK_EQ_I64(tutti__beat_retime(last + 100 * TUTTI_MS, last), 0);
+    CHECK_EQ_I64(tutti__beat_retime(last, last), 0);
+    jack_anchor_with(b, c0, m2w, d_of(b));
+    tutti__beat_update(0, &tl, 1);
+    last = tutti__beat_read_rt()->s0;
+    CHECK(std::llabs(tutti__beat_retime(last, last) - (int64_t)llround(d_of(b))) < 100);
+    b += 4;
+    /* held back by 10 ms and two periods, as the anchors read them */
+    CHECK_EQ_I64(tutti__beat_hold_lead(), 10 * TUTTI_MS + 2 * (CYCLE_NS / 1000) * 1000);
     for (; b < 4 + 40 * 4; b += 4) jack_anchor_with(b, c0, m2w, d_of(b));
     tutti__beat_update(0, &tl, 1);
     const tutti__beat_model *mo = tutti__beat_read_rt();
@@ -569,26 +580,43 @@ static void retime(void)
     tutti__beat_stats_get(&st);
     CHECK_EQ_I64(st.retime_restarts, restarts);
 
-    /* a jump the next anchor confirms (the server's clock reset): a new
-     * line, used once it has 8 anchors; here 14 ms away, clamped to 10 ms */
+    /* a lone step of 0.2 ms is ignored too; one the next anchor confirms
+     * (the server's DLL reset at an xrun, by a fraction of a period) starts
+     * a new line */
+    jack_anchor_with(b, c0, m2w, d_of(b) + 2e5);
     b += 4;
-    for (int i = 0; i < 3; i++, b += 4) jack_anchor_with(b, c0, m2w, 14e6);
+    jack_anchor_with(b, c0, m2w, d_of(b));
+    b += 4;
     tutti__beat_update(0, &tl, 1);
     last = tutti__beat_read_rt()->s0;
-    CHECK_EQ_I64(tutti__beat_retime(last, last), 0);
-    for (int i = 0; i < 10; i++, b += 4) jack_anchor_with(b, c0, m2w, 14e6);
+    CHECK(std::llabs(tutti__beat_retime(last, last) - (int64_t)llround(d_of(b - 4))) < 100);
+    for (int i = 0; i < 2; i++, b += 4) jack_anchor_with(b, c0, m2w, d_of(b) + 2e5);
+    tutti__beat_update(0, &tl, 1);
+    last = tutti__beat_read_rt()->s0;
+    CHECK(std::llabs(tutti__beat_retime(last, last) - (int64_t)llround(d_of(b - 4) + 2e5)) <
+          100);
+    tutti__beat_stats_get(&st);
+    CHECK_EQ_I64(st.retime_restarts, restarts + 1);
+
+    /* a jump of 14 ms: one anchor leaves the line as it was, the next
+     * starts the new one, used at once, clamped to 10 ms */
+    jack_anchor_with(b, c0, m2w, 14e6);
+    b += 4;
+    tutti__beat_update(0, &tl, 1);
+    last = tutti__beat_read_rt()->s0;
+    int64_t before = tutti__beat_retime(last, last);
+    CHECK(before > 2 * TUTTI_MS && before < 4 * TUTTI_MS);
+    jack_anchor_with(b, c0, m2w, 14e6);
+    b += 4;
     tutti__beat_update(0, &tl, 1);
     last = tutti__beat_read_rt()->s0;
     CHECK_EQ_I64(tutti__beat_retime(last, last), TUTTI__BEAT_RETIME_MAX);
     for (int i = 0; i < 2; i++, b += 4) jack_anchor_with(b, c0, m2w, -14e6);
     tutti__beat_update(0, &tl, 1);
-    CHECK_EQ_I64(tutti__beat_retime(last, last), 0);
-    for (int i = 0; i < 10; i++, b += 4) jack_anchor_with(b, c0, m2w, -14e6);
-    tutti__beat_update(0, &tl, 1);
     last = tutti__beat_read_rt()->s0;
     CHECK_EQ_I64(tutti__beat_retime(last, last), -TUTTI__BEAT_RETIME_MAX);
     tutti__beat_stats_get(&st);
-    CHECK_EQ_I64(st.retime_restarts, restarts + 2);
+    CHECK_EQ_I64(st.retime_restarts, restarts + 3);
     CHECK(st.retimed >= 4);
     CHECK_EQ_I64(st.retime_clamped, 2);
 }
