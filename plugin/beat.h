@@ -79,7 +79,7 @@ extern "C" {
 #define TUTTI__BEAT_JUMP TUTTI_MS
 #define TUTTI__BEAT_RETIME_MAX (10 * TUTTI_MS)
 #define TUTTI__BEAT_RETIME_JUMP (TUTTI_MS / 10)
-#define TUTTI__BEAT_HOLD_MIN (10 * TUTTI_MS)
+#define TUTTI__BEAT_HOLD_MIN (20 * TUTTI_MS)
 #define TUTTI__BEAT_RETIME_STALE (500 * TUTTI_MS)
 #define TUTTI__BEAT_RETIME_AHEAD TUTTI_S
 
@@ -203,8 +203,10 @@ typedef struct tutti__beat_retime_line {
 int64_t tutti__beat_retime(int64_t at, int64_t now);
 
 /* How long before its time a session bundle is handed to the server when
- * it is re-timed: TUTTI__BEAT_HOLD_MIN plus two JACK periods (the server
- * takes a bundle in at the start of a period, and a cycle may run late);
+ * it is re-timed: TUTTI__BEAT_HOLD_MIN (the correction, up to
+ * TUTTI__BEAT_RETIME_MAX earlier, and 10 ms for the hold's thread to wake
+ * on a loaded machine) plus two JACK periods (the server takes a bundle in
+ * at the start of a period, and a cycle may run late);
  * 0 when nothing is re-timed (the server's own clock): then bundles go as
  * soon as they come. Any thread. */
 int64_t tutti__beat_hold_lead(void);

@@ -14,9 +14,10 @@
  *   by all of that jump. So these bundles are held here and handed over only
  *   `lead` before their time (the caller's choice, a few JACK periods), each
  *   re-timed as it goes: D is then predicted over tens of ms, not L.
- * - Order: by the bundle's time, ties in the order they came, so what the server gets keeps the session's order. A bundle
- *   is released at its own release time or when one after it in that order
- *   is; never before one before it.
+ * - Order: by the bundle's time, ties in the order they came, so what the
+ *   server gets keeps the session's order. A bundle is released at its own
+ *   release time or with one after it in that order, never before one
+ *   before it.
  * - Bounded: at most `max_bytes` held; a push that would go over is refused
  *   (TUTTI_EFULL) and the caller hands the bundle over at once, as without
  *   the hold. Memory is allocated per bundle on the pushing thread (never

@@ -549,8 +549,8 @@ static void retime(void)
     last = tutti__beat_read_rt()->s0;
     CHECK(std::llabs(tutti__beat_retime(last, last) - (int64_t)llround(d_of(b))) < 100);
     b += 4;
-    /* held back by 10 ms and two periods, as the anchors read them */
-    CHECK_EQ_I64(tutti__beat_hold_lead(), 10 * TUTTI_MS + 2 * (CYCLE_NS / 1000) * 1000);
+    /* held back by 20 ms and two periods, as the anchors read them */
+    CHECK_EQ_I64(tutti__beat_hold_lead(), 20 * TUTTI_MS + 2 * (CYCLE_NS / 1000) * 1000);
     for (; b < 4 + 40 * 4; b += 4) jack_anchor_with(b, c0, m2w, d_of(b));
     tutti__beat_update(0, &tl, 1);
     const tutti__beat_model *mo = tutti__beat_read_rt();
