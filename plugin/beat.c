@@ -496,10 +496,10 @@ int64_t tutti__beat_retime_by(const tutti__beat_retime_line *rl, int64_t at, int
     return (int64_t)llround(d);
 }
 
-int64_t tutti__beat_retime(int64_t at, int64_t now)
+/* The correction for `at` from the newest line (B.mu held); *valid: there
+ * was one. */
+static int64_t retime_now(int64_t at, int64_t now, bool *valid)
 {
-    if (!atomic_load_explicit(&B.diffs, memory_order_relaxed)) return 0; /* scsynth's clock */
-    pthread_mutex_lock(&B.mu);
     /* the newest anchors first: the line is followed from as near the
      * bundle's time as can be (the difference can swing by thousands of
      * ppm for seconds after an xrun: docs/benchmarks.md) */
@@ -512,8 +512,17 @@ int64_t tutti__beat_retime(int64_t at, int64_t now)
         rl.d = B.d_at_last;
         rl.d_per_block = B.d_slope;
     }
-    int64_t d = tutti__beat_retime_by(&rl, at, now);
-    if (rl.valid) {
+    *valid = rl.valid;
+    return tutti__beat_retime_by(&rl, at, now);
+}
+
+int64_t tutti__beat_retime(int64_t at, int64_t now)
+{
+    if (!atomic_load_explicit(&B.diffs, memory_order_relaxed)) return 0; /* scsynth's clock */
+    pthread_mutex_lock(&B.mu);
+    bool valid;
+    int64_t d = retime_now(at, now, &valid);
+    if (valid) {
         if (d) B.retimed++;
         if (d == TUTTI__BEAT_RETIME_MAX || d == -TUTTI__BEAT_RETIME_MAX) B.clamped++;
         B.retime_last = d;
@@ -522,12 +531,16 @@ int64_t tutti__beat_retime(int64_t at, int64_t now)
     return d;
 }
 
-int64_t tutti__beat_hold_lead(void)
+int64_t tutti__beat_hold_lead(int64_t at, int64_t now)
 {
     if (!atomic_load_explicit(&B.diffs, memory_order_relaxed)) return 0;
     int64_t cycle = atomic_load_explicit(&B.cycle_ns, memory_order_relaxed);
     if (cycle <= 0 || cycle > TUTTI_S) return 0;
-    return TUTTI__BEAT_HOLD_MIN + 2 * cycle;
+    pthread_mutex_lock(&B.mu);
+    bool valid;
+    int64_t d = retime_now(at, now, &valid);
+    pthread_mutex_unlock(&B.mu);
+    return TUTTI__BEAT_HOLD_MIN + 2 * cycle + (d < 0 ? -d : 0);
 }
 
 void tutti__beat_stats_get(tutti__beat_stats *st)

@@ -77,7 +77,7 @@ extern "C" {
 #define TUTTI__BEAT_ANCHOR_EVERY (5 * TUTTI_MS)
 #define TUTTI__BEAT_ANCHOR_AHEAD (150 * TUTTI_MS)
 #define TUTTI__BEAT_JUMP TUTTI_MS
-#define TUTTI__BEAT_RETIME_MAX (10 * TUTTI_MS)
+#define TUTTI__BEAT_RETIME_MAX (50 * TUTTI_MS)
 #define TUTTI__BEAT_RETIME_JUMP (TUTTI_MS / 10)
 #define TUTTI__BEAT_HOLD_MIN (20 * TUTTI_MS)
 #define TUTTI__BEAT_RETIME_STALE (500 * TUTTI_MS)
@@ -202,14 +202,15 @@ typedef struct tutti__beat_retime_line {
  * thread). */
 int64_t tutti__beat_retime(int64_t at, int64_t now);
 
-/* How long before its time a session bundle is handed to the server when
- * it is re-timed: TUTTI__BEAT_HOLD_MIN (the correction, up to
- * TUTTI__BEAT_RETIME_MAX earlier, and 10 ms for the hold's thread to wake
- * on a loaded machine) plus two JACK periods (the server takes a bundle in
- * at the start of a period, and a cycle may run late);
- * 0 when nothing is re-timed (the server's own clock): then bundles go as
- * soon as they come. Any thread. */
-int64_t tutti__beat_hold_lead(void);
+/* How long before its time `at` (now being `now`) a session bundle is
+ * handed to the server when it is re-timed: TUTTI__BEAT_HOLD_MIN (room for
+ * the correction to move 10 ms earlier meanwhile, and for the hold's thread
+ * to wake late on a loaded machine), two JACK periods (the server takes a
+ * bundle in at the start of a period, and a cycle may run late), and the
+ * correction now when it moves the bundle earlier; 0 when nothing is
+ * re-timed (the server's own clock): then bundles go as soon as they come.
+ * Any non-real-time thread (it takes the mutex tutti__beat_retime takes). */
+int64_t tutti__beat_hold_lead(int64_t at, int64_t now);
 
 /* The same from a given line (tests). */
 int64_t tutti__beat_retime_by(const tutti__beat_retime_line *rl, int64_t at, int64_t now);

@@ -1724,7 +1724,7 @@ static void play_packet(const uint8_t *p, size_t n, int how, tutti_time at, uint
      * as it does a newcomer's copies; the lateness itself is counted and
      * scsynth says `late`. */
     if (note_late(origin, seq, at)) note_carried(p, n, part);
-    tutti_time hold = tutti__beat_hold_lead();
+    tutti_time hold = tutti__beat_hold_lead(at, now);
     if (hold && lead > hold && hold_back(p, n, at, hold, reply_to)) return;
     if (lead < atomic_load(&S.lead_min_ns)) atomic_store(&S.lead_min_ns, lead);
     size_t m = timed(p, n, at + tutti__beat_retime(at, now), scratch);

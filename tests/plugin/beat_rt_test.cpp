@@ -526,7 +526,7 @@ static void retime(void)
     tutti__beat_update(0, &tl, 1);
     int64_t last = tutti__beat_read_rt()->s0;
     CHECK_EQ_I64(tutti__beat_retime(last + 100 * TUTTI_MS, last), 0);
-    CHECK_EQ_I64(tutti__beat_hold_lead(), 0); /* nothing held back either */
+    CHECK_EQ_I64(tutti__beat_hold_lead(last, last), 0); /* nothing held back either */
 
     /* the monotonic clock's converter, read back from one anchor */
     tutti__beat_reset();
@@ -549,8 +549,10 @@ static void retime(void)
     last = tutti__beat_read_rt()->s0;
     CHECK(std::llabs(tutti__beat_retime(last, last) - (int64_t)llround(d_of(b))) < 100);
     b += 4;
-    /* held back by 20 ms and two periods, as the anchors read them */
-    CHECK_EQ_I64(tutti__beat_hold_lead(), 20 * TUTTI_MS + 2 * (CYCLE_NS / 1000) * 1000);
+    /* held back by 20 ms and two periods, as the anchors read them (the
+     * correction moves bundles later here) */
+    const int64_t hold = 20 * TUTTI_MS + 2 * (CYCLE_NS / 1000) * 1000;
+    CHECK_EQ_I64(tutti__beat_hold_lead(last, last), hold);
     for (; b < 4 + 40 * 4; b += 4) jack_anchor_with(b, c0, m2w, d_of(b));
     tutti__beat_update(0, &tl, 1);
     const tutti__beat_model *mo = tutti__beat_read_rt();
@@ -599,7 +601,7 @@ static void retime(void)
     CHECK_EQ_I64(st.retime_restarts, restarts + 1);
 
     /* a jump of 14 ms: one anchor leaves the line as it was, the next
-     * starts the new one, used at once, clamped to 10 ms */
+     * starts the new one, used at once */
     jack_anchor_with(b, c0, m2w, 14e6);
     b += 4;
     tutti__beat_update(0, &tl, 1);
@@ -610,13 +612,25 @@ static void retime(void)
     b += 4;
     tutti__beat_update(0, &tl, 1);
     last = tutti__beat_read_rt()->s0;
-    CHECK_EQ_I64(tutti__beat_retime(last, last), TUTTI__BEAT_RETIME_MAX);
+    CHECK(std::llabs(tutti__beat_retime(last, last) - 14 * TUTTI_MS) < 100);
+    CHECK_EQ_I64(tutti__beat_hold_lead(last, last), hold);
+    /* -14 ms: bundles earlier, so held back that much longer */
     for (int i = 0; i < 2; i++, b += 4) jack_anchor_with(b, c0, m2w, -14e6);
+    tutti__beat_update(0, &tl, 1);
+    last = tutti__beat_read_rt()->s0;
+    CHECK(std::llabs(tutti__beat_retime(last, last) + 14 * TUTTI_MS) < 100);
+    CHECK(std::llabs(tutti__beat_hold_lead(last, last) - (hold + 14 * TUTTI_MS)) < 100);
+    /* 60 ms either way: clamped */
+    for (int i = 0; i < 2; i++, b += 4) jack_anchor_with(b, c0, m2w, 60e6);
+    tutti__beat_update(0, &tl, 1);
+    last = tutti__beat_read_rt()->s0;
+    CHECK_EQ_I64(tutti__beat_retime(last, last), TUTTI__BEAT_RETIME_MAX);
+    for (int i = 0; i < 2; i++, b += 4) jack_anchor_with(b, c0, m2w, -60e6);
     tutti__beat_update(0, &tl, 1);
     last = tutti__beat_read_rt()->s0;
     CHECK_EQ_I64(tutti__beat_retime(last, last), -TUTTI__BEAT_RETIME_MAX);
     tutti__beat_stats_get(&st);
-    CHECK_EQ_I64(st.retime_restarts, restarts + 3);
+    CHECK_EQ_I64(st.retime_restarts, restarts + 5);
     CHECK(st.retimed >= 4);
     CHECK_EQ_I64(st.retime_clamped, 2);
 }
