@@ -91,6 +91,7 @@ typedef struct tutti__beat_model {
     int64_t offset_ns; /* session time - wall clock, ns */
     double block_ns;   /* ns from one block's start to the next */
     double sample_ns;  /* block_ns / samples per block */
+    double nominal_ns; /* ns per block at the nominal rate */
     uint32_t ntl;      /* the timeline in force, then the changes ahead */
     tutti_timeline tl[TUTTI__BEAT_TIMELINES];
 } tutti__beat_model;
@@ -117,6 +118,17 @@ void tutti__beat_anchor_rt(uint32_t bufcounter, int64_t t, int offset, float sub
 void tutti__beat_anchor_jack_rt(uint32_t bufcounter, uint64_t cycle_us, uint64_t next_us,
                                 int64_t t, int offset, float subsample, double sr,
                                 int buflen);
+
+/* How to read the current JACK cycle's start and the next one's on the
+ * audio thread (jack_get_cycle_times, a read of JACK2's shared memory; 0 when
+ * read). Set once, before the server runs the UGens, when they follow
+ * JACK's clock: then every block's start is JACK's, as an anchor reads it
+ * (the cycle's plus the block's place in it), rather than the line's from
+ * the newest anchor; between anchors the line runs at its rate over the
+ * last TUTTI__BEAT_WINDOW anchors, and after a JACK xrun the engine's DLL
+ * runs thousands of ppm off that for seconds (a sample in 5 ms). */
+typedef int (*tutti__beat_cycles_fn)(uint64_t *cycle_us, uint64_t *next_us);
+void tutti__beat_jack_cycles(tutti__beat_cycles_fn fn);
 
 /* How to read JACK's clock (jack_get_time), so that the loop can tell which
  * of the system's monotonic clocks it is; without it, CLOCK_MONOTONIC. */

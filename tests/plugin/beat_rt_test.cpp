@@ -459,6 +459,15 @@ static void line(void)
 /* An anchor from JACK's cycle times: the block's place in its cycle, on
  * the wall clock; nothing before the loop has measured the monotonic clock
  * against it, nor from a cycle that does not move forward. */
+/* JACK's cycle times as jack_get_cycle_times would give them (tests). */
+static uint64_t stub_c, stub_n;
+static int cycles_stub(uint64_t *cycle_us, uint64_t *next_us)
+{
+    *cycle_us = stub_c;
+    *next_us = stub_n;
+    return 0;
+}
+
 static void jack_anchor(void)
 {
     tutti__beat_reset();
@@ -487,6 +496,65 @@ static void jack_anchor(void)
     CHECK_EQ_I64(mo->b0, 4002);
     int64_t want = (int64_t)c0 * 1000 + 2 * 5333000 / 4 + m2w;
     CHECK(std::llabs(mo->s0 - want) < 200000); /* the two clock readings, 0.2 ms */
+
+    /* with JACK's cycle times read for every block (tutti__beat_jack_cycles):
+     * the anchor's block where the anchor put it, the next one a quarter
+     * cycle on, and a cycle JACK's DLL says starts 1 ms later, 1 ms later
+     * (2 beats a second: 0.002 beats; a timeline starting at the anchor,
+     * so that the beats are small enough for a float's precision) */
+    tutti_timeline near;
+    tutti_timeline_init(&near, 120.0, 4.0, mo->s0);
+    tutti__beat_update(0, &near, 1);
+    mo = tutti__beat_read_rt();
+    float a, b0, b1;
+    tutti__beat_fill_rt(mo, 4002, 1, BLOCK, 0, 1, &a, nullptr, nullptr, nullptr, nullptr);
+    tutti__beat_jack_cycles(cycles_stub);
+    stub_c = c0;
+    stub_n = c1;
+    tutti__beat_fill_rt(mo, 4002, 1, BLOCK, 0, 1, &b0, nullptr, nullptr, nullptr, nullptr);
+    CHECK(std::fabs(b0 - a) < 1e-4); /* the clock converter, measured again: 50 us */
+    tutti__beat_fill_rt(mo, 4003, 1, BLOCK, 0, 1, &b1, nullptr, nullptr, nullptr, nullptr);
+    CHECK(std::fabs(b1 - b0 - 5.333e-3 / 4 * 2) < 1e-5);
+    stub_c = c0 + 1000;
+    stub_n = c1 + 1000;
+    tutti__beat_fill_rt(mo, 4002, 1, BLOCK, 0, 1, &b1, nullptr, nullptr, nullptr, nullptr);
+    CHECK(std::fabs(b1 - b0 - 0.002) < 1e-5);
+    tutti__beat_jack_cycles(nullptr);
+}
+
+/* The calc functions reading JACK's cycle times for every block (the stub
+ * as JACK2's shared memory read is), under the same watch: no allocation,
+ * lock or system call, and the triggers still fire. */
+static void jack_rt(void)
+{
+#if SANITIZED
+    fprintf(stderr, "  sanitizer build: skipped\n");
+#else
+    tutti__beat_reset();
+    tutti__beat_anchor_rt(1000, S0 + (int64_t)llround(10 * SAMPLE_NS), 10, 0.5f, SR,
+                          BLOCK);
+    publish(90.0, C);
+    const tutti__beat_model *mo = tutti__beat_read_rt();
+    struct timespec m, w;
+    clock_gettime(CLOCK_MONOTONIC, &m);
+    clock_gettime(CLOCK_REALTIME, &w);
+    int64_t m2w = ((int64_t)w.tv_sec + 2208988800LL) * TUTTI_S + w.tv_nsec -
+                  ((int64_t)m.tv_sec * TUTTI_S + m.tv_nsec);
+    stub_c = (uint64_t)((mo->s0 - m2w) / 1000);
+    stub_n = stub_c + 5333;
+    tutti__beat_jack_cycles(cycles_stub);
+    Run *r = new Run();
+    setup_run(r);
+    r->extra = nullptr;
+    g_violations = 0;
+    CHECK(run_rt(r));
+    CHECK_EQ_I64(g_violations.load(), 0);
+    int fired = 0;
+    for (int k = 0; k < BLOCKS * BLOCK; k++) fired += r->trig[k] == 1.0f;
+    CHECK(fired >= 1);
+    tutti__beat_jack_cycles(nullptr);
+    delete r;
+#endif
 }
 
 /* Re-timing bundles for the server's clock (beat.h, tutti__beat_retime):
@@ -651,6 +719,7 @@ int main(void)
     RUN(outputs);
     RUN(controls);
     RUN(jack_anchor);
+    RUN(jack_rt);
     RUN(retime);
     TEST_END();
 }
