@@ -25,8 +25,8 @@ typedef struct anchor {
 } anchor;
 
 #define NO_DLL INT64_MIN
-#define RETIME_WINDOW 16 /* anchors the server clock's difference is fitted over */
-#define RETIME_MIN 8     /* anchors of a difference line before it is used */
+#define RETIME_WINDOW 8 /* anchors the server clock's difference is fitted over */
+#define RETIME_MIN 2    /* anchors of a difference line before it is used */
 
 static struct beat {
     /* audio thread -> loop: anchors */
@@ -40,6 +40,13 @@ static struct beat {
     _Alignas(64) _Atomic uint32_t middle; /* index, | DIRTY when newer than front */
     uint32_t back;                        /* the loop's */
     uint32_t front;                       /* the audio thread's */
+
+    /* JACK's cycle times for every block (tutti__beat_jack_cycles; NULL:
+     * the line's) */
+    _Atomic(tutti__beat_cycles_fn) cycles;
+
+    /* JACK's period, ns, as the newest anchor read it (0: none yet) */
+    _Atomic int64_t cycle_ns;
 
     /* CLOCK_REALTIME - JACK's monotonic clock, ns, as the loop last measured it (0:
      * not yet), for anchors from JACK's clock */
@@ -127,22 +134,55 @@ void tutti__beat_anchor_rt(uint32_t bufcounter, int64_t t, int offset, float sub
     if (start != NO_DLL) put_rt(bufcounter, start, NO_DLL, sr, buflen);
 }
 
+/* The start of block `bufcounter` of JACK's cycle [cycle_us, next_us), wall
+ * clock ns since 1900, with `blocks` blocks a cycle: scsynth runs a whole
+ * number of blocks per JACK cycle, counting mBufCounter from 0, so a
+ * block's place in its cycle is its number modulo that. */
+static int64_t jack_block_start(uint32_t bufcounter, uint64_t cycle_us, uint64_t next_us,
+                                long blocks, int64_t m2w)
+{
+    double cycle_ns = (double)(next_us - cycle_us) * 1e3;
+    double k = (double)(bufcounter % (uint32_t)blocks);
+    return (int64_t)cycle_us * 1000 + (int64_t)llround(k * cycle_ns / (double)blocks) + m2w;
+}
+
 void tutti__beat_anchor_jack_rt(uint32_t bufcounter, uint64_t cycle_us, uint64_t next_us,
                                 int64_t t, int offset, float subsample, double sr,
                                 int buflen)
 {
     int64_t m2w = atomic_load_explicit(&B.mono_to_wall, memory_order_relaxed);
     if (!(sr > 0) || buflen <= 0 || !m2w || next_us <= cycle_us) return;
-    /* the cycle in blocks: scsynth runs a whole number of blocks per JACK
-     * cycle, counting mBufCounter from 0, so a block's place in its cycle
-     * is its number modulo that */
-    double cycle_ns = (double)(next_us - cycle_us) * 1e3;
-    long blocks = lround(cycle_ns * 1e-9 * sr / buflen);
+    atomic_store_explicit(&B.cycle_ns, (int64_t)(next_us - cycle_us) * 1000,
+                          memory_order_relaxed);
+    long blocks = lround((double)(next_us - cycle_us) * 1e-6 * sr / buflen);
     if (blocks < 1) return;
-    double k = (double)(bufcounter % (uint32_t)blocks);
-    int64_t at =
-        (int64_t)cycle_us * 1000 + (int64_t)llround(k * cycle_ns / (double)blocks) + m2w;
+    int64_t at = jack_block_start(bufcounter, cycle_us, next_us, blocks, m2w);
     put_rt(bufcounter, at, block_start(t, offset, subsample, sr, buflen), sr, buflen);
+}
+
+void tutti__beat_jack_cycles(tutti__beat_cycles_fn fn)
+{
+    atomic_store_explicit(&B.cycles, fn, memory_order_release);
+}
+
+/* Block `bufcounter`'s start from JACK's current cycle, ns after the
+ * model's s0, and its sample length (false: not on JACK's clock, or not
+ * known yet). */
+static bool jack_start_rt(const tutti__beat_model *m, uint32_t bufcounter,
+                          int samples_per_block, double *start, double *sn)
+{
+    tutti__beat_cycles_fn fn = atomic_load_explicit(&B.cycles, memory_order_acquire);
+    int64_t m2w = atomic_load_explicit(&B.mono_to_wall, memory_order_relaxed);
+    uint64_t c, n;
+    if (!fn || !m2w || !(m->nominal_ns > 0) || samples_per_block <= 0 || fn(&c, &n) ||
+        n <= c)
+        return false;
+    long blocks = lround((double)(n - c) * 1e3 / m->nominal_ns);
+    if (blocks < 1) return false;
+    int64_t at = jack_block_start(bufcounter, c, n, blocks, m2w);
+    *start = (double)(at + m->offset_ns - m->s0);
+    *sn = (double)(n - c) * 1e3 / (double)blocks / samples_per_block;
+    return true;
 }
 
 const tutti__beat_model *tutti__beat_read_rt(void)
@@ -212,17 +252,20 @@ void tutti__beat_fill_rt(const tutti__beat_model *m, uint32_t bufcounter, int n,
         }
         return;
     }
-    /* from the newest anchor: the audio thread's own when it has one, else
-     * the model's */
-    int64_t blk = tutti__beat_block_rt(m, bufcounter);
-    double start = (double)(blk - m->b0) * m->block_ns;
-    if (B.rt_valid) {
-        int64_t rb = tutti__beat_block_rt(m, B.rt_bufcounter);
-        if (rb <= blk)
-            start = (double)(B.rt_t + m->offset_ns - m->s0) +
-                    (double)(blk - rb) * m->block_ns;
+    /* on JACK's clock: from its current cycle; otherwise from the newest
+     * anchor: the audio thread's own when it has one, else the model's */
+    double start, sn = m->sample_ns;
+    if (!jack_start_rt(m, bufcounter, samples_per_block, &start, &sn)) {
+        int64_t blk = tutti__beat_block_rt(m, bufcounter);
+        start = (double)(blk - m->b0) * m->block_ns;
+        if (B.rt_valid) {
+            int64_t rb = tutti__beat_block_rt(m, B.rt_bufcounter);
+            if (rb <= blk)
+                start = (double)(B.rt_t + m->offset_ns - m->s0) +
+                        (double)(blk - rb) * m->block_ns;
+        }
     }
-    double sn = m->sample_ns, half = sn / 2;
+    double half = sn / 2;
     double div = division > 0 && isfinite(division) ? division : 1.0;
     bool own_q = !(quantum > 0 && isfinite(quantum));
     if (n == 1) { /* control rate: the block's first sample */
@@ -325,19 +368,19 @@ static double fit(void)
 }
 
 /* The server clock's difference from the line's, block `b` (B.b_last, just
- * taken in): a jump of more than TUTTI__BEAT_JUMP (the server's DLL reset
- * at an xrun, or one anchor read from the wrong JACK cycle) starts its line
- * afresh once the next anchor confirms it; a lone one is dropped. */
+ * taken in): a jump of more than TUTTI__BEAT_RETIME_JUMP (the server's DLL
+ * reset at an xrun, or one anchor read from the wrong JACK cycle) starts its
+ * line afresh once the next anchor confirms it; a lone one is dropped. */
 static void take_diff(int64_t b, int64_t d)
 {
     bool jump = false;
     if (B.dn >= 1) {
         uint32_t last = (B.dnext + RETIME_WINDOW - 1) % RETIME_WINDOW;
         double predicted = (double)B.dd[last] + B.d_slope * (double)(b - B.db[last]);
-        jump = fabs((double)d - predicted) > TUTTI__BEAT_JUMP;
+        jump = fabs((double)d - predicted) > TUTTI__BEAT_RETIME_JUMP;
     }
     if (jump) {
-        if (!B.d_suspect || llabs(d - B.d_suspect_d) > TUTTI__BEAT_JUMP) {
+        if (!B.d_suspect || llabs(d - B.d_suspect_d) > TUTTI__BEAT_RETIME_JUMP) {
             B.d_suspect = true;
             B.d_suspect_b = b;
             B.d_suspect_d = d;
@@ -466,6 +509,7 @@ void tutti__beat_update(int64_t offset_ns, const tutti_timeline *tl, uint32_t nt
     m->offset_ns = offset_ns;
     m->block_ns = B.slope;
     m->sample_ns = B.buflen > 0 ? B.slope / B.buflen : 0;
+    m->nominal_ns = B.nominal;
     pthread_mutex_unlock(&B.mu);
     m->ntl = ntl < TUTTI__BEAT_TIMELINES ? ntl : TUTTI__BEAT_TIMELINES;
     if (m->ntl) memcpy(m->tl, tl, m->ntl * sizeof tl[0]);
@@ -491,10 +535,10 @@ int64_t tutti__beat_retime_by(const tutti__beat_retime_line *rl, int64_t at, int
     return (int64_t)llround(d);
 }
 
-int64_t tutti__beat_retime(int64_t at, int64_t now)
+/* The correction for `at` from the newest line (B.mu held); *valid: there
+ * was one. */
+static int64_t retime_now(int64_t at, int64_t now, bool *valid)
 {
-    if (!atomic_load_explicit(&B.diffs, memory_order_relaxed)) return 0; /* scsynth's clock */
-    pthread_mutex_lock(&B.mu);
     /* the newest anchors first: the line is followed from as near the
      * bundle's time as can be (the difference can swing by thousands of
      * ppm for seconds after an xrun: docs/benchmarks.md) */
@@ -507,14 +551,35 @@ int64_t tutti__beat_retime(int64_t at, int64_t now)
         rl.d = B.d_at_last;
         rl.d_per_block = B.d_slope;
     }
-    int64_t d = tutti__beat_retime_by(&rl, at, now);
-    if (rl.valid) {
+    *valid = rl.valid;
+    return tutti__beat_retime_by(&rl, at, now);
+}
+
+int64_t tutti__beat_retime(int64_t at, int64_t now)
+{
+    if (!atomic_load_explicit(&B.diffs, memory_order_relaxed)) return 0; /* scsynth's clock */
+    pthread_mutex_lock(&B.mu);
+    bool valid;
+    int64_t d = retime_now(at, now, &valid);
+    if (valid) {
         if (d) B.retimed++;
         if (d == TUTTI__BEAT_RETIME_MAX || d == -TUTTI__BEAT_RETIME_MAX) B.clamped++;
         B.retime_last = d;
     }
     pthread_mutex_unlock(&B.mu);
     return d;
+}
+
+int64_t tutti__beat_hold_lead(int64_t at, int64_t now)
+{
+    if (!atomic_load_explicit(&B.diffs, memory_order_relaxed)) return 0;
+    int64_t cycle = atomic_load_explicit(&B.cycle_ns, memory_order_relaxed);
+    if (cycle <= 0 || cycle > TUTTI_S) return 0;
+    pthread_mutex_lock(&B.mu);
+    bool valid;
+    int64_t d = retime_now(at, now, &valid);
+    pthread_mutex_unlock(&B.mu);
+    return TUTTI__BEAT_HOLD_MIN + 2 * cycle + (d < 0 ? -d : 0);
 }
 
 void tutti__beat_stats_get(tutti__beat_stats *st)

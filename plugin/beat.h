@@ -77,7 +77,9 @@ extern "C" {
 #define TUTTI__BEAT_ANCHOR_EVERY (5 * TUTTI_MS)
 #define TUTTI__BEAT_ANCHOR_AHEAD (150 * TUTTI_MS)
 #define TUTTI__BEAT_JUMP TUTTI_MS
-#define TUTTI__BEAT_RETIME_MAX (10 * TUTTI_MS)
+#define TUTTI__BEAT_RETIME_MAX (25 * TUTTI_MS)
+#define TUTTI__BEAT_RETIME_JUMP (TUTTI_MS / 10)
+#define TUTTI__BEAT_HOLD_MIN (20 * TUTTI_MS)
 #define TUTTI__BEAT_RETIME_STALE (500 * TUTTI_MS)
 #define TUTTI__BEAT_RETIME_AHEAD TUTTI_S
 
@@ -89,6 +91,7 @@ typedef struct tutti__beat_model {
     int64_t offset_ns; /* session time - wall clock, ns */
     double block_ns;   /* ns from one block's start to the next */
     double sample_ns;  /* block_ns / samples per block */
+    double nominal_ns; /* ns per block at the nominal rate */
     uint32_t ntl;      /* the timeline in force, then the changes ahead */
     tutti_timeline tl[TUTTI__BEAT_TIMELINES];
 } tutti__beat_model;
@@ -115,6 +118,17 @@ void tutti__beat_anchor_rt(uint32_t bufcounter, int64_t t, int offset, float sub
 void tutti__beat_anchor_jack_rt(uint32_t bufcounter, uint64_t cycle_us, uint64_t next_us,
                                 int64_t t, int offset, float subsample, double sr,
                                 int buflen);
+
+/* How to read the current JACK cycle's start and the next one's on the
+ * audio thread (jack_get_cycle_times, a read of JACK2's shared memory; 0 when
+ * read). Set once, before the server runs the UGens, when they follow
+ * JACK's clock: then every block's start is JACK's, as an anchor reads it
+ * (the cycle's plus the block's place in it), rather than the line's from
+ * the newest anchor; between anchors the line runs at its rate over the
+ * last TUTTI__BEAT_WINDOW anchors, and after a JACK xrun the engine's DLL
+ * runs thousands of ppm off that for seconds (a sample in 5 ms). */
+typedef int (*tutti__beat_cycles_fn)(uint64_t *cycle_us, uint64_t *next_us);
+void tutti__beat_jack_cycles(tutti__beat_cycles_fn fn);
 
 /* How to read JACK's clock (jack_get_time), so that the loop can tell which
  * of the system's monotonic clocks it is; without it, CLOCK_MONOTONIC. */
@@ -162,18 +176,29 @@ void tutti__beat_update(int64_t offset_ns, const tutti_timeline *tl, uint32_t nt
  * server places a bundle timed T where its own clock (scsynth's JACK
  * driver's DLL) says T; the UGens then follow JACK's clock instead. Each
  * anchor gives both clocks' start of one block, so a line of their
- * difference D per block is kept (fitted over the last 16 anchors, 80 ms;
- * a jump of more than TUTTI__BEAT_JUMP confirmed by the next anchor starts
- * it afresh). A bundle meant for wall time `at` on JACK's clock is handed to
- * the server timed at + D(at): the server's clock puts it on the sample
- * JACK's clock gives `at`, the sample the UGens give it. The anchors the
- * audio thread has handed over are taken in first (a line up to the loop's
- * 100 ms old, followed that much further, missed the swings of D after an
- * xrun by several samples; docs/benchmarks.md). The correction is 0
- * when there is no line (not on JACK's clock, fewer than 8 anchors since a
- * jump) or its newest anchor is more than TUTTI__BEAT_RETIME_STALE from
- * `now`; the line is followed at most TUTTI__BEAT_RETIME_AHEAD past that
- * anchor, and the correction is clamped to +-TUTTI__BEAT_RETIME_MAX.
+ * difference D per block is kept (fitted over the last 8 anchors, 40 ms; a
+ * jump of more than TUTTI__BEAT_RETIME_JUMP confirmed by the next anchor
+ * starts it afresh, and a line of 2 anchors is used). A bundle meant for
+ * wall time `at` on JACK's clock is handed to the server timed at + D(at):
+ * the server's clock puts it on the sample JACK's clock gives `at`, the
+ * sample the UGens give it.
+ *
+ * Across a JACK xrun (SuperCollider 3.13 SC_Jack.cpp, JACK2
+ * JackFrameTimer.cpp): scsynth's xrun callback resets its DLL (bandwidth
+ * 0.012 Hz) to the time the callback runs, so the server's clock jumps by
+ * up to a period and more; JACK's engine DLL (bandwidth 1/8 Hz) is only
+ * told the late cycle's time, keeps its phase, lags the cycles by the
+ * xrun's lateness and catches up over 1-3 s (thousands of ppm). So D jumps
+ * at an xrun and then moves fast for seconds. A bundle handed over before
+ * the jump with the D of before plays off by all of it: the session's
+ * bundles are held back (hold.h) until tutti__beat_hold_lead() before their
+ * time and re-timed then, from a line whose newest anchor is at most a few
+ * ms old. The anchors the audio thread has handed over are taken in first.
+ * The correction is 0 when there is no line (not on JACK's clock, fewer
+ * than 2 anchors since a jump) or its newest anchor is more than
+ * TUTTI__BEAT_RETIME_STALE from `now`; the line is followed at most
+ * TUTTI__BEAT_RETIME_AHEAD past that anchor, and the correction is clamped
+ * to +-TUTTI__BEAT_RETIME_MAX.
  */
 typedef struct tutti__beat_retime_line {
     bool valid;
@@ -188,6 +213,16 @@ typedef struct tutti__beat_retime_line {
  * tutti__beat_update and tutti__beat_stats_get take too, never the audio
  * thread). */
 int64_t tutti__beat_retime(int64_t at, int64_t now);
+
+/* How long before its time `at` (now being `now`) a session bundle is
+ * handed to the server when it is re-timed: TUTTI__BEAT_HOLD_MIN (room for
+ * the correction to move 10 ms earlier meanwhile, and for the hold's thread
+ * to wake late on a loaded machine), two JACK periods (the server takes a
+ * bundle in at the start of a period, and a cycle may run late), and the
+ * correction now when it moves the bundle earlier; 0 when nothing is
+ * re-timed (the server's own clock): then bundles go as soon as they come.
+ * Any non-real-time thread (it takes the mutex tutti__beat_retime takes). */
+int64_t tutti__beat_hold_lead(int64_t at, int64_t now);
 
 /* The same from a given line (tests). */
 int64_t tutti__beat_retime_by(const tutti__beat_retime_line *rl, int64_t at, int64_t now);

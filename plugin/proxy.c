@@ -624,6 +624,7 @@ static void session_status(uint64_t ctx)
         {"block_clock_ppm", 'f', NULL, bs.ppm},
         {"retimed", 'i', NULL, (double)bs.retimed},
         {"retime_clamped", 'i', NULL, (double)bs.retime_clamped},
+        {"retime_held", 'i', NULL, (double)st.held_back},
         {"retime_restarts", 'i', NULL, (double)bs.retime_restarts},
         {"retime_last_us", 'f', NULL, bs.retime_last_us},
         /* the LAN's Link bridge (linkhost.h, docs/link.md) */

@@ -7,6 +7,7 @@
 #include "asset.h"
 #include "auth.h"
 #include "beat.h"
+#include "hold.h"
 #include "check.h"
 #include "guard.h"
 #include "linkhost.h"
@@ -112,6 +113,7 @@ typedef struct work_job {
     uint8_t data[];
 } work_job;
 #define DELIVER_LEAD (5 * TUTTI_MS) /* scsynth needs a bundle before its time */
+#define HOLD_BYTES (8u << 20)       /* bundles held back for re-timing (hold.h) */
 
 static struct session {
     /* recordings through the proxy (record.h): the proxy's thread's, for
@@ -174,8 +176,16 @@ static struct session {
     _Atomic uint32_t chunks_queued[TUTTI_NS_SLOTS], plays_queued[TUTTI_NS_SLOTS];
     bool carry_queued;               /* the member's thread */
     _Atomic int64_t work_max_ns;     /* the worker's longest job since joining */
-    /* Two threads inject (the member's and the worker): one at a time. */
+    /* Three threads inject (the member's, the worker and the hold's): one
+     * at a time. */
     pthread_mutex_t inject_mu;
+    /* Re-timed bundles held until shortly before their time (hold.h),
+     * made at the first one and kept until the proxy stops; its thread's
+     * scratch buffer (OUT_CAP) */
+    pthread_mutex_t hold_mu;
+    tutti__hold *hold;
+    uint8_t *hold_scratch;
+    _Atomic uint64_t held_back;
     /* buf_pending and buf_at (below): taken inside state_mu by the proxy's
      * thread, alone by the member's, which never takes state_mu (the
      * worker holds it while it sends a state). */
@@ -312,6 +322,7 @@ static struct session {
        .work_more = PTHREAD_COND_INITIALIZER,
        .work_room = PTHREAD_COND_INITIALIZER,
        .inject_mu = PTHREAD_MUTEX_INITIALIZER,
+       .hold_mu = PTHREAD_MUTEX_INITIALIZER,
        .buf_mu = PTHREAD_MUTEX_INITIALIZER,
        .state_mu = PTHREAD_MUTEX_INITIALIZER,
        .check_mu = PTHREAD_MUTEX_INITIALIZER,
@@ -1724,8 +1735,39 @@ static void note_carried(const uint8_t *p, size_t len, uint32_t part)
         carried_msg(&part, p, len);
 }
 
+/* A held bundle's turn (hold.h, on the hold's thread): re-timed now, from
+ * the newest anchors, and handed to the server. */
+static void hold_release(void *arg, const uint8_t *p, size_t len, tutti_time at,
+                         uint64_t ctx)
+{
+    (void)arg;
+    tutti_time now = wall_now();
+    if (at - now < atomic_load(&S.lead_min_ns)) atomic_store(&S.lead_min_ns, at - now);
+    size_t m = timed(p, len, at + tutti__beat_retime(at, now), S.hold_scratch);
+    inject(S.hold_scratch, m, ctx);
+}
+
+/* Holds `p` for time `at` until `lead` before it: false when it cannot be
+ * held (then it goes now, as it would without the hold). */
+static bool hold_back(const uint8_t *p, size_t n, tutti_time at, tutti_time lead,
+                      uint64_t reply_to)
+{
+    pthread_mutex_lock(&S.hold_mu);
+    if (!S.hold) {
+        if (!S.hold_scratch) S.hold_scratch = malloc(OUT_CAP);
+        if (S.hold_scratch && tutti__hold_create(&S.hold, hold_release, NULL, HOLD_BYTES))
+            S.hold = NULL;
+    }
+    bool ok = S.hold && tutti__hold_push(S.hold, p, n, at, at - lead, reply_to) == 0;
+    pthread_mutex_unlock(&S.hold_mu);
+    if (ok) atomic_fetch_add(&S.held_back, 1);
+    return ok;
+}
+
 /* Plays a rewritten packet `p` (`n` bytes) on this server: at once, or in a
- * bundle timed at `at` (local wall time) built in `scratch` (OUT_CAP). */
+ * bundle timed at `at` (local wall time) built in `scratch` (OUT_CAP). On
+ * the UGens' clock when it is not the server's (beat.h): such a bundle is
+ * held until shortly before its time and re-timed then. */
 static void play_packet(const uint8_t *p, size_t n, int how, tutti_time at, uint64_t reply_to,
                  uint32_t part, uint32_t origin, uint64_t seq, uint8_t *scratch)
 {
@@ -1733,16 +1775,17 @@ static void play_packet(const uint8_t *p, size_t n, int how, tutti_time at, uint
         inject(p, n, reply_to);
         return;
     }
-    /* on the UGens' clock when it is not the server's (beat.h) */
     tutti_time now = wall_now();
-    size_t m = timed(p, n, at + tutti__beat_retime(at, now), scratch);
     tutti_time lead = at - now;
-    if (lead < atomic_load(&S.lead_min_ns)) atomic_store(&S.lead_min_ns, lead);
     /* A synth started late here (this member was cut off, or stalled) ends
      * that much later than on the others: the server check leaves it out,
      * as it does a newcomer's copies; the lateness itself is counted and
      * scsynth says `late`. */
     if (note_late(origin, seq, at)) note_carried(p, n, part);
+    tutti_time hold = tutti__beat_hold_lead(at, now);
+    if (hold && lead > hold && hold_back(p, n, at, hold, reply_to)) return;
+    if (lead < atomic_load(&S.lead_min_ns)) atomic_store(&S.lead_min_ns, lead);
+    size_t m = timed(p, n, at + tutti__beat_retime(at, now), scratch);
     inject(scratch, m, reply_to);
 }
 
@@ -3050,6 +3093,13 @@ void tutti__session_leave(void)
 void tutti__session_stop(void)
 {
     stop_member(false);
+    /* what is still held goes now, at its time */
+    pthread_mutex_lock(&S.hold_mu);
+    tutti__hold_destroy(S.hold);
+    S.hold = NULL;
+    free(S.hold_scratch);
+    S.hold_scratch = NULL;
+    pthread_mutex_unlock(&S.hold_mu);
     flight_take(NULL, NULL, 0);
     pthread_mutex_lock(&S.state_mu);
     tutti__state_destroy(S.state);
@@ -3408,6 +3458,7 @@ void tutti__session_status_get(tutti__session_status *st)
     int64_t lead = atomic_load(&S.lead_min_ns);
     st->lead_min_ns = lead == INT64_MAX ? 0 : lead;
     st->injected = atomic_load(&S.injected);
+    st->held_back = atomic_load(&S.held_back);
     st->inject_failed = atomic_load(&S.inject_failed);
     st->invalid = atomic_load(&S.invalid);
     st->discarded_replies = atomic_load(&S.discarded_replies);

@@ -107,6 +107,9 @@ typedef struct tutti__session_status {
     uint64_t state_messages, replays_sent, replay_failed, held, queries_here;
     uint64_t recorded_here; /* messages of recordings run here alone (record.h) */
     uint64_t moved; /* this member's events the hub moved to its close */
+    /* timed bundles held back to be re-timed shortly before their time
+     * (hold.h; only on JACK's clock), since the proxy started */
+    uint64_t held_back;
     bool carried; /* what was made solo is the part's state; traffic is the session's */
     /* the server check (check.h): rounds compared, of them identical,
      * differences reported, servers in the last round, whether the last

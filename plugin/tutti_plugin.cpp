@@ -184,6 +184,15 @@ void attach_cmd(World *world, void *, sc_msg_iter *, void *)
 using CycleTimesFn = int (*)(const void *, uint32_t *, uint64_t *, uint64_t *, float *);
 CycleTimesFn g_cycle_times;
 
+/* The current JACK cycle's times for the UGens (beat.h,
+ * tutti__beat_jack_cycles), on the audio thread. */
+int jack_cycles(uint64_t *cycle_us, uint64_t *next_us)
+{
+    uint32_t frames;
+    float period_us;
+    return g_cycle_times(nullptr, &frames, cycle_us, next_us, &period_us);
+}
+
 /* /cmd tutti_anchor NTP_HI NTP_LO, on the audio thread, in the block its
  * bundle's time falls in: that block's start time, for the UGens (beat.h). */
 void anchor_cmd(World *world, void *, sc_msg_iter *args, void *)
@@ -349,9 +358,11 @@ PluginLoad(TuttiProxy)
         if (fn && dladdr(fn, &di) && di.dli_fname && strstr(di.dli_fname, "pipewire"))
             fn = nullptr; /* PipeWire's JACK needs a client handle */
         g_cycle_times = reinterpret_cast<CycleTimesFn>(fn);
-        if (fn)
+        if (fn) {
             tutti__beat_jack_clock(reinterpret_cast<uint64_t (*)(void)>(
                 dlsym(RTLD_DEFAULT, "jack_get_time")));
+            tutti__beat_jack_cycles(jack_cycles);
+        }
         Print(fn ? "tutti: the UGens follow JACK's engine clock\n"
                  : "tutti: TUTTI_UGEN_CLOCK=jack needs JACK2; the UGens follow the "
                    "server's clock\n");

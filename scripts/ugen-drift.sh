@@ -33,7 +33,8 @@ cleanup() {
     echo "work folder: $WORK" >&2
 }
 trap cleanup EXIT
-export JACK_DEFAULT_SERVER=tutti-ugen-drift JACK_NO_START_SERVER=1
+# TUTTI_JACK_NAME: the JACK server's name (several runs side by side)
+export JACK_DEFAULT_SERVER=${TUTTI_JACK_NAME:-tutti-ugen-drift} JACK_NO_START_SERVER=1
 jackd -r -d dummy -r 48000 -p 256 >"$WORK/jackd.log" 2>&1 &
 PIDS+=($!)
 jack_wait -w -t 10 >/dev/null || { echo "jackd did not start" >&2; exit 1; }

@@ -594,7 +594,8 @@ def run(a, procs):
         st = tutti_status(a.tutti, s["proxy"]) or {}
         figures["anchoring"].append({k: st.get(k) for k in (
             "anchors", "anchor_err_max_us", "anchor_err_rms_us", "anchor_restarts",
-            "block_clock_ppm", "retimed", "retime_clamped", "retime_restarts", "retime_last_us")})
+            "block_clock_ppm", "retimed", "retime_held", "retime_clamped", "retime_restarts",
+            "retime_last_us")})
     for k, s in enumerate(servers):
         bad = [l for l in read(s["log"]).splitlines() if "FAILURE" in l or re.search(r"\blate\b", l)]
         figures["servers"][k]["late_or_failure_lines"] = len(bad)

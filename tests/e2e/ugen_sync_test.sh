@@ -50,10 +50,12 @@ python3 "$TOP/tests/e2e/ugen_sync.py" --tutti "$TUTTI" --plugin-dir "$PLUGIN_DIR
 # The same with the UGens on JACK's engine clock (TUTTI_UGEN_CLOCK=jack): on
 # the common timeline, away from xruns, the three servers' clicks agree
 # within $CROSS sample(s). A note and its click are only reported: the
-# plugin re-times the session's bundles for scsynth's clock, and they
-# coincide within a sample 3 s and more after an xrun (98.6 % over 600 s),
-# but in the seconds after one 12 % were off, up to hundreds of samples
-# (docs/benchmarks.md), which an 8 s run on this machine would hit.
+# plugin holds the session's bundles until shortly before their time and
+# re-times them for scsynth's clock, and they coincide within a sample 3 s
+# and more after an xrun (2 828 of 2 850 in two 300 s runs, 28 samples at
+# most), but within a second or so after some xruns a few notes in a row
+# were still hundreds of samples off (docs/benchmarks.md), which an 8 s run
+# on this machine would hit.
 CROSS=1
 sanitized && CROSS=8
 python3 "$TOP/tests/e2e/ugen_sync.py" --tutti "$TUTTI" --plugin-dir "$PLUGIN_DIR" \

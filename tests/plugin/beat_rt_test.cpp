@@ -459,6 +459,15 @@ static void line(void)
 /* An anchor from JACK's cycle times: the block's place in its cycle, on
  * the wall clock; nothing before the loop has measured the monotonic clock
  * against it, nor from a cycle that does not move forward. */
+/* JACK's cycle times as jack_get_cycle_times would give them (tests). */
+static uint64_t stub_c, stub_n;
+static int cycles_stub(uint64_t *cycle_us, uint64_t *next_us)
+{
+    *cycle_us = stub_c;
+    *next_us = stub_n;
+    return 0;
+}
+
 static void jack_anchor(void)
 {
     tutti__beat_reset();
@@ -487,14 +496,74 @@ static void jack_anchor(void)
     CHECK_EQ_I64(mo->b0, 4002);
     int64_t want = (int64_t)c0 * 1000 + 2 * 5333000 / 4 + m2w;
     CHECK(std::llabs(mo->s0 - want) < 200000); /* the two clock readings, 0.2 ms */
+
+    /* with JACK's cycle times read for every block (tutti__beat_jack_cycles):
+     * the anchor's block where the anchor put it, the next one a quarter
+     * cycle on, and a cycle JACK's DLL says starts 1 ms later, 1 ms later
+     * (2 beats a second: 0.002 beats; a timeline starting at the anchor,
+     * so that the beats are small enough for a float's precision) */
+    tutti_timeline near;
+    tutti_timeline_init(&near, 120.0, 4.0, mo->s0);
+    tutti__beat_update(0, &near, 1);
+    mo = tutti__beat_read_rt();
+    float a, b0, b1;
+    tutti__beat_fill_rt(mo, 4002, 1, BLOCK, 0, 1, &a, nullptr, nullptr, nullptr, nullptr);
+    tutti__beat_jack_cycles(cycles_stub);
+    stub_c = c0;
+    stub_n = c1;
+    tutti__beat_fill_rt(mo, 4002, 1, BLOCK, 0, 1, &b0, nullptr, nullptr, nullptr, nullptr);
+    CHECK(std::fabs(b0 - a) < 1e-4); /* the clock converter, measured again: 50 us */
+    tutti__beat_fill_rt(mo, 4003, 1, BLOCK, 0, 1, &b1, nullptr, nullptr, nullptr, nullptr);
+    CHECK(std::fabs(b1 - b0 - 5.333e-3 / 4 * 2) < 1e-5);
+    stub_c = c0 + 1000;
+    stub_n = c1 + 1000;
+    tutti__beat_fill_rt(mo, 4002, 1, BLOCK, 0, 1, &b1, nullptr, nullptr, nullptr, nullptr);
+    CHECK(std::fabs(b1 - b0 - 0.002) < 1e-5);
+    tutti__beat_jack_cycles(nullptr);
+}
+
+/* The calc functions reading JACK's cycle times for every block (the stub
+ * as JACK2's shared memory read is), under the same watch: no allocation,
+ * lock or system call, and the triggers still fire. */
+static void jack_rt(void)
+{
+#if SANITIZED
+    fprintf(stderr, "  sanitizer build: skipped\n");
+#else
+    tutti__beat_reset();
+    tutti__beat_anchor_rt(1000, S0 + (int64_t)llround(10 * SAMPLE_NS), 10, 0.5f, SR,
+                          BLOCK);
+    publish(90.0, C);
+    const tutti__beat_model *mo = tutti__beat_read_rt();
+    struct timespec m, w;
+    clock_gettime(CLOCK_MONOTONIC, &m);
+    clock_gettime(CLOCK_REALTIME, &w);
+    int64_t m2w = ((int64_t)w.tv_sec + 2208988800LL) * TUTTI_S + w.tv_nsec -
+                  ((int64_t)m.tv_sec * TUTTI_S + m.tv_nsec);
+    stub_c = (uint64_t)((mo->s0 - m2w) / 1000);
+    stub_n = stub_c + 5333;
+    tutti__beat_jack_cycles(cycles_stub);
+    Run *r = new Run();
+    setup_run(r);
+    r->extra = nullptr;
+    g_violations = 0;
+    CHECK(run_rt(r));
+    CHECK_EQ_I64(g_violations.load(), 0);
+    int fired = 0;
+    for (int k = 0; k < BLOCKS * BLOCK; k++) fired += r->trig[k] == 1.0f;
+    CHECK(fired >= 1);
+    tutti__beat_jack_cycles(nullptr);
+    delete r;
+#endif
 }
 
 /* Re-timing bundles for the server's clock (beat.h, tutti__beat_retime):
  * anchors from JACK's cycle times that also carry the server's own start
  * of the same block, its clock 3 ms ahead and 50 ppm fast against JACK's.
  * A bundle 100 ms ahead is moved by the difference there, within 0.1 us;
- * none when the line is stale, too short, or the anchors came without the
- * server's time; a lone jump is ignored, a confirmed one restarts the line;
+ * none when the line is stale, too short (one anchor), or the anchors came
+ * without the server's time; a lone jump is ignored, a confirmed one (from
+ * 0.1 ms) restarts the line; the hold's lead follows JACK's period;
  * a difference beyond TUTTI__BEAT_RETIME_MAX is clamped to it. */
 static constexpr int64_t CYCLE_NS = 5333333; /* 256 samples, as JACK's DLL might say */
 
@@ -525,6 +594,7 @@ static void retime(void)
     tutti__beat_update(0, &tl, 1);
     int64_t last = tutti__beat_read_rt()->s0;
     CHECK_EQ_I64(tutti__beat_retime(last + 100 * TUTTI_MS, last), 0);
+    CHECK_EQ_I64(tutti__beat_hold_lead(last, last), 0); /* nothing held back either */
 
     /* the monotonic clock's converter, read back from one anchor */
     tutti__beat_reset();
@@ -534,12 +604,23 @@ static void retime(void)
     int64_t m2w = tutti__beat_read_rt()->s0 - (int64_t)c0 * 1000;
     /* D(b) = 3 ms + 50 ppm of the block's time since block 0 */
     auto d_of = [](double b) { return 3e6 + 50e-6 * b * (CYCLE_NS / 4.0); };
+    /* the first anchor with the server's time (after the converter's, a
+     * jump of its own): alone, too few; with the next one, a line */
     uint32_t b = 4;
-    for (; b < 4 + 7 * 4; b += 4) jack_anchor_with(b, c0, m2w, d_of(b));
+    jack_anchor_with(b, c0, m2w, d_of(b));
+    b += 4;
     tutti__beat_update(0, &tl, 1);
     last = tutti__beat_read_rt()->s0;
-    /* 7 anchors with the server's time and the first one without: too few */
-    CHECK_EQ_I64(tutti__beat_retime(last + 100 * TUTTI_MS, last), 0);
+    CHECK_EQ_I64(tutti__beat_retime(last, last), 0);
+    jack_anchor_with(b, c0, m2w, d_of(b));
+    tutti__beat_update(0, &tl, 1);
+    last = tutti__beat_read_rt()->s0;
+    CHECK(std::llabs(tutti__beat_retime(last, last) - (int64_t)llround(d_of(b))) < 100);
+    b += 4;
+    /* held back by 20 ms and two periods, as the anchors read them (the
+     * correction moves bundles later here) */
+    const int64_t hold = 20 * TUTTI_MS + 2 * (CYCLE_NS / 1000) * 1000;
+    CHECK_EQ_I64(tutti__beat_hold_lead(last, last), hold);
     for (; b < 4 + 40 * 4; b += 4) jack_anchor_with(b, c0, m2w, d_of(b));
     tutti__beat_update(0, &tl, 1);
     const tutti__beat_model *mo = tutti__beat_read_rt();
@@ -569,26 +650,55 @@ static void retime(void)
     tutti__beat_stats_get(&st);
     CHECK_EQ_I64(st.retime_restarts, restarts);
 
-    /* a jump the next anchor confirms (the server's clock reset): a new
-     * line, used once it has 8 anchors; here 14 ms away, clamped to 10 ms */
+    /* a lone step of 0.2 ms is ignored too; one the next anchor confirms
+     * (the server's DLL reset at an xrun, by a fraction of a period) starts
+     * a new line */
+    jack_anchor_with(b, c0, m2w, d_of(b) + 2e5);
     b += 4;
-    for (int i = 0; i < 3; i++, b += 4) jack_anchor_with(b, c0, m2w, 14e6);
+    jack_anchor_with(b, c0, m2w, d_of(b));
+    b += 4;
     tutti__beat_update(0, &tl, 1);
     last = tutti__beat_read_rt()->s0;
-    CHECK_EQ_I64(tutti__beat_retime(last, last), 0);
-    for (int i = 0; i < 10; i++, b += 4) jack_anchor_with(b, c0, m2w, 14e6);
+    CHECK(std::llabs(tutti__beat_retime(last, last) - (int64_t)llround(d_of(b - 4))) < 100);
+    for (int i = 0; i < 2; i++, b += 4) jack_anchor_with(b, c0, m2w, d_of(b) + 2e5);
+    tutti__beat_update(0, &tl, 1);
+    last = tutti__beat_read_rt()->s0;
+    CHECK(std::llabs(tutti__beat_retime(last, last) - (int64_t)llround(d_of(b - 4) + 2e5)) <
+          100);
+    tutti__beat_stats_get(&st);
+    CHECK_EQ_I64(st.retime_restarts, restarts + 1);
+
+    /* a jump of 14 ms: one anchor leaves the line as it was, the next
+     * starts the new one, used at once */
+    jack_anchor_with(b, c0, m2w, 14e6);
+    b += 4;
+    tutti__beat_update(0, &tl, 1);
+    last = tutti__beat_read_rt()->s0;
+    int64_t before = tutti__beat_retime(last, last);
+    CHECK(before > 2 * TUTTI_MS && before < 4 * TUTTI_MS);
+    jack_anchor_with(b, c0, m2w, 14e6);
+    b += 4;
+    tutti__beat_update(0, &tl, 1);
+    last = tutti__beat_read_rt()->s0;
+    CHECK(std::llabs(tutti__beat_retime(last, last) - 14 * TUTTI_MS) < 100);
+    CHECK_EQ_I64(tutti__beat_hold_lead(last, last), hold);
+    /* -14 ms: bundles earlier, so held back that much longer */
+    for (int i = 0; i < 2; i++, b += 4) jack_anchor_with(b, c0, m2w, -14e6);
+    tutti__beat_update(0, &tl, 1);
+    last = tutti__beat_read_rt()->s0;
+    CHECK(std::llabs(tutti__beat_retime(last, last) + 14 * TUTTI_MS) < 100);
+    CHECK(std::llabs(tutti__beat_hold_lead(last, last) - (hold + 14 * TUTTI_MS)) < 100);
+    /* 60 ms either way: clamped */
+    for (int i = 0; i < 2; i++, b += 4) jack_anchor_with(b, c0, m2w, 60e6);
     tutti__beat_update(0, &tl, 1);
     last = tutti__beat_read_rt()->s0;
     CHECK_EQ_I64(tutti__beat_retime(last, last), TUTTI__BEAT_RETIME_MAX);
-    for (int i = 0; i < 2; i++, b += 4) jack_anchor_with(b, c0, m2w, -14e6);
-    tutti__beat_update(0, &tl, 1);
-    CHECK_EQ_I64(tutti__beat_retime(last, last), 0);
-    for (int i = 0; i < 10; i++, b += 4) jack_anchor_with(b, c0, m2w, -14e6);
+    for (int i = 0; i < 2; i++, b += 4) jack_anchor_with(b, c0, m2w, -60e6);
     tutti__beat_update(0, &tl, 1);
     last = tutti__beat_read_rt()->s0;
     CHECK_EQ_I64(tutti__beat_retime(last, last), -TUTTI__BEAT_RETIME_MAX);
     tutti__beat_stats_get(&st);
-    CHECK_EQ_I64(st.retime_restarts, restarts + 2);
+    CHECK_EQ_I64(st.retime_restarts, restarts + 5);
     CHECK(st.retimed >= 4);
     CHECK_EQ_I64(st.retime_clamped, 2);
 }
@@ -609,6 +719,7 @@ int main(void)
     RUN(outputs);
     RUN(controls);
     RUN(jack_anchor);
+    RUN(jack_rt);
     RUN(retime);
     TEST_END();
 }
