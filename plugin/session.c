@@ -883,6 +883,13 @@ static void read_settings(void *arg, void *engine)
               "--limiter off)");
 }
 
+/* The session's settings, read once per join, when first needed (member's
+ * thread). */
+static void need_settings(tutti_net *net)
+{
+    if (!S.settings_read && net) tutti_net_call(net, read_settings, NULL);
+}
+
 /* The part's group, made on this server the first time the part is heard.
  * (Groups a sclang Server object on scsynth's own port makes for every
  * client id, k * 2^26 + 1, are not the part's: its default group is at
@@ -891,7 +898,7 @@ static void ensure_group(uint32_t part)
 {
     if (part >= TUTTI_NS_SLOTS || (S.groups_made & (1u << part))) return;
     tutti_net *net = atomic_load(&S.live);
-    if (!S.settings_read && net) tutti_net_call(net, read_settings, NULL);
+    need_settings(net);
     uint8_t msg[64], free1[48], err[32], gb[96], ga[96], b[400];
     size_t n = tutti__ns_part_setup(part, msg, sizeof msg);
     if (!n) return;
@@ -1202,7 +1209,7 @@ static void carry(void)
     if (atomic_load(&S.carried)) return;
     tutti_net *net = atomic_load(&S.live);
     if (!net || !atomic_load(&S.my_id)) return; /* the member's thread learnt it */
-    if (!S.settings_read) tutti_net_call(net, read_settings, NULL);
+    need_settings(net);
     tutti__state *fresh = NULL;
     if (tutti__state_create(&fresh)) return;
     static preload files; /* the worker's */
@@ -1252,7 +1259,7 @@ static void send_state(uint32_t id)
     if (!net || !id || id == me) return;
     static preload files; /* the worker's */
     preload_files(&files);
-    if (!S.settings_read) tutti_net_call(net, read_settings, NULL);
+    need_settings(net);
     replay r = {net, REPLAY_CTX(id), malloc(REPLAY_BUNDLE), 16, 0, 0, NULL, &files, 0};
     if (!r.bundle) {
         preload_free(&files);
@@ -3061,9 +3068,10 @@ void tutti__session_leave(void)
          * enough across a JACK xrun on a loaded machine (four bundles 2.6 ms
          * late), and the other parts playing 100 ms longer is not heard */
         tutti_time end = S.last_at + 50 * TUTTI_MS, soon = wall_now() + 100 * TUTTI_MS;
-        clear_parts(end > soon ? end : soon);
+        if (end < soon) end = soon;
+        clear_parts(end);
         S.left_part = part < TUTTI_NS_SLOTS ? part : 0;
-        S.left_until = (end > soon ? end : soon) + 500 * TUTTI_MS;
+        S.left_until = end + 500 * TUTTI_MS;
         pthread_mutex_lock(&S.state_mu);
         for (uint32_t i = 0; S.state && i < n; i++) {
             const uint8_t *p = flown[i] + CTX_BYTES;
