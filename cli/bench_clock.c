@@ -17,7 +17,11 @@
  * one session hear (the Link bridges' acceptance run). The city profiles are
  * that run's paths (tests/link/cities.sh), with a member clock that does not
  * drift and, but for city200q, the session's own frames on the same FIFO
- * path, which a ping may wait behind.
+ * path, which a ping may wait behind. Those frames carry their sender's
+ * clock (wire.h, TUTTI__REC_STAMP), and the member notes them as one-way
+ * samples (clock.h, tutti__clock_note): the hub's as they arrive, its own
+ * as the hub's echo comes back (here: with the next pong); --no-stamps
+ * leaves them out, as before they existed.
  */
 #include "bench.h"
 #include "clock.h"
@@ -35,12 +39,15 @@
 #define BENCH_OFFSET (37 * TUTTI_MS)
 #define BENCH_QUERY (10 * TUTTI_MS)
 #define BENCH_INFLIGHT 64u
+#define BENCH_FRAMES 1024u
 
 typedef struct profile {
     const char *name, *what;
     tutti_path up, down;
     double drift_ppm;              /* the member clock's drift: uniform in +/- this */
     tutti_time frames_up, frames_down; /* other frames on the path, one every ... (0: none) */
+    bool queue; /* delays from a smooth random curve (the relays' queue model), not
+                 * one independent draw per packet */
 } profile;
 
 #define MS(x) ((tutti_time)((x)*1e6))
@@ -48,27 +55,27 @@ static const profile profiles[] = {
     {"lan",
      "0.1 +/- 0.1 ms uniform each way",
      {MS(0.1), MS(0.1), TUTTI_JITTER_UNIFORM, 0},
-     {MS(0.1), MS(0.1), TUTTI_JITTER_UNIFORM, 0}, 100, 0, 0},
+     {MS(0.1), MS(0.1), TUTTI_JITTER_UNIFORM, 0}, 100, 0, 0, false},
     {"wan50",
      "50 +/- 10 ms uniform each way",
      {MS(50), MS(10), TUTTI_JITTER_UNIFORM, 0},
-     {MS(50), MS(10), TUTTI_JITTER_UNIFORM, 0}, 100, 0, 0},
+     {MS(50), MS(10), TUTTI_JITTER_UNIFORM, 0}, 100, 0, 0, false},
     {"wan150",
      "150 ms, normal sd 20 ms (+/- 40 ms clip 80) each way",
      {MS(150), MS(40), TUTTI_JITTER_NORMAL, 0},
-     {MS(150), MS(40), TUTTI_JITTER_NORMAL, 0}, 100, 0, 0},
+     {MS(150), MS(40), TUTTI_JITTER_NORMAL, 0}, 100, 0, 0, false},
     {"rtt400",
      "200 +/- 20 ms uniform each way",
      {MS(200), MS(20), TUTTI_JITTER_UNIFORM, 0},
-     {MS(200), MS(20), TUTTI_JITTER_UNIFORM, 0}, 100, 0, 0},
+     {MS(200), MS(20), TUTTI_JITTER_UNIFORM, 0}, 100, 0, 0, false},
     {"asym",
      "60 +/- 5 ms up, 40 +/- 5 ms down, uniform",
      {MS(60), MS(5), TUTTI_JITTER_UNIFORM, 0},
-     {MS(40), MS(5), TUTTI_JITTER_UNIFORM, 0}, 100, 0, 0},
+     {MS(40), MS(5), TUTTI_JITTER_UNIFORM, 0}, 100, 0, 0, false},
     {"pareto",
      "30 ms base, Pareto jitter 10 ms (min 20, mean 40) each way",
      {MS(30), MS(10), TUTTI_JITTER_PARETO, 0},
-     {MS(30), MS(10), TUTTI_JITTER_PARETO, 0}, 100, 0, 0},
+     {MS(30), MS(10), TUTTI_JITTER_PARETO, 0}, 100, 0, 0, false},
     /* The Link bridge's acceptance run (tests/link/cities.sh): `tutti netsim
      * --jitter-model independent`, D +/- D/10 uniform per packet in order,
      * with the session's own frames sharing the path (the member's heartbeat
@@ -77,26 +84,62 @@ static const profile profiles[] = {
     {"city50",
      "50 +/- 5 ms uniform each way, frames every 20 ms up / 10 ms down, no drift",
      {MS(50), MS(5), TUTTI_JITTER_UNIFORM, 0},
-     {MS(50), MS(5), TUTTI_JITTER_UNIFORM, 0}, 0, MS(20), MS(10)},
+     {MS(50), MS(5), TUTTI_JITTER_UNIFORM, 0}, 0, MS(20), MS(10), false},
     {"city100",
      "100 +/- 10 ms uniform each way, frames every 20 ms up / 16 ms down, no drift",
      {MS(100), MS(10), TUTTI_JITTER_UNIFORM, 0},
-     {MS(100), MS(10), TUTTI_JITTER_UNIFORM, 0}, 0, MS(20), MS(16)},
+     {MS(100), MS(10), TUTTI_JITTER_UNIFORM, 0}, 0, MS(20), MS(16), false},
     {"city200",
      "200 +/- 20 ms uniform each way, frames every 20 ms each way, no drift",
      {MS(200), MS(20), TUTTI_JITTER_UNIFORM, 0},
-     {MS(200), MS(20), TUTTI_JITTER_UNIFORM, 0}, 0, MS(20), MS(20)},
+     {MS(200), MS(20), TUTTI_JITTER_UNIFORM, 0}, 0, MS(20), MS(20), false},
     {"city200q",
      "200 +/- 20 ms uniform each way, no other frames, no drift",
      {MS(200), MS(20), TUTTI_JITTER_UNIFORM, 0},
-     {MS(200), MS(20), TUTTI_JITTER_UNIFORM, 0}, 0, 0, 0},
+     {MS(200), MS(20), TUTTI_JITTER_UNIFORM, 0}, 0, 0, 0, false},
     {"city200d",
      "as city200 with the member clock drifting up to +/-100 ppm",
      {MS(200), MS(20), TUTTI_JITTER_UNIFORM, 0},
-     {MS(200), MS(20), TUTTI_JITTER_UNIFORM, 0}, 100, MS(20), MS(20)},
+     {MS(200), MS(20), TUTTI_JITTER_UNIFORM, 0}, 100, MS(20), MS(20), false},
+    /* The relays' default model (docs/evaluation.md's grid): a delay that
+     * wanders smoothly over its whole range, frames on the path. */
+    {"queue200",
+     "200 +/- 40 ms each way, queue model (a smooth random curve), frames",
+     {MS(200), MS(40), TUTTI_JITTER_UNIFORM, 0},
+     {MS(200), MS(40), TUTTI_JITTER_UNIFORM, 0}, 100, MS(20), MS(20), true},
+    {"queue50",
+     "50 +/- 40 ms each way, queue model (a smooth random curve), frames",
+     {MS(50), MS(40), TUTTI_JITTER_UNIFORM, 0},
+     {MS(50), MS(40), TUTTI_JITTER_UNIFORM, 0}, 100, MS(20), MS(10), true},
 };
 #undef MS
 #define NPROFILES (sizeof profiles / sizeof profiles[0])
+
+/* The relays' queue model (cli/netsim.c, "The jitter curve"): standard
+ * normal values at knots 4 x jitter apart (at least 10 ms), joined so that
+ * every instant's value is standard normal, through the path's quantile
+ * function. */
+#define BENCH_KNOTS 4096u
+
+typedef struct curve {
+    tutti_time span;
+    double z[BENCH_KNOTS];
+} curve;
+
+static void curve_init(curve *c, const tutti_path *p, tutti_rng *rng)
+{
+    c->span = 4 * p->jitter > 10 * TUTTI_MS ? 4 * p->jitter : 10 * TUTTI_MS;
+    for (uint32_t i = 0; i < BENCH_KNOTS; i++)
+        c->z[i] = tutti_rng_normal(rng);
+}
+
+static tutti_time curve_delay(const curve *c, const tutti_path *p, tutti_time x)
+{
+    uint64_t k = (uint64_t)(x / c->span);
+    double f = (double)(x % c->span) / (double)c->span;
+    double z0 = c->z[k % BENCH_KNOTS], z1 = c->z[(k + 1u) % BENCH_KNOTS];
+    return tutti_path_delay_z(p, ((1 - f) * z0 + f * z1) / sqrt((1 - f) * (1 - f) + f * f));
+}
 
 typedef struct flight {
     tutti_time t1, t2, t3, arrive;
@@ -112,7 +155,22 @@ typedef struct run {
     uint32_t qhead, qn;
     tutti_time last_up, last_down, next_send;
     tutti_time frame_up, frame_down; /* the next other frame's send time */
+    /* Those frames' (sent, arrived), true time, up and down, until the
+     * member notes their stamps (wire.h, TUTTI__REC_STAMP). */
+    tutti_time fq[2][BENCH_FRAMES][2];
+    uint32_t fh[2], fn[2];
+    curve cv[2]; /* up, down: the queue model's */
 } run;
+
+/* The delay of a packet sent at true time x on a direction. */
+static tutti_time delay_at(run *r, const tutti_path *p, tutti_time x)
+{
+    if (!r->p->queue) return tutti_path_delay(p, &r->rng);
+    return curve_delay(&r->cv[p == &r->p->up ? 0 : 1], p, x);
+}
+
+static bool stamps = true; /* --no-stamps: the frames' stamps unused */
+
 
 /* Other frames sent on a direction until time t: each waits for the ones
  * before it, so a ping behind them may wait too. */
@@ -120,15 +178,42 @@ static void frames_until(run *r, const tutti_path *p, tutti_time every, tutti_ti
                          tutti_time *last, tutti_time t)
 {
     if (every <= 0) return;
+    int dir = p == &r->p->up ? 0 : 1;
     for (; *next <= t; *next += every) {
-        tutti_time a = *next + tutti_path_delay(p, &r->rng);
+        tutti_time a = *next + delay_at(r, p, *next);
         if (a > *last) *last = a;
+        if (r->fn[dir] < BENCH_FRAMES) {
+            uint32_t i = (r->fh[dir] + r->fn[dir]++) % BENCH_FRAMES;
+            r->fq[dir][i][0] = *next, r->fq[dir][i][1] = *last;
+        }
     }
 }
 
 static tutti_time local_at(const run *r, tutti_time t)
 {
     return BENCH_LOCAL0 + t + (tutti_time)llround((double)t * r->drift);
+}
+
+/* The stamps of the frames the member knows of when a pong arrives at true
+ * time `arrive`, sent at `sent`: the hub's frames that came before it, and
+ * its own frames the hub had when it sent the pong (the echo). */
+static void note_frames(run *r, tutti_time sent, tutti_time arrive)
+{
+    for (int dir = 0; dir < 2; dir++)
+        while (r->fn[dir]) {
+            tutti_time *f = r->fq[dir][r->fh[dir]];
+            if (f[1] > (dir == 0 ? sent : arrive)) break;
+            if (stamps) {
+                if (dir == 0)
+                    tutti__clock_note(&r->c, local_at(r, f[0]),
+                                      BENCH_SESSION0 + BENCH_OFFSET + f[1], true);
+                else
+                    tutti__clock_note(&r->c, local_at(r, f[1]),
+                                      BENCH_SESSION0 + BENCH_OFFSET + f[0], false);
+            }
+            r->fh[dir] = (r->fh[dir] + 1u) % BENCH_FRAMES;
+            r->fn[dir]--;
+        }
 }
 
 static tutti_time true_at(const run *r, tutti_time local)
@@ -214,6 +299,10 @@ static void bench_profile(const profile *p, uint32_t seeds, tutti_time dur,
         if (p->frames_up > 0) r.frame_up = tutti_rng_range(&r.rng, 0, p->frames_up);
         if (p->frames_down > 0) r.frame_down = tutti_rng_range(&r.rng, 0, p->frames_down);
         r.drift = ppm * 1e-6;
+        if (p->queue) {
+            curve_init(&r.cv[0], &p->up, &r.rng);
+            curve_init(&r.cv[1], &p->down, &r.rng);
+        }
         tutti__clock_init(&r.c);
         tutti_time lock_at = -1;
         double true_slope = -r.drift / (1.0 + r.drift);
@@ -227,6 +316,7 @@ static void bench_profile(const profile *p, uint32_t seeds, tutti_time dur,
                     flight f = r.q[r.qhead];
                     r.qhead = (r.qhead + 1u) % BENCH_INFLIGHT;
                     r.qn--;
+                    note_frames(&r, f.t3 - BENCH_SESSION0 - BENCH_OFFSET, f.arrive);
                     tutti_time t0 = mono_now();
                     int rc =
                         tutti__clock_add(&r.c, f.t1, f.t2, f.t3, local_at(&r, f.arrive));
@@ -246,12 +336,12 @@ static void bench_profile(const profile *p, uint32_t seeds, tutti_time dur,
                 /* Send a ping at true time next_send. */
                 tutti_time t = r.next_send;
                 frames_until(&r, &p->up, p->frames_up, &r.frame_up, &r.last_up, t);
-                tutti_time a2 = t + tutti_path_delay(&p->up, &r.rng);
+                tutti_time a2 = t + delay_at(&r, &p->up, t);
                 if (a2 < r.last_up) a2 = r.last_up;
                 r.last_up = a2;
                 tutti_time a3 = a2 + tutti_rng_range(&r.rng, 0, 20000);
                 frames_until(&r, &p->down, p->frames_down, &r.frame_down, &r.last_down, a3);
-                tutti_time a4 = a3 + tutti_path_delay(&p->down, &r.rng);
+                tutti_time a4 = a3 + delay_at(&r, &p->down, a3);
                 if (a4 < r.last_down) a4 = r.last_down;
                 r.last_down = a4;
                 if (r.qn == BENCH_INFLIGHT) {
@@ -324,7 +414,9 @@ int tutti_bench_clock(int argc, char **argv)
     double duration_s = 60, warm_s = 10;
     const char *only = NULL;
     for (int i = 1; i < argc; i++) {
-        if (!strcmp(argv[i], "--seeds") && i + 1 < argc)
+        if (!strcmp(argv[i], "--no-stamps"))
+            stamps = false;
+        else if (!strcmp(argv[i], "--seeds") && i + 1 < argc)
             seeds = (uint32_t)strtoul(argv[++i], NULL, 10);
         else if (!strcmp(argv[i], "--profile") && i + 1 < argc)
             only = argv[++i];
@@ -335,7 +427,7 @@ int tutti_bench_clock(int argc, char **argv)
         else {
             fprintf(stderr,
                     "usage: tutti bench clock [--seeds N (20)] [--duration S (60)] "
-                    "[--warmup S (10)] [--profile NAME]\n");
+                    "[--warmup S (10)] [--profile NAME] [--no-stamps]\n");
             return 2;
         }
     }

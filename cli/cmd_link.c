@@ -86,7 +86,9 @@ static void print_status(const char *name, const tutti_bridge_status *s)
                "phase error %+.3f ms (max %.3f), clock +/-%.3f ms, commits %" PRIu64
                ", reasserts %" PRIu64 ", switches %" PRIu64 ", local changes %" PRIu64
                ", proposals %" PRIu64 "%s\n",
-               name, s->active ? "active" : "standing by", s->link_peers, s->bridges, s->bpm,
+               name,
+               !s->active ? "standing by" : s->locked ? "active, locked" : "active, settling",
+               s->link_peers, s->bridges, s->bpm,
                s->playing ? "playing" : "stopped", s->phase_error_ms, s->max_error_ms,
                cli_ms(s->clock_bound), s->commits, s->reasserts, s->switches,
                s->local_changes, s->proposals, s->next_change ? ", change pending" : "");
@@ -243,12 +245,14 @@ int cmd_link(int argc, char **argv)
            ",\"offset_ns\":%" PRId64
            ",\"wall_epoch_ns\":%" PRId64
            ",\"commits\":%" PRIu64 ",\"reasserts\":%" PRIu64 ",\"switches\":%" PRIu64
-           ",\"local_changes\":%" PRIu64 ",\"proposals\":%" PRIu64 "}\n",
+           ",\"local_changes\":%" PRIu64 ",\"proposals\":%" PRIu64
+           ",\"locked\":%s,\"locked_at_us\":%" PRId64 "}\n",
            name, failure ? "false" : "true", bs.joined ? "true" : "false",
            bs.active ? "true" : "false", bs.link_peers, bs.bridges, bs.bpm, bs.link_bpm,
            bs.playing ? "true" : "false", bs.phase_error_ms, bs.max_error_ms, bs.clock_bound, bs.offset,
            tutti_net_session_epoch(),
-           bs.commits, bs.reasserts, bs.switches, bs.local_changes, bs.proposals);
+           bs.commits, bs.reasserts, bs.switches, bs.local_changes, bs.proposals,
+           bs.locked ? "true" : "false", bs.locked_host_us);
     fflush(stdout);
     cli_exit_after(10, failure ? CLI_FAIL : CLI_OK);
     tutti_net_stop(n);

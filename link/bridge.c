@@ -38,6 +38,9 @@
  * microseconds-small correction), and the switch itself then goes out at
  * once. */
 #define PRIME_BEFORE (70 * TUTTI_MS)
+/* The member's clock counts as settled this long after it locked (the
+ * bridge's `locked`, bridge.h). */
+#define CLOCK_SETTLE (6 * TUTTI_S)
 
 typedef struct heard_bridge {
     uint32_t id;
@@ -53,6 +56,7 @@ struct tutti_bridge {
     /* what this bridge last committed to Link */
     bool committed;
     double c_bpm;
+    double c_bpm_before; /* the tempo committed before c_bpm (0: none) */
     bool c_playing;
     tutti_time last_commit;
     bool settled; /* Link showed what was committed since */
@@ -62,6 +66,8 @@ struct tutti_bridge {
     uint32_t peers;           /* Link peers at the last step */
     tutti_time peers_changed; /* when that count last changed */
     tutti_time primed; /* t0 of the change the limiter was primed for */
+    tutti_time clock_since; /* when the member's clock locked this join (0: not yet) */
+    uint32_t clock_joins;   /* the member's incarnation that was in */
     double last_bpm; /* the session's tempo at the last step, for switches */
     tutti_time last_t0;
     /* beacons */
@@ -237,6 +243,13 @@ tutti_time tutti_bridge_step(tutti_bridge *b)
     tutti_bridge_status *st = &b->st;
     st->joined = ms.joined && ms.clock.locked;
     st->clock_bound = ms.clock.bound_ns;
+    /* The settling runs once a join: a moment unlocked (the filter relocks
+     * keeping its drift) does not start it again. */
+    if (!ms.joined || ms.incarnation != b->clock_joins) {
+        b->clock_since = 0;
+        b->clock_joins = ms.incarnation;
+    }
+    if (st->joined && !b->clock_since) b->clock_since = now;
 
     /* one bridge per LAN */
     bool active = st->joined;
@@ -266,6 +279,7 @@ tutti_time tutti_bridge_step(tutti_bridge *b)
         st->link_peers = ls.peers;
         st->link_bpm = ls.bpm;
         st->link_playing = ls.playing;
+        st->locked = false;
         return now + 10 * TUTTI_MS;
     }
 
@@ -312,13 +326,24 @@ tutti_time tutti_bridge_step(tutti_bridge *b)
         tutti_time at = ms.next_timeline.t0 - off + 200 * 1000;
         if (at > now && at < next) next = at;
     }
-    if (!active) return next;
+    if (!active) {
+        st->locked = false;
+        return next;
+    }
 
     /* A local app's change: Link shows something other than what this
-     * bridge committed, once it had shown the commit. */
+     * bridge committed, once it had shown the commit. Or, before that, a
+     * tempo that neither this commit nor the one before it had, nor the
+     * session has: an app's change that crossed a re-assertion on the LAN
+     * (the app sent it just before our commit and Link took it just after;
+     * our commit had already reached the app, so this is the last the room
+     * will say of it). A stale echo of an earlier commit has an earlier
+     * commit's tempo, which is not taken for one. */
     const bool tempo_moved = fabs(ls.bpm - b->c_bpm) > BPM_EPS;
     const bool play_moved = ls.playing != b->c_playing;
-    if (b->committed && b->settled && now - b->started >= SETTLE_AFTER &&
+    const bool foreign_tempo = tempo_moved && fabs(ls.bpm - tl.bpm) > BPM_EPS &&
+                               fabs(ls.bpm - b->c_bpm_before) > BPM_EPS;
+    if (b->committed && (b->settled || foreign_tempo) && now - b->started >= SETTLE_AFTER &&
         now - b->peers_changed >= TUTTI_S &&
         (tempo_moved || play_moved)) {
         st->local_changes++;
@@ -361,19 +386,23 @@ tutti_time tutti_bridge_step(tutti_bridge *b)
         tutti_ablink_commit(b->link, link_bpm, target, host, q, ls.playing != tl.playing,
                             tl.playing, play_at < host ? play_at : host);
         if (b->committed) st->reasserts++;
+        const double before = b->committed ? b->c_bpm : 0;
         st->commits++;
         b->committed = true;
         b->settled = false;
-        b->c_bpm = tl.bpm;
         b->c_playing = tl.playing;
         b->last_commit = now;
         /* Link rounds the tempo on its way through the session: compare
          * with what it shows from now on. */
         tutti_ablink_capture(b->link, host, q, &ls);
+        if (fabs(ls.bpm - before) > BPM_EPS) b->c_bpm_before = before;
         b->c_bpm = ls.bpm;
     } else if (!tempo_moved && !play_moved) {
         b->settled = true;
     }
+    const bool locked = b->committed && b->clock_since && now - b->clock_since >= CLOCK_SETTLE;
+    if (locked && !st->locked) st->locked_host_us = host;
+    st->locked = locked;
     return next;
 }
 

@@ -633,6 +633,7 @@ static void session_status(uint64_t ctx)
         {"link_bridges", 'i', NULL, ls.b.bridges},
         {"link_bpm", 'd', NULL, ls.b.link_bpm},
         {"link_playing", 'i', NULL, ls.b.link_playing},
+        {"link_locked", 'i', NULL, ls.b.locked},
         {"link_phase_error_ms", 'f', NULL, ls.b.phase_error_ms},
         {"link_max_error_ms", 'f', NULL, ls.b.max_error_ms},
         {"link_commits", 'i', NULL, (double)ls.b.commits},

@@ -69,6 +69,22 @@
  *   through the lever from the binding samples to R; at 10 s into a WAN run
  *   they dominate the error.
  *
+ * - One-way constraints. Every frame of the session carries its sender's
+ *   clock (wire.h, TUTTI__REC_STAMP): a frame from the hub is a lower
+ *   constraint (its stamp minus the member's arrival time, at that time), the
+ *   hub's echo of one of the member's frames an upper one (session arrival
+ *   minus the member's stamp, at the stamp). tutti__clock_note keeps the
+ *   tightest of each kind until the next exchange, whose sample carries them
+ *   (up_x/up_y, lo_x/lo_y) into the hulls beside its own two points. Stamps
+ *   are taken before a frame leaves and arrivals after it came, so queueing,
+ *   resends and late reads only loosen them. Over a path that keeps order
+ *   the exchanges wait behind the session's frames, but the frames reach the
+ *   floor of the delay themselves. The test for a change (below) fits
+ *   without them, and the strip's spread (the estimate) takes one excess a
+ *   sample, the tighter of its own and its one-way one: frames 20 ms apart
+ *   on a delay that wanders are not independent draws. A sample that
+ *   contradicts its own one-way constraints keeps only its own.
+ *
  * - Slack. Each constraint is relaxed by TUTTI__CLOCK_SLACK (1 us). That
  *   absorbs nanosecond rounding of the four timestamps, the hold-time placement
  *   above and the curvature of a real crystal's drift over the window
@@ -128,8 +144,8 @@
  *   at 200 and 50 ms one way, p99 19.8 and 21.7 ms, against none and 4.3
  *   and 4.4 ms at 100 ms): samples 25 ms apart on a delay that drifts over
  *   ~160 ms are not independent, and the test's spreads take them as if
- *   they were. Faster pings wait for a test that knows that.
- *
+ *   they were. The session's frames now give those samples without that
+ *   cost (one-way constraints, above).
  *
  * - What is left over a long path is the drift. With d unknown within the
  *   crystals' +/-100 ppm, the widest strip pins it to about 4 J / (n T)
@@ -142,14 +158,14 @@
  *   slower drift memory, a drift posterior from the strip's width, each
  *   floor corrected by its expected excess: docs/benchmarks.md); only more
  *   time or a tighter prior on the drift does, and the prior must cover real
- *   crystals. With the session's own frames on the path the offset is the
- *   limit, not the drift (when the exchanges are sent is what helps there;
- *   docs/benchmarks.md, "With the session's frames").
+ *   crystals. With the session's own frames on the path the offset was the
+ *   limit, not the drift, until the frames became samples themselves
+ *   (one-way constraints, above; docs/benchmarks.md).
  *
  * - Costs. Per sample O(n) for n samples in the window (about a dozen passes;
- *   points arrive in time order, so the insertion sort is linear), two ~8 KB
- *   fits on the stack, no allocation, no clock reads. This runs on the loop
- *   thread, not on an audio thread.
+ *   points arrive in time order, so the insertion sort is linear), two ~16 KB
+ *   fits on the stack (up to two points a side per sample), no allocation,
+ *   no clock reads. This runs on the loop thread, not on an audio thread.
  */
 #include "clock.h"
 
@@ -181,12 +197,15 @@ typedef struct tutti__clock_fit {
     tutti_time ref;   /* R: newest t4 */
     tutti_time y0;    /* newest lower bound; every `a` is relative to it */
     tutti_time rtt_min;
-    tutti__clock_pt up[TUTTI__CLOCK_WINDOW]; /* lower hull of the upper points */
-    tutti__clock_pt lo[TUTTI__CLOCK_WINDOW]; /* upper hull of the lower points */
+    /* lower hull of the upper points, upper hull of the lower points: each
+     * sample's own and its one-way constraint's */
+    tutti__clock_pt up[2 * TUTTI__CLOCK_WINDOW];
+    tutti__clock_pt lo[2 * TUTTI__CLOCK_WINDOW];
     uint32_t nu, nl;
     double a_min, a_max; /* range of a over every consistent line */
     double d_lo, d_hi;   /* range of d over every consistent line */
     double d_strip;      /* slope of the widest consistent strip */
+    bool oneway;         /* the samples' one-way constraints are in */
 } tutti__clock_fit;
 
 #define RING_MASK (TUTTI__CLOCK_WINDOW - 1u)
@@ -213,6 +232,16 @@ static void sample_points(const tutti__clock_sample *s, tutti_time ref, tutti_ti
     up->y = (double)tutti__sat_sub(s->upper, y0) + (double)TUTTI__CLOCK_SLACK;
     lo->x = (double)tutti__sat_sub(t4, ref);
     lo->y = (double)tutti__sat_sub(s->lower, y0) - (double)TUTTI__CLOCK_SLACK;
+}
+
+/* A one-way constraint as a point, relative to (ref, y0), its slack outwards
+ * (sign +1: an upper one). */
+static tutti__clock_pt oneway_point(tutti_time x, tutti_time y, tutti_time ref,
+                                    tutti_time y0, int sign)
+{
+    tutti__clock_pt p = {(double)tutti__sat_sub(x, ref),
+                         (double)tutti__sat_sub(y, y0) + sign * (double)TUTTI__CLOCK_SLACK};
+    return p;
 }
 
 static void sort_by_x(tutti__clock_pt *p, uint32_t n)
@@ -281,7 +310,8 @@ static double env_lower(const tutti__clock_fit *f, double d)
  * The lines consistent with k samples, after the `skip` newest. Returns false
  * if there are none. See the design notes for the method.
  */
-static bool fit(const tutti__clock *c, uint32_t skip, uint32_t k, tutti__clock_fit *f)
+static bool fit(const tutti__clock *c, uint32_t skip, uint32_t k, tutti__clock_fit *f,
+                bool oneway)
 {
     tutti_time ref = INT64_MIN, rtt_min = INT64_MAX;
     for (uint32_t i = 0; i < k; i++) {
@@ -290,19 +320,28 @@ static bool fit(const tutti__clock *c, uint32_t skip, uint32_t k, tutti__clock_f
         tutti_time t4 = s->mid_local + (w - w / 2);
         if (t4 > ref) ref = t4;
         if (w < rtt_min) rtt_min = w;
+        /* (a sample's one-way constraints are never newer than its t4) */
     }
     f->skip = skip;
     f->k = k;
+    f->oneway = oneway;
     f->ref = ref;
     f->y0 = nth_newest(c, skip)->lower;
     f->rtt_min = rtt_min;
-    /* Oldest first, so the sort has nothing to do. */
-    for (uint32_t i = 0; i < k; i++)
-        sample_points(nth_newest(c, skip + k - 1u - i), ref, f->y0, &f->up[i], &f->lo[i]);
-    sort_by_x(f->up, k);
-    sort_by_x(f->lo, k);
-    f->nu = hull(f->up, k, 1.0);  /* lower hull: edge slopes increase */
-    f->nl = hull(f->lo, k, -1.0); /* upper hull: edge slopes decrease */
+    /* Oldest first, so the sort has little to do. */
+    uint32_t nu = 0, nl = 0;
+    for (uint32_t i = 0; i < k; i++) {
+        const tutti__clock_sample *s = nth_newest(c, skip + k - 1u - i);
+        if (oneway && s->up_x != INT64_MIN)
+            f->up[nu++] = oneway_point(s->up_x, s->up_y, ref, f->y0, 1);
+        if (oneway && s->lo_x != INT64_MIN)
+            f->lo[nl++] = oneway_point(s->lo_x, s->lo_y, ref, f->y0, -1);
+        sample_points(s, ref, f->y0, &f->up[nu++], &f->lo[nl++]);
+    }
+    sort_by_x(f->up, nu);
+    sort_by_x(f->lo, nl);
+    f->nu = hull(f->up, nu, 1.0);  /* lower hull: edge slopes increase */
+    f->nl = hull(f->lo, nl, -1.0); /* upper hull: edge slopes decrease */
 
     /*
      * Sweep d upward from -D to D over every breakpoint of U and L. iu is the
@@ -313,7 +352,8 @@ static bool fit(const tutti__clock *c, uint32_t skip, uint32_t k, tutti__clock_f
      */
     const double dmax = TUTTI__CLOCK_MAX_DRIFT;
     const tutti__clock_pt *up = f->up, *lo = f->lo;
-    uint32_t nu = f->nu, nl = f->nl, iu = 0, il = nl - 1u;
+    nu = f->nu, nl = f->nl;
+    uint32_t iu = 0, il = nl - 1u;
     double d = -dmax, pd = 0, pu = 0, pl = 0, pw = 0;
     bool first = true, any = false;
     double w_best = -INFINITY;
@@ -422,9 +462,23 @@ static double offset_at(const tutti__clock *c, const tutti__clock_fit *f,
     uint32_t nu = 0, nl = 0;
     for (uint32_t i = 0; i < k; i++) {
         tutti__clock_pt p, q;
-        sample_points(nth_newest(c, f->skip + i), f->ref, f->y0, &p, &q);
-        keep_smallest(eu, &nu, N, (p.y - d * p.x) - hi);
-        keep_smallest(el, &nl, N, lo - (q.y - d * q.x));
+        const tutti__clock_sample *s = nth_newest(c, f->skip + i);
+        sample_points(s, f->ref, f->y0, &p, &q);
+        /* One excess a sample in each direction: the exchange's own, or its
+         * one-way constraint's if tighter. Not every frame's: frames 20 ms
+         * apart on a delay that wanders are not independent draws, and
+         * their spacings would say the strip is sharper than it is. */
+        double xu = (p.y - d * p.x) - hi, xl = lo - (q.y - d * q.x);
+        if (f->oneway && s->up_x != INT64_MIN) {
+            tutti__clock_pt o = oneway_point(s->up_x, s->up_y, f->ref, f->y0, 1);
+            xu = fmin(xu, (o.y - d * o.x) - hi);
+        }
+        if (f->oneway && s->lo_x != INT64_MIN) {
+            tutti__clock_pt o = oneway_point(s->lo_x, s->lo_y, f->ref, f->y0, -1);
+            xl = fmin(xl, lo - (o.y - d * o.x));
+        }
+        keep_smallest(eu, &nu, N, xu);
+        keep_smallest(el, &nl, N, xl);
     }
     double gu = (eu[nu - 1u] - eu[0]) / (double)(nu - 1u);
     double gl = (el[nl - 1u] - el[0]) / (double)(nl - 1u);
@@ -510,6 +564,22 @@ void tutti__clock_init(tutti__clock *c)
     *c = (tutti__clock){0};
     c->window_ns = TUTTI__CLOCK_DEFAULT_WINDOW;
     c->est.bound_ns = TUTTI_TIME_MAX;
+    c->pending.up_x = c->pending.lo_x = INT64_MIN;
+}
+
+void tutti__clock_note(tutti__clock *c, tutti_time local, tutti_time session, bool upper)
+{
+    if (local < 0 || session < 0) return;
+    tutti_time y = session - local;
+    tutti__clock_sample *p = &c->pending;
+    tutti_time *px = upper ? &p->up_x : &p->lo_x, *py = upper ? &p->up_y : &p->lo_y;
+    if (*px != INT64_MIN) {
+        /* keep the tighter at the published drift: the lower of two upper
+         * bounds, the higher of two lower ones */
+        double dy = (double)(y - *py) - c->est.drift * (double)(local - *px);
+        if (upper ? dy >= 0 : dy <= 0) return;
+    }
+    *px = local, *py = y;
 }
 
 int tutti__clock_add(tutti__clock *c, tutti_time t1, tutti_time t2, tutti_time t3,
@@ -522,7 +592,16 @@ int tutti__clock_add(tutti__clock *c, tutti_time t1, tutti_time t2, tutti_time t
         .mid_local = t1 + (t4 - t1) / 2,
         .upper = t2 - t1,
         .lower = t3 - t4,
+        .up_x = INT64_MIN,
+        .lo_x = INT64_MIN,
     };
+    /* The one-way constraints noted since the last exchange, unless one is
+     * from after this one's end (never, in order). */
+    if (c->pending.up_x != INT64_MIN && c->pending.up_x <= t4)
+        s.up_x = c->pending.up_x, s.up_y = c->pending.up_y;
+    if (c->pending.lo_x != INT64_MIN && c->pending.lo_x <= t4)
+        s.lo_x = c->pending.lo_x, s.lo_y = c->pending.lo_y;
+    c->pending.up_x = c->pending.lo_x = INT64_MIN;
     /* The hub held the ping longer than the round trip took: impossible for
      * two clocks within the drift clamp, beyond rounding. */
     if (s.lower - s.upper > TUTTI__CLOCK_SLACK) return TUTTI_EINVAL;
@@ -540,22 +619,28 @@ int tutti__clock_add(tutti__clock *c, tutti_time t1, tutti_time t2, tutti_time t
             c->count--;
     }
 
-    /* Two fits of ~8 KB each on the stack: the window, and its parts. */
+    /* Two fits of ~16 KB each on the stack: the window, and its parts. */
     tutti__clock_fit f, g;
-    bool consistent = fit(c, 0, c->count, &f);
+    bool consistent = fit(c, 0, c->count, &f, true);
+    if (!consistent && !fit(c, 0, 1, &f, true)) {
+        /* The newest exchange contradicts its own one-way constraints (a
+         * clock step between them, or a corrupt stamp): it keeps its own. */
+        tutti__clock_sample *s0 = &c->ring[(c->head - 1u) & RING_MASK];
+        s0->up_x = s0->lo_x = INT64_MIN;
+    }
     if (!consistent) {
         /* Longest consistent run of newest samples: one sample alone always
          * is (its interval is non-empty within the slack). */
         uint32_t good = 1, bad = c->count;
         while (bad - good > 1u) {
             uint32_t m = good + (bad - good) / 2u;
-            if (fit(c, 0, m, &f))
+            if (fit(c, 0, m, &f, true))
                 good = m;
             else
                 bad = m;
         }
         c->count = good;
-        (void)fit(c, 0, good, &f);
+        (void)fit(c, 0, good, &f, true);
     }
     tutti__clock_mids m;
     double d, v, w, a;
@@ -572,7 +657,7 @@ int tutti__clock_add(tutti__clock *c, tutti_time t1, tutti_time t2, tutti_time t
     if (consistent && f.k >= TUTTI__CLOCK_CHANGE_MIN) {
         uint32_t q = f.k / 4u;
         tutti__clock_mids mo, mn;
-        (void)fit(c, q, f.k - q, &g); /* the older part */
+        (void)fit(c, q, f.k - q, &g, false); /* the older part */
         midpoints(c, &g, &mo);
         double v_d;
         double d_old = window_drift(c, &g, &mo, &v_d), v_old;
@@ -581,7 +666,7 @@ int tutti__clock_add(tutti__clock *c, tutti_time t1, tutti_time t2, tutti_time t
                  d_old * (double)tutti__sat_sub(f.ref, g.ref);
         /* The older part's centre, from ref. */
         double c_old = mo.mx - (double)tutti__sat_sub(f.ref, g.ref);
-        (void)fit(c, 0, q, &g); /* the newest part */
+        (void)fit(c, 0, q, &g, false); /* the newest part */
         midpoints(c, &g, &mn);
         double d_new = clamp(c->est.drift, g.d_lo, g.d_hi), v_new;
         double a_new = offset_at(c, &g, &mn, clamp(d_old, g.d_lo, g.d_hi), &v_new, &w);
@@ -611,12 +696,6 @@ int tutti__clock_add(tutti__clock *c, tutti_time t1, tutti_time t2, tutti_time t
 }
 
 tutti_time tutti__clock_ping_interval(const tutti__clock *c)
-{
-    /* the rate the member's reports are kept at, too (the design notes) */
-    return tutti__clock_report_interval(c);
-}
-
-tutti_time tutti__clock_report_interval(const tutti__clock *c)
 {
     /* Fast until locked, and while the window is young: fewer than
      * FAST_SAMPLES samples spanning less than FAST_SPAN. */

@@ -40,6 +40,10 @@ typedef struct tutti__clock_sample {
     tutti_time mid_local; /* (t1 + t4) / 2 */
     tutti_time upper;     /* t2 - t1 */
     tutti_time lower;     /* t3 - t4 */
+    /* The tightest one-way constraints noted since the exchange before
+     * (tutti__clock_note): theta <= up_y at local up_x, theta >= lo_y at
+     * local lo_x; x = INT64_MIN: none. */
+    tutti_time up_x, up_y, lo_x, lo_y;
 } tutti__clock_sample;
 
 typedef struct tutti__clock {
@@ -50,6 +54,7 @@ typedef struct tutti__clock {
     /* private fields of the implementation follow */
     uint64_t total;
     tutti_time first_local;
+    tutti__clock_sample pending; /* one-way constraints for the next sample */
 } tutti__clock;
 
 void tutti__clock_init(tutti__clock *c);
@@ -57,12 +62,19 @@ void tutti__clock_init(tutti__clock *c);
  * Updates c->est. */
 int tutti__clock_add(tutti__clock *c, tutti_time t1, tutti_time t2, tutti_time t3,
                      tutti_time t4);
+/* A one-way constraint from a frame that carried its sender's clock:
+ * `upper` for one the member sent at local time `local` and the hub received
+ * at session time `session` (theta <= session - local at `local`), else one
+ * the hub sent at `session` and the member received at `local` (theta >=
+ * session - local). The tightest of each kind since the last exchange
+ * travels with the next tutti__clock_add's sample and binds like the
+ * sample's own (clock.c, "One-way constraints"). Negative times are
+ * ignored. */
+void tutti__clock_note(tutti__clock *c, tutti_time local, tutti_time session, bool upper);
 /* How long to wait before the next ping: fast until locked, then steady
- * (clock.c, "Ping rate"). */
+ * (clock.c, "Ping rate"). The member keeps its other statistics per ping
+ * (its round trips and needs for the automatic horizon) at this interval
+ * too, so their windows span the same time. */
 tutti_time tutti__clock_ping_interval(const tutti__clock *c);
-/* The interval the member's other statistics per ping (its round trips and
- * needs for the automatic horizon) are kept at: the ping interval, so their
- * windows span the same time. */
-tutti_time tutti__clock_report_interval(const tutti__clock *c);
 
 #endif

@@ -142,6 +142,18 @@ static void send_one(const tutti_io *io, uint32_t peer, tutti__link *l, bool seq
                             l->recv_next - 1};
     tutti__wbuf_reset(scratch);
     tutti__frame_begin(scratch, &hdr);
+    if (l && l->stamps) {
+        tutti__rec r;
+        memset(&r, 0, sizeof r);
+        r.type = TUTTI__REC_STAMP;
+        r.u.stamp.t = io->now(io->ctx) + l->stamp_epoch;
+        if (l->echo_t1 > 0) {
+            r.u.stamp.e1 = l->echo_t1;
+            r.u.stamp.e2 = l->echo_t2;
+            l->echo_t1 = l->echo_t2 = 0;
+        }
+        tutti__rec_put(scratch, &r);
+    }
     tutti__wbuf_append(scratch, body, len);
     if (scratch->err) return;
     if (seq) tutti__link_keep(l, scratch->p, scratch->len);

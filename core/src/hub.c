@@ -772,6 +772,8 @@ static void admit(tutti_hub *h, uint32_t peer, const hs_entry *e, int role, int 
     s->bucket_at = h->now;
     s->refused_why = "";
     tutti__link_init(&s->link, 1, 1);
+    s->link.stamps = true;
+    s->link.stamp_epoch = h->cfg.session_epoch;
     /* Everything after the WELCOME is sealed with keys from the member
      * secret, unless the member joined an open hub with no credential
      * (docs/security.md: an open hub stays in clear). */
@@ -1181,6 +1183,17 @@ static int on_rec(void *ctx, const tutti__rec *r)
         h->unsealed++;
         h->dropped++;
         return 1;
+    }
+    if (r->type == TUTTI__REC_STAMP) {
+        /* The member's clock when it made this frame and ours when it came:
+         * the tightest since the last echo goes back with our next frame. */
+        tutti__link *l = x->s && x->s->state == S_ACTIVE ? &x->s->link : NULL;
+        tutti_time t1 = r->u.stamp.t, t2 = x->t2;
+        if (l && t1 > 0 && t2 > 0 &&
+            (l->echo_t1 == 0 ||
+             tutti__sat_sub(t2, t1) < tutti__sat_sub(l->echo_t2, l->echo_t1)))
+            l->echo_t1 = t1, l->echo_t2 = t2;
+        if (x->hdr->link_seq == 0) return 0;
     }
     if (r->type == TUTTI__REC_PING) {
         tutti__rec p;

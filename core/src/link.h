@@ -45,6 +45,12 @@ typedef struct tutti__link {
     tutti__seal seal;
     uint8_t *sbuf;
     size_t scap;
+    /* Stamps (wire.h, TUTTI__REC_STAMP): when `stamps`, every frame sent
+     * with tutti__send_frame begins with one, the io's clock plus
+     * stamp_epoch, and (hub) the echo of the peer's tightest stamp since the
+     * last echo (echo_t1 = 0: none), which it then clears. */
+    bool stamps;
+    tutti_time stamp_epoch, echo_t1, echo_t2;
 } tutti__link;
 
 /* Init clears everything (sealing off); call tutti__link_free first on a

@@ -461,7 +461,7 @@ static void send_ping(tutti_member *m)
     r.type = TUTTI__REC_PING;
     r.u.ping.t1 = m->now;
     if (m->now >= m->report_next) {
-        tutti_time every = tutti__clock_report_interval(&m->clock);
+        tutti_time every = tutti__clock_ping_interval(&m->clock);
         m->report_next += every;
         if (m->report_next <= m->now) m->report_next = m->now + every;
         if (m->rtt_new) {
@@ -716,6 +716,7 @@ static void on_welcome(tutti_member *m, const tutti__rec *r)
     tutti__order_add_origin(&m->order, m->id, 1);
     tutti__link_free(&m->link);
     tutti__link_init(&m->link, 1, r->u.welcome.hub_next);
+    m->link.stamps = true;
     /* From here on both directions are sealed, unless we joined an open
      * hub with no credential (the hub does the same, see hub.c admit). */
     if (m->hs_kind != TUTTI__AUTH_OPEN) tutti__seal_init(&m->link.seal, m->secret, false);
@@ -756,6 +757,14 @@ static int on_rec(void *ctx, const tutti__rec *r)
         m->unsealed++;
         m->dropped++;
         return 1;
+    }
+    if (r->type == TUTTI__REC_STAMP && m->state == M_JOINED) {
+        /* The hub's frames as clock samples besides the pongs (clock.h):
+         * made at session time t, here by now; and the echo of our own
+         * tightest frame, made at local e1, at the hub by session time e2. */
+        if (r->u.stamp.t > 0) tutti__clock_note(&m->clock, m->now, r->u.stamp.t, false);
+        if (r->u.stamp.e1 > 0 && r->u.stamp.e1 <= m->now && r->u.stamp.e2 > 0)
+            tutti__clock_note(&m->clock, r->u.stamp.e1, r->u.stamp.e2, true);
     }
     if (x->hdr->link_seq == 0) {
         switch (r->type) {

@@ -202,6 +202,11 @@ static const field_desc pong_fields[] = {
     F(2, FMT_I64, pong.t2),
     F(3, FMT_I64, pong.t3),
 };
+static const field_desc stamp_fields[] = {
+    F(1, FMT_I64, stamp.t),
+    F(2, FMT_I64, stamp.e1),
+    F(3, FMT_I64, stamp.e2),
+};
 static const field_desc nack_fields[] = {
     F(1, FMT_U64, nack.from),
 };
@@ -256,6 +261,7 @@ static const rec_desc rec_descs[] = {
     [TUTTI__REC_COMMAND] = DESC(command_fields),
     [TUTTI__REC_CHALLENGE] = DESC(challenge_fields),
     [TUTTI__REC_AUTH] = DESC(auth_fields),
+    [TUTTI__REC_STAMP] = DESC(stamp_fields),
 };
 
 #undef DESC

@@ -52,6 +52,7 @@ enum tutti__rec_type {
     TUTTI__REC_COMMAND = 13,  /* only inside a TUTTI_EV_COMMAND event payload */
     TUTTI__REC_CHALLENGE = 14, /* hub -> member: answer a HELLO (see auth.h) */
     TUTTI__REC_AUTH = 15,      /* member -> hub: prove a credential */
+    TUTTI__REC_STAMP = 16,     /* both ways, first in a frame: when it was made */
 };
 
 enum tutti__reject_code {
@@ -159,6 +160,16 @@ typedef struct tutti__rec {
         struct {
             tutti_time t1, t2, t3;
         } pong;
+        struct {
+            /* The sender's clock when it made the frame: the member's local
+             * clock, or the hub's session clock. Hub -> member also: of the
+             * member's frames since the last echo, the one with the smallest
+             * e2 - e1, its stamp e1 and the session time e2 it came (0:
+             * none). Clock samples besides the pings (clock.h,
+             * tutti__clock_note); a frame resent later keeps its old stamp,
+             * which only loosens them. */
+            tutti_time t, e1, e2;
+        } stamp;
         struct {
             uint64_t from; /* resend frames with link_seq >= from */
         } nack;

@@ -34,6 +34,7 @@ static uint64_t nseeds(void)
 
 typedef struct flight {
     tutti_time t1, t2, t3, arrive; /* arrive: true time the pong lands */
+    tutti_time sent;               /* true time the pong left */
 } flight;
 
 typedef struct world {
@@ -51,6 +52,13 @@ typedef struct world {
      * hub's closes down), one every frames_up / frames_down (0: none), the
      * next one sent at frame_up / frame_down. */
     tutti_time frames_up, frames_down, frame_up, frame_down;
+    /* Those frames carry their sender's clock (wire.h, TUTTI__REC_STAMP)
+     * and the member notes them (tutti__clock_note) when `stamps`: the
+     * hub's as they arrive, its own as the pong's echo brings them. fq:
+     * (sent, arrived) in true time, not noted yet, per direction. */
+    bool stamps;
+    tutti_time fq[2][256][2];
+    uint32_t fh[2], fn[2];
     tutti__clock c;
     tutti_time s_t1; /* t1 of the newest sample, for checks */
 } world;
@@ -104,10 +112,32 @@ static void frames_until(world *w, const tutti_path *p, tutti_time every, tutti_
                          tutti_time *last, tutti_time t)
 {
     if (every <= 0) return;
+    int dir = p == &w->up ? 0 : 1;
     for (; *next <= t; *next += every) {
         tutti_time a = *next + tutti_path_delay(p, &w->rng);
         if (a > *last) *last = a;
+        if (w->fn[dir] < 256u) {
+            uint32_t i = (w->fh[dir] + w->fn[dir]++) % 256u;
+            w->fq[dir][i][0] = *next, w->fq[dir][i][1] = *last;
+        }
     }
+}
+
+/* The frames' stamps the member has when a pong sent at true time `sent`
+ * arrives at `arrive`. */
+static void note_frames(world *w, tutti_time sent, tutti_time arrive)
+{
+    for (int dir = 0; dir < 2; dir++)
+        while (w->fn[dir]) {
+            const tutti_time *f = w->fq[dir][w->fh[dir]];
+            if (f[1] > (dir == 0 ? sent : arrive)) break;
+            if (w->stamps && dir == 0)
+                tutti__clock_note(&w->c, local_at(w, f[0]), session_at(w, f[1]), true);
+            else if (w->stamps)
+                tutti__clock_note(&w->c, local_at(w, f[1]), session_at(w, f[0]), false);
+            w->fh[dir] = (w->fh[dir] + 1u) % 256u;
+            w->fn[dir]--;
+        }
 }
 
 /* Process the next send or receive, whichever is first. Returns the true time
@@ -121,6 +151,7 @@ static tutti_time world_step(world *w, bool *sample)
         w->qhead = (w->qhead + 1u) % 64u;
         w->qn--;
         tutti_time t4 = local_at(w, f.arrive);
+        note_frames(w, f.sent, f.arrive);
         int rc = tutti__clock_add(&w->c, f.t1, f.t2, f.t3, t4);
         CHECK(rc == 0);
         w->s_t1 = f.t1;
@@ -137,7 +168,7 @@ static tutti_time world_step(world *w, bool *sample)
     tutti_time a4 = a3 + tutti_path_delay(&w->down, &w->rng);
     if (a4 < w->last_down) a4 = w->last_down;
     w->last_down = a4;
-    flight f = {local_at(w, t), session_at(w, a2), session_at(w, a3), a4};
+    flight f = {local_at(w, t), session_at(w, a2), session_at(w, a3), a4, a3};
     if (w->qn == 64u) {
         CHECK(!"too many pings in flight");
         return t;
@@ -547,13 +578,17 @@ static void test_normal_city(void)
  * waits behind them, which costs more than the real relays showed (their
  * measured figures lie between the two). 5 pairs each.
  *
- * Figures (p99 apart, quiet / with frames), with the filter pinging every
- * 100 ms and a 256-sample ring (and, tried, every 25 ms over a long path
- * with 1024 samples, which broke the test for a change over wandering
- * delays: clock.c, "Ping rate"):
- *   50 +/- 5 ms     0.346 / 0.925 ms (0.203 / 0.281 ms)
- *   100 +/- 10 ms   0.642 / 1.579 ms (0.329 / 0.565 ms)
- *   200 +/- 20 ms   1.033 / 2.481 ms (1.073 / 1.860 ms)
+ * With frames, also as the session has them: each carrying its sender's
+ * clock, which the member notes as one-way samples (wire.h,
+ * TUTTI__REC_STAMP).
+ *
+ * Figures (p99 apart, quiet / with frames / with their stamps), with the
+ * filter pinging every 100 ms and a 256-sample ring (and, tried, every
+ * 25 ms over a long path with 1024 samples, which broke the test for a
+ * change over wandering delays: clock.c, "Ping rate"):
+ *   50 +/- 5 ms     0.346 / 0.925 / 0.080 ms (0.203 / 0.281 ms)
+ *   100 +/- 10 ms   0.642 / 1.579 / 0.372 ms (0.329 / 0.565 ms)
+ *   200 +/- 20 ms   1.033 / 2.481 / 0.776 ms (1.073 / 1.860 ms)
  * The bounds are about a third above the figures, against a change for the
  * worse.
  */
@@ -567,7 +602,7 @@ static uint64_t city_pairs(void)
     return nseeds() < SEEDS ? 1u : 5u;
 }
 
-static double cities_apart_p99(tutti_time d, bool frames, uint64_t seed0)
+static double cities_apart_p99(tutti_time d, bool frames, bool stamps, uint64_t seed0)
 {
     static double apart[5 * 4000];
     size_t n = 0;
@@ -580,6 +615,7 @@ static double cities_apart_p99(tutti_time d, bool frames, uint64_t seed0)
             static world w;
             world_init(&w, seed0 + 2 * pair + m, p, p);
             w.drift = 0;
+            w.stamps = stamps;
             if (frames) {
                 w.frames_up = 20 * TUTTI_MS;
                 w.frames_down = close_every;
@@ -616,17 +652,106 @@ static double cities_apart_p99(tutti_time d, bool frames, uint64_t seed0)
 static void test_link_cities(void)
 {
     static const struct {
-        double d_ms, quiet_max_ms, frames_max_ms;
-    } cases[] = {{50, 0.45, 1.2}, {100, 0.85, 2.1}, {200, 1.35, 3.3}};
+        double d_ms, quiet_max_ms, frames_max_ms, stamped_max_ms;
+    } cases[] = {{50, 0.45, 1.2, 0.11}, {100, 0.85, 2.1, 0.5}, {200, 1.35, 3.3, 1.05}};
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         tutti_time d = (tutti_time)(cases[i].d_ms * 1e6);
-        double quiet = cities_apart_p99(d, false, 1900), busy = cities_apart_p99(d, true, 1900);
-        fprintf(stderr, "  cities %3.0f +/- %2.0f ms: p99 apart %.3f ms quiet, %.3f ms with frames\n",
-                cases[i].d_ms, cases[i].d_ms / 10, quiet / 1e6, busy / 1e6);
+        double quiet = cities_apart_p99(d, false, false, 1900);
+        double busy = cities_apart_p99(d, true, false, 1900);
+        double stamped = cities_apart_p99(d, true, true, 1900);
+        fprintf(stderr,
+                "  cities %3.0f +/- %2.0f ms: p99 apart %.3f ms quiet, %.3f ms with frames, "
+                "%.3f ms with their stamps\n",
+                cases[i].d_ms, cases[i].d_ms / 10, quiet / 1e6, busy / 1e6, stamped / 1e6);
         if (city_pairs() < 5u) continue;
         CHECK(quiet <= cases[i].quiet_max_ms * 1e6);
         CHECK(busy <= cases[i].frames_max_ms * 1e6);
+        CHECK(stamped <= cases[i].stamped_max_ms * 1e6);
     }
+}
+
+/*
+ * One-way constraints (tutti__clock_note) only ever tighten: a note looser
+ * than its exchange's own bound leaves the estimate exactly as without it;
+ * of two notes the tighter is kept; a note newer than the exchange that
+ * follows it is not taken; and a tight, true one moves the estimate towards
+ * the truth and stays inside the bound.
+ */
+static void test_oneway_notes(void)
+{
+    tutti_path p = path(50, 10, TUTTI_JITTER_UNIFORM);
+    static world a, b;
+    world_init(&a, 77, p, p);
+    world_init(&b, 77, p, p);
+    for (int i = 0; i < 300; i++) {
+        /* the same exchanges in both; b also notes loose one-way bounds */
+        bool sa = false, sb = false;
+        while (!sa)
+            (void)world_step(&a, &sa);
+        const flight *f = &b.q[b.qhead];
+        if (b.qn) { /* the next pong to arrive */
+            tutti_time t4 = local_at(&b, f->arrive);
+            /* 5 ms looser than the exchange's own, each way */
+            tutti__clock_note(&b.c, f->t1, f->t2 + 5 * TUTTI_MS, true);
+            tutti__clock_note(&b.c, t4, f->t3 - 5 * TUTTI_MS, false);
+        }
+        while (!sb)
+            (void)world_step(&b, &sb);
+        CHECK_EQ_I64(a.c.est.offset_ns, b.c.est.offset_ns);
+        CHECK_EQ_I64(a.c.est.bound_ns, b.c.est.bound_ns);
+        CHECK(a.c.est.drift == b.c.est.drift);
+    }
+
+    /* Of two notes of a kind, the tighter is kept; one from after the
+     * exchange is not taken. */
+    tutti__clock c;
+    tutti__clock_init(&c);
+    tutti_time l = LOCAL0, s = SESSION0;
+    tutti__clock_note(&c, l + 1000, s + 9000, true);
+    tutti__clock_note(&c, l + 2000, s + 5000, true);  /* tighter */
+    tutti__clock_note(&c, l + 3000, s + 20000, true); /* looser */
+    tutti__clock_note(&c, l + 4000, s - 9000, false);
+    tutti__clock_note(&c, l + 5000, s - 2000, false); /* tighter */
+    CHECK_EQ_I64(c.pending.up_x, l + 2000);
+    CHECK_EQ_I64(c.pending.up_y, s + 3000 - l);
+    CHECK_EQ_I64(c.pending.lo_x, l + 5000);
+    tutti__clock_note(&c, -1, s, true); /* absurd: ignored */
+    CHECK_EQ_I64(c.pending.up_x, l + 2000);
+    CHECK(tutti__clock_add(&c, l, s + 2000, s + 2000, l + 4500) == 0);
+    CHECK_EQ_I64(c.ring[0].up_x, l + 2000);
+    CHECK_EQ_I64(c.ring[0].lo_x, INT64_MIN); /* l + 5000 is after t4 */
+    CHECK_EQ_I64(c.pending.up_x, INT64_MIN);
+    CHECK_EQ_I64(c.pending.lo_x, INT64_MIN);
+
+    /* A true, tight note: the hub's frame took the path's floor. */
+    world_init(&a, 78, p, p);
+    bool sa = false;
+    for (int i = 0; i < 200; i++) {
+        sa = false;
+        while (!sa)
+            (void)world_step(&a, &sa);
+    }
+    double before = fabs(est_rel(&a.c.est, a.c.est.ref_local) -
+                         truth_rel(&a, a.c.est.ref_local));
+    tutti_time bound_before = a.c.est.bound_ns;
+    for (int i = 0; i < 20; i++) {
+        /* sent at true time t by the hub, 40 ms (the floor) on the way;
+         * sent at t by the member, at the hub by 40 ms */
+        tutti_time t = true_at(&a, a.c.est.ref_local) + 10 * TUTTI_MS;
+        tutti__clock_note(&a.c, local_at(&a, t + 40 * TUTTI_MS), session_at(&a, t), false);
+        tutti__clock_note(&a.c, local_at(&a, t), session_at(&a, t + 40 * TUTTI_MS), true);
+        sa = false;
+        while (!sa)
+            (void)world_step(&a, &sa);
+        CHECK(contains_truth(&a));
+    }
+    double after = fabs(est_rel(&a.c.est, a.c.est.ref_local) -
+                        truth_rel(&a, a.c.est.ref_local));
+    fprintf(stderr, "  floor notes: error %.1f -> %.1f us, bound %.1f -> %.1f us\n",
+            before / 1e3, after / 1e3, (double)bound_before / 1e3,
+            (double)a.c.est.bound_ns / 1e3);
+    CHECK(after < before / 3);
+    CHECK(a.c.est.bound_ns < bound_before);
 }
 
 /*
@@ -760,6 +885,7 @@ int main(void)
     RUN(test_pareto);
     RUN(test_normal_city);
     RUN(test_link_cities);
+    RUN(test_oneway_notes);
     RUN(test_clock_step);
     RUN(test_small_clock_step);
     TEST_END();

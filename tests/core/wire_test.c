@@ -88,6 +88,9 @@ static bool rec_eq(const tutti__rec *a, const tutti__rec *b)
                a->u.pong.t3 == b->u.pong.t3;
     case TUTTI__REC_NACK:
         return a->u.nack.from == b->u.nack.from;
+    case TUTTI__REC_STAMP:
+        return a->u.stamp.t == b->u.stamp.t && a->u.stamp.e1 == b->u.stamp.e1 &&
+               a->u.stamp.e2 == b->u.stamp.e2;
     case TUTTI__REC_REPORT:
         return a->u.report.count == b->u.report.count &&
                a->u.report.hash == b->u.report.hash;
@@ -193,6 +196,13 @@ static int sample_records(tutti__rec *out, bool high)
     r.u.pong.t1 = high ? INT64_MAX : INT64_MIN;
     r.u.pong.t2 = high ? -1 : 0;
     r.u.pong.t3 = high ? INT64_MIN : 1;
+    out[n++] = r;
+
+    memset(&r, 0, sizeof r);
+    r.type = TUTTI__REC_STAMP;
+    r.u.stamp.t = high ? INT64_MAX : INT64_MIN;
+    r.u.stamp.e1 = high ? -1 : 0;
+    r.u.stamp.e2 = high ? INT64_MIN : 1;
     out[n++] = r;
 
     memset(&r, 0, sizeof r);
@@ -787,8 +797,10 @@ static void test_command_body(void)
         tutti__rec cmd, got;
         tutti__wbuf b;
 
-        sample_records(recs, high);
-        cmd = recs[12];
+        int n = sample_records(recs, high);
+        cmd = recs[0];
+        for (int i = 0; i < n; i++)
+            if (recs[i].type == TUTTI__REC_COMMAND) cmd = recs[i];
         CHECK_EQ_I64(cmd.type, TUTTI__REC_COMMAND);
         tutti__wbuf_init(&b);
         tutti__command_encode(&b, &cmd);

@@ -137,6 +137,9 @@ static void touch(const tutti__rec *r)
     case TUTTI__REC_REPORT:
         sink += r->u.report.count + r->u.report.hash;
         break;
+    case TUTTI__REC_STAMP:
+        sink += (uint64_t)r->u.stamp.t + (uint64_t)r->u.stamp.e1 + (uint64_t)r->u.stamp.e2;
+        break;
     case TUTTI__REC_NOTICE:
         sink += r->u.notice.code + (uint64_t)(int64_t)r->u.notice.level;
         touch_str(r->u.notice.text, true);

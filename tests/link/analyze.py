@@ -8,10 +8,11 @@ each switched tempo.
 Beat magnitude is each Link app's own (Link shares the phase within the
 quantum, not the count), so two peers agree on the beat when their phases
 agree: the difference is wrap(phase_a - phase_b) in beats, shown in ms at the
-tempo. Lock: the first instant from --from-us on that starts a whole second of
-common samples in which both peers see at least one Link peer, the same
-tempo and a difference under 1 ms; every figure after it counts (p50, p99,
-max), and steady_* leaves out the 100 ms after each change a test peer made
+tempo. Lock: the first instant from --from-us on, and not before
+--lock-after-us (when the bridges said they were locked), that starts a whole
+second of common samples in which both peers see at least one Link peer, the
+same tempo and a difference under 1 ms; every figure after it counts (p50,
+p99, max; lock_s is from --from-us), and steady_* leaves out the 100 ms after each change a test peer made
 itself (while its bridge wins the room back, see docs/link.md). A tempo switch is found in each
 log as the last change of tempo after --switch-after-us: the old and new beat lines cross
 near a bar line (bar_off_beats says how near); the switch instant is that bar
@@ -115,6 +116,7 @@ def main():
     ap.add_argument("a")
     ap.add_argument("b")
     ap.add_argument("--from-us", type=int, default=0)
+    ap.add_argument("--lock-after-us", type=int, default=0)
     ap.add_argument("--switch-after-us", type=int, default=None)
     ap.add_argument("--switch-before-us", type=int, default=1 << 62)
     ap.add_argument("--switch2-after-us", type=int, default=None)
@@ -133,15 +135,21 @@ def main():
         d = wrap(pa - pb, q) * 60000.0 / bpa
         ok.append((t, d, na >= 1 and nb >= 1 and abs(bpa - bpb) < 0.005 and abs(d) < 1.0))
     # lock: the first instant from which a whole second of samples agrees
-    lock = None
-    run = 0
-    for i, (t, d, good) in enumerate(ok):
-        if not good:
-            run = i + 1
-        elif t - ok[run][0] >= 1000000:
-            lock = ok[run][0]
-            break
+    # (and, for `lock`, not before the bridges said they were locked)
+    def first_agreement(after):
+        run = None
+        for i, (t, d, good) in enumerate(ok):
+            if t < after or not good:
+                run = None
+            elif run is None:
+                run = i
+            elif t - ok[run][0] >= 1000000:
+                return ok[run][0]
+        return None
+    lock = first_agreement(a.lock_after_us)
+    agree = first_agreement(0)
     diffs = [abs(d) for t, d, _ in ok if lock is not None and t >= lock]
+    early = [abs(d) for t, d, _ in ok if agree is not None and t >= agree]
     # the same without the moments a local app's own change is being won
     # back (Link lets a peer broadcast at most every 50 ms, so the bridge's
     # answer reaches the room up to ~50 ms after the app's change)
@@ -153,6 +161,10 @@ def main():
     if lock is not None:
         out.update({
             "lock_s": (lock - a.from_us) / 1e6,
+            # the same from the first second of agreement, the bridges' own
+            # lock or not: what the first seconds add
+            "agree_s": (agree - a.from_us) / 1e6,
+            "p99_from_agree_ms": pct(early, 99),
             "after_lock": len(diffs),
             "p50_ms": pct(diffs, 50), "p99_ms": pct(diffs, 99), "max_ms": max(diffs),
             "phase_p99_beats": pct(diffs, 99) * ra[common[-1]][2] / 60000.0,

@@ -37,7 +37,10 @@
 #          Ethernet cable of D each way; a Link peer in each, no tutti.
 # The peers sample beat and phase at the same host instants (both read
 # CLOCK_MONOTONIC_RAW, one clock for every namespace); tests/link/analyze.py
-# compares them. One JSON line per run on stdout, the last a summary.
+# compares them from when both bridges said they were locked (their status:
+# 6 s after their member's clock locked) and, as agree_s / p99_from_agree_ms,
+# from the first second the apps agreed. One JSON line per run on stdout, the
+# last a summary.
 # Needs root (namespaces). Multicast stays inside the namespaces it made.
 set -u
 HERE=$(cd "$(dirname "$0")" && pwd)
@@ -89,14 +92,18 @@ ns_add() {
 
 raw_us() { python3 -c 'import time; print(int(time.clock_gettime(time.CLOCK_MONOTONIC_RAW) * 1e6))'; }
 
-# start_peer NAME NS: a Link test peer in NS, its stdin a FIFO on fd slot NAME
+# start_peer NAME NS BPM: a Link test peer in NS on its own tempo, its stdin
+# a FIFO on fd slot NAME. The two cities' peers start on different tempos,
+# so that they cannot seem to agree before a bridge (or plain Link) has
+# brought them together: started within a millisecond of each other on one
+# tempo, they would.
 start_peer() {
-    local name=$1 ns=$2
+    local name=$1 ns=$2 bpm=$3
     rm -f "$WORK/$name.in"
     mkfifo "$WORK/$name.in"
     exec {fd}<>"$WORK/$name.in"
     eval "FD_$name=$fd"
-    ip netns exec "$ns" "$LINKPEER" --quantum 4 --duration $((SECS + 60)) \
+    ip netns exec "$ns" "$LINKPEER" --quantum 4 --bpm "$bpm" --duration $((SECS + 60)) \
         <"$WORK/$name.in" >"$WORK/$name.out" 2>"$WORK/$name.log" &
     PIDS+=($!)
     eval "PID_$name=$!"
@@ -148,8 +155,8 @@ run_bridge() {
     start relayB ip netns exec "$h" "$TUTTI" netsim --listen 10.19.2.1:7001 \
         --to tcp://127.0.0.1:7770 --delay "$d" --jitter "$j" --jitter-model independent \
         --seed 2 --duration $((SECS + 60)) --quiet
-    start_peer peerA "$a"
-    start_peer peerB "$b"
+    start_peer peerA "$a" 120
+    start_peer peerB "$b" 110
     sleep 1
     t0=$(raw_us)
     if [ -n "$PLUGIN_A" ]; then
@@ -186,7 +193,25 @@ run_bridge() {
             2>"$WORK/feedA.log" || cat "$WORK/feedA.log"
     fi
     stop_all
+    # lock: from when both bridges said they were locked (their clock settled;
+    # a scsynth bridge's own statement is not in its log: city B's stands)
+    local lock_after
+    lock_after=$(python3 - "$WORK/bridgeA.out" "$WORK/bridgeB.out" "$PLUGIN_A" <<'PY'
+import json, sys
+at = 0
+for path in sys.argv[1:3]:
+    if path.endswith("bridgeA.out") and sys.argv[3]:
+        continue
+    try:
+        r = json.loads(open(path).read().strip().splitlines()[-1])
+    except Exception:
+        r = {}
+    at = max(at, r.get("locked_at_us", 0) if r.get("locked") else 1 << 62)
+print(at)
+PY
+)
     python3 "$HERE/analyze.py" "$WORK/peerA.out" "$WORK/peerB.out" --from-us "$t0" \
+        --lock-after-us "$lock_after" \
         --switch-after-us "$tc1" --switch-before-us "$ts1" \
         --switch2-after-us "$tc2" --switch2-before-us "$ts2" \
         --transport "$ts1:$tc2" --transport "$ts2:$((ts2 + SECS * 250000))" \
@@ -199,6 +224,7 @@ run_bridge() {
         [ -s "$TRACE/traceA-$d.txt" ] && [ -s "$TRACE/traceB-$d.txt" ] &&
             python3 "$HERE/decompose.py" "$WORK/peerA.out" "$WORK/peerB.out" \
                 "$TRACE/traceA-$d.txt" "$TRACE/traceB-$d.txt" --from-us "$t0" \
+                --lock-after-us "$lock_after" \
                 --label "delay ${d}ms" | sed "s/^/decompose: /"
     fi
     if [ -n "$PLUGIN_A" ]; then
@@ -224,8 +250,8 @@ run_plain() {
     ip -n "$a" addr add 10.19.9.1/24 dev "${P}ta"; ip -n "$a" link set "${P}ta" up
     ip -n "$b" addr add 10.19.9.2/24 dev "${P}tb"; ip -n "$b" link set "${P}tb" up
     t0=$(raw_us)
-    start_peer peerA "$a"
-    start_peer peerB "$b"
+    start_peer peerA "$a" 120
+    start_peer peerB "$b" 110
     sleep $((SECS / 2)); tc1=$(raw_us); say peerA "tempo 133"
     sleep $((SECS / 2 + 2))
     stop_all

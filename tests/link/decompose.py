@@ -61,6 +61,7 @@ def main():
     ap.add_argument("trace_a")
     ap.add_argument("trace_b")
     ap.add_argument("--from-us", type=int, default=0)
+    ap.add_argument("--lock-after-us", type=int, default=0)
     ap.add_argument("--label", default="")
     a = ap.parse_args()
     q, ra, ca = read(a.a)
@@ -75,7 +76,7 @@ def main():
                 and abs(d) < 1.0)
         rows.append((t, d, good))
     for i, (t, d, good) in enumerate(rows):
-        if not good:
+        if not good or t < a.lock_after_us:
             run = i + 1
         elif t - rows[run][0] >= 1000000:
             lock = rows[run][0]

@@ -29,17 +29,18 @@ for path in sys.argv[1:]:
         elif line.startswith("decompose: "):
             r = json.loads(line[len("decompose: "):])
             parts.setdefault(r["label"], []).append(r)
-print("| run | runs | lock | p50 | p99 | max | p99 / max without own changes | tempo switch Δt | start/stop Δt |")
-print("|---|---|---|---|---|---|---|---|---|")
+print("| run | runs | lock | p50 | p99 | max | p99 / max without own changes | tempo switch Δt | start/stop Δt "
+      "| from the first second of agreement: at, p99 |")
+print("|---|---|---|---|---|---|---|---|---|---|")
 for label, rs in rows.items():
     locked = [r for r in rs if r.get("locked")]
     if not locked:
-        print("| %s | %d | never (peers 0) | — | — | phase apart %s ms | — | — | — |" % (
+        print("| %s | %d | never (peers 0) | — | — | phase apart %s ms | — | — | — | — |" % (
             label, len(rs), fmt([r.get("diff_p50_ms") for r in rs], nd=1)))
         continue
     sw = [r.get(k) for r in locked for k in ("switch_dt_ms", "switch2_dt_ms")]
     tr = [r.get(k) for r in locked for k in ("transport1_dt_ms", "transport2_dt_ms")]
-    print("| %s | %d%s | %s | %s | %s | %s | %s / %s | %s | %s |" % (
+    print("| %s | %d%s | %s | %s | %s | %s | %s / %s | %s | %s | %s, %s |" % (
         label, len(rs), "" if len(locked) == len(rs) else " (%d locked)" % len(locked),
         fmt([r["lock_s"] for r in locked], " s", 1),
         fmt([r["p50_ms"] for r in locked], " ms", 3),
@@ -47,7 +48,9 @@ for label, rs in rows.items():
         fmt([r["max_ms"] for r in locked], " ms", 1),
         fmt([r.get("steady_p99_ms") for r in locked], " ms", 3),
         fmt([r.get("steady_max_ms") for r in locked], " ms", 2),
-        fmt(sw, " ms", 3), fmt(tr, " ms", 3)))
+        fmt(sw, " ms", 3), fmt(tr, " ms", 3),
+        fmt([r.get("agree_s") for r in locked], " s", 1),
+        fmt([r.get("p99_from_agree_ms") for r in locked], " ms", 3)))
 if parts:
     print()
     print("| run | runs | p99 apart (own changes left out) | clock part p99 | hold part p99 "
