@@ -76,6 +76,14 @@ run_bounded() {
 # that several busy processes must stay under) scales them there.
 sanitized() { [ -n "${ASAN_OPTIONS:-}${TSAN_OPTIONS:-}" ]; }
 
+# jack_rt: jackd's flag for real-time scheduling (-R, SCHED_FIFO, as JACK
+# runs on a stage machine) where the system allows it, else -r (normal
+# priority); -r under the sanitizers, whose audio threads run several times
+# slower and must not hold the two cores at real-time priority.
+jack_rt() {
+    if ! sanitized && chrt -f 10 true 2>/dev/null; then echo -R; else echo -r; fi
+}
+
 # The JACK server name of this test: fixed, not random. JACK's registry holds
 # at most 8 servers and frees the entry of one that died only when a server
 # of the same name starts, so random names would fill it up over many runs.

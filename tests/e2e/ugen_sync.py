@@ -73,7 +73,7 @@ def ok(what):
 
 
 def scsynth(port, plugin_dir, jack_name):
-    return ["scsynth", "-u", str(port), "-B", "127.0.0.1", "-R", "0", "-i", "2", "-o", "2",
+    return ["scsynth", "-u", str(port), "-B", "127.0.0.1", "-R", "0", "-i", "2", "-o", "2", "-l", "32",
             "-H", jack_name, "-b", "32768", "-a", "8192", "-c", "32768",
             "-U", plugin_dir + ":/usr/lib/SuperCollider/plugins"]
 
@@ -262,7 +262,19 @@ def buckets(h):
     return {k: out[k] for k in order if k in out}
 
 
-def common_timeline(path, sent_w, xruns, guard):
+def read_stalls(path):
+    """stallwatch.py's stalls: [(wall time, ms)], and how it ran."""
+    out, how = [], ""
+    for line in read(path).splitlines():
+        if line.startswith("#"):
+            how = line[1:].strip()
+            continue
+        f = line.split()
+        out.append((float(f[0]), float(f[1])))
+    return {"how": how, "stalls": out}
+
+
+def common_timeline(path, sent_w, xruns, guard, stalls=None):
     """The three servers' clicks and notes as one JACK recorder heard them
     (the same JACK frames on every channel: s1 click, s1 note, s2 ..., s3
     ...). Beat by beat: each server's click minus s1's, and each note minus
@@ -310,12 +322,14 @@ def common_timeline(path, sent_w, xruns, guard):
         e["beats"] += 1
         e["within_1"] += spread <= 1
         e["max"] = max(e["max"], spread)
+    note_diffs = []  # (server, frame, note minus its click or None)
     for k in range(3):
         for x in notes[k]:
             key = "near_xrun" if near_xrun(x) else "clean"
             h = out[key].setdefault("note_minus_click", {})
             y = nearest(clicks[k], x)
             d = x - y if y is not None and abs(y - x) < half else None
+            note_diffs.append((k, x, d))
             h[str(d)] = h.get(str(d), 0) + 1
             # the same by the time since the last xrun
             e = out.setdefault("note_by_quiet", {}).setdefault(since(x), {
@@ -323,6 +337,8 @@ def common_timeline(path, sent_w, xruns, guard):
             e["notes"] += 1
             e["within_1"] += d is not None and abs(d) <= 1
             e["max"] = max(e["max"], abs(d) if d is not None else 1 << 30)
+    if stalls is not None:
+        out["stalls"] = stall_figures(note_diffs, fa, fb, sent_w, xruns, stalls)
     for x in notes[0]:  # scsynth's own notes for the same beat, against s1's
         key = "near_xrun" if near_xrun(x) else "clean"
         h = out[key].setdefault("notes_cross_minus_s1", {})
@@ -338,6 +354,47 @@ def common_timeline(path, sent_w, xruns, guard):
             out[key][what + "_missing"] = h.get("None", 0)
             out[key][what + "_count"] = sum(h.values())
     return out
+
+
+def stall_figures(note_diffs, fa, fb, sent_w, xruns, stalls):
+    """Each note against its click (note_diffs: server, frame, difference)
+    by the machine's stalls (stallwatch.py) and jackd's xruns from 3 s
+    before it to 0.1 s after: for stalls of at least 1, 2 and 5 ms, the
+    notes with no xrun and no such stall then, and how many of them lie
+    within a sample of their click; and every note more than a sample off,
+    with the largest stall and the xruns near it."""
+    import bisect
+    sf = sorted((fa + fb * (w - sent_w[0]), ms) for w, ms in stalls["stalls"])
+    sx = [x for x, _ in sf]
+    xf = sorted(fa + fb * (w - sent_w[0]) for w in xruns)
+    win, after = 3 * SR, 0.1 * SR
+    fig = {"watch": stalls["how"], "stalls": len(sf),
+           "stalls_over_ms": {str(t): sum(ms >= t for _, ms in sf) for t in (1, 2, 5, 20)},
+           "quiet": {}, "off": []}
+    for k, x, d in note_diffs:
+        # from 3 s before the note to 0.1 s after: jackd tells of an xrun,
+        # and stallwatch.py of a stall, once it is over, and a note re-timed
+        # before a stall plays after it
+        i, j = bisect.bisect_left(sx, x - win), bisect.bisect_right(sx, x + after)
+        big = max((sf[m][1] for m in range(i, j)), default=0.0)
+        nx = bisect.bisect_right(xf, x + after) - bisect.bisect_left(xf, x - win)
+        for t in (1, 2, 5):
+            e = fig["quiet"].setdefault(str(t), {"notes": 0, "within_1": 0, "max": 0,
+                                                 "hist": {}})
+            if nx == 0 and big < t:
+                e["notes"] += 1
+                e["within_1"] += d is not None and abs(d) <= 1
+                e["max"] = max(e["max"], abs(d) if d is not None else 1 << 30)
+                e["hist"][str(d)] = e["hist"].get(str(d), 0) + 1
+        if d is None or abs(d) > 1:
+            last = sx[j - 1] if j else None
+            fig["off"].append({"server": k + 1, "frame": x, "diff": d,
+                               "largest_stall_ms_near": big, "xruns_near": nx,
+                               "since_last_stall_s": None if last is None
+                               else round((x - last) / SR, 3)})
+    fig["off_count"] = len(fig["off"])
+    fig["off"] = fig["off"][:200]
+    return fig
 
 
 def too_far(hist, limit, stray):
@@ -380,6 +437,14 @@ def main():
                     help="the share of the judged notes (or clicks) allowed beyond the limit, "
                          "none of them further than a block (64 samples): on a loaded machine "
                          "a stall jackd does not report as an xrun moves one now and then")
+    ap.add_argument("--quiet-max", type=int, default=None,
+                    help="fail when, on the common timeline, a note with no xrun and no stall "
+                         "of --quiet-stall-ms or more from 3 s before it to 0.1 s after is "
+                         "further from its server's click (--stray applies)")
+    ap.add_argument("--quiet-stall-ms", type=int, default=2, choices=(1, 2, 5))
+    ap.add_argument("--sclang", action="store_true",
+                    help="the notes come from sclang, a Pbind on a TuttiClock (the quark in sc/; "
+                         "tests/e2e/sclang/ugen_notes.scd), not from this program")
     ap.add_argument("--xrun-guard", type=float, default=0.1,
                     help="seconds after an xrun whose clicks are counted apart")
     a = ap.parse_args()
@@ -402,12 +467,77 @@ def start(procs, a, name, env):
     fail(name + ": no port of its own in 3 tries")
 
 
+def start_sclang(a, procs, server, f):
+    """An sclang on the server's proxy with a TuttiClock
+    (tests/e2e/sclang/ugen_notes.scd), ready to play once told."""
+    conf = os.path.join(a.work, "sclang_conf.yaml")
+    with open(conf, "w") as out:
+        out.write("includePaths:\n    - %s\nexcludePaths:\n"
+                  "    - /usr/share/SuperCollider/Extensions\n"
+                  "    - /usr/local/share/SuperCollider/Extensions\n"
+                  "postInlineWarnings: false\n" % os.path.join(TOP, "sc"))
+    for d in ("home", "xdg"):
+        os.makedirs(os.path.join(a.work, d), mode=0o700, exist_ok=True)
+    go = os.path.join(a.work, "sclang.go")
+    # a change: 140 bpm, or 100 when the session is at 140 already
+    bpm = f.at(time.time())[4] if f.tl else 120.0
+    propose = 100 if abs(bpm - 140) < 1 else 140
+    env = dict(os.environ, HOME=os.path.join(a.work, "home"),
+               XDG_RUNTIME_DIR=os.path.join(a.work, "xdg"), QT_QPA_PLATFORM="offscreen",
+               QTWEBENGINE_DISABLE_SANDBOX="1",
+               TUTTI_SC_PROXY=str(server["proxy"]), TUTTI_SC_GO=go,
+               TUTTI_SC_PLAY="%.3f" % a.seconds,
+               TUTTI_SC_PROPOSE_BPM=str(propose) if a.tempo_change else "0")
+    p = procs.start("sclang", ["sclang", "-l", conf,
+                               os.path.join(HERE, "sclang", "ugen_notes.scd")], env)
+    log = os.path.join(a.work, "sclang.out")
+    end = time.monotonic() + 60
+    while "TUTTI-READY" not in read(log):
+        if p.poll() is not None or time.monotonic() > end:
+            fail("sclang's TuttiClock never got ready:\n" + read(log)[-3000:])
+        f.pump(0.1)
+    ok("sclang follows the session on a TuttiClock")
+    return {"proc": p, "log": log, "go": go, "propose": propose}
+
+
+def sclang_notes(a, sc, f, go_w):
+    """Tell sclang to play at wall time go_w; its notes' wall times (the
+    beats it printed, on the feed's timelines) once it is done."""
+    while time.time() < go_w:
+        f.pump(min(0.01, max(0.0, go_w - time.time())))
+    open(sc["go"], "w").close()
+    end = time.monotonic() + a.seconds + 60
+    while sc["proc"].poll() is None and time.monotonic() < end:
+        f.pump(0.1)
+    text = read(sc["log"])
+    if sc["proc"].poll() is None or sc["proc"].returncode or "TUTTI-OK" not in text:
+        fail("sclang did not play and finish cleanly:\n" + text[-3000:])
+    beats = [float(m) for m in re.findall(r"^TUTTI-NOTE (\S+)$", text, re.M)]
+    if not beats or any(abs(b - round(b)) > 1e-6 for b in beats):
+        fail("sclang's notes are not on whole beats: %r" % beats[:20])
+    ws = [f.time_of(round(b)) for b in beats]
+    if None in ws:
+        fail("a beat sclang played is not on the feed's timelines")
+    changed = bool(re.search(r"^TUTTI-SWITCH .*bpm %d" % sc["propose"], text, re.M))
+    if a.tempo_change and not changed:
+        fail("sclang's clock never switched to the proposed tempo")
+    ok("sclang played %d notes on its TuttiClock (beats %g to %g)%s" % (
+        len(beats), beats[0], beats[-1], ", switched tempo at " + ", ".join(
+            re.findall(r"^TUTTI-SWITCH (.*)$", text, re.M)) if changed else ""))
+    return ws, changed
+
+
 def run(a, procs):
     base = dict(os.environ, TUTTI_PROXY_PORT="0")
     servers = []
     for k in (1, 2, 3):
+        try:  # a journal of this run only (the test runs twice in one folder)
+            os.unlink(os.path.join(a.work, "s%d.journal" % k))
+        except OSError:
+            pass
         env = dict(base, TUTTI_HUB=a.hub, TUTTI_NAME="s%d" % k, TUTTI_SESSION="ugens",
-                   TUTTI_CACHE=os.path.join(a.work, "s%d-cache" % k))
+                   TUTTI_CACHE=os.path.join(a.work, "s%d-cache" % k),
+                   TUTTI_JOURNAL=os.path.join(a.work, "s%d.journal" % k))
         if k == 1:
             env["TUTTI_ROLE"] = "conductor"
         if a.jack_clock:
@@ -432,9 +562,12 @@ def run(a, procs):
     st = tutti_status(a.tutti, servers[0]["proxy"])
     if st["latency_ms"] / 1e3 > lead:
         lead = st["latency_ms"] / 1e3 + 0.1
+    sc = start_sclang(a, procs, servers[0], f) if a.sclang else None
+    tl0 = {"t0_ns": int(st["timeline_t0_ns"]), "beat0": float(st["timeline_beat0"]),
+           "bpm": float(st["bpm"]), "quantum": float(st["quantum"])}
     # each server records itself, from the same moment
     start_at = osc.ntp_now() + 3.0  # record.py sets itself up first
-    total = a.seconds + 2.5
+    total = a.seconds + (4.5 if sc else 2.5)  # sclang starts on a bar line (quant: 4)
     recorders = []
     for s in servers:
         s["wav"] = os.path.join(a.work, s["name"] + ".wav")
@@ -450,7 +583,12 @@ def run(a, procs):
             ["jack_rec", "-f", os.path.join(a.work, "common.wav"), "-d", str(int(total + 2)),
              "-b", "16"] + ["%s:out_%d" % (s["name"], c) for s in servers for c in (1, 2)],
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    f.c.send(message("/s_new", "tclick", 1000, 0, 0))
+        stallw = subprocess.Popen(
+            [sys.executable, os.path.join(HERE, "stallwatch.py"), "--out",
+             os.path.join(a.work, "stalls.txt"), "--seconds", str(int(total + 2))],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    # node 990: below the ids sclang gives its nodes (1000 up)
+    f.c.send(message("/s_new", "tclick", 990, 0, 0))
     # a note on every beat from 1 s into the recording for --seconds
     first_w = start_at - NTP_UNIX + 1.0
     n = int(f.beat(first_w)) + 1
@@ -458,7 +596,10 @@ def run(a, procs):
     changed = False
     sent = 0
     sent_w = []
-    while True:
+    if sc:
+        sent_w, changed = sclang_notes(a, sc, f, first_w - 0.5)
+        sent = len(sent_w)
+    while not sc:
         f.pump(0.0)
         w = f.time_of(n)
         if w is None:
@@ -490,12 +631,14 @@ def run(a, procs):
         xw.done = True
         if jrec.returncode:
             fail("jack_rec: " + (err or out).strip())
+        stallw.wait(timeout=30)
     ok("%d notes scheduled on the feed's beat%s; each server recorded %.1f s of itself" %
-       (sent, ", a tempo change to 140 bpm halfway" if changed else "", total))
+       (sent, ", a tempo change halfway" if changed else "", total))
 
     common = None
     if jrec:
-        c = common_timeline(os.path.join(a.work, "common.wav"), sent_w, xw.times, a.xrun_guard)
+        c = common_timeline(os.path.join(a.work, "common.wav"), sent_w, xw.times, a.xrun_guard,
+                            read_stalls(os.path.join(a.work, "stalls.txt")))
         common = c
         cl, nx = c["clean"], c["near_xrun"]
         ok("on one JACK timeline (jack_rec), %d JACK xruns; away from them (%.2f s after, "
@@ -508,6 +651,27 @@ def run(a, procs):
                buckets(nx.get("note_minus_click", {})), buckets(nx.get("cross_minus_s1", {})),
                buckets(nx.get("notes_cross_minus_s1", {})), c.get("spread_by_quiet"),
                c.get("note_by_quiet")))
+        if "stalls" in c:
+            st = c["stalls"]
+            quiet = {t: {k: v for k, v in q.items() if k != "hist"}
+                     for t, q in st["quiet"].items()}
+            ok("the machine's stalls (%s): %d of 1 ms or more, by size %s; notes with no xrun "
+               "and no stall of at least 1 / 2 / 5 ms from 3 s before them to 0.1 s after, "
+               "and of them within a sample of their click: %s; %d notes more than a sample "
+               "off" % (st["watch"], st["stalls"], st["stalls_over_ms"], quiet, st["off_count"]))
+            if a.quiet_max is not None and not a.measure:
+                q = st["quiet"][str(a.quiet_stall_ms)]
+                calm = ("no xrun and no stall of %d ms or more from 3 s before it to 0.1 s after"
+                        % a.quiet_stall_ms)
+                if q["notes"] < 6:
+                    fail("only %d notes with %s: the machine stalled too often to judge "
+                         "(stalls: %s)" % (q["notes"], calm, st["stalls_over_ms"]))
+                if too_far(q["hist"], a.quiet_max, a.stray):
+                    fail("a note with %s is %d samples from its server's click (%s; the notes "
+                         "off: %s)" % (calm, q["max"], q["hist"], st["off"][:8]))
+                ok("every note with %s within %d sample(s) of its click%s: %s" % (
+                    calm, a.quiet_max,
+                    " (but one in ten at most, none by a block)" if a.stray else "", q["hist"]))
         if cl["note_minus_click_count"] < 3 and not a.measure:
             fail("only %d notes away from xruns on the common timeline: too many xruns to "
                  "judge (%d)" % (cl["note_minus_click_count"], c["xruns"]))
@@ -589,6 +753,27 @@ def run(a, procs):
              " the servers' own notes %d apart" % (compared, cross, hist, ncross))
     ok("the three recordings' click trains, each from its own first note: %d clicks, at most %d "
        "sample(s) apart; scsynth's own notes at most %d apart" % (compared, cross, ncross))
+    if sc:  # the notes' session times, from the journal: TuttiClock's own error
+        # (its whole lines: the server is still writing it)
+        jpath = os.path.join(a.work, "s1.journal")
+        with open(jpath, errors="replace") as fh, open(jpath + ".whole", "w") as out:
+            out.writelines(l for l in fh if l.endswith("\n"))
+        g = subprocess.run([sys.executable, os.path.join(HERE, "sclang", "grid.py"),
+                            "--timeline", json.dumps(tl0), "--part", "s1=tnote", "--grid", "1",
+                            "--tolerance-ms", "1", "--target-ms", "0.0105",
+                            jpath + ".whole"],
+                           capture_output=True, text=True)
+        lines = g.stdout.strip().splitlines()
+        try:
+            figures["grid"] = json.loads(lines[-1])
+        except (ValueError, IndexError):
+            fail("grid.py: " + g.stdout[-2000:] + g.stderr[-2000:])
+        over = [l.strip() for l in lines if "over the" in l]
+        ok("the notes' session times in the journal (TuttiClock's stamping, the plugin's "
+           "conversion): %s; %d more than half a sample (10.5 us) off the beat%s" % (
+               {k: {x: v[x] for x in ("notes", "worst_ms") if x in v}
+                for k, v in figures["grid"].get("parts", {}).items()},
+               len(over), (": " + "; ".join(over[:8])) if over else ""))
     figures["anchoring"] = []
     for s in servers:
         st = tutti_status(a.tutti, s["proxy"]) or {}
