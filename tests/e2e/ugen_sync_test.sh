@@ -43,11 +43,26 @@ sanitized && MAXD=8
 # and once 4 of 51 at 2-6, which passed alone). The sample accuracy itself
 # is the 10-minute run's (scripts/ugen-drift.sh, docs/benchmarks.md).
 STRAY=0.1
+# measure LOG ARGS...: one run of ugen_sync.py, and one more when the machine
+# stalled or xran so often that too few notes were left to judge (its exit
+# status 3, "UNJUDGED"): that says nothing of the UGens, and on this shared
+# machine such storms come and go within minutes (once 1 420 stalls in 16 s).
+# A second storm fails the test; a note off its click fails it at once.
+measure() {
+    local log=$1 rc attempt
+    shift
+    for attempt in 1 2; do
+        python3 "$TOP/tests/e2e/ugen_sync.py" --tutti "$TUTTI" --plugin-dir "$PLUGIN_DIR" \
+            --work "$WORK" --hub "$HUB_URL" "$@" | tee "$log"
+        rc=${PIPESTATUS[0]}
+        [ "$rc" = 3 ] && [ $attempt = 1 ] || return "$rc"
+        echo "too few notes to judge: the run once more"
+    done
+}
 start_hub --session ugens --horizon $L
-python3 "$TOP/tests/e2e/ugen_sync.py" --tutti "$TUTTI" --plugin-dir "$PLUGIN_DIR" \
-    --work "$WORK" --hub "$HUB_URL" --seconds 8 --tempo-change --max-diff $MAXD \
-    --stray $STRAY --jackd-log "$WORK/jackd.log" | tee "$WORK/ugen_sync.log"
-[ "${PIPESTATUS[0]}" = 0 ] || fail "the UGens against scsynth's scheduling (see above)"
+measure "$WORK/ugen_sync.log" --seconds 8 --tempo-change --max-diff $MAXD \
+    --stray $STRAY --jackd-log "$WORK/jackd.log" \
+    || fail "the UGens against scsynth's scheduling (see above)"
 # The same with the UGens on JACK's engine clock (TUTTI_UGEN_CLOCK=jack)
 # and the notes from sclang (a Pbind on a TuttiClock, quant: 4, a tempo
 # change proposed halfway with TuttiClock:tempo_): the issue's setting. On
@@ -70,11 +85,10 @@ if command -v sclang >/dev/null; then
 else
     echo "sclang is not installed: the notes come from a Python client (scripts/deps.sh installs sclang)"
 fi
-python3 "$TOP/tests/e2e/ugen_sync.py" --tutti "$TUTTI" --plugin-dir "$PLUGIN_DIR" \
-    --work "$WORK" --hub "$HUB_URL" --seconds 8 --tempo-change --max-diff $MAXD \
+measure "$WORK/ugen_sync_jack.log" --seconds 8 --tempo-change --max-diff $MAXD \
     --stray $STRAY --jackd-log "$WORK/jackd.log" --jack-clock --common-max $CROSS \
-    --quiet-max $CROSS --quiet-stall-ms 5 "${SCLANG_ARG[@]}" | tee "$WORK/ugen_sync_jack.log"
-[ "${PIPESTATUS[0]}" = 0 ] || fail "the UGens on JACK's clock across servers (see above)"
+    --quiet-max $CROSS --quiet-stall-ms 5 "${SCLANG_ARG[@]}" \
+    || fail "the UGens on JACK's clock across servers (see above)"
 echo "JACK xruns during the run: $(grep -c XRun "$WORK/jackd.log" "$WORK/jackd.out" 2>/dev/null | awk -F: '{s += $NF} END {print s + 0}')"
 stop_hub
 ok "TuttiTrig clicks and scheduled notes within $MAXD samples (all but one in ten at most, none a block off), on three servers; on JACK's clock the servers' clicks within $CROSS, and TuttiClock's notes within $CROSS of their clicks away from the machine's stalls"
