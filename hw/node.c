@@ -17,10 +17,6 @@
 #define TAP_RESET (2 * TUTTI_S)
 #define TAP_SPREAD 0.10 /* intervals within 10 % of their mean */
 #define LATE_FOR (2 * TUTTI_S)
-/* The member's clock filter holds its drift at 0 until its window spans 4 s
- * (core/src/clock.c); until then a node whose crystal runs 50 ppm off is
- * 50 us a second adrift between pings. The LED says locked from then on. */
-#define SETTLE (6 * TUTTI_S)
 
 /* -------------------------------------------- what the loop publishes */
 
@@ -128,8 +124,6 @@ struct tutti_node {
     tutti_time pressed_at;
     bool pressed;
     tutti_time late_until;
-    tutti_time clock_since; /* local time the member's clock first locked (0: not) */
-    uint32_t clock_joins;   /* ... in this incarnation */
     uint64_t last_late, last_missed;
     uint64_t taps_total, proposals, refused_taps, toggles;
     double last_tap_bpm;
@@ -556,18 +550,17 @@ void tutti_node_poll(tutti_node *n, tutti_member *m, tutti_time local_now,
         n->late_until = local_now + LATE_FOR;
     n->last_late = st.late;
     n->last_missed = missed;
-    /* The settling time runs once a join: the member's clock filter keeps
-     * its drift through a relock (a clock step, one inconsistent exchange
-     * on a loaded machine), so a moment unlocked shows as JOINING while it
-     * lasts and does not start the 6 s again. */
-    if (!m || !st.joined || st.incarnation != n->clock_joins) {
-        n->clock_since = 0;
-        n->clock_joins = st.incarnation;
-    }
-    if (s.usable && !n->clock_since) n->clock_since = local_now;
+    /* The settling time (TUTTI_CLOCK_SETTLE: the member's clock filter
+     * holds its drift at 0 until its window spans 4 s, and until then a
+     * node whose crystal runs 50 ppm off is 50 us a second adrift between
+     * pings) runs once a join: the filter keeps its drift through a relock
+     * (a clock step, one inconsistent exchange on a loaded machine), so a
+     * moment unlocked shows as JOINING while it lasts and does not start
+     * the 6 s again. */
     if (!m || !st.joined)
         s.led = TUTTI_NODE_NO_HUB;
-    else if (!s.usable || !GET(n->c.locked) || local_now - n->clock_since < SETTLE)
+    else if (!s.usable || !GET(n->c.locked) || !st.clock_locked_at ||
+             local_now - st.clock_locked_at < TUTTI_CLOCK_SETTLE)
         s.led = TUTTI_NODE_JOINING;
     else if (local_now < n->late_until)
         s.led = TUTTI_NODE_LATE;

@@ -38,9 +38,6 @@
  * microseconds-small correction), and the switch itself then goes out at
  * once. */
 #define PRIME_BEFORE (70 * TUTTI_MS)
-/* The member's clock counts as settled this long after it locked (the
- * bridge's `locked`, bridge.h). */
-#define CLOCK_SETTLE (6 * TUTTI_S)
 
 typedef struct heard_bridge {
     uint32_t id;
@@ -66,8 +63,7 @@ struct tutti_bridge {
     uint32_t peers;           /* Link peers at the last step */
     tutti_time peers_changed; /* when that count last changed */
     tutti_time primed; /* t0 of the change the limiter was primed for */
-    tutti_time clock_since; /* when the member's clock locked this join (0: not yet) */
-    uint32_t clock_joins;   /* the member's incarnation that was in */
+    tutti_time clock_locked_at; /* the member's, at the last step */
     double last_bpm; /* the session's tempo at the last step, for switches */
     tutti_time last_t0;
     /* beacons */
@@ -243,13 +239,7 @@ tutti_time tutti_bridge_step(tutti_bridge *b)
     tutti_bridge_status *st = &b->st;
     st->joined = ms.joined && ms.clock.locked;
     st->clock_bound = ms.clock.bound_ns;
-    /* The settling runs once a join: a moment unlocked (the filter relocks
-     * keeping its drift) does not start it again. */
-    if (!ms.joined || ms.incarnation != b->clock_joins) {
-        b->clock_since = 0;
-        b->clock_joins = ms.incarnation;
-    }
-    if (st->joined && !b->clock_since) b->clock_since = now;
+    b->clock_locked_at = ms.clock_locked_at;
 
     /* one bridge per LAN */
     bool active = st->joined;
@@ -400,7 +390,9 @@ tutti_time tutti_bridge_step(tutti_bridge *b)
     } else if (!tempo_moved && !play_moved) {
         b->settled = true;
     }
-    const bool locked = b->committed && b->clock_since && now - b->clock_since >= CLOCK_SETTLE;
+    /* The clock's settling runs once a join (tutti_member_status). */
+    const bool locked = b->committed && b->clock_locked_at &&
+                        now - b->clock_locked_at >= TUTTI_CLOCK_SETTLE;
     if (locked && !st->locked) st->locked_host_us = host;
     st->locked = locked;
     return next;

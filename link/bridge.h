@@ -98,10 +98,10 @@ typedef struct tutti_bridge_status {
     tutti_time next_change; /* session time of the next agreed change (0: none) */
     int64_t step_host_us;   /* Link's host time of the last step (its figures') */
     /* Locked, as a musician reads it: active, the session's timeline
-     * committed, and the member's clock locked for 6 s this join (its first
-     * seconds over a long path are its least accurate; the stage node's LED
-     * has the same rule, hw/node.c). locked_host_us: Link's host time it
-     * last became so (0: never). */
+     * committed, and the member's clock locked for TUTTI_CLOCK_SETTLE (6 s)
+     * this join (its first seconds over a long path are its least accurate;
+     * the stage node's LED has the same rule). locked_host_us: Link's host
+     * time it last became so (0: never). */
     bool locked;
     int64_t locked_host_us;
     uint64_t commits, reasserts, switches, local_changes, proposals;

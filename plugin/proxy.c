@@ -556,6 +556,7 @@ static void session_status(uint64_t ctx)
         {"part", 'i', NULL, st.part},
         {"members", 'i', NULL, st.members},
         {"clock_locked", 'i', NULL, st.clock_locked},
+        {"clock_settled", 'i', NULL, st.clock_settled},
         {"horizon_ms", 'f', NULL, st.horizon_ns / 1e6},
         {"clock_offset_ms", 'f', NULL, st.clock_offset_ns / 1e6},
         {"clock_bound_ms", 'f', NULL, st.clock_bound_ns / 1e6},

@@ -89,6 +89,7 @@ typedef struct tutti__session_status {
     int role; /* enum tutti_role, once joined */
     int64_t horizon_ns, clock_offset_ns, clock_bound_ns, rtt_ns;
     bool clock_locked;
+    bool clock_settled; /* locked for TUTTI_CLOCK_SETTLE this join */
     double bpm, quantum, bar_phase; /* the session's timeline now */
     int64_t bar;                    /* bars since the timeline's beat 0 */
     int64_t tl_t0;                  /* the timeline: session time of beat tl_beat0 */

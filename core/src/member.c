@@ -54,6 +54,7 @@ struct tutti_member {
     bool connected;
     uint32_t id, incarnation;
     tutti_key joined_at;
+    tutti_time clock_locked_at; /* see tutti_member_status */
     tutti__link link;
     tutti__clock clock;
     tutti__order order;
@@ -695,6 +696,7 @@ static void on_welcome(tutti_member *m, const tutti__rec *r)
     m->heartbeat = r->u.welcome.heartbeat > 0 ? r->u.welcome.heartbeat : 10 * TUTTI_MS;
     m->joined_at = r->u.welcome.joined;
     m->incarnation++;
+    m->clock_locked_at = 0;
     /* The timeline comes again with the snapshot, as history. */
     tutti_timeline tl;
     tutti_timeline_init(&tl, 120.0, 4.0, 0);
@@ -911,6 +913,10 @@ int tutti_member_receive(tutti_member *m, const uint8_t *buf, size_t len)
             send_unseq(m, &r);
         }
     }
+    /* The clock changes only on a receive (pongs, stamps); the status
+     * shows 0 whenever the member is not joined. */
+    if (m->state != M_JOINED) m->clock_locked_at = 0;
+    else if (m->clock.est.locked && !m->clock_locked_at) m->clock_locked_at = m->now;
     deliver_ready(m);
     flush(m, false);
     return 0;
@@ -1064,6 +1070,7 @@ void tutti_member_status_get(const tutti_member *m, tutti_member_status *st)
     st->id = m->id;
     st->incarnation = m->incarnation;
     st->clock = m->clock.est;
+    st->clock_locked_at = m->state == M_JOINED ? m->clock_locked_at : 0;
     st->horizon = m->horizon;
     st->heartbeat = m->heartbeat;
     st->submitted = m->submitted;

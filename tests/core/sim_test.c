@@ -529,9 +529,64 @@ static void sealed_links(void)
     tutti_sim_destroy(s);
 }
 
+/*
+ * tutti_member_status's clock_locked_at, which the stage node's LED, the
+ * Link bridge and the plugin's clock_settled count TUTTI_CLOCK_SETTLE from:
+ * 0 until the member is joined with its clock locked, then the member's
+ * local time (the clock its estimate maps from) of the first receive that
+ * found it so, kept while the incarnation lasts; 0 once it left, and the
+ * next incarnation's own time after a rejoin.
+ */
+static void clock_locked_at(void)
+{
+    tutti_sim_config c;
+    tutti_sim_config_init(&c);
+    c.seed = 11;
+    c.members = 2;
+    c.up.base = c.down.base = 40 * TUTTI_MS;
+    c.up.jitter = c.down.jitter = 5 * TUTTI_MS;
+    c.horizon = 150 * TUTTI_MS;
+    tutti_sim *s;
+    CHECK(tutti_sim_create(&s, &c) == 0);
+    tutti_sim_start(s, 1, 0);
+    tutti_sim_start(s, 2, 100 * TUTTI_MS);
+    tutti_sim_leave(s, 2, 20 * TUTTI_S);
+    tutti_sim_start(s, 2, 22 * TUTTI_S);
+    tutti_time first = 0, second = 0, before = 0;
+    bool left = false;
+    for (tutti_time t = 10 * TUTTI_MS; t <= 40 * TUTTI_S; t += 10 * TUTTI_MS) {
+        tutti_sim_run_until(s, t);
+        tutti_member_status st;
+        tutti_member_status_get(tutti_sim_member(s, 2), &st);
+        const tutti_time local = tutti_sim_node_clock(s, 2, t);
+        if (!st.joined || !st.clock.locked) {
+            /* not joined: 0; a moment unlocked keeps the time */
+            if (!st.joined) CHECK_EQ_I64(st.clock_locked_at, 0);
+            if (!st.joined && t > 20 * TUTTI_S) left = true;
+            if (st.joined) CHECK_EQ_I64(st.clock_locked_at, st.incarnation == 1 ? first : second);
+            before = local;
+            continue;
+        }
+        tutti_time *mine = st.incarnation == 1 ? &first : &second;
+        CHECK(st.incarnation == 1 || st.incarnation == 2);
+        if (!*mine) {
+            /* set since the last look, on the member's own clock */
+            CHECK(st.clock_locked_at > before && st.clock_locked_at <= local);
+            *mine = st.clock_locked_at;
+        }
+        CHECK_EQ_I64(st.clock_locked_at, *mine);
+        before = local;
+    }
+    CHECK(first > 0 && left && second > first);
+    /* the second incarnation locked after its own join, not at the first's */
+    CHECK(second > tutti_sim_node_clock(s, 2, 22 * TUTTI_S));
+    tutti_sim_destroy(s);
+}
+
 int main(void)
 {
     RUN(unknown_profile);
+    RUN(clock_locked_at);
     RUN(replay_is_exact);
     RUN(need_tail);
     RUN(tail_room);

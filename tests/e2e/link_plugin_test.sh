@@ -8,8 +8,9 @@
 # session's beat (agree with city B's peer within the gate at p99), its tempo
 # change must become the session's (both cities switch on one bar line),
 # city B's change and start/stop must reach it on the bar line, and the
-# plugin's status (`tutti status` in city A) must show the bridge active with
-# its Link peer and its proposal, and so must its session feed (/tutti/link);
+# plugin's status (`tutti status` in city A) must show the bridge active and
+# locked with its Link peer and its proposal and the member's clock settled,
+# and its session feed (/tutti/link) the bridge active with the peer;
 # `/cmd tutti link off` must stop the bridge and `1` start it again (the
 # feed tells both). scsynth must print no FAILURE.
 # Skipped (77) without root, namespaces, the Link test peer, scsynth or the
@@ -77,8 +78,12 @@ for l in lines:
 need(bool(st), "tutti status answered in city A")
 if st:
     print("plugin status: " + ", ".join("%s=%s" % (k, v) for k, v in st.items()
-                                          if k.startswith("link") or k in ("bpm", "playing", "role")))
+                                          if k.startswith("link") or k in ("bpm", "playing", "role",
+                                                                           "clock_settled")))
     need(st.get("link") == "active", "the plugin's bridge is active (%s)" % st.get("link"))
+    # read at the run's end, long after the clock locked: settled, and so locked
+    need(st.get("clock_settled") == 1, "the member's clock is settled (%s)" % st.get("clock_settled"))
+    need(st.get("link_locked") == 1, "the bridge says locked (%s)" % st.get("link_locked"))
     need(st.get("link_peers", 0) >= 1, "it sees the Link peer on its LAN (%s)" % st.get("link_peers"))
     need(abs(st.get("link_bpm", 0) - 96) < 0.01 and abs(st.get("bpm", 0) - 96) < 0.01,
          "the Link session's tempo is the session's (%s / %s)" % (st.get("link_bpm"), st.get("bpm")))

@@ -341,11 +341,24 @@ TUTTI_API int tutti_member_propose_transport(tutti_member *m, bool playing);
 TUTTI_API int tutti_member_propose_horizon(tutti_member *m, tutti_time horizon);
 TUTTI_API int tutti_member_propose_remove(tutti_member *m, uint32_t id);
 
+/* How long after a member's clock locked (tutti_member_status's
+ * clock_locked_at) a musician is told "locked": the clock filter holds its
+ * drift at 0 until its window spans 4 s (core/src/clock.c), and over a long
+ * path the first seconds after a lock hold two cities 1-3 ms apart
+ * (docs/link.md). The stage node's LED and the Link bridge use it. */
+#define TUTTI_CLOCK_SETTLE (6 * TUTTI_S)
+
 typedef struct tutti_member_status {
     bool joined;
     uint32_t id;
     uint32_t incarnation; /* how many times this process has joined */
     tutti_clock_estimate clock;
+    /* The member's local time (the clock the estimate maps from) when, in
+     * this incarnation, it was first joined with its clock locked; 0 until
+     * then. A moment unlocked later does not move it: the filter relocks
+     * keeping its drift. Its first seconds are its least accurate (see
+     * TUTTI_CLOCK_SETTLE). */
+    tutti_time clock_locked_at;
     tutti_time horizon;    /* L */
     tutti_time heartbeat;  /* heartbeat interval */
     uint64_t submitted, restamped, delivered, late;
