@@ -559,8 +559,7 @@ void tutti_node_poll(tutti_node *n, tutti_member *m, tutti_time local_now,
      * the 6 s again. */
     if (!m || !st.joined)
         s.led = TUTTI_NODE_NO_HUB;
-    else if (!s.usable || !GET(n->c.locked) || !st.clock_locked_at ||
-             local_now - st.clock_locked_at < TUTTI_CLOCK_SETTLE)
+    else if (!s.usable || !GET(n->c.locked) || !tutti_member_clock_settled(&st, local_now))
         s.led = TUTTI_NODE_JOINING;
     else if (local_now < n->late_until)
         s.led = TUTTI_NODE_LATE;

@@ -63,7 +63,6 @@ struct tutti_bridge {
     uint32_t peers;           /* Link peers at the last step */
     tutti_time peers_changed; /* when that count last changed */
     tutti_time primed; /* t0 of the change the limiter was primed for */
-    tutti_time clock_locked_at; /* the member's, at the last step */
     double last_bpm; /* the session's tempo at the last step, for switches */
     tutti_time last_t0;
     /* beacons */
@@ -239,7 +238,6 @@ tutti_time tutti_bridge_step(tutti_bridge *b)
     tutti_bridge_status *st = &b->st;
     st->joined = ms.joined && ms.clock.locked;
     st->clock_bound = ms.clock.bound_ns;
-    b->clock_locked_at = ms.clock_locked_at;
 
     /* one bridge per LAN */
     bool active = st->joined;
@@ -390,9 +388,7 @@ tutti_time tutti_bridge_step(tutti_bridge *b)
     } else if (!tempo_moved && !play_moved) {
         b->settled = true;
     }
-    /* The clock's settling runs once a join (tutti_member_status). */
-    const bool locked = b->committed && b->clock_locked_at &&
-                        now - b->clock_locked_at >= TUTTI_CLOCK_SETTLE;
+    const bool locked = b->committed && tutti_member_clock_settled(&ms, now);
     if (locked && !st->locked) st->locked_host_us = host;
     st->locked = locked;
     return next;

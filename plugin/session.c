@@ -3430,8 +3430,7 @@ void tutti__session_status_get(tutti__session_status *st)
         st->hub_verified = ms.hub_verified;
         st->unsealed_dropped = ms.unsealed_dropped;
         st->clock_locked = ms.clock.locked;
-        st->clock_settled = ms.clock_locked_at &&
-                            tutti_net_now() - ms.clock_locked_at >= TUTTI_CLOCK_SETTLE;
+        st->clock_settled = tutti_member_clock_settled(&ms, tutti_net_now());
         /* against this machine's wall clock, which session time reads as */
         st->clock_offset_ns = ms.clock.offset_ns - tutti_net_session_epoch();
         st->clock_bound_ns = ms.clock.bound_ns;

@@ -913,10 +913,11 @@ int tutti_member_receive(tutti_member *m, const uint8_t *buf, size_t len)
             send_unseq(m, &r);
         }
     }
-    /* The clock changes only on a receive (pongs, stamps); the status
-     * shows 0 whenever the member is not joined. */
-    if (m->state != M_JOINED) m->clock_locked_at = 0;
-    else if (m->clock.est.locked && !m->clock_locked_at) m->clock_locked_at = m->now;
+    /* The clock changes only on a receive (pongs, stamps); a welcome sets
+     * it back to 0, and the status shows 0 whenever the member is not
+     * joined. */
+    if (m->state == M_JOINED && m->clock.est.locked && !m->clock_locked_at)
+        m->clock_locked_at = m->now;
     deliver_ready(m);
     flush(m, false);
     return 0;

@@ -345,7 +345,7 @@ TUTTI_API int tutti_member_propose_remove(tutti_member *m, uint32_t id);
  * clock_locked_at) a musician is told "locked": the clock filter holds its
  * drift at 0 until its window spans 4 s (core/src/clock.c), and over a long
  * path the first seconds after a lock hold two cities 1-3 ms apart
- * (docs/link.md). The stage node's LED and the Link bridge use it. */
+ * (docs/link.md). See tutti_member_clock_settled. */
 #define TUTTI_CLOCK_SETTLE (6 * TUTTI_S)
 
 typedef struct tutti_member_status {
@@ -396,6 +396,13 @@ typedef struct tutti_member_status {
 } tutti_member_status;
 
 TUTTI_API void tutti_member_status_get(const tutti_member *m, tutti_member_status *st);
+/* Whether st's clock has been locked for TUTTI_CLOCK_SETTLE this join, the
+ * member's local time being `now`: the one rule behind the stage node's LED,
+ * the Link bridge's "locked" and the plugin's clock_settled. */
+static inline bool tutti_member_clock_settled(const tutti_member_status *st, tutti_time now)
+{
+    return st->clock_locked_at && now - st->clock_locked_at >= TUTTI_CLOCK_SETTLE;
+}
 /* Active members; returns how many (may exceed cap; fills at most cap). */
 /* What is left of origin `id`'s stream here: the events received and not
  * yet delivered (inside a deliver callback, the event being delivered
