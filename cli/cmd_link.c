@@ -44,7 +44,9 @@ static const char usage[] =
     "                     offset used minus the one a hub on this machine keeps\n"
     "                     (ns; the clock's error in tests that run the hub here),\n"
     "                     the Link phase error before any correction (ms), 1 if\n"
-    "                     the step committed, the clock's error bound (ns)\n"
+    "                     the step committed, the clock's error bound (ns), the\n"
+    "                     Link peers and the Link session's tempo before any\n"
+    "                     correction (bpm)\n"
     "\n"
     "The status line: whether this bridge drives the Link session (active) or\n"
     "stands by, the Link peers it sees, the session's tempo and transport, the\n"
@@ -216,9 +218,9 @@ int cmd_link(int argc, char **argv)
         uint64_t commits = bs.commits;
         tutti_bridge_status_get(b, &bs);
         if (trace && bs.joined)
-            fprintf(trace, "%" PRId64 " %" PRId64 " %.6f %d %" PRId64 "\n", bs.step_host_us,
-                    bs.offset - epoch, bs.phase_error_ms, bs.commits != commits,
-                    bs.clock_bound);
+            fprintf(trace, "%" PRId64 " %" PRId64 " %.6f %d %" PRId64 " %" PRIu32 " %.6f\n",
+                    bs.step_host_us, bs.offset - epoch, bs.phase_error_ms,
+                    bs.commits != commits, bs.clock_bound, bs.link_peers, bs.link_bpm);
         if (cli_stop_requested) break;
         if (stop_at && now >= stop_at) break;
         tutti_member_status ms;

@@ -11,6 +11,19 @@
 # city; a start pressed in one city's app and a stop in the other's must
 # start and stop both cities' transports on the same bar line within 1 ms.
 # A second bridge in one city must stand by. Skipped (77) without root or without the Link test peer.
+#
+# Link keeps the later of two changes (its timelines rank by beat origin,
+# which every commit raises: Sessions.hpp, ClientSessionTimelines.hpp). A
+# bridge's small correction committed after an app's tempo change but before
+# that change reached the bridge's Link peer (Link sends a peer's state up to
+# 50 ms late) therefore wins, and the app's change is gone before any bridge
+# could see it (docs/link.md, "Open ends"). And a bridge takes no Link change
+# for 1 s after its Link peers change (Link sessions meeting, whose timeline
+# is not an app's). When a tempo switch is missing, the bridges' step traces
+# tell which: the app's tempo never shown and a commit of its bridge in the
+# 100 ms after the change, or the tempo shown within 1 s of a change of Link
+# peers. Then the run cannot judge the bridge (UNJUDGED) and runs once more;
+# a second such run, or a missing switch for any other reason, fails.
 set -u
 TUTTI=${1:?usage: bash $0 path/to/tutti}
 LINKPEER=$(dirname "$TUTTI")/tests/linkpeer
@@ -20,15 +33,10 @@ if [ ! -x "$LINKPEER" ] || [ "$(id -u)" != 0 ] || ! ip netns list >/dev/null 2>&
     exit 77
 fi
 out=$(mktemp)
-trap 'rm -f "$out"' EXIT
-bash "$HERE/../link/cities.sh" "$TUTTI" "$LINKPEER" --delays 50 --seconds 32 \
-    --second-bridge >"$out" || {
-    cat "$out"
-    echo "FAIL: the cities run did not finish"
-    exit 1
-}
-cat "$out"
-python3 - "$out" <<'PY'
+tr=$(mktemp -d)
+trap 'rm -rf "$out" "$tr"' EXIT
+judge() {
+python3 - "$out" "$tr" <<'PY'
 import json, sys
 import os
 r = json.loads([l for l in open(sys.argv[1]) if l.startswith("{")][-1])
@@ -49,8 +57,48 @@ if r.get("locked"):
     need(r["lock_s"] < 12, "lock within 12 s of starting the bridges (%.2f s)" % r["lock_s"])
     need(r["p99_ms"] <= lim, "beat agreement p99 %.3f ms <= %g ms (max %.3f ms, %d samples)"
          % (r["p99_ms"], lim, r["max_ms"], r["after_lock"]))
+def trace(city):
+    """(host us, committed, Link peers, Link tempo) at every step of the city's bridge"""
+    rows = []
+    try:
+        for l in open(os.path.join(sys.argv[2], "trace%s-50.txt" % city)):
+            p = l.split()
+            if len(p) >= 7:
+                rows.append((int(p[0]), p[3] == "1", int(p[5]), float(p[6])))
+    except OSError:
+        pass
+    return rows
+crossed = []
 for k, bpm in (("switch", 133), ("switch2", 96)):
     a, b = r.get(k + "_a"), r.get(k + "_b")
+    switched = bool(a and b) and abs(a["to_bpm"] - bpm) < 0.01 and abs(b["to_bpm"] - bpm) < 0.01
+    for city in "AB" if not switched else "":
+        for t, cmd in r.get("commands_" + city.lower(), []):
+            if not (cmd.startswith("tempo ") and abs(float(cmd.split()[1]) - bpm) < 0.01):
+                continue
+            rows = trace(city)
+            seen = [h for h, c, n, x in rows if t <= h <= t + 300000 and abs(x - bpm) < 0.01]
+            first = seen[0] if seen else t + 300000
+            commit = [h for h, c, n, x in rows if c and t <= h < first and h <= t + 100000]
+            peers = [h for (h, c, n, x), (_, _, n0, _) in zip(rows[1:], rows)
+                     if n != n0 and t - 1050000 <= h <= first]
+            if not seen and commit:
+                # the bridge never showed the app's tempo, and it had
+                # committed just after the app did: Link kept its commit
+                print("%s: city %s's app changed the tempo at %d us; its bridge, not yet showing "
+                      "it, committed %.1f ms later, and Link never showed it after"
+                      % (k, city, t, (commit[0] - t) / 1000))
+                crossed.append(k)
+            elif seen and peers:
+                # the bridge takes no Link change for 1 s after its Link
+                # peers change (Link sessions meeting, not an app)
+                print("%s: city %s's app changed the tempo at %d us, %.0f ms after its bridge's "
+                      "Link peers changed" % (k, city, t, (t - peers[-1]) / 1000))
+                crossed.append(k)
+            else:
+                print("%s: city %s's app changed the tempo at %d us; its bridge %s" % (
+                    k, city, t, "showed it %.1f ms later" % ((first - t) / 1000) if seen
+                    else "never showed it and committed nothing in the 100 ms after it"))
     need(bool(a and b), "%s: both cities switched tempo" % k)
     if a and b:
         need(abs(a["to_bpm"] - bpm) < 0.01 and abs(b["to_bpm"] - bpm) < 0.01,
@@ -81,5 +129,29 @@ need(a2.get("joined") is True and a2.get("active") is False and a2.get("bridges"
      "the second bridge in city A joined and stood by (%s)" % a2)
 need(a.get("proposals", 0) >= 1 and b.get("proposals", 0) >= 1,
      "each city's bridge proposed its Link app's tempo change")
+if bad and crossed and all(w.startswith(tuple(k + ":" for k in crossed)) for w in bad):
+    print("UNJUDGED: the app's tempo change in %s met a race the bridge cannot see "
+          "(see the lines above)" % " and ".join(crossed))
+    sys.exit(3)
 sys.exit(1 if bad else 0)
 PY
+}
+for attempt in 1 2; do
+    rm -rf "$tr"/*
+    bash "$HERE/../link/cities.sh" "$TUTTI" "$LINKPEER" --delays 50 --seconds 32 \
+        --second-bridge --trace "$tr" >"$out" || {
+        cat "$out"
+        echo "FAIL: the cities run did not finish"
+        exit 1
+    }
+    cat "$out"
+    judge
+    rc=$?
+    [ "$rc" = 3 ] && [ "$attempt" = 1 ] && {
+        echo "the run could not judge the bridge: the run once more"
+        continue
+    }
+    [ "$rc" = 3 ] && echo "FAIL: two runs in a row could not judge the bridge"
+    [ "$rc" = 0 ] && exit 0
+    exit 1
+done
