@@ -187,25 +187,24 @@ int cmd_link(int argc, char **argv)
         fprintf(stderr, "tutti link: could not start: %s\n", tutti_strerror(rc));
         return CLI_FAIL;
     }
+    FILE *trace = NULL;
+    if (trace_path && !(trace = fopen(trace_path, "w"))) {
+        fprintf(stderr, "tutti link: cannot write %s\n", trace_path);
+        tutti_net_stop(n);
+        return CLI_FAIL;
+    }
     tutti_bridge_config bcfg;
     tutti_bridge_config_init(&bcfg);
     bcfg.propose = !no_propose;
     bcfg.beacon = !no_beacon;
+    bcfg.trace = trace;
     tutti_bridge *b;
     if ((rc = tutti_bridge_create(&b, n, &bcfg)) != 0) {
         fprintf(stderr, "tutti link: Ableton Link could not start: %s\n", tutti_strerror(rc));
+        if (trace) fclose(trace);
         tutti_net_stop(n);
         return CLI_FAIL;
     }
-
-    FILE *trace = NULL;
-    if (trace_path && !(trace = fopen(trace_path, "w"))) {
-        fprintf(stderr, "tutti link: cannot write %s\n", trace_path);
-        tutti_bridge_destroy(b);
-        tutti_net_stop(n);
-        return CLI_FAIL;
-    }
-    const tutti_time epoch = tutti_net_session_epoch();
     const tutti_time start = tutti_net_now();
     const tutti_time stop_at = duration > 0 ? start + (tutti_time)(duration * 1e9) : 0;
     tutti_time next_print = start + TUTTI_S;
@@ -215,12 +214,7 @@ int cmd_link(int argc, char **argv)
     for (;;) {
         tutti_time next = tutti_bridge_step(b);
         tutti_time now = tutti_net_now();
-        uint64_t commits = bs.commits;
         tutti_bridge_status_get(b, &bs);
-        if (trace && bs.joined)
-            fprintf(trace, "%" PRId64 " %" PRId64 " %.6f %d %" PRId64 " %" PRIu32 " %.6f\n",
-                    bs.step_host_us, bs.offset - epoch, bs.phase_error_ms,
-                    bs.commits != commits, bs.clock_bound, bs.link_peers, bs.link_bpm);
         if (cli_stop_requested) break;
         if (stop_at && now >= stop_at) break;
         tutti_member_status ms;

@@ -230,7 +230,21 @@ static void send_proposal(void *arg, void *engine)
     if (p->playing >= 0) p->rc_play = tutti_member_propose_transport(engine, p->playing);
 }
 
+static tutti_time step(tutti_bridge *b);
+
 tutti_time tutti_bridge_step(tutti_bridge *b)
+{
+    const uint64_t commits = b->st.commits;
+    const tutti_time next = step(b);
+    const tutti_bridge_status *st = &b->st;
+    if (b->cfg.trace && st->joined)
+        fprintf(b->cfg.trace, "%" PRId64 " %" PRId64 " %.6f %d %" PRId64 " %" PRIu32 " %.6f\n",
+                st->step_host_us, st->offset - tutti_net_session_epoch(), st->phase_error_ms,
+                st->commits != commits, st->clock_bound, st->link_peers, st->link_bpm);
+    return next;
+}
+
+static tutti_time step(tutti_bridge *b)
 {
     const tutti_time now = tutti_net_now();
     tutti_member_status ms;

@@ -52,6 +52,8 @@
 
 #include "tutti/net.h"
 
+#include <stdio.h>
+
 #ifdef __cplusplus
 extern "C" {
 #endif
@@ -68,6 +70,13 @@ typedef struct tutti_bridge_config {
     tutti_time reassert_over, reassert_every, reassert_now;
     /* Take part in choosing one bridge per LAN (default true). */
     bool beacon;
+    /* If set, one line per step while joined (not owned; docs/link.md,
+     * "Open ends"): Link's host time (us), the clock offset used minus
+     * tutti_net_session_epoch() (ns), the Link phase error before any
+     * correction (ms), 1 if the step committed, the clock's error bound
+     * (ns), the Link peers, the Link session's tempo before any correction
+     * (bpm). */
+    FILE *trace;
 } tutti_bridge_config;
 
 void tutti_bridge_config_init(tutti_bridge_config *cfg);

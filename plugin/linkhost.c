@@ -24,6 +24,7 @@ static struct linkhost {
     tutti_bridge *bridge;
     tutti_bridge_status st; /* published after every step */
     char error[160];
+    FILE *trace; /* TUTTI_LINK_TRACE: every bridge's steps, for as long as the server runs */
 } L = {.mu = PTHREAD_MUTEX_INITIALIZER};
 
 #ifdef TUTTI_HAVE_LINK
@@ -69,6 +70,7 @@ static int start_locked(char *why, size_t cap)
     pthread_once(&wake_once, wake_init);
     tutti_bridge_config cfg;
     tutti_bridge_config_init(&cfg);
+    cfg.trace = L.trace;
     int rc = tutti_bridge_create(&L.bridge, L.net, &cfg);
     if (rc) {
         snprintf(L.error, sizeof L.error, "Ableton Link could not start: %s",
@@ -121,6 +123,15 @@ static void stop_locked(void) {}
 
 void tutti__linkhost_init(void)
 {
+    const char *t = getenv("TUTTI_LINK_TRACE");
+    if (HAVE_LINK && t && *t) {
+        /* a line a step, each written at once: the server may end by a
+         * signal; the bridge's thread writes it, never the audio thread */
+        if ((L.trace = fopen(t, "w")))
+            setvbuf(L.trace, NULL, _IOLBF, 0);
+        else
+            logf_("tutti: TUTTI_LINK_TRACE: cannot write %s", t);
+    }
     const char *e = getenv("TUTTI_LINK");
     if (e && *e && strcmp(e, "0") != 0) {
         char why[160];

@@ -28,8 +28,8 @@
 #          city A) is printed before the end as "statusA: {...}", then what
 #          its feed says of the bridge, also after `/cmd tutti link off` and
 #          `on` (tests/link/feedlink.py), as "feedA: {...}".
-#          With --trace DIR, both bridges (`tutti link`) write their step
-#          traces, and tests/link/decompose.py splits the two peers'
+#          With --trace DIR, both bridges (`tutti link --trace`, or city A's
+#          scsynth with TUTTI_LINK_TRACE) write their step traces, and tests/link/decompose.py splits the two peers'
 #          difference into the members' clock errors, the bridges' hold on
 #          Link and Link's own part ("decompose: {...}"); the peers' logs and
 #          the traces are kept in DIR.
@@ -165,6 +165,7 @@ run_bridge() {
         start_jackd -r -d dummy -r 48000 -p 256
         start bridgeA ip netns exec "$a" env TUTTI_LINK=1 TUTTI_HUB=tcp://10.19.1.1:7001 \
             TUTTI_SESSION=cities TUTTI_NAME=cityA TUTTI_ROLE=conductor \
+            ${TRACE:+TUTTI_LINK_TRACE="$TRACE/traceA-$d.txt"} \
             scsynth -u "$SCPORT" -b 32768 -a 4112 -c 32768 -U "$PLUGIN_A:/usr/lib/SuperCollider/plugins"
     else
         start bridgeA ip netns exec "$a" "$TUTTI" link tcp://10.19.1.1:7001 cities cityA \
