@@ -5,7 +5,7 @@
 #   bash tests/link/cities.sh build/tutti build/tests/linkpeer \
 #        [--delays "0 50 100 200"] [--seconds 40] [--plain] [--no-bridge]
 #        [--second-bridge] [--bridge-opt OPTION]... [--plugin-a PLUGIN_DIR]
-#        [--trace DIR]
+#        [--trace DIR] [--changes N]
 #
 # For each one-way delay D (ms), with 10 % of it as jitter (uniform, per
 # packet, no reordering):
@@ -33,6 +33,12 @@
 #          difference into the members' clock errors, the bridges' hold on
 #          Link and Link's own part ("decompose: {...}"); the peers' logs and
 #          the traces are kept in DIR.
+#          With --changes N (and --trace DIR) the run is a reliability
+#          measurement instead: after lock the two cities' apps change the
+#          tempo N times in turn, one change every 4 s (a bar and L), and
+#          tests/link/changes.py counts the changes that never reached the
+#          other city, with what each bridge's trace shows of them
+#          ("changes: {...}").
 #  plain   (--plain) two namespaces joined by tests/link/tapbridge.py, an
 #          Ethernet cable of D each way; a Link peer in each, no tutti.
 # The peers sample beat and phase at the same host instants (both read
@@ -55,6 +61,7 @@ SECOND=0
 BRIDGE_OPTS=()
 PLUGIN_A=
 TRACE=
+CHANGES=0
 while [ $# -gt 0 ]; do
     case $1 in
     --delays) DELAYS=$2; shift 2 ;;
@@ -65,10 +72,17 @@ while [ $# -gt 0 ]; do
     --bridge-opt) BRIDGE_OPTS+=("$2"); shift 2 ;;
     --plugin-a) PLUGIN_A=$2; shift 2 ;;
     --trace) TRACE=$(mkdir -p "$2" && cd "$2" && pwd); shift 2 ;;
+    --changes) CHANGES=$2; shift 2 ;;
     *) echo "cities.sh: unknown option $1" >&2; exit 2 ;;
     esac
 done
 [ "$(id -u)" = 0 ] || { echo "cities.sh: needs root (network namespaces)"; exit 77; }
+[ "$CHANGES" = 0 ] || [ -n "$TRACE" ] || fail "--changes needs --trace DIR"
+# the changes need time: the bridges lock in about 8 s
+[ "$CHANGES" = 0 ] || SECS=$((CHANGES * 4 + 12))
+# from starting the bridges to the first app change
+LEAD=$((SECS / 4))
+[ "$CHANGES" = 0 ] || LEAD=10
 [ -x "$LINKPEER" ] || fail "no Link test peer at $LINKPEER"
 # city A's scsynth (--plugin-a): its UDP port is in city A's namespace, but
 # the shared memory scsynth names after it is the machine's: a port of this
@@ -177,9 +191,13 @@ run_bridge() {
         sleep 3
         start bridgeA2 ip netns exec "$a" "$TUTTI" link tcp://10.19.1.1:7001 cities cityA2 \
             --duration $((SECS + 27))
-        sleep $((SECS / 4 - 3))
+        sleep $((LEAD - 3))
     else
-        sleep $((SECS / 4))
+        sleep "$LEAD"
+    fi
+    if [ "$CHANGES" != 0 ]; then
+        changes_run "$d"
+        return
     fi
     tc1=$(raw_us); say peerA "tempo 133"
     sleep $((SECS / 4)); ts1=$(raw_us); say peerB "start"
@@ -236,6 +254,28 @@ PY
     fi
     for x in A B A2; do
         [ -z "$PLUGIN_A" ] || [ "$x" != A ] || continue
+        [ -f "$WORK/bridge$x.out" ] && tail -n 1 "$WORK/bridge$x.out" | sed "s/^/bridge$x: /"
+    done
+}
+
+# --changes: from 10 s after the bridges started (LEAD; locked by then),
+# the apps change the tempo in turn every 4 s, each to a tempo not yet used
+changes_run() {
+    local d=$1 i
+    for i in $(seq "$CHANGES"); do
+        if [ $((i % 2)) = 1 ]; then
+            say peerA "tempo $((90 + i))"
+        else
+            say peerB "tempo $((90 + i))"
+        fi
+        sleep 4
+    done
+    stop_all
+    cp "$WORK/peerA.out" "$TRACE/peerA-$d.out"
+    cp "$WORK/peerB.out" "$TRACE/peerB-$d.out"
+    python3 "$HERE/changes.py" "$WORK/peerA.out" "$WORK/peerB.out" "$TRACE" --delay "$d" |
+        sed "s/^{/changes: {/"
+    for x in A B A2; do
         [ -f "$WORK/bridge$x.out" ] && tail -n 1 "$WORK/bridge$x.out" | sed "s/^/bridge$x: /"
     done
 }
