@@ -143,6 +143,15 @@ stop_all() {
 
 jitter_of() { python3 -c "print($1 / 10)"; }
 
+# each `tutti link`'s last status line (a scsynth bridge's is not in its log)
+print_bridges() {
+    local x
+    for x in A B A2; do
+        [ -z "$PLUGIN_A" ] || [ "$x" != A ] || continue
+        [ -f "$WORK/bridge$x.out" ] && tail -n 1 "$WORK/bridge$x.out" | sed "s/^/bridge$x: /"
+    done
+}
+
 run_bridge() {
     local d=$1 j h=${P}h a=${P}a b=${P}b t0 tc1 tc2
     rm -f "$WORK"/bridge*.out "$WORK"/peer*.out
@@ -252,10 +261,7 @@ PY
         grep -E "FAILURE|late [0-9]|link" "$WORK/bridgeA.out" "$WORK/bridgeA.log" |
             sed "s/^/scsynthA: /"
     fi
-    for x in A B A2; do
-        [ -z "$PLUGIN_A" ] || [ "$x" != A ] || continue
-        [ -f "$WORK/bridge$x.out" ] && tail -n 1 "$WORK/bridge$x.out" | sed "s/^/bridge$x: /"
-    done
+    print_bridges
 }
 
 # --changes: from 10 s after the bridges started (LEAD; locked by then),
@@ -275,9 +281,7 @@ changes_run() {
     cp "$WORK/peerB.out" "$TRACE/peerB-$d.out"
     python3 "$HERE/changes.py" "$WORK/peerA.out" "$WORK/peerB.out" "$TRACE" --delay "$d" |
         sed "s/^{/changes: {/"
-    for x in A B A2; do
-        [ -f "$WORK/bridge$x.out" ] && tail -n 1 "$WORK/bridge$x.out" | sed "s/^/bridge$x: /"
-    done
+    print_bridges
 }
 
 run_plain() {
