@@ -29,8 +29,8 @@
 #          its feed says of the bridge, also after `/cmd tutti link off` and
 #          `on` (tests/link/feedlink.py), as "feedA: {...}".
 #          With --trace DIR, both bridges (`tutti link --trace`, or city A's
-#          scsynth with TUTTI_LINK_TRACE) write their step traces, and tests/link/decompose.py splits the two peers'
-#          difference into the members' clock errors, the bridges' hold on
+#          scsynth with TUTTI_LINK_TRACE) write their step traces, and
+#          tests/link/decompose.py splits the two peers' difference into the members' clock errors, the bridges' hold on
 #          Link and Link's own part ("decompose: {...}"); the peers' logs and
 #          the traces are kept in DIR.
 #          With --changes N (and --trace DIR) the run is a reliability

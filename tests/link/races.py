@@ -14,8 +14,9 @@ commit to explain it) is the bridge's fault.
 
     races.py RUN.out TRACE_DIR KEY BPM [--delay MS]
 
-prints one line per app change to BPM and exits 0 if every one met a race,
-1 if not (the library: explain()).
+if the run's switch KEY to BPM is missing, prints one line per app change to
+BPM; exits 0 if every one met a race, 1 if not, or if nothing is missing
+(the library: raced(), explain()).
 """
 import json
 import os
@@ -74,8 +75,13 @@ def explain(r, trace_dir, key, bpm, delay=50):
 
 
 def raced(r, trace_dir, key, bpm, delay=50):
-    """For a switch missing from the run: print what each city's bridge did
-    with the app's change; true when every such change met a race."""
+    """Whether the run's switch `key` (analyze.py's key_a, key_b) to `bpm`
+    is missing because the app's change met a race: if it is missing,
+    prints what each city's bridge did with the change; true when every such
+    change met a race."""
+    a, b = r.get(key + "_a"), r.get(key + "_b")
+    if a and b and abs(a["to_bpm"] - bpm) < 0.01 and abs(b["to_bpm"] - bpm) < 0.01:
+        return False
     found = explain(r, trace_dir, key, bpm, delay)
     for race, line in found:
         print(line)
